@@ -1,0 +1,37 @@
+"""keras_ae: auto-encoders, representation learning and generative models for Keras 3.
+
+Example:
+    >>> import keras_ae
+    >>> (x_train, _), (x_test, _) = keras_ae.load_dataset("digits")
+    >>> model = keras_ae.build_denoising_ae(x_train.shape[1:], noise="gaussian", level=0.5)
+    >>> model.compile()
+    >>> model.fit(x_train, epochs=5, verbose=0)  # doctest: +SKIP
+"""
+
+__version__ = "0.1.0"
+
+from keras_ae.data import load_dataset, make_tf_dataset
+from keras_ae.errors import (
+    DatasetNotAvailableError,
+    InputValidationError,
+    KerasAEError,
+    TrainingDivergedError,
+    UnknownNameError,
+)
+from keras_ae.models import (
+    AutoEncoder,
+    build_conv_ae,
+    build_dense_ae,
+    build_denoising_ae,
+    build_linear_ae,
+    build_sparse_ae,
+    build_tied_ae,
+    fit_pca,
+)
+
+__all__ = [
+    "AutoEncoder", "DatasetNotAvailableError", "InputValidationError", "KerasAEError",
+    "TrainingDivergedError", "UnknownNameError", "__version__", "build_conv_ae",
+    "build_dense_ae", "build_denoising_ae", "build_linear_ae", "build_sparse_ae",
+    "build_tied_ae", "fit_pca", "load_dataset", "make_tf_dataset",
+]

@@ -1,0 +1,128 @@
+"""Corruption processes for denoising auto-encoders (Vincent et al. 2008, 2010).
+
+One implementation, :func:`corrupt_tensor`, serves both the training-time Keras layer
+(:class:`Corruption`, active only when ``training=True``) and the NumPy helper
+:func:`corrupt` used to make fixed noisy test sets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_ae.validation import check_array, check_choice
+
+NOISE_KINDS = ("gaussian", "masking", "salt_pepper")
+
+
+def _check_level(noise: str, level: float) -> float:
+    from keras_ae.errors import InputValidationError
+
+    level = float(level)
+    if not np.isfinite(level) or level < 0:
+        raise InputValidationError(f"Noise level must be a finite number >= 0, got {level}.")
+    if noise in ("masking", "salt_pepper") and level > 1:
+        raise InputValidationError(
+            f"The {noise} noise level is a fraction of pixels and must be in [0, 1], got {level}."
+        )
+    return level
+
+
+def corrupt_tensor(x, noise: str, level: float, seed: Any = None, clip: tuple[float, float] | None = (0.0, 1.0)):
+    """Corrupts a tensor (backend-native ops, usable inside compiled graphs).
+
+    Args:
+        x: Float tensor.
+        noise: ``"gaussian"`` (additive, std ``level``), ``"masking"`` (each value set
+            to 0 with probability ``level``) or ``"salt_pepper"`` (each value set to the
+            range's low or high end, half each, with probability ``level``).
+        level: Noise standard deviation or fraction of corrupted values.
+        seed: An int or a ``keras.random.SeedGenerator``.
+        clip: Range to clip Gaussian-noised values to and the salt/pepper values; ``None``
+            leaves Gaussian noise unclipped and uses 0/1 for salt and pepper.
+
+    Returns:
+        The corrupted tensor, same shape and dtype.
+
+    Example:
+        >>> y = corrupt_tensor(ops.ones((2, 3)), "masking", 0.5, seed=1)
+    """
+    if level == 0:
+        return x
+    if noise == "gaussian":
+        y = x + ops.cast(keras.random.normal(ops.shape(x), stddev=level, seed=seed), x.dtype)
+        return ops.clip(y, clip[0], clip[1]) if clip is not None else y
+    u = keras.random.uniform(ops.shape(x), seed=seed)
+    if noise == "masking":
+        return ops.where(u < level, ops.zeros_like(x), x)
+    lo, hi = clip if clip is not None else (0.0, 1.0)
+    salt_or_pepper = ops.where(u < level / 2, ops.full_like(x, lo), ops.full_like(x, hi))
+    return ops.where(u < level, salt_or_pepper, x)
+
+
+def corrupt(
+    x: np.ndarray,
+    noise: str = "gaussian",
+    level: float = 0.5,
+    seed: int | None = 0,
+    clip: tuple[float, float] | None = (0.0, 1.0),
+) -> np.ndarray:
+    """Corrupts a NumPy batch, e.g. to make a fixed noisy test set.
+
+    Args:
+        x: Float array (images in [0, 1] when ``clip`` is the default).
+        noise: One of ``"gaussian"``, ``"masking"``, ``"salt_pepper"``.
+        level: Standard deviation (Gaussian) or fraction of pixels (masking, salt-and-pepper).
+        seed: Random seed (the same seed gives the same noise).
+        clip: Value range to clip to, or ``None``.
+
+    Returns:
+        The corrupted float32 array.
+
+    Example:
+        >>> noisy = corrupt(np.full((4, 8, 8, 1), 0.5, "float32"), "salt_pepper", 0.2, seed=0)
+    """
+    check_choice(noise, "noise", NOISE_KINDS)
+    level = _check_level(noise, level)
+    x = check_array(x, "x", allow_empty=True)
+    return ops.convert_to_numpy(corrupt_tensor(ops.convert_to_tensor(x), noise, level, seed=seed, clip=clip)).astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="keras_ae")
+class Corruption(keras.layers.Layer):
+    """Corrupts its input during training only; the identity at inference.
+
+    Args:
+        noise: ``"gaussian"``, ``"masking"`` or ``"salt_pepper"``.
+        level: Standard deviation or fraction of corrupted values.
+        clip: Value range for clipping and salt/pepper values, or ``None``.
+        seed: Optional int seed.
+
+    Example:
+        >>> layer = Corruption("gaussian", 0.5)
+        >>> layer(np.zeros((1, 4), "float32"), training=False).shape
+        TensorShape([1, 4])
+    """
+
+    def __init__(self, noise: str = "gaussian", level: float = 0.5, clip: tuple[float, float] | None = (0.0, 1.0), seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.noise = check_choice(noise, "noise", NOISE_KINDS)
+        self.level = _check_level(noise, level)
+        self.clip = tuple(clip) if clip is not None else None
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "noise": self.noise, "level": self.level, "clip": self.clip, "seed": self.seed}
+
+    def call(self, inputs, training=False):
+        if not training:
+            return inputs
+        return corrupt_tensor(inputs, self.noise, self.level, seed=self.seed_generator, clip=self.clip)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

@@ -1,0 +1,7 @@
+"""Custom Keras layers of keras_ae (one layer per module)."""
+
+from keras_ae.data.corruption import Corruption
+from keras_ae.layers.dense_transpose import DenseTranspose
+from keras_ae.layers.k_sparse import KSparse
+
+__all__ = ["Corruption", "DenseTranspose", "KSparse"]

@@ -1,0 +1,286 @@
+"""The auto-encoder base model shared by every keras_ae auto-encoder.
+
+``AutoEncoder`` is a thin ``keras.Model`` subclass around two named sub-models,
+``encoder`` and ``decoder``. It owns the reconstruction loss, so users train on
+unlabelled data with ``model.fit(x)``; denoising, sparsity and contraction plug in as
+a corruption layer and penalty hooks instead of separate training loops.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ae.data.corruption import Corruption
+from keras_ae.distribute import batch_size_of, scale_loss_for_replicas
+from keras_ae.errors import InputValidationError
+from keras_ae.validation import check_array, check_choice
+
+RECONSTRUCTION_LOSSES = ("mse", "bce")
+
+
+def reconstruction_loss(target, output, kind: str):
+    """Per-example reconstruction loss, averaged over all non-batch axes, in float32.
+
+    Args:
+        target: Clean data, shape ``(batch, ...)``.
+        output: The decoder's output (probabilities for ``"bce"``).
+        kind: ``"mse"`` (squared error, for real-valued data with a linear output) or
+            ``"bce"`` (cross-entropy, for [0, 1] data with a sigmoid output).
+
+    Returns:
+        A float32 tensor of shape ``(batch,)``.
+
+    Example:
+        >>> reconstruction_loss(tf.zeros((2, 3)), tf.zeros((2, 3)), "mse").shape
+        TensorShape([2])
+    """
+    target = tf.cast(target, tf.float32)
+    output = tf.cast(output, tf.float32)  # losses in float32 under mixed precision
+    axes = list(range(1, len(target.shape)))
+    if kind == "mse":
+        return tf.reduce_mean(tf.square(target - output), axis=axes)
+    eps = keras.backend.epsilon()
+    output = tf.clip_by_value(output, eps, 1.0 - eps)
+    bce = -(target * tf.math.log(output) + (1.0 - target) * tf.math.log1p(-output))
+    return tf.reduce_mean(bce, axis=axes)
+
+
+@keras.saving.register_keras_serializable(package="keras_ae")
+class AutoEncoder(keras.Model):
+    """An auto-encoder ``decoder(encoder(x))`` trained to reconstruct its input.
+
+    Args:
+        encoder: A Keras model mapping inputs to codes (kept as ``self.encoder``).
+        decoder: A Keras model mapping codes to reconstructions (``self.decoder``).
+        loss: ``"bce"`` for data in [0, 1] with a sigmoid output, ``"mse"`` otherwise.
+        corruption: Optional :class:`~keras_ae.data.Corruption` applied to the input
+            during training only (a denoising auto-encoder); targets stay clean.
+        sparsity_l1: Weight of the L1 penalty on the code, ``l1 * mean_i sum_j |h_ij|``.
+        info: JSON-serializable facts kept with the model (dataset, metrics, ...).
+
+    Example:
+        >>> model = build_dense_ae((784,), hidden=(64,), code_dim=8)
+        >>> model.compile(optimizer="adam")
+        >>> history = model.fit(x_train, epochs=1, verbose=0)  # doctest: +SKIP
+    """
+
+    family = "autoencoder"
+
+    def __init__(
+        self,
+        encoder: keras.Model,
+        decoder: keras.Model,
+        loss: str = "bce",
+        corruption: Corruption | None = None,
+        sparsity_l1: float = 0.0,
+        info: dict | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.loss_kind = check_choice(loss, "reconstruction loss", RECONSTRUCTION_LOSSES)
+        self.corruption = corruption
+        if not np.isfinite(sparsity_l1) or sparsity_l1 < 0:
+            raise InputValidationError(f"sparsity_l1 must be >= 0, got {sparsity_l1}.")
+        self.sparsity_l1 = float(sparsity_l1)
+        # A plain dict (not tracked by Keras): JSON facts saved in the config.
+        object.__setattr__(self, "info", dict(info or {}))
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
+        self.penalty_trackers: dict[str, keras.metrics.Mean] = {}
+        if self.sparsity_l1 > 0:
+            self.add_penalty_tracker("sparsity")
+
+    # -- configuration ---------------------------------------------------------------
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            "loss": self.loss_kind,
+            "corruption": keras.saving.serialize_keras_object(self.corruption) if self.corruption is not None else None,
+            "sparsity_l1": self.sparsity_l1,
+            "info": self.info,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        config = dict(config)
+        for key in ("encoder", "decoder", "corruption"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key], custom_objects=custom_objects)
+        return cls(**config)
+
+    def build(self, input_shape=None):
+        # Encoder and decoder are functional models, built at construction time.
+        self.built = True
+
+    # -- model API -------------------------------------------------------------------
+    @property
+    def example_shape(self) -> tuple[int | None, ...]:
+        """Shape of one input example (without the batch axis)."""
+        return tuple(self.encoder.input_shape[1:])
+
+    @property
+    def code_shape(self) -> tuple[int | None, ...]:
+        """Shape of one code (without the batch axis)."""
+        return tuple(self.encoder.output_shape[1:])
+
+    def call(self, inputs, training=False):
+        x = self.corruption(inputs, training=training) if self.corruption is not None else inputs
+        return self.decoder(self.encoder(x, training=training), training=training)
+
+    def encode(self, x, batch_size: int = 256) -> np.ndarray:
+        """Codes of ``x`` (NumPy in, NumPy out; no corruption).
+
+        Example:
+            >>> codes = model.encode(x_test)  # doctest: +SKIP
+        """
+        return self.encoder.predict(self.validate_inputs(x), batch_size=batch_size, verbose=0)
+
+    def decode(self, codes, batch_size: int = 256) -> np.ndarray:
+        """Reconstructions from codes.
+
+        Example:
+            >>> images = model.decode(codes)  # doctest: +SKIP
+        """
+        codes = check_array(codes, "codes", expected_shape=self.code_shape)
+        return self.decoder.predict(codes, batch_size=batch_size, verbose=0)
+
+    def reconstruct(self, x, batch_size: int = 256) -> np.ndarray:
+        """Reconstructions of ``x`` (for a denoiser: the denoised images).
+
+        Example:
+            >>> denoised = model.reconstruct(noisy)  # doctest: +SKIP
+        """
+        return self.predict(self.validate_inputs(x), batch_size=batch_size, verbose=0)
+
+    # -- validation at the boundary -------------------------------------------------
+    @property
+    def input_range(self) -> tuple[float, float] | None:
+        """Value range the data must lie in (``(0, 1)`` for cross-entropy models)."""
+        return (0.0, 1.0) if self.loss_kind == "bce" else None
+
+    def validate_inputs(self, x, name: str = "x") -> np.ndarray:
+        """Checks shape, dtype, NaN/inf and range of NumPy inputs; returns float32.
+
+        Example:
+            >>> model.validate_inputs(np.zeros((2, 784)))  # doctest: +SKIP
+        """
+        return check_array(
+            x, name, expected_shape=self.example_shape, value_range=self.input_range,
+            range_hint="Scale images to [0, 1] (e.g. x / 255) or build the model with loss='mse'.",
+        )
+
+    def _validate_any(self, x, name):
+        if x is None or isinstance(x, (tf.data.Dataset, keras.utils.PyDataset, dict)) or callable(getattr(x, "__next__", None)):
+            return x
+        if isinstance(x, tuple):
+            return tuple(self._validate_any(v, f"{name}[{i}]") for i, v in enumerate(x))
+        if isinstance(x, (np.ndarray, list)) or tf.is_tensor(x):
+            return self.validate_inputs(x, name)
+        return x
+
+    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        """``keras.Model.fit`` with input checks first; ``y`` defaults to ``x``.
+
+        Example:
+            >>> model.fit(x_train, epochs=10, validation_data=x_test)  # doctest: +SKIP
+        """
+        x = self._validate_any(x, "x")
+        y = self._validate_any(y, "y")
+        if validation_data is not None:
+            if not isinstance(validation_data, tuple):
+                validation_data = (validation_data,)
+            validation_data = self._validate_any(validation_data, "validation_data")
+        return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        x = self._validate_any(x, "x")
+        y = self._validate_any(y, "y")
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def compile(self, optimizer="adam", loss=None, **kwargs):
+        """Compiles with Adam by default. The reconstruction loss is fixed at build time.
+
+        Example:
+            >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))  # doctest: +SKIP
+        """
+        if loss is not None:
+            raise InputValidationError(
+                "AutoEncoder models own their reconstruction loss; build them with "
+                "loss='mse' or loss='bce' instead of passing loss= to compile()."
+            )
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def get_compile_config(self) -> dict | None:
+        if not getattr(self, "compiled", False) or self.optimizer is None:
+            return None
+        return {"optimizer": keras.saving.serialize_keras_object(self.optimizer)}
+
+    def compile_from_config(self, config: dict) -> None:
+        self.compile(optimizer=keras.saving.deserialize_keras_object(config["optimizer"]))
+        if self.built:  # so the saved optimizer state (Adam moments) loads too
+            self.optimizer.build(self.trainable_variables)
+
+    # -- training ----------------------------------------------------------------------
+    def add_penalty_tracker(self, name: str) -> None:
+        """Registers a ``Mean`` tracker for a penalty term reported in ``fit``'s history."""
+        self.penalty_trackers[name] = keras.metrics.Mean(name=name)
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.reconstruction_tracker, *self.penalty_trackers.values()]
+
+    def compute_penalties(self, inputs, code, training: bool = False) -> dict[str, tf.Tensor]:
+        """Penalty terms added to the reconstruction loss (scalar float32 batch means).
+
+        Subclasses extend this (e.g. the contractive penalty). ``inputs`` is what the
+        encoder saw (the corrupted input for a denoiser).
+        """
+        penalties = {}
+        if self.sparsity_l1 > 0:
+            code32 = tf.cast(tf.reshape(code, [tf.shape(code)[0], -1]), tf.float32)
+            penalties["sparsity"] = self.sparsity_l1 * tf.reduce_mean(tf.reduce_sum(tf.abs(code32), axis=1))
+        return penalties
+
+    def compute_losses(self, x, target, training: bool = False) -> dict[str, tf.Tensor]:
+        """All loss terms of one batch: ``loss`` (the total), ``reconstruction``, penalties."""
+        inputs = self.corruption(x, training=training) if self.corruption is not None else x
+        code = self.encoder(inputs, training=training)
+        output = self.decoder(code, training=training)
+        rec = tf.reduce_mean(reconstruction_loss(target, output, self.loss_kind))
+        terms = {"reconstruction": rec, **self.compute_penalties(inputs, code, training)}
+        total = tf.add_n(list(terms.values()))
+        if self.losses:  # layer regularizers (e.g. kernel_regularizer on a custom encoder)
+            total = total + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
+        return {"loss": total, **terms}
+
+    def _update_trackers(self, terms: dict, batch_size) -> dict:
+        self.loss_tracker.update_state(terms["loss"], sample_weight=batch_size)
+        self.reconstruction_tracker.update_state(terms["reconstruction"], sample_weight=batch_size)
+        for name, tracker in self.penalty_trackers.items():
+            tracker.update_state(terms[name], sample_weight=batch_size)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        target = x if y is None else y
+        with tf.GradientTape() as tape:
+            terms = self.compute_losses(x, target, training=True)
+            loss = scale_loss_for_replicas(terms["loss"])
+            if self.optimizer is not None:
+                loss = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return self._update_trackers(terms, batch_size_of(x))
+
+    def test_step(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        terms = self.compute_losses(x, x if y is None else y, training=False)
+        return self._update_trackers(terms, batch_size_of(x))

@@ -1,0 +1,137 @@
+"""Dense (fully connected) auto-encoders: the Keras tutorial's deep auto-encoder.
+
+Default: 784-128-64-32-64-128-784 with ReLU hidden units, a linear 32-unit code
+(Hinton & Salakhutdinov 2006 use linear code units) and a sigmoid output trained with
+cross-entropy. Images keep their shape: the encoder flattens, the decoder reshapes back.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from keras_ae.data.corruption import Corruption
+from keras_ae.layers.k_sparse import KSparse
+from keras_ae.models.base import AutoEncoder
+from keras_ae.models.common import as_shape, as_units, output_activation_for
+from keras_ae.validation import check_positive_int
+
+
+def get_dense_encoder(
+    input_shape: int | Sequence[int] = (28, 28, 1),
+    hidden: Sequence[int] = (128, 64),
+    code_dim: int = 32,
+    activation: str = "relu",
+    code_activation: str = "linear",
+    k: int | None = None,
+    name: str = "encoder",
+) -> keras.Model:
+    """A dense encoder ``x -> h`` (flattens image inputs).
+
+    Args:
+        input_shape: Shape of one example.
+        hidden: Widths of the hidden layers.
+        code_dim: Size of the code.
+        activation: Hidden activation.
+        code_activation: Activation of the code layer.
+        k: If set, keep only the k largest code units per example (k-sparse).
+        name: Model name.
+
+    Returns:
+        A functional ``keras.Model``.
+
+    Example:
+        >>> get_dense_encoder((8, 8, 1), hidden=(32,), code_dim=4).output_shape
+        (None, 4)
+    """
+    shape = as_shape(input_shape)
+    code_dim = check_positive_int(code_dim, "code_dim")
+    inputs = keras.Input(shape=shape, name="inputs")
+    h = keras.layers.Flatten()(inputs) if len(shape) > 1 else inputs
+    for i, units in enumerate(as_units(hidden, "hidden")):
+        h = keras.layers.Dense(units, activation=activation, name=f"dense_{i}")(h)
+    h = keras.layers.Dense(code_dim, activation=code_activation, name="code")(h)
+    if k is not None:
+        h = KSparse(k, name="k_sparse")(h)
+    return keras.Model(inputs, h, name=name)
+
+
+def get_dense_decoder(
+    code_dim: int = 32,
+    hidden: Sequence[int] = (64, 128),
+    output_shape: int | Sequence[int] = (28, 28, 1),
+    activation: str = "relu",
+    output_activation: str = "sigmoid",
+    name: str = "decoder",
+) -> keras.Model:
+    """A dense decoder ``h -> x`` (reshapes to image outputs).
+
+    Args:
+        code_dim: Size of the code.
+        hidden: Widths of the hidden layers, code side first.
+        output_shape: Shape of one reconstructed example.
+        activation: Hidden activation.
+        output_activation: ``"sigmoid"`` for [0, 1] data, ``"linear"`` for real data.
+        name: Model name.
+
+    Returns:
+        A functional ``keras.Model``.
+
+    Example:
+        >>> get_dense_decoder(4, hidden=(32,), output_shape=(8, 8, 1)).output_shape
+        (None, 8, 8, 1)
+    """
+    shape = as_shape(output_shape, "output_shape")
+    inputs = keras.Input(shape=(check_positive_int(code_dim, "code_dim"),), name="code")
+    h = inputs
+    for i, units in enumerate(as_units(hidden, "hidden")):
+        h = keras.layers.Dense(units, activation=activation, name=f"dense_{i}")(h)
+    h = keras.layers.Dense(int(np.prod(shape)), activation=output_activation, name="output")(h)
+    if len(shape) > 1:
+        h = keras.layers.Reshape(shape)(h)
+    return keras.Model(inputs, h, name=name)
+
+
+def build_dense_ae(
+    input_shape: int | Sequence[int] = (28, 28, 1),
+    hidden: Sequence[int] = (128, 64),
+    code_dim: int = 32,
+    activation: str = "relu",
+    code_activation: str = "linear",
+    loss: str = "bce",
+    output_activation: str | None = None,
+    corruption: Corruption | None = None,
+    sparsity_l1: float = 0.0,
+    k: int | None = None,
+    name: str = "dense_ae",
+) -> AutoEncoder:
+    """The deep dense auto-encoder (784-128-64-32-64-128-784 by default).
+
+    Args:
+        input_shape: Shape of one example, e.g. ``(28, 28, 1)`` or ``784``.
+        hidden: Encoder hidden widths; the decoder mirrors them.
+        code_dim: Size of the code.
+        activation: Hidden activation.
+        code_activation: Code activation (linear by default).
+        loss: ``"bce"`` (sigmoid output, [0, 1] data) or ``"mse"`` (linear output).
+        output_activation: Override the output activation implied by ``loss``.
+        corruption: Training-time corruption layer (see ``build_denoising_ae``).
+        sparsity_l1: L1 penalty weight on the code (see ``build_sparse_ae``).
+        k: Keep the k largest code units (k-sparse).
+        name: Model name.
+
+    Returns:
+        An :class:`AutoEncoder` with ``.encoder`` and ``.decoder``.
+
+    Example:
+        >>> model = build_dense_ae((28, 28, 1))
+        >>> model.compile()
+        >>> model.fit(x_train, epochs=5, batch_size=256)  # doctest: +SKIP
+    """
+    shape = as_shape(input_shape)
+    out_act = output_activation_for(loss, output_activation)
+    encoder = get_dense_encoder(shape, hidden, code_dim, activation, code_activation, k=k)
+    decoder = get_dense_decoder(code_dim, tuple(reversed(as_units(hidden, "hidden"))), shape, activation, out_act)
+    return AutoEncoder(encoder, decoder, loss=loss, corruption=corruption, sparsity_l1=sparsity_l1, name=name)

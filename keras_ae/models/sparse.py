@@ -1,0 +1,52 @@
+"""Sparse auto-encoders: an L1 penalty on the code, or k-sparse codes.
+
+``l1`` adds ``l1 * mean_i sum_j |h_ij|`` to the loss (reported as ``sparsity``) with
+ReLU code units, so that most units are exactly zero. ``k`` keeps only the ``k``
+largest (linear) code units of each example (Makhzani & Frey 2014): exactly ``k``
+nonzeros per code, by construction.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from keras_ae.errors import InputValidationError
+from keras_ae.models.base import AutoEncoder
+from keras_ae.models.dense import build_dense_ae
+
+
+def build_sparse_ae(
+    input_shape: int | Sequence[int] = (28, 28, 1),
+    hidden: Sequence[int] = (128,),
+    code_dim: int = 64,
+    l1: float = 1e-3,
+    k: int | None = None,
+    loss: str = "bce",
+    name: str = "sparse_ae",
+    **kwargs,
+) -> AutoEncoder:
+    """A dense auto-encoder with a sparse code.
+
+    Args:
+        input_shape: Shape of one example.
+        hidden: Encoder hidden widths.
+        code_dim: Code size (sparse codes are often overcomplete).
+        l1: L1 penalty weight on the code (ignored if ``k`` is given and ``l1`` is 0).
+        k: If set, a k-sparse code with exactly ``k`` nonzero units per example.
+        loss: ``"bce"`` or ``"mse"``.
+        name: Model name.
+        **kwargs: Passed to ``build_dense_ae`` (``activation``, ``corruption``, ...).
+
+    Returns:
+        An :class:`AutoEncoder` whose history reports ``sparsity`` when ``l1 > 0``.
+
+    Example:
+        >>> model = build_sparse_ae(784, code_dim=100, k=25, l1=0.0)
+    """
+    if k is not None and k > code_dim:
+        raise InputValidationError(f"k={k} exceeds code_dim={code_dim}; choose k <= code_dim.")
+    code_activation = kwargs.pop("code_activation", "linear" if k is not None else "relu")
+    return build_dense_ae(
+        input_shape, hidden=hidden, code_dim=code_dim, code_activation=code_activation,
+        loss=loss, sparsity_l1=l1, k=k, name=name, **kwargs,
+    )

@@ -1,0 +1,127 @@
+"""Tied-weight auto-encoders: every decoder kernel is the transpose of an encoder kernel.
+
+One shared variable per encoder/decoder pair halves the weights and acts as a
+regularizer (the classic RBM-style auto-encoder; for a linear model it ties the
+solution to an orthogonal projection).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+
+from keras_ae.layers.dense_transpose import DenseTranspose
+from keras_ae.models.base import AutoEncoder
+from keras_ae.models.common import as_shape, output_activation_for
+from keras_ae.models.dense import get_dense_encoder
+
+
+def get_tied_decoder(encoder: keras.Model, activation: str = "relu", output_activation: str = "sigmoid", name: str = "decoder") -> keras.Model:
+    """A decoder that reuses the transposed kernels of ``encoder``'s Dense layers.
+
+    Args:
+        encoder: A dense encoder (e.g. from ``get_dense_encoder``).
+        activation: Activation of the decoder's hidden layers.
+        output_activation: Activation of the reconstruction.
+        name: Model name.
+
+    Returns:
+        A functional ``keras.Model`` whose only own weights are biases.
+
+    Example:
+        >>> enc = get_dense_encoder(784, hidden=(64,), code_dim=8)
+        >>> len(get_tied_decoder(enc).trainable_weights)  # two biases
+        2
+    """
+    denses = [layer for layer in encoder.layers if isinstance(layer, keras.layers.Dense)]
+    if not denses:
+        raise ValueError("The encoder has no Dense layers to tie the decoder to.")
+    inputs = keras.Input(shape=(denses[-1].units,), name="code")
+    h = inputs
+    for i, dense in enumerate(reversed(denses)):
+        last = i == len(denses) - 1
+        h = DenseTranspose(dense, activation=output_activation if last else activation, name=f"tied_{i}")(h)
+    shape = tuple(encoder.input_shape[1:])
+    if len(shape) > 1:
+        h = keras.layers.Reshape(shape)(h)
+    return keras.Model(inputs, h, name=name)
+
+
+@keras.saving.register_keras_serializable(package="keras_ae")
+class TiedAutoEncoder(AutoEncoder):
+    """An :class:`AutoEncoder` whose decoder is rebuilt from the encoder's kernels.
+
+    Args:
+        encoder: A dense encoder.
+        decoder_activation: Hidden activation of the decoder.
+        output_activation: Output activation.
+        **kwargs: Passed to :class:`AutoEncoder` (``loss``, ``corruption``, ...).
+
+    Example:
+        >>> model = build_tied_ae(784, hidden=(64,), code_dim=8)
+    """
+
+    def __init__(self, encoder: keras.Model, decoder_activation: str = "relu", output_activation: str = "sigmoid", **kwargs):
+        kwargs.pop("decoder", None)
+        decoder = get_tied_decoder(encoder, decoder_activation, output_activation)
+        super().__init__(encoder, decoder, **kwargs)
+        self.decoder_activation = decoder_activation
+        self.output_activation = output_activation
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.pop("decoder")
+        return {**config, "decoder_activation": self.decoder_activation, "output_activation": self.output_activation}
+
+
+def build_tied_ae(
+    input_shape: int | Sequence[int] = (28, 28, 1),
+    hidden: Sequence[int] = (128, 64),
+    code_dim: int = 32,
+    activation: str = "relu",
+    code_activation: str = "linear",
+    loss: str = "bce",
+    output_activation: str | None = None,
+    name: str = "tied_ae",
+    **kwargs,
+) -> TiedAutoEncoder:
+    """A dense auto-encoder with tied weights (decoder kernels = encoder kernels transposed).
+
+    Args:
+        input_shape: Shape of one example.
+        hidden: Encoder hidden widths.
+        code_dim: Code size.
+        activation: Hidden activation (encoder and decoder).
+        code_activation: Code activation.
+        loss: ``"bce"`` or ``"mse"``.
+        output_activation: Override the output activation implied by ``loss``.
+        name: Model name.
+        **kwargs: ``corruption``, ``sparsity_l1``.
+
+    Returns:
+        A :class:`TiedAutoEncoder`; it has one kernel variable per encoder/decoder pair.
+
+    Example:
+        >>> model = build_tied_ae((28, 28, 1))
+        >>> model.compile(); model.fit(x_train, epochs=5)  # doctest: +SKIP
+    """
+    shape = as_shape(input_shape)
+    encoder = get_dense_encoder(shape, hidden, code_dim, activation, code_activation)
+    return TiedAutoEncoder(
+        encoder, decoder_activation=activation, output_activation=output_activation_for(loss, output_activation),
+        loss=loss, name=name, **kwargs,
+    )
+
+
+def count_kernels(model: keras.Model) -> int:
+    """Number of distinct kernel variables in a model (tied pairs count once).
+
+    Example:
+        >>> count_kernels(build_tied_ae(784, hidden=(64,), code_dim=8))
+        2
+    """
+    return len({id(v) for v in model.weights if "kernel" in v.path})
+
+
+__all__ = ["TiedAutoEncoder", "build_tied_ae", "count_kernels", "get_tied_decoder"]

@@ -1,0 +1,38 @@
+"""Shared fixtures. Real data: scikit-learn digits (always) and ../shared/data/mnist10k."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST10K = REPO.parent / "shared" / "data" / "mnist10k"
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn digits as ``(x_train, y_train), (x_test, y_test)``, 8x8x1 in [0, 1]."""
+    from keras_ae.data import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def mnist10k_dir() -> Path:
+    """Folder with the offline MNIST split (skips only where ../shared is absent)."""
+    if not (MNIST10K / "mnist.npz").is_file():
+        pytest.skip(f"{MNIST10K}/mnist.npz not present")
+    return MNIST10K
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    np.random.seed(0)
