@@ -1,0 +1,126 @@
+"""Shared plumbing for recipes and benchmarks: arguments, result tables and JSON files.
+
+Every recipe takes the same core flags (``--dataset``, ``--data-dir``, ``--epochs``,
+``--out``, ``--seed``), prints its numbers as a table and writes ``results.json`` next
+to its figures, so results are easy to compare and to paste into the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+DEFAULT_DATA_DIR = os.environ.get("KERAS_AE_DATA_DIR", "../shared/data/mnist10k")
+
+
+def recipe_parser(name: str, description: str, dataset: str = "mnist", epochs: int = 10) -> argparse.ArgumentParser:
+    """An ``argparse`` parser with the flags every recipe shares.
+
+    Args:
+        name: Recipe name (default output folder ``runs/<name>``).
+        description: What the recipe does (shown by ``--help``).
+        dataset: Default dataset name.
+        epochs: Default number of epochs.
+
+    Returns:
+        A parser; add recipe-specific flags, then ``parse_args()``.
+
+    Example:
+        >>> args = recipe_parser("denoising", "Denoise MNIST.").parse_args([])
+        >>> args.out
+        'runs/denoising'
+    """
+    parser = argparse.ArgumentParser(prog=f"{name}.py", description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--dataset", default=dataset, help="dataset name (see `keras-ae datasets`)")
+    parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
+                        help="folder with a Keras-format <dataset>.npz for offline use")
+    parser.add_argument("--epochs", type=int, default=epochs, help="training epochs")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--out", default=f"runs/{name}", help="output folder for figures and results.json")
+    return parser
+
+
+def load_recipe_data(args: argparse.Namespace, flatten: bool = False):
+    """Loads ``args.dataset`` from ``args.data_dir`` (``digits`` and manifolds ignore it).
+
+    Example:
+        >>> (x_train, y_train), (x_test, y_test) = load_recipe_data(args)  # doctest: +SKIP
+    """
+    from keras_ae.data import load_dataset
+
+    data_dir = args.data_dir if args.data_dir and Path(args.data_dir).exists() else None
+    return load_dataset(args.dataset, data_dir=data_dir, flatten=flatten)
+
+
+def format_table(rows: Sequence[Mapping[str, Any]], floatfmt: str = ".4g") -> str:
+    """Formats rows of dicts as a Markdown table (columns in first-seen order).
+
+    Example:
+        >>> print(format_table([{"model": "pca", "error": 12.5}]))
+        | model | error |
+        | --- | --- |
+        | pca | 12.5 |
+    """
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+
+    def cell(v):
+        return format(v, floatfmt) if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "| " + " | ".join("---" for _ in columns) + " |"]
+    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def machine_description() -> dict[str, Any]:
+    """CPU count, platform and library versions, for result files.
+
+    Example:
+        >>> "cpus" in machine_description()
+        True
+    """
+    info: dict[str, Any] = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    try:
+        import keras
+        import tensorflow as tf
+
+        info.update(tensorflow=tf.__version__, keras=keras.__version__)
+    except ImportError:  # pragma: no cover
+        pass
+    return info
+
+
+def write_results(out: str | os.PathLike, results: Mapping[str, Any], rows: Sequence[Mapping[str, Any]] | None = None,
+                  args: argparse.Namespace | None = None, filename: str = "results.json") -> Path:
+    """Writes ``results.json`` (results, table rows, arguments, machine) and prints the table.
+
+    Args:
+        out: Output folder (created).
+        results: Headline numbers.
+        rows: Table rows, printed as Markdown.
+        args: Parsed arguments, recorded for reproducibility.
+        filename: JSON file name.
+
+    Returns:
+        The JSON path.
+
+    Example:
+        >>> write_results("runs/demo", {"psnr_gain_db": 9.3})  # doctest: +SKIP
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {"results": dict(results), "rows": list(rows or []), "args": vars(args) if args else {},
+               "machine": machine_description(), "written": time.strftime("%Y-%m-%d %H:%M:%S")}
+    path = out / filename
+    path.write_text(json.dumps(payload, indent=2, default=float))
+    if rows:
+        print(format_table(rows))
+    print(f"results: {path}")
+    return path
