@@ -95,6 +95,7 @@ class AutoEncoder(keras.Model):
         self.penalty_trackers: dict[str, keras.metrics.Mean] = {}
         if self.sparsity_l1 > 0:
             self.add_penalty_tracker("sparsity")
+        self.build(encoder.input_shape)
 
     # -- configuration ---------------------------------------------------------------
     def get_config(self) -> dict:
@@ -117,7 +118,8 @@ class AutoEncoder(keras.Model):
         return cls(**config)
 
     def build(self, input_shape=None):
-        # Encoder and decoder are functional models, built at construction time.
+        # Encoder and decoder are functional models, already built at construction time;
+        # marking the wrapper built lets users count_params()/summary() before fit.
         self.built = True
 
     # -- model API -------------------------------------------------------------------

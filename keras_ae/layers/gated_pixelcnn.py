@@ -1,0 +1,130 @@
+"""Gated PixelCNN block (van den Oord et al. 2016b): vertical and horizontal stacks.
+
+A stack of masked 3x3 convolutions has a blind spot: pixels up and to the right of the
+current one never enter its receptive field. The gated block removes it by splitting
+the network in two stacks:
+
+* the **vertical stack** sees every pixel in the rows strictly above (a ``(k//2+1) x k``
+  convolution made causal by padding the top and, in the first block, dropping the
+  last output row: a shift down by one row, no mask needed);
+* the **horizontal stack** sees the pixels to the left in the current row (a masked
+  ``1 x k`` convolution) plus the vertical stack through a 1x1 "link".
+
+Both use the gated activation ``tanh(a) * sigmoid(b)``; the horizontal stack has a
+residual connection (except in the first block, which changes the channel count).
+
+Because the vertical stack never looks at the current row, a sampler can compute it
+once per row and run only the horizontal stack per pixel (see
+:meth:`keras_ae.models.pixelcnn.PixelCNN`).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from keras_ae.errors import InputValidationError
+from keras_ae.layers.masked_conv import MaskedConv2D
+from keras_ae.validation import check_positive_int
+
+
+def gated_activation(x):
+    """``tanh(first half) * sigmoid(second half)`` along the channel axis.
+
+    Example:
+        >>> gated_activation(np.zeros((1, 4), "float32")).shape
+        TensorShape([1, 2])
+    """
+    a, b = ops.split(x, 2, axis=-1)
+    return ops.tanh(a) * ops.sigmoid(b)
+
+
+@keras.saving.register_keras_serializable(package="keras_ae")
+class GatedPixelCNNBlock(keras.layers.Layer):
+    """One gated PixelCNN layer mapping ``[vertical, horizontal]`` to the same pair.
+
+    Args:
+        filters: Feature maps of each stack (a multiple of ``color_channels``).
+        kernel_size: Odd kernel size ``k``; the vertical stack reaches ``k // 2`` rows up
+            per block (``k // 2 + 1`` in the first block), the horizontal one ``k // 2``
+            columns left.
+        first: First block: its horizontal convolution uses mask A (hides the current
+            pixel), its vertical stack is shifted down one row, and it has no residual.
+        color_channels: Colour groups per pixel (1 grey, 3 RGB).
+
+    Example:
+        >>> block = GatedPixelCNNBlock(32, 7, first=True)
+        >>> v, h = block([x, x])  # doctest: +SKIP
+    """
+
+    def __init__(self, filters: int, kernel_size: int = 3, first: bool = False, color_channels: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = check_positive_int(filters, "filters")
+        self.kernel_size = check_positive_int(kernel_size, "kernel_size")
+        if self.kernel_size % 2 == 0:
+            raise InputValidationError(f"kernel_size must be odd, got {kernel_size}.")
+        self.first = bool(first)
+        self.color_channels = check_positive_int(color_channels, "color_channels")
+        if self.filters % self.color_channels:
+            raise InputValidationError(
+                f"filters={filters} must be a multiple of color_channels={color_channels}."
+            )
+        k, f = self.kernel_size, self.filters
+        self.vertical_conv = keras.layers.Conv2D(2 * f, (k // 2 + 1, k), padding="valid", name="vertical_conv")
+        self.link = keras.layers.Conv2D(2 * f, 1, name="vertical_to_horizontal")
+        self.horizontal_conv = MaskedConv2D(2 * f, (1, k), mask_type="A" if first else "B",
+                                            color_channels=color_channels, name="horizontal_conv")
+        self.horizontal_out = MaskedConv2D(f, 1, mask_type="B", color_channels=color_channels, name="horizontal_out")
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "first": self.first, "color_channels": self.color_channels}
+
+    @property
+    def rows_reached(self) -> int:
+        """How many rows above the current one this block's vertical stack adds."""
+        return self.kernel_size // 2 + (1 if self.first else 0)
+
+    def build(self, input_shape):
+        v_shape, h_shape = input_shape
+        if not self.first and h_shape[-1] != self.filters:
+            raise InputValidationError(
+                f"A residual gated block needs {self.filters} input channels, got {h_shape[-1]}."
+            )
+        self.vertical_conv.build((v_shape[0], None, None, v_shape[-1]))
+        self.link.build((*v_shape[:-1], 2 * self.filters))
+        self.horizontal_conv.build(h_shape)
+        self.horizontal_out.build((*h_shape[:-1], self.filters))
+        self.built = True
+
+    def vertical(self, v):
+        """The vertical stack: returns ``(v_out, link)``; both depend on rows above only.
+
+        Works on any band of rows: output row ``r`` depends on input rows ``r - rows_reached``
+        to ``r - 1`` (``r`` itself too, except in the first block) of the band.
+        """
+        k = self.kernel_size
+        shift = 1 if self.first else 0
+        # Pad k//2 (+1 for the shift) rows on top and none below: a causal "valid" conv.
+        padded = ops.pad(v, [[0, 0], [k // 2 + shift, 0], [k // 2, k // 2], [0, 0]])
+        pre = self.vertical_conv(padded)
+        if shift:
+            pre = pre[:, :-1]  # drop the extra last row: now row r sees rows < r only
+        return gated_activation(pre), self.link(pre)
+
+    def horizontal(self, h, link):
+        """The horizontal stack given the vertical stack's ``link`` at the same pixels.
+
+        Works on any band of rows (a single row while sampling).
+        """
+        out = self.horizontal_out(gated_activation(self.horizontal_conv(h) + link))
+        return out if self.first else h + out
+
+    def call(self, inputs):
+        v, h = inputs
+        v_out, link = self.vertical(v)
+        return [v_out, self.horizontal(h, link)]
+
+    def compute_output_shape(self, input_shape):
+        v_shape, h_shape = input_shape
+        return [(*v_shape[:-1], self.filters), (*h_shape[:-1], self.filters)]

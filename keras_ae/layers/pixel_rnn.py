@@ -1,0 +1,179 @@
+"""PixelRNN's two-dimensional LSTM layers (van den Oord et al. 2016): Row LSTM and Diagonal BiLSTM.
+
+Both split an LSTM's pre-activations into an *input-to-state* part, a masked
+convolution computed for the whole image at once, and a *state-to-state* part, a
+small convolution over the previous row (Row LSTM) or previous diagonal (Diagonal
+BiLSTM) computed in a scan. The masked input-to-state convolution keeps the layer
+causal: hidden state ``(i, j)`` never depends on input features after ``(i, j)``.
+
+* Row LSTM processes one row at a time; state ``(i, j)`` sees states ``(i-1, j-1..j+1)``,
+  so its receptive field is a triangle above the pixel (it misses part of the context).
+* Diagonal BiLSTM skews the image so that each diagonal becomes a column and scans the
+  columns; state ``(i, j)`` sees ``(i, j-1)`` and ``(i-1, j)``, so one direction covers
+  everything above-left. A second direction runs on the mirrored image and is shifted
+  down one row, covering everything above-right: together, the whole causal context.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from keras_ae.layers.masked_conv import MaskedConv2D
+from keras_ae.validation import check_positive_int
+
+
+def lstm_update(gates, c_prev):
+    """One LSTM update from pre-activations ``[i, f, o, g]`` (4 equal chunks on the last axis).
+
+    Returns:
+        ``(h, c)``: the new hidden state and cell.
+
+    Example:
+        >>> h, c = lstm_update(np.zeros((1, 8), "float32"), np.zeros((1, 2), "float32"))
+    """
+    i, f, o, g = ops.split(gates, 4, axis=-1)
+    c = ops.sigmoid(f) * c_prev + ops.sigmoid(i) * ops.tanh(g)
+    return ops.sigmoid(o) * ops.tanh(c), c
+
+
+def skew(x):
+    """Shifts row ``r`` of ``(b, h, w, c)`` right by ``r``: ``(b, h, w + h - 1, c)``.
+
+    Each diagonal of the image becomes a column. Uses one pad and two reshapes.
+
+    Example:
+        >>> skew(np.ones((1, 2, 2, 1), "float32"))[0, :, :, 0].numpy()
+        array([[1., 1., 0.],
+               [0., 1., 1.]], dtype=float32)
+    """
+    _, h, w, c = ops.shape(x)
+    padded = ops.pad(x, [[0, 0], [0, 0], [0, h], [0, 0]])  # rows of length w + h
+    flat = ops.reshape(padded, (-1, h * (w + h), c))[:, : h * (w + h - 1)]
+    return ops.reshape(flat, (-1, h, w + h - 1, c))
+
+
+def unskew(x, width: int):
+    """Inverse of :func:`skew`: ``(b, h, width + h - 1, c)`` back to ``(b, h, width, c)``.
+
+    Example:
+        >>> unskew(skew(np.ones((1, 2, 2, 1), "float32")), 2).shape
+        TensorShape([1, 2, 2, 1])
+    """
+    _, h, _, c = ops.shape(x)
+    flat = ops.reshape(x, (-1, h * (width + h - 1), c))
+    flat = ops.pad(flat, [[0, 0], [0, h], [0, 0]])
+    return ops.reshape(flat, (-1, h, width + h, c))[:, :, :width]
+
+
+@keras.saving.register_keras_serializable(package="keras_ae")
+class RowLSTM(keras.layers.Layer):
+    """Row LSTM: an LSTM over rows with 1-D convolutional input and state transitions.
+
+    Args:
+        units: Hidden units (a multiple of ``color_channels``).
+        kernel_size: Width of the input-to-state (masked, mask B) and state-to-state kernels.
+        color_channels: Colour groups per pixel (1 grey, 3 RGB).
+
+    Example:
+        >>> RowLSTM(16)(np.zeros((2, 8, 8, 4), "float32")).shape
+        TensorShape([2, 8, 8, 16])
+    """
+
+    def __init__(self, units: int, kernel_size: int = 3, color_channels: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.units = check_positive_int(units, "units")
+        self.kernel_size = check_positive_int(kernel_size, "kernel_size")
+        self.color_channels = check_positive_int(color_channels, "color_channels")
+        self.input_to_state = MaskedConv2D(4 * self.units, (1, self.kernel_size), mask_type="B",
+                                           color_channels=color_channels, name="input_to_state")
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units, "kernel_size": self.kernel_size,
+                "color_channels": self.color_channels}
+
+    def build(self, input_shape):
+        self.input_to_state.build(input_shape)
+        # Previous row -> current row; every pixel of the row above is already known,
+        # so this kernel needs no mask.
+        self.state_kernel = self.add_weight(shape=(self.kernel_size, self.units, 4 * self.units),
+                                            initializer="glorot_uniform", name="state_kernel")
+        self.built = True
+
+    def call(self, x):
+        z = ops.transpose(self.input_to_state(x), (1, 0, 2, 3))  # (h, b, w, 4u): scan over rows
+        zeros = ops.zeros_like(z[0, :, :, : self.units])
+
+        def step(carry, z_row):
+            h_prev, c_prev = carry
+            gates = z_row + ops.conv(h_prev, ops.cast(self.state_kernel, h_prev.dtype), padding="same")
+            h, c = lstm_update(gates, c_prev)
+            return (h, c), (h, c)  # Keras' TF scan wants ys shaped like the carry
+
+        _, (hs, _) = ops.scan(step, (zeros, zeros), z)
+        return ops.transpose(hs, (1, 0, 2, 3))
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+
+@keras.saving.register_keras_serializable(package="keras_ae")
+class DiagonalBiLSTM(keras.layers.Layer):
+    """Diagonal BiLSTM: two diagonal LSTMs (left-to-right, right-to-left shifted down).
+
+    Args:
+        units: Hidden units (a multiple of ``color_channels``).
+        color_channels: Colour groups per pixel (1 grey, 3 RGB).
+
+    Example:
+        >>> DiagonalBiLSTM(16)(np.zeros((2, 8, 8, 4), "float32")).shape
+        TensorShape([2, 8, 8, 16])
+    """
+
+    def __init__(self, units: int, color_channels: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.units = check_positive_int(units, "units")
+        self.color_channels = check_positive_int(color_channels, "color_channels")
+        self.input_to_state = [
+            MaskedConv2D(4 * self.units, 1, mask_type="B", color_channels=color_channels, name=f"input_to_state_{d}")
+            for d in ("forward", "backward")
+        ]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units, "color_channels": self.color_channels}
+
+    def build(self, input_shape):
+        for conv in self.input_to_state:
+            conv.build(input_shape)
+        # A 2x1 state-to-state kernel per direction: tap 0 = the state above, tap 1 = the state left.
+        self.state_kernels = [
+            self.add_weight(shape=(2, self.units, 4 * self.units), initializer="glorot_uniform", name=f"state_kernel_{d}")
+            for d in ("forward", "backward")
+        ]
+        self.built = True
+
+    def _diagonal_lstm(self, x, conv, kernel):
+        width = ops.shape(x)[2]
+        z = ops.transpose(skew(conv(x)), (2, 0, 1, 3))  # (w + h - 1, b, h, 4u): scan over diagonals
+        zeros = ops.zeros_like(z[0, :, :, : self.units])
+        kernel = ops.cast(kernel, z.dtype)
+
+        def step(carry, z_col):
+            s_prev, c_prev = carry
+            above = ops.pad(s_prev[:, :-1], [[0, 0], [1, 0], [0, 0]])  # row r gets row r-1's state
+            gates = z_col + ops.matmul(above, kernel[0]) + ops.matmul(s_prev, kernel[1])
+            s, c = lstm_update(gates, c_prev)
+            return (s, c), (s, c)
+
+        _, (states, _) = ops.scan(step, (zeros, zeros), z)
+        return unskew(ops.transpose(states, (1, 2, 0, 3)), width)
+
+    def call(self, x):
+        forward = self._diagonal_lstm(x, self.input_to_state[0], self.state_kernels[0])
+        backward = ops.flip(self._diagonal_lstm(ops.flip(x, axis=2), self.input_to_state[1], self.state_kernels[1]), axis=2)
+        # The mirrored direction sees the current row to the right: shift it down one row.
+        backward = ops.pad(backward[:, :-1], [[0, 0], [1, 0], [0, 0], [0, 0]])
+        return forward + backward
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)

@@ -1,0 +1,533 @@
+"""The autoregressive image model base shared by PixelCNN and PixelRNN.
+
+An autoregressive model factorizes ``p(x) = prod_i p(x_i | x_<i)`` over pixels (and
+colour channels) in raster order. One pass of a causal network gives every
+conditional at once, so the log-likelihood is exact and cheap; sampling needs one
+step per pixel.
+
+``AutoregressiveModel`` wraps a causal ``network`` (a named functional sub-model
+mapping images to logits) and owns:
+
+* training: ``fit(x)`` minimises the NLL in nats per image, with optional dynamic
+  binarization (a fresh Bernoulli draw of grey images every batch);
+* ``log_likelihood(x)`` (nats per image, exact) and ``bits_per_dim(x)``;
+* ``sample(n, seed)`` and ``complete(x, rows_observed, seed)``: the whole pixel loop is
+  one compiled ``tf.while_loop``. Per row the model may precompute what does not change
+  inside the row (``_begin_row``) and per pixel it evaluates only the rows the pixel can
+  see (``receptive_rows``), or less (the gated PixelCNN runs only its horizontal stack);
+* ``sample_naive``: the textbook Python loop calling the full model once per pixel,
+  kept as the benchmark baseline. Both samplers draw the same random numbers, so for a
+  given seed they return the same images.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ae.distribute import batch_size_of, scale_loss_for_replicas
+from keras_ae.errors import InputValidationError
+from keras_ae.evaluation.likelihood import bits_per_dim
+from keras_ae.layers.masked_conv import MaskedConv2D
+from keras_ae.models.common import as_shape
+from keras_ae.validation import check_array, check_positive_int
+
+
+def _image_shape_text(shape) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def as_image_shape(image_shape) -> tuple[int, int, int]:
+    """Normalizes ``(h, w)`` or ``(h, w, c)`` to ``(h, w, c)``.
+
+    Example:
+        >>> as_image_shape((28, 28))
+        (28, 28, 1)
+    """
+    shape = as_shape(image_shape, "image_shape")
+    if len(shape) == 2:
+        shape = (*shape, 1)
+    if len(shape) != 3:
+        raise InputValidationError(f"image_shape must be (height, width[, channels]), got {image_shape!r}.")
+    return shape
+
+
+def build_output_head(features: int, image_channels: int, levels: int, units: int | None = None, name: str = "head") -> keras.Model:
+    """The 1x1 output layers of PixelCNN/PixelRNN: ReLU, masked 1x1 conv, ReLU, masked 1x1 conv to logits.
+
+    Args:
+        features: Channels coming in.
+        image_channels: Colour channels of the image (the mask groups).
+        levels: 2 (one Bernoulli logit per channel) or the number of softmax levels.
+        units: Hidden 1x1 channels (default: ``features``).
+        name: Sub-model name.
+
+    Returns:
+        A ``keras.Sequential`` mapping ``(b, h, w, features)`` to ``(b, h, w, c * out)``.
+
+    Example:
+        >>> build_output_head(32, 1, 2).output_shape
+        (None, None, None, 1)
+    """
+    out = image_channels * (1 if levels == 2 else levels)
+    units = features if units is None else check_positive_int(units, "head_units")
+    return keras.Sequential([
+        keras.Input((None, None, features)),
+        keras.layers.Activation("relu"),
+        MaskedConv2D(units, 1, mask_type="B", color_channels=image_channels, activation="relu", name="hidden"),
+        MaskedConv2D(out, 1, mask_type="B", color_channels=image_channels, name="logits"),
+    ], name=name)
+
+
+@keras.saving.register_keras_serializable(package="keras_ae")
+class AutoregressiveModel(keras.Model):
+    """A causal network over pixels with exact likelihoods and a compiled sampler.
+
+    Args:
+        network: A Keras model mapping images ``(batch, h, w, c)`` to logits
+            ``(batch, h, w, c * out)``; ``out`` is 1 (a Bernoulli logit) for
+            ``levels=2`` and ``levels`` (softmax logits) otherwise. Channel ``k`` of the
+            logits belongs to colour ``k % c``. It must be causal in raster order.
+        levels: 2 for binary images (Bernoulli), 256 for 8-bit images (softmax), or any
+            number of grey levels ``>= 2``; images hold ``level / (levels - 1)``.
+        dynamic_binarization: Binary models only: ``fit`` accepts grey images in [0, 1]
+            and draws ``x ~ Bernoulli(x)`` afresh every batch (the IWAE protocol).
+        receptive_rows: How many rows above a pixel can influence it (``None``: all).
+            Lets the sampler evaluate the network on a band of rows per pixel.
+        seed: Seed of the dynamic binarization's random stream.
+        info: JSON-serializable facts kept with the model.
+
+    Example:
+        >>> model = build_pixelcnn((28, 28, 1), filters=32, blocks=4)
+        >>> model.compile()
+        >>> model.fit(binarize(x_train, seed=0), epochs=1)  # doctest: +SKIP
+        >>> nll = -model.log_likelihood(x_test_binary).mean()  # doctest: +SKIP
+    """
+
+    family = "autoregressive"
+
+    def __init__(
+        self,
+        network: keras.Model,
+        levels: int = 2,
+        dynamic_binarization: bool = False,
+        receptive_rows: int | None = None,
+        seed: int | None = None,
+        info: dict | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.network = network
+        shape = tuple(network.input_shape[1:])
+        if len(shape) != 3 or any(d is None for d in shape):
+            raise InputValidationError(f"The network needs a fixed image input (height, width, channels), got {shape}.")
+        self.image_shape: tuple[int, int, int] = shape
+        self.levels = check_positive_int(levels, "levels", minimum=2)
+        self.dynamic_binarization = bool(dynamic_binarization)
+        if self.dynamic_binarization and self.levels != 2:
+            raise InputValidationError("dynamic_binarization needs a binary model (levels=2).")
+        self.receptive_rows = None if receptive_rows is None else check_positive_int(receptive_rows, "receptive_rows", 0)
+        self.seed = seed
+        object.__setattr__(self, "info", dict(info or {}))
+        expected = self.image_shape[-1] * self.outputs_per_channel
+        if network.output_shape[-1] != expected:
+            raise InputValidationError(
+                f"The network outputs {network.output_shape[-1]} channels; levels={levels} with "
+                f"{self.image_shape[-1]} image channel(s) needs {expected}."
+            )
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.nll_tracker = keras.metrics.Mean(name="nll")
+        self.bpd_tracker = keras.metrics.Mean(name="bits_per_dim")
+        self._compiled_sampler = None
+        self._compiled_log_prob = None
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "network": keras.saving.serialize_keras_object(self.network),
+            "levels": self.levels,
+            "dynamic_binarization": self.dynamic_binarization,
+            "receptive_rows": self.receptive_rows,
+            "seed": self.seed,
+            "info": self.info,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        config = dict(config)
+        config["network"] = keras.saving.deserialize_keras_object(config["network"], custom_objects=custom_objects)
+        return cls(**config)
+
+    def build(self, input_shape=None):
+        self.built = True  # the network is a functional model, built at construction
+
+    # -- the distribution ------------------------------------------------------------
+    @property
+    def binary(self) -> bool:
+        """True for Bernoulli pixels (``levels == 2``)."""
+        return self.levels == 2
+
+    @property
+    def outputs_per_channel(self) -> int:
+        """Logits per colour channel: 1 (Bernoulli) or ``levels`` (softmax)."""
+        return 1 if self.binary else self.levels
+
+    @property
+    def num_dims(self) -> int:
+        """Dimensions ``D`` of one image (for bits/dim)."""
+        return int(np.prod(self.image_shape))
+
+    def split_logits(self, flat):
+        """Network output to logits: ``(b, h, w, c)`` Bernoulli or ``(b, h, w, c, levels)`` softmax."""
+        if self.binary:
+            return flat
+        shape = tf.shape(flat)
+        c = self.image_shape[-1]
+        logits = tf.reshape(flat, tf.stack([shape[0], shape[1], shape[2], self.levels, c]))
+        return tf.transpose(logits, (0, 1, 2, 4, 3))  # channel k = level * c + colour
+
+    def call(self, inputs, training=False):
+        return self.split_logits(self.network(inputs, training=training))
+
+    def log_prob(self, x, logits):
+        """Exact ``log p(x)`` per image in nats (float32), given the model's logits for ``x``."""
+        x = tf.cast(x, tf.float32)
+        logits = tf.cast(logits, tf.float32)  # likelihoods in float32 under mixed precision
+        if self.binary:
+            per_pixel = x * logits - tf.math.softplus(logits)
+        else:
+            level = tf.cast(tf.round(x * (self.levels - 1)), tf.int32)
+            per_pixel = tf.gather(tf.nn.log_softmax(logits), level, axis=-1, batch_dims=4)
+        return tf.reduce_sum(per_pixel, axis=[1, 2, 3])
+
+    # -- input checks ------------------------------------------------------------------
+    def validate_images(self, x, name: str = "x", allow_grey: bool = False, rows: int | None = None) -> np.ndarray:
+        """Checks images against the model: shape (no larger than built for), range, levels.
+
+        Args:
+            x: Images ``(n, h, w, c)`` (or ``(n, h, w)`` for one channel) in [0, 1].
+            name: Name used in messages.
+            allow_grey: Accept any value in [0, 1] for a binary model (dynamic binarization).
+            rows: Expected number of rows if not the model's height (partial images).
+
+        Returns:
+            float32 images with a channel axis.
+
+        Raises:
+            InputValidationError: for a wrong/larger shape, values outside [0, 1], grey
+                values for a binary model, or values off the model's grey-level grid.
+
+        Example:
+            >>> model.validate_images(np.zeros((2, 28, 28)))  # doctest: +SKIP
+        """
+        h, w, c = self.image_shape
+        rows = h if rows is None else rows
+        hint = "Scale 8-bit images to [0, 1] with x.astype('float32') / 255."
+        x = check_array(x, name, value_range=(0.0, 1.0), range_hint=hint)
+        if x.ndim == 3 and c == 1:
+            x = x[..., None]
+        if x.ndim != 4:
+            raise InputValidationError(f"`{name}` has shape {x.shape}; expected images (n, {rows}, {w}, {c}).")
+        got = x.shape[1:]
+        if got[0] > h or got[1] > w:
+            raise InputValidationError(
+                f"`{name}` holds {_image_shape_text(got)} images, larger than the {_image_shape_text(self.image_shape)} "
+                "images this model was built for; crop or resize them, or build a model for the larger size."
+            )
+        if got != (rows, w, c):
+            raise InputValidationError(f"`{name}` has per-image shape {got}; the model expects {(rows, w, c)}.")
+        if self.binary and not allow_grey:
+            off = (x != 0.0) & (x != 1.0)
+            if off.any():
+                raise InputValidationError(
+                    f"`{name}` is not binary ({int(off.sum())} values strictly between 0 and 1, e.g. {x[off][0]:g}) "
+                    "but the model has Bernoulli pixels. Binarize it first, e.g. "
+                    "keras_ae.data.binarize(x, seed=0), or for training build the model with dynamic_binarization=True."
+                )
+        elif not self.binary:
+            scaled = x * (self.levels - 1)
+            off = np.abs(scaled - np.round(scaled)) > 1e-3
+            if off.any():
+                raise InputValidationError(
+                    f"`{name}` has values off the grid of {self.levels} levels (e.g. {x[off][0]:g}); "
+                    f"the model expects k / {self.levels - 1}. Quantize with np.round(x * {self.levels - 1}) / {self.levels - 1}."
+                )
+        return x
+
+    def _validate_data(self, x, name: str, allow_grey: bool):
+        if x is None or isinstance(x, (tf.data.Dataset, keras.utils.PyDataset)) or callable(getattr(x, "__next__", None)):
+            return x  # pipelines are the caller's responsibility
+        return self.validate_images(x, name, allow_grey=allow_grey)
+
+    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        """``keras.Model.fit`` on images only, with input checks first.
+
+        With ``dynamic_binarization=True`` training images may be grey (they are
+        re-binarized every batch); validation images must already be binary.
+
+        Example:
+            >>> model.fit(x_train, epochs=10, validation_data=x_test_binary)  # doctest: +SKIP
+        """
+        if y is not None:
+            raise InputValidationError("Autoregressive models model the images themselves: call fit(x) without y.")
+        x = self._validate_data(x, "x", allow_grey=self.dynamic_binarization)
+        if validation_data is not None:
+            val = validation_data[0] if isinstance(validation_data, (tuple, list)) else validation_data
+            val = self._validate_data(val, "validation_data", allow_grey=False)
+            validation_data = val if isinstance(val, tf.data.Dataset) else (val,)
+        return super().fit(x, None, *args, validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """``keras.Model.evaluate`` (``loss``/``nll`` in nats per image) with input checks."""
+        return super().evaluate(self._validate_data(x, "x", allow_grey=False), None, *args, **kwargs)
+
+    def compile(self, optimizer="adam", loss=None, **kwargs):
+        """Compiles with Adam by default; the NLL loss is fixed by the model.
+
+        Example:
+            >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))  # doctest: +SKIP
+        """
+        if loss is not None:
+            raise InputValidationError("Autoregressive models own their loss (the exact NLL); don't pass loss= to compile().")
+        super().compile(optimizer=optimizer, **kwargs)
+
+    # -- training ----------------------------------------------------------------------
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.nll_tracker, self.bpd_tracker]
+
+    def _terms(self, x, training: bool):
+        nll = -tf.reduce_mean(self.log_prob(x, self(x, training=training)))
+        loss = nll
+        if self.losses:  # layer regularizers
+            loss = loss + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
+        return loss, nll
+
+    def _update_trackers(self, loss, nll, batch_size):
+        self.loss_tracker.update_state(loss, sample_weight=batch_size)
+        self.nll_tracker.update_state(nll, sample_weight=batch_size)
+        self.bpd_tracker.update_state(nll / (self.num_dims * math.log(2.0)), sample_weight=batch_size)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x = tf.cast(x, tf.float32)
+        if self.dynamic_binarization:
+            # A fresh binarization of every image in every batch: less overfitting.
+            x = tf.cast(keras.random.uniform(tf.shape(x), seed=self.seed_generator) < x, tf.float32)
+        with tf.GradientTape() as tape:
+            loss, nll = self._terms(x, training=True)
+            scaled = scale_loss_for_replicas(loss)
+            if self.optimizer is not None:
+                scaled = self.optimizer.scale_loss(scaled)
+        grads = tape.gradient(scaled, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return self._update_trackers(loss, nll, batch_size_of(x))
+
+    def test_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        loss, nll = self._terms(tf.cast(x, tf.float32), training=False)
+        return self._update_trackers(loss, nll, batch_size_of(x))
+
+    # -- likelihood --------------------------------------------------------------------
+    def log_likelihood(self, x, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
+        """Exact ``log p(x)`` of each image, in nats.
+
+        Args:
+            x: Images the model can score (binary for a binary model).
+            batch_size: Images per forward pass.
+            verbose: 1 shows a progress bar.
+
+        Returns:
+            float64 array ``(n,)``; the test NLL is ``-log_likelihood(x).mean()``.
+
+        Example:
+            >>> nll = -model.log_likelihood(x_test).mean()  # doctest: +SKIP
+        """
+        x = self.validate_images(x)
+        batch_size = check_positive_int(batch_size, "batch_size")
+        if self._compiled_log_prob is None:
+            spec = tf.TensorSpec((None, *self.image_shape), tf.float32)
+            self._compiled_log_prob = tf.function(lambda b: self.log_prob(b, self(b, training=False)), input_signature=[spec])
+        bar = keras.utils.Progbar(len(x), verbose=verbose, unit_name="image")
+        out = []
+        for start in range(0, len(x), batch_size):
+            out.append(self._compiled_log_prob(tf.constant(x[start:start + batch_size])).numpy())
+            bar.add(len(out[-1]))
+        return np.concatenate(out).astype(np.float64)
+
+    def bits_per_dim(self, x, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
+        """Negative log-likelihood of each image in bits per dimension (pixel x channel).
+
+        Example:
+            >>> model.bits_per_dim(x_test).mean()  # doctest: +SKIP
+        """
+        return bits_per_dim(-self.log_likelihood(x, batch_size=batch_size, verbose=verbose), self.image_shape)
+
+    # -- sampling ------------------------------------------------------------------------
+    def _draw(self, logit, seed, index):
+        """Samples pixel values from ``logit`` ((n,) or (n, levels)) with a stateless seed.
+
+        Keyed by ``(seed, index)``: the compiled and the naive samplers draw the same numbers.
+        """
+        logit = tf.cast(logit, tf.float32)
+        key = tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)])
+        u = tf.random.stateless_uniform(tf.shape(logit), seed=key, minval=1e-7, maxval=1.0 - 1e-7)
+        if self.binary:
+            return tf.cast(u < tf.sigmoid(logit), tf.float32)
+        level = tf.argmax(logit - tf.math.log(-tf.math.log(u)), axis=-1)  # Gumbel-max
+        return tf.cast(level, tf.float32) / (self.levels - 1)
+
+    def _put(self, x, value, index):
+        """Writes ``value`` ((n,)) at flat raster position ``index`` of images ``x``."""
+        h, w, c = self.image_shape
+        mask = tf.reshape(tf.one_hot(index, h * w * c, dtype=x.dtype), (1, h, w, c))
+        return x * (1.0 - mask) + value[:, None, None, None] * mask
+
+    def _band(self, x, row):
+        """The band of rows the pixels of ``row`` can see, and ``row``'s index in it."""
+        h = self.image_shape[0]
+        height = h if self.receptive_rows is None else min(h, self.receptive_rows + 1)
+        if height == h:
+            return x, row
+        start = tf.clip_by_value(row - self.receptive_rows, 0, h - height)
+        band = tf.slice(x, tf.stack([0, start, 0, 0]), tf.stack([tf.shape(x)[0], height, -1, -1]))
+        return band, row - start
+
+    def _begin_row(self, x, row):
+        """Work shared by the pixels of ``row`` (nothing by default)."""
+        return ()
+
+    def _row_logits(self, x, row, cache):
+        """Logits of every pixel of ``row`` given the current images ``x``: ``(n, w, c[, levels])``."""
+        band, r = self._band(x, row)
+        return tf.gather(self(band, training=False), r, axis=1)
+
+    def _sample_loop(self, x, first_row, seed):
+        h, w, c = self.image_shape
+
+        def row_body(i, x):
+            cache = self._begin_row(x, i)
+
+            def pixel_body(j, x):
+                for k in range(c):  # colours of one pixel, one after another
+                    logit = tf.gather(self._row_logits(x, i, cache), j, axis=1)[:, k]
+                    index = (i * w + j) * c + k
+                    x = self._put(x, self._draw(logit, seed, index), index)
+                return j + 1, x
+
+            return i + 1, tf.while_loop(lambda j, _: j < w, pixel_body, (tf.constant(0), x))[1]
+
+        return tf.while_loop(lambda i, _: i < h, row_body, (first_row, x))[1]
+
+    def _run_sampler(self, x, first_row: int, seed: int, batch_size: int, verbose: int, jit_compile: bool) -> np.ndarray:
+        if self._compiled_sampler is None or self._compiled_sampler[0] != jit_compile:
+            spec = [tf.TensorSpec((None, *self.image_shape), tf.float32), tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.int64)]
+            self._compiled_sampler = (jit_compile, tf.function(self._sample_loop, input_signature=spec, jit_compile=jit_compile))
+        fn = self._compiled_sampler[1]
+        bar = keras.utils.Progbar(len(x), verbose=verbose, unit_name="image")
+        out = []
+        for b, start in enumerate(range(0, len(x), batch_size)):
+            # Each batch gets its own stream, so results don't depend on earlier batches.
+            batch_seed = int(seed) * 1_000_003 + b
+            out.append(fn(tf.constant(x[start:start + batch_size]), tf.constant(first_row, tf.int32),
+                          tf.constant(batch_seed, tf.int64)).numpy())
+            bar.add(len(out[-1]))
+        return np.concatenate(out)
+
+    def sample(self, n: int, seed: int = 0, batch_size: int = 256, verbose: int = 0, jit_compile: bool = True) -> np.ndarray:
+        """Draws ``n`` images, one pixel (and colour) at a time, in one compiled loop.
+
+        Args:
+            n: Number of images.
+            seed: Random seed; the same seed gives the same images.
+            batch_size: Images sampled in parallel.
+            verbose: 1 shows a progress bar over batches.
+            jit_compile: Compile the loop with XLA.
+
+        Returns:
+            float32 images ``(n, h, w, c)`` with values ``level / (levels - 1)``.
+
+        Example:
+            >>> images = model.sample(16, seed=0)  # doctest: +SKIP
+        """
+        n = check_positive_int(n, "n")
+        x = np.zeros((n, *self.image_shape), np.float32)
+        return self._run_sampler(x, 0, seed, check_positive_int(batch_size, "batch_size"), verbose, jit_compile)
+
+    def complete(self, x, rows_observed: int, seed: int = 0, batch_size: int = 256, verbose: int = 0,
+                 jit_compile: bool = True) -> np.ndarray:
+        """Image completion: keeps the top ``rows_observed`` rows and samples the rest.
+
+        Args:
+            x: Images ``(n, h, w, c)`` (rows from ``rows_observed`` on are ignored) or just
+                their top rows ``(n, rows_observed, w, c)``.
+            rows_observed: Number of observed rows, ``1 <= rows_observed <= h``.
+            seed: Random seed.
+            batch_size: Images completed in parallel.
+            verbose: 1 shows a progress bar.
+            jit_compile: Compile the loop with XLA.
+
+        Returns:
+            float32 completed images ``(n, h, w, c)``.
+
+        Raises:
+            InputValidationError: if no pixel is observed (``rows_observed < 1``), for too
+                many rows, or for images the model cannot score.
+
+        Example:
+            >>> filled = model.complete(x_test[:8], rows_observed=14, seed=0)  # doctest: +SKIP
+        """
+        h = self.image_shape[0]
+        if isinstance(rows_observed, bool) or not isinstance(rows_observed, (int, np.integer)):
+            raise InputValidationError(f"rows_observed must be an integer, got {rows_observed!r}.")
+        if rows_observed < 1:
+            raise InputValidationError(
+                f"rows_observed={rows_observed}: a completion needs at least one observed row; "
+                "use sample(n) to draw images from scratch."
+            )
+        if rows_observed > h:
+            raise InputValidationError(f"rows_observed={rows_observed} exceeds the image height {h}.")
+        arr = np.asarray(x)
+        if arr.ndim >= 2 and rows_observed <= arr.shape[1] <= h:
+            arr = arr[:, :rows_observed]  # the unobserved rows are ignored
+        top = self.validate_images(arr, "x", rows=rows_observed)
+        start = np.zeros((len(top), *self.image_shape), np.float32)
+        start[:, :rows_observed] = top
+        return self._run_sampler(start, int(rows_observed), seed, check_positive_int(batch_size, "batch_size"), verbose, jit_compile)
+
+    def sample_naive(self, n: int, seed: int = 0, verbose: int = 0, compiled_forward: bool = False) -> np.ndarray:
+        """The baseline sampler: a Python loop over pixels calling the full model each time.
+
+        Draws the same random numbers as :meth:`sample` (for one batch), so it returns the
+        same images for the same seed; only slower. Kept for benchmarks and tests.
+
+        Args:
+            n: Number of images (one batch).
+            seed: Random seed.
+            verbose: 1 shows a progress bar over pixels.
+            compiled_forward: Wrap the model call in ``tf.function`` (the loop stays in Python).
+
+        Returns:
+            float32 images ``(n, h, w, c)``.
+
+        Example:
+            >>> slow = model.sample_naive(4, seed=0)  # doctest: +SKIP
+        """
+        n = check_positive_int(n, "n")
+        h, w, c = self.image_shape
+        forward = tf.function(lambda b: self(b, training=False)) if compiled_forward else (lambda b: self(b, training=False))
+        x = tf.zeros((n, h, w, c))
+        seed = tf.constant(int(seed) * 1_000_003, tf.int64)  # batch 0's stream in sample()
+        bar = keras.utils.Progbar(h * w * c, verbose=verbose, unit_name="pixel")
+        for index in range(h * w * c):
+            i, j, k = index // (w * c), (index // c) % w, index % c
+            logit = forward(x)[:, i, j, k]
+            x = self._put(x, self._draw(logit, seed, index), index)
+            bar.add(1)
+        return x.numpy()

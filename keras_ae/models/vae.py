@@ -1,0 +1,557 @@
+"""Variational auto-encoders (Kingma & Welling 2014) on TensorFlow Probability distributions.
+
+The encoder sub-model maps ``x`` to ``2 * latent_dim`` numbers, the mean and the
+(pre-softplus) standard deviation of a diagonal Gaussian posterior q(z|x); the decoder
+sub-model maps ``z`` to the parameters of p(x|z) (logits for a Bernoulli likelihood).
+:meth:`VAE.encode`, :meth:`VAE.decode` and :attr:`VAE.prior` return ``tfd``
+distributions, so the ELBO is written as it reads in the paper:
+
+    ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)).
+
+``tfp.layers`` does not work with Keras 3, so distributions are built from plain Keras
+layer outputs inside ``train_step``; everything runs under ``jit_compile=True``.
+Log-likelihoods use the importance-weighted bound (Burda et al. 2016), see
+:mod:`keras_ae.evaluation.likelihood`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from keras_ae.errors import InputValidationError
+from keras_ae.evaluation.likelihood import importance_weighted_bound
+from keras_ae.models.base import AutoEncoder
+from keras_ae.models.common import as_shape, as_units
+from keras_ae.models.conv import _image_shape, get_conv_decoder, get_conv_encoder
+from keras_ae.models.dense import get_dense_decoder, get_dense_encoder
+from keras_ae.validation import check_array, check_choice, check_positive_int
+
+tfd = tfp.distributions
+
+LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
+ARCHITECTURES = ("dense", "conv")
+STANDARD_NORMAL = "standard_normal"
+
+
+def _as_seed(seed: int) -> tf.Tensor:
+    """An int seed as the int32 ``(2,)`` stateless seed TFP samplers take."""
+    return tf.constant([int(seed) % (2**31 - 1), 0], tf.int32)
+
+
+@keras.saving.register_keras_serializable(package="keras_ae")
+class VAE(AutoEncoder):
+    """A variational auto-encoder with a diagonal Gaussian posterior.
+
+    Args:
+        encoder: Keras model ``x -> (batch, 2 * latent_dim)``: posterior means, then
+            pre-softplus standard deviations.
+        decoder: Keras model ``z -> (batch, *input_shape)``: logits (Bernoulli and
+            continuous Bernoulli) or means (Gaussian) of p(x|z).
+        latent_dim: Dimension of z.
+        likelihood: ``"bernoulli"`` (binary data), ``"continuous_bernoulli"`` ([0, 1]
+            data, Loaiza-Ganem & Cunningham 2019) or ``"gaussian"`` (real data; a learned
+            per-dimension standard deviation).
+        beta: Weight of the KL term (beta-VAE, Higgins et al. 2017); 1 is the ELBO.
+        prior: ``"standard_normal"`` (default), a Keras layer with a ``distribution()``
+            method (e.g. :class:`~keras_ae.layers.mixture_prior.GaussianMixturePrior`,
+            saved with the model), or a fixed ``tfd.Distribution`` with event shape
+            ``(latent_dim,)`` (not saveable).
+        dynamic_binarization: Re-binarize [0, 1] inputs, pixel ~ Bernoulli(intensity),
+            in every training and validation step (the IWAE protocol for MNIST).
+        min_scale: Floor on the posterior standard deviation (no collapse to 0).
+        max_scale: Ceiling on the posterior standard deviation (no overflow).
+        seed: Seed of the model's random stream (sampling z, binarization).
+        info: JSON-serializable facts saved with the model.
+
+    Example:
+        >>> vae = build_vae((28, 28, 1), latent_dim=2, dynamic_binarization=True)
+        >>> vae.compile(optimizer="adam")
+        >>> vae.fit(x_train, epochs=10, batch_size=100)  # doctest: +SKIP
+        >>> vae.log_likelihood(binarize(x_test, seed=0), k=5000).mean()  # doctest: +SKIP
+    """
+
+    family = "vae"
+
+    def __init__(
+        self,
+        encoder: keras.Model,
+        decoder: keras.Model,
+        latent_dim: int,
+        likelihood: str = "bernoulli",
+        beta: float = 1.0,
+        prior: Any = STANDARD_NORMAL,
+        dynamic_binarization: bool = False,
+        min_scale: float = 1e-4,
+        max_scale: float = 10.0,
+        seed: int | None = None,
+        info: dict | None = None,
+        **kwargs: Any,
+    ):
+        likelihood = check_choice(likelihood, "likelihood", LIKELIHOODS)
+        # The base class's "bce" / "mse" only decides the accepted input range here.
+        super().__init__(encoder, decoder, loss="mse" if likelihood == "gaussian" else "bce", info=info, **kwargs)
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+        self.likelihood = likelihood
+        if not np.isfinite(beta) or beta < 0:
+            raise InputValidationError(f"beta must be a finite number >= 0, got {beta}.")
+        self.beta = float(beta)
+        if not 0 < min_scale < max_scale or not np.isfinite(max_scale):
+            raise InputValidationError(f"Need 0 < min_scale < max_scale < inf, got {min_scale}, {max_scale}.")
+        self.min_scale, self.max_scale = float(min_scale), float(max_scale)
+        self.dynamic_binarization = bool(dynamic_binarization)
+        if self.dynamic_binarization and likelihood != "bernoulli":
+            raise InputValidationError("dynamic_binarization needs likelihood='bernoulli'.")
+        self._check_submodels()
+        self._set_prior(prior)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed, name="vae_seed")
+        if likelihood == "gaussian":
+            # One learned standard deviation per data dimension, shared by all z.
+            start = math.log(math.expm1(0.1))  # softplus^-1(0.1)
+            self.observation_scale = self.add_weight(
+                shape=self.example_shape, initializer=keras.initializers.Constant(start), name="observation_scale")
+        self.add_penalty_tracker("kl")
+
+    def _check_submodels(self) -> None:
+        out = tuple(self.encoder.output_shape[1:])
+        if out != (2 * self.latent_dim,):
+            raise InputValidationError(
+                f"The encoder must output (batch, 2 * latent_dim) = (batch, {2 * self.latent_dim}) posterior "
+                f"parameters, got (batch, {', '.join(map(str, out))})."
+            )
+        if tuple(self.decoder.input_shape[1:]) != (self.latent_dim,):
+            raise InputValidationError(
+                f"The decoder must take (batch, {self.latent_dim}) codes, got {self.decoder.input_shape}.")
+        if tuple(self.decoder.output_shape[1:]) != self.example_shape:
+            raise InputValidationError(
+                f"The decoder outputs {self.decoder.output_shape[1:]} but the encoder takes {self.example_shape}.")
+
+    def _set_prior(self, prior) -> None:
+        self.prior_layer = None
+        object.__setattr__(self, "_fixed_prior", None)  # untracked: a tf.Module, not a Keras object
+        if prior is None or prior == STANDARD_NORMAL:
+            return
+        if isinstance(prior, keras.layers.Layer) and callable(getattr(prior, "distribution", None)):
+            self.prior_layer = prior
+            dist = prior.distribution()
+        elif isinstance(prior, tfd.Distribution):
+            object.__setattr__(self, "_fixed_prior", prior)
+            dist = prior
+        else:
+            raise InputValidationError(
+                f"prior must be 'standard_normal', a tfd.Distribution or a Keras layer with a "
+                f"distribution() method, got {type(prior).__name__}.")
+        if tuple(dist.event_shape) != (self.latent_dim,):
+            raise InputValidationError(
+                f"The prior has event shape {tuple(dist.event_shape)}, expected ({self.latent_dim},).")
+
+    # -- configuration ---------------------------------------------------------------
+    def get_config(self) -> dict:
+        config = super().get_config()
+        for key in ("loss", "corruption", "sparsity_l1"):
+            config.pop(key)
+        if self._fixed_prior is not None:
+            raise InputValidationError(
+                "This VAE's prior is a fixed tfd.Distribution, which cannot be saved. Wrap it in a Keras "
+                "layer with a distribution() method (like GaussianMixturePrior) to make the model saveable.")
+        prior = STANDARD_NORMAL if self.prior_layer is None else keras.saving.serialize_keras_object(self.prior_layer)
+        config.update(latent_dim=self.latent_dim, likelihood=self.likelihood, beta=self.beta, prior=prior,
+                      dynamic_binarization=self.dynamic_binarization, min_scale=self.min_scale,
+                      max_scale=self.max_scale, seed=self.seed)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        config = dict(config)
+        if isinstance(config.get("prior"), dict):
+            config["prior"] = keras.saving.deserialize_keras_object(config["prior"], custom_objects=custom_objects)
+        return super().from_config(config, custom_objects=custom_objects)
+
+    @property
+    def code_shape(self) -> tuple[int, ...]:
+        return (self.latent_dim,)
+
+    # -- distributions ---------------------------------------------------------------
+    @property
+    def prior(self) -> tfd.Distribution:
+        """p(z): standard normal unless a prior was given."""
+        if self.prior_layer is not None:
+            return self.prior_layer.distribution()
+        if self._fixed_prior is not None:
+            return self._fixed_prior
+        return tfd.MultivariateNormalDiag(loc=tf.zeros(self.latent_dim), scale_diag=tf.ones(self.latent_dim))
+
+    def posterior_params(self, x, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+        """Mean and standard deviation of q(z|x), float32 tensors ``(batch, latent_dim)``.
+
+        The standard deviation is ``softplus(raw) + min_scale``, capped at ``max_scale``,
+        so an encoder whose outputs run off to +-inf yields a finite KL instead of NaN.
+
+        Example:
+            >>> mean, stddev = vae.posterior_params(x_test[:8])  # doctest: +SKIP
+        """
+        if not tf.is_tensor(x):
+            x = self.validate_inputs(x, purpose="encode")
+        params = tf.cast(self.encoder(x, training=training), tf.float32)  # float32 under mixed precision
+        loc, raw = params[..., : self.latent_dim], params[..., self.latent_dim:]
+        scale = tf.minimum(tf.nn.softplus(raw) + self.min_scale, self.max_scale)
+        return loc, scale
+
+    def encode(self, x, training: bool = False) -> tfd.Distribution:
+        """The approximate posterior q(z|x), a ``tfd.MultivariateNormalDiag`` with batch shape ``(batch,)``.
+
+        Example:
+            >>> q = vae.encode(x_test[:8])  # doctest: +SKIP
+            >>> q.mean().shape, q.stddev().shape  # doctest: +SKIP
+        """
+        loc, scale = self.posterior_params(x, training=training)
+        return tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale)
+
+    def decode(self, z, training: bool = False) -> tfd.Distribution:
+        """The likelihood p(x|z) with event shape ``input_shape``.
+
+        ``z`` may have extra leading axes, e.g. ``(samples, batch, latent_dim)``; they
+        become the distribution's batch shape (one decoder pass over all of them).
+
+        Example:
+            >>> p = vae.decode(np.zeros((4, vae.latent_dim), "float32"))  # doctest: +SKIP
+            >>> images = p.mean()  # doctest: +SKIP
+        """
+        if not tf.is_tensor(z):
+            z = check_array(z, "z", expected_shape=(None,) * (np.ndim(z) - 2) + (self.latent_dim,))
+        z = tf.cast(z, tf.float32)
+        lead = z.shape[:-1]
+        flat = tf.reshape(z, [-1, self.latent_dim]) if z.shape.rank != 2 else z
+        out = tf.cast(self.decoder(flat, training=training), tf.float32)
+        if z.shape.rank != 2:
+            dims = lead.as_list() if lead.is_fully_defined() else tf.shape(z)[:-1]
+            out = tf.reshape(out, tf.concat([dims, self.example_shape], axis=0) if tf.is_tensor(dims)
+                             else [*dims, *self.example_shape])
+        ndims = len(self.example_shape)
+        if self.likelihood == "bernoulli":
+            base = tfd.Bernoulli(logits=out, dtype=tf.float32)
+        elif self.likelihood == "continuous_bernoulli":
+            base = tfd.ContinuousBernoulli(logits=out)
+        else:
+            scale = tf.nn.softplus(tf.cast(self.observation_scale, tf.float32)) + 1e-3
+            base = tfd.Normal(loc=out, scale=scale)
+        return tfd.Independent(base, reinterpreted_batch_ndims=ndims)
+
+    def kl_divergence(self, q: tfd.Distribution, z: tf.Tensor | None = None) -> tf.Tensor:
+        """KL(q || prior): analytic when TFP has a formula, else ``log q(z) - log p(z)`` at ``z``.
+
+        Example:
+            >>> kl = vae.kl_divergence(vae.encode(x))  # doctest: +SKIP
+        """
+        prior = self.prior
+        try:
+            return tfd.kl_divergence(q, prior)
+        except NotImplementedError:
+            if z is None:
+                raise
+            return q.log_prob(z) - prior.log_prob(z)
+
+    def has_analytic_kl(self) -> bool:
+        """Whether KL(q || prior) has a closed form in TFP (True for Gaussian priors)."""
+        q = tfd.MultivariateNormalDiag(loc=tf.zeros([1, self.latent_dim]), scale_diag=tf.ones([1, self.latent_dim]))
+        try:
+            tfd.kl_divergence(q, self.prior)
+            return True
+        except NotImplementedError:
+            return False
+
+    # -- training ----------------------------------------------------------------------
+    def _next_seed(self) -> tf.Tensor:
+        return tf.cast(self.seed_generator.next(), tf.int32)
+
+    def _binarize(self, x: tf.Tensor) -> tf.Tensor:
+        # u < x with u ~ U[0, 1): a pixel of intensity p becomes 1 with probability p;
+        # exact 0s and 1s stay put, so already binary data passes through unchanged.
+        u = tf.random.stateless_uniform(tf.shape(x), seed=self._next_seed(), dtype=tf.float32)
+        return tf.cast(u < tf.cast(x, tf.float32), x.dtype)
+
+    def compute_losses(self, x, target=None, training: bool = False) -> dict[str, tf.Tensor]:
+        """Negative ELBO terms of one batch (float32): ``loss``, ``reconstruction``, ``kl``.
+
+        ``reconstruction`` is ``-E_q log p(x|z)`` (one reparameterized sample), ``kl`` is
+        ``KL(q(z|x) || p(z))``, ``loss = reconstruction + beta * kl`` (+ layer losses),
+        all in nats per example.
+        """
+        if self.dynamic_binarization:
+            x = self._binarize(x)
+        q = self.encode(x, training=training)
+        z = q.sample(seed=self._next_seed())  # reparameterized: gradients flow through z
+        reconstruction = -self.decode(z, training=training).log_prob(tf.cast(x, tf.float32))
+        kl = self.kl_divergence(q, z)
+        terms = {"reconstruction": tf.reduce_mean(reconstruction), "kl": tf.reduce_mean(kl)}
+        total = terms["reconstruction"] + self.beta * terms["kl"]
+        if self.losses:  # layer regularizers of custom encoders / decoders
+            total = total + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
+        return {"loss": total, **terms}
+
+    def call(self, inputs, training: bool = False):
+        """Mean of p(x|z) at the posterior mean z = E[q(z|x)] (a deterministic reconstruction)."""
+        return self.decode(self.encode(inputs, training=training).mean(), training=training).mean()
+
+    # -- validation --------------------------------------------------------------------
+    def validate_inputs(self, x, name: str = "x", purpose: str = "fit") -> np.ndarray:
+        """Checks shape, dtype, NaN/inf and range; for a Bernoulli likelihood also binarity.
+
+        Args:
+            x: Examples.
+            name: Name used in error messages.
+            purpose: ``"fit"`` (binary data required unless ``dynamic_binarization``),
+                ``"evaluate"`` (likelihoods: binary data required for Bernoulli) or
+                ``"encode"`` (any data in range).
+
+        Returns:
+            The data as float32.
+
+        Example:
+            >>> vae.validate_inputs(binarize(x_test, seed=0), purpose="evaluate")  # doctest: +SKIP
+        """
+        x = check_array(x, name, expected_shape=self.example_shape, value_range=self.input_range,
+                        range_hint="Scale images to [0, 1] (e.g. x / 255) or build the VAE with likelihood='gaussian'.")
+        needs_binary = self.likelihood == "bernoulli" and (
+            purpose == "evaluate" or (purpose == "fit" and not self.dynamic_binarization))
+        if needs_binary and x.size and not np.all((x == 0) | (x == 1)):
+            fraction = float(np.mean((x != 0) & (x != 1)))
+            advice = ("binarize it once with keras_ae.data.binarize(x, seed=0) (fixed evaluation binarization)"
+                      if purpose == "evaluate" else
+                      "build the VAE with dynamic_binarization=True (re-binarizes [0, 1] images every step), "
+                      "binarize it once with keras_ae.data.binarize(x, seed=0), or use "
+                      "likelihood='continuous_bernoulli'")
+            raise InputValidationError(
+                f"`{name}` is not binary ({fraction:.1%} of values are neither 0 nor 1) but the VAE has a "
+                f"Bernoulli likelihood; {advice}.")
+        return x
+
+    # -- generation ------------------------------------------------------------------
+    def _likelihood_values(self, z: np.ndarray, binary: bool, seed: tf.Tensor, batch_size: int) -> np.ndarray:
+        out = []
+        seeds = tf.random.experimental.stateless_split(seed, max(1, math.ceil(len(z) / batch_size)))
+        for i, start in enumerate(range(0, len(z), batch_size)):
+            p = self.decode(tf.constant(z[start:start + batch_size]))
+            out.append((p.sample(seed=seeds[i]) if binary else p.mean()).numpy())
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, *self.example_shape), np.float32)
+
+    def sample(self, n: int, seed: int | None = None, binary: bool = False, batch_size: int = 1000) -> np.ndarray:
+        """Draws ``n`` examples: z ~ p(z), then the mean of p(x|z) (or a draw from it).
+
+        Args:
+            n: Number of samples.
+            seed: Seed; equal seeds give equal samples. ``None`` uses the model's stream.
+            binary: Return draws x ~ p(x|z) (0/1 images for a Bernoulli likelihood)
+                instead of the means (probabilities in [0, 1]).
+            batch_size: Codes decoded per pass.
+
+        Returns:
+            Float32 array ``(n, *input_shape)``.
+
+        Example:
+            >>> images = vae.sample(16, seed=0)  # doctest: +SKIP
+        """
+        n = check_positive_int(n, "n", minimum=0)
+        seed_t = self._next_seed() if seed is None else _as_seed(seed)
+        z_seed, x_seed = tf.unstack(tf.random.experimental.stateless_split(seed_t, 2))
+        z = self.prior.sample(n, seed=z_seed).numpy()
+        return self._likelihood_values(z, binary, x_seed, check_positive_int(batch_size, "batch_size"))
+
+    def reconstruct(self, x, batch_size: int = 256) -> np.ndarray:
+        """Means of p(x|z) at the posterior means of ``x`` (deterministic).
+
+        Example:
+            >>> recon = vae.reconstruct(x_test[:10])  # doctest: +SKIP
+        """
+        return self.predict(self.validate_inputs(x, purpose="encode"), batch_size=batch_size, verbose=0)
+
+    def interpolate(self, x1, x2, steps: int = 10) -> np.ndarray:
+        """Decodes the straight line between the posterior means of ``x1`` and ``x2``.
+
+        Args:
+            x1: One example (``input_shape``) or a batch ``(n, *input_shape)``.
+            x2: Same shape as ``x1``.
+            steps: Points on the line, end points included.
+
+        Returns:
+            ``(steps, *input_shape)`` for single examples, ``(n, steps, *input_shape)`` for batches.
+
+        Example:
+            >>> frames = vae.interpolate(x_test[0], x_test[1], steps=8)  # doctest: +SKIP
+        """
+        steps = check_positive_int(steps, "steps", minimum=2)
+        single = np.ndim(x1) == len(self.example_shape)
+        x1 = self.validate_inputs(np.asarray(x1)[None] if single else x1, "x1", purpose="encode")
+        x2 = self.validate_inputs(np.asarray(x2)[None] if single else x2, "x2", purpose="encode")
+        if len(x1) != len(x2):
+            raise InputValidationError(f"x1 and x2 must have the same number of examples, got {len(x1)} and {len(x2)}.")
+        z1, z2 = self.posterior_params(x1)[0].numpy(), self.posterior_params(x2)[0].numpy()
+        t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[None, :, None]
+        z = (1.0 - t) * z1[:, None, :] + t * z2[:, None, :]
+        images = self.decode(tf.constant(z)).mean().numpy()
+        return images[0] if single else images
+
+    # -- evaluation --------------------------------------------------------------------
+    def log_weights(self, x: tf.Tensor, num_samples: int, seed: tf.Tensor, analytic_kl: bool = False) -> tf.Tensor:
+        """Log importance weights ``log p(x|z) + log p(z) - log q(z|x)``, shape ``(num_samples, batch)``.
+
+        With ``analytic_kl`` the last two terms are replaced by ``-KL(q || p)`` (same
+        mean, lower variance: the ELBO estimator). Decodes all samples in one pass.
+
+        Example:
+            >>> lw = vae.log_weights(tf.constant(x[:4]), 10, tf.constant([0, 0]))  # doctest: +SKIP
+        """
+        x = tf.cast(x, tf.float32)
+        q = self.encode(x)
+        z = q.sample(num_samples, seed=seed)  # (samples, batch, latent)
+        log_px = self.decode(z).log_prob(x)  # x broadcasts against the sample axis
+        if analytic_kl:
+            return log_px - self.kl_divergence(q)[None, :]
+        return log_px + self.prior.log_prob(z) - q.log_prob(z)
+
+    def elbo(self, x, num_samples: int = 1, batch_size: int = 100, seed: int = 0, verbose: int = 0) -> np.ndarray:
+        """ELBO per example in nats: ``mean_s log p(x|z_s) - KL`` (analytic KL when available).
+
+        Args:
+            x: Examples (binary for a Bernoulli likelihood).
+            num_samples: Monte Carlo samples of z per example.
+            batch_size: Examples per step.
+            seed: Seed.
+            verbose: Progress bar on (1) or off (0).
+
+        Returns:
+            Float64 array ``(n,)``; ``-elbo(x).mean()`` is the usual "negative ELBO".
+
+        Example:
+            >>> vae.elbo(binarize(x_test, seed=0)).mean()  # doctest: +SKIP
+        """
+        x = self.validate_inputs(x, purpose="evaluate")
+        fn = functools.partial(self.log_weights, analytic_kl=self.has_analytic_kl())
+        return importance_weighted_bound(fn, x, k=num_samples, batch_size=batch_size, max_rows=max(batch_size * num_samples, 1),
+                                         seed=seed, reduction="mean", verbose=verbose, label="elbo")
+
+    def log_likelihood(self, x, k: int = 5000, batch_size: int = 10, max_rows: int = 10_000, seed: int = 0,
+                       jit_compile: bool = True, verbose: int = 1) -> np.ndarray:
+        """The importance-weighted bound L_k (Burda et al. 2016) on log p(x), per example in nats.
+
+        ``L_1`` is the ELBO and ``L_k`` increases towards ``log p(x)`` with ``k``; the
+        IWAE paper reports ``-mean L_5000`` as the test NLL. Memory is bounded by
+        ``max_rows`` decoded samples at a time.
+
+        Args:
+            x: Examples (binary for a Bernoulli likelihood: binarize test data once).
+            k: Importance samples per example.
+            batch_size: Examples per compiled step.
+            max_rows: Upper bound on the samples decoded in one pass.
+            seed: Seed; the same seed (and batch size) reproduces the estimate exactly.
+            jit_compile: XLA-compile each step.
+            verbose: Progress bar on (1) or off (0).
+
+        Returns:
+            Float64 array ``(n,)``; ``-log_likelihood(x).mean()`` is the test NLL.
+
+        Example:
+            >>> ll = vae.log_likelihood(binarize(x_test, seed=0), k=5000)  # doctest: +SKIP
+            >>> print(f"NLL {-ll.mean():.2f} nats")  # doctest: +SKIP
+        """
+        x = self.validate_inputs(x, purpose="evaluate")
+        return importance_weighted_bound(self.log_weights, x, k=k, batch_size=batch_size, max_rows=max_rows, seed=seed,
+                                         reduction="logmeanexp", jit_compile=jit_compile, verbose=verbose,
+                                         label="log_likelihood")
+
+
+def _features_to_posterior(features: keras.Model, shape: tuple[int, ...], latent_dim: int) -> keras.Model:
+    """Wraps a user's feature extractor into an encoder with a posterior-parameter head."""
+    inputs = keras.Input(shape=shape, name="inputs")
+    h = features(inputs)
+    if len(h.shape) > 2:
+        h = keras.layers.Flatten()(h)
+    params = keras.layers.Dense(2 * latent_dim, name="posterior_params")(h)
+    return keras.Model(inputs, params, name="encoder")
+
+
+def _named_decoder(decoder: keras.Model, latent_dim: int) -> keras.Model:
+    inputs = keras.Input(shape=(latent_dim,), name="code")
+    return keras.Model(inputs, decoder(inputs), name="decoder")
+
+
+def build_vae(
+    input_shape: int | Sequence[int] = (28, 28, 1),
+    latent_dim: int = 50,
+    encoder: str | keras.Model = "dense",
+    decoder: str | keras.Model | None = None,
+    hidden: Sequence[int] = (200, 200),
+    filters: Sequence[int] = (32, 64),
+    activation: str | None = None,
+    likelihood: str = "bernoulli",
+    beta: float = 1.0,
+    prior: Any = STANDARD_NORMAL,
+    dynamic_binarization: bool = False,
+    min_scale: float = 1e-4,
+    max_scale: float = 10.0,
+    seed: int | None = None,
+    name: str = "vae",
+) -> VAE:
+    """A variational auto-encoder; by default the IWAE paper's 784-[200, 200]-50 model.
+
+    Args:
+        input_shape: Shape of one example, e.g. ``(28, 28, 1)``.
+        latent_dim: Dimension of z (2 for latent scatter plots and the manifold figure).
+        encoder: ``"dense"`` (hidden widths ``hidden``), ``"conv"`` (stride-2
+            convolutions ``filters``), or a Keras model mapping ``x`` to features; a
+            ``Dense(2 * latent_dim)`` posterior head is added to it.
+        decoder: ``"dense"``, ``"conv"``, a Keras model mapping ``(latent_dim,)`` to
+            ``input_shape`` logits / means, or ``None`` to mirror the encoder
+            (``"dense"`` for a custom encoder).
+        hidden: Dense encoder widths; the dense decoder mirrors them.
+        filters: Convolution channels; the conv decoder mirrors them.
+        activation: Hidden activation; ``None`` means ``"tanh"`` for dense (as in the
+            IWAE paper) and ``"relu"`` for conv networks.
+        likelihood: ``"bernoulli"``, ``"continuous_bernoulli"`` or ``"gaussian"``.
+        beta: KL weight (1 = the ELBO).
+        prior: ``"standard_normal"``, a prior layer or a ``tfd.Distribution`` (see :class:`VAE`).
+        dynamic_binarization: Re-binarize [0, 1] inputs every step (Bernoulli only).
+        min_scale: Floor on the posterior standard deviation.
+        max_scale: Ceiling on the posterior standard deviation.
+        seed: Seed of the model's sampling stream.
+        name: Model name.
+
+    Returns:
+        A :class:`VAE` with ``.encoder`` and ``.decoder`` sub-models.
+
+    Example:
+        >>> vae = build_vae((28, 28, 1), latent_dim=50, dynamic_binarization=True)
+        >>> vae.encoder.output_shape, vae.decoder.output_shape
+        ((None, 100), (None, 28, 28, 1))
+    """
+    shape = as_shape(input_shape)
+    latent_dim = check_positive_int(latent_dim, "latent_dim")
+    check_choice(likelihood, "likelihood", LIKELIHOODS)
+    if decoder is None:
+        decoder = encoder if isinstance(encoder, str) else "dense"
+
+    def act(kind: str) -> str:
+        return activation or ("tanh" if kind == "dense" else "relu")
+
+    if isinstance(encoder, keras.Model):
+        enc = _features_to_posterior(encoder, shape, latent_dim)
+    elif check_choice(encoder, "encoder", ARCHITECTURES) == "dense":
+        enc = get_dense_encoder(shape, hidden, 2 * latent_dim, act("dense"))
+    else:
+        enc = get_conv_encoder(_image_shape(shape), filters, 2 * latent_dim, activation=act("conv"))
+    if isinstance(decoder, keras.Model):
+        dec = _named_decoder(decoder, latent_dim)
+    elif check_choice(decoder, "decoder", ARCHITECTURES) == "dense":
+        dec = get_dense_decoder(latent_dim, tuple(reversed(as_units(hidden, "hidden"))), shape, act("dense"), "linear")
+    else:
+        dec = get_conv_decoder(_image_shape(shape), tuple(reversed(as_units(filters, "filters"))), latent_dim,
+                               activation=act("conv"), output_activation="linear")
+    return VAE(enc, dec, latent_dim, likelihood=likelihood, beta=beta, prior=prior,
+               dynamic_binarization=dynamic_binarization, min_scale=min_scale, max_scale=max_scale, seed=seed, name=name)
