@@ -205,3 +205,19 @@ def test_corruption_survives_save_and_load(tmp_path):
     loaded = keras.models.load_model(tmp_path / "m.keras")
     assert isinstance(loaded, AutoEncoder) and isinstance(loaded.corruption, Corruption)
     assert (loaded.corruption.noise, loaded.corruption.level) == ("gaussian", 0.3)
+
+
+def test_divergence_stops_and_keeps_the_last_finite_weights(digits):
+    from keras_ae.errors import TrainingDivergedError
+
+    (x, _), _ = digits
+    model = build_dense_ae(SHAPE, hidden=(32,), code_dim=8, loss="mse")
+    model.compile(optimizer=keras.optimizers.SGD(1.0))
+    model.fit(x, epochs=1, verbose=0)  # finite so far
+    good = [w.numpy().copy() for w in model.weights]
+    model.compile(optimizer=keras.optimizers.SGD(1e12), steps_per_execution=1)  # absurd learning rate
+    with pytest.raises(TrainingDivergedError, match=r"epoch 1, step \d+.*learning rate") as info:
+        model.fit(x, epochs=3, batch_size=32, verbose=0)
+    for w, g in zip(model.weights, good):
+        np.testing.assert_array_equal(w.numpy(), g)
+    assert len(info.value.history.history.get("loss", [])) <= 1

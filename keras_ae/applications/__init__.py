@@ -1,0 +1,54 @@
+"""What auto-encoders are for: one module per application.
+
+- :mod:`~keras_ae.applications.reduction`: ``AutoEncoderTransformer``, a scikit-learn
+  transformer (``Pipeline``, ``GridSearchCV`` over the code size).
+- :mod:`~keras_ae.applications.visualization`: 2-D codes of PCA, an auto-encoder and a
+  VAE side by side, with trustworthiness.
+- :mod:`~keras_ae.applications.denoising_photos`: a patch denoising auto-encoder for
+  real photos, learned filters, whole-photo denoising with PSNR.
+- :mod:`~keras_ae.applications.pretraining`: unsupervised pretraining, fine-tuning with
+  few labels, linear probes.
+- :mod:`~keras_ae.applications.hashing`: semantic hashing, ``HammingIndex`` search and
+  retrieval metrics, LSH and PCA baselines.
+- :mod:`~keras_ae.applications.anomaly`: reconstruction-error anomaly detection.
+
+Example:
+    >>> from keras_ae.applications import AutoEncoderTransformer, HammingIndex
+"""
+
+from keras_ae.applications.anomaly import ReconstructionAnomalyDetector
+from keras_ae.applications.denoising_photos import (
+    build_patch_ae,
+    denoise_image,
+    extract_patches,
+    load_photos,
+    reassemble_patches,
+)
+from keras_ae.applications.hashing import (
+    BinaryCode,
+    HammingIndex,
+    PCASignHasher,
+    RandomProjectionHasher,
+    SemanticHashingAE,
+    build_hashing_ae,
+    pack_bits,
+    retrieval_metrics,
+    unpack_bits,
+)
+from keras_ae.applications.pretraining import (
+    build_classifier,
+    build_pretraining_ae,
+    compare_pretraining,
+    labelled_subset,
+    linear_probe_error,
+)
+from keras_ae.applications.reduction import AutoEncoderTransformer
+from keras_ae.applications.visualization import compare_embeddings, fit_embedding, trustworthiness_scores
+
+__all__ = [
+    "AutoEncoderTransformer", "BinaryCode", "HammingIndex", "PCASignHasher", "RandomProjectionHasher",
+    "ReconstructionAnomalyDetector", "SemanticHashingAE", "build_classifier", "build_hashing_ae",
+    "build_patch_ae", "build_pretraining_ae", "compare_embeddings", "compare_pretraining", "denoise_image",
+    "extract_patches", "fit_embedding", "labelled_subset", "linear_probe_error", "load_photos", "pack_bits",
+    "reassemble_patches", "retrieval_metrics", "trustworthiness_scores", "unpack_bits",
+]

@@ -130,8 +130,7 @@ def reassemble_patches(patches: np.ndarray, image_shape: tuple[int, int], step: 
             f"Expected {len(rows) * len(cols)} patches of {p}x{p} for an image of {tuple(image_shape)} "
             f"with step {step}, got {patches.shape}."
         )
-    # (p, p, rows, cols): each offset's plane is contiguous.
-    grid = np.ascontiguousarray(patches.reshape(len(rows), len(cols), p, p).transpose(2, 3, 0, 1))
+    grid = patches.reshape(len(rows), len(cols), p, p)
     total = np.zeros(image_shape, dtype=np.float64)
     count = np.zeros(image_shape, dtype=np.float64)
     for grid_rows, image_rows in _strided_runs(rows, step):
@@ -139,7 +138,7 @@ def reassemble_patches(patches: np.ndarray, image_shape: tuple[int, int], step: 
             for di in range(p):
                 for dj in range(p):
                     cell = (_shift(image_rows, di), _shift(image_cols, dj))
-                    total[cell] += grid[di, dj, grid_rows, grid_cols]
+                    total[cell] += grid[grid_rows, grid_cols, di, dj]
                     count[cell] += 1.0
     return (total / count).astype(np.float32)
 

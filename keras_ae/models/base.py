@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from keras_ae.data.corruption import Corruption
 from keras_ae.distribute import batch_size_of, scale_loss_for_replicas
+from keras_ae.divergence import fit_with_nan_guard
 from keras_ae.errors import InputValidationError
 from keras_ae.validation import check_array, check_choice
 
@@ -188,7 +189,8 @@ class AutoEncoder(keras.Model):
             return self.validate_inputs(x, name)
         return x
 
-    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_data=None, **kwargs):
         """``keras.Model.fit`` with input checks first; ``y`` defaults to ``x``.
 
         Example:
@@ -200,15 +202,25 @@ class AutoEncoder(keras.Model):
             if not isinstance(validation_data, tuple):
                 validation_data = (validation_data,)
             validation_data = self._validate_any(validation_data, "validation_data")
-        return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
+        # A NaN/inf loss stops training, restores the last finite weights and raises
+        # TrainingDivergedError (pass your own NaNGuard to configure it).
+        return fit_with_nan_guard(
+            super().fit, x=x, y=y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+            callbacks=callbacks, validation_data=validation_data, **kwargs,
+        )
 
-    def evaluate(self, x=None, y=None, *args, **kwargs):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", **kwargs):
         x = self._validate_any(x, "x")
         y = self._validate_any(y, "y")
-        return super().evaluate(x, y, *args, **kwargs)
+        return super().evaluate(x, y, batch_size=batch_size, verbose=verbose, **kwargs)
 
-    def compile(self, optimizer="adam", loss=None, **kwargs):
+    def compile(self, optimizer="adam", loss=None, steps_per_execution: int = 16, **kwargs):
         """Compiles with Adam by default. The reconstruction loss is fixed at build time.
+
+        ``steps_per_execution=16`` runs 16 training steps per call into the compiled
+        graph: these models are small, so per-step Python/dispatch overhead would
+        otherwise dominate (about 2x throughput measured on CPU; see BENCHMARKS.md).
+        Callbacks' batch hooks then fire every 16 steps; pass 1 to get every step.
 
         Example:
             >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))  # doctest: +SKIP
@@ -218,7 +230,7 @@ class AutoEncoder(keras.Model):
                 "AutoEncoder models own their reconstruction loss; build them with "
                 "loss='mse' or loss='bce' instead of passing loss= to compile()."
             )
-        super().compile(optimizer=optimizer, **kwargs)
+        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
 
     def get_compile_config(self) -> dict | None:
         if not getattr(self, "compiled", False) or self.optimizer is None:

@@ -95,29 +95,36 @@ class VAE(AutoEncoder):
         **kwargs: Any,
     ):
         likelihood = check_choice(likelihood, "likelihood", LIKELIHOODS)
-        # The base class's "bce" / "mse" only decides the accepted input range here.
-        super().__init__(encoder, decoder, loss="mse" if likelihood == "gaussian" else "bce", info=info, **kwargs)
-        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
-        self.likelihood = likelihood
         if not np.isfinite(beta) or beta < 0:
             raise InputValidationError(f"beta must be a finite number >= 0, got {beta}.")
-        self.beta = float(beta)
         if not 0 < min_scale < max_scale or not np.isfinite(max_scale):
             raise InputValidationError(f"Need 0 < min_scale < max_scale < inf, got {min_scale}, {max_scale}.")
-        self.min_scale, self.max_scale = float(min_scale), float(max_scale)
-        self.dynamic_binarization = bool(dynamic_binarization)
-        if self.dynamic_binarization and likelihood != "bernoulli":
+        if dynamic_binarization and likelihood != "bernoulli":
             raise InputValidationError("dynamic_binarization needs likelihood='bernoulli'.")
+        settings = dict(latent_dim=check_positive_int(latent_dim, "latent_dim"), likelihood=likelihood,
+                        beta=float(beta), min_scale=float(min_scale), max_scale=float(max_scale),
+                        dynamic_binarization=bool(dynamic_binarization), seed=seed, _prior_arg=prior)
+        # Keras locks a model's state once it is built, and AutoEncoder.__init__ ends by
+        # building it. The VAE's own state (prior layer, seed stream, KL tracker, Gaussian
+        # scale) is therefore created in build(), from plain settings stored first.
+        for key, value in settings.items():
+            object.__setattr__(self, key, value)
+        # The base class's "bce" / "mse" only decides the accepted input range here.
+        super().__init__(encoder, decoder, loss="mse" if likelihood == "gaussian" else "bce", info=info, **kwargs)
+        if not self.built:
+            self.build(self.encoder.input_shape)
+
+    def build(self, input_shape=None):
         self._check_submodels()
-        self._set_prior(prior)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed, name="vae_seed")
-        if likelihood == "gaussian":
+        self._set_prior(self.__dict__.pop("_prior_arg", STANDARD_NORMAL))
+        self.seed_generator = keras.random.SeedGenerator(self.seed, name="vae_seed")
+        if self.likelihood == "gaussian":
             # One learned standard deviation per data dimension, shared by all z.
             start = math.log(math.expm1(0.1))  # softplus^-1(0.1)
             self.observation_scale = self.add_weight(
                 shape=self.example_shape, initializer=keras.initializers.Constant(start), name="observation_scale")
         self.add_penalty_tracker("kl")
+        super().build(input_shape)
 
     def _check_submodels(self) -> None:
         out = tuple(self.encoder.output_shape[1:])
@@ -136,7 +143,7 @@ class VAE(AutoEncoder):
     def _set_prior(self, prior) -> None:
         self.prior_layer = None
         object.__setattr__(self, "_fixed_prior", None)  # untracked: a tf.Module, not a Keras object
-        if prior is None or prior == STANDARD_NORMAL:
+        if prior is None or (isinstance(prior, str) and prior == STANDARD_NORMAL):
             return
         if isinstance(prior, keras.layers.Layer) and callable(getattr(prior, "distribution", None)):
             self.prior_layer = prior

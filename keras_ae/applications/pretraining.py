@@ -1,0 +1,234 @@
+"""Unsupervised pretraining, then fine-tuning with few labels (Hinton & Salakhutdinov 2006; Erhan et al. 2010).
+
+An auto-encoder (plain, denoising or contractive) is trained on all training images
+without labels. Its encoder plus a softmax layer becomes a classifier, fine-tuned on a
+small labelled subset (e.g. 100 images per class). Baselines: the same classifier from
+random initialisation, and a linear probe (logistic regression) on the frozen codes.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from keras_ae.errors import InputValidationError
+from keras_ae.models.base import AutoEncoder
+from keras_ae.models.dense import build_dense_ae
+from keras_ae.models.denoising import build_denoising_ae
+from keras_ae.validation import check_array, check_choice, check_positive_int
+
+
+def contractive_builder():
+    """``build_contractive_ae`` if ``keras_ae.models.contractive`` exists, else ``None``.
+
+    Example:
+        >>> contractive_builder() is None or callable(contractive_builder())
+        True
+    """
+    try:
+        from keras_ae.models.contractive import build_contractive_ae
+    except ImportError:
+        return None
+    return build_contractive_ae
+
+
+def pretraining_kinds() -> tuple[str, ...]:
+    """Available pretraining auto-encoders: ``plain``, ``denoising`` and, when present, ``contractive``.
+
+    Example:
+        >>> pretraining_kinds()[:2]
+        ('plain', 'denoising')
+    """
+    return ("plain", "denoising") + (("contractive",) if contractive_builder() is not None else ())
+
+
+def labelled_subset(y: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
+    """Indices of ``per_class`` random examples of every class (sorted).
+
+    Args:
+        y: Integer labels ``(n,)``.
+        per_class: Examples kept per class.
+        seed: Random seed.
+
+    Returns:
+        Sorted int64 indices.
+
+    Raises:
+        InputValidationError: if a class has fewer than ``per_class`` examples.
+
+    Example:
+        >>> labelled_subset(np.array([0, 0, 1, 1, 1]), 1, seed=0).shape
+        (2,)
+    """
+    y = np.asarray(y).reshape(-1)
+    per_class = check_positive_int(per_class, "per_class")
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in np.unique(y):  # one draw per class (10 classes), not per example
+        members = np.flatnonzero(y == label)
+        if len(members) < per_class:
+            raise InputValidationError(f"Class {label} has only {len(members)} examples; per_class={per_class}.")
+        chosen.append(rng.choice(members, per_class, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def build_pretraining_ae(
+    kind: str,
+    input_shape: Sequence[int] = (28, 28, 1),
+    hidden: Sequence[int] = (512, 256),
+    code_dim: int = 128,
+    noise_level: float = 0.3,
+    contraction: float = 0.1,
+) -> AutoEncoder:
+    """The auto-encoder whose encoder is pretrained: dense, ReLU hidden units.
+
+    Args:
+        kind: ``"plain"``, ``"denoising"`` (masking noise) or ``"contractive"``.
+        input_shape: Shape of one example.
+        hidden: Encoder hidden widths (the classifier's hidden layers).
+        code_dim: Code size (the classifier's last hidden layer).
+        noise_level: Fraction of pixels masked (``"denoising"``).
+        contraction: Contractive penalty weight (``"contractive"``).
+
+    Returns:
+        An untrained :class:`AutoEncoder`.
+
+    Example:
+        >>> build_pretraining_ae("denoising", (8, 8, 1), hidden=(32,), code_dim=16).code_shape
+        (16,)
+    """
+    check_choice(kind, "pretraining auto-encoder", pretraining_kinds())
+    common = dict(hidden=hidden, code_dim=code_dim, code_activation="relu")
+    if kind == "plain":
+        return build_dense_ae(input_shape, name="plain_ae", **common)
+    if kind == "denoising":
+        return build_denoising_ae(input_shape, noise="masking", level=noise_level, architecture="dense", **common)
+    return contractive_builder()(input_shape, contraction=contraction, **common)
+
+
+def build_classifier(encoder: keras.Model, n_classes: int, trainable: bool = True,
+                     seed: int | None = None, name: str = "classifier") -> keras.Model:
+    """Encoder + softmax layer; the encoder is copied, so the auto-encoder stays intact.
+
+    Args:
+        encoder: A (pretrained or fresh) encoder ``x -> code``.
+        n_classes: Number of classes.
+        trainable: Fine-tune the encoder (``True``) or keep it frozen.
+        seed: Seed of the softmax layer's initialisation.
+        name: Model name.
+
+    Returns:
+        A compiled-ready ``keras.Model`` ``x -> class probabilities``.
+
+    Example:
+        >>> clf = build_classifier(ae.encoder, 10)  # doctest: +SKIP
+    """
+    copy = keras.models.clone_model(encoder)
+    copy.set_weights(encoder.get_weights())
+    copy.trainable = trainable
+    outputs = keras.layers.Dense(
+        check_positive_int(n_classes, "n_classes"), activation="softmax", name="softmax",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+    )(copy.output)
+    return keras.Model(copy.input, outputs, name=name)
+
+
+def train_classifier(model: keras.Model, x: np.ndarray, y: np.ndarray, epochs: int = 60, batch_size: int = 32,
+                     learning_rate: float = 1e-3, verbose: int = 0) -> keras.Model:
+    """Trains a softmax classifier with Adam and cross-entropy (the same recipe for every row).
+
+    Example:
+        >>> train_classifier(clf, x_few, y_few, epochs=60)  # doctest: +SKIP
+    """
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(check_array(x, "x", expected_shape=model.input_shape[1:]), np.asarray(y), epochs=epochs,
+              batch_size=batch_size, verbose=verbose, shuffle=True)
+    return model
+
+
+def classification_error(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
+    """Fraction of ``x`` whose most probable class is not ``y``.
+
+    Example:
+        >>> classification_error(clf, x_test, y_test)  # doctest: +SKIP
+        0.071
+    """
+    probabilities = model.predict(check_array(x, "x"), batch_size=512, verbose=0)
+    return float(np.mean(np.argmax(probabilities, axis=1) != np.asarray(y).reshape(-1)))
+
+
+def linear_probe_error(encoder: keras.Model, x_train: np.ndarray, y_train: np.ndarray,
+                       x_test: np.ndarray, y_test: np.ndarray) -> float:
+    """Test error of logistic regression on frozen (standardised) codes.
+
+    Example:
+        >>> linear_probe_error(ae.encoder, x_few, y_few, x_test, y_test)  # doctest: +SKIP
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def codes(x):
+        return encoder.predict(check_array(x, "x"), batch_size=512, verbose=0).reshape(len(x), -1)
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    probe.fit(codes(x_train), np.asarray(y_train))
+    return float(1.0 - probe.score(codes(x_test), np.asarray(y_test)))
+
+
+def compare_pretraining(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+    kinds: Sequence[str] | None = None, per_class: int = 100, pretrain_epochs: int = 30,
+    finetune_epochs: int = 60, hidden: Sequence[int] = (512, 256), code_dim: int = 128,
+    seed: int = 0, verbose: int = 0,
+) -> list[dict]:
+    """Pretrain on all of ``x_train``, fine-tune on ``per_class`` labels per class, compare.
+
+    Rows: ``scratch`` (same network, random init), then per auto-encoder kind a
+    ``<kind> + fine-tune`` row and a ``<kind> linear probe`` row (frozen codes).
+
+    Args:
+        x_train, y_train: Training images (all used unlabelled) and labels (a few used).
+        x_test, y_test: Test split.
+        kinds: Auto-encoders to pretrain (default: all of :func:`pretraining_kinds`).
+        per_class: Labelled examples per class.
+        pretrain_epochs: Auto-encoder epochs.
+        finetune_epochs: Classifier epochs (identical for every row).
+        hidden: Hidden widths.
+        code_dim: Code size.
+        seed: Seed for the subset and initialisations.
+        verbose: Keras verbosity.
+
+    Returns:
+        Rows ``{"method", "pretraining", "test_error", "labels"}``.
+
+    Example:
+        >>> rows = compare_pretraining(x_train, y_train, x_test, y_test, per_class=100)  # doctest: +SKIP
+    """
+    kinds = tuple(kinds) if kinds is not None else pretraining_kinds()
+    subset = labelled_subset(y_train, per_class, seed)
+    x_few, y_few = x_train[subset], y_train[subset]
+    n_classes = int(np.max(y_train)) + 1
+    shape = x_train.shape[1:]
+    rows = []
+
+    def add(method, pretraining, error):
+        rows.append({"method": method, "pretraining": pretraining, "test_error": error, "labels": len(subset)})
+
+    keras.utils.set_random_seed(seed)
+    fresh = build_pretraining_ae("plain", shape, hidden, code_dim).encoder  # same network, random weights
+    scratch = train_classifier(build_classifier(fresh, n_classes, seed=seed), x_few, y_few, finetune_epochs, verbose=verbose)
+    add("scratch", "none", classification_error(scratch, x_test, y_test))
+    for kind in kinds:
+        keras.utils.set_random_seed(seed)
+        ae = build_pretraining_ae(kind, shape, hidden, code_dim)
+        ae.compile(optimizer=keras.optimizers.Adam(1e-3))
+        ae.fit(x_train, epochs=pretrain_epochs, batch_size=128, verbose=verbose)
+        tuned = train_classifier(build_classifier(ae.encoder, n_classes, seed=seed), x_few, y_few, finetune_epochs,
+                                 verbose=verbose)
+        add(f"{kind} + fine-tune", kind, classification_error(tuned, x_test, y_test))
+        add(f"{kind} linear probe", kind, linear_probe_error(ae.encoder, x_few, y_few, x_test, y_test))
+    return rows

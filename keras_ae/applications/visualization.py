@@ -1,0 +1,142 @@
+"""2-D pictures of data: PCA, an auto-encoder and a VAE side by side, scored by trustworthiness.
+
+Each method maps test images to two numbers; the figure colours them by label and the
+title of each panel carries scikit-learn's trustworthiness (the fraction of 2-D
+neighbourhoods that are real neighbourhoods in pixel space, 1.0 = perfect).
+The VAE panel appears when ``keras_ae.models.vae.build_vae`` is installed (its
+``encode(x)`` returns a distribution; the panel shows the posterior means).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+import keras
+import numpy as np
+
+from keras_ae.errors import InputValidationError
+from keras_ae.models.dense import build_dense_ae
+from keras_ae.models.pca import fit_pca
+from keras_ae.validation import check_array, check_choice
+
+METHODS = ("pca", "autoencoder", "vae")
+
+
+def vae_builder() -> Callable | None:
+    """``build_vae`` if ``keras_ae.models.vae`` exists, else ``None``.
+
+    Example:
+        >>> vae_builder() is None or callable(vae_builder())
+        True
+    """
+    try:
+        from keras_ae.models.vae import build_vae
+    except ImportError:
+        return None
+    return build_vae
+
+
+def available_methods() -> tuple[str, ...]:
+    """``("pca", "autoencoder")`` plus ``"vae"`` when the VAE module is present.
+
+    Example:
+        >>> available_methods()[:2]
+        ('pca', 'autoencoder')
+    """
+    return METHODS if vae_builder() is not None else METHODS[:2]
+
+
+def _vae_means(model, x: np.ndarray) -> np.ndarray:
+    # encode(x) returns a tfd distribution over codes; its mean is the 2-D point.
+    posterior = model.encode(x)
+    mean = posterior.mean() if hasattr(posterior, "mean") else posterior
+    return np.asarray(keras.ops.convert_to_numpy(mean)).reshape(len(x), -1)
+
+
+def fit_embedding(method: str, x_train: np.ndarray, epochs: int = 20, hidden: Sequence[int] = (256, 64),
+                  batch_size: int = 128, verbose: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """Fits one 2-D embedding method on ``x_train``; returns ``embed(x) -> (n, 2)``.
+
+    Args:
+        method: ``"pca"``, ``"autoencoder"`` (dense, linear 2-unit code) or ``"vae"``.
+        x_train: Training images in [0, 1].
+        epochs: Training epochs (auto-encoder and VAE).
+        hidden: Encoder hidden widths (auto-encoder and VAE).
+        batch_size: Batch size.
+        verbose: Keras verbosity.
+
+    Returns:
+        A function mapping images to 2-D codes.
+
+    Example:
+        >>> embed = fit_embedding("pca", x_train)
+        >>> embed(x_test).shape  # doctest: +SKIP
+        (2000, 2)
+    """
+    check_choice(method, "embedding method", available_methods())
+    x_train = check_array(x_train, "x_train")
+    if method == "pca":
+        pca = fit_pca(x_train, 2)
+        return pca.encode
+    if method == "autoencoder":
+        model = build_dense_ae(x_train.shape[1:], hidden=hidden, code_dim=2, name="ae_2d")
+    else:
+        model = vae_builder()(x_train.shape[1:], latent_dim=2, hidden=hidden)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(x_train, epochs=epochs, batch_size=batch_size, verbose=verbose)
+    return model.encode if method == "autoencoder" else (lambda x: _vae_means(model, x))
+
+
+def trustworthiness_scores(x: np.ndarray, embeddings: Mapping[str, np.ndarray], n_neighbors: int = 12) -> dict[str, float]:
+    """scikit-learn's trustworthiness of each embedding of ``x``.
+
+    Args:
+        x: The data in the original space ``(n, ...)`` (flattened internally).
+        embeddings: Method name -> ``(n, 2)`` codes of the same rows.
+        n_neighbors: Neighbourhood size.
+
+    Returns:
+        Method name -> trustworthiness in [0, 1].
+
+    Example:
+        >>> trustworthiness_scores(x, {"pca": codes})  # doctest: +SKIP
+        {'pca': 0.74}
+    """
+    from sklearn.manifold import trustworthiness
+
+    flat = check_array(x, "x").reshape(len(x), -1)
+    scores = {}
+    for name, codes in embeddings.items():
+        if len(codes) != len(flat):
+            raise InputValidationError(f"The {name} embedding has {len(codes)} rows, but x has {len(flat)}.")
+        scores[name] = float(trustworthiness(flat, np.asarray(codes), n_neighbors=n_neighbors))
+    return scores
+
+
+def compare_embeddings(
+    x_train: np.ndarray, x_test: np.ndarray, methods: Sequence[str] | None = None, epochs: int = 20,
+    n_neighbors: int = 12, verbose: int = 0,
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Fits every method on ``x_train`` and embeds ``x_test`` in 2-D; scores trustworthiness.
+
+    Args:
+        x_train: Training images.
+        x_test: Images to show (keep it to a few thousand: trustworthiness is O(n^2)).
+        methods: Subset of :func:`available_methods` (default: all available).
+        epochs: Training epochs of the neural methods.
+        n_neighbors: Trustworthiness neighbourhood size.
+        verbose: Keras verbosity.
+
+    Returns:
+        ``(codes, scores)``: method -> ``(n, 2)`` codes, method -> trustworthiness.
+
+    Example:
+        >>> codes, scores = compare_embeddings(x_train, x_test[:2000])  # doctest: +SKIP
+        >>> save_code_scatter(codes, y_test[:2000], "codes.png", scores=scores)  # doctest: +SKIP
+    """
+    methods = tuple(methods) if methods is not None else available_methods()
+    codes = {}
+    for method in methods:
+        keras.utils.set_random_seed(0)
+        codes[method] = fit_embedding(method, x_train, epochs=epochs, verbose=verbose)(x_test)
+    return codes, trustworthiness_scores(x_test, codes, n_neighbors)

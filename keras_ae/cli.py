@@ -1,0 +1,491 @@
+"""The ``keras-ae`` command line: train, evaluate, export, recipes and datasets.
+
+Examples::
+
+    keras-ae datasets
+    keras-ae train denoising --dataset digits --epochs 2 --out runs/cli_denoising
+    keras-ae evaluate runs/cli_denoising/model.keras
+    keras-ae export runs/cli_denoising/model.keras --name digits_denoiser
+    keras-ae recipes list
+
+Exit codes: 0 success, 2 usage error (bad flag, unknown model or dataset name, bad
+value), 1 any other failure (missing file, training diverged, export exists, ...).
+``python -m keras_ae`` is the same program. Set ``KERAS_AE_DEBUG=1`` for tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import inspect
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+PROG = "keras-ae"
+RECIPES_ENV = "KERAS_AE_RECIPES"
+# Keys a --config file may hold (the flags of `keras-ae train`, plus builder params).
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "model": None, "dataset": "digits", "data_dir": None, "epochs": 10, "batch_size": 128,
+    "learning_rate": 1e-3, "seed": 0, "limit": None, "validation": True, "out": None, "params": {},
+}
+# Modules whose classes must be registered before a .keras file can be loaded. Optional:
+# families land one by one, so a missing module is skipped.
+_MODEL_MODULES = ("keras_ae.models", "keras_ae.models.vae", "keras_ae.models.gan", "keras_ae.models.pixelcnn",
+                  "keras_ae.applications.hashing")
+
+
+class UsageError(Exception):
+    """A bad command line (exit code 2)."""
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _table(rows: list[dict]) -> str:
+    from keras_ae.experiment import format_table
+
+    return format_table(rows)
+
+
+def _import_model_modules() -> None:
+    import importlib
+    import importlib.util
+
+    for name in _MODEL_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # parent package missing
+            found = False
+        if found:
+            importlib.import_module(name)
+
+
+def _load_model(path: str):
+    """Loads a ``.keras`` file with every keras_ae class registered."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"No such model file: {path} (train one with `{PROG} train`).")
+    _import_model_modules()
+    import keras
+
+    return keras.saving.load_model(path)
+
+
+def _parse_value(text: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def _parse_params(items: Sequence[str]) -> dict:
+    params = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--param expects KEY=VALUE (e.g. -p code_dim=16 or -p hidden=[64,32]), got {item!r}.")
+        params[key] = _parse_value(value)
+    return params
+
+
+def read_config(path: str | os.PathLike) -> dict:
+    """Reads a JSON or YAML training config (``yaml.safe_load`` reads both).
+
+    Args:
+        path: File with keys among ``TRAIN_DEFAULTS`` (``model``, ``dataset``, ``epochs``,
+            ``batch_size``, ``learning_rate``, ``seed``, ``params``, ...).
+
+    Returns:
+        The config dict.
+
+    Example:
+        >>> read_config("runs/cli_denoising/config.json")["model"]  # doctest: +SKIP
+        'denoising'
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No such config file: {path}")
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path} is not valid JSON/YAML: {exc}") from exc
+    if not isinstance(config, dict):
+        raise UsageError(f"{path} must hold a mapping of settings, got {type(config).__name__}.")
+    unknown = sorted(set(config) - set(TRAIN_DEFAULTS))
+    if unknown:
+        raise UsageError(f"Unknown key(s) {unknown} in {path}; valid keys: {', '.join(TRAIN_DEFAULTS)}.")
+    if not isinstance(config.get("params", {}), dict):
+        raise UsageError(f"`params` in {path} must be a mapping of builder arguments.")
+    return config
+
+
+def resolve_train_config(args: argparse.Namespace) -> dict:
+    """Defaults, then the ``--config`` file, then explicit flags (flags win).
+
+    Example:
+        >>> resolve_train_config(build_parser().parse_args(["train", "dense"]))["epochs"]
+        10
+    """
+    config = {**TRAIN_DEFAULTS, "params": {}}
+    if args.config:
+        file_config = read_config(args.config)
+        config.update({k: v for k, v in file_config.items() if k != "params"})
+        config["params"].update(file_config.get("params") or {})
+    for key in TRAIN_DEFAULTS:
+        value = getattr(args, key, None)
+        if key != "params" and value is not None:
+            config[key] = value
+    config["params"].update(_parse_params(args.param))
+    if not config["model"]:
+        raise UsageError("Name a model (e.g. `keras-ae train denoising`) or give one in --config.")
+    for key in ("epochs", "batch_size"):
+        if not isinstance(config[key], int) or config[key] < 1:
+            raise UsageError(f"{key} must be a positive integer, got {config[key]!r}.")
+    if config["out"] is None:
+        config["out"] = str(Path("runs") / f"train_{config['model']}")
+    return config
+
+
+def _build_model(name: str, input_shape: tuple, params: dict):
+    from keras_ae.models import BUILDERS
+    from keras_ae.validation import check_choice
+
+    builder = BUILDERS[check_choice(name, "model", sorted(BUILDERS))]
+    try:
+        return builder(input_shape, **params)
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        accepted = [p for p in inspect.signature(builder).parameters if p not in ("input_shape", "kwargs")]
+        raise UsageError(f"{exc}. {builder.__name__} accepts: {', '.join(accepted)} (see its docstring).") from exc
+
+
+def _compile(model, learning_rate: float) -> None:
+    import keras
+
+    if "optimizer" in inspect.signature(model.compile).parameters:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    else:  # families with their own optimizers (e.g. a GAN's two) keep their defaults
+        model.compile()
+
+
+def _final_metrics(history: dict) -> dict[str, float]:
+    return {k: float(v[-1]) for k, v in history.items() if v}
+
+
+# -- subcommands -------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    """Trains a builder on a dataset; writes model.keras, history.json and config.json."""
+    config = resolve_train_config(args)
+    import keras
+    import numpy as np
+
+    from keras_ae.data import load_dataset
+    from keras_ae.errors import TrainingDivergedError
+
+    keras.utils.set_random_seed(int(config["seed"]))
+    (x_train, _), (x_test, _) = load_dataset(config["dataset"], data_dir=config["data_dir"])
+    if config["limit"]:
+        x_train = x_train[: int(config["limit"])]
+    model = _build_model(config["model"], tuple(x_train.shape[1:]), config["params"])
+    _compile(model, float(config["learning_rate"]))
+    print(f"Training {config['model']} ({type(model).__name__}, {model.count_params():,} parameters) on "
+          f"{config['dataset']}: {len(x_train)} train / {len(x_test)} test examples of shape {x_train.shape[1:]}.")
+    start = time.perf_counter()
+    history = model.fit(
+        x_train, epochs=config["epochs"], batch_size=config["batch_size"], verbose=args.verbose,
+        validation_data=(x_test,) if config["validation"] else None,
+        callbacks=[keras.callbacks.TerminateOnNaN()],
+    ).history
+    seconds = time.perf_counter() - start
+    final = _final_metrics(history)
+    if not all(np.isfinite(v) for v in final.values()) or len(history.get("loss", [])) < config["epochs"]:
+        raise TrainingDivergedError(f"Training diverged (final metrics {final}); lower --learning-rate.")
+
+    out = Path(config["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    if isinstance(getattr(model, "info", None), dict):  # saved with the model, read by `export`
+        model.info.update({"dataset": config["dataset"], "train_examples": int(len(x_train)),
+                           "epochs": config["epochs"], "final_metrics": final, "trained_with": f"{PROG} train"})
+    model_path, history_path, config_path = out / "model.keras", out / "history.json", out / "config.json"
+    model.save(model_path)
+    history_path.write_text(json.dumps({k: [float(v) for v in vals] for k, vals in history.items()}, indent=2))
+    config_path.write_text(json.dumps(config, indent=2))
+
+    rows = [{"metric": k, "train": v, "validation": final.get(f"val_{k}", "")}
+            for k, v in final.items() if not k.startswith("val_")]
+    print(f"\nTrained {config['model']} for {config['epochs']} epochs in {seconds:.1f} s.")
+    print(_table(rows))
+    print(f"\nmodel:   {model_path}\nhistory: {history_path}\nconfig:  {config_path}  "
+          f"(rerun: {PROG} train --config {config_path})")
+    print(f"next:    {PROG} evaluate {model_path}  |  {PROG} export {model_path} --name {config['model']}")
+    return EXIT_OK
+
+
+def evaluate_model(model, x, batch_size: int = 256, seed: int = 0) -> dict[str, float]:
+    """Keras ``evaluate`` metrics, plus squared error and PSNR for auto-encoders and the
+    noisy -> denoised PSNR for denoisers (noise drawn with ``seed``).
+
+    Example:
+        >>> evaluate_model(model, x_test)["psnr_db"]  # doctest: +SKIP
+        21.4
+    """
+    from keras_ae.evaluation import psnr, squared_error_per_example
+
+    results = {k: float(v) for k, v in model.evaluate(x, batch_size=batch_size, verbose=0, return_dict=True).items()}
+    if callable(getattr(model, "reconstruct", None)) and getattr(model, "input_range", None) == (0.0, 1.0):
+        recon = model.reconstruct(x, batch_size=batch_size)
+        results["squared_error_per_example"] = float(squared_error_per_example(x, recon).mean())
+        results["psnr_db"] = float(psnr(x, recon).mean())
+        corruption = getattr(model, "corruption", None)
+        if corruption is not None:
+            from keras_ae.data import corrupt
+
+            noisy = corrupt(x, corruption.noise, corruption.level, seed=seed, clip=corruption.clip)
+            results["noisy_psnr_db"] = float(psnr(x, noisy).mean())
+            results["denoised_psnr_db"] = float(psnr(x, model.reconstruct(noisy, batch_size=batch_size)).mean())
+    return results
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluates a saved model on a dataset's test split."""
+    model = _load_model(args.model)
+    from keras_ae.data import load_dataset
+
+    info = getattr(model, "info", None) or {}
+    dataset = args.dataset or info.get("dataset") or "digits"
+    _, (x_test, _) = load_dataset(dataset, data_dir=args.data_dir)
+    results = evaluate_model(model, x_test, batch_size=args.batch_size, seed=args.seed)
+    print(f"{args.model} on the {dataset} test split ({len(x_test)} examples):")
+    print(_table([{"metric": k, "value": v} for k, v in results.items()]))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"model": args.model, "dataset": dataset, "results": results}, indent=2))
+        print(f"results: {args.json}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Exports a saved model as a versioned SavedModel for TensorFlow Serving."""
+    model = _load_model(args.model)
+    from keras_ae.export import export, read_metadata
+
+    history = args.history
+    sibling = Path(args.model).with_name("history.json")
+    if history is None and sibling.is_file():
+        history = str(sibling)
+    metadata = json.loads(args.metadata) if args.metadata else None
+    path = export(
+        model, args.name or model.name, base_dir=args.base_dir, version=args.version, overwrite=args.overwrite,
+        metadata=metadata, history=history, uint8=args.uint8, allow_untrained=args.allow_untrained,
+    )
+    meta = read_metadata(path)
+    rows = [{"signature": name + (" (serving_default)" if name == meta["serving_default"] else ""),
+             "inputs": ", ".join(f"{k}: {v['dtype']}{v['shape']}" for k, v in sig["inputs"].items()),
+             "outputs": ", ".join(f"{k}: {v['dtype']}{v['shape']}" for k, v in sig["outputs"].items())}
+            for name, sig in meta["signatures"].items()]
+    print(f"Exported {args.model} to {path}")
+    print(_table(rows).replace("None", "batch"))
+    print(f"\nserve:   docker run -p 8501:8501 -v {Path(path).parent.resolve()}:/models/{meta['name']} "
+          f"-e MODEL_NAME={meta['name']} tensorflow/serving")
+    return EXIT_OK
+
+
+def find_recipes_dir(explicit: str | None = None) -> Path | None:
+    """The ``recipes/`` folder: ``explicit``, ``$KERAS_AE_RECIPES``, the source checkout the
+    package runs from, or ``./recipes``; ``None`` when the package is installed without it.
+
+    Example:
+        >>> find_recipes_dir()  # doctest: +SKIP
+        PosixPath('/work/main/recipes')
+    """
+    import keras_ae
+
+    checkout = Path(keras_ae.__file__).resolve().parents[1]
+    candidates = [explicit, os.environ.get(RECIPES_ENV),
+                  checkout / "recipes" if (checkout / "pyproject.toml").is_file() else None, Path.cwd() / "recipes"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    if explicit:
+        raise FileNotFoundError(f"--recipes-dir {explicit} is not a folder.")
+    return None
+
+
+def list_recipes(folder: Path) -> dict[str, str]:
+    """Recipe name -> first docstring line, read without running the files.
+
+    Example:
+        >>> list_recipes(find_recipes_dir())  # doctest: +SKIP
+        {'denoising': 'Denoise MNIST with a convolutional auto-encoder.'}
+    """
+    recipes = {}
+    for path in sorted(folder.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        try:
+            doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        except SyntaxError:
+            doc = "(does not parse)"
+        recipes[path.stem] = doc.strip().splitlines()[0] if doc.strip() else ""
+    return recipes
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    """Lists the recipes, or runs one (its own flags follow its name)."""
+    folder = find_recipes_dir(args.recipes_dir)
+    if folder is None:
+        raise FileNotFoundError(
+            "No recipes/ folder found. Recipes ship with the keras_ae source repository, not with the installed "
+            f"package: clone the repository and run from it, or pass --recipes-dir DIR (or set {RECIPES_ENV})."
+        )
+    recipes = list_recipes(folder)
+    if getattr(args, "action", "list") != "run":
+        if not recipes:
+            print(f"No recipes in {folder}.")
+        else:
+            print(f"Recipes in {folder} (run one with `{PROG} recipes run NAME [--help]`):")
+            print(_table([{"recipe": k, "what": v} for k, v in recipes.items()]))
+        return EXIT_OK
+    if args.name not in recipes:
+        raise UsageError(f"Unknown recipe {args.name!r}; choose one of: {', '.join(recipes) or '(none)'}.")
+    extra = [a for a in args.recipe_args if a != "--"]
+    print(f"$ {Path(sys.executable).name} {folder / (args.name + '.py')} {' '.join(extra)}", flush=True)
+    return subprocess.call([sys.executable, str(folder / f"{args.name}.py"), *extra])
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    """Lists the datasets and whether each loads offline."""
+    from keras_ae.data import DATASETS, IMAGE_DATASETS, dataset_status
+
+    rows = [{"dataset": name, "kind": "image" if name in IMAGE_DATASETS else "manifold",
+             "shape": str(IMAGE_DATASETS[name][0]) if name in IMAGE_DATASETS else "(3,)",
+             "status": dataset_status(name, args.data_dir)} for name in DATASETS]
+    print(_table(rows))
+    print("\n'download needed': pass --data-dir DIR holding a Keras-format <name>.npz, or go online.")
+    return EXIT_OK
+
+
+# -- parser --------------------------------------------------------------------------------
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``keras-ae`` argument parser (one subparser per subcommand).
+
+    Example:
+        >>> build_parser().parse_args(["datasets"]).command
+        'datasets'
+    """
+    from keras_ae import __version__
+
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=_formatter)
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, handler: Callable, help_text: str, epilog: str = "") -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog, formatter_class=_formatter)
+        p.set_defaults(handler=handler)
+        return p
+
+    train = add("train", cmd_train, "Train a model by builder name and save model.keras, history.json, config.json.",
+                "examples:\n  keras-ae train denoising --dataset digits --epochs 2 --out runs/cli_denoising\n"
+                "  keras-ae train dense -p code_dim=16 -p hidden=[64,32] --epochs 5\n"
+                "  keras-ae train --config runs/cli_denoising/config.json   # rerun exactly\n"
+                "Flags override the config file; the resolved config is saved as config.json.")
+    train.add_argument("model", nargs="?", help="builder name (dense, conv, denoising, ...); "
+                                                "an unknown name lists the valid ones")
+    train.add_argument("--config", help="JSON or YAML file with these settings (keys: " + ", ".join(TRAIN_DEFAULTS) + ")")
+    train.add_argument("--dataset", help="dataset name (default digits; see `keras-ae datasets`)")
+    train.add_argument("--data-dir", help="folder with a Keras-format <dataset>.npz for offline use")
+    train.add_argument("--epochs", type=int, help="training epochs (default 10)")
+    train.add_argument("--batch-size", type=int, help="batch size (default 128)")
+    train.add_argument("--learning-rate", type=float, help="Adam learning rate (default 1e-3)")
+    train.add_argument("--seed", type=int, help="random seed (default 0)")
+    train.add_argument("--limit", type=int, help="use only the first N training examples")
+    train.add_argument("--no-validation", dest="validation", action="store_const", const=False,
+                       help="skip validation on the test split")
+    train.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                       help="builder argument, value in YAML (e.g. -p code_dim=16 -p hidden=[64,32]); repeatable")
+    train.add_argument("--out", help="output folder (default runs/train_<model>)")
+    train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                       help="Keras fit verbosity: 1 progress bar, 2 one line per epoch, 0 silent")
+
+    evaluate = add("evaluate", cmd_evaluate, "Evaluate a saved model on a dataset's test split.",
+                   "example:\n  keras-ae evaluate runs/cli_denoising/model.keras --json runs/cli_denoising/eval.json")
+    evaluate.add_argument("model", help="a .keras file")
+    evaluate.add_argument("--dataset", help="dataset (default: the one the model was trained on, else digits)")
+    evaluate.add_argument("--data-dir", help="folder with a Keras-format <dataset>.npz")
+    evaluate.add_argument("--batch-size", type=int, default=256)
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the noise for denoisers")
+    evaluate.add_argument("--json", help="also write the results to this JSON file")
+
+    export = add("export", cmd_export, "Export a saved model as saved_models/<name>/<version>/ for TensorFlow Serving.",
+                 "example:\n  keras-ae export runs/cli_denoising/model.keras --name digits_denoiser\n"
+                 "Signatures: serving_default = reconstruct, encode, decode, denoise (denoisers), *_uint8 variants.")
+    export.add_argument("model", help="a .keras file")
+    export.add_argument("--name", help="model name (default: the model's name)")
+    export.add_argument("--base-dir", default="saved_models", help="model base path")
+    export.add_argument("--version", type=int, help="integer version (default: the next free one)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    export.add_argument("--history", help="history JSON for the metadata (default: history.json next to the model)")
+    export.add_argument("--metadata", help="extra JSON object stored in the metadata under 'user'")
+    export.add_argument("--uint8", dest="uint8", action="store_true", default=None,
+                        help="force the *_uint8 signatures (default: for models of [0, 1] data)")
+    export.add_argument("--no-uint8", dest="uint8", action="store_false", help="omit the *_uint8 signatures")
+    export.add_argument("--allow-untrained", action="store_true", help="export a model that was never trained")
+
+    recipes = add("recipes", cmd_recipes, "List the recipes in the repository's recipes/ folder, or run one.",
+                  "examples:\n  keras-ae recipes list\n  keras-ae recipes run denoising --epochs 1 --dataset digits")
+    recipes.add_argument("--recipes-dir", help=f"recipes folder (default: ${RECIPES_ENV}, the source checkout, ./recipes)")
+    actions = recipes.add_subparsers(dest="action", metavar="ACTION")
+    actions.add_parser("list", help="list the recipes (default)", formatter_class=_formatter)
+    run = actions.add_parser("run", help="run a recipe; its flags follow its name", formatter_class=_formatter)
+    run.add_argument("name", help="recipe name (see `keras-ae recipes list`)")
+    run.add_argument("recipe_args", nargs=argparse.REMAINDER, help="arguments passed to the recipe")
+
+    datasets = add("datasets", cmd_datasets, "List the datasets and whether each is available offline.")
+    datasets.add_argument("--data-dir", help="folder with Keras-format <name>.npz files to check")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs ``keras-ae``; returns the exit code (0 ok, 2 usage error, 1 failure).
+
+    Example:
+        >>> main(["datasets"])  # doctest: +SKIP
+        0
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) or an argparse usage error (2)
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    from keras_ae.errors import InputValidationError, UnknownNameError
+
+    try:
+        return int(args.handler(args) or EXIT_OK)
+    except (UsageError, UnknownNameError, InputValidationError) as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:  # report, don't dump a traceback on users (KERAS_AE_DEBUG=1 shows it)
+        if os.environ.get("KERAS_AE_DEBUG"):
+            traceback.print_exc()
+        print(f"{PROG} {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""NaN safety: stop at the first non-finite loss and keep the last finite weights.
+
+Keras' own ``TerminateOnNaN`` stops training but leaves the NaN weights in the model,
+so the user loses the run. ``NaNGuard`` snapshots the weights at every finite epoch
+end, and on a NaN/inf loss stops, restores that snapshot and records a message naming
+the epoch, the step and the likely causes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import keras
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training on a NaN/inf loss and restores the last finite weights.
+
+    Args:
+        monitor: Log keys to check after every batch (those present are checked).
+        snapshot_every: Also snapshot the weights every this many batches (0: only at
+            epoch ends; snapshots copy all weights, so keep this sparse for big models).
+
+    Example:
+        >>> guard = NaNGuard()
+        >>> model.fit(x, epochs=10, callbacks=[guard])  # doctest: +SKIP
+        >>> guard.message  # None unless training diverged  # doctest: +SKIP
+    """
+
+    def __init__(self, monitor: Sequence[str] = ("loss", "d_loss", "g_loss"), snapshot_every: int = 0):
+        super().__init__()
+        self.monitor = tuple(monitor)
+        self.snapshot_every = int(snapshot_every)
+        self.message: str | None = None
+        self._snapshot = None
+        self._snapshot_at = "the start of training"
+        self._epoch = 0
+
+    def _take_snapshot(self, where: str) -> None:
+        self._snapshot = [v.numpy() for v in self.model.weights]
+        self._snapshot_at = where
+
+    def on_train_begin(self, logs=None):
+        self.message = None
+        self._take_snapshot("the start of training")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def _bad_value(self, logs) -> tuple[str, float] | None:
+        for key in self.monitor:
+            if logs and key in logs:
+                value = float(logs[key])
+                if not math.isfinite(value):
+                    return key, value
+        return None
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = self._bad_value(logs)
+        if bad is not None:
+            self._diverge(bad, f"epoch {self._epoch + 1}, step {batch + 1}")
+        elif self.snapshot_every and (batch + 1) % self.snapshot_every == 0:
+            self._take_snapshot(f"epoch {self._epoch + 1}, step {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.message is not None:
+            return
+        bad = self._bad_value(logs)
+        if bad is not None:
+            self._diverge(bad, f"the end of epoch {epoch + 1}")
+        else:
+            self._take_snapshot(f"the end of epoch {epoch + 1}")
+
+    def _diverge(self, bad: tuple[str, float], where: str) -> None:
+        if self.message is not None:
+            return
+        key, value = bad
+        for variable, saved in zip(self.model.weights, self._snapshot):
+            variable.assign(saved)
+        self.model.stop_training = True
+        self.message = (
+            f"Training diverged: `{key}` became {value} at {where}. Likely causes: a learning rate "
+            "too high (try 10x smaller), inputs that are not scaled (e.g. [0, 255] instead of [0, 1]) "
+            "or contain extreme values, or an unstable custom loss (log of 0). The finite weights from "
+            f"{self._snapshot_at} were restored."
+        )
+
+
+def fit_with_nan_guard(fit, callbacks=None, **kwargs):
+    """Calls ``fit`` with a :class:`NaNGuard`; raises ``TrainingDivergedError`` if it fired.
+
+    Used by keras_ae models' ``fit``. The weights are restored before raising, so the
+    model keeps the last finite state; the partial history is on the exception.
+
+    Example:
+        >>> history = fit_with_nan_guard(super().fit, x=x, epochs=3)  # doctest: +SKIP
+    """
+    from keras_ae.errors import TrainingDivergedError
+
+    callbacks = list(callbacks or [])
+    guard = next((c for c in callbacks if isinstance(c, NaNGuard)), None)
+    if guard is None:
+        guard = NaNGuard()
+        callbacks.append(guard)
+    history = fit(callbacks=callbacks, **kwargs)
+    if guard.message is not None:
+        error = TrainingDivergedError(guard.message)
+        error.history = history
+        raise error
+    return history

@@ -1,0 +1,152 @@
+"""PixelCNN (van den Oord et al. 2016) and gated PixelCNN (van den Oord et al. 2016b).
+
+``build_pixelcnn(gated=False)`` is the original network: a 7x7 mask-A convolution and
+residual blocks of 3x3 mask-B convolutions (it has a blind spot: pixels up-right of the
+current one are never seen). ``gated=True`` stacks gated blocks with separate vertical
+and horizontal stacks, which see the whole causal context.
+
+Sampling the gated network is cheap per pixel: the vertical stack depends only on rows
+above, so :class:`PixelCNN` computes it once per row (on the band of rows it can see)
+and evaluates only the horizontal stack, one row wide, for each pixel.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from keras_ae.layers.gated_pixelcnn import GatedPixelCNNBlock
+from keras_ae.layers.masked_conv import MaskedConv2D
+from keras_ae.models.autoregressive import AutoregressiveModel, as_image_shape, build_output_head
+from keras_ae.validation import check_positive_int
+
+
+@keras.saving.register_keras_serializable(package="keras_ae")
+class PixelCNN(AutoregressiveModel):
+    """A PixelCNN: an :class:`AutoregressiveModel` whose sampler knows the gated stacks.
+
+    Build it with :func:`build_pixelcnn`. Arguments are those of
+    :class:`~keras_ae.models.autoregressive.AutoregressiveModel`.
+
+    Example:
+        >>> model = build_pixelcnn((28, 28, 1), gated=True)
+        >>> model.gated
+        True
+    """
+
+    family = "pixelcnn"
+
+    @property
+    def gated(self) -> bool:
+        """Whether the network is a chain of gated blocks (vertical + horizontal stacks)."""
+        return bool(self._gated_blocks())
+
+    def _gated_blocks(self) -> list[GatedPixelCNNBlock]:
+        return [layer for layer in self.network.layers if isinstance(layer, GatedPixelCNNBlock)]
+
+    def _begin_row(self, x, row):
+        if not self.gated:
+            return super()._begin_row(x, row)
+        # The vertical stack sees only rows above `row`: fixed while `row` is sampled.
+        band, r = self._band(x, row)
+        links, v = [], band
+        for block in self._gated_blocks():
+            v, link = block.vertical(v)
+            links.append(tf.gather(link, [r], axis=1))
+        return links
+
+    def _row_logits(self, x, row, cache):
+        if not self.gated:
+            return super()._row_logits(x, row, cache)
+        h = tf.gather(x, [row], axis=1)  # the horizontal stack needs only the current row
+        for block, link in zip(self._gated_blocks(), cache):
+            h = block.horizontal(h, link)
+        return self.split_logits(self.network.get_layer("head")(h))[:, 0]
+
+
+def get_pixelcnn_network(
+    image_shape=(28, 28, 1),
+    filters: int = 64,
+    blocks: int = 5,
+    gated: bool = True,
+    levels: int = 2,
+    kernel_size: int = 3,
+    first_kernel_size: int = 7,
+    head_units: int | None = None,
+    name: str = "network",
+) -> tuple[keras.Model, int]:
+    """The causal network of a PixelCNN and the number of rows above a pixel it can see.
+
+    Args: as :func:`build_pixelcnn`.
+
+    Returns:
+        ``(network, receptive_rows)``.
+
+    Example:
+        >>> net, rows = get_pixelcnn_network((28, 28, 1), blocks=5)
+        >>> rows
+        9
+    """
+    shape = as_image_shape(image_shape)
+    filters = check_positive_int(filters, "filters")
+    blocks = check_positive_int(blocks, "blocks", minimum=0)
+    levels = check_positive_int(levels, "levels", minimum=2)
+    k, k0, c = check_positive_int(kernel_size, "kernel_size"), check_positive_int(first_kernel_size, "first_kernel_size"), shape[-1]
+    inputs = keras.Input(shape, name="images")
+    if gated:
+        v, h = GatedPixelCNNBlock(filters, k0, first=True, color_channels=c, name="gated_block_0")([inputs, inputs])
+        for b in range(1, blocks + 1):
+            v, h = GatedPixelCNNBlock(filters, k, color_channels=c, name=f"gated_block_{b}")([v, h])
+        rows = k0 // 2 + 1 + blocks * (k // 2)
+    else:
+        h = MaskedConv2D(filters, k0, mask_type="A", color_channels=c, name="input_conv")(inputs)
+        for b in range(1, blocks + 1):
+            y = keras.layers.Activation("relu")(h)
+            y = MaskedConv2D(filters, k, mask_type="B", color_channels=c, activation="relu", name=f"block_{b}_conv")(y)
+            y = MaskedConv2D(filters, 1, mask_type="B", color_channels=c, name=f"block_{b}_1x1")(y)
+            h = keras.layers.Add(name=f"block_{b}_residual")([h, y])
+        rows = k0 // 2 + blocks * (k // 2)
+    outputs = build_output_head(filters, c, levels, head_units)(h)
+    return keras.Model(inputs, outputs, name=name), rows
+
+
+def build_pixelcnn(
+    image_shape=(28, 28, 1),
+    filters: int = 64,
+    blocks: int = 5,
+    gated: bool = True,
+    levels: int = 2,
+    kernel_size: int = 3,
+    first_kernel_size: int = 7,
+    head_units: int | None = None,
+    dynamic_binarization: bool = False,
+    seed: int | None = None,
+    name: str = "pixelcnn",
+) -> PixelCNN:
+    """Builds a PixelCNN (``gated=False``) or gated PixelCNN (``gated=True``).
+
+    Args:
+        image_shape: ``(height, width[, channels])``; channels are sampled R, G, B in turn.
+        filters: Feature maps per layer (a multiple of the channels).
+        blocks: Residual blocks after the first (mask A) layer.
+        gated: Gated blocks with vertical/horizontal stacks (no blind spot) instead of
+            plain masked convolutions.
+        levels: 2 for binary images (Bernoulli logits), 256 for 8-bit images (softmax).
+        kernel_size: Kernel size of the residual blocks.
+        first_kernel_size: Kernel size of the first layer.
+        head_units: Hidden 1x1 channels of the output head (default ``filters``).
+        dynamic_binarization: Binary models: ``fit`` re-binarizes grey images every batch.
+        seed: Seed of the dynamic binarization.
+        name: Model name.
+
+    Returns:
+        A :class:`PixelCNN`; compile it and ``fit(x)``.
+
+    Example:
+        >>> model = build_pixelcnn((28, 28, 1), filters=32, blocks=4, dynamic_binarization=True)
+        >>> model.compile()
+        >>> model.fit(x_train, epochs=10)  # doctest: +SKIP
+    """
+    network, rows = get_pixelcnn_network(image_shape, filters, blocks, gated, levels, kernel_size, first_kernel_size, head_units)
+    return PixelCNN(network, levels=levels, dynamic_binarization=dynamic_binarization, receptive_rows=rows,
+                    seed=seed, info={"gated": bool(gated), "filters": filters, "blocks": blocks}, name=name)
