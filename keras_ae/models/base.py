@@ -214,13 +214,15 @@ class AutoEncoder(keras.Model):
         y = self._validate_any(y, "y")
         return super().evaluate(x, y, batch_size=batch_size, verbose=verbose, **kwargs)
 
-    def compile(self, optimizer="adam", loss=None, steps_per_execution: int = 16, **kwargs):
+    def compile(self, optimizer="adam", loss=None, steps_per_execution: int | None = None, **kwargs):
         """Compiles with Adam by default. The reconstruction loss is fixed at build time.
 
-        ``steps_per_execution=16`` runs 16 training steps per call into the compiled
+        ``steps_per_execution`` defaults to 16 training steps per call into the compiled
         graph: these models are small, so per-step Python/dispatch overhead would
         otherwise dominate (about 2x throughput measured on CPU; see BENCHMARKS.md).
         Callbacks' batch hooks then fire every 16 steps; pass 1 to get every step.
+        Under a ``tf.distribute`` strategy the default is 1: Keras 3's multi-step loop
+        fails inside replica contexts (keras-team/keras#19246).
 
         Example:
             >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))  # doctest: +SKIP
@@ -230,6 +232,9 @@ class AutoEncoder(keras.Model):
                 "AutoEncoder models own their reconstruction loss; build them with "
                 "loss='mse' or loss='bce' instead of passing loss= to compile()."
             )
+        if steps_per_execution is None:
+            distributed = tf.distribute.has_strategy() or getattr(self, "_distribute_strategy", None) is not None
+            steps_per_execution = 1 if distributed else 16
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
 
     def get_compile_config(self) -> dict | None:
