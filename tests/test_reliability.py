@@ -55,3 +55,44 @@ def test_seeded_training_is_bit_identical(family):
     """set_random_seed + op determinism: two runs give the same weights, bit for bit."""
     out = _run_script("tests.scripts.determinism", family)
     assert out["n_weights"] > 0 and out["identical"], out
+
+
+def _free_ports(n: int) -> list[int]:
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_worker_multiworker_mirrored_training_on_localhost(tmp_path):
+    """Two processes, TF_CONFIG with loopback ports: both workers end with identical weights."""
+    import os
+
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+               "TF_CPP_MIN_LOG_LEVEL": "2"}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "tests.scripts.multiworker", str(tmp_path / f"w{index}.npz")],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    try:
+        outputs = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    for p, (_, err) in zip(procs, outputs):
+        assert p.returncode == 0, err[-4000:]
+    a, b = (np.load(tmp_path / f"w{i}.npz") for i in range(2))
+    assert float(a["moved"]) > 1e-3 and np.all(np.isfinite(a["loss"]))
+    weight_keys = [k for k in a.files if k.startswith("w")]
+    assert weight_keys
+    for k in weight_keys:
+        np.testing.assert_array_equal(a[k], b[k])
