@@ -27,13 +27,17 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+# Quiet TensorFlow's C++ start-up log for command-line use (set it to 0 to see it).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 PROG = "keras-ae"
 RECIPES_ENV = "KERAS_AE_RECIPES"
 # Keys a --config file may hold (the flags of `keras-ae train`, plus builder params).
 TRAIN_DEFAULTS: dict[str, Any] = {
     "model": None, "dataset": "digits", "data_dir": None, "epochs": 10, "batch_size": 128,
-    "learning_rate": 1e-3, "seed": 0, "limit": None, "validation": True, "out": None, "params": {},
+    "learning_rate": 1e-3, "seed": 0, "limit": None, "binarize": False, "validation": True, "out": None,
+    "params": {},
 }
 # Modules whose classes must be registered before a .keras file can be loaded. Optional:
 # families land one by one, so a missing module is skipped.
@@ -172,6 +176,7 @@ def _compile(model, learning_rate: float) -> None:
         model.compile(optimizer=keras.optimizers.Adam(learning_rate))
     else:  # families with their own optimizers (e.g. a GAN's two) keep their defaults
         model.compile()
+        print(f"note: {type(model).__name__}.compile() chooses its own optimizers; --learning-rate is not used.")
 
 
 def _final_metrics(history: dict) -> dict[str, float]:
@@ -189,28 +194,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     from keras_ae.errors import TrainingDivergedError
 
     keras.utils.set_random_seed(int(config["seed"]))
-    (x_train, _), (x_test, _) = load_dataset(config["dataset"], data_dir=config["data_dir"])
+    (x_train, y_train), (x_test, y_test) = load_dataset(config["dataset"], data_dir=config["data_dir"])
     if config["limit"]:
-        x_train = x_train[: int(config["limit"])]
+        x_train, y_train = x_train[: int(config["limit"])], y_train[: int(config["limit"])]
+    if config["binarize"]:  # fixed binarization (seeded) for Bernoulli models: VAE, PixelCNN
+        from keras_ae.data import binarize
+
+        x_train, x_test = binarize(x_train, seed=int(config["seed"])), binarize(x_test, seed=int(config["seed"]) + 1)
     model = _build_model(config["model"], tuple(x_train.shape[1:]), config["params"])
     _compile(model, float(config["learning_rate"]))
-    print(f"Training {config['model']} ({type(model).__name__}, {model.count_params():,} parameters) on "
+    n_params = sum(int(np.prod(w.shape)) for w in model.weights)  # count_params() needs model.built
+    print(f"Training {config['model']} ({type(model).__name__}, {n_params:,} parameters) on "
           f"{config['dataset']}: {len(x_train)} train / {len(x_test)} test examples of shape {x_train.shape[1:]}.")
+    # Class-conditional models (e.g. a conditional GAN) train on (images, labels).
+    labelled = bool(getattr(model, "conditional", False))
     start = time.perf_counter()
     history = model.fit(
-        x_train, epochs=config["epochs"], batch_size=config["batch_size"], verbose=args.verbose,
-        validation_data=(x_test,) if config["validation"] else None,
+        x_train, y_train if labelled else None, epochs=config["epochs"], batch_size=config["batch_size"],
+        verbose=args.verbose,
+        validation_data=((x_test, y_test) if labelled else (x_test,)) if config["validation"] else None,
         callbacks=[keras.callbacks.TerminateOnNaN()],
     ).history
     seconds = time.perf_counter() - start
     final = _final_metrics(history)
-    if not all(np.isfinite(v) for v in final.values()) or len(history.get("loss", [])) < config["epochs"]:
+    epochs_run = max((len(v) for v in history.values()), default=0)
+    if not all(np.isfinite(v) for v in final.values()) or epochs_run < config["epochs"]:
         raise TrainingDivergedError(f"Training diverged (final metrics {final}); lower --learning-rate.")
 
     out = Path(config["out"])
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(getattr(model, "info", None), dict):  # saved with the model, read by `export`
-        model.info.update({"dataset": config["dataset"], "train_examples": int(len(x_train)),
+        model.info.update({"dataset": config["dataset"], "data_dir": config["data_dir"],
+                           "binarized": bool(config["binarize"]), "seed": config["seed"],
+                           "train_examples": int(len(x_train)),
                            "epochs": config["epochs"], "final_metrics": final, "trained_with": f"{PROG} train"})
     model_path, history_path, config_path = out / "model.keras", out / "history.json", out / "config.json"
     model.save(model_path)
@@ -259,7 +275,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     info = getattr(model, "info", None) or {}
     dataset = args.dataset or info.get("dataset") or "digits"
-    _, (x_test, _) = load_dataset(dataset, data_dir=args.data_dir)
+    _, (x_test, _) = load_dataset(dataset, data_dir=args.data_dir or (None if args.dataset else info.get("data_dir")))
+    if args.binarize or (info.get("binarized") and not args.dataset):  # as `train --binarize` did
+        from keras_ae.data import binarize
+
+        x_test = binarize(x_test, seed=int(info.get("seed") or 0) + 1)
     results = evaluate_model(model, x_test, batch_size=args.batch_size, seed=args.seed)
     print(f"{args.model} on the {dataset} test split ({len(x_test)} examples):")
     print(_table([{"metric": k, "value": v} for k, v in results.items()]))
@@ -272,6 +292,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Exports a saved model as a versioned SavedModel for TensorFlow Serving."""
+    try:
+        metadata = json.loads(args.metadata) if args.metadata else None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--metadata must be a JSON object, e.g. '{{\"owner\": \"me\"}}': {exc}") from exc
+    if metadata is not None and not isinstance(metadata, dict):
+        raise UsageError(f"--metadata must be a JSON object, got {type(metadata).__name__}.")
     model = _load_model(args.model)
     from keras_ae.export import export, read_metadata
 
@@ -279,7 +305,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     sibling = Path(args.model).with_name("history.json")
     if history is None and sibling.is_file():
         history = str(sibling)
-    metadata = json.loads(args.metadata) if args.metadata else None
     path = export(
         model, args.name or model.name, base_dir=args.base_dir, version=args.version, overwrite=args.overwrite,
         metadata=metadata, history=history, uint8=args.uint8, allow_untrained=args.allow_untrained,
@@ -401,7 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "Flags override the config file; the resolved config is saved as config.json.")
     train.add_argument("model", nargs="?", help="builder name (dense, conv, denoising, ...); "
                                                 "an unknown name lists the valid ones")
-    train.add_argument("--config", help="JSON or YAML file with these settings (keys: " + ", ".join(TRAIN_DEFAULTS) + ")")
+    train.add_argument("--config",
+                       help="JSON or YAML file with these settings (keys: " + ", ".join(TRAIN_DEFAULTS) + ")")
     train.add_argument("--dataset", help="dataset name (default digits; see `keras-ae datasets`)")
     train.add_argument("--data-dir", help="folder with a Keras-format <dataset>.npz for offline use")
     train.add_argument("--epochs", type=int, help="training epochs (default 10)")
@@ -409,6 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--learning-rate", type=float, help="Adam learning rate (default 1e-3)")
     train.add_argument("--seed", type=int, help="random seed (default 0)")
     train.add_argument("--limit", type=int, help="use only the first N training examples")
+    train.add_argument("--binarize", action="store_const", const=True,
+                       help="binarize the images once, pixel ~ Bernoulli(intensity) (Bernoulli VAE, PixelCNN)")
     train.add_argument("--no-validation", dest="validation", action="store_const", const=False,
                        help="skip validation on the test split")
     train.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
@@ -422,6 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("model", help="a .keras file")
     evaluate.add_argument("--dataset", help="dataset (default: the one the model was trained on, else digits)")
     evaluate.add_argument("--data-dir", help="folder with a Keras-format <dataset>.npz")
+    evaluate.add_argument("--binarize", action="store_true",
+                          help="binarize the test images (default: if the model was trained with --binarize)")
     evaluate.add_argument("--batch-size", type=int, default=256)
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the noise for denoisers")
     evaluate.add_argument("--json", help="also write the results to this JSON file")
@@ -443,7 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     recipes = add("recipes", cmd_recipes, "List the recipes in the repository's recipes/ folder, or run one.",
                   "examples:\n  keras-ae recipes list\n  keras-ae recipes run denoising --epochs 1 --dataset digits")
-    recipes.add_argument("--recipes-dir", help=f"recipes folder (default: ${RECIPES_ENV}, the source checkout, ./recipes)")
+    recipes.add_argument("--recipes-dir",
+                         help=f"recipes folder (default: ${RECIPES_ENV}, the source checkout, ./recipes)")
     actions = recipes.add_subparsers(dest="action", metavar="ACTION")
     actions.add_parser("list", help="list the recipes (default)", formatter_class=_formatter)
     run = actions.add_parser("run", help="run a recipe; its flags follow its name", formatter_class=_formatter)

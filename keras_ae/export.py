@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -67,7 +68,7 @@ class Endpoint:
         function: The ``tf.function``; its inputs are named after the ``TensorSpec`` names
             and it returns a dict, whose keys name the outputs.
         doc: One line for the metadata and the README.
-        ranges: Value range of each float input that is checked in the graph.
+        ranges: Inclusive value range of each input that is checked in the graph.
     """
 
     name: str
@@ -94,9 +95,8 @@ def _check_input(x: tf.Tensor, spec: tf.TensorSpec, value_range: tuple[float, fl
     process on a wrong rank), so ``EnsureShape`` runs first and names the expected shape.
     """
     x = tf.ensure_shape(x, spec.shape, name=f"check_{spec.name}_shape")
-    if not x.dtype.is_floating:
-        return x
-    x = tf.debugging.assert_all_finite(x, f"`{spec.name}` contains NaN or infinite values.")
+    if x.dtype.is_floating:
+        x = tf.debugging.assert_all_finite(x, f"`{spec.name}` contains NaN or infinite values.")
     if value_range is None:
         return x
     lo, hi = value_range
@@ -143,7 +143,8 @@ def make_endpoint(
         checked = {s.name: _check_input(a, s, ranges.get(s.name), range_hint) for s, a in zip(specs, args)}
         outputs = fn(**checked)
         # Served outputs are float32 even under a mixed-precision policy.
-        return {k: tf.identity(tf.cast(v, tf.float32) if v.dtype.is_floating else v, name=k) for k, v in outputs.items()}
+        return {k: tf.identity(tf.cast(v, tf.float32) if v.dtype.is_floating else v, name=k)
+                for k, v in outputs.items()}
 
     signature.__name__ = name
     return Endpoint(name, tf.function(signature, input_signature=specs, autograph=False), doc, ranges)
@@ -286,14 +287,54 @@ def _data_name(shape: Sequence[int | None]) -> str:
     return "images" if len(shape) == 3 else "inputs"
 
 
+def image_endpoints(
+    data_name: str,
+    shape: Sequence[int],
+    value_range: tuple[float, float] | None,
+    options: ExportOptions,
+    functions: Sequence[tuple[str, Callable, Sequence[str], str]],
+) -> list[Endpoint]:
+    """Signatures that take data (images), plus their ``*_uint8`` twins for [0, 1] data.
+
+    Args:
+        data_name: Input name (``"images"``, or ``"inputs"`` for vectors).
+        shape: Shape of one example.
+        value_range: Range the float input is checked against (``None``: no check).
+        options: Export options (``uint8``, ``check_values``).
+        functions: ``(name, fn(**{data_name: x}) -> outputs, image outputs, doc)``; the
+            image outputs become uint8 in the ``*_uint8`` twin.
+
+    Returns:
+        The float endpoints, then the uint8 ones.
+
+    Example:
+        >>> eps = image_endpoints("images", (8, 8, 1), (0.0, 1.0), ExportOptions(),
+        ...     [("identity", lambda images: {"images": images}, ["images"], "images -> images")])
+        >>> [e.name for e in eps]
+        ['identity', 'identity_uint8']
+    """
+    spec = {data_name: tensor_spec(shape, data_name)}
+    uint8 = _use_uint8(options, value_range)
+    hint = f"Send 0-255 {data_name} to the *_uint8 signatures, or divide by 255." if uint8 else ""
+    checked = {data_name: value_range if options.check_values else None}
+    endpoints = [make_endpoint(name, fn, spec, doc, checked, hint) for name, fn, _, doc in functions]
+    if uint8:
+        endpoints += [uint8_endpoint(f"{name}_uint8", fn, spec, [data_name], outputs,
+                                     f"{doc}; uint8 [0, 255] {data_name} in" + (", uint8 out" if outputs else ""))
+                      for name, fn, outputs, doc in functions]
+    return endpoints
+
+
+def _describe_data(name: str, shape: Sequence[int | None], value_range, dtype: str = "float32") -> dict:
+    return {"name": name, "shape": [None, *shape], "dtype": dtype, "range": list(value_range) if value_range else None}
+
+
 def _describe_autoencoder(model) -> dict:
-    x_shape, code_shape = model.example_shape, model.code_shape
     corruption = model.corruption
     return {
-        "input": {"name": _data_name(x_shape), "shape": [None, *x_shape], "dtype": "float32",
-                  "range": list(model.input_range) if model.input_range else None},
-        "code_shape": [None, *code_shape],
-        "code_size": int(np.prod(code_shape)),
+        "input": _describe_data(_data_name(model.example_shape), model.example_shape, model.input_range),
+        "code_shape": [None, *model.code_shape],
+        "code_size": int(np.prod(model.code_shape)),
         "reconstruction_loss": model.loss_kind,
         "denoiser": corruption is not None,
         "corruption": None if corruption is None else {"noise": corruption.noise, "level": corruption.level,
@@ -301,22 +342,18 @@ def _describe_autoencoder(model) -> dict:
     }
 
 
-@register_family("keras_ae.models.base:AutoEncoder", "autoencoder", default="reconstruct", describe=_describe_autoencoder)
+@register_family("keras_ae.models.base:AutoEncoder", "autoencoder", default="reconstruct",
+                 describe=_describe_autoencoder)
 def autoencoder_endpoints(model, options: ExportOptions) -> list[Endpoint]:
     """Signatures of every :class:`~keras_ae.models.AutoEncoder` (dense, conv, tied, sparse,
-    denoising, PCA, contractive): ``reconstruct``, ``encode``, ``decode``, ``denoise`` for
-    denoisers, and ``*_uint8`` variants for [0, 1] image models.
+    denoising, PCA, contractive): ``reconstruct``, ``encode``, ``denoise`` for denoisers,
+    ``decode``, and ``*_uint8`` variants of the image signatures for [0, 1] data.
 
     Example:
         >>> [e.name for e in autoencoder_endpoints(model, ExportOptions())]  # doctest: +SKIP
         ['reconstruct', 'encode', 'decode', 'reconstruct_uint8', 'encode_uint8']
     """
     x = _data_name(model.example_shape)
-    x_spec = {x: tensor_spec(model.example_shape, x)}
-    code_spec = {"code": tensor_spec(model.code_shape, "code")}
-    value_range = model.input_range if options.check_values else None
-    uint8 = _use_uint8(options, model.input_range)
-    hint = "Send 0-255 images to the *_uint8 signatures, or divide by 255." if uint8 else ""
 
     def reconstruct(**inputs):
         return {"reconstruction": model(inputs[x], training=False)}  # corruption is off at inference
@@ -330,17 +367,165 @@ def autoencoder_endpoints(model, options: ExportOptions) -> list[Endpoint]:
     def decode(code):
         return {x: model.decoder(code, training=False)}
 
-    image_fns = [("reconstruct", reconstruct, "reconstruction", f"{x} -> reconstruction (the auto-encoder's output)"),
-                 ("encode", encode, None, f"{x} -> code"),]
+    functions = [("reconstruct", reconstruct, ["reconstruction"], f"{x} -> reconstruction (the auto-encoder's output)"),
+                 ("encode", encode, [], f"{x} -> code")]
     if model.corruption is not None:
-        image_fns.append(("denoise", denoise, "denoised", f"noisy {x} -> denoised {x}"))
-    endpoints = [make_endpoint(n, fn, x_spec, doc, {x: value_range}, hint) for n, fn, _, doc in image_fns]
-    endpoints.append(make_endpoint("decode", decode, code_spec, f"code -> {x}"))
-    if uint8:
-        endpoints += [uint8_endpoint(f"{n}_uint8", fn, x_spec, [x], [out] if out else [],
-                                     f"{doc}; uint8 [0, 255] {x} in" + (", uint8 out" if out else ""))
-                      for n, fn, out, doc in image_fns]
-    return endpoints
+        functions.append(("denoise", denoise, ["denoised"], f"noisy {x} -> denoised {x}"))
+    endpoints = image_endpoints(x, model.example_shape, model.input_range, options, functions)
+    decoder = make_endpoint("decode", decode, {"code": tensor_spec(model.code_shape, "code")}, f"code -> {x}")
+    return [*endpoints[:len(functions)], decoder, *endpoints[len(functions):]]
+
+
+def _describe_vae(model) -> dict:
+    return {
+        "input": _describe_data(_data_name(model.example_shape), model.example_shape, model.input_range),
+        "code_size": model.latent_dim,
+        "latent_dim": model.latent_dim,
+        "likelihood": model.likelihood,
+        "beta": model.beta,
+        "prior": "standard_normal" if model.prior_layer is None else type(model.prior_layer).__name__,
+        "max_sample_count": MAX_SAMPLE_COUNT,
+    }
+
+
+# A cap on `count` for the sample signatures: one request must not exhaust the server.
+MAX_SAMPLE_COUNT = 10_000
+
+
+@register_family("keras_ae.models.vae:VAE", "vae", default="reconstruct", describe=_describe_vae)
+def vae_endpoints(model, options: ExportOptions) -> list[Endpoint]:
+    """Signatures of a :class:`~keras_ae.models.vae.VAE`: ``reconstruct`` (mean of p(x|z) at
+    the posterior mean), ``encode`` (posterior ``mean`` and ``stddev``), ``decode`` (latents
+    -> mean of p(x|z)), ``sample`` (``count`` + ``seed`` -> images and their latents, the
+    same draws as ``VAE.sample(count, seed)``), and ``*_uint8`` variants of the image inputs.
+
+    Example:
+        >>> loaded.signatures["sample"](count=tf.constant(16), seed=tf.constant(0, tf.int64))  # doctest: +SKIP
+    """
+    x = _data_name(model.example_shape)
+
+    def reconstruct(**inputs):
+        return {"reconstruction": model(inputs[x], training=False)}
+
+    def encode(**inputs):
+        mean, stddev = model.posterior_params(inputs[x])
+        return {"mean": mean, "stddev": stddev}
+
+    def decode(latents):
+        return {x: model.decode(latents).mean()}
+
+    def sample(count, seed):
+        # VAE.sample's seeding: the int seed becomes the stateless pair (seed mod (2^31 - 1), 0),
+        # split in two; the first half draws z from the prior.
+        pair = tf.stack([tf.cast(tf.math.floormod(seed, 2**31 - 1), tf.int32), 0])
+        z = model.prior.sample(count, seed=tf.random.experimental.stateless_split(pair, 2)[0])
+        return {x: model.decode(z).mean(), "latents": z}
+
+    functions = [("reconstruct", reconstruct, ["reconstruction"], f"{x} -> reconstruction (decoded posterior mean)"),
+                 ("encode", encode, [], f"{x} -> mean, stddev of q(z|x)")]
+    endpoints = image_endpoints(x, model.example_shape, model.input_range, options, functions)
+    generative = [
+        make_endpoint("decode", decode, {"latents": tensor_spec((model.latent_dim,), "latents")},
+                      f"latents -> {x} (mean of p(x|z))"),
+        make_endpoint("sample", sample, {"count": tf.TensorSpec((), tf.int32, name="count"),
+                                         "seed": tf.TensorSpec((), tf.int64, name="seed")},
+                      f"count, seed -> {x}, latents (z ~ prior; count <= {MAX_SAMPLE_COUNT})",
+                      {"count": (0, MAX_SAMPLE_COUNT)}),
+    ]
+    return [*endpoints[:len(functions)], *generative, *endpoints[len(functions):]]
+
+
+def _describe_gan(model) -> dict:
+    return {
+        "input": _describe_data("latents", (model.latent_dim,), None),
+        "code_size": model.latent_dim,
+        "latent_dim": model.latent_dim,
+        "output": _describe_data("images", model.example_shape, model.data_range),
+        "conditional": model.conditional,
+        "num_classes": model.num_classes,
+        "generator": "ema_generator" if model.ema_generator is not None else "generator",
+    }
+
+
+@register_family("keras_ae.models.gan:GAN", "gan", default="generate", describe=_describe_gan)
+def gan_endpoints(model, options: ExportOptions) -> list[Endpoint]:
+    """The ``generate`` signature of a :class:`~keras_ae.models.gan.GAN`: latents (and
+    ``labels`` for a conditional GAN) -> images in the model's data range, computed by the
+    generator ``GAN.sample`` uses (the EMA generator when there is one). The discriminator
+    is not exported.
+
+    Example:
+        >>> loaded.signatures["generate"](latents=tf.random.normal((4, 64)))["images"]  # doctest: +SKIP
+    """
+    network = model.sampling_generator
+    inputs = {"latents": tensor_spec((model.latent_dim,), "latents")}
+    ranges = {}
+    if model.conditional:
+        inputs["labels"] = tf.TensorSpec((None,), tf.int32, name="labels")
+        ranges["labels"] = (0, model.num_classes - 1)
+
+    def generate(latents, labels=None):
+        if labels is None:
+            return {"images": network(latents, training=False)}
+        return {"images": network([latents, tf.reshape(labels, [-1, 1])], training=False)}
+
+    doc = "latents" + (", labels" if model.conditional else "") + " -> images"
+    return [make_endpoint("generate", generate, inputs, doc, ranges)]
+
+
+def _describe_hashing(model) -> dict:
+    return {**_describe_autoencoder(model), "n_bits": model.n_bits, "hash_bytes": -(-model.n_bits // 8)}
+
+
+@register_family("keras_ae.applications.hashing:SemanticHashingAE", "hashing", default="hash",
+                 describe=_describe_hashing)
+def hashing_endpoints(model, options: ExportOptions) -> list[Endpoint]:
+    """A semantic-hashing auto-encoder: ``hash`` (images -> packed ``hash`` bytes, the
+    ``np.packbits`` layout of ``model.hash``, and the 0/1 ``bits``), its uint8 twin, and
+    every auto-encoder signature.
+
+    Example:
+        >>> loaded.signatures["hash"](images=x)["hash"]  # uint8 (n, ceil(n_bits / 8))  # doctest: +SKIP
+    """
+    x = _data_name(model.example_shape)
+
+    def hash_(**inputs):
+        return {"hash": model.hash_tensor(inputs[x]),
+                "bits": tf.cast(model.encoder(inputs[x], training=False) > 0.5, tf.uint8)}
+
+    functions = [("hash", hash_, [], f"{x} -> hash (packed uint8 bytes), bits (uint8 0/1)")]
+    return [*image_endpoints(x, model.example_shape, model.input_range, options, functions),
+            *autoencoder_endpoints(model, options)]
+
+
+def _describe_autoregressive(model) -> dict:
+    return {"input": _describe_data("images", model.image_shape, (0.0, 1.0)), "levels": model.levels,
+            "num_dims": model.num_dims}
+
+
+@register_family("keras_ae.models.autoregressive:AutoregressiveModel", "autoregressive", default="log_likelihood",
+                 describe=_describe_autoregressive)
+def autoregressive_endpoints(model, options: ExportOptions) -> list[Endpoint]:
+    """PixelCNN / PixelRNN: ``log_likelihood`` (images -> exact ``log_likelihood`` in nats and
+    ``bits_per_dim``) and its uint8 twin. Images must lie on the model's grid of levels
+    (0/1 for a binary model), which the signature checks.
+
+    Example:
+        >>> loaded.signatures["log_likelihood"](images=x_binary)["bits_per_dim"]  # doctest: +SKIP
+    """
+    steps = model.levels - 1
+
+    def log_likelihood(images):
+        scaled = images * steps
+        on_grid = tf.reduce_all(tf.abs(scaled - tf.round(scaled)) <= 1e-3)
+        grid = "0 or 1 (binarize them first)" if model.binary else f"multiples of 1/{steps}"
+        with tf.control_dependencies([tf.debugging.Assert(on_grid, [f"`images` must be {grid} for this model."])]):
+            images = tf.identity(images)
+        log_p = model.log_prob(images, model(images, training=False))
+        return {"log_likelihood": log_p, "bits_per_dim": -log_p / (model.num_dims * math.log(2.0))}
+
+    functions = [("log_likelihood", log_likelihood, [], "images -> log_likelihood (nats), bits_per_dim")]
+    return image_endpoints("images", model.image_shape, (0.0, 1.0), options, functions)
 
 
 # -- metadata ------------------------------------------------------------------------------
@@ -371,7 +556,8 @@ def _history_dict(history: Any) -> dict[str, list[float]]:
         history = json.loads(Path(history).read_text())
     history = getattr(history, "history", history)  # keras.callbacks.History
     if not isinstance(history, Mapping):
-        raise InputValidationError(f"history must be a keras History, a dict of lists or a JSON file, got {type(history).__name__}.")
+        raise InputValidationError(
+            f"history must be a keras History, a dict of lists or a JSON file, got {type(history).__name__}.")
     return {str(k): [float(v) for v in np.ravel(vals)] for k, vals in history.items() if k != "epoch"}
 
 
@@ -500,7 +686,8 @@ def existing_versions(model_dir: str | os.PathLike) -> list[int]:
 
 def _check_version(version: Any) -> int:
     if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 0:
-        raise InputValidationError(f"version must be a non-negative integer (TensorFlow Serving's layout), got {version!r}.")
+        raise InputValidationError(
+            f"version must be a non-negative integer (TensorFlow Serving's layout), got {version!r}.")
     return int(version)
 
 
@@ -552,11 +739,15 @@ def _write_savedmodel(directory: Path, endpoints: Sequence[Endpoint], default: s
         tf.saved_model.save(root, str(directory), signatures={"serving_default": concrete[default], **concrete})
 
 
+def _exists(target: Path) -> ExportExistsError:
+    return ExportExistsError(f"{target} exists already; pass overwrite=True (CLI: --overwrite) or another version.")
+
+
 def _publish(temporary: Path, target: Path, overwrite: bool) -> None:
     """Renames the finished export into place (atomic on one file system)."""
     if target.exists():
         if not overwrite:
-            raise ExportExistsError(f"{target} exists already; pass overwrite=True (CLI: --overwrite) or another version.")
+            raise _exists(target)
         old = temporary.with_name(temporary.name + "-old")
         os.rename(target, old)
         try:
@@ -574,8 +765,13 @@ def _publish(temporary: Path, target: Path, overwrite: bool) -> None:
         raise
 
 
+def _all_built(layer) -> bool:
+    return all(sub.built and _all_built(sub) for sub in getattr(layer, "layers", []))
+
+
 def _ensure_built(model: keras.Model, input_shape: Sequence[int] | None) -> None:
-    if model.built:
+    # A wrapper of functional sub-models (e.g. GAN) has all its weights without being "built".
+    if model.built or (model.layers and _all_built(model)):
         return
     if input_shape is None:
         raise ExportError(
@@ -637,6 +833,8 @@ def export(
     model_dir = model_directory(base_dir, name)
     if version is not None:
         version = _check_version(version)
+        if (model_dir / str(version)).exists() and not overwrite:  # fail before the slow tracing
+            raise _exists(model_dir / str(version))
     _ensure_built(model, input_shape)
     if not allow_untrained and not is_trained(model, history):
         raise ExportError(
@@ -646,7 +844,8 @@ def export(
     # Trace everything before touching the disk: a model that cannot be traced writes nothing.
     endpoints = family.endpoints(model, ExportOptions(uint8=uint8, check_values=check_values))
     if family.default not in {e.name for e in endpoints}:
-        raise ExportError(f"Family {family.name!r} declares serving_default={family.default!r} but has no such endpoint.")
+        raise ExportError(
+            f"Family {family.name!r} declares serving_default={family.default!r} but has no such endpoint.")
     meta = export_metadata(model, family, endpoints, name, history, metadata)
 
     created = not model_dir.exists()
@@ -654,7 +853,7 @@ def export(
     remove_stale_temporaries(model_dir)
     target = model_dir / str(version if version is not None else (existing_versions(model_dir) or [0])[-1] + 1)
     if target.exists() and not overwrite:
-        raise ExportExistsError(f"{target} exists already; pass overwrite=True (CLI: --overwrite) or another version.")
+        raise _exists(target)
     temporary = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=model_dir))
     try:
         os.chmod(temporary, 0o755)  # mkdtemp makes it owner-only; a server may run as another user
@@ -669,8 +868,9 @@ def export(
 
 
 __all__ = [
-    "DEFAULT_BASE_DIR", "METADATA_FILE", "Endpoint", "ExportError", "ExportExistsError", "ExportOptions", "Family",
-    "autoencoder_endpoints", "check_export_name", "describe_endpoint", "existing_versions", "export",
-    "export_metadata", "family_for", "is_trained", "make_endpoint", "model_directory", "read_metadata",
-    "register_family", "remove_stale_temporaries", "tensor_spec", "to_uint8", "uint8_endpoint",
+    "DEFAULT_BASE_DIR", "MAX_SAMPLE_COUNT", "METADATA_FILE", "Endpoint", "ExportError", "ExportExistsError",
+    "ExportOptions", "Family", "autoencoder_endpoints", "autoregressive_endpoints", "check_export_name",
+    "describe_endpoint", "existing_versions", "export", "export_metadata", "family_for", "gan_endpoints",
+    "hashing_endpoints", "image_endpoints", "is_trained", "make_endpoint", "model_directory", "read_metadata",
+    "register_family", "remove_stale_temporaries", "tensor_spec", "to_uint8", "uint8_endpoint", "vae_endpoints",
 ]
