@@ -6,6 +6,7 @@ Example:
     >>> model = keras_ae.build_denoising_ae(x_train.shape[1:], noise="gaussian", level=0.5)
     >>> model.compile()
     >>> model.fit(x_train, epochs=5, verbose=0)  # doctest: +SKIP
+    >>> keras_ae.export(model, "digits_denoiser")  # doctest: +SKIP
 """
 
 __version__ = "0.1.0"
@@ -19,19 +20,32 @@ from keras_ae.errors import (
     UnknownNameError,
 )
 from keras_ae.models import (
+    GAN,
+    VAE,
     AutoEncoder,
+    build_conditional_gan,
+    build_contractive_ae,
     build_conv_ae,
+    build_dcgan,
     build_dense_ae,
     build_denoising_ae,
+    build_gan,
+    build_hashing_ae,
     build_linear_ae,
+    build_pixelcnn,
+    build_pixelrnn,
     build_sparse_ae,
     build_tied_ae,
+    build_vae,
     fit_pca,
 )
+from keras_ae.export import export  # noqa: E402  (the function; the module stays importable)
 
 __all__ = [
-    "AutoEncoder", "DatasetNotAvailableError", "InputValidationError", "KerasAEError",
-    "TrainingDivergedError", "UnknownNameError", "__version__", "build_conv_ae",
-    "build_dense_ae", "build_denoising_ae", "build_linear_ae", "build_sparse_ae",
-    "build_tied_ae", "fit_pca", "load_dataset", "make_tf_dataset",
+    "GAN", "VAE", "AutoEncoder", "DatasetNotAvailableError", "InputValidationError",
+    "KerasAEError", "TrainingDivergedError", "UnknownNameError", "__version__",
+    "build_conditional_gan", "build_contractive_ae", "build_conv_ae", "build_dcgan",
+    "build_dense_ae", "build_denoising_ae", "build_gan", "build_hashing_ae", "build_linear_ae",
+    "build_pixelcnn", "build_pixelrnn", "build_sparse_ae", "build_tied_ae", "build_vae",
+    "export", "fit_pca", "load_dataset", "make_tf_dataset",
 ]

@@ -1,9 +1,10 @@
 """Keras callbacks shared by keras_ae models.
 
-* :class:`DivergenceGuard`: stops training at the first NaN/inf loss and restores the
-  last weights (and optimizer state) that still produced finite losses.
 * :class:`GANMonitor`: saves a grid of samples from a fixed set of latent vectors every
   N epochs, so the grids of successive epochs are directly comparable.
+
+NaN safety lives in :mod:`keras_ae.divergence` (``NaNGuard``), which every keras_ae
+``fit`` uses.
 """
 
 from __future__ import annotations
@@ -15,99 +16,7 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from keras_ae.errors import TrainingDivergedError
 from keras_ae.validation import check_positive_int
-
-
-def _optimizers_of(model: keras.Model) -> list:
-    """Every optimizer a model holds (``optimizer``, or ``d_optimizer``/``g_optimizer``...)."""
-    found = []
-    for value in list(vars(model).values()) + [getattr(model, "optimizer", None)]:
-        if isinstance(value, keras.optimizers.Optimizer) and all(value is not f for f in found):
-            found.append(value)
-    return found
-
-
-class DivergenceGuard(keras.callbacks.Callback):
-    """Stops training at the first NaN or infinite loss and rolls back to the last good state.
-
-    Before each batch it copies the model's weights and optimizer variables; when a
-    batch ends with a finite loss, that copy becomes the "last good" state (those weights
-    produced finite losses). At the first non-finite value it restores the last good
-    state, stops training and reports the epoch, batch and likely causes. ``GAN.fit``
-    adds one automatically.
-
-    Args:
-        monitor: Log keys to check; ``None`` checks every loss-like key
-            (names containing ``loss``).
-        raise_error: Raise :class:`~keras_ae.errors.TrainingDivergedError` after
-            restoring, instead of stopping quietly (history is then lost).
-        verbose: Print the divergence message.
-
-    Attributes:
-        diverged: ``None``, or ``{"epoch", "batch", "key", "value"}`` of the divergence.
-
-    Example:
-        >>> guard = DivergenceGuard()
-        >>> model.fit(x, epochs=10, callbacks=[guard])  # doctest: +SKIP
-        >>> guard.diverged  # None if training stayed finite  # doctest: +SKIP
-    """
-
-    def __init__(self, monitor: Sequence[str] | None = None, raise_error: bool = False, verbose: int = 1):
-        super().__init__()
-        self.monitor = None if monitor is None else tuple(monitor)
-        self.raise_error = raise_error
-        self.verbose = verbose
-        self.diverged: dict | None = None
-        self._epoch = 0
-
-    def _variables(self) -> list:
-        variables = list(self.model.weights)
-        for opt in _optimizers_of(self.model):
-            variables += list(opt.variables)
-        return variables
-
-    def _snapshot(self) -> list[np.ndarray]:
-        return [np.array(v.numpy(), copy=True) for v in self._variables()]
-
-    def on_train_begin(self, logs=None):
-        self.diverged = None
-        self._good = self._snapshot()
-        self._pending = self._good
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._pending = self._snapshot()
-
-    def on_train_batch_end(self, batch, logs=None):
-        for key, value in (logs or {}).items():
-            if self.monitor is not None and key not in self.monitor:
-                continue
-            if self.monitor is None and "loss" not in key:
-                continue
-            value = float(np.asarray(value))
-            if not np.isfinite(value):
-                self._diverge(batch, key, value)
-                return
-        self._good = self._pending
-
-    def _diverge(self, batch: int, key: str, value: float) -> None:
-        for variable, saved in zip(self._variables(), self._good):
-            variable.assign(saved)
-        self.model.stop_training = True
-        self.diverged = {"epoch": self._epoch + 1, "batch": batch + 1, "key": key, "value": value}
-        message = (
-            f"Training diverged: {key} = {value} at epoch {self._epoch + 1}, batch {batch + 1}. Stopped and restored "
-            "the last weights that gave finite losses. Likely causes: a learning rate too high for this "
-            "loss (try 10x lower), NaN/inf in the input pipeline, or for GANs a discriminator that "
-            "overpowers the generator (try label_smoothing, instance_noise or loss='wasserstein_gp')."
-        )
-        if self.verbose:
-            keras.utils.io_utils.print_msg("\n" + message)
-        if self.raise_error:
-            raise TrainingDivergedError(message)
 
 
 class GANMonitor(keras.callbacks.Callback):

@@ -37,12 +37,10 @@ RECIPES_ENV = "KERAS_AE_RECIPES"
 TRAIN_DEFAULTS: dict[str, Any] = {
     "model": None, "dataset": "digits", "data_dir": None, "epochs": 10, "batch_size": 128,
     "learning_rate": 1e-3, "seed": 0, "limit": None, "binarize": False, "validation": True, "out": None,
-    "params": {},
+    "steps_per_execution": None, "params": {},
 }
-# Modules whose classes must be registered before a .keras file can be loaded. Optional:
-# families land one by one, so a missing module is skipped.
-_MODEL_MODULES = ("keras_ae.models", "keras_ae.models.vae", "keras_ae.models.gan", "keras_ae.models.pixelcnn",
-                  "keras_ae.applications.hashing")
+# Settings that may change between a killed run and its resumption (the rest must match).
+_RESUME_FREE = ("epochs", "out", "steps_per_execution")
 
 
 class UsageError(Exception):
@@ -56,33 +54,30 @@ def _table(rows: list[dict]) -> str:
     return format_table(rows)
 
 
-def _import_model_modules() -> None:
-    import importlib
-    import importlib.util
-
-    for name in _MODEL_MODULES:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except ModuleNotFoundError:  # parent package missing
-            found = False
-        if found:
-            importlib.import_module(name)
-
-
 def _load_model(path: str):
-    """Loads a ``.keras`` file with every keras_ae class registered."""
+    """Loads a ``.keras`` file in safe mode (see :func:`keras_ae.saving.load_model`)."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"No such model file: {path} (train one with `{PROG} train`).")
-    _import_model_modules()
-    import keras
+    from keras_ae.saving import load_model
 
-    return keras.saving.load_model(path)
+    return load_model(path)
+
+
+def _safe_yaml(text: str, where: str) -> Any:
+    """``yaml.safe_load``: plain data only; a ``!!python/...`` tag is refused, never run."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as exc:
+        raise UsageError(f"{where} uses a YAML tag that would build a Python object ({exc.problem}); keras-ae "
+                         "reads plain data only (strings, numbers, lists, mappings).") from exc
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{where} is not valid JSON/YAML: {exc}") from exc
 
 
 def _parse_value(text: str) -> Any:
-    import yaml
-
-    return yaml.safe_load(text)
+    return _safe_yaml(text, f"--param value {text!r}")
 
 
 def _parse_params(items: Sequence[str]) -> dict:
@@ -109,15 +104,10 @@ def read_config(path: str | os.PathLike) -> dict:
         >>> read_config("runs/cli_denoising/config.json")["model"]  # doctest: +SKIP
         'denoising'
     """
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No such config file: {path}")
-    try:
-        config = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path} is not valid JSON/YAML: {exc}") from exc
+    config = _safe_yaml(path.read_text(), str(path)) or {}
     if not isinstance(config, dict):
         raise UsageError(f"{path} must hold a mapping of settings, got {type(config).__name__}.")
     unknown = sorted(set(config) - set(TRAIN_DEFAULTS))
@@ -126,6 +116,23 @@ def read_config(path: str | os.PathLike) -> dict:
     if not isinstance(config.get("params", {}), dict):
         raise UsageError(f"`params` in {path} must be a mapping of builder arguments.")
     return config
+
+
+def check_config_out(out: Any, source: str | os.PathLike) -> str:
+    """Where a config file (possibly someone else's) may write: below the current folder,
+    or the config's own folder (so ``--config runs/x/config.json`` reruns in place).
+
+    Example:
+        >>> check_config_out("runs/x", "shared/run.yaml")
+        'runs/x'
+    """
+    from keras_ae.saving import is_inside
+
+    if isinstance(out, str) and out and (
+            is_inside(out, Path.cwd()) or os.path.realpath(out) == os.path.realpath(Path(source).parent)):
+        return out
+    raise UsageError(f"`out: {out}` in {source} points outside the current folder; a config file may only "
+                     "write below the current folder or into its own folder. Pass --out to choose the folder.")
 
 
 def resolve_train_config(args: argparse.Namespace) -> dict:
@@ -145,9 +152,11 @@ def resolve_train_config(args: argparse.Namespace) -> dict:
         if key != "params" and value is not None:
             config[key] = value
     config["params"].update(_parse_params(args.param))
+    if args.config and getattr(args, "out", None) is None and config["out"] is not None:
+        check_config_out(config["out"], args.config)
     if not config["model"]:
         raise UsageError("Name a model (e.g. `keras-ae train denoising`) or give one in --config.")
-    for key in ("epochs", "batch_size"):
+    for key in ("epochs", "batch_size") + (("steps_per_execution",) if config["steps_per_execution"] else ()):
         if not isinstance(config[key], int) or config[key] < 1:
             raise UsageError(f"{key} must be a positive integer, got {config[key]!r}.")
     if config["out"] is None:
@@ -169,13 +178,14 @@ def _build_model(name: str, input_shape: tuple, params: dict):
         raise UsageError(f"{exc}. {builder.__name__} accepts: {', '.join(accepted)} (see its docstring).") from exc
 
 
-def _compile(model, learning_rate: float) -> None:
+def _compile(model, learning_rate: float, steps_per_execution: int | None = None) -> None:
     import keras
 
+    extra = {} if steps_per_execution is None else {"steps_per_execution": steps_per_execution}
     if "optimizer" in inspect.signature(model.compile).parameters:
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), **extra)
     else:  # families with their own optimizers (e.g. a GAN's two) keep their defaults
-        model.compile()
+        model.compile(**extra)
         print(f"note: {type(model).__name__}.compile() chooses its own optimizers; --learning-rate is not used.")
 
 
@@ -185,14 +195,24 @@ def _final_metrics(history: dict) -> dict[str, float]:
 
 # -- subcommands -------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    """Trains a builder on a dataset; writes model.keras, history.json and config.json."""
+    """Trains a builder on a dataset; writes model.keras, history.json and config.json.
+
+    The run is resumable: ``out/backup/`` holds the state after each finished epoch, and
+    the same command started again after a crash continues from there.
+    """
     config = resolve_train_config(args)
     import keras
     import numpy as np
 
+    from keras_ae.checkpointing import BACKUP_DIR, clear_backup, fit_resumable, read_backup
     from keras_ae.data import load_dataset
     from keras_ae.errors import TrainingDivergedError
+    from keras_ae.saving import save_model
 
+    out = Path(config["out"])
+    if args.fresh:
+        clear_backup(out)
+    resumed = read_backup(out / BACKUP_DIR)
     keras.utils.set_random_seed(int(config["seed"]))
     (x_train, y_train), (x_test, y_test) = load_dataset(config["dataset"], data_dir=config["data_dir"])
     if config["limit"]:
@@ -202,43 +222,47 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         x_train, x_test = binarize(x_train, seed=int(config["seed"])), binarize(x_test, seed=int(config["seed"]) + 1)
     model = _build_model(config["model"], tuple(x_train.shape[1:]), config["params"])
-    _compile(model, float(config["learning_rate"]))
+    _compile(model, float(config["learning_rate"]), config["steps_per_execution"])
     n_params = sum(int(np.prod(w.shape)) for w in model.weights)  # count_params() needs model.built
     print(f"Training {config['model']} ({type(model).__name__}, {n_params:,} parameters) on "
           f"{config['dataset']}: {len(x_train)} train / {len(x_test)} test examples of shape {x_train.shape[1:]}.")
+    if resumed:
+        print(f"Resuming the unfinished run in {out / BACKUP_DIR}: {resumed['epoch']} of {config['epochs']} "
+              f"epochs done (pass --fresh to start over).")
+    out.mkdir(parents=True, exist_ok=True)
+    model_path, history_path, config_path = out / "model.keras", out / "history.json", out / "config.json"
+    config_path.write_text(json.dumps(config, indent=2))  # written first: a killed run can be rerun from it
     # Class-conditional models (e.g. a conditional GAN) train on (images, labels).
     labelled = bool(getattr(model, "conditional", False))
     start = time.perf_counter()
-    history = model.fit(
-        x_train, y_train if labelled else None, epochs=config["epochs"], batch_size=config["batch_size"],
-        verbose=args.verbose,
+    fingerprint = {k: v for k, v in config.items() if k not in _RESUME_FREE}
+    history = fit_resumable(
+        model, x_train, y=y_train if labelled else None, out_dir=out, fingerprint=fingerprint, keep_backup=True,
+        epochs=config["epochs"], batch_size=config["batch_size"], verbose=args.verbose,
         validation_data=((x_test, y_test) if labelled else (x_test,)) if config["validation"] else None,
-        callbacks=[keras.callbacks.TerminateOnNaN()],
-    ).history
+    )
     seconds = time.perf_counter() - start
     final = _final_metrics(history)
     epochs_run = max((len(v) for v in history.values()), default=0)
     if not all(np.isfinite(v) for v in final.values()) or epochs_run < config["epochs"]:
         raise TrainingDivergedError(f"Training diverged (final metrics {final}); lower --learning-rate.")
 
-    out = Path(config["out"])
-    out.mkdir(parents=True, exist_ok=True)
     if isinstance(getattr(model, "info", None), dict):  # saved with the model, read by `export`
         model.info.update({"dataset": config["dataset"], "data_dir": config["data_dir"],
                            "binarized": bool(config["binarize"]), "seed": config["seed"],
                            "train_examples": int(len(x_train)),
                            "epochs": config["epochs"], "final_metrics": final, "trained_with": f"{PROG} train"})
-    model_path, history_path, config_path = out / "model.keras", out / "history.json", out / "config.json"
-    model.save(model_path)
-    history_path.write_text(json.dumps({k: [float(v) for v in vals] for k, vals in history.items()}, indent=2))
-    config_path.write_text(json.dumps(config, indent=2))
+    save_model(model, model_path)
+    history_path.write_text(json.dumps(history, indent=2))
+    clear_backup(out)  # only now: a kill before this point resumes instead of retraining
 
     rows = [{"metric": k, "train": v, "validation": final.get(f"val_{k}", "")}
             for k, v in final.items() if not k.startswith("val_")]
-    print(f"\nTrained {config['model']} for {config['epochs']} epochs in {seconds:.1f} s.")
+    done_before = f" ({resumed['epoch']} before the restart)" if resumed else ""
+    print(f"\nTrained {config['model']} for {config['epochs']} epochs{done_before} in {seconds:.1f} s.")
     print(_table(rows))
-    print(f"\nmodel:   {model_path}\nhistory: {history_path}\nconfig:  {config_path}  "
-          f"(rerun: {PROG} train --config {config_path})")
+    print(f"\nmodel:   {model_path}  (checkpoints: {out / 'best.keras'}, {out / 'last.keras'})\n"
+          f"history: {history_path}\nconfig:  {config_path}  (rerun: {PROG} train --config {config_path})")
     print(f"next:    {PROG} evaluate {model_path}  |  {PROG} export {model_path} --name {config['model']}")
     return EXIT_OK
 
@@ -423,7 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "examples:\n  keras-ae train denoising --dataset digits --epochs 2 --out runs/cli_denoising\n"
                 "  keras-ae train dense -p code_dim=16 -p hidden=[64,32] --epochs 5\n"
                 "  keras-ae train --config runs/cli_denoising/config.json   # rerun exactly\n"
-                "Flags override the config file; the resolved config is saved as config.json.")
+                "Flags override the config file; the resolved config is saved as config.json.\n"
+                "Resumable: out/backup/ holds the state after each epoch; after a crash, run the same command\n"
+                "again and training continues from the last finished epoch. best.keras / last.keras are kept.")
     train.add_argument("model", nargs="?", help="builder name (dense, conv, denoising, ...); "
                                                 "an unknown name lists the valid ones")
     train.add_argument("--config",
@@ -441,7 +467,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="skip validation on the test split")
     train.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                        help="builder argument, value in YAML (e.g. -p code_dim=16 -p hidden=[64,32]); repeatable")
-    train.add_argument("--out", help="output folder (default runs/train_<model>)")
+    train.add_argument("--out", help="output folder (default runs/train_<model>); a rerun into the same folder "
+                                     "resumes an unfinished run")
+    train.add_argument("--fresh", action="store_true",
+                       help="discard an unfinished run's backup in --out and start over")
+    train.add_argument("--steps-per-execution", type=int,
+                       help="training steps per call into the compiled graph (default: the model's, 16 for "
+                            "auto-encoders); 1 updates progress bars and callbacks after every step")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="Keras fit verbosity: 1 progress bar, 2 one line per epoch, 0 silent")
 

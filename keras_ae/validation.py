@@ -49,7 +49,12 @@ def check_array(
     """
     if x is None:
         raise InputValidationError(f"`{name}` is None; pass an array of examples.")
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, unconvertible objects
+        raise InputValidationError(
+            f"`{name}` cannot be read as an array ({exc}); pass a NumPy array with one example per row."
+        ) from exc
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
     ):
@@ -126,7 +131,8 @@ def check_choice(value: str, name: str, choices: Sequence[str]) -> str:
     """
     from keras_ae.errors import UnknownNameError
 
-    if value not in choices:
+    # Compare by type too: a NumPy array or a dict must not reach `in` (ambiguous or unhashable).
+    if not any(isinstance(value, type(choice)) and value == choice for choice in choices):
         raise UnknownNameError(
             f"Unknown {name} {value!r}; choose one of: {', '.join(map(str, choices))}."
         )

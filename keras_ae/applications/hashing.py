@@ -21,9 +21,11 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_ae.data.corruption import Corruption
 from keras_ae.errors import InputValidationError
 from keras_ae.models.base import AutoEncoder
 from keras_ae.models.common import as_shape, as_units, output_activation_for
+from keras_ae.models.conv import get_conv_decoder, get_conv_encoder
 from keras_ae.models.dense import get_dense_decoder, get_dense_encoder
 from keras_ae.validation import check_array, check_choice, check_positive_int
 
@@ -61,6 +63,7 @@ def unpack_bits(packed: np.ndarray, n_bits: int) -> np.ndarray:
 
 
 _POPCOUNT_TABLE = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+_POPCOUNT_TABLE16 = _POPCOUNT_TABLE[np.arange(65536) & 255] + _POPCOUNT_TABLE[np.arange(65536) >> 8]
 
 
 def popcount(words: np.ndarray) -> np.ndarray:
@@ -84,16 +87,24 @@ def popcount(words: np.ndarray) -> np.ndarray:
     return popcount_table(words)
 
 
+_popcount_fast = popcount  # HammingIndex's default (its `popcount` argument shadows the name)
+
+
 def popcount_table(words: np.ndarray) -> np.ndarray:
-    """Popcount by a byte lookup table (the NumPy < 2 path; exposed for the benchmark).
+    """Popcount by a 16-bit lookup table (the NumPy < 2 path; exposed for the benchmark).
 
     Example:
         >>> popcount_table(np.array([255, 1], dtype=np.uint16)).tolist()
         [8, 1]
     """
     words = np.ascontiguousarray(words)
-    per_byte = _POPCOUNT_TABLE[words.view(np.uint8)].reshape(*words.shape, words.itemsize)
-    return per_byte.sum(axis=-1, dtype=np.uint8)
+    if words.itemsize == 1:
+        return _POPCOUNT_TABLE[words]
+    halves = _POPCOUNT_TABLE16[words.view(np.uint16)].reshape(*words.shape, words.itemsize // 2)
+    total = halves[..., 0].copy()
+    for j in range(1, halves.shape[-1]):  # at most 3 adds; faster than a reduction over a tiny axis
+        total += halves[..., j]
+    return total
 
 
 def _word_dtype(n_bytes: int) -> np.dtype:
@@ -115,6 +126,8 @@ class HammingIndex:
 
     Args:
         n_bits: Code length in bits.
+        popcount: ``"auto"`` (``np.bitwise_count`` where NumPy has it), ``"numpy"`` or
+            ``"table"`` (a 16-bit lookup table, the NumPy < 2 path).
 
     Example:
         >>> index = HammingIndex(32)
@@ -122,8 +135,12 @@ class HammingIndex:
         >>> ids, dists = index.search(model.hash(x_test[:5]), k=10)  # doctest: +SKIP
     """
 
-    def __init__(self, n_bits: int):
+    def __init__(self, n_bits: int, popcount: str = "auto"):
         self.n_bits = check_positive_int(n_bits, "n_bits")
+        check_choice(popcount, "popcount", ("auto", "numpy", "table"))
+        if popcount == "numpy" and not hasattr(np, "bitwise_count"):
+            raise InputValidationError(f"popcount='numpy' needs NumPy >= 2 (np.bitwise_count); this is {np.__version__}.")
+        self._popcount = popcount_table if popcount == "table" else _popcount_fast
         self.n_bytes = (self.n_bits + 7) // 8
         self._word = _word_dtype(self.n_bytes)
         self._chunks: list[np.ndarray] = []
@@ -188,20 +205,26 @@ class HammingIndex:
             self._chunks = [self._words]
         return self._words
 
-    def distances(self, query_words: np.ndarray) -> np.ndarray:
-        """Hamming distances of one query (as words) to every stored code."""
-        d = popcount(self.words ^ query_words)
+    def distances(self, query: np.ndarray) -> np.ndarray:
+        """Hamming distances of one packed query code ``(n_bytes,)`` to every stored code.
+
+        Example:
+            >>> HammingIndex(8).add(np.array([[0], [7]], np.uint8)).distances(np.array([1], np.uint8)).tolist()
+            [1, 2]
+        """
+        return self._distances(self._as_words(np.asarray(query)[None], "query")[0])
+
+    def _distances(self, query_words: np.ndarray) -> np.ndarray:
+        d = self._popcount(self.words ^ query_words)
         return d if d.ndim == 1 else d.sum(axis=1, dtype=np.uint16)
 
     def _top_k(self, d: np.ndarray, k: int) -> np.ndarray:
-        # Distances are integers in [0, n_bits]: a histogram finds the k-th distance t in
-        # O(n); everything closer than t is in, then the first (by id) codes at exactly t.
-        cumulative = np.cumsum(np.bincount(d, minlength=self.n_bits + 1))
-        t = int(np.searchsorted(cumulative, k))
-        closer = np.flatnonzero(d < t)
-        tied = np.flatnonzero(d == t)[: k - len(closer)]
-        chosen = np.concatenate([closer, tied])
-        return chosen[np.argsort(d[chosen], kind="stable")]
+        # Distances are integers in [0, n_bits]: a histogram gives the k-th smallest
+        # distance t in O(n); the codes at distance <= t are few (k plus the ties at t) and
+        # come out in id order, so a stable sort of them breaks ties by id.
+        t = int(np.searchsorted(np.cumsum(np.bincount(d, minlength=self.n_bits + 1)), k))
+        candidates = np.flatnonzero(d <= t)
+        return candidates[np.argsort(d[candidates], kind="stable")[:k]]
 
     def search(self, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` stored codes nearest each query, nearest first.
@@ -220,13 +243,13 @@ class HammingIndex:
         """
         single = np.ndim(queries) == 1
         q = self._as_words(np.asarray(queries)[None] if single else queries, "queries")
-        n = len(self)
+        n = len(self.words)  # raises on an empty index
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
             raise InputValidationError(f"k must be an integer in [1, {n}] (the index size), got {k!r}.")
         ids = np.empty((len(q), k), dtype=np.int64)
         dists = np.empty((len(q), k), dtype=np.int64)
         for i in range(len(q)):  # one vectorized pass over the database per query
-            d = self.distances(q[i])
+            d = self._distances(q[i])
             ids[i] = self._top_k(d, k)
             dists[i] = d[ids[i]]
         return (ids[0], dists[0]) if single else (ids, dists)
@@ -320,23 +343,29 @@ def build_hashing_ae(
     input_shape: int | Sequence[int] = (28, 28, 1),
     n_bits: int = 32,
     hidden: Sequence[int] = (512, 256),
+    architecture: str = "dense",
+    filters: Sequence[int] = (32, 64),
     binarization: str = "noise",
     noise_std: float = 4.0,
     activation: str = "relu",
     loss: str = "bce",
+    corruption: Corruption | None = None,
     seed: int | None = None,
     name: str = "hashing_ae",
 ) -> SemanticHashingAE:
-    """A dense semantic-hashing auto-encoder (784-512-256-32 bits by default).
+    """A semantic-hashing auto-encoder (dense 784-512-256-32 bits by default, or convolutional).
 
     Args:
         input_shape: Shape of one example.
         n_bits: Code length.
-        hidden: Encoder hidden widths; the decoder mirrors them.
+        hidden: Dense encoder hidden widths; the decoder mirrors them.
+        architecture: ``"dense"`` or ``"conv"`` (stride-2 convolutions ``filters``, then the bits).
+        filters: Convolution channels (``"conv"``).
         binarization: ``"noise"`` or ``"straight_through"`` (see :class:`BinaryCode`).
         noise_std: Training noise on the code logits (``"noise"`` only).
         activation: Hidden activation.
         loss: ``"bce"`` (sigmoid output, [0, 1] data) or ``"mse"``.
+        corruption: Optional training-time input corruption (a denoising hashing model).
         seed: Seed of the code noise.
         name: Model name.
 
@@ -348,13 +377,21 @@ def build_hashing_ae(
         >>> model.encoder.output_shape
         (None, 16)
     """
+    check_choice(architecture, "architecture", ("dense", "conv"))
     shape = as_shape(input_shape)
-    hidden = as_units(hidden, "hidden")
-    logits = get_dense_encoder(shape, hidden, check_positive_int(n_bits, "n_bits"), activation, "linear")
+    n_bits = check_positive_int(n_bits, "n_bits")
+    out_act = output_activation_for(loss, None)
+    if architecture == "dense":
+        hidden = as_units(hidden, "hidden")
+        logits = get_dense_encoder(shape, hidden, n_bits, activation, "linear")
+        decoder = get_dense_decoder(n_bits, tuple(reversed(hidden)), shape, activation, out_act)
+    else:
+        logits = get_conv_encoder(shape, filters, n_bits, activation=activation)
+        decoder = get_conv_decoder(shape, tuple(reversed(as_units(filters, "filters"))), n_bits, activation=activation,
+                                   output_activation=out_act)
     bits = BinaryCode(binarization, noise_std, seed=seed, name="binary_code")(logits.output)
     encoder = keras.Model(logits.input, bits, name="encoder")
-    decoder = get_dense_decoder(n_bits, tuple(reversed(hidden)), shape, activation, output_activation_for(loss, None))
-    return SemanticHashingAE(encoder, decoder, loss=loss, name=name)
+    return SemanticHashingAE(encoder, decoder, loss=loss, corruption=corruption, name=name)
 
 
 # -- baselines -------------------------------------------------------------------------------
@@ -418,7 +455,7 @@ def retrieval_metrics(
     database_codes: np.ndarray,
     database_labels: np.ndarray,
     n_bits: int,
-    k: int = 100,
+    k: int | Sequence[int] = 100,
     verbose: int = 0,
 ) -> dict[str, float]:
     """Precision@k and mean average precision of Hamming ranking, relevance = same label.
@@ -432,11 +469,11 @@ def retrieval_metrics(
         database_codes: Packed database codes.
         database_labels: Database labels ``(n,)``.
         n_bits: Code length.
-        k: Cut-off of the precision.
+        k: Cut-off(s) of the precision.
         verbose: Show a progress bar.
 
     Returns:
-        ``{"precision@k": ..., "mAP": ...}`` (the key carries the value of k).
+        ``{"precision@<k>": ... for each k, "mAP": ...}``.
 
     Example:
         >>> retrieval_metrics(model.hash(x_test), y_test, model.hash(x_train), y_train, 32)  # doctest: +SKIP
@@ -448,18 +485,23 @@ def retrieval_metrics(
         raise InputValidationError("Codes and labels must have the same number of rows.")
     index = HammingIndex(n_bits).add(database_codes)
     n = len(index)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
-        raise InputValidationError(f"k must be an integer in [1, {n}] (the database size), got {k!r}.")
+    ks = [k] if np.ndim(k) == 0 else list(k)
+    for cut in ks:
+        if isinstance(cut, bool) or not isinstance(cut, (int, np.integer)) or not 1 <= cut <= n:
+            raise InputValidationError(f"k must be an integer in [1, {n}] (the database size), got {cut!r}.")
     queries = index._as_words(query_codes, "query_codes")
     ranks = np.arange(1, n + 1)
-    precision, average_precision = np.empty(len(queries)), np.empty(len(queries))
+    precision = np.empty((len(queries), len(ks)))
+    average_precision = np.empty(len(queries))
     bar = keras.utils.Progbar(len(queries), verbose=verbose, unit_name="query")
-    for i in range(len(queries)):
-        d = index.distances(queries[i])
+    for i in range(len(queries)):  # each query ranks the whole database in one vectorized pass
+        d = index._distances(queries[i])
         relevant = database_labels[np.argsort(d, kind="stable")] == query_labels[i]
         hits = np.cumsum(relevant)
-        precision[i] = hits[k - 1] / k
+        precision[i] = hits[np.array(ks) - 1] / np.array(ks)
         average_precision[i] = (hits / ranks)[relevant].mean() if hits[-1] else 0.0
         if (i + 1) % 100 == 0 or i + 1 == len(queries):
             bar.update(i + 1)
-    return {f"precision@{k}": float(precision.mean()), "mAP": float(average_precision.mean())}
+    result = {f"precision@{cut}": float(p) for cut, p in zip(ks, precision.mean(axis=0))}
+    result["mAP"] = float(average_precision.mean())
+    return result

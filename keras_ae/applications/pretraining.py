@@ -77,17 +77,17 @@ def labelled_subset(y: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
 def build_pretraining_ae(
     kind: str,
     input_shape: Sequence[int] = (28, 28, 1),
-    hidden: Sequence[int] = (512, 256),
-    code_dim: int = 128,
-    noise_level: float = 0.3,
-    contraction: float = 0.1,
+    hidden: Sequence[int] = (1000, 500),
+    code_dim: int = 250,
+    noise_level: float = 0.5,
+    contraction: float = 1e-3,
 ) -> AutoEncoder:
     """The auto-encoder whose encoder is pretrained: dense, ReLU hidden units.
 
     Args:
         kind: ``"plain"``, ``"denoising"`` (masking noise) or ``"contractive"``.
         input_shape: Shape of one example.
-        hidden: Encoder hidden widths (the classifier's hidden layers).
+        hidden: Encoder hidden widths (the classifier's hidden layers), ReLU.
         code_dim: Code size (the classifier's last hidden layer).
         noise_level: Fraction of pixels masked (``"denoising"``).
         contraction: Contractive penalty weight (``"contractive"``).
@@ -105,7 +105,7 @@ def build_pretraining_ae(
         return build_dense_ae(input_shape, name="plain_ae", **common)
     if kind == "denoising":
         return build_denoising_ae(input_shape, noise="masking", level=noise_level, architecture="dense", **common)
-    return contractive_builder()(input_shape, contraction=contraction, **common)
+    return contractive_builder()(input_shape, activation="relu", contraction=contraction, **common)
 
 
 def build_classifier(encoder: keras.Model, n_classes: int, trainable: bool = True,
@@ -149,6 +149,42 @@ def train_classifier(model: keras.Model, x: np.ndarray, y: np.ndarray, epochs: i
     return model
 
 
+def fine_tune(encoder: keras.Model, x: np.ndarray, y: np.ndarray, n_classes: int, head_epochs: int = 30,
+              epochs: int = 60, head_learning_rate: float = 1e-3, learning_rate: float = 1e-4,
+              batch_size: int = 32, seed: int | None = None, verbose: int = 0) -> keras.Model:
+    """Probe, then fine-tune (Kumar et al. 2022): train the softmax layer on frozen codes, then all layers gently.
+
+    Starting the full fine-tuning from a trained softmax layer (not a random one) and a
+    small learning rate keeps the pretrained features instead of overwriting them with
+    the large early gradients of a random head.
+
+    Args:
+        encoder: A pretrained encoder (copied, not modified).
+        x, y: The labelled examples.
+        n_classes: Number of classes.
+        head_epochs: Epochs of the softmax layer alone (frozen encoder).
+        epochs: Epochs of the whole network.
+        head_learning_rate: Adam learning rate of the first stage.
+        learning_rate: Adam learning rate of the second stage.
+        batch_size: Batch size.
+        seed: Seed of the softmax layer's initialisation.
+        verbose: Keras verbosity.
+
+    Returns:
+        The trained classifier.
+
+    Example:
+        >>> clf = fine_tune(ae.encoder, x_few, y_few, 10)  # doctest: +SKIP
+    """
+    model = build_classifier(encoder, n_classes, seed=seed)
+    for layer in model.layers[:-1]:
+        layer.trainable = False
+    train_classifier(model, x, y, head_epochs, batch_size, head_learning_rate, verbose)
+    for layer in model.layers:
+        layer.trainable = True
+    return train_classifier(model, x, y, epochs, batch_size, learning_rate, verbose)
+
+
 def classification_error(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
     """Fraction of ``x`` whose most probable class is not ``y``.
 
@@ -181,14 +217,21 @@ def linear_probe_error(encoder: keras.Model, x_train: np.ndarray, y_train: np.nd
 
 def compare_pretraining(
     x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-    kinds: Sequence[str] | None = None, per_class: int = 100, pretrain_epochs: int = 30,
-    finetune_epochs: int = 60, hidden: Sequence[int] = (512, 256), code_dim: int = 128,
-    seed: int = 0, verbose: int = 0,
+    kinds: Sequence[str] | None = None, per_class: int = 100, pretrain_epochs: int = 100,
+    finetune_epochs: int = 60, hidden: Sequence[int] = (1000, 500), code_dim: int = 250,
+    scratch_learning_rates: Sequence[float] = (1e-3, 3e-4), seed: int = 0, verbose: int = 0,
 ) -> list[dict]:
     """Pretrain on all of ``x_train``, fine-tune on ``per_class`` labels per class, compare.
 
-    Rows: ``scratch`` (same network, random init), then per auto-encoder kind a
-    ``<kind> + fine-tune`` row and a ``<kind> linear probe`` row (frozen codes).
+    Rows, all with the same network (dense ``hidden`` + ``code_dim`` + softmax):
+
+    - ``scratch (lr=...)``: random initialisation, Adam for ``finetune_epochs``, one row
+      per learning rate in ``scratch_learning_rates``;
+    - ``<kind> + fine-tune``: pretrained encoder, the same one-stage training (first
+      scratch learning rate);
+    - ``<kind> + probe, fine-tune``: pretrained encoder, :func:`fine_tune` (softmax layer
+      on frozen codes, then all layers at a 10x lower learning rate);
+    - ``<kind> linear probe``: logistic regression on the frozen codes.
 
     Args:
         x_train, y_train: Training images (all used unlabelled) and labels (a few used).
@@ -196,9 +239,10 @@ def compare_pretraining(
         kinds: Auto-encoders to pretrain (default: all of :func:`pretraining_kinds`).
         per_class: Labelled examples per class.
         pretrain_epochs: Auto-encoder epochs.
-        finetune_epochs: Classifier epochs (identical for every row).
+        finetune_epochs: Classifier epochs (every row; ``fine_tune``'s second stage).
         hidden: Hidden widths.
         code_dim: Code size.
+        scratch_learning_rates: Learning rates tried for the from-scratch network.
         seed: Seed for the subset and initialisations.
         verbose: Keras verbosity.
 
@@ -215,20 +259,28 @@ def compare_pretraining(
     shape = x_train.shape[1:]
     rows = []
 
-    def add(method, pretraining, error):
+    def add(method, pretraining, model_or_error):
+        error = model_or_error if isinstance(model_or_error, float) else classification_error(model_or_error, x_test, y_test)
         rows.append({"method": method, "pretraining": pretraining, "test_error": error, "labels": len(subset)})
 
     keras.utils.set_random_seed(seed)
     fresh = build_pretraining_ae("plain", shape, hidden, code_dim).encoder  # same network, random weights
-    scratch = train_classifier(build_classifier(fresh, n_classes, seed=seed), x_few, y_few, finetune_epochs, verbose=verbose)
-    add("scratch", "none", classification_error(scratch, x_test, y_test))
+    for lr in scratch_learning_rates:
+        keras.utils.set_random_seed(seed)
+        add(f"scratch (lr={lr:g})", "none", train_classifier(build_classifier(fresh, n_classes, seed=seed), x_few, y_few,
+                                                          finetune_epochs, learning_rate=lr, verbose=verbose))
     for kind in kinds:
         keras.utils.set_random_seed(seed)
         ae = build_pretraining_ae(kind, shape, hidden, code_dim)
         ae.compile(optimizer=keras.optimizers.Adam(1e-3))
         ae.fit(x_train, epochs=pretrain_epochs, batch_size=128, verbose=verbose)
-        tuned = train_classifier(build_classifier(ae.encoder, n_classes, seed=seed), x_few, y_few, finetune_epochs,
-                                 verbose=verbose)
-        add(f"{kind} + fine-tune", kind, classification_error(tuned, x_test, y_test))
+        keras.utils.set_random_seed(seed)
+        add(f"{kind} + fine-tune", kind, train_classifier(build_classifier(ae.encoder, n_classes, seed=seed), x_few, y_few,
+                                                          finetune_epochs, learning_rate=scratch_learning_rates[0],
+                                                          verbose=verbose))
+        keras.utils.set_random_seed(seed)
+        add(f"{kind} + probe, fine-tune", kind,
+            fine_tune(ae.encoder, x_few, y_few, n_classes, epochs=finetune_epochs,
+                      learning_rate=scratch_learning_rates[0] / 10, seed=seed, verbose=verbose))
         add(f"{kind} linear probe", kind, linear_probe_error(ae.encoder, x_few, y_few, x_test, y_test))
     return rows

@@ -69,7 +69,7 @@ def fit_embedding(method: str, x_train: np.ndarray, epochs: int = 20, hidden: Se
         A function mapping images to 2-D codes.
 
     Example:
-        >>> embed = fit_embedding("pca", x_train)
+        >>> embed = fit_embedding("pca", x_train)  # doctest: +SKIP
         >>> embed(x_test).shape  # doctest: +SKIP
         (2000, 2)
     """
@@ -81,7 +81,8 @@ def fit_embedding(method: str, x_train: np.ndarray, epochs: int = 20, hidden: Se
     if method == "autoencoder":
         model = build_dense_ae(x_train.shape[1:], hidden=hidden, code_dim=2, name="ae_2d")
     else:
-        model = vae_builder()(x_train.shape[1:], latent_dim=2, hidden=hidden)
+        # Grey [0, 1] images with a Bernoulli likelihood: re-binarize every step.
+        model = vae_builder()(x_train.shape[1:], latent_dim=2, hidden=hidden, dynamic_binarization=True)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.fit(x_train, epochs=epochs, batch_size=batch_size, verbose=verbose)
     return model.encode if method == "autoencoder" else (lambda x: _vae_means(model, x))

@@ -101,6 +101,12 @@ def read_keras_npz(path: str | os.PathLike) -> tuple[tuple[np.ndarray, np.ndarra
             f"Could not read {path}: the file is truncated or not a valid .npz ({exc}). "
             "Download it again."
         ) from exc
+    for key, array in zip(_NPZ_KEYS, arrays):
+        if array.ndim == 0 or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+            raise DatasetNotAvailableError(
+                f"{path} is not a Keras-format dataset: {key} is a {array.dtype} array of shape {array.shape}; "
+                "expected numeric arrays with one example per row."
+            )
     x_train, y_train, x_test, y_test = arrays
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
         raise DatasetNotAvailableError(

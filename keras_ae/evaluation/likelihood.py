@@ -8,7 +8,7 @@ tightens towards log p(x) as k grows (L_1 is the ELBO). For k = 5000 a single pa
 decode 5000 latent samples per example at once, so :func:`importance_weighted_bound`
 splits the work: a few examples per step, at most ``max_rows`` (example, sample) pairs
 per decoder pass, and a running ``logsumexp`` across passes. Memory stays bounded for
-any k and each step is one XLA-compiled loop.
+any k and each step is one compiled ``tf.function`` loop (XLA optional).
 
 Nothing here is specific to a VAE: any model that can return ``log p(x, z) - log q(z|x)``
 for a batch of samples plugs in, and :func:`logmeanexp` / :func:`bits_per_dim` serve
@@ -84,12 +84,13 @@ def importance_weighted_bound(
     x: np.ndarray,
     k: int = 5000,
     batch_size: int = 10,
-    max_rows: int = 10_000,
+    max_rows: int = 2_000,
     seed: int = 0,
     reduction: str = "logmeanexp",
-    jit_compile: bool = True,
+    jit_compile: bool = False,
     verbose: int = 1,
     label: str = "log_likelihood",
+    cache: dict | None = None,
 ) -> np.ndarray:
     """Per-example ``reduce_i log w_i`` over ``k`` importance samples, in chunks.
 
@@ -108,9 +109,14 @@ def importance_weighted_bound(
         max_rows: Upper bound on ``batch_size * samples`` decoded at once (memory).
         seed: Seed; equal seeds and batch sizes give identical results.
         reduction: ``"logmeanexp"`` (IWAE) or ``"mean"``.
-        jit_compile: Compile each step with XLA (faster on CPU for dense decoders).
+        jit_compile: Compile each step with XLA. Off by default: on CPU the plain
+            ``tf.function`` graph was about 1.8x faster for a dense Bernoulli decoder
+            (XLA's fused softplus / log1p code is slower than TensorFlow's kernels).
         verbose: 1 shows a ``keras.utils.Progbar``, 0 is silent.
         label: Name shown next to the running mean in the progress bar.
+        cache: Optional dict owned by the caller (e.g. a model) that keeps the compiled
+            step between calls, keyed by ``log_weights_fn`` and the chunking; pass the
+            same dict to skip re-tracing and re-compiling.
 
     Returns:
         Float64 array ``(n,)`` of estimates in nats.
@@ -145,7 +151,12 @@ def importance_weighted_bound(
                 acc = acc + tf.reduce_sum(lw, axis=0)
         return acc - math.log(k) if logsumexp else acc / k
 
-    compiled = tf.function(step, jit_compile=jit_compile, reduce_retracing=True)
+    key = (log_weights_fn, k, batch_size, chunk, n_chunks, reduction, jit_compile)
+    compiled = cache.get(key) if cache is not None else None
+    if compiled is None:
+        compiled = tf.function(step, jit_compile=jit_compile)
+        if cache is not None:
+            cache[key] = compiled
     base_seed = tf.constant([seed, 0], tf.int32)
     out = np.empty(len(x), np.float64)
     bar = keras.utils.Progbar(len(x), verbose=verbose, unit_name="example")

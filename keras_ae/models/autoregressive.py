@@ -33,6 +33,7 @@ from keras_ae.distribute import batch_size_of, scale_loss_for_replicas
 from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.likelihood import bits_per_dim
 from keras_ae.layers.masked_conv import MaskedConv2D
+from keras_ae.models.base import AutoEncoder
 from keras_ae.models.common import as_shape
 from keras_ae.validation import check_array, check_positive_int
 
@@ -83,15 +84,54 @@ def build_output_head(features: int, image_channels: int, levels: int, units: in
     ], name=name)
 
 
+def _mix32(x):
+    """The "lowbias32" integer hash (C. Wellons): a bijection of uint32 with good avalanche."""
+    u32 = lambda v: tf.constant(v, tf.uint32)  # noqa: E731
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, u32(16))) * u32(0x7FEB352D)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, u32(15))) * u32(0x846CA68B)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, u32(16)))
+
+
+def counter_uniform(shape, seed, index):
+    """Uniform numbers in (0, 1) as a pure function of ``(seed, index, position)``.
+
+    A counter-based generator made of integer ops only, so it returns the same bits
+    eagerly, in ``tf.function`` and under XLA (TF's stateless Philox does not: XLA
+    derives its key differently). The samplers draw pixel ``index`` with it, so the
+    compiled and the naive sampler produce identical images.
+
+    Args:
+        shape: Output shape (a tensor or list).
+        seed: int64 seed.
+        index: int32 pixel index (raster order, colours innermost).
+
+    Returns:
+        float32 tensor of ``shape`` with values ``(k + 0.5) / 2**24``.
+
+    Example:
+        >>> float(counter_uniform([1], 0, 0)[0]) == float(counter_uniform([1], 0, 0)[0])
+        True
+    """
+    seed = tf.cast(seed, tf.uint64)
+    lo = tf.cast(tf.bitwise.bitwise_and(seed, tf.constant(0xFFFFFFFF, tf.uint64)), tf.uint32)
+    hi = tf.cast(tf.bitwise.right_shift(seed, tf.constant(32, tf.uint64)), tf.uint32)
+    key = _mix32(tf.bitwise.bitwise_xor(_mix32(tf.bitwise.bitwise_xor(lo, _mix32(hi))), tf.cast(index, tf.uint32)))
+    ids = tf.cast(tf.range(tf.reduce_prod(shape)), tf.uint32) * tf.constant(0x9E3779B9, tf.uint32)
+    bits = tf.bitwise.right_shift(_mix32(tf.bitwise.bitwise_xor(ids, key)), tf.constant(8, tf.uint32))
+    return tf.reshape((tf.cast(bits, tf.float32) + 0.5) * (2.0 ** -24), shape)
+
+
 @keras.saving.register_keras_serializable(package="keras_ae")
 class AutoregressiveModel(keras.Model):
     """A causal network over pixels with exact likelihoods and a compiled sampler.
 
     Args:
-        network: A Keras model mapping images ``(batch, h, w, c)`` to logits
-            ``(batch, h, w, c * out)``; ``out`` is 1 (a Bernoulli logit) for
+        network: A Keras model mapping images ``(batch, rows, w, c)`` to logits
+            ``(batch, rows, w, c * out)`` for any number of rows (the sampler feeds it
+            bands of rows); ``out`` is 1 (a Bernoulli logit) for
             ``levels=2`` and ``levels`` (softmax logits) otherwise. Channel ``k`` of the
             logits belongs to colour ``k % c``. It must be causal in raster order.
+        image_shape: ``(height, width, channels)`` of the images the model is for.
         levels: 2 for binary images (Bernoulli), 256 for 8-bit images (softmax), or any
             number of grey levels ``>= 2``; images hold ``level / (levels - 1)``.
         dynamic_binarization: Binary models only: ``fit`` accepts grey images in [0, 1]
@@ -113,6 +153,7 @@ class AutoregressiveModel(keras.Model):
     def __init__(
         self,
         network: keras.Model,
+        image_shape,
         levels: int = 2,
         dynamic_binarization: bool = False,
         receptive_rows: int | None = None,
@@ -122,10 +163,7 @@ class AutoregressiveModel(keras.Model):
     ):
         super().__init__(**kwargs)
         self.network = network
-        shape = tuple(network.input_shape[1:])
-        if len(shape) != 3 or any(d is None for d in shape):
-            raise InputValidationError(f"The network needs a fixed image input (height, width, channels), got {shape}.")
-        self.image_shape: tuple[int, int, int] = shape
+        self.image_shape: tuple[int, int, int] = as_image_shape(image_shape)
         self.levels = check_positive_int(levels, "levels", minimum=2)
         self.dynamic_binarization = bool(dynamic_binarization)
         if self.dynamic_binarization and self.levels != 2:
@@ -150,6 +188,7 @@ class AutoregressiveModel(keras.Model):
         return {
             "name": self.name,
             "network": keras.saving.serialize_keras_object(self.network),
+            "image_shape": list(self.image_shape),
             "levels": self.levels,
             "dynamic_binarization": self.dynamic_binarization,
             "receptive_rows": self.receptive_rows,
@@ -296,6 +335,10 @@ class AutoregressiveModel(keras.Model):
             raise InputValidationError("Autoregressive models own their loss (the exact NLL); don't pass loss= to compile().")
         super().compile(optimizer=optimizer, **kwargs)
 
+    # Saving the optimizer (and its state) with the model works exactly as for auto-encoders.
+    get_compile_config = AutoEncoder.get_compile_config
+    compile_from_config = AutoEncoder.compile_from_config
+
     # -- training ----------------------------------------------------------------------
     @property
     def metrics(self):
@@ -367,7 +410,7 @@ class AutoregressiveModel(keras.Model):
         Example:
             >>> model.bits_per_dim(x_test).mean()  # doctest: +SKIP
         """
-        return bits_per_dim(-self.log_likelihood(x, batch_size=batch_size, verbose=verbose), self.image_shape)
+        return bits_per_dim(-self.log_likelihood(x, batch_size=batch_size, verbose=verbose), self.num_dims)
 
     # -- sampling ------------------------------------------------------------------------
     def _draw(self, logit, seed, index):
@@ -376,18 +419,18 @@ class AutoregressiveModel(keras.Model):
         Keyed by ``(seed, index)``: the compiled and the naive samplers draw the same numbers.
         """
         logit = tf.cast(logit, tf.float32)
-        key = tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)])
-        u = tf.random.stateless_uniform(tf.shape(logit), seed=key, minval=1e-7, maxval=1.0 - 1e-7)
+        u = counter_uniform(tf.shape(logit), seed, index)
         if self.binary:
             return tf.cast(u < tf.sigmoid(logit), tf.float32)
         level = tf.argmax(logit - tf.math.log(-tf.math.log(u)), axis=-1)  # Gumbel-max
-        return tf.cast(level, tf.float32) / (self.levels - 1)
+        # A lookup, not a division: graph rewrites of x / 255 could change the last bit.
+        return tf.gather(np.arange(self.levels, dtype=np.float32) / (self.levels - 1), level)
 
     def _put(self, x, value, index):
         """Writes ``value`` ((n,)) at flat raster position ``index`` of images ``x``."""
         h, w, c = self.image_shape
-        mask = tf.reshape(tf.one_hot(index, h * w * c, dtype=x.dtype), (1, h, w, c))
-        return x * (1.0 - mask) + value[:, None, None, None] * mask
+        at = tf.reshape(tf.equal(tf.range(h * w * c), index), (1, h, w, c))
+        return tf.where(at, tf.cast(value, x.dtype)[:, None, None, None], x)
 
     def _band(self, x, row):
         """The band of rows the pixels of ``row`` can see, and ``row``'s index in it."""
@@ -521,7 +564,12 @@ class AutoregressiveModel(keras.Model):
         """
         n = check_positive_int(n, "n")
         h, w, c = self.image_shape
-        forward = tf.function(lambda b: self(b, training=False)) if compiled_forward else (lambda b: self(b, training=False))
+
+        def forward(images):  # the full model on the full images
+            return self(images, training=False)
+
+        if compiled_forward:
+            forward = tf.function(forward)
         x = tf.zeros((n, h, w, c))
         seed = tf.constant(int(seed) * 1_000_003, tf.int64)  # batch 0's stream in sample()
         bar = keras.utils.Progbar(h * w * c, verbose=verbose, unit_name="pixel")

@@ -180,14 +180,14 @@ class AutoEncoder(keras.Model):
             range_hint="Scale images to [0, 1] (e.g. x / 255) or build the model with loss='mse'.",
         )
 
-    def _validate_any(self, x, name):
-        if x is None or isinstance(x, (tf.data.Dataset, keras.utils.PyDataset, dict)) or callable(getattr(x, "__next__", None)):
+    def _validate_any(self, x, name, required: bool = False):
+        # Pipelines are checked by Keras as they stream; anything else must be an array.
+        if (x is None and not required) or isinstance(x, (tf.data.Dataset, keras.utils.PyDataset)) \
+                or callable(getattr(x, "__next__", None)):
             return x
         if isinstance(x, tuple):
             return tuple(self._validate_any(v, f"{name}[{i}]") for i, v in enumerate(x))
-        if isinstance(x, (np.ndarray, list)) or tf.is_tensor(x):
-            return self.validate_inputs(x, name)
-        return x
+        return self.validate_inputs(x, name)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_data=None, **kwargs):
@@ -196,7 +196,7 @@ class AutoEncoder(keras.Model):
         Example:
             >>> model.fit(x_train, epochs=10, validation_data=x_test)  # doctest: +SKIP
         """
-        x = self._validate_any(x, "x")
+        x = self._validate_any(x, "x", required=True)
         y = self._validate_any(y, "y")
         if validation_data is not None:
             if not isinstance(validation_data, tuple):
@@ -210,7 +210,7 @@ class AutoEncoder(keras.Model):
         )
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", **kwargs):
-        x = self._validate_any(x, "x")
+        x = self._validate_any(x, "x", required=True)
         y = self._validate_any(y, "y")
         return super().evaluate(x, y, batch_size=batch_size, verbose=verbose, **kwargs)
 

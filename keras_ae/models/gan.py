@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.distribute import batch_size_of, scale_loss_for_replicas
+from keras_ae.divergence import fit_with_nan_guard
 from keras_ae.errors import InputValidationError
 from keras_ae.models.common import as_shape, as_units
 from keras_ae.models.gan_losses import GAN_LOSSES, get_gan_loss, gradient_penalty, interpolate
@@ -29,6 +30,7 @@ from keras_ae.validation import check_array, check_positive_int
 
 # Output activation of the generator for each data range (Radford et al.: tanh for [-1, 1]).
 DATA_RANGES: dict[tuple[float, float], str] = {(0.0, 1.0): "sigmoid", (-1.0, 1.0): "tanh"}
+RNG_ALG = "philox"
 
 
 def _as_data_range(data_range) -> tuple[float, float]:
@@ -120,6 +122,7 @@ class GAN(keras.Model):
         self.fake_score_tracker = keras.metrics.Mean(name="fake_score")
         self.gp_tracker = keras.metrics.Mean(name="gradient_penalty")
         self.loss_name = None
+        self.built = True  # both networks are built functional models
 
     # -- construction checks -----------------------------------------------------------
     def _check_networks(self) -> None:
@@ -178,7 +181,6 @@ class GAN(keras.Model):
         return cls(**config)
 
     def build(self, input_shape=None):
-        # Generator and discriminator are functional models, built at construction time.
         self.built = True
 
     # -- shapes --------------------------------------------------------------------------
@@ -228,25 +230,30 @@ class GAN(keras.Model):
                 discriminator's real and fake inputs (Sonderby et al. 2016).
             instance_noise_steps: Anneal that noise linearly to 0 over this many
                 generator updates (``None``: constant).
-            jit_compile: XLA-compile the train step (``True`` by default, also on CPU).
+            jit_compile: XLA-compile the train step (``True`` by default). On CPU, oneDNN
+                runs DCGAN's convolutions faster than XLA (``recipes/bench_gan.py``):
+                pass ``False`` there.
             **kwargs: Passed to ``keras.Model.compile`` (``steps_per_execution``, ...).
 
         Example:
             >>> gan.compile(loss="wasserstein_gp")  # doctest: +SKIP
         """
         spec = get_gan_loss(loss)
-        if kwargs.get("optimizer") is not None or kwargs.get("loss_weights") is not None:
+        if kwargs.pop("optimizer", None) is not None or kwargs.get("loss_weights") is not None:
             raise InputValidationError("GAN.compile takes d_optimizer and g_optimizer, not optimizer=.")
-        kwargs.pop("optimizer", None)
         if spec.gradient_penalty and _contains_batch_norm(self.discriminator):
             raise InputValidationError(
                 "wasserstein_gp penalizes per-example input gradients, which batch normalization in the "
                 "critic couples across the batch (Gulrajani et al. 2017, section 4). Build the critic with "
                 "discriminator_norm='layer' (or None)."
             )
-        if spec.gradient_penalty or loss == "hinge":
-            if label_smoothing:
-                raise InputValidationError(f"label_smoothing does not apply to the {loss} loss.")
+        spec.discriminator(tf.zeros(1), tf.zeros(1), label_smoothing)  # validates label_smoothing for this loss
+        n_critic = check_positive_int(spec.default_n_critic if n_critic is None else n_critic, "n_critic")
+        for name, value in (("gp_weight", gp_weight), ("instance_noise", instance_noise)):
+            if not np.isfinite(value) or value < 0:
+                raise InputValidationError(f"{name} must be a finite number >= 0, got {value}.")
+        if instance_noise_steps is not None:
+            instance_noise_steps = check_positive_int(instance_noise_steps, "instance_noise_steps")
         defaults = (dict(learning_rate=1e-4, beta_1=0.0, beta_2=0.9) if spec.gradient_penalty
                     else dict(learning_rate=2e-4, beta_1=0.5))
         d_opt = keras.optimizers.Adam(**defaults) if d_optimizer is None else keras.optimizers.get(d_optimizer)
@@ -257,18 +264,9 @@ class GAN(keras.Model):
             d_opt = keras.optimizers.LossScaleOptimizer(d_opt, name="d_loss_scale_optimizer")
             g_opt = keras.optimizers.LossScaleOptimizer(g_opt, name="g_loss_scale_optimizer")
         self.d_optimizer, self.g_optimizer = d_opt, g_opt
-        self.loss_name = loss
-        self.n_critic = check_positive_int(spec.default_n_critic if n_critic is None else n_critic, "n_critic")
-        if not np.isfinite(gp_weight) or gp_weight < 0:
-            raise InputValidationError(f"gp_weight must be >= 0, got {gp_weight}.")
-        self.gp_weight = float(gp_weight)
-        spec.discriminator(tf.zeros(1), tf.zeros(1), label_smoothing)  # validates label_smoothing
-        self.label_smoothing = float(label_smoothing)
-        if not np.isfinite(instance_noise) or instance_noise < 0:
-            raise InputValidationError(f"instance_noise must be >= 0, got {instance_noise}.")
-        self.instance_noise = float(instance_noise)
-        self.instance_noise_steps = (None if instance_noise_steps is None
-                                     else check_positive_int(instance_noise_steps, "instance_noise_steps"))
+        self.loss_name, self.n_critic, self.gp_weight = loss, n_critic, float(gp_weight)
+        self.label_smoothing, self.instance_noise = float(label_smoothing), float(instance_noise)
+        self.instance_noise_steps = instance_noise_steps
         # Build optimizer variables now, not inside the first (XLA-compiled) step.
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
@@ -310,9 +308,16 @@ class GAN(keras.Model):
             trackers.append(self.gp_tracker)
         return trackers
 
+    def _next_seed(self) -> tf.Tensor:
+        return tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
+
+    def _normal(self, shape) -> tf.Tensor:
+        # Philox explicitly: XLA on CPU runs the default algorithm ~50x slower (bench_gan.py).
+        return tf.random.stateless_normal(shape, seed=self._next_seed(), alg=RNG_ALG)
+
     def latent_noise(self, batch_size) -> tf.Tensor:
         """Standard normal latent vectors ``(batch_size, latent_dim)`` from the model's seed stream."""
-        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        return self._normal(tf.stack([batch_size, self.latent_dim]))
 
     def _generate(self, z, labels, training: bool, generator: keras.Model | None = None):
         generator = generator or self.generator
@@ -334,7 +339,7 @@ class GAN(keras.Model):
         if self.instance_noise_steps:
             step = tf.cast(self.g_optimizer.iterations, tf.float32)
             std = std * tf.maximum(0.0, 1.0 - step / float(self.instance_noise_steps))
-        noise = keras.random.normal(tf.shape(x), seed=self.seed_generator)
+        noise = self._normal(tf.shape(x))
         return x + tf.cast(std * noise, x.dtype)
 
     def _scores(self, outputs) -> tf.Tensor:
@@ -352,7 +357,7 @@ class GAN(keras.Model):
         d_loss = spec.discriminator(real_out, fake_out, self.label_smoothing)
         terms = {"real_score": self._scores(real_out), "fake_score": self._scores(fake_out)}
         if spec.gradient_penalty:
-            alpha = keras.random.uniform((tf.shape(real)[0],), seed=self.seed_generator)
+            alpha = tf.random.stateless_uniform(tf.shape(real)[:1], seed=self._next_seed(), alg=RNG_ALG)
             x_hat = interpolate(real, tf.cast(fake, real.dtype), alpha)
             with tf.GradientTape() as inner:
                 inner.watch(x_hat)
@@ -360,8 +365,6 @@ class GAN(keras.Model):
             penalty = gradient_penalty(inner.gradient(critic, x_hat))
             d_loss = d_loss + self.gp_weight * penalty
             terms["gradient_penalty"] = penalty
-        if self.discriminator.losses:  # layer regularizers
-            d_loss = d_loss + tf.add_n([tf.cast(l, tf.float32) for l in self.discriminator.losses])
         terms["d_loss"] = d_loss
         return terms
 
@@ -370,30 +373,29 @@ class GAN(keras.Model):
         z = self.latent_noise(batch_size)
         fake = self._generate(z, labels, training=training)
         fake_out = self._discriminate(self._with_instance_noise(fake) if training else fake, labels, training)
-        g_loss = self.loss_spec.generator(fake_out)
-        if self.generator.losses:
-            g_loss = g_loss + tf.add_n([tf.cast(l, tf.float32) for l in self.generator.losses])
-        return {"g_loss": g_loss}
+        return {"g_loss": self.loss_spec.generator(fake_out)}
+
+    def _update(self, network: keras.Model, optimizer, compute_terms, key: str) -> dict[str, tf.Tensor]:
+        """One gradient step of ``network`` on ``terms[key]`` (plus its layer regularizers)."""
+        with tf.GradientTape() as tape:
+            terms = compute_terms()
+            loss = terms[key]
+            if network.losses:  # e.g. kernel_regularizer on a user's network
+                loss = loss + tf.add_n([tf.cast(l, tf.float32) for l in network.losses])
+            loss = optimizer.scale_loss(scale_loss_for_replicas(loss))
+        grads = tape.gradient(loss, network.trainable_weights)
+        optimizer.apply_gradients(zip(grads, network.trainable_weights))
+        return terms
 
     def discriminator_step(self, real, labels=None) -> dict[str, tf.Tensor]:
         """One discriminator update (the generator only runs forward)."""
-        network = self.discriminator
-        with tf.GradientTape() as tape:
-            terms = self.discriminator_terms(real, labels, training=True)
-            loss = self.d_optimizer.scale_loss(scale_loss_for_replicas(terms["d_loss"]))
-        grads = tape.gradient(loss, network.trainable_weights)
-        self.d_optimizer.apply_gradients(zip(grads, network.trainable_weights))
-        return terms
+        return self._update(self.discriminator, self.d_optimizer,
+                            lambda: self.discriminator_terms(real, labels, training=True), "d_loss")
 
     def generator_step(self, batch_size, labels=None) -> dict[str, tf.Tensor]:
         """One generator update through a fixed discriminator."""
-        network = self.generator
-        with tf.GradientTape() as tape:
-            terms = self.generator_terms(batch_size, labels, training=True)
-            loss = self.g_optimizer.scale_loss(scale_loss_for_replicas(terms["g_loss"]))
-        grads = tape.gradient(loss, network.trainable_weights)
-        self.g_optimizer.apply_gradients(zip(grads, network.trainable_weights))
-        return terms
+        return self._update(self.generator, self.g_optimizer,
+                            lambda: self.generator_terms(batch_size, labels, training=True), "g_loss")
 
     def update_ema(self) -> None:
         """Moves the EMA generator's weights towards the generator's (after a G update)."""
@@ -467,11 +469,13 @@ class GAN(keras.Model):
             y = y[:, 0]
         if y.ndim != 1 or len(y) != n:
             raise InputValidationError(f"`{name}` must hold one class label per example, shape ({n},); got {y.shape}.")
-        if not (np.issubdtype(y.dtype, np.integer) or (np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)))):
+        whole = np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y))
+        if not (np.issubdtype(y.dtype, np.integer) or whole):
             raise InputValidationError(f"`{name}` must be integer class ids, got dtype {y.dtype}.")
         if y.size and (y.min() < 0 or y.max() >= self.num_classes):
             raise InputValidationError(
-                f"`{name}` has labels in [{y.min()}, {y.max()}], outside [0, {self.num_classes - 1}] (num_classes={self.num_classes})."
+                f"`{name}` has labels in [{y.min()}, {y.max()}], outside [0, {self.num_classes - 1}] "
+                f"(num_classes={self.num_classes})."
             )
         return y.astype(np.int32)
 
@@ -485,19 +489,19 @@ class GAN(keras.Model):
             y = self.validate_labels(y, len(x), "y" if name == "x" else f"{name} labels")
         return x, y
 
-    def fit(self, x=None, y=None, *args, validation_data=None, callbacks=None, **kwargs):
-        """``keras.Model.fit`` with input checks first and a divergence guard.
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_data=None, **kwargs):
+        """``keras.Model.fit`` with input checks first and NaN safety.
 
-        ``y`` holds class labels for a conditional GAN and is ignored otherwise. Unless
-        ``callbacks`` already holds one, a
-        :class:`~keras_ae.callbacks.DivergenceGuard` stops training at the first NaN or
-        infinite loss and restores the last weights that gave finite losses.
+        ``y`` holds class labels for a conditional GAN and is ignored otherwise. A NaN or
+        infinite ``d_loss``/``g_loss`` stops training, restores the last finite weights
+        (generator, discriminator and EMA generator) and raises
+        :class:`~keras_ae.errors.TrainingDivergedError` naming the epoch and step
+        (:func:`keras_ae.divergence.fit_with_nan_guard`; the partial history is on the error).
 
         Example:
             >>> gan.fit(x_train, epochs=10, batch_size=64)  # doctest: +SKIP
         """
-        from keras_ae.callbacks import DivergenceGuard
-
         if self.loss_name is None:
             raise InputValidationError("Call gan.compile() before gan.fit().")
         x, y = self._validate_xy(x, y)
@@ -508,10 +512,8 @@ class GAN(keras.Model):
                 if isinstance(validation_data, tuple) else (validation_data, None)
             vx, vy = self._validate_xy(vx, vy, "validation_data")
             validation_data = (vx, vy) if self.conditional else ((vx,) if isinstance(vx, np.ndarray) else vx)
-        callbacks = list(callbacks or [])
-        if not any(isinstance(c, DivergenceGuard) for c in callbacks):
-            callbacks.append(DivergenceGuard())
-        return super().fit(x, y, *args, validation_data=validation_data, callbacks=callbacks, **kwargs)
+        return fit_with_nan_guard(super().fit, x=x, y=y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                                  callbacks=callbacks, validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         x, y = self._validate_xy(x, y)
@@ -544,7 +546,8 @@ class GAN(keras.Model):
         lo, hi = self.data_range or (0.0, 1.0)
         return (np.asarray(x, np.float32) * (hi - lo) + lo).astype(np.float32)
 
-    def generate(self, z, labels=None, use_ema: bool = True, batch_size: int = 256, unit_range: bool = False) -> np.ndarray:
+    def generate(self, z, labels=None, use_ema: bool = True, batch_size: int = 256, unit_range: bool = False,
+                 verbose: int = 0) -> np.ndarray:
         """Generator outputs for given latent vectors (inference mode).
 
         Args:
@@ -553,6 +556,7 @@ class GAN(keras.Model):
             use_ema: Use the EMA generator (when the model has one).
             batch_size: Examples per forward pass.
             unit_range: Return images mapped to [0, 1] instead of the model's range.
+            verbose: Show a progress bar (when there is more than one batch).
 
         Returns:
             A float32 array ``(n, *example_shape)``.
@@ -567,15 +571,17 @@ class GAN(keras.Model):
                 raise InputValidationError("A conditional GAN needs labels to generate.")
             labels = self.validate_labels(labels, len(z), "labels").reshape(-1, 1)
         out = []
+        progbar = keras.utils.Progbar(len(z), verbose=verbose if len(z) > batch_size else 0, unit_name="sample")
         for start in range(0, len(z), batch_size):
             zb = tf.constant(z[start:start + batch_size])
             lb = None if labels is None else tf.constant(labels[start:start + batch_size])
             out.append(np.asarray(self._generate(zb, lb, training=False, generator=network)))
+            progbar.update(min(start + batch_size, len(z)))
         images = np.concatenate(out).astype(np.float32)
         return self.to_unit_range(images) if unit_range else images
 
     def sample(self, n: int, seed: int | None = None, labels=None, use_ema: bool = True,
-               batch_size: int = 256, unit_range: bool = False) -> np.ndarray:
+               batch_size: int = 256, unit_range: bool = False, verbose: int = 1) -> np.ndarray:
         """Draws ``n`` samples ``G(z)``, ``z ~ N(0, I)``, with the EMA generator by default.
 
         Args:
@@ -585,6 +591,7 @@ class GAN(keras.Model):
             use_ema: Use the EMA generator (when the model has one).
             batch_size: Examples per forward pass.
             unit_range: Return images mapped to [0, 1] instead of the model's range.
+            verbose: Show a progress bar (when there is more than one batch).
 
         Returns:
             A float32 array ``(n, *example_shape)``.
@@ -596,7 +603,7 @@ class GAN(keras.Model):
         z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
         if self.conditional and labels is None:
             labels = np.arange(n) % self.num_classes
-        return self.generate(z, labels, use_ema=use_ema, batch_size=batch_size, unit_range=unit_range)
+        return self.generate(z, labels, use_ema=use_ema, batch_size=batch_size, unit_range=unit_range, verbose=verbose)
 
 
 # ---------------------------------------------------------------------------------------
@@ -740,7 +747,8 @@ def _image_shape(image_shape) -> tuple[int, int, int]:
     if len(shape) == 2:
         shape = (*shape, 1)
     if len(shape) != 3:
-        raise InputValidationError(f"DCGAN needs images (height, width, channels), got {shape}; use build_gan for vectors.")
+        raise InputValidationError(
+            f"DCGAN needs images (height, width, channels), got {shape}; use build_gan for vectors.")
     return shape
 
 
@@ -796,7 +804,8 @@ def get_dcgan_generator(
         h = keras.layers.Conv2DTranspose(f, kernel_size, strides=2, padding="same", use_bias=False,
                                          kernel_initializer=init, name=f"deconv_{i}")(h)
         h = keras.layers.ReLU()(keras.layers.BatchNormalization(momentum=0.9, name=f"deconv_{i}_bn")(h))
-    h = keras.layers.Conv2DTranspose(channels, kernel_size, strides=2, padding="same", kernel_initializer=init, name="to_image")(h)
+    h = keras.layers.Conv2DTranspose(channels, kernel_size, strides=2, padding="same", kernel_initializer=init,
+                                     name="to_image")(h)
     extra_h, extra_w = small_h * factor - height, small_w * factor - width
     if extra_h or extra_w:
         h = keras.layers.Cropping2D(((0, extra_h), (0, extra_w)))(h)

@@ -30,6 +30,9 @@ from keras_ae.errors import InputValidationError
 from keras_ae.validation import check_choice
 
 
+SMOOTHABLE = "minimax, non_saturating and least_squares"
+
+
 def _f32(x) -> tf.Tensor:
     return tf.cast(tf.reshape(x, [-1]), tf.float32)
 
@@ -118,7 +121,7 @@ def hinge_discriminator_loss(real_scores, fake_scores, label_smoothing: float = 
         2.0
     """
     if label_smoothing:
-        raise InputValidationError("label_smoothing applies to the minimax, non_saturating and least_squares losses, not hinge.")
+        raise InputValidationError(f"label_smoothing applies to the {SMOOTHABLE} losses, not hinge.")
     real, fake = _f32(real_scores), _f32(fake_scores)
     return tf.reduce_mean(tf.nn.relu(1.0 - real)) + tf.reduce_mean(tf.nn.relu(1.0 + fake))
 
@@ -143,7 +146,7 @@ def wasserstein_critic_loss(real_scores, fake_scores, label_smoothing: float = 0
         -2.0
     """
     if label_smoothing:
-        raise InputValidationError("label_smoothing applies to the minimax, non_saturating and least_squares losses, not wasserstein_gp.")
+        raise InputValidationError(f"label_smoothing applies to the {SMOOTHABLE} losses, not wasserstein_gp.")
     return tf.reduce_mean(_f32(fake_scores)) - tf.reduce_mean(_f32(real_scores))
 
 

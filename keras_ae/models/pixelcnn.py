@@ -92,7 +92,7 @@ def get_pixelcnn_network(
     blocks = check_positive_int(blocks, "blocks", minimum=0)
     levels = check_positive_int(levels, "levels", minimum=2)
     k, k0, c = check_positive_int(kernel_size, "kernel_size"), check_positive_int(first_kernel_size, "first_kernel_size"), shape[-1]
-    inputs = keras.Input(shape, name="images")
+    inputs = keras.Input((None, None, c), name="images")  # any band of rows
     if gated:
         v, h = GatedPixelCNNBlock(filters, k0, first=True, color_channels=c, name="gated_block_0")([inputs, inputs])
         for b in range(1, blocks + 1):
@@ -148,5 +148,5 @@ def build_pixelcnn(
         >>> model.fit(x_train, epochs=10)  # doctest: +SKIP
     """
     network, rows = get_pixelcnn_network(image_shape, filters, blocks, gated, levels, kernel_size, first_kernel_size, head_units)
-    return PixelCNN(network, levels=levels, dynamic_binarization=dynamic_binarization, receptive_rows=rows,
+    return PixelCNN(network, image_shape, levels=levels, dynamic_binarization=dynamic_binarization, receptive_rows=rows,
                     seed=seed, info={"gated": bool(gated), "filters": filters, "blocks": blocks}, name=name)

@@ -55,7 +55,7 @@ def get_pixelrnn_network(
     layers = check_positive_int(layers, "layers")
     filters = 2 * units if filters is None else check_positive_int(filters, "filters")
     c = shape[-1]
-    inputs = keras.Input(shape, name="images")
+    inputs = keras.Input((None, None, c), name="images")  # any band of rows
     h = MaskedConv2D(filters, check_positive_int(first_kernel_size, "first_kernel_size"), mask_type="A",
                      color_channels=c, name="input_conv")(inputs)
     for i in range(layers):
@@ -108,5 +108,5 @@ def build_pixelrnn(
         >>> model.fit(x_train_binary, epochs=5)  # doctest: +SKIP
     """
     network = get_pixelrnn_network(image_shape, kind, units, layers, filters, levels, first_kernel_size, head_units)
-    return PixelRNN(network, levels=levels, dynamic_binarization=dynamic_binarization, receptive_rows=None,
+    return PixelRNN(network, image_shape, levels=levels, dynamic_binarization=dynamic_binarization, receptive_rows=None,
                     seed=seed, info={"kind": kind, "units": units, "layers": layers}, name=name)

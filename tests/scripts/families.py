@@ -33,10 +33,37 @@ def _sparse():
     return build_sparse_ae((8, 8, 1), hidden=(16,), code_dim=16, l1=1e-2)
 
 
+def _binary_digits(n=64):
+    from keras_ae.data import binarize
+
+    return binarize(_digits(n), seed=0)
+
+
+def _contractive():
+    from keras_ae.models import build_contractive_ae
+
+    return build_contractive_ae((8, 8, 1), code_dim=16, contraction=0.1, jacobian="closed_form")
+
+
+def _contractive_deep():
+    from keras_ae.models import build_contractive_ae
+
+    return build_contractive_ae((8, 8, 1), hidden=(16,), code_dim=8, contraction=0.1, jacobian="exact")
+
+
+def _pixelcnn():
+    from keras_ae.models import build_pixelcnn
+
+    return build_pixelcnn((8, 8, 1), filters=8, blocks=1)
+
+
 FAMILIES = {
     "dense_ae": (_ae, _digits, lambda: {"optimizer": keras.optimizers.SGD(0.5)}),
     "conv_dae": (_dae, _digits, lambda: {"optimizer": keras.optimizers.SGD(0.5)}),
     "noisy_dae": (lambda: _dae(0.3), _digits, lambda: {}),
+    "contractive_ae": (_contractive, _digits, lambda: {"optimizer": keras.optimizers.SGD(0.5)}),
+    "contractive_exact": (_contractive_deep, _digits, lambda: {"optimizer": keras.optimizers.SGD(0.5)}),
+    "pixelcnn": (_pixelcnn, _binary_digits, lambda: {"optimizer": keras.optimizers.SGD(0.1)}),
     "sparse_ae": (_sparse, _digits, lambda: {"optimizer": keras.optimizers.SGD(0.5)}),
 }
 

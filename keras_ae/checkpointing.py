@@ -1,0 +1,325 @@
+"""Resumable training: a crash-safe backup plus best/last checkpoints around ``fit``.
+
+A run killed at any moment (``SIGKILL``, a preempted machine, Ctrl-C) and started again
+with the same command continues after the last finished epoch, with the same weights,
+optimizer state and epoch history, and ends after the same total number of epochs::
+
+    out/backup/       keras.callbacks.BackupAndRestore state (deleted when the run ends)
+    out/last.keras    the model after the last finished epoch
+    out/best.keras    the model at the best ``monitor`` value so far
+
+Every file is written under a temporary name and renamed into place, so a kill during a
+save leaves the previous version intact (this covers process kills; surviving a power
+cut also depends on the file system's rename guarantees).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import keras
+
+from keras_ae.errors import InputValidationError
+
+BACKUP_DIR = "backup"
+LAST_CHECKPOINT = "last.keras"
+BEST_CHECKPOINT = "best.keras"
+_PARTIAL = ".partial"
+
+
+class ResumeMismatchError(InputValidationError):
+    """A backup left by a run with other settings than the one being started."""
+
+
+def _finite(logs: Mapping[str, Any] | None) -> bool:
+    return all(math.isfinite(float(v)) for v in (logs or {}).values())
+
+
+def _normalized(value: Any) -> Any:
+    """JSON round trip, so a fingerprint compares equal to the one read back from disk."""
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` that commits each epoch atomically, with its history and settings.
+
+    At every epoch end it saves the weights (model and optimizer), the number of finished
+    epochs and their logs; at the start of ``fit`` it restores them, so ``fit`` continues
+    at the next epoch. Epochs with a NaN/inf value in their logs are never backed up.
+
+    Args:
+        backup_dir: Folder for the backup (used by nothing else).
+        fingerprint: JSON settings of the run (model, data, learning rate, ...). A backup
+            written with another fingerprint raises :class:`ResumeMismatchError` instead
+            of loading weights that belong to another run.
+        delete_checkpoint: Delete the backup when ``fit`` ends (keep it if the caller still
+            has files to write; then call :func:`clear_backup`).
+
+    Attributes:
+        initial_epoch: Epochs already finished when ``fit`` started (0 for a new run).
+        epoch_logs: One dict of logs per finished epoch, restored ones included.
+
+    Example:
+        >>> backup = ResumableBackup("runs/demo/backup")
+        >>> model.fit(x, epochs=10, callbacks=[backup])  # doctest: +SKIP
+        >>> backup.history()["loss"]  # all 10 epochs, also after a resume  # doctest: +SKIP
+    """
+
+    def __init__(self, backup_dir: str | os.PathLike, fingerprint: Mapping[str, Any] | None = None,
+                 delete_checkpoint: bool = True):
+        super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=delete_checkpoint)
+        self.fingerprint = _normalized(dict(fingerprint)) if fingerprint is not None else None
+        self.initial_epoch = 0
+        self.epoch_logs: list[dict[str, float]] = []
+
+    # -- restore -------------------------------------------------------------------------
+    def on_train_begin(self, logs=None):
+        recover_backup(self.backup_dir)
+        state = read_backup(self.backup_dir)
+        self.initial_epoch, self.epoch_logs = 0, []
+        if state is None:
+            return
+        saved = state.get("fingerprint")
+        if self.fingerprint is not None and saved is not None and saved != self.fingerprint:
+            changed = sorted(k for k in set(saved) | set(self.fingerprint) if saved.get(k) != self.fingerprint.get(k))
+            raise ResumeMismatchError(
+                f"{self.backup_dir} holds an unfinished run with other settings ({', '.join(changed)} differ: "
+                f"{ {k: saved.get(k) for k in changed} } there, { {k: self.fingerprint.get(k) for k in changed} } "
+                "now). Rerun with the same settings to resume it, delete the folder to start over, or use "
+                "another output folder."
+            )
+        super().on_train_begin(logs)  # loads the weights and sets the model's initial epoch
+        self.initial_epoch = int(state["epoch"])
+        self.epoch_logs = [dict(e) for e in state.get("history", [])][: self.initial_epoch]
+
+    # -- back up ---------------------------------------------------------------------------
+    def on_epoch_end(self, epoch, logs=None):
+        if not _finite(logs):  # a diverged epoch: NaNGuard restores the weights; keep the last good backup
+            return
+        self.epoch_logs.append({k: float(v) for k, v in (logs or {}).items()})
+        self._current_epoch = epoch + 1
+        self._commit()
+
+    def _commit(self) -> None:
+        """Two-phase save: write both files under temporary names, then rename the weights
+        (the commit point), then the metadata. :func:`recover_backup` finishes or discards an
+        interrupted commit."""
+        os.makedirs(self.backup_dir, exist_ok=True)
+        weights, meta = _partial(self._weights_path), _partial(self._training_metadata_path)
+        self.model.save_weights(weights, overwrite=True)
+        Path(meta).write_text(json.dumps({
+            "epoch": self._current_epoch, "batch": 0, "history": self.epoch_logs, "fingerprint": self.fingerprint,
+        }))
+        os.replace(weights, self._weights_path)
+        os.replace(meta, self._training_metadata_path)
+
+    def on_train_end(self, logs=None):
+        # Keras keeps the restored initial epoch on the model: a later fit() would skip epochs.
+        self.model._initial_epoch = None
+        super().on_train_end(logs)
+
+    def history(self) -> dict[str, list[float]]:
+        """The history of every finished epoch of the run, restored ones included.
+
+        Example:
+            >>> len(backup.history()["loss"])  # doctest: +SKIP
+            10
+        """
+        return epoch_logs_to_history(self.epoch_logs)
+
+
+def _partial(path: str) -> str:
+    # save_weights needs the ".weights.h5" suffix, so the marker goes before it.
+    head, sep, tail = os.path.basename(path).partition(".")
+    return os.path.join(os.path.dirname(path), f"{head}{_PARTIAL}{sep}{tail}")
+
+
+def epoch_logs_to_history(epoch_logs: Sequence[Mapping[str, float]]) -> dict[str, list[float]]:
+    """Per-epoch log dicts -> ``History.history``-style dict of lists.
+
+    Example:
+        >>> epoch_logs_to_history([{"loss": 2.0}, {"loss": 1.0}])
+        {'loss': [2.0, 1.0]}
+    """
+    history: dict[str, list[float]] = {}
+    for logs in epoch_logs:
+        for key, value in logs.items():
+            history.setdefault(key, []).append(float(value))
+    return history
+
+
+def _backup_files(backup_dir: str | os.PathLike) -> tuple[Path, Path, Path, Path]:
+    folder = Path(backup_dir)
+    weights, meta = folder / "latest.weights.h5", folder / "training_metadata.json"
+    return weights, meta, Path(_partial(str(weights))), Path(_partial(str(meta)))
+
+
+def recover_backup(backup_dir: str | os.PathLike) -> None:
+    """Finishes a commit that was interrupted after its commit point (the weights rename)
+    and discards one interrupted before it, so the weights and the metadata match.
+
+    Only the training process may call this (it runs at the start of ``fit``).
+
+    Example:
+        >>> recover_backup("runs/train_dense/backup")  # doctest: +SKIP
+    """
+    _, meta, partial_weights, partial_meta = _backup_files(backup_dir)
+    if partial_weights.exists():  # killed before the commit point: the old pair is intact
+        partial_weights.unlink()
+        partial_meta.unlink(missing_ok=True)
+    elif partial_meta.exists():  # killed between the two renames: finish the commit
+        os.replace(partial_meta, meta)
+
+
+def read_backup(backup_dir: str | os.PathLike) -> dict | None:
+    """The committed backup state (``epoch``, ``history``, ``fingerprint``), or ``None``.
+
+    Read-only, so it is safe to poll while training runs: it reports the state that a
+    restart would resume from (including a commit that is past its commit point).
+
+    Example:
+        >>> read_backup("runs/train_dense/backup")  # doctest: +SKIP
+        {'epoch': 3, 'batch': 0, 'history': [...], 'fingerprint': {...}}
+    """
+    weights, meta, partial_weights, partial_meta = _backup_files(backup_dir)
+    for _ in range(20):  # a concurrent commit may rename a file between our checks: retry
+        try:
+            committed = partial_meta if partial_meta.exists() and not partial_weights.exists() else meta
+            if not (weights.is_file() and committed.is_file()):
+                return None
+            return json.loads(committed.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            time.sleep(0.05)
+    return None
+
+
+def clear_backup(out_dir: str | os.PathLike) -> None:
+    """Deletes ``out_dir/backup`` (after the run's final files are written).
+
+    Example:
+        >>> clear_backup("runs/train_dense")  # doctest: +SKIP
+    """
+    shutil.rmtree(Path(out_dir) / BACKUP_DIR, ignore_errors=True)
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """``ModelCheckpoint`` (whole ``.keras`` model, once per epoch) written atomically.
+
+    Args:
+        filepath: Destination ``.keras`` file (no ``{epoch}`` placeholders).
+        **kwargs: ``keras.callbacks.ModelCheckpoint`` arguments (``monitor``,
+            ``save_best_only``, ``initial_value_threshold``, ...).
+
+    Example:
+        >>> best = AtomicModelCheckpoint("runs/demo/best.keras", monitor="val_loss", save_best_only=True)
+    """
+
+    def __init__(self, filepath: str | os.PathLike, **kwargs):
+        self.final_path = Path(filepath)
+        if self.final_path.suffix != ".keras":
+            raise InputValidationError(f"Checkpoints are .keras files, got {filepath}.")
+        self.partial_path = self.final_path.with_name(f".{self.final_path.stem}{_PARTIAL}.keras")
+        super().__init__(str(self.partial_path), save_freq="epoch", **kwargs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.partial_path.exists():
+            os.replace(self.partial_path, self.final_path)
+
+
+def training_callbacks(
+    out_dir: str | os.PathLike,
+    monitor: str = "val_loss",
+    mode: str = "min",
+    fingerprint: Mapping[str, Any] | None = None,
+    keep_backup: bool = False,
+) -> list[keras.callbacks.Callback]:
+    """Callbacks that make ``fit`` resumable and keep best/last checkpoints in ``out_dir``.
+
+    Pass them to ``fit`` and run the same code again after a crash: training continues
+    after the last finished epoch. The backup callback is the last in the list, so the
+    checkpoints of an epoch are on disk before the epoch counts as finished.
+
+    Args:
+        out_dir: Run folder; gets ``backup/``, ``last.keras`` and ``best.keras``.
+        monitor: Log key that picks ``best.keras`` (``"loss"`` without validation).
+        mode: ``"min"`` or ``"max"`` for ``monitor``.
+        fingerprint: JSON settings of the run; a backup of a run with other settings is
+            refused (:class:`ResumeMismatchError`) instead of being resumed.
+        keep_backup: Keep ``backup/`` after ``fit`` (delete it with :func:`clear_backup`
+            once the run's own outputs are written).
+
+    Returns:
+        ``[last checkpoint, best checkpoint, ResumableBackup]``.
+
+    Example:
+        >>> callbacks = training_callbacks("runs/my_run", monitor="val_loss")
+        >>> model.fit(x, validation_data=(x_val,), epochs=20, callbacks=callbacks)  # doctest: +SKIP
+    """
+    out = Path(out_dir)
+    backup_dir = out / BACKUP_DIR
+    # On a resume, best.keras must only be replaced by a better epoch than those already run.
+    state = read_backup(backup_dir)
+    seen = [e[monitor] for e in (state or {}).get("history", []) if monitor in e]
+    best = (min(seen) if mode == "min" else max(seen)) if seen else None
+    return [
+        AtomicModelCheckpoint(out / LAST_CHECKPOINT),
+        AtomicModelCheckpoint(out / BEST_CHECKPOINT, monitor=monitor, mode=mode, save_best_only=True,
+                              initial_value_threshold=best),
+        ResumableBackup(backup_dir, fingerprint=fingerprint, delete_checkpoint=not keep_backup),
+    ]
+
+
+def fit_resumable(
+    model: keras.Model,
+    x: Any = None,
+    out_dir: str | os.PathLike = "runs/fit",
+    monitor: str | None = None,
+    fingerprint: Mapping[str, Any] | None = None,
+    keep_backup: bool = False,
+    callbacks: Sequence[keras.callbacks.Callback] | None = None,
+    **fit_kwargs: Any,
+) -> dict[str, list[float]]:
+    """``model.fit`` with :func:`training_callbacks` and NaN safety; returns the full history.
+
+    Args:
+        model: A compiled, built model.
+        x: Training data (as for ``fit``).
+        out_dir: Run folder for the backup and checkpoints.
+        monitor: Key for ``best.keras`` (default ``val_loss`` with validation data, else ``loss``).
+        fingerprint: Settings of the run (see :func:`training_callbacks`).
+        keep_backup: Keep the backup after ``fit`` (see :func:`training_callbacks`).
+        callbacks: More callbacks, run before the checkpointing ones.
+        **fit_kwargs: Passed to ``fit`` (``epochs``, ``batch_size``, ``validation_data``, ...).
+
+    Returns:
+        History of every epoch of the run (epochs finished before a restart included).
+
+    Raises:
+        TrainingDivergedError: a NaN/inf loss (the last finite weights are restored).
+        ResumeMismatchError: ``out_dir`` holds a backup of a run with other settings.
+
+    Example:
+        >>> history = fit_resumable(model, x_train, out_dir="runs/ae", epochs=20,
+        ...                         validation_data=(x_test,))  # doctest: +SKIP
+    """
+    from keras_ae.divergence import fit_with_nan_guard
+
+    if monitor is None:
+        monitor = "val_loss" if fit_kwargs.get("validation_data") is not None else "loss"
+    ours = training_callbacks(out_dir, monitor=monitor, fingerprint=fingerprint, keep_backup=keep_backup)
+    fit_with_nan_guard(model.fit, x=x, callbacks=[*(callbacks or []), *ours], **fit_kwargs)
+    return ours[-1].history()
+
+
+__all__ = [
+    "AtomicModelCheckpoint", "BACKUP_DIR", "BEST_CHECKPOINT", "LAST_CHECKPOINT", "ResumableBackup",
+    "ResumeMismatchError", "clear_backup", "epoch_logs_to_history", "fit_resumable", "read_backup", "recover_backup",
+    "training_callbacks",
+]

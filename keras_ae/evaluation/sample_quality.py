@@ -1,0 +1,577 @@
+"""Sample quality of any generator (GAN, VAE, PixelCNN): Frechet and kernel distances,
+mode coverage and a classifier score, each next to its real-versus-real floor.
+
+All metrics compare *features* of generated and real images:
+
+* **Frechet distance** between Gaussians fitted to the two feature sets (Heusel et al.
+  2017): FID with Inception features, the *Frechet classifier distance* (FCD, as in
+  TF-GAN) with a classifier trained on the dataset's own labels.
+* **Kernel distance** (KID, Binkowski et al. 2018): unbiased MMD^2 with the kernel
+  ``(x.y / d + 1)^3``, averaged over random subsets; unbiased, so it can be < 0.
+* **Mode coverage**: the histogram of classes the classifier predicts for the samples,
+  its entropy, and the smallest / largest class fraction.
+* **Classifier score**: ``exp(E_x KL(p(y|x) || p(y)))`` (the Inception score of
+  Salimans et al. 2016 with the dataset classifier); from 1 to the number of classes.
+
+A number alone means little, so :class:`SampleQuality` returns each metric together
+with the same metric for real data (``*_real``): the training split against the test
+split for the distances, the test split itself for coverage and score. A generator is as
+good as the data by a metric when it reaches that floor. Offline, keras_ae trains the
+feature classifier itself and caches it on disk; Inception features need the user's
+copy of the ImageNet weights (keras_ae never downloads them).
+
+Example:
+    >>> (x_train, y_train), (x_test, y_test) = load_dataset("mnist", data_dir=...)  # doctest: +SKIP
+    >>> extractor = dataset_classifier(x_train, y_train, dataset="mnist")  # doctest: +SKIP
+    >>> quality = SampleQuality(extractor, x_test, x_train)  # doctest: +SKIP
+    >>> quality.evaluate(gan.sample(10_000, unit_range=True))["frechet_distance"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import keras
+import numpy as np
+
+from keras_ae.errors import InputValidationError, KerasAEError
+from keras_ae.validation import check_array, check_positive_int
+
+CACHE_ENV = "KERAS_AE_CACHE"
+INCEPTION_NOTOP_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+INCEPTION_NOTOP_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
+                       + INCEPTION_NOTOP_FILE)
+# Bump when the classifier recipe changes, so old cache entries are not reused.
+CLASSIFIER_VERSION = 1
+
+
+class WeightsNotAvailableError(KerasAEError, FileNotFoundError):
+    """Pretrained weights (e.g. InceptionV3's) are needed but not on disk; keras_ae never downloads them."""
+
+
+def default_cache_dir() -> Path:
+    """``$KERAS_AE_CACHE`` or ``~/.cache/keras_ae``: where trained feature classifiers are kept.
+
+    Example:
+        >>> default_cache_dir().name in ("keras_ae", os.environ.get("KERAS_AE_CACHE", "keras_ae"))  # doctest: +SKIP
+        True
+    """
+    return Path(os.environ.get(CACHE_ENV) or Path("~/.cache/keras_ae").expanduser())
+
+
+# ---------------------------------------------------------------------------------------
+# Pure metrics on features / probabilities
+# ---------------------------------------------------------------------------------------
+
+
+def _features(f: Any, name: str) -> np.ndarray:
+    f = check_array(f, name).astype(np.float64)
+    if f.ndim != 2:
+        raise InputValidationError(f"`{name}` must be a 2-D array of feature vectors (n, d), got shape {f.shape}.")
+    return f
+
+
+def frechet_distance_from_moments(mu1, sigma1, mu2, sigma2) -> float:
+    """``||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))``: the Frechet (2-Wasserstein)
+    distance between two Gaussians.
+
+    ``Tr((S1 S2)^(1/2))`` is computed as ``Tr((S1^(1/2) S2 S1^(1/2))^(1/2))``, a symmetric
+    PSD matrix whose eigenvalues are real, which avoids the complex round-off of
+    ``scipy.linalg.sqrtm(S1 @ S2)``.
+
+    Args:
+        mu1, sigma1: Mean ``(d,)`` and covariance ``(d, d)`` of the first Gaussian.
+        mu2, sigma2: Those of the second.
+
+    Returns:
+        The distance (float, >= 0 up to round-off).
+
+    Example:
+        >>> frechet_distance_from_moments([0.0], [[4.0]], [1.0], [[1.0]])  # 1 + (2 - 1)^2
+        2.0
+    """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    vals, vecs = np.linalg.eigh((s1 + s1.T) / 2)
+    sqrt_s1 = (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ vecs.T
+    middle = sqrt_s1 @ s2 @ sqrt_s1
+    tr_sqrt = float(np.sum(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0.0, None))))
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_sqrt)
+
+
+def frechet_distance(features_a, features_b) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets ``(n, d)``.
+
+    With Inception pool features this is the FID; with a dataset classifier's features
+    the Frechet classifier distance (FCD). Biased upwards for small ``n``: compare
+    numbers computed with the same sample sizes.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> round(frechet_distance(rng.normal(size=(5000, 2)), rng.normal(size=(5000, 2)) + [3, 0]), 1)
+        9.0
+    """
+    a, b = _features(features_a, "features_a"), _features(features_b, "features_b")
+    if a.shape[1] != b.shape[1]:
+        raise InputValidationError(f"Feature sizes differ: {a.shape[1]} vs {b.shape[1]}.")
+    if len(a) < 2 or len(b) < 2:
+        raise InputValidationError("The Frechet distance needs at least 2 feature vectors per set.")
+    return frechet_distance_from_moments(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+
+
+def polynomial_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """KID's kernel ``k(x, y) = (x.y / d + 1)^3`` between the rows of ``a`` and ``b``.
+
+    Example:
+        >>> polynomial_kernel(np.ones((1, 2)), np.ones((1, 2))).tolist()
+        [[8.0]]
+    """
+    return (a @ b.T / a.shape[1] + 1.0) ** 3
+
+
+def mmd2_unbiased(a: np.ndarray, b: np.ndarray, kernel: Callable = polynomial_kernel) -> float:
+    """Unbiased estimate of MMD^2 between the samples ``a`` (m, d) and ``b`` (n, d).
+
+    ``sum_{i!=j} k(a_i, a_j) / (m(m-1)) + sum_{i!=j} k(b_i, b_j) / (n(n-1)) - 2 mean k(a_i, b_j)``.
+
+    Example:
+        >>> a = np.array([[0.0], [1.0]]); mmd2_unbiased(a, a)
+        0.0
+    """
+    m, n = len(a), len(b)
+    kaa, kbb, kab = kernel(a, a), kernel(b, b), kernel(a, b)
+    return float((kaa.sum() - np.trace(kaa)) / (m * (m - 1)) + (kbb.sum() - np.trace(kbb)) / (n * (n - 1))
+                 - 2.0 * kab.mean())
+
+
+def kernel_distance(features_a, features_b, num_subsets: int = 100, subset_size: int = 1000, seed: int = 0,
+                    verbose: int = 0) -> tuple[float, float]:
+    """Kernel distance (KID): unbiased MMD^2 averaged over random subsets.
+
+    Args:
+        features_a: ``(m, d)`` features (e.g. of samples).
+        features_b: ``(n, d)`` features (e.g. of test images).
+        num_subsets: Number of random subset pairs.
+        subset_size: Examples per subset (capped at ``min(m, n)``).
+        seed: Subset selection seed.
+        verbose: Show a progress bar.
+
+    Returns:
+        ``(mean, std)`` over subsets.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> abs(kernel_distance(rng.normal(size=(500, 4)), rng.normal(size=(500, 4)))[0]) < 0.01
+        True
+    """
+    a, b = _features(features_a, "features_a"), _features(features_b, "features_b")
+    size = min(check_positive_int(subset_size, "subset_size", 2), len(a), len(b))
+    if size < 2:
+        raise InputValidationError("The kernel distance needs at least 2 feature vectors per set.")
+    rng = np.random.default_rng(seed)
+    progbar = keras.utils.Progbar(num_subsets, verbose=verbose, unit_name="subset")
+    values = []
+    for i in range(check_positive_int(num_subsets, "num_subsets")):
+        ia, ib = rng.choice(len(a), size, replace=False), rng.choice(len(b), size, replace=False)
+        values.append(mmd2_unbiased(a[ia], b[ib]))
+        progbar.update(i + 1)
+    return float(np.mean(values)), float(np.std(values))
+
+
+def _probabilities(p: Any, name: str = "probabilities") -> np.ndarray:
+    p = check_array(p, name, value_range=(0.0, 1.0)).astype(np.float64)
+    if p.ndim != 2 or not np.allclose(p.sum(1), 1.0, atol=1e-3):
+        raise InputValidationError(
+            f"`{name}` must be (n, classes) rows of probabilities summing to 1, got shape {p.shape}.")
+    return p
+
+
+def mode_coverage(probabilities, num_classes: int | None = None) -> dict[str, Any]:
+    """Histogram of predicted classes: how evenly samples cover the modes (classes).
+
+    Args:
+        probabilities: Classifier outputs ``(n, classes)`` (argmax is the predicted class),
+            or integer predicted classes ``(n,)`` with ``num_classes``.
+        num_classes: Number of classes (default: the probabilities' width).
+
+    Returns:
+        ``fractions`` (per class), ``entropy`` (nats; ``log K`` when uniform),
+        ``normalized_entropy`` (in [0, 1]), ``min_fraction``, ``max_fraction``,
+        ``classes_covered`` (classes with at least one sample).
+
+    Example:
+        >>> mode_coverage(np.array([0, 1, 1, 1]), num_classes=2)["fractions"]
+        [0.25, 0.75]
+    """
+    p = np.asarray(probabilities)
+    if p.ndim == 1:
+        if num_classes is None:
+            raise InputValidationError("Pass num_classes with integer class predictions.")
+        predicted = p.astype(np.int64)
+    else:
+        p = _probabilities(p)
+        num_classes = num_classes or p.shape[1]
+        predicted = p.argmax(1)
+    counts = np.bincount(predicted, minlength=num_classes).astype(np.float64)
+    fractions = counts / max(counts.sum(), 1.0)
+    nz = fractions[fractions > 0]
+    entropy = float(-(nz * np.log(nz)).sum()) + 0.0  # + 0.0: no '-0.0'
+    return {"fractions": fractions.tolist(), "entropy": entropy, "normalized_entropy": entropy / np.log(num_classes),
+            "min_fraction": float(fractions.min()), "max_fraction": float(fractions.max()),
+            "classes_covered": int((counts > 0).sum())}
+
+
+def classifier_score(probabilities, splits: int = 10) -> tuple[float, float]:
+    """``exp(E_x KL(p(y|x) || p(y)))``: the "Inception score" with any classifier.
+
+    High when each sample is classified confidently (low entropy of ``p(y|x)``) and the
+    classes are balanced (high entropy of ``p(y)``); at most the number of classes.
+
+    Args:
+        probabilities: ``(n, classes)`` classifier probabilities of the samples.
+        splits: Score each of ``splits`` equal parts and report mean and std (Salimans et al.).
+
+    Returns:
+        ``(mean, std)`` over splits.
+
+    Example:
+        >>> classifier_score(np.eye(4)[[0, 1, 2, 3] * 5], splits=1)[0]
+        4.0
+    """
+    p = _probabilities(probabilities)
+    scores = []
+    for part in np.array_split(p, check_positive_int(splits, "splits")):
+        marginal = part.mean(0, keepdims=True)
+        kl = (part * (np.log(np.clip(part, 1e-12, None)) - np.log(np.clip(marginal, 1e-12, None)))).sum(1)
+        scores.append(float(np.exp(kl.mean())))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+# ---------------------------------------------------------------------------------------
+# Feature extractors
+# ---------------------------------------------------------------------------------------
+
+
+class FeatureExtractor:
+    """Features (and class probabilities, when it has a classifier head) of images.
+
+    Args:
+        model: A Keras model with one output, or two outputs ``[features, probabilities]``.
+        name: Short name (``"classifier"`` gives FCD, ``"inception"`` FID).
+        input_shape: Shape of one image the extractor accepts (checked).
+        preprocess: Optional function applied to each NumPy batch first.
+        info: Facts about the extractor (test accuracy, cache file, ...).
+
+    Example:
+        >>> feats, probs = extractor.predict(images)  # doctest: +SKIP
+    """
+
+    def __init__(self, model: keras.Model, name: str, input_shape: Sequence[int | None],
+                 preprocess: Callable[[np.ndarray], Any] | None = None, info: dict | None = None):
+        self.model = model
+        self.name = name
+        self.input_shape = tuple(input_shape)
+        self.preprocess = preprocess
+        self.info = dict(info or {})
+        self.has_probabilities = len(model.outputs) == 2
+
+    def predict(self, x, batch_size: int = 500, verbose: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+        """Features ``(n, d)`` and probabilities ``(n, classes)`` (``None`` without a head).
+
+        Args:
+            x: Images ``(n, *input_shape)`` in [0, 1].
+            batch_size: Images per forward pass.
+            verbose: Show a progress bar.
+
+        Example:
+            >>> feats, probs = extractor.predict(x_test)  # doctest: +SKIP
+        """
+        x = check_array(x, "images", expected_shape=self.input_shape, value_range=(0.0, 1.0),
+                        range_hint="Sample quality metrics take images in [0, 1] "
+                                   "(e.g. gan.sample(n, unit_range=True)).")
+        feats, probs = [], []
+        progbar = keras.utils.Progbar(len(x), verbose=verbose, unit_name="image")
+        for start in range(0, len(x), batch_size):
+            batch = x[start:start + batch_size]
+            out = self.model(self.preprocess(batch) if self.preprocess else batch, training=False)
+            if self.has_probabilities:
+                feats.append(np.asarray(out[0]))
+                probs.append(np.asarray(out[1]))
+            else:
+                feats.append(np.asarray(out[0] if isinstance(out, (list, tuple)) else out))
+            progbar.update(min(start + batch_size, len(x)))
+        features = np.concatenate(feats).reshape(len(x), -1)
+        return features, (np.concatenate(probs) if probs else None)
+
+
+def get_feature_classifier(input_shape: Sequence[int], num_classes: int, feature_dim: int = 128) -> keras.Model:
+    """The small CNN keras_ae trains for classifier features: 2 conv blocks, a dense layer.
+
+    Args:
+        input_shape: ``(height, width, channels)``.
+        num_classes: Number of classes.
+        feature_dim: Width of the penultimate layer (the features, named ``"features"``).
+
+    Returns:
+        A functional ``keras.Model`` ending in a softmax.
+
+    Example:
+        >>> get_feature_classifier((28, 28, 1), 10).get_layer("features").units
+        128
+    """
+    inputs = keras.Input(shape=tuple(input_shape), name="images")
+    h = inputs
+    for i, f in enumerate((32, 64)):
+        h = keras.layers.Conv2D(f, 3, padding="same", activation="relu", name=f"conv_{i}")(h)
+        if h.shape[1] >= 2 and h.shape[2] >= 2:
+            h = keras.layers.MaxPooling2D(name=f"pool_{i}")(h)
+    h = keras.layers.Flatten()(h)
+    h = keras.layers.Dense(feature_dim, activation="relu", name="features")(h)
+    h = keras.layers.Dropout(0.3)(h)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(h)
+    return keras.Model(inputs, outputs, name="feature_classifier")
+
+
+def _data_key(x: np.ndarray, y: np.ndarray, config: dict) -> str:
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(x, np.float32).tobytes())
+    digest.update(np.ascontiguousarray(y, np.int64).tobytes())
+    digest.update(json.dumps(config, sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+def _as_extractor(classifier: keras.Model, info: dict) -> FeatureExtractor:
+    both = keras.Model(classifier.inputs[0], [classifier.get_layer("features").output, classifier.outputs[0]])
+    return FeatureExtractor(both, "classifier", classifier.inputs[0].shape[1:], info=info)
+
+
+def dataset_classifier(
+    x_train,
+    y_train,
+    dataset: str = "data",
+    x_test=None,
+    y_test=None,
+    epochs: int = 5,
+    batch_size: int = 128,
+    feature_dim: int = 128,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    verbose: int = 1,
+) -> FeatureExtractor:
+    """A feature extractor trained on the dataset's labels (offline FID: the FCD), cached.
+
+    The classifier (:func:`get_feature_classifier`) is trained on ``(x_train, y_train)``
+    once and saved to ``cache_dir/<dataset>-<hash>.keras``; the hash covers the training
+    data, labels and training settings, so a different split trains a new one.
+
+    Args:
+        x_train: Training images ``(n, h, w, c)`` in [0, 1].
+        y_train: Integer labels ``(n,)``.
+        dataset: Name used in the cache file name.
+        x_test, y_test: Optional held-out data: test accuracy is recorded in ``info``.
+        epochs: Training epochs.
+        batch_size: Training batch size.
+        feature_dim: Feature size.
+        seed: Training seed.
+        cache_dir: Cache folder (default :func:`default_cache_dir`).
+        use_cache: Load / save the cache (``False``: always train, never write).
+        verbose: Keras progress bars.
+
+    Returns:
+        A :class:`FeatureExtractor` named ``"classifier"``; ``info`` holds
+        ``test_accuracy``, ``cache_file`` and ``from_cache``.
+
+    Example:
+        >>> extractor = dataset_classifier(x_train, y_train, dataset="mnist10k")  # doctest: +SKIP
+    """
+    x_train = check_array(x_train, "x_train", value_range=(0.0, 1.0))
+    if x_train.ndim != 4:
+        raise InputValidationError(f"x_train must be images (n, height, width, channels), got shape {x_train.shape}.")
+    y_train = np.asarray(y_train).reshape(-1)
+    if len(y_train) != len(x_train) or not np.issubdtype(y_train.dtype, np.integer) or y_train.min() < 0:
+        raise InputValidationError(
+            f"y_train must be {len(x_train)} non-negative integer labels, got {y_train.shape} {y_train.dtype}.")
+    num_classes = int(y_train.max()) + 1
+    config = {"version": CLASSIFIER_VERSION, "epochs": epochs, "batch_size": batch_size, "feature_dim": feature_dim,
+              "seed": seed, "num_classes": num_classes}
+    key = _data_key(x_train, y_train, config)
+    path = Path(cache_dir or default_cache_dir()) / "classifiers" / f"{dataset}-{key}.keras"
+    meta_path = path.with_suffix(".json")
+    if use_cache and path.is_file() and meta_path.is_file():
+        classifier = keras.models.load_model(path, compile=False, safe_mode=True)
+        info = {**json.loads(meta_path.read_text()), "cache_file": str(path), "from_cache": True}
+        return _as_extractor(classifier, info)
+    keras.utils.set_random_seed(seed)
+    classifier = get_feature_classifier(x_train.shape[1:], num_classes, feature_dim)
+    classifier.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                       metrics=["accuracy"])
+    classifier.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, verbose=verbose)
+    info: dict[str, Any] = {"dataset": dataset, "n_train": len(x_train), **config}
+    if x_test is not None and y_test is not None:
+        x_test = check_array(x_test, "x_test", expected_shape=x_train.shape[1:], value_range=(0.0, 1.0))
+        predicted = classifier.predict(x_test, batch_size=500, verbose=0).argmax(1)
+        info["test_accuracy"] = float(np.mean(predicted == np.asarray(y_test).reshape(-1)))
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + f".tmp{os.getpid()}.keras")
+        classifier.save(tmp)
+        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+        meta_path.write_text(json.dumps(info, indent=2))
+    return _as_extractor(classifier, {**info, "cache_file": str(path) if use_cache else None, "from_cache": False})
+
+
+def inception_extractor(weights_path: str | os.PathLike | None = None, image_size: int = 299) -> FeatureExtractor:
+    """InceptionV3 pool features (2048-d) for FID/KID, from weights already on disk.
+
+    Images are resized to ``image_size``, grey images tiled to RGB, and scaled to
+    [-1, 1] as InceptionV3 expects. keras_ae never downloads the weights.
+
+    Args:
+        weights_path: ``inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5`` (or
+            any InceptionV3 ``include_top=False`` weights file). ``None`` looks in Keras'
+            cache ``~/.keras/models/``.
+        image_size: Input size of the network (299 as in the FID papers).
+
+    Returns:
+        A :class:`FeatureExtractor` named ``"inception"`` (features only).
+
+    Raises:
+        WeightsNotAvailableError: when the weights file is missing (message says where to get it).
+
+    Example:
+        >>> ext = inception_extractor("~/weights/" + INCEPTION_NOTOP_FILE)  # doctest: +SKIP
+    """
+    import tensorflow as tf
+
+    if weights_path is None:
+        cached = Path("~/.keras/models").expanduser() / INCEPTION_NOTOP_FILE
+        if not cached.is_file():
+            raise WeightsNotAvailableError(
+                "Inception features need the InceptionV3 ImageNet weights, and keras_ae does not download them. "
+                f"Download {INCEPTION_NOTOP_URL} and pass weights_path=<file> (or put it in ~/.keras/models/). "
+                "Offline, use dataset_classifier(x_train, y_train) for the Frechet classifier distance instead."
+            )
+        weights_path = cached
+    weights_path = Path(weights_path).expanduser()
+    if not weights_path.is_file():
+        raise WeightsNotAvailableError(
+            f"InceptionV3 weights file not found: {weights_path}. Download {INCEPTION_NOTOP_URL} "
+            "or use dataset_classifier(...) offline."
+        )
+    net = keras.applications.InceptionV3(include_top=False, weights=None, pooling="avg",
+                                         input_shape=(image_size, image_size, 3))
+    net.load_weights(str(weights_path))
+
+    def preprocess(batch: np.ndarray):
+        x = tf.image.resize(tf.convert_to_tensor(batch), (image_size, image_size), method="bilinear")
+        if x.shape[-1] == 1:
+            x = tf.tile(x, [1, 1, 1, 3])
+        return x * 2.0 - 1.0
+
+    return FeatureExtractor(net, "inception", (None, None, None), preprocess=preprocess,
+                            info={"weights": str(weights_path), "image_size": image_size})
+
+
+# ---------------------------------------------------------------------------------------
+# The evaluator
+# ---------------------------------------------------------------------------------------
+
+
+class SampleQuality:
+    """Evaluates generated images against a real reference split, with real-data floors.
+
+    Features of the reference (test) images and of the training images are computed once;
+    :meth:`evaluate` then scores any number of sample sets on the same footing.
+
+    Args:
+        extractor: A :class:`FeatureExtractor` (:func:`dataset_classifier` or
+            :func:`inception_extractor`).
+        reference: Real images the samples are compared to (the test split), in [0, 1].
+        train: Real training images: ``train`` vs ``reference`` gives the floors of the
+            distances (what data from the true distribution scores). Optional.
+        kid_subsets: Subsets for the kernel distance.
+        kid_subset_size: Examples per KID subset.
+        batch_size: Images per feature-extraction pass.
+        verbose: Progress bars for feature extraction.
+
+    Attributes:
+        floor: The real-data numbers (``frechet_distance``, ``kernel_distance``,
+            ``classifier_score``, ``class_fractions``, ``class_entropy``, ...).
+
+    Example:
+        >>> quality = SampleQuality(dataset_classifier(x_train, y_train), x_test, x_train)  # doctest: +SKIP
+        >>> quality.evaluate(samples)["frechet_distance_real"]  # doctest: +SKIP
+    """
+
+    def __init__(self, extractor: FeatureExtractor, reference, train=None, kid_subsets: int = 100,
+                 kid_subset_size: int = 1000, batch_size: int = 500, verbose: int = 1):
+        self.extractor = extractor
+        self.kid_subsets = kid_subsets
+        self.kid_subset_size = kid_subset_size
+        self.batch_size = batch_size
+        self.verbose = verbose
+        self.reference_features, ref_probs = extractor.predict(reference, batch_size, verbose)
+        self.n_reference = len(self.reference_features)
+        self.floor: dict[str, Any] = {}
+        if train is not None:
+            train_features, _ = extractor.predict(train, batch_size, verbose)
+            self.n_train = len(train_features)
+            self.floor["frechet_distance"] = frechet_distance(train_features, self.reference_features)
+            self.floor["kernel_distance"], self.floor["kernel_distance_std"] = kernel_distance(
+                train_features, self.reference_features, kid_subsets, kid_subset_size)
+        if ref_probs is not None:
+            self.floor.update(self._class_metrics(ref_probs))
+
+    @staticmethod
+    def _class_metrics(probs: np.ndarray) -> dict[str, Any]:
+        coverage = mode_coverage(probs)
+        score, score_std = classifier_score(probs)
+        return {"classifier_score": score, "classifier_score_std": score_std, "class_fractions": coverage["fractions"],
+                "class_entropy": coverage["entropy"], "min_class_fraction": coverage["min_fraction"],
+                "max_class_fraction": coverage["max_fraction"], "classes_covered": coverage["classes_covered"]}
+
+    def evaluate(self, samples, verbose: int | None = None) -> dict[str, Any]:
+        """Every metric for ``samples`` (images in [0, 1]), each with its ``*_real`` floor.
+
+        Args:
+            samples: Generated images ``(n, h, w, c)`` in [0, 1].
+            verbose: Progress bar (default: the evaluator's ``verbose``).
+
+        Returns:
+            A flat dict: ``frechet_distance``, ``kernel_distance`` (+ ``_std``),
+            ``classifier_score`` (+ ``_std``), ``class_fractions``, ``class_entropy``,
+            ``min_class_fraction``, ``max_class_fraction``, ``classes_covered``; each
+            also as ``<name>_real`` for real data; plus ``n_samples``, ``n_reference``,
+            ``n_train`` and ``features``.
+
+        Example:
+            >>> quality.evaluate(vae.sample(10_000, seed=0))["min_class_fraction"]  # doctest: +SKIP
+        """
+        verbose = self.verbose if verbose is None else verbose
+        features, probs = self.extractor.predict(samples, self.batch_size, verbose)
+        result: dict[str, Any] = {"features": self.extractor.name, "n_samples": len(features),
+                                  "n_reference": self.n_reference, "n_train": getattr(self, "n_train", None)}
+        result["frechet_distance"] = frechet_distance(features, self.reference_features)
+        result["kernel_distance"], result["kernel_distance_std"] = kernel_distance(
+            features, self.reference_features, self.kid_subsets, self.kid_subset_size)
+        if probs is not None:
+            result.update(self._class_metrics(probs))
+        for key, value in self.floor.items():
+            result[f"{key}_real"] = value
+        return result
+
+
+def evaluate_samples(samples, extractor: FeatureExtractor, reference, train=None, verbose: int = 1,
+                     **kwargs) -> dict[str, Any]:
+    """One-call form of :class:`SampleQuality` ``(extractor, reference, train).evaluate(samples)``.
+
+    Example:
+        >>> evaluate_samples(samples, extractor, x_test, x_train)["frechet_distance"]  # doctest: +SKIP
+    """
+    return SampleQuality(extractor, reference, train, verbose=verbose, **kwargs).evaluate(samples)

@@ -1,0 +1,140 @@
+"""Figures of a generative model's latent space: codes by label, the decoded latent grid
+("manifold" figure of Kingma & Welling 2014), samples and interpolations (PNG files).
+
+Works with any model that has ``posterior_params(x)`` (or ``encode``), ``decode(z)``
+returning a distribution or images, and ``sample(n, seed)`` -- the VAE's API.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from keras_ae.errors import InputValidationError
+from keras_ae.plotting import _as_images, _pyplot, _save, save_code_scatter, save_image_grid, save_image_rows
+
+
+def _decode_means(model, z: np.ndarray) -> np.ndarray:
+    out = model.decode(np.asarray(z, np.float32))
+    return np.asarray(out.mean() if hasattr(out, "mean") and callable(out.mean) else out)
+
+
+def latent_means(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """Posterior means E[z | x] of ``x``, a NumPy array ``(n, latent_dim)``.
+
+    Example:
+        >>> z = latent_means(vae, x_test)  # doctest: +SKIP
+    """
+    x = model.validate_inputs(x, purpose="encode")
+    parts = [np.asarray(model.posterior_params(x[i:i + batch_size])[0]) for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts)
+
+
+def save_latent_scatter(model, x: np.ndarray, labels: np.ndarray, path: str | os.PathLike, title: str | None = None) -> Path:
+    """Scatter of the posterior means of ``x`` coloured by label.
+
+    A 2-D latent space is drawn as is; a larger one is projected on its first two
+    principal components (the panel title says so).
+
+    Args:
+        model: A VAE (anything with ``posterior_params``).
+        x: Examples.
+        labels: Class labels ``(n,)``.
+        path: Output PNG.
+        title: Figure title.
+
+    Returns:
+        The written path.
+
+    Example:
+        >>> save_latent_scatter(vae2d, x_test, y_test, "runs/vae/latent.png")  # doctest: +SKIP
+    """
+    z = latent_means(model, x)
+    panel = "posterior means"
+    if z.shape[1] > 2:
+        from sklearn.decomposition import PCA
+
+        z = PCA(n_components=2).fit_transform(z)
+        panel = "posterior means (PCA to 2-D)"
+    elif z.shape[1] == 1:
+        z = np.concatenate([z, np.zeros_like(z)], axis=1)
+    return save_code_scatter({panel: z}, np.asarray(labels), path, title=title)
+
+
+def tile_images(images: np.ndarray, rows: int, cols: int, pad: int = 1) -> np.ndarray:
+    """Tiles ``rows * cols`` images ``(n, h, w[, c])`` into one array, row by row.
+
+    Example:
+        >>> tile_images(np.zeros((6, 2, 2)), 2, 3, pad=0).shape
+        (4, 6)
+    """
+    images = _as_images(images)
+    if len(images) != rows * cols:
+        raise InputValidationError(f"tile_images needs rows * cols = {rows * cols} images, got {len(images)}.")
+    h, w = images.shape[1:3]
+    canvas = np.ones((rows * (h + pad) - pad, cols * (w + pad) - pad, *images.shape[3:]), np.float32)
+    for i, img in enumerate(images):
+        r, c = divmod(i, cols)
+        canvas[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = img
+    return canvas
+
+
+def save_latent_manifold(model, path: str | os.PathLike, n: int = 20, title: str | None = None) -> Path:
+    """Decodes an ``n x n`` grid of a 2-D latent space into one image (the "manifold" figure).
+
+    Grid points are standard normal quantiles of evenly spaced probabilities in
+    (0.05, 0.95), so equal areas of the prior get equal space (Kingma & Welling 2014, fig. 4).
+
+    Args:
+        model: A VAE with ``latent_dim == 2``.
+        path: Output PNG.
+        n: Grid points per axis.
+        title: Figure title.
+
+    Returns:
+        The written path.
+
+    Example:
+        >>> save_latent_manifold(vae2d, "runs/vae/manifold.png")  # doctest: +SKIP
+    """
+    from scipy.stats import norm
+
+    if getattr(model, "latent_dim", None) != 2:
+        raise InputValidationError(
+            f"The manifold figure needs a 2-D latent space, this model has latent_dim={getattr(model, 'latent_dim', None)}; "
+            "build one with latent_dim=2.")
+    grid = norm.ppf(np.linspace(0.05, 0.95, n))
+    # Rows go top to bottom with decreasing z2, so the picture matches the scatter plot's axes.
+    z = np.array([[z1, z2] for z2 in grid[::-1] for z1 in grid], np.float32)
+    canvas = tile_images(_decode_means(model, z), n, n, pad=0)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 8))
+    ax.imshow(np.clip(canvas, 0, 1), cmap="gray" if canvas.ndim == 2 else None, vmin=0, vmax=1,
+              extent=(grid[0], grid[-1], grid[0], grid[-1]))
+    ax.set_xlabel("z1")
+    ax.set_ylabel("z2")
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def save_samples(model, path: str | os.PathLike, n: int = 100, seed: int = 0, cols: int = 10, title: str | None = None) -> Path:
+    """Saves ``n`` samples ``model.sample(n, seed=seed)`` as a grid.
+
+    Example:
+        >>> save_samples(vae, "runs/vae/samples.png", n=100)  # doctest: +SKIP
+    """
+    return save_image_grid(model.sample(n, seed=seed), path, cols=cols, title=title)
+
+
+def save_interpolations(model, x1: np.ndarray, x2: np.ndarray, path: str | os.PathLike, steps: int = 10,
+                        title: str | None = None) -> Path:
+    """One row per pair: decoded points on the line between the codes of ``x1[i]`` and ``x2[i]``.
+
+    Example:
+        >>> save_interpolations(vae, x_test[:5], x_test[5:10], "runs/vae/interp.png")  # doctest: +SKIP
+    """
+    frames = model.interpolate(x1, x2, steps=steps)
+    return save_image_rows({f"pair {i}": f for i, f in enumerate(frames)}, path, n=steps, title=title)

@@ -1,0 +1,42 @@
+"""2-D visualization: PCA, an auto-encoder and a VAE side by side, with trustworthiness per method.
+
+Each method is trained on the training split; the figure shows test codes coloured by
+label and the table lists scikit-learn's trustworthiness (1.0 = 2-D neighbours are
+true neighbours). The VAE panel needs keras_ae.models.vae (skipped if absent).
+
+Example:
+    python recipes/app_visualization.py --data-dir ../shared/data/mnist10k
+"""
+
+from __future__ import annotations
+
+from keras_ae.applications.visualization import available_methods, compare_embeddings
+from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
+from keras_ae.plotting import save_code_scatter
+
+NAMES = {"pca": "PCA", "autoencoder": "auto-encoder", "vae": "VAE (posterior mean)"}
+
+
+def main(argv=None):
+    parser = recipe_parser("app_visualization", __doc__.splitlines()[0], epochs=30)
+    parser.add_argument("--n-show", type=int, default=2000, help="test images shown and scored")
+    parser.add_argument("--n-neighbors", type=int, default=12, help="trustworthiness neighbourhood")
+    args = parser.parse_args(argv)
+    (x_train, _), (x_test, y_test) = load_recipe_data(args)
+    x_show, y_show = x_test[: args.n_show], y_test[: args.n_show]
+    methods = available_methods()
+    if "vae" not in methods:
+        print("keras_ae.models.vae not found: the VAE panel is skipped.")
+    codes, scores = compare_embeddings(x_train, x_show, methods, epochs=args.epochs, n_neighbors=args.n_neighbors,
+                                       verbose=2)
+    save_code_scatter({NAMES[m]: c for m, c in codes.items()}, y_show, f"{args.out}/codes_2d.png",
+                      title=f"{args.dataset}: 2-D codes of {len(x_show)} test images (trustworthiness)",
+                      scores={NAMES[m]: s for m, s in scores.items()})
+    rows = [{"method": NAMES[m], "trustworthiness": s, "n_neighbors": args.n_neighbors, "points": len(x_show)}
+            for m, s in scores.items()]
+    write_results(args.out, {"split": f"{args.dataset} ({args.data_dir})",
+                             **{f"trustworthiness_{m}": s for m, s in scores.items()}}, rows, args)
+
+
+if __name__ == "__main__":
+    main()

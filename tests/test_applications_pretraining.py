@@ -1,0 +1,80 @@
+"""Unsupervised pretraining then few-label fine-tuning: subsets, classifier copies, the comparison."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from keras_ae.applications.pretraining import (
+    build_classifier,
+    build_pretraining_ae,
+    classification_error,
+    compare_pretraining,
+    contractive_builder,
+    fine_tune,
+    labelled_subset,
+    pretraining_kinds,
+)
+from keras_ae.errors import InputValidationError, UnknownNameError
+
+
+def test_labelled_subset():
+    y = np.repeat(np.arange(3), [5, 7, 9])
+    idx = labelled_subset(y, 4, seed=1)
+    assert np.array_equal(np.bincount(y[idx]), [4, 4, 4]) and len(np.unique(idx)) == 12
+    assert not np.array_equal(idx, labelled_subset(y, 4, seed=2))
+    with pytest.raises(InputValidationError, match="Class 0 has only 5"):
+        labelled_subset(y, 6)
+
+
+def test_classifier_copies_the_encoder(digits):
+    (x_train, y_train), (x_test, _) = digits
+    ae = build_pretraining_ae("plain", (8, 8, 1), hidden=(32,), code_dim=16)
+    before = [w.copy() for w in ae.encoder.get_weights()]
+    clf = build_classifier(ae.encoder, 10)
+    np.testing.assert_allclose(clf.layers[-2].output.shape[-1], 16)
+    for w, v in zip(before, clf.get_weights()):
+        np.testing.assert_array_equal(w, v)  # starts from the encoder's weights
+    clf.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    clf.fit(x_train[:64], y_train[:64], epochs=1, verbose=0)
+    for w, v in zip(before, ae.encoder.get_weights()):
+        np.testing.assert_array_equal(w, v)  # fine-tuning the copy leaves the auto-encoder alone
+    frozen = build_classifier(ae.encoder, 10, trainable=False)
+    assert len(frozen.trainable_weights) == 2  # only the softmax layer
+    assert np.allclose(frozen.predict(x_test[:4], verbose=0).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_kinds_and_errors():
+    assert pretraining_kinds()[:2] == ("plain", "denoising")
+    assert ("contractive" in pretraining_kinds()) == (contractive_builder() is not None)
+    with pytest.raises(UnknownNameError, match="pretraining auto-encoder"):
+        build_pretraining_ae("rbm")
+    ae = build_pretraining_ae("denoising", (8, 8, 1), hidden=(16,), code_dim=8)
+    assert ae.corruption is not None and ae.corruption.noise == "masking"
+
+
+def test_pretraining_helps_with_few_labels(digits):
+    (x_train, y_train), (x_test, y_test) = digits
+    rows = compare_pretraining(x_train, y_train, x_test, y_test, kinds=("denoising",), per_class=5,
+                               pretrain_epochs=30, finetune_epochs=30, hidden=(64,), code_dim=32,
+                               scratch_learning_rates=(1e-3,), seed=0)
+    errors = {r["method"]: r["test_error"] for r in rows}
+    assert list(errors) == ["scratch (lr=0.001)", "denoising + fine-tune", "denoising + probe, fine-tune",
+                            "denoising linear probe"]
+    assert all(r["labels"] == 50 for r in rows)
+    # 50 labels: everything is far better than chance (0.9), pretraining better than scratch.
+    assert errors["scratch (lr=0.001)"] < 0.5
+    assert errors["denoising + probe, fine-tune"] < errors["scratch (lr=0.001)"]
+    assert errors["denoising linear probe"] < 0.5
+
+
+def test_fine_tune_trains_head_then_everything(digits):
+    (x_train, y_train), _ = digits
+    encoder = build_pretraining_ae("plain", (8, 8, 1), hidden=(16,), code_dim=8).encoder
+    before = encoder.get_weights()
+    clf = fine_tune(encoder, x_train[:100], y_train[:100], 10, head_epochs=1, epochs=1, seed=0)
+    assert all(layer.trainable for layer in clf.layers)
+    changed = [not np.array_equal(a, b) for a, b in zip(before, clf.get_weights())]
+    assert all(changed)  # the second stage moved the encoder copy too
+    assert all(np.array_equal(a, b) for a, b in zip(before, encoder.get_weights()))

@@ -1,0 +1,369 @@
+"""Property-based input checks: random shapes, dtypes, NaN/inf, empty and out-of-range inputs.
+
+Every public entry point either works or raises a readable error of a documented type
+(``keras_ae.errors.*``, or a ``ValueError``/``TypeError`` with a message for argument
+types); nothing hangs, and no TensorFlow runtime error (``tf.errors.*``) leaks out. Data
+entry points are held to the stricter rule: bad data raises ``InputValidationError``
+before any TensorFlow work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from keras_ae.data import DATASETS, corrupt, load_dataset, make_tf_dataset
+from keras_ae.errors import InputValidationError, KerasAEError, UnknownNameError
+from keras_ae.models import (
+    build_conv_ae,
+    build_dense_ae,
+    build_denoising_ae,
+    build_sparse_ae,
+    build_tied_ae,
+    fit_pca,
+)
+from keras_ae.validation import check_array
+
+FUZZ = settings(max_examples=30, deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                       HealthCheck.filter_too_much])
+FEW = settings(FUZZ, max_examples=15)
+EXAMPLE = (2, 2, 1)  # per-example shape of the fuzzed models: tiny, so each call is cheap
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: int):
+    """A hang is a failure: raise in the test instead of blocking the suite."""
+    def expire(signum, frame):
+        raise TimeoutError(f"call did not return within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def outcome(fn, *args, strict: bool = False, **kwargs):
+    """Calls ``fn``: returns its result, or the readable error it raised.
+
+    Args:
+        strict: Only ``keras_ae.errors`` types are acceptable (data entry points).
+    """
+    try:
+        with _time_limit(60):
+            return fn(*args, **kwargs)
+    except tf.errors.OpError as exc:  # a crash inside a TensorFlow kernel
+        pytest.fail(f"{fn.__name__} leaked {type(exc).__name__}: {exc}")
+    except (KerasAEError, ValueError, TypeError) as exc:
+        if strict and not isinstance(exc, KerasAEError):
+            pytest.fail(f"{fn.__name__} raised {type(exc).__name__} instead of a keras_ae error: {exc}")
+        assert len(str(exc)) > 10, f"unhelpful message: {exc!r}"
+        return exc
+
+
+def failed(result) -> bool:
+    return isinstance(result, Exception)
+
+
+# -- strategies ---------------------------------------------------------------------------
+NUMERIC = [np.float16, np.float32, np.float64, np.int8, np.int32, np.int64, np.uint8, np.bool_,
+           np.complex64]
+
+
+def _elements(dtype):
+    if np.issubdtype(dtype, np.floating):  # NaN, inf, huge and tiny values included
+        return st.floats(width=np.finfo(dtype).bits, allow_nan=True, allow_infinity=True)
+    if np.issubdtype(dtype, np.complexfloating):
+        return st.complex_numbers(allow_nan=False, allow_infinity=False, max_magnitude=2)
+    return None  # the dtype's full range
+
+
+@st.composite
+def numeric_arrays(draw, example_shapes=(EXAMPLE, (4,), (2, 2), (2, 2, 2), (1, 2, 2, 1), ())):
+    """Batches of numeric arrays, often of the right per-example shape, with any values."""
+    dtype = np.dtype(draw(st.sampled_from(NUMERIC)))
+    n = draw(st.integers(0, 4))
+    shape = (n, *draw(st.sampled_from(example_shapes)))
+    if draw(st.booleans()):  # in range [0, 1]: the interesting "almost valid" case
+        if np.issubdtype(dtype, np.floating):
+            return draw(hnp.arrays(dtype, shape, elements=st.floats(0, 1, width=np.finfo(dtype).bits)))
+        if dtype == np.bool_ or np.issubdtype(dtype, np.integer):
+            return draw(hnp.arrays(dtype, shape, elements=st.integers(0, 1))).astype(dtype)
+    return draw(hnp.arrays(dtype, shape, elements=_elements(dtype)))
+
+
+ODD_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=True), st.text(max_size=4),
+    st.just("2,2"), st.just([1, "a"]), st.just([[1, 2], [3]]), st.just({"a": 1}),
+    st.just(np.array(["a", "b"])), st.just(np.array([1, None], dtype=object)),
+    st.just(np.array([[1 + 2j]])), st.just(np.empty((0,))), st.just(np.float32(np.nan)),
+)
+ANY_ARRAY = st.one_of(numeric_arrays(), ODD_VALUES)
+
+
+# -- tiny models, built once ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def dense_ae():
+    keras.utils.set_random_seed(0)
+    model = build_dense_ae(EXAMPLE, hidden=(4,), code_dim=2)
+    model.compile()
+    return model
+
+
+@pytest.fixture(scope="module")
+def mse_ae():
+    keras.utils.set_random_seed(0)
+    model = build_dense_ae(EXAMPLE, hidden=(4,), code_dim=2, loss="mse")
+    model.compile()
+    return model
+
+
+# -- validation -------------------------------------------------------------------------------
+@FUZZ
+@given(x=ANY_ARRAY, expected=st.sampled_from([None, EXAMPLE, (None, 2, 1)]),
+       value_range=st.sampled_from([None, (0.0, 1.0), (-1.0, 1.0)]), allow_empty=st.booleans())
+def test_check_array_accepts_exactly_clean_data(x, expected, value_range, allow_empty):
+    result = outcome(check_array, x, "x", expected_shape=expected, value_range=value_range,
+                     allow_empty=allow_empty, strict=True)
+    if failed(result):
+        assert isinstance(result, InputValidationError)
+        return
+    # what it accepts is float32, finite, in range, of the right shape, and equal to the input
+    assert result.dtype == np.float32 and np.isfinite(result).all() and result.ndim >= 1
+    assert allow_empty or len(result) > 0
+    if expected is not None:
+        assert len(result.shape) == len(expected) + 1
+        assert all(e is None or e == g for e, g in zip(expected, result.shape[1:]))
+    if value_range is not None and result.size:
+        assert value_range[0] <= result.min() and result.max() <= value_range[1]
+    np.testing.assert_array_equal(result, np.asarray(x).astype(np.float32))
+
+
+# -- builders ---------------------------------------------------------------------------------
+SHAPES = st.one_of(st.integers(-2, 6), st.lists(st.integers(-1, 5), min_size=0, max_size=4).map(tuple), ODD_VALUES)
+UNITS = st.one_of(st.lists(st.integers(-1, 5), max_size=3).map(tuple), ODD_VALUES)
+SIZES = st.one_of(st.integers(-2, 5), ODD_VALUES)
+NAMES = st.one_of(st.sampled_from(["mse", "bce", "relu", "sigmoid", "linear", "gaussian", "masking",
+                                   "salt_pepper", "conv", "dense"]), st.text(max_size=6), ODD_VALUES)
+
+
+def _check_built(model, input_shape):
+    """A model that builds must run on a batch of its declared shape."""
+    if failed(model):
+        return
+    shape = tuple(model.example_shape)
+    assert all(isinstance(d, int) and d > 0 for d in shape)
+    x = np.random.default_rng(0).random((2, *shape)).astype("float32")
+    out = model(x)
+    assert tuple(out.shape) == (2, *shape)
+
+
+@FEW
+@given(input_shape=SHAPES, hidden=UNITS, code_dim=SIZES, loss=NAMES, activation=NAMES)
+def test_build_dense_and_tied_ae(input_shape, hidden, code_dim, loss, activation):
+    for builder in (build_dense_ae, build_tied_ae):
+        model = outcome(builder, input_shape, hidden=hidden, code_dim=code_dim, loss=loss, activation=activation)
+        _check_built(model, input_shape)
+
+
+@FEW
+@given(input_shape=SHAPES, filters=UNITS, code_dim=st.one_of(st.none(), SIZES), kernel_size=SIZES, loss=NAMES)
+def test_build_conv_ae(input_shape, filters, code_dim, kernel_size, loss):
+    _check_built(outcome(build_conv_ae, input_shape, filters=filters, code_dim=code_dim,
+                         kernel_size=kernel_size, loss=loss), input_shape)
+
+
+@FEW
+@given(input_shape=SHAPES, noise=NAMES, level=st.one_of(st.floats(-1, 2), ODD_VALUES),
+       architecture=NAMES, clip=st.one_of(st.none(), st.tuples(st.floats(-1, 1), st.floats(0, 2)), ODD_VALUES))
+def test_build_denoising_ae(input_shape, noise, level, architecture, clip):
+    _check_built(outcome(build_denoising_ae, input_shape, noise=noise, level=level, architecture=architecture,
+                         clip=clip, code_dim=2, hidden=(3,)) if isinstance(architecture, str) and architecture == "dense" else
+                 outcome(build_denoising_ae, input_shape, noise=noise, level=level, architecture=architecture,
+                         clip=clip, filters=(2,)), input_shape)
+
+
+@FEW
+@given(input_shape=SHAPES, code_dim=SIZES, l1=st.one_of(st.floats(allow_nan=True), ODD_VALUES),
+       k=st.one_of(st.none(), SIZES))
+def test_build_sparse_ae(input_shape, code_dim, l1, k):
+    _check_built(outcome(build_sparse_ae, input_shape, hidden=(3,), code_dim=code_dim, l1=l1, k=k), input_shape)
+
+
+@FUZZ
+@given(x=ANY_ARRAY, code_dim=SIZES)
+def test_fit_pca(x, code_dim):
+    model = outcome(fit_pca, x, code_dim)
+    if not failed(model):
+        assert model.code_shape == (code_dim,)
+        assert np.isfinite(model.info["eigenvalues"]).all()
+
+
+# -- data ---------------------------------------------------------------------------------------
+@FUZZ
+@given(name=st.one_of(st.sampled_from(DATASETS), st.text(max_size=12), ODD_VALUES))
+def test_load_dataset_names(name, tmp_path):
+    # offline: a real name without its file must fail fast instead of trying a download
+    result = outcome(load_dataset, name, data_dir=tmp_path, download=False, n_samples=50, strict=True)
+    if isinstance(name, str) and name in ("digits", "swiss_roll", "broken_swiss_roll", "twin_peaks", "helix"):
+        (x, y), (x_test, _) = result
+        assert len(x) and np.isfinite(x).all()
+    else:
+        assert failed(result)
+        assert isinstance(result, KerasAEError)
+        if not (isinstance(name, str) and name in DATASETS):
+            assert isinstance(result, UnknownNameError)
+
+
+NPZ_ARRAYS = st.one_of(numeric_arrays(example_shapes=((8, 8), (8, 8, 1), (3,), ())), st.just(np.array(["a", "b"])),
+                       st.just(np.float32(1.0)))
+
+
+@FEW
+@given(x_train=NPZ_ARRAYS, y_train=NPZ_ARRAYS, drop=st.sampled_from([None, "x_test", "y_train"]),
+       garbage=st.one_of(st.none(), st.binary(max_size=64)))
+def test_load_dataset_from_malformed_files(x_train, y_train, drop, garbage, tmp_path):
+    path = tmp_path / "mnist.npz"
+    if garbage is not None:
+        path.write_bytes(garbage)
+    else:
+        arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_train, "y_test": y_train}
+        arrays.pop(drop, None)
+        np.savez(path, **arrays)
+    result = outcome(load_dataset, "mnist", data_dir=tmp_path, download=False, strict=True)
+    if not failed(result):
+        (x, y), _ = result
+        assert x.dtype == np.float32 and x.shape[1:] == (28, 28, 1) and len(x) == len(y)
+
+
+@FUZZ
+@given(x=ANY_ARRAY, noise=NAMES, level=st.one_of(st.floats(-1, 2), ODD_VALUES),
+       seed=st.one_of(st.none(), st.integers(-5, 2**40), ODD_VALUES),
+       clip=st.one_of(st.none(), st.tuples(st.floats(-1, 1), st.floats(0, 2)), ODD_VALUES))
+def test_corrupt(x, noise, level, seed, clip):
+    result = outcome(corrupt, x, noise, level, seed=seed, clip=clip)
+    if failed(result):
+        return
+    assert result.dtype == np.float32 and result.shape == np.shape(x)
+    if clip is not None and result.size:
+        assert clip[0] - 1e-6 <= result.min() and result.max() <= clip[1] + 1e-6
+
+
+@FUZZ
+@given(x=ANY_ARRAY, batch_size=SIZES)
+def test_make_tf_dataset(x, batch_size):
+    ds = outcome(make_tf_dataset, x, batch_size=batch_size)
+    if not failed(ds):
+        assert sum(int(b.shape[0]) for b in ds) == len(x)
+
+
+# -- the fit wrappers ---------------------------------------------------------------------------
+@FUZZ
+@given(x=ANY_ARRAY, y=st.one_of(st.none(), ANY_ARRAY))
+def test_fit_and_evaluate(dense_ae, x, y):
+    history = outcome(dense_ae.fit, x, y, epochs=1, batch_size=2, verbose=0, strict=True)
+    if not failed(history):
+        assert np.isfinite(history.history["loss"]).all()
+    scores = outcome(dense_ae.evaluate, x, y, verbose=0, return_dict=True, strict=True)
+    assert failed(scores) == failed(history)  # the same data checks for both
+    if not failed(scores):
+        assert math.isfinite(scores["loss"])
+
+
+@FUZZ
+@given(x=ANY_ARRAY, validation=ANY_ARRAY)
+def test_fit_validation_data(mse_ae, x, validation):
+    x_ok = np.full((2, *EXAMPLE), 0.5, "float32")
+    history = outcome(mse_ae.fit, x_ok, epochs=1, verbose=0, validation_data=validation, strict=True)
+    if not failed(history):
+        assert np.isfinite(history.history["val_loss"]).all()
+
+
+@FUZZ
+@given(x=ANY_ARRAY, batch_size=SIZES)
+def test_encode_reconstruct(dense_ae, x, batch_size):
+    codes = outcome(dense_ae.encode, x, batch_size=batch_size, strict=not isinstance(batch_size, int))
+    recon = outcome(dense_ae.reconstruct, x, batch_size=batch_size)
+    assert failed(codes) == failed(recon)
+    if not failed(codes):
+        assert codes.shape == (len(x), 2) and recon.shape == np.shape(x) and np.isfinite(recon).all()
+
+
+@FUZZ
+@given(codes=st.one_of(numeric_arrays(example_shapes=((2,), (3,), (), (2, 1))), ODD_VALUES))
+def test_decode(dense_ae, codes):
+    images = outcome(dense_ae.decode, codes, strict=True)
+    if not failed(images):
+        assert images.shape == (len(codes), *EXAMPLE)
+
+
+# -- transformers --------------------------------------------------------------------------------
+reduction = pytest.importorskip("keras_ae.applications.reduction")
+
+
+@pytest.fixture(scope="module")
+def fitted_transformer():
+    x = np.random.default_rng(0).random((16, 4)).astype("float32")
+    return reduction.AutoEncoderTransformer(code_dim=2, builder_kwargs={"hidden": (3,)}, epochs=1,
+                                            random_state=0).fit(x)
+
+
+@FEW
+@given(x=st.one_of(numeric_arrays(example_shapes=((4,), (3,), (2, 2), ())), ODD_VALUES),
+       code_dim=SIZES, loss=NAMES)
+def test_transformer_fit(x, code_dim, loss):
+    transformer = reduction.AutoEncoderTransformer(code_dim=code_dim, loss=loss, builder_kwargs={"hidden": (3,)},
+                                                   epochs=1, random_state=0)
+    result = outcome(transformer.fit, x)
+    if not failed(result):
+        assert result.transform(x).shape == (len(x), code_dim)
+
+
+@FUZZ
+@given(x=st.one_of(numeric_arrays(example_shapes=((4,), (3,), (2, 2), ())), ODD_VALUES))
+def test_transformer_transform_and_inverse(fitted_transformer, x):
+    codes = outcome(fitted_transformer.transform, x, strict=True)
+    if not failed(codes):
+        assert codes.shape == (len(x), 2)
+    back = outcome(fitted_transformer.inverse_transform, x, strict=True)
+    if not failed(back):
+        assert back.shape == (len(x), 4)
+    score = outcome(fitted_transformer.score, x, strict=True)
+    assert failed(score) == failed(codes)  # score = transform, then inverse_transform
+
+
+# -- export ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def export_base(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("fuzz_exports")
+
+
+@settings(FUZZ, max_examples=20)
+@given(name=st.one_of(st.from_regex(r"\A[a-z][a-z0-9_.-]{0,6}\Z"), st.text(max_size=8), ODD_VALUES),
+       version=st.one_of(st.none(), st.integers(-2, 3), ODD_VALUES),
+       metadata=st.one_of(st.none(), st.dictionaries(st.text(max_size=3), st.floats() | st.text(max_size=3),
+                                                     max_size=2), ODD_VALUES),
+       input_shape=st.one_of(st.none(), SHAPES))
+def test_export(mse_ae, export_base, name, version, metadata, input_shape):
+    from keras_ae.export import export, read_metadata
+
+    path = outcome(export, mse_ae, name, base_dir=export_base, version=version, metadata=metadata, uint8=False,
+                   overwrite=True, input_shape=input_shape, allow_untrained=True)
+    if failed(path):
+        assert not any(p.name.startswith(".keras_ae-tmp") for p in export_base.rglob("*"))
+        return
+    assert Path(path).parent.parent == export_base  # never outside the base folder
+    assert read_metadata(path)["name"] == name

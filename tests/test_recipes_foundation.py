@@ -1,0 +1,139 @@
+"""Smoke tests of the foundation recipes: each runs as a script on digits with tiny settings.
+
+The three scripts start together in subprocesses (they are independent), then each test
+checks what its recipe wrote: results.json, the figures and the saved model, with numbers
+recomputed here where that is cheap.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+RECIPE_ARGS = {
+    "denoising": ["--epochs", "3"],
+    "deep_ae": ["--dataset", "digits", "--epochs", "3", "--hidden", "32", "--code-dim", "8"],
+    "pca_vs_ae": ["--dataset", "digits", "--quick", "--code-dim", "10", "--hidden", "64", "32"],
+}
+
+
+@pytest.fixture(scope="module")
+def recipe_runs(tmp_path_factory) -> dict[str, Path]:
+    """Runs every recipe once (in parallel) and returns name -> output folder."""
+    root = tmp_path_factory.mktemp("recipes")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}
+    procs = {}
+    for name, extra in RECIPE_ARGS.items():
+        out = root / name
+        cmd = [sys.executable, str(REPO / "recipes" / f"{name}.py"), "--out", str(out), "--verbose", "0", *extra]
+        procs[name] = (out, subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outs = {}
+    for name, (out, proc) in procs.items():
+        log, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, f"{name}.py failed:\n{log[-3000:]}"
+        outs[name] = out
+    return outs
+
+
+def _results(out: Path) -> dict:
+    payload = json.loads((out / "results.json").read_text())
+    assert payload["rows"], "the recipe printed no table rows"
+    return payload["results"]
+
+
+def _assert_png(path: Path) -> None:
+    assert path.is_file() and path.stat().st_size > 1000
+    assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_denoising_defaults_to_offline_digits_and_scores_the_saved_model(recipe_runs):
+    import keras
+
+    from keras_ae.data import corrupt, load_dataset
+    from keras_ae.evaluation import psnr
+
+    out = recipe_runs["denoising"]
+    res = _results(out)
+    assert res["dataset"] == "digits" and res["noise"] == "gaussian" and res["level"] == 0.5
+    _assert_png(out / "denoising.png")
+
+    # The recipe's noisy test set is corrupt(x_test, seed=seed + 1) with the default seed 0.
+    (_, _), (x_test, _) = load_dataset("digits")
+    noisy = corrupt(x_test, "gaussian", 0.5, seed=1)
+    assert res["psnr_noisy_db"] == pytest.approx(psnr(x_test, noisy).mean(), abs=1e-6)
+    assert 8.0 < res["psnr_noisy_db"] < 11.0  # std 0.5 clipped noise on [0, 1] images
+
+    model = keras.saving.load_model(out / "denoising_ae.keras")
+    assert model.info["psnr_gain_db"] == pytest.approx(res["psnr_gain_db"])
+    assert psnr(x_test, model.reconstruct(noisy)).mean() == pytest.approx(res["psnr_denoised_db"], abs=1e-3)
+    # Even 3 epochs of training remove much of the noise (about +4 dB).
+    assert res["psnr_gain_db"] > 2.0
+
+
+def test_deep_ae_reports_test_error_and_pca_baseline(recipe_runs):
+    import keras
+
+    from keras_ae.data import load_dataset
+    from keras_ae.evaluation import reconstruction_error
+    from keras_ae.models import fit_pca
+
+    out = recipe_runs["deep_ae"]
+    res = _results(out)
+    _assert_png(out / "reconstructions.png")
+    assert res["architecture"] == "64-32-8"
+    (x_train, _), (x_test, _) = load_dataset("digits")
+    assert res["pca_test_sse_per_image"] == pytest.approx(reconstruction_error(fit_pca(x_train, 8), x_test).mean(), rel=1e-4)
+    model = keras.saving.load_model(out / "deep_ae.keras")
+    assert reconstruction_error(model, x_test).mean() == pytest.approx(res["test_sse_per_image"], rel=1e-4)
+    # Worse than the mean image (the error of a model that learnt nothing) would be a bug.
+    assert res["test_sse_per_image"] < ((x_test - x_train.mean(axis=0)) ** 2).sum(axis=(1, 2, 3)).mean()
+
+
+def test_pca_vs_ae_table_linear_check_and_codes(recipe_runs):
+    out = recipe_runs["pca_vs_ae"]
+    res = _results(out)
+    assert res["pca_relative_gap"] < 1e-4  # PCA's error is the sum of discarded eigenvalues
+    assert res["ae_over_pca"] == pytest.approx(res["ae_test_sse"] / res["pca_test_sse"])
+    assert np.isfinite(res["linear_train_sse"]) and res["linear_over_pca"] >= 1.0 - 1e-4  # PCA is optimal
+    _assert_png(out / "codes_2d.png")
+    scores = res["codes_2d"]
+    assert set(scores) == {"PCA-2", "AE 64-64-32-2"}
+    # Two principal components separate digits classes far above chance (0.1).
+    assert scores["PCA-2"]["knn_accuracy"] > 0.4
+    assert all(0.5 < s["trustworthiness"] <= 1.0 for s in scores.values())
+    assert (out / "deep_ae_10.keras").is_file()
+
+
+def _load_recipe(name: str):
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", REPO / "recipes" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", sorted(RECIPE_ARGS))
+def test_recipe_help_lists_the_shared_flags(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _load_recipe(name).parse_args(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert all(flag in text for flag in ("--dataset", "--data-dir", "--epochs", "--out", "--seed"))
+
+
+def test_denoising_defaults_are_per_dataset():
+    recipe = _load_recipe("denoising")
+    default = recipe.parse_args([])
+    assert default.dataset == "digits" and default.epochs == recipe.DEFAULTS["digits"]["epochs"]
+    mnist = recipe.parse_args(["--dataset", "mnist", "--batch-size", "7"])
+    assert mnist.loss == recipe.DEFAULTS["mnist"]["loss"] and mnist.batch_size == 7
