@@ -8,8 +8,13 @@ Examples::
     keras-ae export runs/cli_denoising/model.keras --name digits_denoiser
     keras-ae recipes list
 
+Training is resumable: after a crash, the same ``train`` command continues from the last
+finished epoch (``<out>/backup/``). Model files load in Keras' safe mode and config files
+are read with ``yaml.safe_load`` (plain data only).
+
 Exit codes: 0 success, 2 usage error (bad flag, unknown model or dataset name, bad
-value), 1 any other failure (missing file, training diverged, export exists, ...).
+value, unsafe model or config file), 1 any other failure (missing file, training
+diverged, export exists, ...).
 ``python -m keras_ae`` is the same program. Set ``KERAS_AE_DEBUG=1`` for tracebacks.
 """
 
@@ -236,11 +241,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     labelled = bool(getattr(model, "conditional", False))
     start = time.perf_counter()
     fingerprint = {k: v for k, v in config.items() if k not in _RESUME_FREE}
-    history = fit_resumable(
-        model, x_train, y=y_train if labelled else None, out_dir=out, fingerprint=fingerprint, keep_backup=True,
-        epochs=config["epochs"], batch_size=config["batch_size"], verbose=args.verbose,
-        validation_data=((x_test, y_test) if labelled else (x_test,)) if config["validation"] else None,
-    )
+    try:
+        history = fit_resumable(
+            model, x_train, y=y_train if labelled else None, out_dir=out, fingerprint=fingerprint, keep_backup=True,
+            epochs=config["epochs"], batch_size=config["batch_size"], verbose=args.verbose,
+            validation_data=((x_test, y_test) if labelled else (x_test,)) if config["validation"] else None,
+        )
+    except TrainingDivergedError:
+        clear_backup(out)  # resuming would diverge again; best.keras / last.keras keep the finite epochs
+        raise
     seconds = time.perf_counter() - start
     final = _final_metrics(history)
     epochs_run = max((len(v) for v in history.values()), default=0)
@@ -471,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "resumes an unfinished run")
     train.add_argument("--fresh", action="store_true",
                        help="discard an unfinished run's backup in --out and start over")
-    train.add_argument("--steps-per-execution", type=int,
+    train.add_argument("--steps-per-execution", type=int, metavar="N",
                        help="training steps per call into the compiled graph (default: the model's, 16 for "
                             "auto-encoders); 1 updates progress bars and callbacks after every step")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,

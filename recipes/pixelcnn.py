@@ -10,8 +10,12 @@ compiled pixel loop with and without XLA, and the naive Python loop over pixels 
 the full model (eagerly, and through ``tf.function``). All four draw the same random
 numbers, so they must return identical images; the table reports their median times.
 
+Training can run in mixed bfloat16 (``--precision mixed_bfloat16``: about 3x faster on CPUs
+with AVX512-BF16); the trained weights are then copied into a float32 model, which is the
+one evaluated, sampled, benchmarked and saved.
+
 Usage:
-    python recipes/pixelcnn.py --epochs 30
+    python recipes/pixelcnn.py --epochs 30 --filters 64 --precision mixed_bfloat16
     python recipes/pixelcnn.py --dataset digits --epochs 2 --rnn-epochs 1   # a quick smoke run
 """
 
@@ -38,6 +42,8 @@ def parse_args(argv=None):
     parser.add_argument("--blocks", type=int, default=5, help="PixelCNN residual blocks after the first layer")
     parser.add_argument("--plain", action="store_true", help="plain masked convolutions instead of gated blocks")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16", "mixed_float16"),
+                        help="Keras dtype policy for training (evaluation is always float32)")
     parser.add_argument("--lr", type=float, default=1e-3, help="initial learning rate (cosine decay to 5%%)")
     parser.add_argument("--val-fraction", type=float, default=0.05, help="training images held out to pick the best epoch")
     parser.add_argument("--max-train", type=int, default=None, help="use only this many training images (smoke runs)")
@@ -135,6 +141,19 @@ def benchmark_samplers(model: AutoregressiveModel, n: int, repeats: int, seed: i
             for name, t in timings.items()]
 
 
+def train_float32_model(builder, kwargs: dict, x_train, x_val, epochs: int, args):
+    """Trains ``builder(**kwargs)`` under ``args.precision``; returns a float32 copy, seconds, best epoch."""
+    keras.mixed_precision.set_global_policy(args.precision)
+    model = builder(**kwargs)
+    seconds, best = train(model, x_train, x_val, epochs, args)
+    keras.mixed_precision.set_global_policy("float32")
+    if args.precision == "float32":
+        return model, seconds, best
+    twin = builder(**kwargs)  # same architecture in float32: exact likelihoods and samplers
+    twin.network.set_weights(model.network.get_weights())
+    return twin, seconds, best
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     keras.utils.set_random_seed(args.seed)
@@ -145,19 +164,20 @@ def main(argv=None) -> dict:
           f"{len(x_train)} train (dynamic binarization), {0 if x_val is None else len(x_val)} validation, {len(x_test)} test")
     shape = x_test.shape[1:]
 
-    rows, results = [], {"dataset": args.dataset, "split": "mnist10k" if args.dataset == "mnist" else args.dataset}
+    rows, results = [], {"dataset": args.dataset, "split": "mnist10k" if args.dataset == "mnist" else args.dataset,
+                         "precision": args.precision}
     cnn_name = "PixelCNN" if args.plain else "gated PixelCNN"
-    cnn = build_pixelcnn(shape, filters=args.filters, blocks=args.blocks, gated=not args.plain,
-                         dynamic_binarization=True, seed=args.seed)
-    seconds, best = train(cnn, x_train, x_val, args.epochs, args)
+    cnn_kwargs = dict(image_shape=shape, filters=args.filters, blocks=args.blocks, gated=not args.plain,
+                      dynamic_binarization=True, seed=args.seed)
+    cnn, seconds, best = train_float32_model(build_pixelcnn, cnn_kwargs, x_train, x_val, args.epochs, args)
     rows.append(evaluate(cnn, x_test, f"{cnn_name} ({args.filters}x{args.blocks + 1})", seconds, best, args.epochs))
     cnn.save(out / "pixelcnn.keras")
     results["pixelcnn"] = {**rows[-1], "sampling": save_pictures(cnn, x_test, out, "pixelcnn", args.n_samples, args.seed)}
 
     if not args.skip_rnn:
-        rnn = build_pixelrnn(shape, kind=args.rnn_kind, units=args.rnn_units, layers=args.rnn_layers,
-                             dynamic_binarization=True, seed=args.seed)
-        seconds, best = train(rnn, x_train, x_val, args.rnn_epochs, args)
+        rnn_kwargs = dict(image_shape=shape, kind=args.rnn_kind, units=args.rnn_units, layers=args.rnn_layers,
+                          dynamic_binarization=True, seed=args.seed)
+        rnn, seconds, best = train_float32_model(build_pixelrnn, rnn_kwargs, x_train, x_val, args.rnn_epochs, args)
         rows.append(evaluate(rnn, x_test, f"PixelRNN {args.rnn_kind} ({args.rnn_units}x{args.rnn_layers})",
                              seconds, best, args.rnn_epochs))
         rnn.save(out / "pixelrnn.keras")

@@ -122,6 +122,7 @@ def test_hashing_ae_beats_lsh_on_digits(digits):
     assert ae["precision@10"] > baseline["precision@10"] > 0.3
 
 
+@pytest.mark.slow
 def test_hashing_ae_keras_round_trip(tmp_path, digits):
     (x_train, _), (x_test, _) = digits
     model = build_hashing_ae(x_train.shape[1:], n_bits=20, hidden=(32,), binarization="straight_through")

@@ -23,6 +23,7 @@ def flat_digits(digits):
     return x_train.reshape(len(x_train), -1), y_train, x_test.reshape(len(x_test), -1), y_test
 
 
+@pytest.mark.slow
 def test_pipeline_grid_search_over_code_size(flat_digits):
     x_train, y_train, x_test, y_test = flat_digits
     pipe = Pipeline([("ae", AutoEncoderTransformer(**SMALL)), ("clf", LogisticRegression(max_iter=500))])

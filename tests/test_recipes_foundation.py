@@ -23,7 +23,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 RECIPE_ARGS = {
     "denoising": ["--epochs", "3"],
-    "deep_ae": ["--dataset", "digits", "--epochs", "3", "--hidden", "32", "--code-dim", "8"],
+    "deep_ae": ["--dataset", "digits", "--epochs", "15", "--batch-size", "32", "--hidden", "32", "--code-dim", "8"],
     "pca_vs_ae": ["--dataset", "digits", "--quick", "--code-dim", "10", "--hidden", "64", "32"],
 }
 
@@ -37,7 +37,8 @@ def recipe_runs(tmp_path_factory) -> dict[str, Path]:
     for name, extra in RECIPE_ARGS.items():
         out = root / name
         cmd = [sys.executable, str(REPO / "recipes" / f"{name}.py"), "--out", str(out), "--verbose", "0", *extra]
-        procs[name] = (out, subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        procs[name] = (out, subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE,
+                                             stderr=subprocess.STDOUT, text=True))
     outs = {}
     for name, (out, proc) in procs.items():
         log, _ = proc.communicate(timeout=300)
@@ -93,11 +94,14 @@ def test_deep_ae_reports_test_error_and_pca_baseline(recipe_runs):
     _assert_png(out / "reconstructions.png")
     assert res["architecture"] == "64-32-8"
     (x_train, _), (x_test, _) = load_dataset("digits")
-    assert res["pca_test_sse_per_image"] == pytest.approx(reconstruction_error(fit_pca(x_train, 8), x_test).mean(), rel=1e-4)
+    pca_error = reconstruction_error(fit_pca(x_train, 8), x_test).mean()
+    assert res["pca_test_sse_per_image"] == pytest.approx(pca_error, rel=1e-4)
     model = keras.saving.load_model(out / "deep_ae.keras")
     assert reconstruction_error(model, x_test).mean() == pytest.approx(res["test_sse_per_image"], rel=1e-4)
-    # Worse than the mean image (the error of a model that learnt nothing) would be a bug.
-    assert res["test_sse_per_image"] < ((x_test - x_train.mean(axis=0)) ** 2).sum(axis=(1, 2, 3)).mean()
+    # The mean image is what a model that learnt nothing outputs; 15 epochs do far better
+    # (about 0.35x of its error; 20 epochs even beat PCA-8).
+    mean_image_error = ((x_test - x_train.mean(axis=0)) ** 2).sum(axis=(1, 2, 3)).mean()
+    assert res["test_sse_per_image"] < 0.6 * mean_image_error
 
 
 def test_pca_vs_ae_table_linear_check_and_codes(recipe_runs):

@@ -87,6 +87,18 @@ def test_interrupted_fit_resumes_with_weights_optimizer_and_history(digits, tmp_
         min(history["val_loss"]), rel=1e-5)
 
 
+def test_finished_but_uncleared_backup_reruns_no_epoch(digits, tmp_path):
+    """Fault: killed after the last epoch, before the run's own outputs were written."""
+    (x, _), _ = digits
+    first = _model()
+    history = fit_resumable(first, x[:128], out_dir=tmp_path, epochs=2, verbose=0, keep_backup=True)
+    second = _model()
+    again = fit_resumable(second, x[:128], out_dir=tmp_path, epochs=2, verbose=0, keep_backup=True)
+    assert again == history and len(again["loss"]) == 2
+    for a, b in zip(first.weights, second.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
 def test_backup_of_another_run_is_refused(digits, tmp_path):
     (x, _), _ = digits
     with pytest.raises(KeyboardInterrupt):

@@ -162,12 +162,17 @@ def test_beta_weights_the_kl_term(digits):
 
 
 def test_bounds_are_ordered_elbo_iwae50_iwae500(trained):
+    # ELBO = E[L_1] <= E[L_5] <= E[L_50] <= E[L_500] <= log p(x) (Burda et al. 2016, theorem 1),
+    # checked on test-set means for several seeds (compiled steps are reused across seeds).
     vae, _, x_test = trained
-    elbo = vae.elbo(x_test, num_samples=5).mean()
-    iwae50 = vae.log_likelihood(x_test, k=50, verbose=0).mean()
-    iwae500 = vae.log_likelihood(x_test, k=500, verbose=0).mean()
-    assert elbo < iwae50 <= iwae500 + 0.02  # L_50 <= L_500 in expectation; allow MC noise
-    assert iwae500 - elbo > 0.05  # a real gap, not three copies of one number
+    for seed in range(2):
+        elbo = vae.elbo(x_test, num_samples=5, seed=seed)
+        l1, l50, l500 = (vae.log_likelihood(x_test, k=k, seed=seed, verbose=0) for k in (1, 50, 500))
+        # L_1 estimates the ELBO too: the mean difference is within Monte Carlo error.
+        diff = l1 - elbo
+        assert abs(diff.mean()) < 4 * diff.std(ddof=1) / np.sqrt(len(diff))
+        assert elbo.mean() < l50.mean() <= l500.mean() + 0.02  # allow Monte Carlo noise between close bounds
+        assert l500.mean() - elbo.mean() > 0.05  # a real gap, not copies of one number
     # Same seed, same estimate; another seed, a slightly different one.
     again = vae.log_likelihood(x_test[:40], k=50, verbose=0)
     np.testing.assert_array_equal(again, vae.log_likelihood(x_test[:40], k=50, verbose=0))

@@ -21,6 +21,8 @@ NOISE_KINDS = ("gaussian", "masking", "salt_pepper")
 def _check_level(noise: str, level: float) -> float:
     from keras_ae.errors import InputValidationError
 
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.integer, np.floating)):
+        raise InputValidationError(f"Noise level must be a number, got {level!r}.")
     level = float(level)
     if not np.isfinite(level) or level < 0:
         raise InputValidationError(f"Noise level must be a finite number >= 0, got {level}.")
@@ -29,6 +31,20 @@ def _check_level(noise: str, level: float) -> float:
             f"The {noise} noise level is a fraction of pixels and must be in [0, 1], got {level}."
         )
     return level
+
+
+def _check_clip(clip) -> tuple[float, float] | None:
+    from keras_ae.errors import InputValidationError
+
+    if clip is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in clip)
+    except (TypeError, ValueError):
+        lo = hi = float("nan")
+    if isinstance(clip, str) or not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise InputValidationError(f"clip must be None or a (low, high) pair of numbers with low < high, got {clip!r}.")
+    return lo, hi
 
 
 def corrupt_tensor(x, noise: str, level: float, seed: Any = None, clip: tuple[float, float] | None = (0.0, 1.0)):
@@ -87,6 +103,7 @@ def corrupt(
     """
     check_choice(noise, "noise", NOISE_KINDS)
     level = _check_level(noise, level)
+    clip = _check_clip(clip)
     x = check_array(x, "x", allow_empty=True)
     return ops.convert_to_numpy(corrupt_tensor(ops.convert_to_tensor(x), noise, level, seed=seed, clip=clip)).astype(np.float32)
 
@@ -111,7 +128,7 @@ class Corruption(keras.layers.Layer):
         super().__init__(**kwargs)
         self.noise = check_choice(noise, "noise", NOISE_KINDS)
         self.level = _check_level(noise, level)
-        self.clip = tuple(clip) if clip is not None else None
+        self.clip = _check_clip(clip)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True

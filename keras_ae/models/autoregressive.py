@@ -84,12 +84,15 @@ def build_output_head(features: int, image_channels: int, levels: int, units: in
     ], name=name)
 
 
+def _u32(value: int):
+    return tf.constant(value, tf.uint32)
+
+
 def _mix32(x):
     """The "lowbias32" integer hash (C. Wellons): a bijection of uint32 with good avalanche."""
-    u32 = lambda v: tf.constant(v, tf.uint32)  # noqa: E731
-    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, u32(16))) * u32(0x7FEB352D)
-    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, u32(15))) * u32(0x846CA68B)
-    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, u32(16)))
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, _u32(16))) * _u32(0x7FEB352D)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, _u32(15))) * _u32(0x846CA68B)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, _u32(16)))
 
 
 def counter_uniform(shape, seed, index):
@@ -116,8 +119,8 @@ def counter_uniform(shape, seed, index):
     lo = tf.cast(tf.bitwise.bitwise_and(seed, tf.constant(0xFFFFFFFF, tf.uint64)), tf.uint32)
     hi = tf.cast(tf.bitwise.right_shift(seed, tf.constant(32, tf.uint64)), tf.uint32)
     key = _mix32(tf.bitwise.bitwise_xor(_mix32(tf.bitwise.bitwise_xor(lo, _mix32(hi))), tf.cast(index, tf.uint32)))
-    ids = tf.cast(tf.range(tf.reduce_prod(shape)), tf.uint32) * tf.constant(0x9E3779B9, tf.uint32)
-    bits = tf.bitwise.right_shift(_mix32(tf.bitwise.bitwise_xor(ids, key)), tf.constant(8, tf.uint32))
+    ids = tf.cast(tf.range(tf.reduce_prod(shape)), tf.uint32) * _u32(0x9E3779B9)
+    bits = tf.bitwise.right_shift(_mix32(tf.bitwise.bitwise_xor(ids, key)), _u32(8))
     return tf.reshape((tf.cast(bits, tf.float32) + 0.5) * (2.0 ** -24), shape)
 
 

@@ -18,7 +18,7 @@ from keras_ae.data.corruption import Corruption
 from keras_ae.distribute import batch_size_of, scale_loss_for_replicas
 from keras_ae.divergence import fit_with_nan_guard
 from keras_ae.errors import InputValidationError
-from keras_ae.validation import check_array, check_choice
+from keras_ae.validation import check_array, check_choice, check_positive_int
 
 RECONSTRUCTION_LOSSES = ("mse", "bce")
 
@@ -144,6 +144,7 @@ class AutoEncoder(keras.Model):
         Example:
             >>> codes = model.encode(x_test)  # doctest: +SKIP
         """
+        batch_size = check_positive_int(batch_size, "batch_size")
         return self.encoder.predict(self.validate_inputs(x), batch_size=batch_size, verbose=0)
 
     def decode(self, codes, batch_size: int = 256) -> np.ndarray:
@@ -153,6 +154,7 @@ class AutoEncoder(keras.Model):
             >>> images = model.decode(codes)  # doctest: +SKIP
         """
         codes = check_array(codes, "codes", expected_shape=self.code_shape)
+        batch_size = check_positive_int(batch_size, "batch_size")
         return self.decoder.predict(codes, batch_size=batch_size, verbose=0)
 
     def reconstruct(self, x, batch_size: int = 256) -> np.ndarray:
@@ -161,7 +163,21 @@ class AutoEncoder(keras.Model):
         Example:
             >>> denoised = model.reconstruct(noisy)  # doctest: +SKIP
         """
+        batch_size = check_positive_int(batch_size, "batch_size")
         return self.predict(self.validate_inputs(x), batch_size=batch_size, verbose=0)
+
+    def export_for_serving(self, name: str, base_dir: str = "saved_models", **kwargs):
+        """Exports a TF Serving SavedModel to ``base_dir/name/<version>/``.
+
+        See :func:`keras_ae.export.export` for the signatures and options.
+
+        Example:
+            >>> model.export_for_serving("digits_denoiser")  # doctest: +SKIP
+            PosixPath('saved_models/digits_denoiser/1')
+        """
+        from keras_ae.export import export  # lazy: export imports the model families
+
+        return export(self, name, base_dir=base_dir, **kwargs)
 
     # -- validation at the boundary -------------------------------------------------
     @property

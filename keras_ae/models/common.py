@@ -31,6 +31,8 @@ def as_units(units: Sequence[int], name: str) -> tuple[int, ...]:
         >>> as_units([128, 64], "hidden")
         (128, 64)
     """
+    if isinstance(units, (str, bytes)) or not hasattr(units, "__iter__"):
+        raise InputValidationError(f"{name} must be a sequence of positive ints such as (128, 64), got {units!r}.")
     units = tuple(units)
     if any(not isinstance(u, int) or isinstance(u, bool) or u < 1 for u in units):
         raise InputValidationError(f"{name} must be positive ints, got {units!r}.")
