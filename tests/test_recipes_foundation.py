@@ -41,7 +41,7 @@ def recipe_runs(tmp_path_factory) -> dict[str, Path]:
                                              stderr=subprocess.STDOUT, text=True))
     outs = {}
     for name, (out, proc) in procs.items():
-        log, _ = proc.communicate(timeout=300)
+        log, _ = proc.communicate(timeout=1500)
         assert proc.returncode == 0, f"{name}.py failed:\n{log[-3000:]}"
         outs[name] = out
     return outs
