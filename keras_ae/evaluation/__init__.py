@@ -1,5 +1,19 @@
-"""Evaluation: reconstruction error, PSNR (and, per model family, likelihoods and sample quality)."""
+"""Evaluation: reconstruction error, PSNR, likelihoods and sample quality for any generator."""
 
 from keras_ae.evaluation.reconstruction import psnr, reconstruction_error, squared_error_per_example
+from keras_ae.evaluation.sample_quality import (
+    SampleQuality,
+    classifier_score,
+    dataset_classifier,
+    evaluate_samples,
+    frechet_distance,
+    inception_extractor,
+    kernel_distance,
+    mode_coverage,
+)
 
-__all__ = ["psnr", "reconstruction_error", "squared_error_per_example"]
+__all__ = [
+    "SampleQuality", "classifier_score", "dataset_classifier", "evaluate_samples", "frechet_distance",
+    "inception_extractor", "kernel_distance", "mode_coverage", "psnr", "reconstruction_error",
+    "squared_error_per_example",
+]
