@@ -94,9 +94,10 @@ def summary_row(name: str, m: dict) -> dict:
 def main(argv=None) -> dict:
     parser = recipe_parser("gan", __doc__.splitlines()[0], epochs=60)
     parser.add_argument("--loss", default="non_saturating",
-                        choices=["non_saturating", "minimax", "least_squares", "hinge", "wasserstein_gp"])
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--latent-dim", type=int, default=100)
+                        choices=["non_saturating", "minimax", "least_squares", "hinge", "wasserstein_gp"],
+                        help="GAN loss (wasserstein_gp: layer-norm critic, 5 critic steps per generator step)")
+    parser.add_argument("--batch-size", type=int, default=64, help="examples per step")
+    parser.add_argument("--latent-dim", type=int, default=100, help="size of z")
     parser.add_argument("--filters", type=int, nargs="+", default=[64, 32], help="DCGAN generator filters")
     parser.add_argument("--data-range", default="0,1", choices=["0,1", "-1,1"],
                         help="generator output range: 0,1 (sigmoid) or -1,1 (tanh, data rescaled)")
