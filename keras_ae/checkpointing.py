@@ -100,9 +100,9 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
 
     # -- back up ---------------------------------------------------------------------------
     def on_epoch_end(self, epoch, logs=None):
+        self.epoch_logs.append({k: float(v) for k, v in (logs or {}).items()})
         if not _finite(logs):  # a diverged epoch: NaNGuard restores the weights; keep the last good backup
             return
-        self.epoch_logs.append({k: float(v) for k, v in (logs or {}).items()})
         self._current_epoch = epoch + 1
         self._commit()
 

@@ -115,6 +115,20 @@ def check_array(
     return arr
 
 
+def check_same_length(arrays: dict[str, Any]) -> None:
+    """Raises unless the arrays among ``arrays`` (name -> value) hold as many examples each.
+
+    Non-array values (``None``, datasets) are skipped.
+
+    Example:
+        >>> check_same_length({"x": np.zeros((3, 2)), "y": np.zeros((3, 2))})
+    """
+    lengths = {k: len(v) for k, v in arrays.items() if isinstance(v, np.ndarray) and v.ndim}
+    if len(set(lengths.values())) > 1:
+        counts = ", ".join(f"`{k}` {n}" for k, n in lengths.items())
+        raise InputValidationError(f"The inputs hold different numbers of examples ({counts}); they must pair up.")
+
+
 def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
     """Returns ``value`` as an int, raising if it is not an integer >= ``minimum``.
 

@@ -41,6 +41,7 @@ def parse_args(argv=None):
     parser.add_argument("--filters", type=int, default=32, help="PixelCNN feature maps per layer")
     parser.add_argument("--blocks", type=int, default=5, help="PixelCNN residual blocks after the first layer")
     parser.add_argument("--plain", action="store_true", help="plain masked convolutions instead of gated blocks")
+    parser.add_argument("--dropout", type=float, default=0.0, help="dropout rate inside the PixelCNN blocks")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16", "mixed_float16"),
                         help="Keras dtype policy for training (evaluation is always float32)")
@@ -168,7 +169,7 @@ def main(argv=None) -> dict:
                          "precision": args.precision}
     cnn_name = "PixelCNN" if args.plain else "gated PixelCNN"
     cnn_kwargs = dict(image_shape=shape, filters=args.filters, blocks=args.blocks, gated=not args.plain,
-                      dynamic_binarization=True, seed=args.seed)
+                      dropout=args.dropout, dynamic_binarization=True, seed=args.seed)
     cnn, seconds, best = train_float32_model(build_pixelcnn, cnn_kwargs, x_train, x_val, args.epochs, args)
     rows.append(evaluate(cnn, x_test, f"{cnn_name} ({args.filters}x{args.blocks + 1})", seconds, best, args.epochs))
     cnn.save(out / "pixelcnn.keras")

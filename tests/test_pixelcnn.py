@@ -98,6 +98,16 @@ def test_models_are_causal(name, channels):
     assert dep[-1, :-1].sum() > 0.6 * (dep.shape[0] - 1)  # but it does use the context
 
 
+@pytest.mark.parametrize("gated", [True, False])
+def test_dropout_is_causal_and_only_active_in_training(gated):
+    shape = (4, 4, 1)
+    model = build_pixelcnn(shape, filters=8, blocks=2, gated=gated, dropout=0.5, first_kernel_size=3)
+    x = tf.constant(np.random.default_rng(0).random((2, *shape), dtype=np.float32))
+    np.testing.assert_array_equal(model(x).numpy(), model(x).numpy())
+    assert not np.allclose(model(x, training=True).numpy(), model(x).numpy())
+    assert not np.triu(dependencies(lambda b: model(b, training=True), shape)).any()
+
+
 def test_gated_pixelcnn_has_no_blind_spot_unlike_plain_pixelcnn():
     shape = (5, 5, 1)
     prior = np.tril(np.ones((25, 25), bool), -1)

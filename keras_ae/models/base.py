@@ -18,7 +18,7 @@ from keras_ae.data.corruption import Corruption
 from keras_ae.distribute import batch_size_of, scale_loss_for_replicas
 from keras_ae.divergence import fit_with_nan_guard
 from keras_ae.errors import InputValidationError
-from keras_ae.validation import check_array, check_choice, check_positive_int
+from keras_ae.validation import check_array, check_choice, check_positive_int, check_same_length
 
 RECONSTRUCTION_LOSSES = ("mse", "bce")
 
@@ -218,6 +218,8 @@ class AutoEncoder(keras.Model):
             if not isinstance(validation_data, tuple):
                 validation_data = (validation_data,)
             validation_data = self._validate_any(validation_data, "validation_data")
+            check_same_length({f"validation_data[{i}]": v for i, v in enumerate(validation_data)})
+        check_same_length({"x": x, "y": y})
         # A NaN/inf loss stops training, restores the last finite weights and raises
         # TrainingDivergedError (pass your own NaNGuard to configure it).
         return fit_with_nan_guard(
@@ -228,6 +230,7 @@ class AutoEncoder(keras.Model):
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", **kwargs):
         x = self._validate_any(x, "x", required=True)
         y = self._validate_any(y, "y")
+        check_same_length({"x": x, "y": y})
         return super().evaluate(x, y, batch_size=batch_size, verbose=verbose, **kwargs)
 
     def compile(self, optimizer="adam", loss=None, steps_per_execution: int | None = None, **kwargs):

@@ -145,6 +145,11 @@ class ContractiveAutoEncoder(AutoEncoder):
         self.jacobian_penalty.check_memory(_batch_size_of(x, batch_size))
         return super().fit(x, y, batch_size, *args, **kwargs)
 
+    def evaluate(self, x=None, y=None, batch_size=None, *args, **kwargs):
+        """``AutoEncoder.evaluate`` with the same memory check as :meth:`fit`."""
+        self.jacobian_penalty.check_memory(_batch_size_of(x, batch_size))
+        return super().evaluate(x, y, batch_size, *args, **kwargs)
+
 
 def _batch_size_of(x, batch_size: int | None) -> int | None:
     if isinstance(x, tf.data.Dataset):

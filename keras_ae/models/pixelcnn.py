@@ -73,6 +73,7 @@ def get_pixelcnn_network(
     kernel_size: int = 3,
     first_kernel_size: int = 7,
     head_units: int | None = None,
+    dropout: float = 0.0,
     name: str = "network",
 ) -> tuple[keras.Model, int]:
     """The causal network of a PixelCNN and the number of rows above a pixel it can see.
@@ -94,15 +95,17 @@ def get_pixelcnn_network(
     k, k0, c = check_positive_int(kernel_size, "kernel_size"), check_positive_int(first_kernel_size, "first_kernel_size"), shape[-1]
     inputs = keras.Input((None, None, c), name="images")  # any band of rows
     if gated:
-        v, h = GatedPixelCNNBlock(filters, k0, first=True, color_channels=c, name="gated_block_0")([inputs, inputs])
+        v, h = GatedPixelCNNBlock(filters, k0, first=True, color_channels=c, dropout=dropout, name="gated_block_0")([inputs, inputs])
         for b in range(1, blocks + 1):
-            v, h = GatedPixelCNNBlock(filters, k, color_channels=c, name=f"gated_block_{b}")([v, h])
+            v, h = GatedPixelCNNBlock(filters, k, color_channels=c, dropout=dropout, name=f"gated_block_{b}")([v, h])
         rows = k0 // 2 + 1 + blocks * (k // 2)
     else:
         h = MaskedConv2D(filters, k0, mask_type="A", color_channels=c, name="input_conv")(inputs)
         for b in range(1, blocks + 1):
             y = keras.layers.Activation("relu")(h)
             y = MaskedConv2D(filters, k, mask_type="B", color_channels=c, activation="relu", name=f"block_{b}_conv")(y)
+            if dropout:
+                y = keras.layers.Dropout(dropout, name=f"block_{b}_dropout")(y)
             y = MaskedConv2D(filters, 1, mask_type="B", color_channels=c, name=f"block_{b}_1x1")(y)
             h = keras.layers.Add(name=f"block_{b}_residual")([h, y])
         rows = k0 // 2 + blocks * (k // 2)
@@ -119,6 +122,7 @@ def build_pixelcnn(
     kernel_size: int = 3,
     first_kernel_size: int = 7,
     head_units: int | None = None,
+    dropout: float = 0.0,
     dynamic_binarization: bool = False,
     seed: int | None = None,
     name: str = "pixelcnn",
@@ -135,6 +139,8 @@ def build_pixelcnn(
         kernel_size: Kernel size of the residual blocks.
         first_kernel_size: Kernel size of the first layer.
         head_units: Hidden 1x1 channels of the output head (default ``filters``).
+        dropout: Dropout rate inside the blocks during training (against overfitting
+            small data sets).
         dynamic_binarization: Binary models: ``fit`` re-binarizes grey images every batch.
         seed: Seed of the dynamic binarization.
         name: Model name.
@@ -147,6 +153,7 @@ def build_pixelcnn(
         >>> model.compile()
         >>> model.fit(x_train, epochs=10)  # doctest: +SKIP
     """
-    network, rows = get_pixelcnn_network(image_shape, filters, blocks, gated, levels, kernel_size, first_kernel_size, head_units)
+    network, rows = get_pixelcnn_network(image_shape, filters, blocks, gated, levels, kernel_size, first_kernel_size,
+                                         head_units, dropout)
     return PixelCNN(network, image_shape, levels=levels, dynamic_binarization=dynamic_binarization, receptive_rows=rows,
-                    seed=seed, info={"gated": bool(gated), "filters": filters, "blocks": blocks}, name=name)
+                    seed=seed, info={"gated": bool(gated), "filters": filters, "blocks": blocks, "dropout": dropout}, name=name)
