@@ -39,8 +39,10 @@ from keras_ae.applications.pretraining import (
     build_classifier,
     build_pretraining_ae,
     compare_pretraining,
+    labelled_split,
     labelled_subset,
     linear_probe_error,
+    select_by_validation,
 )
 from keras_ae.applications.reduction import AutoEncoderTransformer
 from keras_ae.applications.visualization import compare_embeddings, fit_embedding, trustworthiness_scores
@@ -49,6 +51,7 @@ __all__ = [
     "AutoEncoderTransformer", "BinaryCode", "HammingIndex", "PCASignHasher", "RandomProjectionHasher",
     "ReconstructionAnomalyDetector", "SemanticHashingAE", "build_classifier", "build_hashing_ae",
     "build_patch_ae", "build_pretraining_ae", "compare_embeddings", "compare_pretraining", "denoise_image",
-    "extract_patches", "fit_embedding", "labelled_subset", "linear_probe_error", "load_photos", "pack_bits",
-    "reassemble_patches", "retrieval_metrics", "trustworthiness_scores", "unpack_bits",
+    "extract_patches", "fit_embedding", "labelled_split", "labelled_subset", "linear_probe_error", "load_photos",
+    "pack_bits", "reassemble_patches", "retrieval_metrics", "select_by_validation", "trustworthiness_scores",
+    "unpack_bits",
 ]

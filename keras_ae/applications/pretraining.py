@@ -74,6 +74,32 @@ def labelled_subset(y: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
+def labelled_split(y: np.ndarray, per_class: int, val_per_class: int = 0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint labelled training and validation indices, ``per_class`` / ``val_per_class`` of every class.
+
+    Args:
+        y: Integer labels ``(n,)``.
+        per_class: Training examples per class.
+        val_per_class: Validation examples per class (``0``: an empty validation set).
+        seed: Random seed.
+
+    Returns:
+        ``(train_indices, val_indices)``, each sorted.
+
+    Example:
+        >>> train, val = labelled_split(np.array([0, 0, 0, 1, 1, 1]), 2, 1)
+        >>> len(train), len(val), len(set(train) & set(val))
+        (4, 2, 0)
+    """
+    both = labelled_subset(y, per_class + val_per_class, seed)
+    if not val_per_class:
+        return both, both[:0]
+    rng = np.random.default_rng(seed + 1)
+    y = np.asarray(y).reshape(-1)
+    val = np.concatenate([rng.choice(both[y[both] == label], val_per_class, replace=False) for label in np.unique(y)])
+    return np.setdiff1d(both, val), np.sort(val)
+
+
 def build_pretraining_ae(
     kind: str,
     input_shape: Sequence[int] = (28, 28, 1),
@@ -219,7 +245,8 @@ def compare_pretraining(
     x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
     kinds: Sequence[str] | None = None, per_class: int = 100, pretrain_epochs: int = 100,
     finetune_epochs: int = 60, hidden: Sequence[int] = (1000, 500), code_dim: int = 250,
-    scratch_learning_rates: Sequence[float] = (1e-3, 3e-4), seed: int = 0, verbose: int = 0,
+    scratch_learning_rates: Sequence[float] = (1e-3, 3e-4), val_per_class: int = 0, seed: int = 0,
+    verbose: int = 0,
 ) -> list[dict]:
     """Pretrain on all of ``x_train``, fine-tune on ``per_class`` labels per class, compare.
 
@@ -243,25 +270,34 @@ def compare_pretraining(
         hidden: Hidden widths.
         code_dim: Code size.
         scratch_learning_rates: Learning rates tried for the from-scratch network.
-        seed: Seed for the subset and initialisations.
+        val_per_class: Labelled validation examples per class, drawn from ``x_train``
+            disjoint from the training labels; each row then also gets ``val_error``, so
+            that learning rates and methods are chosen without looking at the test split
+            (see :func:`select_by_validation`). ``0``: no validation subset.
+        seed: Seed for the subsets and initialisations.
         verbose: Keras verbosity.
 
     Returns:
-        Rows ``{"method", "pretraining", "test_error", "labels"}``.
+        Rows ``{"method", "pretraining", "test_error", "labels"}`` (plus ``"val_error"``).
 
     Example:
         >>> rows = compare_pretraining(x_train, y_train, x_test, y_test, per_class=100)  # doctest: +SKIP
     """
     kinds = tuple(kinds) if kinds is not None else pretraining_kinds()
-    subset = labelled_subset(y_train, per_class, seed)
+    subset, val = labelled_split(y_train, per_class, check_positive_int(val_per_class, "val_per_class", minimum=0), seed)
     x_few, y_few = x_train[subset], y_train[subset]
     n_classes = int(np.max(y_train)) + 1
     shape = x_train.shape[1:]
     rows = []
 
-    def add(method, pretraining, model_or_error):
-        error = model_or_error if isinstance(model_or_error, float) else classification_error(model_or_error, x_test, y_test)
-        rows.append({"method": method, "pretraining": pretraining, "test_error": error, "labels": len(subset)})
+    def add(method, pretraining, model_or_errors):
+        if isinstance(model_or_errors, tuple):  # a linear probe: (test error, validation error)
+            test_error, val_error = model_or_errors
+        else:
+            test_error = classification_error(model_or_errors, x_test, y_test)
+            val_error = classification_error(model_or_errors, x_train[val], y_train[val]) if len(val) else None
+        row = {"method": method, "pretraining": pretraining, "test_error": test_error, "labels": len(subset)}
+        rows.append(row if val_error is None else {**row, "val_error": val_error})
 
     keras.utils.set_random_seed(seed)
     fresh = build_pretraining_ae("plain", shape, hidden, code_dim).encoder  # same network, random weights
@@ -280,7 +316,34 @@ def compare_pretraining(
                                                           verbose=verbose))
         keras.utils.set_random_seed(seed)
         add(f"{kind} + probe, fine-tune", kind,
-            fine_tune(ae.encoder, x_few, y_few, n_classes, epochs=finetune_epochs,
+            fine_tune(ae.encoder, x_few, y_few, n_classes, head_epochs=finetune_epochs, epochs=finetune_epochs,
                       learning_rate=scratch_learning_rates[0] / 10, seed=seed, verbose=verbose))
-        add(f"{kind} linear probe", kind, linear_probe_error(ae.encoder, x_few, y_few, x_test, y_test))
+        add(f"{kind} linear probe", kind, (
+            linear_probe_error(ae.encoder, x_few, y_few, x_test, y_test),
+            linear_probe_error(ae.encoder, x_few, y_few, x_train[val], y_train[val]) if len(val) else None))
     return rows
+
+
+def select_by_validation(rows: Sequence[dict], pretraining: str | None = None) -> dict:
+    """The row with the lowest validation error (ties: the first), among ``pretraining`` rows.
+
+    Args:
+        rows: Rows of :func:`compare_pretraining` run with ``val_per_class > 0``.
+        pretraining: ``"none"`` for the from-scratch rows, a kind, ``"any"`` for every
+            pretrained row, or ``None`` for all rows.
+
+    Returns:
+        The chosen row (its ``test_error`` is the number to report).
+
+    Example:
+        >>> select_by_validation([{"pretraining": "none", "val_error": 0.2, "test_error": 0.21},
+        ...                       {"pretraining": "none", "val_error": 0.1, "test_error": 0.12}], "none")["test_error"]
+        0.12
+    """
+    pool = [r for r in rows if pretraining is None or r["pretraining"] == pretraining
+            or (pretraining == "any" and r["pretraining"] != "none")]
+    if not pool:
+        raise InputValidationError(f"No rows with pretraining={pretraining!r}.")
+    if any("val_error" not in r for r in pool):
+        raise InputValidationError("Rows have no val_error: run compare_pretraining with val_per_class > 0.")
+    return min(pool, key=lambda r: r["val_error"])
