@@ -235,7 +235,7 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
 
 def training_callbacks(
     out_dir: str | os.PathLike,
-    monitor: str = "val_loss",
+    monitor: str | None = "val_loss",
     mode: str = "min",
     fingerprint: Mapping[str, Any] | None = None,
     keep_backup: bool = False,
@@ -248,7 +248,8 @@ def training_callbacks(
 
     Args:
         out_dir: Run folder; gets ``backup/``, ``last.keras`` and ``best.keras``.
-        monitor: Log key that picks ``best.keras`` (``"loss"`` without validation).
+        monitor: Log key that picks ``best.keras`` (``"loss"`` without validation);
+            ``None``: no ``best.keras`` (e.g. a GAN, whose losses do not rank models).
         mode: ``"min"`` or ``"max"`` for ``monitor``.
         fingerprint: JSON settings of the run; a backup of a run with other settings is
             refused (:class:`ResumeMismatchError`) instead of being resumed.
@@ -256,7 +257,7 @@ def training_callbacks(
             once the run's own outputs are written).
 
     Returns:
-        ``[last checkpoint, best checkpoint, ResumableBackup]``.
+        ``[last checkpoint, best checkpoint, ResumableBackup]`` (no best one without ``monitor``).
 
     Example:
         >>> callbacks = training_callbacks("runs/my_run", monitor="val_loss")
@@ -266,21 +267,21 @@ def training_callbacks(
     backup_dir = out / BACKUP_DIR
     # On a resume, best.keras must only be replaced by a better epoch than those already run.
     state = read_backup(backup_dir)
-    seen = [e[monitor] for e in (state or {}).get("history", []) if monitor in e]
-    best = (min(seen) if mode == "min" else max(seen)) if seen else None
-    return [
-        AtomicModelCheckpoint(out / LAST_CHECKPOINT),
-        AtomicModelCheckpoint(out / BEST_CHECKPOINT, monitor=monitor, mode=mode, save_best_only=True,
-                              initial_value_threshold=best),
-        ResumableBackup(backup_dir, fingerprint=fingerprint, delete_checkpoint=not keep_backup),
-    ]
+    callbacks: list[keras.callbacks.Callback] = [AtomicModelCheckpoint(out / LAST_CHECKPOINT)]
+    if monitor is not None:
+        seen = [e[monitor] for e in (state or {}).get("history", []) if monitor in e]
+        best = (min(seen) if mode == "min" else max(seen)) if seen else None
+        callbacks.append(AtomicModelCheckpoint(out / BEST_CHECKPOINT, monitor=monitor, mode=mode, save_best_only=True,
+                                               initial_value_threshold=best))
+    callbacks.append(ResumableBackup(backup_dir, fingerprint=fingerprint, delete_checkpoint=not keep_backup))
+    return callbacks
 
 
 def fit_resumable(
     model: keras.Model,
     x: Any = None,
     out_dir: str | os.PathLike = "runs/fit",
-    monitor: str | None = None,
+    monitor: str | None = "auto",
     fingerprint: Mapping[str, Any] | None = None,
     keep_backup: bool = False,
     callbacks: Sequence[keras.callbacks.Callback] | None = None,
@@ -292,7 +293,9 @@ def fit_resumable(
         model: A compiled, built model.
         x: Training data (as for ``fit``).
         out_dir: Run folder for the backup and checkpoints.
-        monitor: Key for ``best.keras`` (default ``val_loss`` with validation data, else ``loss``).
+        monitor: Key for ``best.keras``: ``"auto"`` is ``val_loss`` with validation data, else
+            ``loss``, and none for models without a ``loss`` (GANs); ``None`` writes no
+            ``best.keras``.
         fingerprint: Settings of the run (see :func:`training_callbacks`).
         keep_backup: Keep the backup after ``fit`` (see :func:`training_callbacks`).
         callbacks: More callbacks, run before the checkpointing ones.
@@ -311,8 +314,9 @@ def fit_resumable(
     """
     from keras_ae.divergence import fit_with_nan_guard
 
-    if monitor is None:
-        monitor = "val_loss" if fit_kwargs.get("validation_data") is not None else "loss"
+    if monitor == "auto":  # a GAN has no "loss" (its d_loss / g_loss do not rank models)
+        has_loss = any(m.name == "loss" for m in model.metrics)
+        monitor = None if not has_loss else "val_loss" if fit_kwargs.get("validation_data") is not None else "loss"
     ours = training_callbacks(out_dir, monitor=monitor, fingerprint=fingerprint, keep_backup=keep_backup)
     fit_with_nan_guard(model.fit, x=x, callbacks=[*(callbacks or []), *ours], **fit_kwargs)
     return ours[-1].history()

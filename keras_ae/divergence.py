@@ -1,9 +1,11 @@
 """NaN safety: stop at the first non-finite loss and keep the last finite weights.
 
 Keras' own ``TerminateOnNaN`` stops training but leaves the NaN weights in the model,
-so the user loses the run. ``NaNGuard`` snapshots the weights at every finite epoch
-end, and on a NaN/inf loss stops, restores that snapshot and records a message naming
-the epoch, the step and the likely causes.
+so the user loses the run. ``NaNGuard`` snapshots the weights *and the optimizer state*
+at every finite epoch end, and on a NaN/inf loss stops, restores that snapshot and
+records a message naming the epoch, the step and the likely causes. The optimizer state
+matters: one NaN gradient makes Adam's moment estimates NaN, and restored weights with
+NaN moments turn NaN again at the next step of the next ``fit``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import keras
 
 
 class NaNGuard(keras.callbacks.Callback):
-    """Stops training on a NaN/inf loss and restores the last finite weights.
+    """Stops training on a NaN/inf loss and restores the last finite weights and optimizer state.
 
     Args:
         monitor: Log keys to check after every batch (those present are checked).
@@ -37,8 +39,21 @@ class NaNGuard(keras.callbacks.Callback):
         self._snapshot_at = "the start of training"
         self._epoch = 0
 
+    def _state_variables(self) -> list:
+        """The model's weights and the variables of each of its optimizers (a GAN has two)."""
+        optimizers = []
+        for value in (getattr(self.model, "optimizer", None), *vars(self.model).values()):
+            if isinstance(value, keras.optimizers.Optimizer) and not any(value is o for o in optimizers):
+                optimizers.append(value)
+        variables = list(self.model.weights)
+        for optimizer in optimizers:
+            variables.extend(optimizer.variables)
+        return variables
+
     def _take_snapshot(self, where: str) -> None:
-        self._snapshot = [v.numpy() for v in self.model.weights]
+        # Keyed by variable: an optimizer may create variables after the snapshot (they
+        # are then left as they are).
+        self._snapshot = [(v, v.numpy()) for v in self._state_variables()]
         self._snapshot_at = where
 
     def on_train_begin(self, logs=None):
@@ -76,14 +91,14 @@ class NaNGuard(keras.callbacks.Callback):
         if self.message is not None:
             return
         key, value = bad
-        for variable, saved in zip(self.model.weights, self._snapshot):
+        for variable, saved in self._snapshot:
             variable.assign(saved)
         self.model.stop_training = True
         self.message = (
             f"Training diverged: `{key}` became {value} at {where}. Likely causes: a learning rate "
             "too high (try 10x smaller), inputs that are not scaled (e.g. [0, 255] instead of [0, 1]) "
             "or contain extreme values, or an unstable custom loss (log of 0). The finite weights from "
-            f"{self._snapshot_at} were restored."
+            f"{self._snapshot_at} (and the optimizer's state) were restored."
         )
 
 

@@ -1,7 +1,8 @@
-"""Shared plumbing for recipes and benchmarks: arguments, result tables and JSON files.
+"""Shared plumbing for recipes and benchmarks: arguments, training, result tables and JSON files.
 
 Every recipe takes the same core flags (``--dataset``, ``--data-dir``, ``--epochs``,
-``--out``, ``--seed``), prints its numbers as a table and writes ``results.json`` next
+``--out``, ``--seed``), trains through :func:`fit_recipe_model` (resumable, with
+best/last checkpoints), prints its numbers as a table and writes ``results.json`` next
 to its figures, so results are easy to compare and to paste into the README.
 """
 
@@ -16,6 +17,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 DEFAULT_DATA_DIR = os.environ.get("KERAS_AE_DATA_DIR", "../shared/data/mnist10k")
+# Arguments that may change between a crashed run and its restart.
+RESUME_FREE_ARGS = ("out", "epochs", "verbose")
+CHECKPOINTS = "checkpoints"  # recipes' checkpoint folder, inside --out
 
 
 def recipe_parser(name: str, description: str, dataset: str = "mnist", epochs: int = 10) -> argparse.ArgumentParser:
@@ -56,6 +60,43 @@ def load_recipe_data(args: argparse.Namespace, flatten: bool = False):
 
     data_dir = args.data_dir if args.data_dir and Path(args.data_dir).exists() else None
     return load_dataset(args.dataset, data_dir=data_dir, flatten=flatten)
+
+
+def fit_recipe_model(model, x, args: argparse.Namespace, name: str | None = None, monitor: str | None = "auto",
+                     **fit_kwargs: Any) -> dict[str, list[float]]:
+    """``model.fit`` for recipes: resumable, with best and last checkpoints, NaN-safe.
+
+    Writes ``<args.out>/checkpoints/<name>/``: ``last.keras`` after every epoch,
+    ``best.keras`` at the best ``monitor`` value and ``backup/``, kept until
+    :func:`write_results` ends the recipe. Rerun the same command after a crash and every
+    fit continues after its last finished epoch (fits that had finished restore at once);
+    a rerun with other arguments (``--epochs`` may change) raises
+    :class:`~keras_ae.checkpointing.ResumeMismatchError` naming them.
+
+    Args:
+        model: A compiled keras_ae model.
+        x: Training data.
+        args: The recipe's parsed arguments (``out``; the rest fingerprints the run).
+        name: Checkpoint folder (default: the model's name).
+        monitor: Key for ``best.keras`` (``"auto"``: ``val_loss`` with validation data, else
+            ``loss``; ``None``: no ``best.keras``).
+        **fit_kwargs: Passed to ``fit`` (``epochs``, ``batch_size``, ``callbacks``, ...).
+
+    Returns:
+        The history of every epoch, those before a restart included.
+
+    Raises:
+        TrainingDivergedError: a NaN/inf loss (the last finite weights are restored).
+
+    Example:
+        >>> history = fit_recipe_model(model, x_train, args, epochs=args.epochs, batch_size=256)  # doctest: +SKIP
+    """
+    from keras_ae.checkpointing import fit_resumable
+
+    name = name or model.name
+    fingerprint = {"checkpoint": name, **{k: v for k, v in vars(args).items() if k not in RESUME_FREE_ARGS}}
+    return fit_resumable(model, x, out_dir=Path(args.out) / CHECKPOINTS / name, monitor=monitor,
+                         fingerprint=fingerprint, keep_backup=True, **fit_kwargs)
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], floatfmt: str = ".4g") -> str:
@@ -101,6 +142,9 @@ def write_results(out: str | os.PathLike, results: Mapping[str, Any], rows: Sequ
                   args: argparse.Namespace | None = None, filename: str = "results.json") -> Path:
     """Writes ``results.json`` (results, table rows, arguments, machine) and prints the table.
 
+    A recipe is finished once its results are written, so this also deletes the resume
+    backups of its fits (``out/checkpoints/*/backup``; the ``.keras`` checkpoints stay).
+
     Args:
         out: Output folder (created).
         results: Headline numbers.
@@ -123,4 +167,8 @@ def write_results(out: str | os.PathLike, results: Mapping[str, Any], rows: Sequ
     if rows:
         print(format_table(rows))
     print(f"results: {path}")
+    from keras_ae.checkpointing import clear_backup
+
+    for folder in (out / CHECKPOINTS).glob("*"):
+        clear_backup(folder)
     return path

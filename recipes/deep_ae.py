@@ -17,7 +17,7 @@ from pathlib import Path
 import keras
 
 from keras_ae.evaluation import reconstruction_error
-from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
+from keras_ae.experiment import fit_recipe_model, load_recipe_data, recipe_parser, write_results
 from keras_ae.models import build_dense_ae, fit_pca
 from keras_ae.plotting import save_image_rows
 
@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> dict:
     model = build_dense_ae(x_train.shape[1:], hidden=tuple(args.hidden), code_dim=args.code_dim, loss=args.loss)
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
     start = time.perf_counter()
-    model.fit(x_train, epochs=args.epochs, batch_size=args.batch_size, validation_data=x_test, verbose=args.verbose)
+    fit_recipe_model(model, x_train, args, epochs=args.epochs, batch_size=args.batch_size, validation_data=x_test,
+                     verbose=args.verbose)
     train_seconds = time.perf_counter() - start
 
     ae_error = float(reconstruction_error(model, x_test).mean())

@@ -27,7 +27,7 @@ import tensorflow as tf
 from keras_ae.callbacks import GANMonitor
 from keras_ae.errors import TrainingDivergedError
 from keras_ae.evaluation.sample_quality import SampleQuality, dataset_classifier
-from keras_ae.experiment import format_table, load_recipe_data, recipe_parser, write_results
+from keras_ae.experiment import fit_recipe_model, format_table, load_recipe_data, recipe_parser, write_results
 from keras_ae.models.gan import build_dcgan
 from keras_ae.plotting import save_image_grid
 
@@ -148,11 +148,12 @@ def main(argv=None) -> dict:
     monitor.save(0)
     diverged = None
     try:
-        history = gan.fit(gan.from_unit_range(x_train), epochs=args.epochs, batch_size=args.batch_size,
-                          callbacks=[evaluator, monitor], verbose=2)
+        # No best.keras: GAN losses do not rank generators (the evaluator scores samples).
+        history = fit_recipe_model(gan, gan.from_unit_range(x_train), args, monitor=None, epochs=args.epochs,
+                                   batch_size=args.batch_size, callbacks=[evaluator, monitor], verbose=2)
     except TrainingDivergedError as exc:  # weights are already restored to the last finite ones
         print(f"\n{exc}")
-        diverged, history = str(exc), exc.history
+        diverged, history = str(exc), exc.history.history
         evaluator.evaluate(evaluator.epochs_done)
     final = evaluator.rows[-1]
     raw_samples = gan.sample(args.n_samples, seed=args.seed, use_ema=False, unit_range=True, verbose=0)
@@ -177,7 +178,7 @@ def main(argv=None) -> dict:
     checks = {
         "fcd_at_most_tenth_of_untrained": fcds[-1] <= fcds[0] / 10,
         "every_class_5_to_15_percent": bool(((fractions >= 0.05) & (fractions <= 0.15)).all()),
-        "no_nan": diverged is None and all(np.isfinite(v).all() for v in history.history.values()),
+        "no_nan": diverged is None and all(np.isfinite(v).all() for v in history.values()),
         "fcd_improves_checkpoint_to_checkpoint": all(b < a for a, b in zip(fcds, fcds[1:])),
     }
     if vae_metrics is not None:
@@ -192,7 +193,7 @@ def main(argv=None) -> dict:
         "class_fractions_final": final["class_fractions"], "fcd_raw_generator": raw["frechet_distance"],
         "classifier_test_accuracy": extractor.info.get("test_accuracy"),
         "vae": vae_metrics, "checks": checks, "diverged": diverged, "checkpoints": evaluator.rows,
-        "history": history.history,
+        "history": history,
         "grids": [str(p) for p in monitor.paths],
     }
     write_results(out, results, rows, args)

@@ -29,7 +29,7 @@ import numpy as np
 
 from keras_ae.data import binarize
 from keras_ae.evaluation.likelihood import bits_per_dim
-from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
+from keras_ae.experiment import fit_recipe_model, load_recipe_data, recipe_parser, write_results
 from keras_ae.models.vae import build_vae
 from keras_ae.plotting import save_image_rows
 from keras_ae.plotting_latent import save_interpolations, save_latent_manifold, save_latent_scatter, save_samples
@@ -62,8 +62,8 @@ def train(vae, x_train, epochs: int, args) -> tuple[float, dict]:
     schedule = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=steps, alpha=args.lr_final / args.lr)
     vae.compile(optimizer=keras.optimizers.Adam(schedule, epsilon=1e-4))  # epsilon as in the IWAE paper
     start = time.perf_counter()
-    history = vae.fit(x_train, epochs=epochs, batch_size=args.batch_size, verbose=2)
-    return time.perf_counter() - start, {k: float(v[-1]) for k, v in history.history.items()}
+    history = fit_recipe_model(vae, x_train, args, epochs=epochs, batch_size=args.batch_size, verbose=2)
+    return time.perf_counter() - start, {k: float(v[-1]) for k, v in history.items()}
 
 
 def evaluate(vae, x_test, args) -> list[dict]:

@@ -240,3 +240,33 @@ def test_sigkilled_cli_training_resumes_after_the_last_finished_epoch(digits, tm
     # same training, different shuffling after the restart: the results agree closely
     assert history["val_loss"][-1] == pytest.approx(uninterrupted["val_loss"][-1], rel=0.05)
     assert not (out / BACKUP_DIR).exists() and (out / "best.keras").is_file() and (out / "last.keras").is_file()
+
+
+# -- recipes: one shared helper makes every recipe's fit resumable ------------------------
+def test_recipe_fits_resume_keep_best_and_last_and_finish_cleanly(digits, tmp_path):
+    import argparse
+
+    from keras_ae.experiment import CHECKPOINTS, fit_recipe_model, write_results
+
+    (x, _), (x_test, _) = digits
+    args = argparse.Namespace(out=str(tmp_path), dataset="digits", learning_rate=3e-3, epochs=3, verbose=0)
+    folder = tmp_path / CHECKPOINTS / "dense_ae"
+    with pytest.raises(KeyboardInterrupt):  # crash when epoch 3 begins
+        fit_recipe_model(_model(), x[:256], args, epochs=3, validation_data=x_test[:64], verbose=0,
+                         callbacks=[_Interrupt(2)])
+    assert read_backup(folder / BACKUP_DIR)["epoch"] == 2
+    assert {"best.keras", "last.keras"} <= {p.name for p in folder.iterdir()}
+
+    changed = argparse.Namespace(**{**vars(args), "learning_rate": 0.1})
+    with pytest.raises(ResumeMismatchError, match="learning_rate"):
+        fit_recipe_model(_model(), x[:256], changed, epochs=3, verbose=0)
+
+    first = _WeightsAtFirstEpoch()
+    history = fit_recipe_model(_model(), x[:256], args, epochs=3, validation_data=x_test[:64], verbose=0,
+                               callbacks=[first])
+    assert first.epoch == 2 and len(history["val_loss"]) == 3  # ran epoch 3 only, reports all three
+    best = load_model(folder / "best.keras")
+    assert np.isclose(best.evaluate(x_test[:64], verbose=0, return_dict=True)["loss"], min(history["val_loss"]), rtol=1e-4)
+    assert read_backup(folder / BACKUP_DIR)["epoch"] == 3  # kept until the recipe's results are written
+    write_results(tmp_path, {"done": True})
+    assert not (folder / BACKUP_DIR).exists() and (folder / "last.keras").is_file()

@@ -56,7 +56,10 @@ def corrupt_tensor(x, noise: str, level: float, seed: Any = None, clip: tuple[fl
             to 0 with probability ``level``) or ``"salt_pepper"`` (each value set to the
             range's low or high end, half each, with probability ``level``).
         level: Noise standard deviation or fraction of corrupted values.
-        seed: An int or a ``keras.random.SeedGenerator``.
+        seed: An int or a ``keras.random.SeedGenerator``. With a ``SeedGenerator`` (the
+            training layer) the noise comes from
+            :func:`keras_ae.distribute.batch_noise`: example ``i`` of the global batch gets
+            the same noise however ``tf.distribute`` splits the batch over replicas.
         clip: Range to clip Gaussian-noised values to and the salt/pepper values; ``None``
             leaves Gaussian noise unclipped and uses 0/1 for salt and pepper.
 
@@ -69,14 +72,28 @@ def corrupt_tensor(x, noise: str, level: float, seed: Any = None, clip: tuple[fl
     if level == 0:
         return x
     if noise == "gaussian":
-        y = x + ops.cast(keras.random.normal(ops.shape(x), stddev=level, seed=seed), x.dtype)
+        y = x + ops.cast(_draw("normal", x, seed) * level, x.dtype)
         return ops.clip(y, clip[0], clip[1]) if clip is not None else y
-    u = keras.random.uniform(ops.shape(x), seed=seed)
+    u = _draw("uniform", x, seed)
     if noise == "masking":
         return ops.where(u < level, ops.zeros_like(x), x)
     lo, hi = clip if clip is not None else (0.0, 1.0)
     salt_or_pepper = ops.where(u < level / 2, ops.full_like(x, lo), ops.full_like(x, hi))
     return ops.where(u < level, salt_or_pepper, x)
+
+
+def _draw(kind: str, x, seed):
+    """Standard normal or uniform [0, 1) noise shaped like ``x``."""
+    if isinstance(seed, keras.random.SeedGenerator):
+        import tensorflow as tf
+
+        from keras_ae.distribute import batch_noise
+
+        # Per-example rows of the global batch: a mirrored step corrupts like one device.
+        stateless = tf.cast(tf.math.floormod(tf.cast(seed.next(), tf.int64), tf.int32.max - 1), tf.int32)
+        return batch_noise(kind, tf.shape(x), stateless)
+    draw = keras.random.normal if kind == "normal" else keras.random.uniform
+    return draw(ops.shape(x), seed=seed)
 
 
 def corrupt(

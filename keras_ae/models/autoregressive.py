@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ae.distribute import batch_size_of, scale_loss_for_replicas
+from keras_ae.distribute import batch_noise, nonempty_batch, scale_loss_for_replicas
 from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.likelihood import bits_per_dim
 from keras_ae.layers.masked_conv import MaskedConv2D
@@ -186,6 +186,7 @@ class AutoregressiveModel(keras.Model):
         self.bpd_tracker = keras.metrics.Mean(name="bits_per_dim")
         self._compiled_sampler = None
         self._compiled_log_prob = None
+        self.built = True  # the network is a functional model, built at construction: saving an untrained model works
 
     def get_config(self) -> dict:
         return {
@@ -361,24 +362,27 @@ class AutoregressiveModel(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        # Under tf.distribute an empty replica batch becomes one example weighted 0.
+        x, batch = nonempty_batch(keras.utils.unpack_x_y_sample_weight(data)[0])
         x = tf.cast(x, tf.float32)
         if self.dynamic_binarization:
-            # A fresh binarization of every image in every batch: less overfitting.
-            x = tf.cast(keras.random.uniform(tf.shape(x), seed=self.seed_generator) < x, tf.float32)
+            # A fresh binarization of every image in every batch: less overfitting. Drawn per
+            # example of the global batch, so a mirrored step binarizes like one device.
+            seed = tf.cast(tf.math.floormod(tf.cast(self.seed_generator.next(), tf.int64), tf.int32.max - 1), tf.int32)
+            x = tf.cast(batch_noise("uniform", tf.shape(x), seed) < x, tf.float32)
         with tf.GradientTape() as tape:
             loss, nll = self._terms(x, training=True)
-            scaled = scale_loss_for_replicas(loss)
+            scaled = scale_loss_for_replicas(loss, batch)
             if self.optimizer is not None:
                 scaled = self.optimizer.scale_loss(scaled)
         grads = tape.gradient(scaled, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
-        return self._update_trackers(loss, nll, batch_size_of(x))
+        return self._update_trackers(loss, nll, batch)
 
     def test_step(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x, batch = nonempty_batch(keras.utils.unpack_x_y_sample_weight(data)[0])
         loss, nll = self._terms(tf.cast(x, tf.float32), training=False)
-        return self._update_trackers(loss, nll, batch_size_of(x))
+        return self._update_trackers(loss, nll, batch)
 
     # -- likelihood --------------------------------------------------------------------
     def log_likelihood(self, x, batch_size: int = 256, verbose: int = 0) -> np.ndarray:

@@ -15,8 +15,9 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.data.corruption import Corruption
-from keras_ae.distribute import batch_size_of, scale_loss_for_replicas
+from keras_ae.distribute import nonempty_batch, scale_loss_for_replicas
 from keras_ae.divergence import fit_with_nan_guard
+from keras_ae.models.compile_defaults import choose_jit_compile
 from keras_ae.errors import InputValidationError
 from keras_ae.validation import check_array, check_choice, check_positive_int, check_same_length
 
@@ -220,6 +221,8 @@ class AutoEncoder(keras.Model):
             validation_data = self._validate_any(validation_data, "validation_data")
             check_same_length({f"validation_data[{i}]": v for i, v in enumerate(validation_data)})
         check_same_length({"x": x, "y": y})
+        # Small dense models on CPU: XLA for long enough runs (see compile_defaults).
+        choose_jit_compile(self, x, epochs - kwargs.get("initial_epoch", 0), kwargs.get("steps_per_epoch"), batch_size)
         # A NaN/inf loss stops training, restores the last finite weights and raises
         # TrainingDivergedError (pass your own NaNGuard to configure it).
         return fit_with_nan_guard(
@@ -241,7 +244,10 @@ class AutoEncoder(keras.Model):
         otherwise dominate (about 2x throughput measured on CPU; see BENCHMARKS.md).
         Callbacks' batch hooks then fire every 16 steps; pass 1 to get every step.
         Under a ``tf.distribute`` strategy the default is 1: Keras 3's multi-step loop
-        fails inside replica contexts (keras-team/keras#19246).
+        fails inside replica contexts (keras-team/keras#19246). With the default
+        ``jit_compile="auto"``, the first ``fit`` of a small dense auto-encoder on CPU
+        turns XLA on when the run is long enough to pay for compiling
+        (:func:`keras_ae.models.compile_defaults.choose_jit_compile`).
 
         Example:
             >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))  # doctest: +SKIP
@@ -254,6 +260,8 @@ class AutoEncoder(keras.Model):
         if steps_per_execution is None:
             distributed = tf.distribute.has_strategy() or getattr(self, "_distribute_strategy", None) is not None
             steps_per_execution = 1 if distributed else 16
+        # jit_compile left at "auto": the first fit may switch XLA on (choose_jit_compile).
+        object.__setattr__(self, "_jit_compile_auto", kwargs.get("jit_compile", "auto") == "auto")
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
 
     def get_compile_config(self) -> dict | None:
@@ -307,18 +315,19 @@ class AutoEncoder(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
-        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        # Under tf.distribute an empty replica batch becomes one example weighted 0.
+        x, y, batch = nonempty_batch(*keras.utils.unpack_x_y_sample_weight(data)[:2])
         target = x if y is None else y
         with tf.GradientTape() as tape:
             terms = self.compute_losses(x, target, training=True)
-            loss = scale_loss_for_replicas(terms["loss"])
+            loss = scale_loss_for_replicas(terms["loss"], batch)
             if self.optimizer is not None:
                 loss = self.optimizer.scale_loss(loss)
         grads = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
-        return self._update_trackers(terms, batch_size_of(x))
+        return self._update_trackers(terms, batch)
 
     def test_step(self, data):
-        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x, y, batch = nonempty_batch(*keras.utils.unpack_x_y_sample_weight(data)[:2])
         terms = self.compute_losses(x, x if y is None else y, training=False)
-        return self._update_trackers(terms, batch_size_of(x))
+        return self._update_trackers(terms, batch)

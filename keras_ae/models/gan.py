@@ -4,7 +4,9 @@
 with two optimizers (``compile(d_optimizer, g_optimizer, loss=...)``). One ``fit`` step
 runs ``n_critic`` discriminator updates, then one generator update, then updates an
 exponential moving average (EMA) of the generator's weights that ``sample()`` uses.
-The whole step is XLA-compiled by default. The loss formulas live in
+The whole step is XLA-compiled by default (``jit_compile="auto"``), except for
+convolutional GANs on a CPU-only machine, where oneDNN's kernels beat XLA's (measured in
+``recipes/benchmark.py``), and under ``tf.distribute``. The loss formulas live in
 :mod:`keras_ae.models.gan_losses`.
 
 Builders: :func:`build_gan` (the MLP GAN of Goodfellow et al. 2014), :func:`build_dcgan`
@@ -21,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ae.distribute import batch_size_of, scale_loss_for_replicas
+from keras_ae.distribute import batch_noise, batch_size_of, nonempty_batch, scale_loss_for_replicas
 from keras_ae.divergence import fit_with_nan_guard
 from keras_ae.errors import InputValidationError
 from keras_ae.models.common import as_shape, as_units
@@ -30,7 +32,6 @@ from keras_ae.validation import check_array, check_positive_int
 
 # Output activation of the generator for each data range (Radford et al.: tanh for [-1, 1]).
 DATA_RANGES: dict[tuple[float, float], str] = {(0.0, 1.0): "sigmoid", (-1.0, 1.0): "tanh"}
-RNG_ALG = "philox"
 
 
 def _as_data_range(data_range) -> tuple[float, float]:
@@ -54,6 +55,13 @@ def _infer_data_range(generator: keras.Model) -> tuple[float, float] | None:
             continue
         return {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}.get(name)
     return None
+
+
+def _contains_conv(gan: keras.Model) -> bool:
+    convs = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
+             keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
+    return any(isinstance(l, convs) for net in (gan.generator, gan.discriminator)
+               for l in net._flatten_layers(include_self=False))
 
 
 def _contains_batch_norm(model: keras.Model) -> bool:
@@ -210,7 +218,7 @@ class GAN(keras.Model):
         label_smoothing: float = 0.0,
         instance_noise: float = 0.0,
         instance_noise_steps: int | None = None,
-        jit_compile: bool | str = True,
+        jit_compile: bool | str = "auto",
         **kwargs: Any,
     ) -> None:
         """Configures adversarial training.
@@ -230,9 +238,10 @@ class GAN(keras.Model):
                 discriminator's real and fake inputs (Sonderby et al. 2016).
             instance_noise_steps: Anneal that noise linearly to 0 over this many
                 generator updates (``None``: constant).
-            jit_compile: XLA-compile the train step (``True`` by default). On CPU, oneDNN
-                runs DCGAN's convolutions faster than XLA (``recipes/bench_gan.py``):
-                pass ``False`` there.
+            jit_compile: XLA-compile the train step. ``"auto"`` (the default): on,
+                except for convolutional networks on a CPU-only machine, where oneDNN
+                runs them faster than XLA (``recipes/benchmark.py``, ``bench_gan.py``);
+                off under a ``tf.distribute`` strategy, like Keras' ``"auto"``.
             **kwargs: Passed to ``keras.Model.compile`` (``steps_per_execution``, ...).
 
         Example:
@@ -270,6 +279,12 @@ class GAN(keras.Model):
         # Build optimizer variables now, not inside the first (XLA-compiled) step.
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
+        if isinstance(jit_compile, str) and jit_compile == "auto":
+            jit_compile = not (_contains_conv(self) and not tf.config.list_physical_devices("GPU"))
+        if jit_compile and (tf.distribute.has_strategy() or getattr(self, "_distribute_strategy", None) is not None):
+            # Keras' XLA step wraps strategy.run, which cannot span devices; its "auto" also
+            # turns XLA off under tf.distribute.
+            jit_compile = False
         super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
 
     @property
@@ -312,8 +327,9 @@ class GAN(keras.Model):
         return tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
 
     def _normal(self, shape) -> tf.Tensor:
-        # Philox explicitly: XLA on CPU runs the default algorithm ~50x slower (bench_gan.py).
-        return tf.random.stateless_normal(shape, seed=self._next_seed(), alg=RNG_ALG)
+        # Philox (XLA on CPU runs the default algorithm ~50x slower, bench_gan.py), one row
+        # per example of the global batch, so the draws do not depend on tf.distribute's split.
+        return batch_noise("normal", shape, self._next_seed())
 
     def latent_noise(self, batch_size) -> tf.Tensor:
         """Standard normal latent vectors ``(batch_size, latent_dim)`` from the model's seed stream."""
@@ -357,7 +373,7 @@ class GAN(keras.Model):
         d_loss = spec.discriminator(real_out, fake_out, self.label_smoothing)
         terms = {"real_score": self._scores(real_out), "fake_score": self._scores(fake_out)}
         if spec.gradient_penalty:
-            alpha = tf.random.stateless_uniform(tf.shape(real)[:1], seed=self._next_seed(), alg=RNG_ALG)
+            alpha = batch_noise("uniform", tf.shape(real)[:1], self._next_seed())
             x_hat = interpolate(real, tf.cast(fake, real.dtype), alpha)
             with tf.GradientTape() as inner:
                 inner.watch(x_hat)
@@ -375,27 +391,36 @@ class GAN(keras.Model):
         fake_out = self._discriminate(self._with_instance_noise(fake) if training else fake, labels, training)
         return {"g_loss": self.loss_spec.generator(fake_out)}
 
-    def _update(self, network: keras.Model, optimizer, compute_terms, key: str) -> dict[str, tf.Tensor]:
-        """One gradient step of ``network`` on ``terms[key]`` (plus its layer regularizers)."""
+    def _update(self, network: keras.Model, optimizer, compute_terms, key: str, batch_size) -> dict[str, tf.Tensor]:
+        """One gradient step of ``network`` on ``terms[key]`` (plus its layer regularizers).
+
+        ``batch_size`` is the replica's true batch size: under ``tf.distribute`` the loss
+        (gradient penalty included) is weighted by its share of the global batch."""
         with tf.GradientTape() as tape:
             terms = compute_terms()
             loss = terms[key]
             if network.losses:  # e.g. kernel_regularizer on a user's network
                 loss = loss + tf.add_n([tf.cast(l, tf.float32) for l in network.losses])
-            loss = optimizer.scale_loss(scale_loss_for_replicas(loss))
+            loss = optimizer.scale_loss(scale_loss_for_replicas(loss, batch_size))
         grads = tape.gradient(loss, network.trainable_weights)
         optimizer.apply_gradients(zip(grads, network.trainable_weights))
         return terms
 
-    def discriminator_step(self, real, labels=None) -> dict[str, tf.Tensor]:
-        """One discriminator update (the generator only runs forward)."""
-        return self._update(self.discriminator, self.d_optimizer,
-                            lambda: self.discriminator_terms(real, labels, training=True), "d_loss")
+    def discriminator_step(self, real, labels=None, weight_batch=None) -> dict[str, tf.Tensor]:
+        """One discriminator update (the generator only runs forward).
 
-    def generator_step(self, batch_size, labels=None) -> dict[str, tf.Tensor]:
-        """One generator update through a fixed discriminator."""
+        ``weight_batch``: the replica's true batch size if ``real`` was padded by
+        :func:`~keras_ae.distribute.nonempty_batch` (default ``len(real)``)."""
+        weight_batch = batch_size_of(real) if weight_batch is None else weight_batch
+        return self._update(self.discriminator, self.d_optimizer,
+                            lambda: self.discriminator_terms(real, labels, training=True), "d_loss", weight_batch)
+
+    def generator_step(self, batch_size, labels=None, weight_batch=None) -> dict[str, tf.Tensor]:
+        """One generator update through a fixed discriminator, on ``batch_size`` fakes
+        (weighted as ``weight_batch`` examples under ``tf.distribute``, default ``batch_size``)."""
+        weight_batch = batch_size if weight_batch is None else weight_batch
         return self._update(self.generator, self.g_optimizer,
-                            lambda: self.generator_terms(batch_size, labels, training=True), "g_loss")
+                            lambda: self.generator_terms(batch_size, labels, training=True), "g_loss", weight_batch)
 
     def update_ema(self) -> None:
         """Moves the EMA generator's weights towards the generator's (after a G update)."""
@@ -422,20 +447,20 @@ class GAN(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
-        x, labels = self._unpack(data)
-        batch = batch_size_of(x)
+        # Under tf.distribute an empty replica batch becomes one example weighted 0.
+        x, labels, batch = nonempty_batch(*self._unpack(data))
         for _ in range(self.n_critic):  # unrolled: n_critic is small and static
-            d_terms = self.discriminator_step(x, labels)
+            d_terms = self.discriminator_step(x, labels, weight_batch=batch)
             self._update_trackers(d_terms, batch)
-        g_terms = self.generator_step(tf.shape(x)[0], labels)
+        g_terms = self.generator_step(tf.shape(x)[0], labels, weight_batch=batch)
         self.update_ema()
         return self._update_trackers(g_terms, batch)
 
     def test_step(self, data):
-        x, labels = self._unpack(data)
+        x, labels, batch = nonempty_batch(*self._unpack(data))
         terms = {**self.discriminator_terms(x, labels, training=False),
                  **self.generator_terms(tf.shape(x)[0], labels, training=False)}
-        return self._update_trackers(terms, batch_size_of(x))
+        return self._update_trackers(terms, batch)
 
     def call(self, inputs, training=False):
         """``generator(inputs)``: ``inputs`` is ``z`` (or ``[z, labels]`` when conditional)."""

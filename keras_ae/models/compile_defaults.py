@@ -1,0 +1,111 @@
+"""Compile defaults chosen from measurements (``recipes/benchmark.py``, BENCHMARKS.md).
+
+Keras resolves ``jit_compile="auto"`` to *off* on a machine without a GPU. That is the
+right call for convolutions (oneDNN's kernels beat XLA's several times on CPU) and for
+large matrices (oneDNN spreads one big matmul over all cores), but small dense
+auto-encoders are bound by per-op overhead, not arithmetic: XLA fuses the whole
+training step (activations, loss, Adam) into a few kernels and trains them about 1.5x
+faster per epoch. Compiling costs a few seconds per model, so XLA is switched on only
+for training runs long enough to win that back.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+# Layers XLA compiles well on CPU; anything else (convolutions, random corruption,
+# top-k, custom layers) keeps Keras' own choice.
+XLA_FRIENDLY_LAYERS = (keras.layers.InputLayer, keras.layers.Flatten, keras.layers.Reshape, keras.layers.Dense)
+
+# Multiply-adds per example up to which a dense auto-encoder trains faster with XLA
+# on CPU: measured faster at 221k (784-128-64-32, the tutorial model), slower at 1.4M
+# (784-1000-500-250-30), where oneDNN's multi-threaded matmuls win.
+XLA_MAX_MACS_PER_EXAMPLE = 500_000
+
+# Examples a fit must process (epochs x training examples) before XLA's compile time
+# (about 2 s per model on 2 cores, 5 s under load) is won back: ~300k at the measured
+# 39k -> 61k images/s of the tutorial model (a 50-epoch run on 8,000 images is 400k).
+XLA_MIN_EXAMPLES = 300_000
+
+
+def _dense_macs(model: keras.Model) -> int | None:
+    """Multiply-adds per example of a model built only of XLA-friendly layers, else ``None``."""
+    macs = 0
+    for sub in (model.encoder, model.decoder):
+        for layer in sub._flatten_layers(include_self=False):
+            if isinstance(layer, keras.Model):
+                continue  # nested sub-models: their layers are visited too
+            if not isinstance(layer, XLA_FRIENDLY_LAYERS):
+                return None
+            if isinstance(layer, keras.layers.Dense):
+                kernel = layer.kernel.shape
+                macs += int(kernel[0]) * int(kernel[1])
+    return macs
+
+
+def prefers_xla(model: keras.Model) -> bool:
+    """Whether ``model`` trains faster per epoch with XLA than without on this machine.
+
+    True on a CPU-only machine, outside ``tf.distribute``, for a plain (dense, possibly
+    L1-sparse) :class:`~keras_ae.models.AutoEncoder` without corruption (Keras' random
+    ops are slow under XLA on CPU) of at most :data:`XLA_MAX_MACS_PER_EXAMPLE`
+    multiply-adds per example. Subclasses with their own losses (VAE, contractive) and
+    convolutional models: False.
+
+    Args:
+        model: An auto-encoder with ``encoder`` and ``decoder`` sub-models.
+
+    Returns:
+        Whether XLA is the faster choice.
+
+    Example:
+        >>> prefers_xla(build_dense_ae((28, 28, 1)))  # on a CPU-only machine
+        True
+        >>> prefers_xla(build_conv_ae((28, 28, 1)))
+        False
+    """
+    from keras_ae.models.base import AutoEncoder
+
+    if not isinstance(model, AutoEncoder) or type(model).compute_losses is not AutoEncoder.compute_losses or \
+            type(model).compute_penalties is not AutoEncoder.compute_penalties:
+        return False
+    if getattr(model, "corruption", None) is not None or tf.distribute.has_strategy():
+        return False
+    if tf.config.list_physical_devices("GPU"):
+        return False  # Keras' "auto" already turns XLA on with a GPU
+    macs = _dense_macs(model)
+    return macs is not None and macs <= XLA_MAX_MACS_PER_EXAMPLE
+
+
+def choose_jit_compile(model: keras.Model, x, epochs: int, steps_per_epoch: int | None = None,
+                       batch_size: int | None = None) -> bool:
+    """At the first ``fit`` of a model compiled with ``jit_compile="auto"``: XLA on if it pays off.
+
+    Switches ``model.jit_compile`` to True when :func:`prefers_xla` holds and the fit
+    processes at least :data:`XLA_MIN_EXAMPLES` examples of NumPy data; later ``fit``
+    calls keep the compiled step. ``tf.data`` input keeps Keras' choice.
+
+    Args:
+        model: A compiled auto-encoder.
+        x: The training data passed to ``fit``.
+        epochs: Epochs of this ``fit`` call.
+        steps_per_epoch: ``fit``'s ``steps_per_epoch``, if given.
+        batch_size: ``fit``'s batch size, if given (Keras' default is 32).
+
+    Returns:
+        Whether XLA was switched on.
+
+    Example:
+        >>> model.compile()  # doctest: +SKIP
+        >>> choose_jit_compile(model, x_train, epochs=50)  # 8,000 images: True  # doctest: +SKIP
+    """
+    if not getattr(model, "_jit_compile_auto", False) or getattr(model, "train_function", None) is not None:
+        return False
+    if not hasattr(x, "shape") or not hasattr(x, "__len__"):
+        return False
+    per_epoch = len(x) if steps_per_epoch is None else min(len(x), steps_per_epoch * (batch_size or 32))
+    if per_epoch * max(int(epochs), 0) < XLA_MIN_EXAMPLES or not prefers_xla(model):
+        return False
+    model.jit_compile = True
+    return True

@@ -1,0 +1,318 @@
+"""One table for every generative model in keras_ae: likelihood, sample quality and cost.
+
+Loads the models the other recipes saved and scores them on the same test split (the
+mnist10k test images, binarized once with seed 0 as in the VAE and PixelCNN recipes):
+
+* **NLL** in nats per image and bits/dim: exact for PixelCNN / PixelRNN, the IWAE bound
+  L_k (k=5000, Burda et al. 2016) for VAEs (read from the VAE recipe's results.json
+  unless ``--recompute-iwae``), "n/a" for the GAN, which has no likelihood;
+* **Frechet classifier distance** (FCD) and **mode coverage** (class histogram of the
+  samples under a classifier trained on the training labels) of ``--n-samples`` samples,
+  next to the real-data floor (training vs test images in the same space: binary draws
+  are compared with binarized images, grey images with grey ones);
+* **Parzen-window log-likelihood** of the binarized test images under a Gaussian kernel
+  density on the samples, bandwidth chosen on a validation split (the last 5% of the
+  training images, binarized with seed 1, which the PixelCNN recipe holds out). This is
+  printed with a warning: Parzen estimates are unreliable (Theis et al. 2016);
+* **training time** (from each recipe's results.json; other jobs shared the CPU, see
+  there) and **sampling time** of the samples scored here.
+
+Missing models stop the recipe with the command that makes them.
+
+Usage:
+    python recipes/compare_generative.py                       # all models at their default paths (~10 min)
+    python recipes/compare_generative.py --pixelrnn-samples 2000 --skip conv_vae
+    python recipes/compare_generative.py --gan-model runs/gan/wasserstein_gp/dcgan.keras
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+
+import keras_ae.models.gan  # noqa: F401  (registers the classes the saved models need)
+import keras_ae.models.pixelcnn  # noqa: F401
+import keras_ae.models.pixelrnn  # noqa: F401
+import keras_ae.models.vae  # noqa: F401
+from keras_ae.data import binarize
+from keras_ae.evaluation.likelihood import bits_per_dim
+from keras_ae.evaluation.parzen import UNRELIABLE, ParzenWarning, parzen_evaluation
+from keras_ae.evaluation.sample_quality import SampleQuality, dataset_classifier
+from keras_ae.experiment import format_table, load_recipe_data, recipe_parser, write_results
+from keras_ae.plotting import save_image_rows
+
+
+class Entry(NamedTuple):
+    """One model of the comparison: where it is saved and which recipe makes it."""
+
+    key: str
+    label: str
+    family: str  # "vae", "gan" or "autoregressive"
+    path: str
+    recipe: str
+    optional: bool = False  # skipped (with a note) instead of an error when missing
+
+
+def parse_args(argv=None):
+    parser = recipe_parser("compare_generative", __doc__.splitlines()[0], dataset="mnist", epochs=0)
+    parser.add_argument("--vae-model", default="runs/vae/vae_dense.keras", help="dense VAE (recipes/vae.py)")
+    parser.add_argument("--conv-vae-model", default="runs/vae_conv/vae_conv.keras",
+                        help="convolutional VAE; included when the file exists")
+    parser.add_argument("--gan-model", default="runs/gan/non_saturating/dcgan.keras", help="DCGAN (recipes/gan.py)")
+    parser.add_argument("--pixelcnn-model", default="runs/pixelcnn/pixelcnn.keras", help="recipes/pixelcnn.py")
+    parser.add_argument("--pixelrnn-model", default="runs/pixelcnn/pixelrnn.keras", help="recipes/pixelcnn.py")
+    parser.add_argument("--skip", nargs="+", default=[], choices=("vae", "conv_vae", "gan", "pixelcnn", "pixelrnn"),
+                        help="models left out of the table")
+    parser.add_argument("--n-samples", type=int, default=10_000, help="samples per model for FCD, coverage and Parzen")
+    parser.add_argument("--pixelcnn-samples", type=int, default=None, help="fewer PixelCNN samples (slow sampler)")
+    parser.add_argument("--pixelrnn-samples", type=int, default=200,
+                        help="fewer PixelRNN samples: its sampler runs the whole network per pixel (~1 s per image on CPU)")
+    parser.add_argument("--sample-batch", type=int, default=500, help="images sampled in parallel (autoregressive)")
+    parser.add_argument("--iwae-k", type=int, default=5000, help="importance samples of the VAE's NLL bound")
+    parser.add_argument("--recompute-iwae", action="store_true",
+                        help="recompute the VAE bound instead of reading it from the VAE recipe's results.json")
+    parser.add_argument("--iwae-examples", type=int, default=None, help="test images for a recomputed bound (default all)")
+    parser.add_argument("--val-fraction", type=float, default=0.05,
+                        help="last part of the training images used to choose the Parzen bandwidth")
+    parser.add_argument("--cache-dir", default=None, help="feature-classifier cache (default ~/.cache/keras_ae)")
+    args = parser.parse_args(argv)
+    if args.n_samples < 2:
+        parser.error("--n-samples must be at least 2")
+    return args
+
+
+def model_entries(args) -> list[Entry]:
+    """The models to compare, in table order, with the commands that create them."""
+    entries = [
+        Entry("vae", "VAE (dense)", "vae", args.vae_model, "python recipes/vae.py"),
+        Entry("conv_vae", "VAE (conv)", "vae", args.conv_vae_model,
+              "python recipes/vae.py --variant conv --epochs 100 --out runs/vae_conv", optional=True),
+        Entry("gan", "DCGAN", "gan", args.gan_model, "python recipes/gan.py"),
+        Entry("pixelcnn", "PixelCNN", "autoregressive", args.pixelcnn_model, "python recipes/pixelcnn.py"),
+        Entry("pixelrnn", "PixelRNN", "autoregressive", args.pixelrnn_model, "python recipes/pixelcnn.py"),
+    ]
+    return [e for e in entries if e.key not in args.skip]
+
+
+def check_models_exist(entries: list[Entry]) -> tuple[list[Entry], list[str]]:
+    """Keeps the entries whose file exists; a missing required model stops with the recipe to run.
+
+    Returns:
+        ``(entries to evaluate, notes about skipped optional models)``.
+    """
+    kept, notes, missing = [], [], []
+    for entry in entries:
+        if Path(entry.path).is_file():
+            kept.append(entry)
+        elif entry.optional:
+            notes.append(f"{entry.label}: no saved model at {entry.path} (make it with `{entry.recipe}`); left out.")
+        else:
+            missing.append(f"  {entry.label}: {entry.path} not found; run `{entry.recipe}` "
+                           f"(or pass its path, or --skip {entry.key})")
+    if missing:  # all at once, so one look tells what is left to run
+        raise SystemExit("compare_generative: saved models are missing:\n" + "\n".join(missing))
+    return kept, notes
+
+
+def recipe_results(model_path: str) -> dict:
+    """The ``results.json`` written next to a saved model by its recipe (``{}`` if absent)."""
+    path = Path(model_path).parent / "results.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def training_seconds(entry: Entry, recorded: dict) -> float | None:
+    """Training wall time as recorded by the recipe that trained the model."""
+    results = recorded.get("results", {})
+    if entry.family == "vae":
+        return results.get("train_seconds")
+    if entry.family == "gan":
+        minutes = results.get("train_minutes")
+        return None if minutes is None else 60.0 * minutes
+    return results.get(entry.key, {}).get("train time (s)")
+
+
+def recorded_iwae(recorded: dict, k: int) -> dict | None:
+    """The VAE recipe's ``IWAE L_k`` row for ``k`` (NLL, sem, test images), if it has one."""
+    for row in recorded.get("rows", []):
+        if row.get("bound") == "IWAE L_k" and str(row.get("k")) == str(k):
+            return row
+    return None
+
+
+def vae_nll(entry: Entry, vae, x_test_bin: np.ndarray, recorded: dict, args) -> dict:
+    """NLL of a VAE: the recorded IWAE L_k, or a fresh estimate with ``--recompute-iwae``."""
+    row = recorded_iwae(recorded, args.iwae_k)
+    if row is not None and not args.recompute_iwae:
+        return {"nll": float(row["NLL (nats)"]), "sem": row.get("+/- (sem)"), "images": int(row["test images"]),
+                "method": f"IWAE k={args.iwae_k} (from {Path(entry.path).parent / 'results.json'})"}
+    n = args.iwae_examples or len(x_test_bin)
+    print(f"{entry.label}: IWAE bound with k={args.iwae_k} on {n} test images ...")
+    ll = vae.log_likelihood(x_test_bin[:n], k=args.iwae_k, seed=args.seed, verbose=1)
+    return {"nll": float(-ll.mean()), "sem": float(ll.std(ddof=1) / np.sqrt(len(ll))), "images": n,
+            "method": f"IWAE k={args.iwae_k}"}
+
+
+def draw_samples(entry: Entry, model, n: int, args) -> tuple[dict[str, np.ndarray], float]:
+    """Samples of a model, by sample space (``binary`` or ``grey``), and the seconds they took.
+
+    VAEs give two sets: draws ``x ~ p(x|z)`` (binary, the model's distribution) and the
+    Bernoulli means usually shown (grey); only the draws are timed.
+    """
+    start = time.perf_counter()
+    if entry.family == "vae":
+        images = {"binary": model.sample(n, seed=args.seed, binary=True)}
+        seconds = time.perf_counter() - start
+        images["grey"] = np.clip(model.sample(n, seed=args.seed), 0.0, 1.0)
+    elif entry.family == "gan":
+        images = {"grey": model.sample(n, seed=args.seed, unit_range=True, verbose=1)}
+        seconds = time.perf_counter() - start
+    else:
+        model.sample(2, seed=args.seed + 1, batch_size=2)  # compile the pixel loop outside the timing
+        start = time.perf_counter()
+        images = {"binary": model.sample(n, seed=args.seed, batch_size=args.sample_batch, verbose=1)}
+        seconds = time.perf_counter() - start
+    shape = model.image_shape if entry.family == "autoregressive" else None
+    images = {space: x.reshape((len(x), *(shape or x.shape[1:]))) for space, x in images.items()}
+    return images, seconds
+
+
+def sample_count(entry: Entry, args) -> int:
+    limit = {"pixelcnn": args.pixelcnn_samples, "pixelrnn": args.pixelrnn_samples}.get(entry.key)
+    return min(args.n_samples, limit) if limit else args.n_samples
+
+
+def score_samples(samples: np.ndarray, quality: SampleQuality, x_val_bin, x_test_bin) -> dict:
+    """FCD, mode coverage and the Parzen-window test log-likelihood of one sample set."""
+    metrics = quality.evaluate(samples, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ParzenWarning)  # printed once, under the table
+        parzen = parzen_evaluation(samples, x_val_bin, x_test_bin, verbose=1)
+    return {"fcd": metrics["frechet_distance"], "fcd_real": metrics["frechet_distance_real"],
+            "min_class": metrics["min_class_fraction"], "max_class": metrics["max_class_fraction"],
+            "class_entropy": metrics["class_entropy"], "classes_covered": metrics["classes_covered"],
+            "class_fractions": metrics["class_fractions"], "parzen": parzen["log_likelihood"],
+            "parzen_sem": parzen["sem"], "parzen_bandwidth": parzen["bandwidth"]}
+
+
+def table_row(label: str, nll: dict | None, scores: dict, n: int, space: str, dims: int,
+              train_s: float | None, sample_s: float | None) -> dict:
+    """One row of the printed table (strings and rounded numbers)."""
+    def num(value, digits=2):
+        return "n/a" if value is None else round(float(value), digits)
+
+    return {
+        "model": label,
+        "NLL (nats)": "n/a" if nll is None else f"{nll['nll']:.2f}" + (f" ± {nll['sem']:.2f}" if nll.get("sem") else ""),
+        "bits/dim": "n/a" if nll is None else round(float(bits_per_dim(nll["nll"], dims)), 4),
+        "NLL method (test images)": "n/a (no likelihood)" if nll is None else f"{nll['method']} ({nll['images']})",
+        "samples": n,
+        "sample space": space,
+        "FCD": num(scores["fcd"], 3),
+        "FCD real": num(scores["fcd_real"], 3),
+        "min / max class %": f"{100 * scores['min_class']:.1f} / {100 * scores['max_class']:.1f}",
+        "class entropy (nats)": num(scores["class_entropy"], 3),
+        "Parzen LL (nats)": f"{scores['parzen']:.1f} ± {scores['parzen_sem']:.1f}",
+        "Parzen sigma": scores["parzen_bandwidth"],
+        "train time (s)": num(train_s, 0),
+        "sampling time (s)": num(sample_s, 3),
+        "ms / sample": num(None if sample_s is None else 1000 * sample_s / n, 3),
+    }
+
+
+def markdown_report(rows: list[dict], notes: list[str], split: str) -> str:
+    """``results.md``: the table, the data split and the caveats."""
+    lines = ["# Generative models compared", "", f"Data: {split}.", "", format_table(rows), "", "Notes:", ""]
+    lines += [f"- {note}" for note in notes]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    out = Path(args.out)
+    entries, notes = check_models_exist(model_entries(args))  # before any slow work
+    keras.utils.set_random_seed(args.seed)
+
+    (x_train, y_train), (x_test, y_test) = load_recipe_data(args)
+    n_val = max(2, int(round(len(x_train) * args.val_fraction)))
+    x_val_bin = binarize(x_train[len(x_train) - n_val:], seed=1)  # the PixelCNN recipe's validation images
+    x_test_bin = binarize(x_test, seed=0)  # the fixed evaluation binarization of every recipe
+    dims = int(np.prod(x_test.shape[1:]))
+    split = (f"{args.dataset}{' (mnist10k split)' if args.dataset == 'mnist' else ''}: {len(x_test)} test images "
+             f"binarized with seed 0; Parzen bandwidth chosen on the last {n_val} training images binarized with seed 1")
+    print(split)
+
+    extractor = dataset_classifier(x_train, y_train, dataset=f"{args.dataset}{len(x_train)}", x_test=x_test,
+                                   y_test=y_test, cache_dir=args.cache_dir, seed=args.seed)
+    # Samples are compared with real images in their own space: binary draws with binarized
+    # images, grey images with grey ones (binarizing adds noise a grey sample never has).
+    quality = {"binary": SampleQuality(extractor, x_test_bin, binarize(x_train, seed=1), verbose=0),
+               "grey": SampleQuality(extractor, x_test, x_train, verbose=0)}
+
+    rows, results, pictures = [], {"split": split, "models": {}}, {}
+    ar_loglik: dict[str, np.ndarray] = {}
+    for entry in entries:
+        print(f"\n== {entry.label}: {entry.path}")
+        model = keras.saving.load_model(entry.path)
+        recorded = recipe_results(entry.path)
+        if entry.family == "vae":
+            nll = vae_nll(entry, model, x_test_bin, recorded, args)
+        elif entry.family == "autoregressive":
+            ll = model.log_likelihood(x_test_bin, verbose=1)
+            ar_loglik[entry.label] = ll
+            nll = {"nll": float(-ll.mean()), "sem": float(ll.std(ddof=1) / np.sqrt(len(ll))), "images": len(ll),
+                   "method": "exact"}
+        else:
+            nll = None
+        n = sample_count(entry, args)
+        samples, sample_s = draw_samples(entry, model, n, args)
+        train_s = training_seconds(entry, recorded)
+        info = {"path": entry.path, "nll": nll, "train_seconds": train_s, "sampling_seconds": sample_s, "samples": n}
+        for space, images in samples.items():
+            label = entry.label if len(samples) == 1 or space == "binary" else f"{entry.label}, Bernoulli means"
+            scores = score_samples(images, quality[space], x_val_bin, x_test_bin)
+            mean_only = entry.family == "vae" and space == "grey"
+            rows.append(table_row(label, None if mean_only else nll, scores, n, space, dims, train_s,
+                                  None if mean_only else sample_s))
+            if mean_only:
+                rows[-1]["NLL method (test images)"] = "(the model above)"
+            info[space] = scores
+            pictures[label] = images[:10]
+            print(format_table([rows[-1]]))
+        results["models"][entry.key] = info
+
+    notes += [
+        f"WARNING: {UNRELIABLE}",
+        "FCD: Frechet distance of the features of a small CNN trained on the training labels (offline FID); "
+        "'FCD real' is training vs test images in the same space (binary or grey), the best a model can expect. "
+        "FCD and the Parzen estimate both get worse with fewer samples: compare rows with the same 'samples'.",
+        "NLL: exact for the autoregressive models; for VAEs the IWAE bound L_k, an upper bound on the NLL.",
+        "Training times come from each recipe's results.json; other jobs shared the 2 CPU cores, so they are indicative.",
+    ]
+    for entry in entries:  # VAEs scored on a subset: put the exact NLLs on the same images
+        nll = results["models"][entry.key]["nll"]
+        if entry.family == "vae" and nll["images"] < len(x_test_bin):
+            same = ", ".join(f"{name} {-ll[:nll['images']].mean():.2f}" for name, ll in ar_loglik.items())
+            if same:
+                notes.append(f"{entry.label}'s NLL uses the first {nll['images']} test images; on those, exact NLLs: {same}.")
+    if pictures:
+        save_image_rows(pictures, out / "samples.png", n=10, title="samples of each model")
+    results["notes"] = notes
+    print()
+    write_results(out, results, rows, args)
+    (out / "results.md").write_text(markdown_report(rows, notes, split))
+    print("\n".join(f"note: {note}" for note in notes))
+    print(f"markdown: {out / 'results.md'}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
