@@ -549,13 +549,14 @@ def defaults_section(train: list[dict]) -> list[str]:
                 f"per CPU-second {b['images/CPU-s']} -> {a['images/CPU-s']}, {a['images/CPU-s'] / b['images/CPU-s']:.2f}x)")
 
     lines += [
-        "- **XLA for small dense auto-encoders on CPU, for long runs** (new; `keras_ae/models/compile_defaults.py`). "
+        "- **XLA for dense auto-encoders on CPU, for long runs** (new; `keras_ae/models/compile_defaults.py`). "
         "Keras turns XLA off on CPU-only machines. A plain dense `AutoEncoder` (no corruption, no custom loss) of at "
-        "most 500k multiply-adds per example now gets `jit_compile=True` at its first `fit` when that fit processes "
-        "at least 300,000 examples (epochs x examples; compiling costs ~2 s, ~5 s under load). Tutorial dense AE, "
-        f"XLA off -> on: {pair('dense AE 784-128', 'keras_ae', 'keras_ae, XLA flipped')}. Not for the wide dense AE: "
-        f"XLA on -> off (the kept default) measured {pair('dense AE 784-1000', 'keras_ae', 'keras_ae, XLA flipped')} "
-        "here, but XLA ranged from 0.8x to 1.2x for it across runs at different loads and compiles for ~8 s; nor for "
+        "most 3M multiply-adds per example now gets `jit_compile=True` at its first `fit` when that fit processes "
+        "at least 300,000 examples (epochs x examples; compiling costs ~2 s, ~5-8 s under load), unless op "
+        "determinism is on. Tutorial dense AE, "
+        f"XLA off -> on: {pair('dense AE 784-128', 'keras_ae', 'keras_ae, XLA flipped')}; wide dense AE "
+        f"{pair('dense AE 784-1000', 'keras_ae', 'keras_ae, XLA flipped')} (on a machine shared with other jobs "
+        "XLA ranged from 0.8x to 1.2x for the wide model). Not for "
         "convolutions (oneDNN's kernels are several times faster than XLA's on CPU), the denoisers (Keras' random "
         "ops are very slow under XLA on CPU) or the VAE.",
         "- **DCGAN without XLA on CPU** (changed; `GAN.compile(jit_compile=\"auto\")`, was `True`): XLA on -> off "
@@ -591,11 +592,12 @@ def misses_section(results: dict) -> list[str]:
         "reached 1.3x. The **DCGAN**'s step runs the discriminator on the real and the fake batch separately (two "
         "batches of 64 with their own batch-norm statistics, as in Radford et al.), where the keras.io example "
         "stacks them into one batch of 128; the generator EMA is not the cost (783 vs 783 images per CPU-second "
-        "with and without it, measured separately). The **wide dense AE** is compute-bound: its CPU-time ratio is "
-        "about 1.05x, the wall-time ratio is noisier. **Peak**: the 2048x2048 matmul reached ~230-245 GFLOP/s here "
-        "because other jobs kept the second core busy (the issue measured ~425 on an idle machine); the "
-        "'% of peak (CPU)' column, per CPU-second on both sides, is the load-independent fraction. An idle-machine "
-        "run was not possible during this work.",
+        "with and without it, measured separately). The **tutorial dense AE**'s matmuls (256 x 784 x 128 and "
+        "smaller) are too small for oneDNN to split over two cores: it keeps about one core busy, so its share of "
+        "the 2-core peak stays near half of its '% of peak (CPU)' (the per-CPU-second fraction); the wide dense "
+        "AE, whose matmuls do use both cores, is the model that shows the fraction of peak a dense AE reaches. "
+        "**Peak** is the 2048x2048 float32 matmul of this run; on a machine shared with other jobs it drops "
+        "(about 230-245 GFLOP/s instead of about 480 idle), then the '% of peak (CPU)' column is the load-independent fraction.",
         "",
     ]
     return lines
@@ -621,8 +623,10 @@ def write_markdown(path: Path, results: dict, args: argparse.Namespace) -> None:
         f"{results['cpu_peak_runs'][-1]:.0f} GFLOP per CPU-second); each training row's '% of peak' uses the higher "
         "of two peaks measured right before and after its rounds ('peak GFLOP/s' column), '% of peak (CPU)' the "
         "same per CPU-second",
-        f"- load average (1, 5, 15 min) at start {results['load_start']}, at end {results['load_end']}: other jobs "
-        "shared the 2 cores, so absolute numbers are low and noisy; the ratios are measured side by side.",
+        f"- load average (1, 5, 15 min) at start {results['load_start']}, at end {results['load_end']}"
+        + (": other jobs shared the cores, so absolute numbers are low and noisy; the ratios are measured side by side."
+           if max(results['load_start'][0], results['load_end'][0]) > (os.cpu_count() or 1) + 0.5 else
+           " (the machine was otherwise idle)."),
         "",
         NOTES,
         "",

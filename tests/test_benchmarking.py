@@ -174,10 +174,27 @@ def test_xla_is_preferred_only_for_small_dense_autoencoders():
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("the rule is for CPU-only machines")
     assert prefers_xla(build_dense_ae((28, 28, 1)))  # 221k multiply-adds: overhead-bound
-    assert not prefers_xla(build_dense_ae((28, 28, 1), hidden=(1000, 500, 250), code_dim=30))  # 1.4M: oneDNN wins
+    assert prefers_xla(build_dense_ae((28, 28, 1), hidden=(1000, 500, 250), code_dim=30))  # 2.8M: still fused faster
+    assert not prefers_xla(build_dense_ae((28, 28, 1), hidden=(2000, 1000), code_dim=30))  # 7.2M: oneDNN-bound
     assert not prefers_xla(build_conv_ae((28, 28, 1)))
     assert not prefers_xla(build_denoising_ae((28, 28, 1), architecture="dense"))  # random ops under XLA
     assert not prefers_xla(build_vae((28, 28, 1)))
+
+
+def test_op_determinism_keeps_keras_choice():
+    from tensorflow.python.framework.config import disable_op_determinism, is_op_determinism_enabled
+
+    from keras_ae.models.compile_defaults import prefers_xla
+
+    if tf.config.list_physical_devices("GPU") or is_op_determinism_enabled():
+        pytest.skip("the rule is for CPU-only machines; determinism already on")
+    model = build_dense_ae((28, 28, 1))
+    assert prefers_xla(model)
+    tf.config.experimental.enable_op_determinism()
+    try:
+        assert not prefers_xla(model)  # bit-identical reruns: no compiler switch behind the user's back
+    finally:
+        disable_op_determinism()
 
 
 def test_first_long_fit_turns_xla_on_and_still_learns(digits, monkeypatch):

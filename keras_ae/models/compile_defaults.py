@@ -18,15 +18,27 @@ import tensorflow as tf
 # top-k, custom layers) keeps Keras' own choice.
 XLA_FRIENDLY_LAYERS = (keras.layers.InputLayer, keras.layers.Flatten, keras.layers.Reshape, keras.layers.Dense)
 
-# Multiply-adds per example up to which a dense auto-encoder trains faster with XLA
-# on CPU: measured faster at 221k (784-128-64-32, the tutorial model), slower at 1.4M
-# (784-1000-500-250-30), where oneDNN's multi-threaded matmuls win.
-XLA_MAX_MACS_PER_EXAMPLE = 500_000
+# Multiply-adds per example up to which a dense auto-encoder trains faster with XLA on
+# CPU. On an idle 2-core machine XLA won at 221k (784-128-64-32, the tutorial model:
+# 1.36x) and at 2.8M (784-1000-500-250-30: 1.20-1.22x in three runs); on a machine
+# shared with other jobs the 2.8M model ranged 0.8-1.2x. Larger models are compute-bound
+# in oneDNN's multi-threaded matmuls: keep Keras' choice.
+XLA_MAX_MACS_PER_EXAMPLE = 3_000_000
 
 # Examples a fit must process (epochs x training examples) before XLA's compile time
 # (about 2 s per model on 2 cores, 5 s under load) is won back: ~300k at the measured
 # 39k -> 61k images/s of the tutorial model (a 50-epoch run on 8,000 images is 400k).
 XLA_MIN_EXAMPLES = 300_000
+
+
+def _op_determinism() -> bool:
+    # With tf.config.experimental.enable_op_determinism() the user asked for bit-identical
+    # reruns: keep the step Keras chose rather than switch compilers behind their back.
+    try:
+        from tensorflow.python.framework.config import is_op_determinism_enabled
+    except ImportError:  # a TensorFlow without it: assume the user may rely on determinism
+        return True
+    return bool(is_op_determinism_enabled())
 
 
 def _dense_macs(model: keras.Model) -> int | None:
@@ -47,7 +59,7 @@ def _dense_macs(model: keras.Model) -> int | None:
 def prefers_xla(model: keras.Model) -> bool:
     """Whether ``model`` trains faster per epoch with XLA than without on this machine.
 
-    True on a CPU-only machine, outside ``tf.distribute``, for a plain (dense, possibly
+    True on a CPU-only machine, outside ``tf.distribute`` and without op determinism, for a plain (dense, possibly
     L1-sparse) :class:`~keras_ae.models.AutoEncoder` without corruption (Keras' random
     ops are slow under XLA on CPU) of at most :data:`XLA_MAX_MACS_PER_EXAMPLE`
     multiply-adds per example. Subclasses with their own losses (VAE, contractive) and
@@ -70,7 +82,7 @@ def prefers_xla(model: keras.Model) -> bool:
     if not isinstance(model, AutoEncoder) or type(model).compute_losses is not AutoEncoder.compute_losses or \
             type(model).compute_penalties is not AutoEncoder.compute_penalties:
         return False
-    if getattr(model, "corruption", None) is not None or tf.distribute.has_strategy():
+    if getattr(model, "corruption", None) is not None or tf.distribute.has_strategy() or _op_determinism():
         return False
     if tf.config.list_physical_devices("GPU"):
         return False  # Keras' "auto" already turns XLA on with a GPU
