@@ -122,6 +122,20 @@ def nonempty_batch(x, *others):
     return (pad(x), *[pad(t) for t in others], batch)
 
 
+def next_stateless_seed(seed_generator) -> tf.Tensor:
+    """The next seed of a ``keras.random.SeedGenerator`` as the int32 pair stateless ops take.
+
+    Every replica reads the same seed; :func:`batch_noise` then gives each example of the
+    global batch its own numbers, whichever replica holds it.
+
+    Example:
+        >>> import keras
+        >>> next_stateless_seed(keras.random.SeedGenerator(1)).dtype
+        tf.int32
+    """
+    return tf.cast(tf.math.floormod(tf.cast(seed_generator.next(), tf.int64), tf.int32.max - 1), tf.int32)
+
+
 def batch_noise(kind: str, shape, seed: tf.Tensor, dtype=tf.float32) -> tf.Tensor:
     """Standard normal or uniform [0, 1) noise for this replica's rows of the global batch.
 

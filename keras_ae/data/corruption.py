@@ -87,11 +87,10 @@ def _draw(kind: str, x, seed):
     if isinstance(seed, keras.random.SeedGenerator):
         import tensorflow as tf
 
-        from keras_ae.distribute import batch_noise
+        from keras_ae.distribute import batch_noise, next_stateless_seed
 
         # Per-example rows of the global batch: a mirrored step corrupts like one device.
-        stateless = tf.cast(tf.math.floormod(tf.cast(seed.next(), tf.int64), tf.int32.max - 1), tf.int32)
-        return batch_noise(kind, tf.shape(x), stateless)
+        return batch_noise(kind, tf.shape(x), next_stateless_seed(seed))
     draw = keras.random.normal if kind == "normal" else keras.random.uniform
     return draw(ops.shape(x), seed=seed)
 

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ae.distribute import batch_noise, nonempty_batch, scale_loss_for_replicas
+from keras_ae.distribute import batch_noise, next_stateless_seed, nonempty_batch, scale_loss_for_replicas
 from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.likelihood import bits_per_dim
 from keras_ae.layers.masked_conv import MaskedConv2D
@@ -368,8 +368,7 @@ class AutoregressiveModel(keras.Model):
         if self.dynamic_binarization:
             # A fresh binarization of every image in every batch: less overfitting. Drawn per
             # example of the global batch, so a mirrored step binarizes like one device.
-            seed = tf.cast(tf.math.floormod(tf.cast(self.seed_generator.next(), tf.int64), tf.int32.max - 1), tf.int32)
-            x = tf.cast(batch_noise("uniform", tf.shape(x), seed) < x, tf.float32)
+            x = tf.cast(batch_noise("uniform", tf.shape(x), next_stateless_seed(self.seed_generator)) < x, tf.float32)
         with tf.GradientTape() as tape:
             loss, nll = self._terms(x, training=True)
             scaled = scale_loss_for_replicas(loss, batch)

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ae.distribute import batch_noise, batch_size_of, nonempty_batch, scale_loss_for_replicas
+from keras_ae.distribute import batch_noise, batch_size_of, next_stateless_seed, nonempty_batch, scale_loss_for_replicas
 from keras_ae.divergence import fit_with_nan_guard
 from keras_ae.errors import InputValidationError
 from keras_ae.models.common import as_shape, as_units
@@ -324,7 +324,7 @@ class GAN(keras.Model):
         return trackers
 
     def _next_seed(self) -> tf.Tensor:
-        return tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
+        return next_stateless_seed(self.seed_generator)
 
     def _normal(self, shape) -> tf.Tensor:
         # Philox (XLA on CPU runs the default algorithm ~50x slower, bench_gan.py), one row

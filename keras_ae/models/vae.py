@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from keras_ae.distribute import batch_noise
+from keras_ae.distribute import batch_noise, next_stateless_seed
 from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.likelihood import importance_weighted_bound
 from keras_ae.models.base import AutoEncoder
@@ -316,9 +316,7 @@ class VAE(AutoEncoder):
 
     # -- training ----------------------------------------------------------------------
     def _next_seed(self) -> tf.Tensor:
-        # Every replica reads the same seed: batch_noise gives each example of the global
-        # batch its own numbers, whichever replica holds it.
-        return tf.cast(self.seed_generator.next(), tf.int32)
+        return next_stateless_seed(self.seed_generator)
 
     def _binarize(self, x: tf.Tensor) -> tf.Tensor:
         # u < x with u ~ U[0, 1): a pixel of intensity p becomes 1 with probability p;
