@@ -375,7 +375,9 @@ def training_flops(model: keras.Model, batch_size: int = 1) -> int:
     the input gradient, one for the weight gradient). For a GAN with ``n_critic``
     discriminator steps per generator step, each discriminator step runs G forward and
     D forward and backward on a real and a fake batch, ``G + 3 * 2D``, and the generator
-    step runs G and D forward and backward, ``3 * (G + D)``.
+    step runs G and D forward and backward, ``3 * (G + D)``; when it reuses the
+    discriminator step's fake batch (``GAN.compile(reuse_fakes=True)``, one critic step)
+    the generator runs forward once less.
 
     Example:
         >>> training_flops(build_dense_ae((28, 28, 1)))
@@ -386,5 +388,6 @@ def training_flops(model: keras.Model, batch_size: int = 1) -> int:
         g = forward_flops(generator, batch_size)
         d = forward_flops(discriminator, batch_size)
         n_critic = int(getattr(model, "n_critic", 1) or 1)
-        return n_critic * (g + 6 * d) + 3 * (g + d)
+        shared = n_critic == 1 and bool(getattr(model, "reuse_fakes", False))
+        return n_critic * (g + 6 * d) + 3 * (g + d) - (g if shared else 0)
     return 3 * forward_flops(model, batch_size)

@@ -2,7 +2,7 @@
 
 Every number comes from one process run: each row's variants (keras_ae's defaults, the
 hand-written keras.io-style Keras model of the identical architecture, XLA flipped,
-a ``tf.data`` pipeline) are warmed up, then timed in turn, round after round, and the
+arrays through Keras' own adapter instead of keras_ae's ``tf.data`` pipeline, ...) are warmed up, then timed in turn, round after round, and the
 median of the rounds is reported, so load from other processes hits all of them alike.
 
 Sections: (1) training throughput and the keras_ae / plain ratio, (2) achieved GFLOP/s
@@ -38,6 +38,7 @@ from keras_ae.applications.hashing import HammingIndex, pack_bits
 from keras_ae.benchmarking import (EpochTimer, cpu_model, interleaved, load_average, matmul_peak_gflops, median,
                                    peak_rss_mb, reset_peak_rss, time_call, training_flops)
 from keras_ae.data import binarize, corrupt, make_tf_dataset
+from keras_ae.data import pipeline as fit_pipeline_module
 from keras_ae.errors import DatasetNotAvailableError
 from keras_ae.experiment import format_table, load_recipe_data, machine_description, recipe_parser, write_results
 from keras_ae.models.compile_defaults import XLA_MIN_EXAMPLES, prefers_xla
@@ -244,6 +245,35 @@ def _epoch_seconds(model: keras.Model, fit_args: tuple, fit_kwargs: dict) -> Cal
     return run
 
 
+def _via_keras_adapter(run: Callable[[], float]) -> Callable[[], float]:
+    """``run`` with keras_ae's fit pipeline switched off: NumPy arrays go through Keras' adapter."""
+
+    def wrapped() -> float:
+        saved = fit_pipeline_module.FIT_PIPELINE_MAX_BYTES
+        fit_pipeline_module.FIT_PIPELINE_MAX_BYTES = 0
+        try:
+            return run()
+        finally:
+            fit_pipeline_module.FIT_PIPELINE_MAX_BYTES = saved
+
+    wrapped.timer = run.timer
+    return wrapped
+
+
+def _uses_fit_pipeline(model: keras.Model) -> bool:
+    from keras_ae.models.base import AutoEncoder
+    from keras_ae.models.gan import GAN
+
+    return isinstance(model, (AutoEncoder, GAN))
+
+
+def _flops(model: keras.Model, fallback: int) -> int:
+    try:  # per model: a GAN that reuses its fakes runs the generator forward once less
+        return training_flops(model)
+    except Exception:  # noqa: BLE001 - a plain model the counter cannot trace: same architecture
+        return fallback
+
+
 def _jit(model: keras.Model) -> bool:
     return bool(getattr(model, "jit_compile", False))
 
@@ -322,8 +352,10 @@ def measure_training(row: dict, repeats: int, verbose: int, quick: bool = False)
     """Times one row's variants side by side; returns table rows and the trained default models.
 
     Variants: keras_ae defaults; plain Keras defaults; and (not with ``quick``) keras_ae
-    with XLA flipped, with one step per execution, fed by ``tf.data``, and plain Keras
-    with XLA flipped. The matmul peak is measured right before and after the row's
+    with XLA flipped, with one step per execution, with NumPy arrays through Keras' own
+    adapter (keras_ae's ``fit`` pipeline off; families without that pipeline: fed by
+    ``make_tf_dataset`` instead), a GAN drawing fresh fakes for its generator step, and
+    plain Keras with XLA flipped. The matmul peak is measured right before and after the row's
     rounds (the higher of the two is the reference), so both see the same load.
     """
     keras.utils.set_random_seed(0)
@@ -345,9 +377,16 @@ def measure_training(row: dict, repeats: int, verbose: int, quick: bool = False)
         ka_flip, plain_flip = row["keras_ae"](not _jit(ka)), row["plain"](not _jit(plain))
         variants.update({
             "keras_ae, XLA flipped": (ka_flip, _epoch_seconds(ka_flip, row["ka_args"], batch)),
-            "keras_ae, tf.data": (ka, _epoch_seconds(ka, (row["dataset"](),), {})),
             "plain Keras, XLA flipped": (plain_flip, _epoch_seconds(plain_flip, row["plain_args"], batch)),
         })
+        if _uses_fit_pipeline(ka):
+            variants["keras_ae, Keras array adapter"] = (ka, _via_keras_adapter(_epoch_seconds(ka, row["ka_args"], batch)))
+        else:
+            variants["keras_ae, tf.data"] = (ka, _epoch_seconds(ka, (row["dataset"](),), {}))
+        if getattr(ka, "reuse_fakes", False):
+            ka_fresh = row["keras_ae"](None)
+            ka_fresh.compile(**_compile_kwargs(ka_fresh, reuse_fakes=False))
+            variants["keras_ae, fresh fakes for G"] = (ka_fresh, _epoch_seconds(ka_fresh, row["ka_args"], batch))
         if _spe(ka) > 1:
             ka_one = row["keras_ae"](None)
             ka_one.compile(**_compile_kwargs(ka_one, steps_per_execution=1))
@@ -361,11 +400,12 @@ def measure_training(row: dict, repeats: int, verbose: int, quick: bool = False)
     after = _peak()
     peak = {clock: max(before[clock], after[clock]) for clock in before}
     flops = training_flops(ka)  # per example; the plain models have the identical architecture
+    flops = {name: _flops(model, flops) for name, (model, _) in variants.items()}
     rates = {name: row["n"] / median(t) for name, t in times.items()}
     cpu_rates = {name: row["n"] / median(v[1].timer.cpu_times[-repeats:]) for name, v in variants.items()}
     out = []
     for name, (model, _) in variants.items():
-        gflops, cpu_gflops = rates[name] * flops / 1e9, cpu_rates[name] * flops / 1e9
+        gflops, cpu_gflops = rates[name] * flops[name] / 1e9, cpu_rates[name] * flops[name] / 1e9
         out.append({"model": row["label"], "variant": name, "batch": row["batch"], "XLA": "on" if _jit(model) else "off",
                     "steps/exec": _spe(model), "images/s": round(rates[name]),
                     "x plain": round(rates[name] / rates["plain Keras"], 2),
@@ -559,16 +599,34 @@ def defaults_section(train: list[dict]) -> list[str]:
         "XLA ranged from 0.8x to 1.2x for the wide model). Not for "
         "convolutions (oneDNN's kernels are several times faster than XLA's on CPU), the denoisers (Keras' random "
         "ops are very slow under XLA on CPU) or the VAE.",
-        "- **DCGAN without XLA on CPU** (changed; `GAN.compile(jit_compile=\"auto\")`, was `True`): XLA on -> off "
-        f"{pair('DCGAN', 'keras_ae', 'keras_ae, XLA flipped')}. MLP GANs keep XLA.",
-        "- **16 training steps per execution** (kept; `AutoEncoder.compile`): 1 -> 16 steps per call into the graph, "
+        "- **DCGAN without XLA on CPU** (kept; `GAN.compile(jit_compile=\"auto\")`; MLP GANs and GPUs get XLA): "
+        f"XLA on -> off {pair('DCGAN', 'keras_ae', 'keras_ae, XLA flipped')} (0.86-0.95x with XLA in earlier runs).",
+        "- **64 training steps per execution** (changed from 16; `AutoEncoder.compile`, now also `GAN.compile`): "
+        "1 -> 64 steps per call into the graph (one call per epoch here), "
         f"tutorial dense AE {pair('dense AE 784-128', 'keras_ae', 'keras_ae, steps/exec 1')}; conv denoiser "
-        f"{pair('conv denoising', 'keras_ae', 'keras_ae, steps/exec 1')}; VAE {pair('VAE', 'keras_ae', 'keras_ae, steps/exec 1')}.",
-        "- **Input pipeline** (not changed): `make_tf_dataset` (tf.data, prefetch) instead of NumPy arrays, tutorial "
-        f"dense AE {pair('dense AE 784-128', 'keras_ae, tf.data', 'keras_ae')}. The scaling table's fixed per-epoch "
-        "cost is what it saves; small, so `fit(x)` keeps Keras' array adapter.",
-        "- **Batch size** (not changed): the rows use the tutorials' batch sizes for both sides; a larger default "
-        "batch was not measured for equal test error, so it is not claimed.",
+        f"{pair('conv denoising', 'keras_ae', 'keras_ae, steps/exec 1')}; VAE {pair('VAE', 'keras_ae', 'keras_ae, steps/exec 1')}; "
+        f"DCGAN {pair('DCGAN', 'keras_ae', 'keras_ae, steps/exec 1')}. Callbacks' batch hooks fire every 64 steps "
+        "(`compile(steps_per_execution=1)` for every step); 1 under `tf.distribute`.",
+        "- **NumPy arrays through a `tf.data` pipeline** (new; `keras_ae.data.pipeline.fit_pipeline`, used by "
+        "`AutoEncoder.fit` and `GAN.fit`): in-memory arrays up to 1 GiB become a shuffled, batched, prefetched "
+        "dataset instead of going through Keras' array adapter (which cuts each batch out of the arrays inside the "
+        "step's critical path). Keras' adapter -> pipeline: tutorial dense AE "
+        f"{pair('dense AE 784-128', 'keras_ae', 'keras_ae, Keras array adapter')}; wide dense AE "
+        f"{pair('dense AE 784-1000', 'keras_ae', 'keras_ae, Keras array adapter')}; conv denoiser "
+        f"{pair('conv denoising', 'keras_ae', 'keras_ae, Keras array adapter')}; VAE "
+        f"{pair('VAE', 'keras_ae', 'keras_ae, Keras array adapter')}; DCGAN "
+        f"{pair('DCGAN', 'keras_ae', 'keras_ae, Keras array adapter')}. `sample_weight`, `class_weight`, "
+        "`validation_split`, `steps_per_epoch`, `shuffle=\"batch\"` and `tf.distribute` keep Keras' adapter.",
+        "- **The generator step reuses the discriminator step's fakes** (new; `GAN.compile(reuse_fakes=True)`, one "
+        "critic step per generator step): the generator runs forward once per step, under a tape, and its update "
+        "back-propagates through the updated discriminator into that pass (as the PyTorch DCGAN example does; the "
+        "keras.io example draws fresh noise and runs G again). Fresh fakes -> reused: "
+        f"{pair('DCGAN', 'keras_ae', 'keras_ae, fresh fakes for G')}. Sample quality unchanged: "
+        "`python recipes/gan.py --time-budget-min 10 --checkpoints 5 10 20` (60 epochs on mnist10k) FCD 12.61 with "
+        "reused fakes vs 12.29 before, KID 0.492 vs 0.482, classifier score 6.40 vs 6.49 (one seed each).",
+        "- **Batch size** (not changed): the rows use the tutorials' batch sizes for both sides. A larger default "
+        "batch would also have to reach the same test error; for the conv denoiser it is not even faster per image "
+        "(batch 256 / 512: 0.96x / 0.94x, `python recipes/bench_conv_rewrites.py`).",
         "",
     ]
     return lines
@@ -584,20 +642,34 @@ def misses_section(results: dict) -> list[str]:
     missed = [t["target"] for t in results.get("targets", []) if "MISS" in t["wall time"] + t["CPU time"]]
     lines = ["## What misses its target, and why", ""]
     lines += [f"- {t}" for t in missed] or ["- nothing in this run"]
+    reasons = {
+        "conv denoising": "the **conv denoiser** is bound by oneDNN's convolutions, the same kernels on both sides: "
+        "the 14->28 transposed convolution and the 32->1 output convolution take about 75% of its layers' time "
+        "(8.6 and 6.5 of 20.6 ms per batch of 128, forward + backward). Rewrites of the same model measured slower, "
+        "layer by layer with their gradients (`python recipes/bench_conv_rewrites.py`): the output convolution as "
+        "a channel matmul plus shifted sums 0.16x, with its output channels zero-padded to 4-16 (oneDNN's blocked "
+        "kernels) 0.71-0.82x, the input convolution the same ways 0.34-0.58x, the transposed convolutions as one "
+        "stride-1 convolution plus depth_to_space (sub-pixel) 0.60-0.65x; XLA is 0.4x for the whole step. The levers "
+        "that change the batch or the arithmetic do not reach it either (same script, whole epochs): batch 256 / 512 "
+        "0.96x / 0.94x, `mixed_bfloat16` 1.19x (bfloat16 arithmetic: not a default). Per-step savings (64 steps "
+        "per execution, the `tf.data` pipeline) give the 1.05-1.1x.",
+        "DCGAN": "the **DCGAN** is compute-bound (about 55% of peak on both sides); keras_ae runs the "
+        "discriminator on the real and the fake batch separately (their own batch-norm statistics, Radford et al.), "
+        "the keras.io example on one stacked batch of 128, and keeps a generator EMA (about 3% of a step).",
+        "dense AE 784-128": "the **tutorial dense AE**'s matmuls (256 x 784 x 128 and smaller) are too small for "
+        "oneDNN to split over two cores: about one core is busy, so its share of the 2-core peak stays near half "
+        "of its '% of peak (CPU)' (the per-CPU-second fraction); the wide dense AE, whose matmuls do use both "
+        "cores, shows the fraction of peak a dense AE reaches.",
+        "gated PixelCNN": "the **gated PixelCNN** is compute-bound in oneDNN's convolutions on both sides "
+        "(about 48% of peak; 300 ms steps, so per-step savings do not show): the ratio is 1.0 within the "
+        "run-to-run noise of a few percent.",
+    }
+    notes = [text for prefix, text in reasons.items() if any(t.startswith(prefix) for t in missed)]
+    lines += ["", "Known reasons: " + " ".join(notes) if notes else "", ""]
     lines += [
-        "",
-        "Known reasons: the **conv denoiser** is bound by oneDNN's convolutions (the same kernels for both sides; "
-        "keras_ae also draws fresh noise every step, the tutorial noises once), so per-step savings (16 steps per "
-        "execution, `tf.data`) barely show and XLA is 2.5x slower; no default that keeps the model and the loss "
-        "reached 1.3x. The **DCGAN**'s step runs the discriminator on the real and the fake batch separately (two "
-        "batches of 64 with their own batch-norm statistics, as in Radford et al.), where the keras.io example "
-        "stacks them into one batch of 128; the generator EMA is not the cost (783 vs 783 images per CPU-second "
-        "with and without it, measured separately). The **tutorial dense AE**'s matmuls (256 x 784 x 128 and "
-        "smaller) are too small for oneDNN to split over two cores: it keeps about one core busy, so its share of "
-        "the 2-core peak stays near half of its '% of peak (CPU)' (the per-CPU-second fraction); the wide dense "
-        "AE, whose matmuls do use both cores, is the model that shows the fraction of peak a dense AE reaches. "
         "**Peak** is the 2048x2048 float32 matmul of this run; on a machine shared with other jobs it drops "
-        "(about 230-245 GFLOP/s instead of about 480 idle), then the '% of peak (CPU)' column is the load-independent fraction.",
+        "(about 230-245 GFLOP/s instead of about 480 idle), then the '% of peak (CPU)' column is the "
+        "load-independent fraction.",
         "",
     ]
     return lines

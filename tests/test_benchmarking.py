@@ -83,7 +83,12 @@ def test_gan_training_flops_follow_the_stated_rule():
     gan.compile()
     g, d = 2 * (3 * 5 + 5 * 4), 2 * (4 * 7 + 7 * 1)
     assert forward_flops(gan) == g + d
+    # default: the generator update reuses the discriminator step's fakes (one G forward less)
+    assert training_flops(gan) == (g + 6 * d) + 3 * (g + d) - g
+    gan.compile(reuse_fakes=False)
     assert training_flops(gan) == (g + 6 * d) + 3 * (g + d)
+    gan.compile(loss="wasserstein_gp", n_critic=3)  # fresh noise for G after several critic steps
+    assert training_flops(gan) == 3 * (g + 6 * d) + 3 * (g + d)
 
 
 def test_dynamic_shapes_are_refused():

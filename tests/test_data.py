@@ -124,3 +124,80 @@ def test_tf_dataset_batches_every_example_once():
     pairs = make_tf_dataset(x, np.arange(10), batch_size=5, shuffle=False)
     xb, yb = next(iter(pairs))
     np.testing.assert_array_equal(xb.numpy()[:, 0], yb.numpy())
+
+
+# ---------------------------------------------------------------------------------------
+# fit's input pipeline for in-memory arrays
+# ---------------------------------------------------------------------------------------
+
+
+def _epoch(ds) -> np.ndarray:
+    return np.concatenate([np.asarray(b[0] if isinstance(b, tuple) else b) for b in ds]).ravel()
+
+
+def test_fit_pipeline_gives_every_example_once_per_epoch_reshuffled_and_reproducible():
+    import keras
+
+    from keras_ae.data.pipeline import fit_pipeline
+
+    x = np.arange(50, dtype="float32").reshape(50, 1)
+    keras.utils.set_random_seed(1)
+    ds = fit_pipeline(x, batch_size=16)
+    first, second = _epoch(ds), _epoch(ds)
+    assert sorted(first) == sorted(second) == list(range(50))
+    assert not np.array_equal(first, second), "the order must change from epoch to epoch"
+    assert [len(b) for b in ds] == [16, 16, 16, 2]
+    keras.utils.set_random_seed(1)
+    assert np.array_equal(_epoch(fit_pipeline(x, batch_size=16)), first), "a seeded run must see the same order"
+    for bx, by in fit_pipeline(x, 2 * x, batch_size=16):  # pairs stay together
+        np.testing.assert_array_equal(by.numpy(), 2 * bx.numpy())
+    assert np.array_equal(_epoch(fit_pipeline(x, batch_size=16, shuffle=False)), np.arange(50))
+
+
+@pytest.mark.parametrize("case", ["sample_weight", "class_weight", "validation_split", "steps_per_epoch",
+                                  "shuffle_batch", "list", "too_big", "strategy"])
+def test_fit_pipeline_leaves_what_it_does_not_implement_to_keras(case, monkeypatch):
+    import tensorflow as tf
+
+    from keras_ae.data import pipeline
+
+    x = np.zeros((8, 3), "float32")
+    kwargs = {"sample_weight": {"sample_weight": np.ones(8)}, "class_weight": {"class_weight": {0: 1.0}},
+              "validation_split": {"validation_split": 0.25}, "steps_per_epoch": {"steps_per_epoch": 2},
+              "shuffle_batch": {"shuffle": "batch"}}.get(case, {})
+    if case == "list":
+        x = x.tolist()
+    if case == "too_big":
+        monkeypatch.setattr(pipeline, "FIT_PIPELINE_MAX_BYTES", x.nbytes - 1)
+    if case == "strategy":
+        with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+            assert pipeline.fit_pipeline(x, batch_size=4) is None
+        return
+    assert pipeline.fit_pipeline(x, batch_size=4, **kwargs) is None
+    if case != "too_big":  # the same arrays without that argument do take the pipeline
+        assert pipeline.fit_pipeline(np.zeros((8, 3), "float32"), batch_size=4) is not None
+
+
+def test_fit_through_the_pipeline_trains_exactly_like_keras_array_adapter(digits, monkeypatch):
+    # Same batches in the same order (shuffle=False): the pipeline must not change what is learned.
+    import keras
+
+    from keras_ae.data import pipeline
+    from keras_ae.models import build_dense_ae
+
+    (x, _), _ = digits
+    x = x[:300]
+
+    def train(max_bytes):
+        monkeypatch.setattr(pipeline, "FIT_PIPELINE_MAX_BYTES", max_bytes)
+        keras.utils.set_random_seed(0)
+        model = build_dense_ae(x.shape[1:], hidden=(32,), code_dim=8)
+        model.compile(optimizer=keras.optimizers.Adam(1e-2))
+        history = model.fit(x, batch_size=64, epochs=3, shuffle=False, verbose=0)
+        return model.get_weights(), history.history["loss"]
+
+    (w_pipe, loss_pipe), (w_keras, loss_keras) = train(1 << 30), train(0)
+    assert loss_pipe[-1] < loss_pipe[0]
+    np.testing.assert_allclose(loss_pipe, loss_keras, rtol=1e-6)
+    for a, b in zip(w_pipe, w_keras):
+        np.testing.assert_allclose(a, b, atol=1e-6)

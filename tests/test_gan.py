@@ -193,6 +193,39 @@ def test_each_step_updates_only_its_network_with_batch_norm(digits):
     assert not same(g0, values(gan.generator.trainable_weights))
 
 
+@pytest.mark.parametrize("builder", ["mlp", "dcgan"])
+def test_shared_fake_step_equals_a_discriminator_then_a_generator_step_on_the_same_noise(builder, digits):
+    # train_step's default (reuse_fakes): one generator forward pass serves both updates.
+    # It must give the weights of discriminator_step + generator_step fed the same z.
+    (x, _), _ = digits
+    make = (lambda: tiny_mlp_gan(ema_decay=None)) if builder == "mlp" else (lambda: tiny_dcgan(ema_decay=None))
+    shared, separate = make(), make()
+    separate.set_weights(shared.get_weights())
+    for gan in (shared, separate):
+        # label smoothing and a generator regularizer exercise every term of both losses
+        gan.generator.layers[1].kernel.regularizer = keras.regularizers.L2(1e-2)
+        assert len(gan.generator.losses) == 1
+        gan.compile(label_smoothing=0.1, jit_compile=False)
+    z = tf.random.stateless_normal((16, shared.latent_dim), seed=[3, 4])
+    shared.latent_noise = separate.latent_noise = lambda n: z
+    batch = tf.constant(x[:16])
+    d_terms, g_terms = shared.shared_fake_step(batch)
+    d_ref = separate.discriminator_step(batch)
+    g_ref = separate.generator_step(16)
+    np.testing.assert_allclose(float(d_terms["d_loss"]), float(d_ref["d_loss"]), rtol=1e-6)
+    np.testing.assert_allclose(float(g_terms["g_loss"]), float(g_ref["g_loss"]), rtol=1e-6)
+    for net in ("generator", "discriminator"):
+        moved = [np.abs(a - b).max() for a, b in zip(values(getattr(shared, net).trainable_weights),
+                                                         values(getattr(separate, net).trainable_weights))]
+        assert max(moved) < 1e-6, (net, moved)
+    assert not same(values(shared.generator.trainable_weights), values(make().generator.trainable_weights))
+    # fit's step takes that path by default, fresh noise for the generator when asked
+    assert shared.reuse_fakes and shared.get_compile_config()["reuse_fakes"] is True
+    fresh = make()
+    fresh.compile(reuse_fakes=False, jit_compile=False)
+    assert fresh.get_compile_config()["reuse_fakes"] is False
+
+
 def test_n_critic_steps_per_generator_step(digits):
     (x, _), _ = digits
     gan = tiny_mlp_gan()
@@ -338,7 +371,7 @@ def test_bad_inputs_fail_before_training(digits):
 def test_nan_batch_stops_training_and_keeps_last_good_weights(digits):
     (x, _), _ = digits
     gan = tiny_mlp_gan()
-    gan.compile(jit_compile=False)
+    gan.compile(jit_compile=False, steps_per_execution=1)  # the guard sees every step
     good = values(gan.generator.weights) + values(gan.ema_generator.weights) + values(gan.discriminator.weights)
     bad = x[:96].copy()
     bad[64:] = np.nan  # the third batch of a tf.data pipeline (which fit cannot check up front)

@@ -15,9 +15,10 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.data.corruption import Corruption
+from keras_ae.data.pipeline import through_fit_pipeline
 from keras_ae.distribute import nonempty_batch, scale_loss_for_replicas
 from keras_ae.divergence import fit_with_nan_guard
-from keras_ae.models.compile_defaults import choose_jit_compile
+from keras_ae.models.compile_defaults import choose_jit_compile, default_steps_per_execution
 from keras_ae.errors import InputValidationError
 from keras_ae.validation import check_array, check_choice, check_positive_int, check_same_length
 
@@ -223,6 +224,8 @@ class AutoEncoder(keras.Model):
         check_same_length({"x": x, "y": y})
         # Small dense models on CPU: XLA for long enough runs (see compile_defaults).
         choose_jit_compile(self, x, epochs - kwargs.get("initial_epoch", 0), kwargs.get("steps_per_epoch"), batch_size)
+        # In-memory arrays: a prefetched tf.data pipeline (faster epochs; see fit_pipeline).
+        x, y, batch_size, kwargs = through_fit_pipeline(self, x, y, batch_size, kwargs)
         # A NaN/inf loss stops training, restores the last finite weights and raises
         # TrainingDivergedError (pass your own NaNGuard to configure it).
         return fit_with_nan_guard(
@@ -239,12 +242,11 @@ class AutoEncoder(keras.Model):
     def compile(self, optimizer="adam", loss=None, steps_per_execution: int | None = None, **kwargs):
         """Compiles with Adam by default. The reconstruction loss is fixed at build time.
 
-        ``steps_per_execution`` defaults to 16 training steps per call into the compiled
-        graph: these models are small, so per-step Python/dispatch overhead would
-        otherwise dominate (about 2x throughput measured on CPU; see BENCHMARKS.md).
-        Callbacks' batch hooks then fire every 16 steps; pass 1 to get every step.
-        Under a ``tf.distribute`` strategy the default is 1: Keras 3's multi-step loop
-        fails inside replica contexts (keras-team/keras#19246). With the default
+        ``steps_per_execution`` defaults to 64 training steps per call into the compiled
+        graph (1 under ``tf.distribute``;
+        :func:`~keras_ae.models.compile_defaults.default_steps_per_execution`): these
+        models are small, so per-step dispatch is a visible share of a step. Callbacks'
+        batch hooks then fire every 64 steps; pass 1 to get every step. With the default
         ``jit_compile="auto"``, the first ``fit`` of a small dense auto-encoder on CPU
         turns XLA on when the run is long enough to pay for compiling
         (:func:`keras_ae.models.compile_defaults.choose_jit_compile`).
@@ -258,8 +260,7 @@ class AutoEncoder(keras.Model):
                 "loss='mse' or loss='bce' instead of passing loss= to compile()."
             )
         if steps_per_execution is None:
-            distributed = tf.distribute.has_strategy() or getattr(self, "_distribute_strategy", None) is not None
-            steps_per_execution = 1 if distributed else 16
+            steps_per_execution = default_steps_per_execution(self)
         # jit_compile left at "auto": the first fit may switch XLA on (choose_jit_compile).
         object.__setattr__(self, "_jit_compile_auto", kwargs.get("jit_compile", "auto") == "auto")
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)

@@ -23,10 +23,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_ae.data.pipeline import through_fit_pipeline
 from keras_ae.distribute import batch_noise, batch_size_of, next_stateless_seed, nonempty_batch, scale_loss_for_replicas
 from keras_ae.divergence import fit_with_nan_guard
 from keras_ae.errors import InputValidationError
 from keras_ae.models.common import as_shape, as_units
+from keras_ae.models.compile_defaults import default_steps_per_execution
 from keras_ae.models.gan_losses import GAN_LOSSES, get_gan_loss, gradient_penalty, interpolate
 from keras_ae.validation import check_array, check_positive_int
 
@@ -130,6 +132,7 @@ class GAN(keras.Model):
         self.fake_score_tracker = keras.metrics.Mean(name="fake_score")
         self.gp_tracker = keras.metrics.Mean(name="gradient_penalty")
         self.loss_name = None
+        self.reuse_fakes = False  # set by compile()
         self.built = True  # both networks are built functional models
 
     # -- construction checks -----------------------------------------------------------
@@ -218,6 +221,7 @@ class GAN(keras.Model):
         label_smoothing: float = 0.0,
         instance_noise: float = 0.0,
         instance_noise_steps: int | None = None,
+        reuse_fakes: bool = True,
         jit_compile: bool | str = "auto",
         **kwargs: Any,
     ) -> None:
@@ -238,11 +242,19 @@ class GAN(keras.Model):
                 discriminator's real and fake inputs (Sonderby et al. 2016).
             instance_noise_steps: Anneal that noise linearly to 0 over this many
                 generator updates (``None``: constant).
+            reuse_fakes: With one discriminator update per generator update, the
+                generator update back-propagates through the fake batch the
+                discriminator update just saw (through the updated discriminator), as
+                the PyTorch DCGAN example does, instead of drawing fresh noise and
+                running the generator forward a second time (the keras.io example).
+                Same losses, one generator forward pass less per step (``False``: fresh noise).
             jit_compile: XLA-compile the train step. ``"auto"`` (the default): on,
                 except for convolutional networks on a CPU-only machine, where oneDNN
                 runs them faster than XLA (``recipes/benchmark.py``, ``bench_gan.py``);
                 off under a ``tf.distribute`` strategy, like Keras' ``"auto"``.
-            **kwargs: Passed to ``keras.Model.compile`` (``steps_per_execution``, ...).
+            **kwargs: Passed to ``keras.Model.compile``. ``steps_per_execution`` defaults to
+                64 (1 under ``tf.distribute``), as for the auto-encoders
+                (:func:`~keras_ae.models.compile_defaults.default_steps_per_execution`).
 
         Example:
             >>> gan.compile(loss="wasserstein_gp")  # doctest: +SKIP
@@ -276,6 +288,7 @@ class GAN(keras.Model):
         self.loss_name, self.n_critic, self.gp_weight = loss, n_critic, float(gp_weight)
         self.label_smoothing, self.instance_noise = float(label_smoothing), float(instance_noise)
         self.instance_noise_steps = instance_noise_steps
+        self.reuse_fakes = bool(reuse_fakes)
         # Build optimizer variables now, not inside the first (XLA-compiled) step.
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
@@ -285,6 +298,8 @@ class GAN(keras.Model):
             # Keras' XLA step wraps strategy.run, which cannot span devices; its "auto" also
             # turns XLA off under tf.distribute.
             jit_compile = False
+        if kwargs.get("steps_per_execution") is None:
+            kwargs["steps_per_execution"] = default_steps_per_execution(self)
         super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
 
     @property
@@ -306,7 +321,8 @@ class GAN(keras.Model):
             "g_optimizer": keras.saving.serialize_keras_object(inner(self.g_optimizer)),
             "loss": self.loss_name, "n_critic": self.n_critic, "gp_weight": self.gp_weight,
             "label_smoothing": self.label_smoothing, "instance_noise": self.instance_noise,
-            "instance_noise_steps": self.instance_noise_steps, "jit_compile": bool(self.jit_compile),
+            "instance_noise_steps": self.instance_noise_steps, "reuse_fakes": self.reuse_fakes,
+            "jit_compile": bool(self.jit_compile),
         }
 
     def compile_from_config(self, config: dict) -> None:
@@ -362,12 +378,14 @@ class GAN(keras.Model):
         # P(real) for the cross-entropy losses; the raw critic score otherwise.
         return tf.reduce_mean(tf.sigmoid(outputs) if self.loss_spec.probability_output else outputs)
 
-    def discriminator_terms(self, real, labels=None, training: bool = True) -> dict[str, tf.Tensor]:
+    def discriminator_terms(self, real, labels=None, training: bool = True, fake=None) -> dict[str, tf.Tensor]:
         """Discriminator loss terms on one batch (float32 scalars): ``d_loss`` (with the
-        gradient penalty), ``real_score``, ``fake_score`` and ``gradient_penalty``."""
+        gradient penalty), ``real_score``, ``fake_score`` and ``gradient_penalty``.
+        ``fake``: generated examples to use (default: generated here from fresh noise)."""
         spec = self.loss_spec
-        z = self.latent_noise(tf.shape(real)[0])
-        fake = tf.stop_gradient(self._generate(z, labels, training=training))
+        if fake is None:
+            fake = self._generate(self.latent_noise(tf.shape(real)[0]), labels, training=training)
+        fake = tf.stop_gradient(fake)
         real_out = self._discriminate(self._with_instance_noise(real) if training else real, labels, training)
         fake_out = self._discriminate(self._with_instance_noise(fake) if training else fake, labels, training)
         d_loss = spec.discriminator(real_out, fake_out, self.label_smoothing)
@@ -422,15 +440,55 @@ class GAN(keras.Model):
         return self._update(self.generator, self.g_optimizer,
                             lambda: self.generator_terms(batch_size, labels, training=True), "g_loss", weight_batch)
 
+    def shared_fake_step(self, real, labels=None, weight_batch=None) -> tuple[dict, dict]:
+        """One discriminator and one generator update on a single fake batch.
+
+        The generator runs forward once, under a tape; the discriminator update sees that
+        batch (gradient stopped), then the generator update back-propagates the generator
+        loss through the updated discriminator into the same forward pass. The result
+        equals :meth:`discriminator_step` followed by :meth:`generator_step` with the same
+        noise, at one generator forward pass less.
+
+        Returns:
+            ``(discriminator terms, generator terms)``.
+        """
+        weight_batch = batch_size_of(real) if weight_batch is None else weight_batch
+        z = self.latent_noise(tf.shape(real)[0])
+        with tf.GradientTape() as g_tape:
+            fake = self._generate(z, labels, training=True)
+            g_reg = (tf.add_n([tf.cast(l, tf.float32) for l in self.generator.losses])
+                     if self.generator.losses else None)
+        d_terms = self._update(self.discriminator, self.d_optimizer,
+                               lambda: self.discriminator_terms(real, labels, training=True, fake=fake),
+                               "d_loss", weight_batch)
+        with tf.GradientTape() as tape:
+            tape.watch(fake)
+            g_loss = self.loss_spec.generator(self._discriminate(self._with_instance_noise(fake), labels, True))
+            scaled = self.g_optimizer.scale_loss(scale_loss_for_replicas(g_loss, weight_batch))
+        targets, output_grads = [fake], [tape.gradient(scaled, fake)]
+        if g_reg is not None:  # the generator's own regularizers (e.g. a kernel_regularizer)
+            targets.append(self.g_optimizer.scale_loss(scale_loss_for_replicas(g_reg, weight_batch)))
+            output_grads.append(tf.ones_like(targets[-1]))
+        weights = self.generator.trainable_weights
+        grads = g_tape.gradient(targets, weights, output_gradients=output_grads)
+        self.g_optimizer.apply_gradients(zip(grads, weights))
+        return d_terms, {"g_loss": g_loss}
+
     def update_ema(self) -> None:
         """Moves the EMA generator's weights towards the generator's (after a G update)."""
         if self.ema_generator is None:
             return
         t = tf.cast(self.g_optimizer.iterations, tf.float32)
-        decay = tf.minimum(self.ema_decay, (1.0 + t) / (10.0 + t))
+        rate = 1.0 - tf.minimum(self.ema_decay, (1.0 + t) / (10.0 + t))
+        rates = {}
         for ema, w in zip(self.ema_generator.weights, self.generator.weights):
             if "float" in str(ema.dtype):  # not integer state (e.g. seed counters)
-                ema.assign(tf.cast(decay, ema.dtype) * ema + tf.cast(1.0 - decay, ema.dtype) * tf.cast(w, ema.dtype))
+                # ema <- decay * ema + (1 - decay) * w, in the fewest ops (this runs every step)
+                dtype = ema.dtype
+                if dtype not in rates:
+                    rates[dtype] = tf.cast(rate, dtype)
+                w = w if w.dtype == dtype else tf.cast(w, dtype)
+                ema.assign_sub(rates[dtype] * (ema - w))
             else:
                 ema.assign(w)
 
@@ -449,10 +507,14 @@ class GAN(keras.Model):
     def train_step(self, data):
         # Under tf.distribute an empty replica batch becomes one example weighted 0.
         x, labels, batch = nonempty_batch(*self._unpack(data))
-        for _ in range(self.n_critic):  # unrolled: n_critic is small and static
-            d_terms = self.discriminator_step(x, labels, weight_batch=batch)
+        if self.n_critic == 1 and getattr(self, "reuse_fakes", False):
+            d_terms, g_terms = self.shared_fake_step(x, labels, weight_batch=batch)
             self._update_trackers(d_terms, batch)
-        g_terms = self.generator_step(tf.shape(x)[0], labels, weight_batch=batch)
+        else:
+            for _ in range(self.n_critic):  # unrolled: n_critic is small and static
+                d_terms = self.discriminator_step(x, labels, weight_batch=batch)
+                self._update_trackers(d_terms, batch)
+            g_terms = self.generator_step(tf.shape(x)[0], labels, weight_batch=batch)
         self.update_ema()
         return self._update_trackers(g_terms, batch)
 
@@ -537,6 +599,7 @@ class GAN(keras.Model):
                 if isinstance(validation_data, tuple) else (validation_data, None)
             vx, vy = self._validate_xy(vx, vy, "validation_data")
             validation_data = (vx, vy) if self.conditional else ((vx,) if isinstance(vx, np.ndarray) else vx)
+        x, y, batch_size, kwargs = through_fit_pipeline(self, x, y, batch_size, kwargs)  # see fit_pipeline
         return fit_with_nan_guard(super().fit, x=x, y=y, batch_size=batch_size, epochs=epochs, verbose=verbose,
                                   callbacks=callbacks, validation_data=validation_data, **kwargs)
 
