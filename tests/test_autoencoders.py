@@ -49,6 +49,35 @@ def test_every_builder_learns_on_digits(name, digits):
     assert {"loss", "reconstruction"} <= set(history.history)
 
 
+@pytest.mark.parametrize("family", ["dense", "gan"])
+@pytest.mark.parametrize("steps_per_epoch", [3, 100])
+def test_steps_per_epoch_is_exact_whatever_the_steps_per_execution(family, steps_per_epoch, digits):
+    # Keras runs whole executions: 3 steps per epoch of a repeated dataset with 64 steps per
+    # execution would train 64 steps per epoch, 100 would train 128. keras_ae's fit must not.
+    from keras_ae.models.gan import build_gan
+
+    (x, _), _ = digits
+    ds = tf.data.Dataset.from_tensor_slices(x[:64]).batch(16).repeat()
+    if family == "dense":
+        model = build_dense_ae(x.shape[1:], hidden=(8,), code_dim=2)
+        model.compile()
+        counter = model.optimizer
+    else:
+        model = build_gan(x.shape[1:], latent_dim=2, generator_units=(8,), discriminator_units=(8,), maxout_pieces=2,
+                          seed=0)
+        model.compile(jit_compile=False)
+        counter = model.g_optimizer
+    compiled = model.steps_per_execution
+    assert compiled > steps_per_epoch % compiled > 0
+    history = model.fit(ds, steps_per_epoch=steps_per_epoch, epochs=2, verbose=0, validation_data=ds,
+                        validation_steps=steps_per_epoch)
+    assert int(counter.iterations) == 2 * steps_per_epoch
+    assert len(history.history["val_" + ("loss" if family == "dense" else "g_loss")]) == 2
+    assert model.steps_per_execution == compiled  # only that call ran with fewer steps per execution
+    model.fit(ds, steps_per_epoch=compiled, epochs=1, verbose=0)
+    assert int(counter.iterations) == 2 * steps_per_epoch + compiled
+
+
 def test_history_loss_is_the_exact_epoch_mean(digits):
     """With a frozen model (learning rate 0) every batch sees the same weights, so the
     reported epoch loss must equal the mean over all examples, last partial batch included."""

@@ -18,7 +18,7 @@ from keras_ae.data.corruption import Corruption
 from keras_ae.data.pipeline import through_fit_pipeline
 from keras_ae.distribute import nonempty_batch, scale_loss_for_replicas
 from keras_ae.divergence import fit_with_nan_guard
-from keras_ae.models.compile_defaults import choose_jit_compile, default_steps_per_execution
+from keras_ae.models.compile_defaults import choose_jit_compile, default_steps_per_execution, whole_executions
 from keras_ae.errors import InputValidationError
 from keras_ae.validation import check_array, check_choice, check_positive_int, check_same_length
 
@@ -228,16 +228,19 @@ class AutoEncoder(keras.Model):
         x, y, batch_size, kwargs = through_fit_pipeline(self, x, y, batch_size, kwargs)
         # A NaN/inf loss stops training, restores the last finite weights and raises
         # TrainingDivergedError (pass your own NaNGuard to configure it).
-        return fit_with_nan_guard(
-            super().fit, x=x, y=y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-            callbacks=callbacks, validation_data=validation_data, **kwargs,
-        )
+        with whole_executions(self, kwargs.get("steps_per_epoch"),
+                              kwargs.get("validation_steps") if validation_data is not None else None):
+            return fit_with_nan_guard(
+                super().fit, x=x, y=y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                callbacks=callbacks, validation_data=validation_data, **kwargs,
+            )
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", **kwargs):
         x = self._validate_any(x, "x", required=True)
         y = self._validate_any(y, "y")
         check_same_length({"x": x, "y": y})
-        return super().evaluate(x, y, batch_size=batch_size, verbose=verbose, **kwargs)
+        with whole_executions(self, kwargs.get("steps")):
+            return super().evaluate(x, y, batch_size=batch_size, verbose=verbose, **kwargs)
 
     def compile(self, optimizer="adam", loss=None, steps_per_execution: int | None = None, **kwargs):
         """Compiles with Adam by default. The reconstruction loss is fixed at build time.

@@ -11,6 +11,9 @@ for training runs long enough to win that back.
 
 from __future__ import annotations
 
+import contextlib
+import math
+
 import keras
 import tensorflow as tf
 
@@ -60,6 +63,40 @@ def default_steps_per_execution(model: keras.Model) -> int:
     """
     distributed = tf.distribute.has_strategy() or getattr(model, "_distribute_strategy", None) is not None
     return 1 if distributed else STEPS_PER_EXECUTION
+
+
+@contextlib.contextmanager
+def whole_executions(model: keras.Model, *step_counts: int | None):
+    """Within the block, ``model.steps_per_execution`` divides every given step count.
+
+    Keras runs whole executions: with ``steps_per_epoch`` (or ``validation_steps``,
+    ``evaluate(steps=)``) that is not a multiple of ``steps_per_execution``, each epoch
+    of a repeated dataset runs up to the next multiple (``steps_per_epoch=4`` with 64
+    steps per execution trains 64 steps per epoch). This lowers it, for this call only,
+    to the largest divisor of the counts that is at most the compiled value (the step
+    functions are re-traced, and again after the block). Without counts: no change.
+
+    Args:
+        model: A compiled model.
+        *step_counts: ``steps_per_epoch``, ``validation_steps``, ... (``None``: not given).
+
+    Example:
+        >>> with whole_executions(model, 100):  # 64 -> 50 steps per execution  # doctest: +SKIP
+        ...     model.fit(dataset.repeat(), steps_per_epoch=100)
+    """
+    compiled = int(getattr(model, "steps_per_execution", 1) or 1)
+    counts = [int(c) for c in step_counts if c]
+    common = math.gcd(*counts) if counts else 0
+    if compiled <= 1 or not counts or common % compiled == 0:
+        yield
+        return
+    model.steps_per_execution = max(d for d in range(1, compiled + 1) if common % d == 0)
+    model.train_function = model.test_function = None  # traced with the old count
+    try:
+        yield
+    finally:
+        model.steps_per_execution = compiled
+        model.train_function = model.test_function = None
 
 
 def _op_determinism() -> bool:
