@@ -68,9 +68,12 @@ def fit_pipeline(x, y=None, batch_size: int | None = None, shuffle=True, **fit_k
 
     keras_ae's ``fit`` feeds NumPy arrays through this instead of Keras' array adapter:
     the training step then starts on a batch that is already waiting, which made a small
-    dense auto-encoder's epochs 1.1-1.25x faster on CPU (``recipes/benchmark.py``, the
-    'tf.data' rows of BENCHMARKS.md). Examples are reshuffled every epoch from TensorFlow's
-    global seed (``keras.utils.set_random_seed`` makes the order reproducible).
+    dense auto-encoder's epochs 1.1-1.25x faster on CPU (``recipes/benchmark.py``,
+    BENCHMARKS.md). Examples are reshuffled every epoch from TensorFlow's global seed
+    (``keras.utils.set_random_seed`` makes the order reproducible). Under such a seed
+    Keras 3's array adapter (TensorFlow backend) shows the examples in the *same* order
+    every epoch (its permutation is a stateful op re-run from the same seed by each
+    epoch's iterator); this pipeline does not.
 
     Args:
         x: Training examples, a NumPy array.
@@ -131,4 +134,8 @@ def through_fit_pipeline(model, x, y, batch_size, fit_kwargs: dict) -> tuple:
     if pipeline is None:
         return x, y, batch_size, fit_kwargs
     # The pipeline shuffles; Keras would warn that shuffle=True does nothing for a dataset.
-    return pipeline, None, None, {**fit_kwargs, "shuffle": False}
+    fit_kwargs = {**fit_kwargs, "shuffle": False}
+    if fit_kwargs.get("validation_batch_size") is None and batch_size is not None:
+        # Keras batches array validation data by fit's batch_size, which is now None (32)
+        fit_kwargs["validation_batch_size"] = batch_size
+    return pipeline, None, None, fit_kwargs
