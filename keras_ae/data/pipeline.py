@@ -128,6 +128,11 @@ def through_fit_pipeline(model, x, y, batch_size, fit_kwargs: dict) -> tuple:
     Example:
         >>> x, y, batch_size, kw = through_fit_pipeline(model, x_train, None, 256, {})  # doctest: +SKIP
     """
+    import tensorflow as tf
+
+    if isinstance(x, tf.data.Dataset) and "shuffle" not in fit_kwargs:
+        # fit's default shuffle=True makes Keras warn that a dataset cannot be shuffled
+        return x, y, batch_size, {**fit_kwargs, "shuffle": False}
     if getattr(model, "_distribute_strategy", None) is not None:
         return x, y, batch_size, fit_kwargs
     pipeline = fit_pipeline(x, y, batch_size, **{"shuffle": True, **fit_kwargs})
