@@ -15,10 +15,9 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.data.corruption import Corruption
-from keras_ae.data.pipeline import through_fit_pipeline
 from keras_ae.distribute import nonempty_batch, scale_loss_for_replicas
-from keras_ae.divergence import fit_with_nan_guard
-from keras_ae.models.compile_defaults import choose_jit_compile, default_steps_per_execution, whole_executions
+from keras_ae.models.compile_defaults import (choose_jit_compile, default_steps_per_execution, fit_with_defaults,
+                                              whole_executions)
 from keras_ae.errors import InputValidationError
 from keras_ae.validation import check_array, check_choice, check_positive_int, check_same_length
 
@@ -224,16 +223,11 @@ class AutoEncoder(keras.Model):
         check_same_length({"x": x, "y": y})
         # Small dense models on CPU: XLA for long enough runs (see compile_defaults).
         choose_jit_compile(self, x, epochs - kwargs.get("initial_epoch", 0), kwargs.get("steps_per_epoch"), batch_size)
-        # In-memory arrays: a prefetched tf.data pipeline (faster epochs; see fit_pipeline).
-        x, y, batch_size, kwargs = through_fit_pipeline(self, x, y, batch_size, kwargs)
-        # A NaN/inf loss stops training, restores the last finite weights and raises
-        # TrainingDivergedError (pass your own NaNGuard to configure it).
-        with whole_executions(self, kwargs.get("steps_per_epoch"),
-                              kwargs.get("validation_steps") if validation_data is not None else None):
-            return fit_with_nan_guard(
-                super().fit, x=x, y=y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                callbacks=callbacks, validation_data=validation_data, **kwargs,
-            )
+        # In-memory arrays through a prefetched tf.data pipeline; a NaN/inf loss stops training,
+        # restores the last finite weights and raises TrainingDivergedError (pass your own
+        # NaNGuard to configure it).
+        return fit_with_defaults(self, super().fit, x, y, batch_size, validation_data, epochs=epochs,
+                                 verbose=verbose, callbacks=callbacks, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", **kwargs):
         x = self._validate_any(x, "x", required=True)

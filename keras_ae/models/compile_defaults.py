@@ -99,6 +99,34 @@ def whole_executions(model: keras.Model, *step_counts: int | None):
         model.train_function = model.test_function = None
 
 
+def fit_with_defaults(model: keras.Model, fit, x, y=None, batch_size=None, validation_data=None, **kwargs):
+    """``fit`` as every keras_ae model runs it, after its own input checks.
+
+    In-memory arrays go through :func:`keras_ae.data.pipeline.through_fit_pipeline`,
+    ``steps_per_epoch``/``validation_steps`` are kept exact (:func:`whole_executions`) and
+    a NaN/inf loss stops training with the last finite weights restored
+    (:func:`keras_ae.divergence.fit_with_nan_guard`).
+
+    Args:
+        model: The model being fitted.
+        fit: ``keras.Model.fit`` bound to it (``super().fit`` in the model's ``fit``).
+        x, y, batch_size, validation_data, **kwargs: ``fit``'s arguments.
+
+    Returns:
+        The ``History``.
+
+    Example:
+        >>> history = fit_with_defaults(self, super().fit, x, epochs=3)  # doctest: +SKIP
+    """
+    from keras_ae.data.pipeline import through_fit_pipeline
+    from keras_ae.divergence import fit_with_nan_guard
+
+    x, y, batch_size, kwargs = through_fit_pipeline(model, x, y, batch_size, kwargs)
+    validation_steps = kwargs.get("validation_steps") if validation_data is not None else None
+    with whole_executions(model, kwargs.get("steps_per_epoch"), validation_steps):
+        return fit_with_nan_guard(fit, x=x, y=y, batch_size=batch_size, validation_data=validation_data, **kwargs)
+
+
 def _op_determinism() -> bool:
     # With tf.config.experimental.enable_op_determinism() the user asked for bit-identical
     # reruns: keep the step Keras chose rather than switch compilers behind their back.

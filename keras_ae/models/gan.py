@@ -23,12 +23,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ae.data.pipeline import through_fit_pipeline
 from keras_ae.distribute import batch_noise, batch_size_of, next_stateless_seed, nonempty_batch, scale_loss_for_replicas
-from keras_ae.divergence import fit_with_nan_guard
 from keras_ae.errors import InputValidationError
 from keras_ae.models.common import as_shape, as_units
-from keras_ae.models.compile_defaults import default_steps_per_execution, whole_executions
+from keras_ae.models.compile_defaults import default_steps_per_execution, fit_with_defaults, whole_executions
 from keras_ae.models.gan_losses import GAN_LOSSES, get_gan_loss, gradient_penalty, interpolate
 from keras_ae.validation import check_array, check_positive_int
 
@@ -599,11 +597,8 @@ class GAN(keras.Model):
                 if isinstance(validation_data, tuple) else (validation_data, None)
             vx, vy = self._validate_xy(vx, vy, "validation_data")
             validation_data = (vx, vy) if self.conditional else ((vx,) if isinstance(vx, np.ndarray) else vx)
-        x, y, batch_size, kwargs = through_fit_pipeline(self, x, y, batch_size, kwargs)  # see fit_pipeline
-        with whole_executions(self, kwargs.get("steps_per_epoch"),
-                              kwargs.get("validation_steps") if validation_data is not None else None):
-            return fit_with_nan_guard(super().fit, x=x, y=y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                                      callbacks=callbacks, validation_data=validation_data, **kwargs)
+        return fit_with_defaults(self, super().fit, x, y, batch_size, validation_data, epochs=epochs,
+                                 verbose=verbose, callbacks=callbacks, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         x, y = self._validate_xy(x, y)
