@@ -209,7 +209,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import keras
     import numpy as np
 
-    from keras_ae.checkpointing import BACKUP_DIR, clear_backup, fit_resumable, read_backup
+    from keras_ae.training.checkpoints import BACKUP_DIR, clear_backup, fit_resumable, read_backup
     from keras_ae.data import load_dataset
     from keras_ae.errors import TrainingDivergedError
     from keras_ae.saving import save_model

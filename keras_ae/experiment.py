@@ -71,7 +71,7 @@ def fit_recipe_model(model, x, args: argparse.Namespace, name: str | None = None
     :func:`write_results` ends the recipe. Rerun the same command after a crash and every
     fit continues after its last finished epoch (fits that had finished restore at once);
     a rerun with other arguments (``--epochs`` may change) raises
-    :class:`~keras_ae.checkpointing.ResumeMismatchError` naming them.
+    :class:`~keras_ae.training.checkpoints.ResumeMismatchError` naming them.
 
     Args:
         model: A compiled keras_ae model.
@@ -91,7 +91,7 @@ def fit_recipe_model(model, x, args: argparse.Namespace, name: str | None = None
     Example:
         >>> history = fit_recipe_model(model, x_train, args, epochs=args.epochs, batch_size=256)  # doctest: +SKIP
     """
-    from keras_ae.checkpointing import fit_resumable
+    from keras_ae.training.checkpoints import fit_resumable
 
     name = name or model.name
     fingerprint = {"checkpoint": name, **{k: v for k, v in vars(args).items() if k not in RESUME_FREE_ARGS}}
@@ -167,7 +167,7 @@ def write_results(out: str | os.PathLike, results: Mapping[str, Any], rows: Sequ
     if rows:
         print(format_table(rows))
     print(f"results: {path}")
-    from keras_ae.checkpointing import clear_backup
+    from keras_ae.training.checkpoints import clear_backup
 
     for folder in (out / CHECKPOINTS).glob("*"):
         clear_backup(folder)

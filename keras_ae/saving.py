@@ -10,8 +10,6 @@ place, so a process killed mid-save never leaves a truncated ``.keras`` file beh
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
 import os
 from pathlib import Path
 
@@ -19,29 +17,21 @@ import keras
 
 from keras_ae.errors import InputValidationError, KerasAEError
 
-# Modules whose classes must be registered before a .keras file can be loaded. Optional:
-# families land one by one, so a missing module is skipped.
-MODEL_MODULES = ("keras_ae.models", "keras_ae.models.contractive", "keras_ae.models.vae", "keras_ae.models.gan",
-                 "keras_ae.models.pixelcnn", "keras_ae.models.pixelrnn", "keras_ae.applications.hashing")
-
-
 class UnsafeModelError(InputValidationError):
     """A model file that can only be loaded by running code stored in it (refused)."""
 
 
 def register_model_classes() -> None:
-    """Imports every keras_ae module that registers serializable classes.
+    """Registers every keras_ae model family with Keras (see :mod:`keras_ae.registry`).
+
+    Importing :mod:`keras_ae.models` runs each family's ``register_family`` decorator,
+    which registers the class for ``.keras`` loading; families of other packages register
+    when their own module is imported.
 
     Example:
         >>> register_model_classes()
     """
-    for name in MODEL_MODULES:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except ModuleNotFoundError:  # parent package missing
-            found = False
-        if found:
-            importlib.import_module(name)
+    import keras_ae.models  # noqa: F401  (the import registers the families)
 
 
 def _forced_safe_mode():
@@ -151,4 +141,4 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     return path
 
 
-__all__ = ["MODEL_MODULES", "UnsafeModelError", "is_inside", "load_model", "register_model_classes", "save_model"]
+__all__ = ["UnsafeModelError", "is_inside", "load_model", "register_model_classes", "save_model"]

@@ -41,7 +41,7 @@ from keras_ae.data import binarize, corrupt, make_tf_dataset
 from keras_ae.data import pipeline as fit_pipeline_module
 from keras_ae.errors import DatasetNotAvailableError
 from keras_ae.experiment import format_table, load_recipe_data, machine_description, recipe_parser, write_results
-from keras_ae.models.compile_defaults import XLA_MIN_EXAMPLES, prefers_xla
+from keras_ae.training.defaults import XLA_MIN_EXAMPLES, prefers_xla
 from keras_ae.models.dense import build_dense_ae
 from keras_ae.models.denoising import build_denoising_ae
 from keras_ae.models.gan import build_dcgan
@@ -589,7 +589,7 @@ def defaults_section(train: list[dict]) -> list[str]:
                 f"per CPU-second {b['images/CPU-s']} -> {a['images/CPU-s']}, {a['images/CPU-s'] / b['images/CPU-s']:.2f}x)")
 
     lines += [
-        "- **XLA for dense auto-encoders on CPU, for long runs** (new; `keras_ae/models/compile_defaults.py`). "
+        "- **XLA for dense auto-encoders on CPU, for long runs** (new; `keras_ae/training/defaults.py`). "
         "Keras turns XLA off on CPU-only machines. A plain dense `AutoEncoder` (no corruption, no custom loss) of at "
         "most 3M multiply-adds per example now gets `jit_compile=True` at its first `fit` when that fit processes "
         "at least 300,000 examples (epochs x examples; compiling costs ~2 s, ~5-8 s under load), unless op "

@@ -172,7 +172,7 @@ def test_benchmark_smoke_run_writes_results_and_report(tmp_path, monkeypatch):
 
 # -- the defaults chosen from the benchmark -----------------------------------------------------------
 def test_xla_is_preferred_only_for_small_dense_autoencoders():
-    from keras_ae.models.compile_defaults import prefers_xla
+    from keras_ae.training.defaults import prefers_xla
     from keras_ae.models.denoising import build_denoising_ae
     from keras_ae.models.vae import build_vae
 
@@ -189,7 +189,7 @@ def test_xla_is_preferred_only_for_small_dense_autoencoders():
 def test_op_determinism_keeps_keras_choice():
     from tensorflow.python.framework.config import disable_op_determinism, is_op_determinism_enabled
 
-    from keras_ae.models.compile_defaults import prefers_xla
+    from keras_ae.training.defaults import prefers_xla
 
     if tf.config.list_physical_devices("GPU") or is_op_determinism_enabled():
         pytest.skip("the rule is for CPU-only machines; determinism already on")
@@ -203,7 +203,7 @@ def test_op_determinism_keeps_keras_choice():
 
 
 def test_first_long_fit_turns_xla_on_and_still_learns(digits, monkeypatch):
-    from keras_ae.models import compile_defaults
+    from keras_ae.training import defaults as compile_defaults
 
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("the rule is for CPU-only machines")

@@ -138,7 +138,7 @@ def _epoch(ds) -> np.ndarray:
 def test_fit_pipeline_gives_every_example_once_per_epoch_reshuffled_and_reproducible():
     import keras
 
-    from keras_ae.data.pipeline import fit_pipeline
+    from keras_ae.training.pipeline import fit_pipeline
 
     x = np.arange(50, dtype="float32").reshape(50, 1)
     keras.utils.set_random_seed(1)
@@ -159,7 +159,7 @@ def test_fit_pipeline_gives_every_example_once_per_epoch_reshuffled_and_reproduc
 def test_fit_pipeline_leaves_what_it_does_not_implement_to_keras(case, monkeypatch):
     import tensorflow as tf
 
-    from keras_ae.data import pipeline
+    from keras_ae.training import pipeline
 
     x = np.zeros((8, 3), "float32")
     kwargs = {"sample_weight": {"sample_weight": np.ones(8)}, "class_weight": {"class_weight": {0: 1.0}},
@@ -182,7 +182,7 @@ def test_fit_through_the_pipeline_trains_exactly_like_keras_array_adapter(digits
     # Same batches in the same order (shuffle=False): the pipeline must not change what is learned.
     import keras
 
-    from keras_ae.data import pipeline
+    from keras_ae.training import pipeline
     from keras_ae.models import build_dense_ae
 
     (x, _), _ = digits

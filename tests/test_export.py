@@ -20,7 +20,7 @@ from keras_ae.applications.hashing import build_hashing_ae
 from keras_ae.data import binarize, corrupt
 from keras_ae.errors import InputValidationError
 from keras_ae.export import (
-    ExportError, ExportExistsError, existing_versions, export, read_metadata, register_family,
+    ExportError, ExportExistsError, existing_versions, export, make_endpoint, read_metadata, register_family, tensor_spec,
 )
 from keras_ae.models import (
     BUILDERS, build_dense_ae, build_denoising_ae, build_sparse_ae, build_tied_ae, fit_pca,
@@ -30,9 +30,10 @@ from keras_ae.models.gan import build_conditional_gan, build_dcgan
 from keras_ae.models.pixelcnn import build_pixelcnn
 from keras_ae.models.vae import build_vae
 
-# importlib, not `import keras_ae.export as ...`: keras_ae/__init__ may re-export the
-# export() function under this module's name.
-export_module = importlib.import_module("keras_ae.export")
+# importlib, not `import keras_ae.export... as ...`: keras_ae/__init__ re-exports the
+# export() function under the package's name.
+export_module = importlib.import_module("keras_ae.export.exporter")
+registry = importlib.import_module("keras_ae.registry")
 SHAPE = (8, 8, 1)
 N = 5  # examples sent through every signature
 FAST = {"uint8": False}  # fewer signatures to trace where only the folder mechanics matter
@@ -452,12 +453,12 @@ class _Unbuilt(keras.Model):
 
 
 def test_registry_dispatches_subclasses_and_builds_unbuilt_models(tmp_path, monkeypatch):
-    monkeypatch.setattr(export_module, "_FAMILIES", dict(export_module._FAMILIES))
+    monkeypatch.setattr(registry, "FAMILIES", dict(registry.FAMILIES))
 
     @register_family(_Unbuilt, "tiny", default="predict")
     def tiny_endpoints(model, options):
-        return [export_module.make_endpoint("predict", lambda inputs: {"outputs": model(inputs)},
-                                            {"inputs": export_module.tensor_spec((3,), "inputs")}, "inputs -> outputs")]
+        return [make_endpoint("predict", lambda inputs: {"outputs": model(inputs)},
+                              {"inputs": tensor_spec((3,), "inputs")}, "inputs -> outputs")]
 
     class Subclass(_Unbuilt):
         pass

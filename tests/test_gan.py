@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_ae.callbacks import GANMonitor
+from keras_ae.training.callbacks import GANMonitor
 from keras_ae.errors import InputValidationError, TrainingDivergedError, UnknownNameError
 from keras_ae.models import gan_losses as L
 from keras_ae.models.gan import (

@@ -156,7 +156,7 @@ def test_two_worker_multiworker_mirrored_training_on_localhost(tmp_path):
 
 def _state(model) -> list[np.ndarray]:
     """Weights plus every optimizer variable (Adam moments, iteration counters)."""
-    from keras_ae.divergence import NaNGuard
+    from keras_ae.training.nan_guard import NaNGuard
 
     guard = NaNGuard()
     guard.set_model(model)
@@ -213,7 +213,7 @@ def test_divergence_restores_weights_and_optimizer_state_so_training_can_continu
 def test_batch_noise_gives_each_global_row_its_own_numbers(monkeypatch):
     """A replica holding rows 7..9 of the global batch draws exactly rows 7..9 of the draw
     one device makes for the whole batch (the Philox counter is moved, not the seed)."""
-    import keras_ae.distribute as distribute
+    import keras_ae.training.distribute as distribute
 
     seed = tf.constant([3, 4])
     for kind, shape in [("normal", [12, 5]), ("uniform", [12, 2, 3]), ("normal", [12, 4])]:

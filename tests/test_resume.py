@@ -15,8 +15,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_ae.models.compile_defaults import STEPS_PER_EXECUTION
-from keras_ae.checkpointing import (
+from keras_ae.training.defaults import STEPS_PER_EXECUTION
+from keras_ae.training.checkpoints import (
     BACKUP_DIR,
     ResumeMismatchError,
     fit_resumable,

@@ -21,15 +21,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_ae.data.corruption import Corruption
 from keras_ae.errors import InputValidationError
-from keras_ae.models.base import AutoEncoder
-from keras_ae.models.common import as_shape, as_units, output_activation_for
-from keras_ae.models.conv import get_conv_decoder, get_conv_encoder
-from keras_ae.models.dense import get_dense_decoder, get_dense_encoder
+from keras_ae.layers.binary_code import BinaryCode
+from keras_ae.models.hashing import SemanticHashingAE, build_hashing_ae
 from keras_ae.validation import check_array, check_choice, check_positive_int
-
-BINARIZATIONS = ("noise", "straight_through")
 
 
 # -- bit packing ---------------------------------------------------------------------------
@@ -253,145 +248,6 @@ class HammingIndex:
             ids[i] = self._top_k(d, k)
             dists[i] = d[ids[i]]
         return (ids[0], dists[0]) if single else (ids, dists)
-
-
-# -- the model -------------------------------------------------------------------------------
-@keras.saving.register_keras_serializable(package="keras_ae")
-class BinaryCode(keras.layers.Layer):
-    """Turns code logits into bits: soft/noisy in training, hard 0/1 at inference.
-
-    Args:
-        method: ``"noise"``: ``sigmoid(logits + N(0, noise_std^2))`` in training (the
-            semantic-hashing trick: noise makes only saturated units carry information);
-            ``"straight_through"``: hard bits forward, sigmoid gradient backward.
-        noise_std: Standard deviation of the training noise (``"noise"`` only).
-        seed: Seed of the noise.
-
-    Example:
-        >>> BinaryCode()(np.array([[-2.0, 0.5]], "float32")).numpy().tolist()
-        [[0.0, 1.0]]
-    """
-
-    def __init__(self, method: str = "noise", noise_std: float = 4.0, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.method = check_choice(method, "binarization", BINARIZATIONS)
-        if not np.isfinite(noise_std) or noise_std < 0:
-            raise InputValidationError(f"noise_std must be >= 0, got {noise_std}.")
-        self.noise_std = float(noise_std)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "method": self.method, "noise_std": self.noise_std, "seed": self.seed}
-
-    def call(self, logits, training=False):
-        hard = ops.cast(logits > 0, logits.dtype)
-        if not training:
-            return hard
-        if self.method == "noise":
-            noise = keras.random.normal(ops.shape(logits), stddev=self.noise_std, seed=self.seed_generator)
-            return ops.sigmoid(logits + ops.cast(noise, logits.dtype))
-        soft = ops.sigmoid(logits)
-        return soft + ops.stop_gradient(hard - soft)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-
-@keras.saving.register_keras_serializable(package="keras_ae")
-class SemanticHashingAE(AutoEncoder):
-    """An auto-encoder with a binary code; ``hash(x)`` gives packed codes for search.
-
-    Build it with :func:`build_hashing_ae`. Its ``encoder`` ends in a
-    :class:`BinaryCode` layer, so ``encode(x)`` returns 0/1 codes.
-
-    Example:
-        >>> model = build_hashing_ae((28, 28, 1), n_bits=32)
-        >>> model.compile(); model.fit(x_train, epochs=30)  # doctest: +SKIP
-        >>> codes = model.hash(x_test)  # uint8 (n, 4)  # doctest: +SKIP
-    """
-
-    @property
-    def n_bits(self) -> int:
-        """Code length in bits."""
-        return int(self.code_shape[-1])
-
-    def hash(self, x, batch_size: int = 256) -> np.ndarray:
-        """Packed binary codes of ``x``: ``uint8`` ``(n, ceil(n_bits / 8))``.
-
-        Example:
-            >>> HammingIndex(model.n_bits).add(model.hash(x_train))  # doctest: +SKIP
-        """
-        return pack_bits(self.encode(x, batch_size=batch_size) > 0.5)
-
-    def hash_tensor(self, x):
-        """Graph-friendly ``hash``: packed ``uint8`` codes of a batch tensor (for serving).
-
-        Example:
-            >>> serve = tf.function(model.hash_tensor)  # doctest: +SKIP
-        """
-        bits = ops.cast(self.encoder(x, training=False), "int32")
-        pad = -self.n_bits % 8
-        if pad:
-            bits = ops.pad(bits, [[0, 0], [0, pad]])
-        bits = ops.reshape(bits, (-1, (self.n_bits + pad) // 8, 8))
-        weights = ops.convert_to_tensor(np.array([128, 64, 32, 16, 8, 4, 2, 1], dtype=np.int32))
-        return ops.cast(ops.sum(bits * weights, axis=-1), "uint8")
-
-
-def build_hashing_ae(
-    input_shape: int | Sequence[int] = (28, 28, 1),
-    n_bits: int = 32,
-    hidden: Sequence[int] = (512, 256),
-    architecture: str = "dense",
-    filters: Sequence[int] = (32, 64),
-    binarization: str = "noise",
-    noise_std: float = 4.0,
-    activation: str = "relu",
-    loss: str = "bce",
-    corruption: Corruption | None = None,
-    seed: int | None = None,
-    name: str = "hashing_ae",
-) -> SemanticHashingAE:
-    """A semantic-hashing auto-encoder (dense 784-512-256-32 bits by default, or convolutional).
-
-    Args:
-        input_shape: Shape of one example.
-        n_bits: Code length.
-        hidden: Dense encoder hidden widths; the decoder mirrors them.
-        architecture: ``"dense"`` or ``"conv"`` (stride-2 convolutions ``filters``, then the bits).
-        filters: Convolution channels (``"conv"``).
-        binarization: ``"noise"`` or ``"straight_through"`` (see :class:`BinaryCode`).
-        noise_std: Training noise on the code logits (``"noise"`` only).
-        activation: Hidden activation.
-        loss: ``"bce"`` (sigmoid output, [0, 1] data) or ``"mse"``.
-        corruption: Optional training-time input corruption (a denoising hashing model).
-        seed: Seed of the code noise.
-        name: Model name.
-
-    Returns:
-        A :class:`SemanticHashingAE`.
-
-    Example:
-        >>> model = build_hashing_ae((8, 8, 1), n_bits=16, hidden=(64,))
-        >>> model.encoder.output_shape
-        (None, 16)
-    """
-    check_choice(architecture, "architecture", ("dense", "conv"))
-    shape = as_shape(input_shape)
-    n_bits = check_positive_int(n_bits, "n_bits")
-    out_act = output_activation_for(loss, None)
-    if architecture == "dense":
-        hidden = as_units(hidden, "hidden")
-        logits = get_dense_encoder(shape, hidden, n_bits, activation, "linear")
-        decoder = get_dense_decoder(n_bits, tuple(reversed(hidden)), shape, activation, out_act)
-    else:
-        logits = get_conv_encoder(shape, filters, n_bits, activation=activation)
-        decoder = get_conv_decoder(shape, tuple(reversed(as_units(filters, "filters"))), n_bits, activation=activation,
-                                   output_activation=out_act)
-    bits = BinaryCode(binarization, noise_std, seed=seed, name="binary_code")(logits.output)
-    encoder = keras.Model(logits.input, bits, name="encoder")
-    return SemanticHashingAE(encoder, decoder, loss=loss, corruption=corruption, name=name)
 
 
 # -- baselines -------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def corrupt_tensor(x, noise: str, level: float, seed: Any = None, clip: tuple[fl
         level: Noise standard deviation or fraction of corrupted values.
         seed: An int or a ``keras.random.SeedGenerator``. With a ``SeedGenerator`` (the
             training layer) the noise comes from
-            :func:`keras_ae.distribute.batch_noise`: example ``i`` of the global batch gets
+            :func:`keras_ae.training.distribute.batch_noise`: example ``i`` of the global batch gets
             the same noise however ``tf.distribute`` splits the batch over replicas.
         clip: Range to clip Gaussian-noised values to and the salt/pepper values; ``None``
             leaves Gaussian noise unclipped and uses 0/1 for salt and pepper.
@@ -87,7 +87,7 @@ def _draw(kind: str, x, seed):
     if isinstance(seed, keras.random.SeedGenerator):
         import tensorflow as tf
 
-        from keras_ae.distribute import batch_noise, next_stateless_seed
+        from keras_ae.training.distribute import batch_noise, next_stateless_seed
 
         # Per-example rows of the global batch: a mirrored step corrupts like one device.
         return batch_noise(kind, tf.shape(x), next_stateless_seed(seed))

@@ -1,50 +1,31 @@
-"""Model builders. Every builder returns a ``keras.Model`` with named sub-models.
+"""Model families and their builders. Every builder returns a ``keras.Model`` with named sub-models.
 
-Importing this package registers every keras_ae model class with Keras, so
-``keras.models.load_model("model.keras")`` works after ``import keras_ae``.
+Importing this package registers every keras_ae model family (:mod:`keras_ae.registry`):
+``.keras`` files load after ``import keras_ae``, export finds each family's signatures
+and ``keras-ae train NAME`` finds each builder. A new family is its module(s) plus one
+import line here.
 """
 
+from keras_ae.registry import BUILDERS
 from keras_ae.models.base import AutoEncoder, reconstruction_loss
-from keras_ae.models.contractive import ContractiveAutoEncoder, build_contractive_ae
-from keras_ae.models.conv import build_conv_ae, get_conv_decoder, get_conv_encoder
 from keras_ae.models.dense import build_dense_ae, get_dense_decoder, get_dense_encoder
+from keras_ae.models.conv import build_conv_ae, get_conv_decoder, get_conv_encoder
 from keras_ae.models.denoising import build_denoising_ae
-from keras_ae.models.gan import GAN, build_conditional_gan, build_dcgan, build_gan
-from keras_ae.models.pca import build_linear_ae, fit_pca
-from keras_ae.models.pixelcnn import PixelCNN, build_pixelcnn
-from keras_ae.models.pixelrnn import PixelRNN, build_pixelrnn
 from keras_ae.models.sparse import build_sparse_ae
 from keras_ae.models.tied import TiedAutoEncoder, build_tied_ae, count_kernels, get_tied_decoder
+from keras_ae.models.contractive import ContractiveAutoEncoder, build_contractive_ae
+from keras_ae.models.pca import build_linear_ae, fit_pca
 from keras_ae.models.vae import VAE, build_vae
-
-# Builders reachable by name from the command line (``keras-ae train NAME``).
-BUILDERS = {
-    "dense": build_dense_ae,
-    "conv": build_conv_ae,
-    "denoising": build_denoising_ae,
-    "sparse": build_sparse_ae,
-    "tied": build_tied_ae,
-    "contractive": build_contractive_ae,
-    "vae": build_vae,
-    "gan": build_gan,
-    "dcgan": build_dcgan,
-    "conditional_gan": build_conditional_gan,
-    "pixelcnn": build_pixelcnn,
-    "pixelrnn": build_pixelrnn,
-}
+from keras_ae.models.gan import GAN, build_conditional_gan, build_dcgan, build_gan
+from keras_ae.models.pixelcnn import PixelCNN, build_pixelcnn
+from keras_ae.models.pixelrnn import PixelRNN, build_pixelrnn
+from keras_ae.models.hashing import SemanticHashingAE, build_hashing_ae
 
 __all__ = [
-    "AutoEncoder", "BUILDERS", "ContractiveAutoEncoder", "GAN", "PixelCNN", "PixelRNN",
-    "TiedAutoEncoder", "VAE", "build_conditional_gan", "build_contractive_ae", "build_conv_ae",
-    "build_dcgan", "build_dense_ae", "build_denoising_ae", "build_gan", "build_linear_ae",
-    "build_pixelcnn", "build_pixelrnn", "build_sparse_ae", "build_tied_ae", "build_vae",
-    "count_kernels", "fit_pca", "get_conv_decoder", "get_conv_encoder", "get_dense_decoder",
-    "get_dense_encoder", "get_tied_decoder", "reconstruction_loss",
+    "AutoEncoder", "BUILDERS", "ContractiveAutoEncoder", "GAN", "PixelCNN", "PixelRNN", "SemanticHashingAE",
+    "TiedAutoEncoder", "VAE", "build_conditional_gan", "build_contractive_ae", "build_conv_ae", "build_dcgan",
+    "build_dense_ae", "build_denoising_ae", "build_gan", "build_hashing_ae", "build_linear_ae", "build_pixelcnn",
+    "build_pixelrnn", "build_sparse_ae", "build_tied_ae", "build_vae", "count_kernels", "fit_pca",
+    "get_conv_decoder", "get_conv_encoder", "get_dense_decoder", "get_dense_encoder", "get_tied_decoder",
+    "reconstruction_loss",
 ]
-
-# Semantic hashing lives with its application; imported last because the applications
-# package itself builds on the names above.
-from keras_ae.applications.hashing import SemanticHashingAE, build_hashing_ae  # noqa: E402
-
-BUILDERS["hashing"] = build_hashing_ae
-__all__ += ["SemanticHashingAE", "build_hashing_ae"]

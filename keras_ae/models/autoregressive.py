@@ -29,32 +29,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ae.distribute import batch_noise, next_stateless_seed, nonempty_batch, scale_loss_for_replicas
 from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.likelihood import bits_per_dim
+from keras_ae.export.endpoints import ExportOptions, describe_data, image_endpoints
 from keras_ae.layers.masked_conv import MaskedConv2D
-from keras_ae.models.base import AutoEncoder
-from keras_ae.models.common import as_shape
+from keras_ae.models.common import as_image_shape
+from keras_ae.registry import register_family
+from keras_ae.training import DataSpec, Trainer
+from keras_ae.training.distribute import batch_noise, next_stateless_seed, nonempty_batch, scale_loss_for_replicas
 from keras_ae.validation import check_array, check_positive_int
 
 
 def _image_shape_text(shape) -> str:
     return "x".join(str(d) for d in shape)
-
-
-def as_image_shape(image_shape) -> tuple[int, int, int]:
-    """Normalizes ``(h, w)`` or ``(h, w, c)`` to ``(h, w, c)``.
-
-    Example:
-        >>> as_image_shape((28, 28))
-        (28, 28, 1)
-    """
-    shape = as_shape(image_shape, "image_shape")
-    if len(shape) == 2:
-        shape = (*shape, 1)
-    if len(shape) != 3:
-        raise InputValidationError(f"image_shape must be (height, width[, channels]), got {image_shape!r}.")
-    return shape
 
 
 def build_output_head(features: int, image_channels: int, levels: int, units: int | None = None, name: str = "head") -> keras.Model:
@@ -124,8 +111,8 @@ def counter_uniform(shape, seed, index):
     return tf.reshape((tf.cast(bits, tf.float32) + 0.5) * (2.0 ** -24), shape)
 
 
-@keras.saving.register_keras_serializable(package="keras_ae")
-class AutoregressiveModel(keras.Model):
+@register_family("autoregressive", serving_default="log_likelihood")
+class AutoregressiveModel(Trainer, keras.Model):
     """A causal network over pixels with exact likelihoods and a compiled sampler.
 
     Args:
@@ -151,7 +138,7 @@ class AutoregressiveModel(keras.Model):
         >>> nll = -model.log_likelihood(x_test_binary).mean()  # doctest: +SKIP
     """
 
-    family = "autoregressive"
+    loss_refusal = "Autoregressive models own their loss (the exact NLL); don't pass loss= to compile()."
 
     def __init__(
         self,
@@ -189,8 +176,8 @@ class AutoregressiveModel(keras.Model):
         self.built = True  # the network is a functional model, built at construction: saving an untrained model works
 
     def get_config(self) -> dict:
-        return {
-            "name": self.name,
+        config = super().get_config()  # name, trainable, dtype (policy)
+        config.update({
             "network": keras.saving.serialize_keras_object(self.network),
             "image_shape": list(self.image_shape),
             "levels": self.levels,
@@ -198,7 +185,8 @@ class AutoregressiveModel(keras.Model):
             "receptive_rows": self.receptive_rows,
             "seed": self.seed,
             "info": self.info,
-        }
+        })
+        return config
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
@@ -302,64 +290,60 @@ class AutoregressiveModel(keras.Model):
                 )
         return x
 
-    def _validate_data(self, x, name: str, allow_grey: bool):
-        if x is None or isinstance(x, (tf.data.Dataset, keras.utils.PyDataset)) or callable(getattr(x, "__next__", None)):
-            return x  # pipelines are the caller's responsibility
-        return self.validate_images(x, name, allow_grey=allow_grey)
-
-    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
-        """``keras.Model.fit`` on images only, with input checks first.
-
-        With ``dynamic_binarization=True`` training images may be grey (they are
-        re-binarized every batch); validation images must already be binary.
-
-        Example:
-            >>> model.fit(x_train, epochs=10, validation_data=x_test_binary)  # doctest: +SKIP
-        """
+    def check_data(self, x, y, names, training: bool):
+        """``fit``/``evaluate`` hook: images only; grey training images with dynamic binarization."""
         if y is not None:
             raise InputValidationError("Autoregressive models model the images themselves: call fit(x) without y.")
-        x = self._validate_data(x, "x", allow_grey=self.dynamic_binarization)
-        if validation_data is not None:
-            val = validation_data[0] if isinstance(validation_data, (tuple, list)) else validation_data
-            val = self._validate_data(val, "validation_data", allow_grey=False)
-            validation_data = val if isinstance(val, tf.data.Dataset) else (val,)
-        return super().fit(x, None, *args, validation_data=validation_data, **kwargs)
+        return self.validate_images(x, names[0], allow_grey=training and self.dynamic_binarization), None
 
-    def evaluate(self, x=None, y=None, *args, **kwargs):
-        """``keras.Model.evaluate`` (``loss``/``nll`` in nats per image) with input checks."""
-        return super().evaluate(self._validate_data(x, "x", allow_grey=False), None, *args, **kwargs)
+    def data_spec(self, training: bool) -> DataSpec:
+        """``fit``/``evaluate`` hook: image batches in [0, 1] on the model's grid of levels."""
+        grey_ok = training and self.dynamic_binarization
+        return DataSpec(self.image_shape, (0.0, 1.0), "Scale 8-bit images to [0, 1] with x / 255.",
+                        levels=None if grey_ok else self.levels)
 
-    def compile(self, optimizer="adam", loss=None, **kwargs):
-        """Compiles with Adam by default; the NLL loss is fixed by the model.
+    # -- serving: the export signatures of the family ----------------------------------
+    def serving_endpoints(self, options: ExportOptions) -> list:
+        """``log_likelihood`` (images -> exact ``log_likelihood`` in nats and ``bits_per_dim``)
+        and its uint8 twin. Images must lie on the model's grid of levels (0/1 for a binary
+        model), which the signature checks.
 
         Example:
-            >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))  # doctest: +SKIP
+            >>> from keras_ae.export import ExportOptions
+            >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
+            >>> [e.name for e in model.serving_endpoints(ExportOptions())]
+            ['log_likelihood', 'log_likelihood_uint8']
         """
-        if loss is not None:
-            raise InputValidationError("Autoregressive models own their loss (the exact NLL); don't pass loss= to compile().")
-        super().compile(optimizer=optimizer, **kwargs)
+        steps = self.levels - 1
 
-    # Saving the optimizer (and its state) with the model works exactly as for auto-encoders.
-    get_compile_config = AutoEncoder.get_compile_config
-    compile_from_config = AutoEncoder.compile_from_config
+        def log_likelihood(images):
+            scaled = images * steps
+            on_grid = tf.reduce_all(tf.abs(scaled - tf.round(scaled)) <= 1e-3)
+            grid = "0 or 1 (binarize them first)" if self.binary else f"multiples of 1/{steps}"
+            with tf.control_dependencies([tf.debugging.Assert(on_grid, [f"`images` must be {grid} for this model."])]):
+                images = tf.identity(images)
+            log_p = self.log_prob(images, self(images, training=False))
+            return {"log_likelihood": log_p, "bits_per_dim": -log_p / (self.num_dims * math.log(2.0))}
+
+        functions = [("log_likelihood", log_likelihood, [], "images -> log_likelihood (nats), bits_per_dim")]
+        return image_endpoints("images", self.image_shape, (0.0, 1.0), options, functions)
+
+    def serving_metadata(self) -> dict:
+        """Facts recorded in an export's metadata: image shape, levels, dimensions."""
+        return {"input": describe_data("images", self.image_shape, (0.0, 1.0)), "levels": self.levels,
+                "num_dims": self.num_dims}
 
     # -- training ----------------------------------------------------------------------
     @property
     def metrics(self):
         return [self.loss_tracker, self.nll_tracker, self.bpd_tracker]
 
-    def _terms(self, x, training: bool):
+    def _terms(self, x, training: bool) -> dict[str, tf.Tensor]:
         nll = -tf.reduce_mean(self.log_prob(x, self(x, training=training)))
         loss = nll
         if self.losses:  # layer regularizers
             loss = loss + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
-        return loss, nll
-
-    def _update_trackers(self, loss, nll, batch_size):
-        self.loss_tracker.update_state(loss, sample_weight=batch_size)
-        self.nll_tracker.update_state(nll, sample_weight=batch_size)
-        self.bpd_tracker.update_state(nll / (self.num_dims * math.log(2.0)), sample_weight=batch_size)
-        return {m.name: m.result() for m in self.metrics}
+        return {"loss": loss, "nll": nll, "bits_per_dim": nll / (self.num_dims * math.log(2.0))}
 
     def train_step(self, data):
         # Under tf.distribute an empty replica batch becomes one example weighted 0.
@@ -370,18 +354,17 @@ class AutoregressiveModel(keras.Model):
             # example of the global batch, so a mirrored step binarizes like one device.
             x = tf.cast(batch_noise("uniform", tf.shape(x), next_stateless_seed(self.seed_generator)) < x, tf.float32)
         with tf.GradientTape() as tape:
-            loss, nll = self._terms(x, training=True)
-            scaled = scale_loss_for_replicas(loss, batch)
+            terms = self._terms(x, training=True)
+            scaled = scale_loss_for_replicas(terms["loss"], batch)
             if self.optimizer is not None:
                 scaled = self.optimizer.scale_loss(scaled)
         grads = tape.gradient(scaled, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
-        return self._update_trackers(loss, nll, batch)
+        return self.update_trackers(terms, batch)
 
     def test_step(self, data):
         x, batch = nonempty_batch(keras.utils.unpack_x_y_sample_weight(data)[0])
-        loss, nll = self._terms(tf.cast(x, tf.float32), training=False)
-        return self._update_trackers(loss, nll, batch)
+        return self.update_trackers(self._terms(tf.cast(x, tf.float32), training=False), batch)
 
     # -- likelihood --------------------------------------------------------------------
     def log_likelihood(self, x, batch_size: int = 256, verbose: int = 0) -> np.ndarray:

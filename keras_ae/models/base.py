@@ -15,11 +15,13 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.data.corruption import Corruption
-from keras_ae.distribute import nonempty_batch, scale_loss_for_replicas
-from keras_ae.models.compile_defaults import (choose_jit_compile, default_steps_per_execution, fit_with_defaults,
-                                              whole_executions)
 from keras_ae.errors import InputValidationError
-from keras_ae.validation import check_array, check_choice, check_positive_int, check_same_length
+from keras_ae.export.endpoints import ExportOptions, data_name, describe_data, image_endpoints, make_endpoint, tensor_spec
+from keras_ae.registry import register_family
+from keras_ae.training import DataSpec, Trainer
+from keras_ae.training.defaults import dense_macs_per_example
+from keras_ae.training.distribute import nonempty_batch, scale_loss_for_replicas
+from keras_ae.validation import check_array, check_choice, check_positive_int
 
 RECONSTRUCTION_LOSSES = ("mse", "bce")
 
@@ -51,8 +53,8 @@ def reconstruction_loss(target, output, kind: str):
     return tf.reduce_mean(bce, axis=axes)
 
 
-@keras.saving.register_keras_serializable(package="keras_ae")
-class AutoEncoder(keras.Model):
+@register_family("autoencoder", serving_default="reconstruct")
+class AutoEncoder(Trainer, keras.Model):
     """An auto-encoder ``decoder(encoder(x))`` trained to reconstruct its input.
 
     Args:
@@ -65,12 +67,15 @@ class AutoEncoder(keras.Model):
         info: JSON-serializable facts kept with the model (dataset, metrics, ...).
 
     Example:
-        >>> model = build_dense_ae((784,), hidden=(64,), code_dim=8)
+        >>> model = build_dense_ae((64,), hidden=(32,), code_dim=8)
         >>> model.compile(optimizer="adam")
-        >>> history = model.fit(x_train, epochs=1, verbose=0)  # doctest: +SKIP
+        >>> history = model.fit(x_digits, epochs=1, verbose=0)
+        >>> model.encode(x_digits[:3]).shape
+        (3, 8)
     """
 
-    family = "autoencoder"
+    loss_refusal = ("AutoEncoder models own their reconstruction loss; build them with "
+                    "loss='mse' or loss='bce' instead of passing loss= to compile().")
 
     def __init__(
         self,
@@ -101,15 +106,16 @@ class AutoEncoder(keras.Model):
 
     # -- configuration ---------------------------------------------------------------
     def get_config(self) -> dict:
-        return {
-            "name": self.name,
+        config = super().get_config()  # name, trainable, dtype (policy)
+        config.update({
             "encoder": keras.saving.serialize_keras_object(self.encoder),
             "decoder": keras.saving.serialize_keras_object(self.decoder),
             "loss": self.loss_kind,
             "corruption": keras.saving.serialize_keras_object(self.corruption) if self.corruption is not None else None,
             "sparsity_l1": self.sparsity_l1,
             "info": self.info,
-        }
+        })
+        return config
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
@@ -176,9 +182,54 @@ class AutoEncoder(keras.Model):
             >>> model.export_for_serving("digits_denoiser")  # doctest: +SKIP
             PosixPath('saved_models/digits_denoiser/1')
         """
-        from keras_ae.export import export  # lazy: export imports the model families
+        from keras_ae.export import export  # the exporter needs the model, not the other way round
 
         return export(self, name, base_dir=base_dir, **kwargs)
+
+    # -- serving: the export signatures of the family ----------------------------------
+    def serving_endpoints(self, options: ExportOptions) -> list:
+        """``reconstruct``, ``encode``, ``decode``, ``denoise`` (denoisers) and ``*_uint8``
+        twins of the image signatures for [0, 1] data (see :mod:`keras_ae.export`).
+
+        Example:
+            >>> from keras_ae.export import ExportOptions
+            >>> [e.name for e in build_dense_ae((64,), hidden=(8,), code_dim=2).serving_endpoints(ExportOptions())]
+            ['reconstruct', 'encode', 'decode', 'reconstruct_uint8', 'encode_uint8']
+        """
+        x = data_name(self.example_shape)
+
+        def reconstruct(**inputs):
+            return {"reconstruction": self(inputs[x], training=False)}  # corruption is off at inference
+
+        def denoise(**inputs):
+            return {"denoised": self(inputs[x], training=False)}
+
+        def encode(**inputs):
+            return {"code": self.encoder(inputs[x], training=False)}
+
+        def decode(code):
+            return {x: self.decoder(code, training=False)}
+
+        functions = [("reconstruct", reconstruct, ["reconstruction"], f"{x} -> reconstruction (the auto-encoder's output)"),
+                     ("encode", encode, [], f"{x} -> code")]
+        if self.corruption is not None:
+            functions.append(("denoise", denoise, ["denoised"], f"noisy {x} -> denoised {x}"))
+        endpoints = image_endpoints(x, self.example_shape, self.input_range, options, functions)
+        decoder = make_endpoint("decode", decode, {"code": tensor_spec(self.code_shape, "code")}, f"code -> {x}")
+        return [*endpoints[:len(functions)], decoder, *endpoints[len(functions):]]
+
+    def serving_metadata(self) -> dict:
+        """Facts recorded in an export's metadata: input, code, loss, corruption."""
+        corruption = self.corruption
+        return {
+            "input": describe_data(data_name(self.example_shape), self.example_shape, self.input_range),
+            "code_shape": [None, *self.code_shape],
+            "code_size": int(np.prod(self.code_shape)),
+            "reconstruction_loss": self.loss_kind,
+            "denoiser": corruption is not None,
+            "corruption": None if corruption is None else {"noise": corruption.noise, "level": corruption.level,
+                                                           "clip": list(corruption.clip) if corruption.clip else None},
+        }
 
     # -- validation at the boundary -------------------------------------------------
     @property
@@ -186,91 +237,35 @@ class AutoEncoder(keras.Model):
         """Value range the data must lie in (``(0, 1)`` for cross-entropy models)."""
         return (0.0, 1.0) if self.loss_kind == "bce" else None
 
+    _range_hint = "Scale images to [0, 1] (e.g. x / 255) or build the model with loss='mse'."
+
     def validate_inputs(self, x, name: str = "x") -> np.ndarray:
         """Checks shape, dtype, NaN/inf and range of NumPy inputs; returns float32.
 
         Example:
-            >>> model.validate_inputs(np.zeros((2, 784)))  # doctest: +SKIP
+            >>> build_dense_ae((4,), hidden=(4,), code_dim=2).validate_inputs(np.zeros((2, 4))).dtype
+            dtype('float32')
         """
-        return check_array(
-            x, name, expected_shape=self.example_shape, value_range=self.input_range,
-            range_hint="Scale images to [0, 1] (e.g. x / 255) or build the model with loss='mse'.",
-        )
+        return check_array(x, name, expected_shape=self.example_shape, value_range=self.input_range,
+                           range_hint=self._range_hint)
 
-    def _validate_any(self, x, name, required: bool = False):
-        # Pipelines are checked by Keras as they stream; anything else must be an array.
-        if (x is None and not required) or isinstance(x, (tf.data.Dataset, keras.utils.PyDataset)) \
-                or callable(getattr(x, "__next__", None)):
-            return x
-        if isinstance(x, tuple):
-            return tuple(self._validate_any(v, f"{name}[{i}]") for i, v in enumerate(x))
-        return self.validate_inputs(x, name)
+    def check_data(self, x, y, names, training: bool):
+        """``fit``/``evaluate`` hook: ``x`` and the optional clean targets ``y`` as float32."""
+        return self.validate_inputs(x, names[0]), (None if y is None else self.validate_inputs(y, names[1]))
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_data=None, **kwargs):
-        """``keras.Model.fit`` with input checks first; ``y`` defaults to ``x``.
+    def data_spec(self, training: bool) -> DataSpec:
+        """``fit``/``evaluate`` hook: batches of ``x`` or ``(x, clean targets)``."""
+        return DataSpec(self.example_shape, self.input_range, self._range_hint, targets="same")
 
-        Example:
-            >>> model.fit(x_train, epochs=10, validation_data=x_test)  # doctest: +SKIP
-        """
-        x = self._validate_any(x, "x", required=True)
-        y = self._validate_any(y, "y")
-        if validation_data is not None:
-            if not isinstance(validation_data, tuple):
-                validation_data = (validation_data,)
-            validation_data = self._validate_any(validation_data, "validation_data")
-            check_same_length({f"validation_data[{i}]": v for i, v in enumerate(validation_data)})
-        check_same_length({"x": x, "y": y})
-        # Small dense models on CPU: XLA for long enough runs (see compile_defaults).
-        choose_jit_compile(self, x, epochs - kwargs.get("initial_epoch", 0), kwargs.get("steps_per_epoch"), batch_size)
-        # In-memory arrays through a prefetched tf.data pipeline; a NaN/inf loss stops training,
-        # restores the last finite weights and raises TrainingDivergedError (pass your own
-        # NaNGuard to configure it).
-        return fit_with_defaults(self, super().fit, x, y, batch_size, validation_data, epochs=epochs,
-                                 verbose=verbose, callbacks=callbacks, **kwargs)
-
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", **kwargs):
-        x = self._validate_any(x, "x", required=True)
-        y = self._validate_any(y, "y")
-        check_same_length({"x": x, "y": y})
-        with whole_executions(self, kwargs.get("steps")):
-            return super().evaluate(x, y, batch_size=batch_size, verbose=verbose, **kwargs)
-
-    def compile(self, optimizer="adam", loss=None, steps_per_execution: int | None = None, **kwargs):
-        """Compiles with Adam by default. The reconstruction loss is fixed at build time.
-
-        ``steps_per_execution`` defaults to 64 training steps per call into the compiled
-        graph (1 under ``tf.distribute``;
-        :func:`~keras_ae.models.compile_defaults.default_steps_per_execution`): these
-        models are small, so per-step dispatch is a visible share of a step. Callbacks'
-        batch hooks then fire every 64 steps; pass 1 to get every step. With the default
-        ``jit_compile="auto"``, the first ``fit`` of a small dense auto-encoder on CPU
-        turns XLA on when the run is long enough to pay for compiling
-        (:func:`keras_ae.models.compile_defaults.choose_jit_compile`).
-
-        Example:
-            >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))  # doctest: +SKIP
-        """
-        if loss is not None:
-            raise InputValidationError(
-                "AutoEncoder models own their reconstruction loss; build them with "
-                "loss='mse' or loss='bce' instead of passing loss= to compile()."
-            )
-        if steps_per_execution is None:
-            steps_per_execution = default_steps_per_execution(self)
-        # jit_compile left at "auto": the first fit may switch XLA on (choose_jit_compile).
-        object.__setattr__(self, "_jit_compile_auto", kwargs.get("jit_compile", "auto") == "auto")
-        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
-
-    def get_compile_config(self) -> dict | None:
-        if not getattr(self, "compiled", False) or self.optimizer is None:
+    def xla_macs_per_example(self) -> int | None:
+        """Multiply-adds per example if this is a plain dense auto-encoder (the XLA policy's
+        question, :func:`keras_ae.training.defaults.prefers_xla`), else ``None``: models
+        with their own losses or penalties, random corruption (Keras' random ops are slow
+        under XLA on CPU) or convolutions keep Keras' choice."""
+        if type(self).compute_losses is not AutoEncoder.compute_losses or \
+                type(self).compute_penalties is not AutoEncoder.compute_penalties or self.corruption is not None:
             return None
-        return {"optimizer": keras.saving.serialize_keras_object(self.optimizer)}
-
-    def compile_from_config(self, config: dict) -> None:
-        self.compile(optimizer=keras.saving.deserialize_keras_object(config["optimizer"]))
-        if self.built:  # so the saved optimizer state (Adam moments) loads too
-            self.optimizer.build(self.trainable_variables)
+        return dense_macs_per_example(self.encoder, self.decoder)
 
     # -- training ----------------------------------------------------------------------
     def add_penalty_tracker(self, name: str) -> None:
@@ -305,13 +300,6 @@ class AutoEncoder(keras.Model):
             total = total + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
         return {"loss": total, **terms}
 
-    def _update_trackers(self, terms: dict, batch_size) -> dict:
-        self.loss_tracker.update_state(terms["loss"], sample_weight=batch_size)
-        self.reconstruction_tracker.update_state(terms["reconstruction"], sample_weight=batch_size)
-        for name, tracker in self.penalty_trackers.items():
-            tracker.update_state(terms[name], sample_weight=batch_size)
-        return {m.name: m.result() for m in self.metrics}
-
     def train_step(self, data):
         # Under tf.distribute an empty replica batch becomes one example weighted 0.
         x, y, batch = nonempty_batch(*keras.utils.unpack_x_y_sample_weight(data)[:2])
@@ -323,9 +311,9 @@ class AutoEncoder(keras.Model):
                 loss = self.optimizer.scale_loss(loss)
         grads = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
-        return self._update_trackers(terms, batch)
+        return self.update_trackers(terms, batch)
 
     def test_step(self, data):
         x, y, batch = nonempty_batch(*keras.utils.unpack_x_y_sample_weight(data)[:2])
         terms = self.compute_losses(x, x if y is None else y, training=False)
-        return self._update_trackers(terms, batch)
+        return self.update_trackers(terms, batch)

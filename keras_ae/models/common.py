@@ -24,6 +24,33 @@ def as_shape(input_shape: int | Sequence[int], name: str = "input_shape") -> tup
     return shape
 
 
+def as_image_shape(image_shape: int | Sequence[int], name: str = "image_shape", what: str = "This model",
+                   alternative: str = "") -> tuple[int, int, int]:
+    """Normalizes ``(h, w)`` or ``(h, w, c)`` to ``(h, w, c)``; refuses anything else.
+
+    Args:
+        image_shape: The shape given by the user.
+        name: Argument name for the message.
+        what: The model that needs images, for the message.
+        alternative: Advice for vector data (e.g. "use build_dense_ae for vectors").
+
+    Returns:
+        ``(height, width, channels)``.
+
+    Example:
+        >>> as_image_shape((28, 28))
+        (28, 28, 1)
+    """
+    shape = as_shape(image_shape, name)
+    if len(shape) == 2:
+        shape = (*shape, 1)
+    if len(shape) != 3:
+        advice = f"; {alternative}" if alternative else ""
+        raise InputValidationError(
+            f"{what} needs images, {name} = (height, width[, channels]); got {shape}{advice}.")
+    return shape
+
+
 def as_units(units: Sequence[int], name: str) -> tuple[int, ...]:
     """Validates a sequence of layer widths.
 

@@ -27,9 +27,10 @@ from keras_ae.models.conv import get_conv_decoder, get_conv_encoder
 from keras_ae.models.dense import get_dense_decoder, get_dense_encoder
 from keras_ae.models.tied import get_tied_decoder
 from keras_ae.validation import check_choice
+from keras_ae.registry import register_builder, register_family
 
 
-@keras.saving.register_keras_serializable(package="keras_ae")
+@register_family("contractive")
 class ContractiveAutoEncoder(AutoEncoder):
     """An :class:`AutoEncoder` with the contractive penalty ``lambda ||J_f(x)||_F^2``.
 
@@ -160,6 +161,7 @@ def _batch_size_of(x, batch_size: int | None) -> int | None:
     return batch_size
 
 
+@register_builder("contractive")
 def build_contractive_ae(
     input_shape: int | Sequence[int] = (28, 28, 1),
     hidden: Sequence[int] = (),

@@ -16,20 +16,9 @@ import keras
 from keras_ae.data.corruption import Corruption
 from keras_ae.errors import InputValidationError
 from keras_ae.models.base import AutoEncoder
-from keras_ae.models.common import as_shape, as_units, output_activation_for
+from keras_ae.models.common import as_image_shape, as_shape, as_units, output_activation_for
 from keras_ae.validation import check_positive_int
-
-
-def _image_shape(input_shape) -> tuple[int, int, int]:
-    shape = as_shape(input_shape)
-    if len(shape) == 2:
-        shape = (*shape, 1)
-    if len(shape) != 3:
-        raise InputValidationError(
-            f"A convolutional auto-encoder needs image inputs (height, width, channels), got {shape}; "
-            "use build_dense_ae for vectors."
-        )
-    return shape
+from keras_ae.registry import register_builder
 
 
 def get_conv_encoder(
@@ -57,7 +46,7 @@ def get_conv_encoder(
         >>> get_conv_encoder((28, 28, 1)).output_shape
         (None, 7, 7, 32)
     """
-    shape = _image_shape(input_shape)
+    shape = as_image_shape(input_shape, "input_shape", "A convolutional auto-encoder", "use build_dense_ae for vectors")
     inputs = keras.Input(shape=shape, name="inputs")
     h = inputs
     for i, f in enumerate(as_units(filters, "filters")):
@@ -95,7 +84,7 @@ def get_conv_decoder(
         >>> get_conv_decoder((28, 28, 1)).input_shape
         (None, 7, 7, 32)
     """
-    height, width, channels = _image_shape(output_shape)
+    height, width, channels = as_image_shape(output_shape, "input_shape", "A convolutional auto-encoder", "use build_dense_ae for vectors")
     filters = as_units(filters, "filters")
     factor = 2 ** len(filters)
     small_h, small_w = math.ceil(height / factor), math.ceil(width / factor)
@@ -115,6 +104,7 @@ def get_conv_decoder(
     return keras.Model(inputs, h, name=name)
 
 
+@register_builder("conv")
 def build_conv_ae(
     input_shape: Sequence[int] = (28, 28, 1),
     filters: Sequence[int] = (32, 32),
@@ -149,7 +139,7 @@ def build_conv_ae(
         >>> model.encoder.output_shape
         (None, 32)
     """
-    shape = _image_shape(input_shape)
+    shape = as_image_shape(input_shape, "input_shape", "A convolutional auto-encoder", "use build_dense_ae for vectors")
     out_act = output_activation_for(loss, output_activation)
     encoder = get_conv_encoder(shape, filters, code_dim, kernel_size, activation)
     decoder = get_conv_decoder(shape, tuple(reversed(as_units(filters, "filters"))), code_dim, kernel_size, activation, out_act)

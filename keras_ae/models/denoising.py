@@ -13,8 +13,10 @@ from keras_ae.models.base import AutoEncoder
 from keras_ae.models.conv import build_conv_ae
 from keras_ae.models.dense import build_dense_ae
 from keras_ae.validation import check_choice
+from keras_ae.registry import register_builder
 
 
+@register_builder("denoising")
 def build_denoising_ae(
     input_shape: int | Sequence[int] = (28, 28, 1),
     noise: str = "gaussian",

@@ -17,6 +17,7 @@ from keras_ae.layers.k_sparse import KSparse
 from keras_ae.models.base import AutoEncoder
 from keras_ae.models.common import as_shape, as_units, output_activation_for
 from keras_ae.validation import check_positive_int
+from keras_ae.registry import register_builder
 
 
 def get_dense_encoder(
@@ -94,6 +95,7 @@ def get_dense_decoder(
     return keras.Model(inputs, h, name=name)
 
 
+@register_builder("dense")
 def build_dense_ae(
     input_shape: int | Sequence[int] = (28, 28, 1),
     hidden: Sequence[int] = (128, 64),

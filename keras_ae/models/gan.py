@@ -23,10 +23,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ae.distribute import batch_noise, batch_size_of, next_stateless_seed, nonempty_batch, scale_loss_for_replicas
 from keras_ae.errors import InputValidationError
-from keras_ae.models.common import as_shape, as_units
-from keras_ae.models.compile_defaults import default_steps_per_execution, fit_with_defaults, whole_executions
+from keras_ae.export.endpoints import ExportOptions, describe_data, make_endpoint, tensor_spec
+from keras_ae.models.common import as_image_shape, as_shape, as_units
+from keras_ae.registry import register_builder, register_family
+from keras_ae.training import DataSpec, Trainer
+from keras_ae.training.defaults import default_steps_per_execution, resolve_jit_compile
+from keras_ae.training.distribute import batch_noise, batch_size_of, next_stateless_seed, nonempty_batch, scale_loss_for_replicas
 from keras_ae.models.gan_losses import GAN_LOSSES, get_gan_loss, gradient_penalty, interpolate
 from keras_ae.validation import check_array, check_positive_int
 
@@ -57,19 +60,12 @@ def _infer_data_range(generator: keras.Model) -> tuple[float, float] | None:
     return None
 
 
-def _contains_conv(gan: keras.Model) -> bool:
-    convs = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
-             keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
-    return any(isinstance(l, convs) for net in (gan.generator, gan.discriminator)
-               for l in net._flatten_layers(include_self=False))
-
-
 def _contains_batch_norm(model: keras.Model) -> bool:
     return any(isinstance(l, keras.layers.BatchNormalization) for l in model._flatten_layers(include_self=False))
 
 
-@keras.saving.register_keras_serializable(package="keras_ae")
-class GAN(keras.Model):
+@register_family("gan", serving_default="generate")
+class GAN(Trainer, keras.Model):
     """A generative adversarial network trained by its own ``train_step``.
 
     Args:
@@ -92,8 +88,6 @@ class GAN(keras.Model):
         >>> gan.fit(x_train, epochs=5, batch_size=64)  # doctest: +SKIP
         >>> images = gan.sample(16, seed=0)  # doctest: +SKIP
     """
-
-    family = "gan"
 
     def __init__(
         self,
@@ -171,8 +165,8 @@ class GAN(keras.Model):
 
     # -- configuration -----------------------------------------------------------------
     def get_config(self) -> dict:
-        return {
-            "name": self.name,
+        config = super().get_config()  # name, trainable, dtype (policy)
+        config.update({
             "generator": keras.saving.serialize_keras_object(self.generator),
             "discriminator": keras.saving.serialize_keras_object(self.discriminator),
             "num_classes": self.num_classes,
@@ -180,7 +174,8 @@ class GAN(keras.Model):
             "ema_decay": self.ema_decay,
             "seed": self.seed,
             "info": self.info,
-        }
+        })
+        return config
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
@@ -252,7 +247,7 @@ class GAN(keras.Model):
                 off under a ``tf.distribute`` strategy, like Keras' ``"auto"``.
             **kwargs: Passed to ``keras.Model.compile``. ``steps_per_execution`` defaults to
                 64 (1 under ``tf.distribute``), as for the auto-encoders
-                (:func:`~keras_ae.models.compile_defaults.default_steps_per_execution`).
+                (:func:`~keras_ae.training.defaults.default_steps_per_execution`).
 
         Example:
             >>> gan.compile(loss="wasserstein_gp")  # doctest: +SKIP
@@ -290,15 +285,12 @@ class GAN(keras.Model):
         # Build optimizer variables now, not inside the first (XLA-compiled) step.
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
-        if isinstance(jit_compile, str) and jit_compile == "auto":
-            jit_compile = not (_contains_conv(self) and not tf.config.list_physical_devices("GPU"))
-        if jit_compile and (tf.distribute.has_strategy() or getattr(self, "_distribute_strategy", None) is not None):
-            # Keras' XLA step wraps strategy.run, which cannot span devices; its "auto" also
-            # turns XLA off under tf.distribute.
-            jit_compile = False
+        # One XLA policy for every family (keras_ae.training.defaults): off for convolutions on CPU.
+        jit_compile = resolve_jit_compile(self, jit_compile, networks=(self.generator, self.discriminator))
         if kwargs.get("steps_per_execution") is None:
             kwargs["steps_per_execution"] = default_steps_per_execution(self)
-        super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
+        kwargs["steps_per_execution"] = check_positive_int(kwargs["steps_per_execution"], "steps_per_execution")
+        keras.Model.compile(self, optimizer=None, jit_compile=jit_compile, **kwargs)
 
     @property
     def loss_spec(self):
@@ -426,7 +418,7 @@ class GAN(keras.Model):
         """One discriminator update (the generator only runs forward).
 
         ``weight_batch``: the replica's true batch size if ``real`` was padded by
-        :func:`~keras_ae.distribute.nonempty_batch` (default ``len(real)``)."""
+        :func:`~keras_ae.training.distribute.nonempty_batch` (default ``len(real)``)."""
         weight_batch = batch_size_of(real) if weight_batch is None else weight_batch
         return self._update(self.discriminator, self.d_optimizer,
                             lambda: self.discriminator_terms(real, labels, training=True), "d_loss", weight_batch)
@@ -496,48 +488,45 @@ class GAN(keras.Model):
             raise InputValidationError("A conditional GAN trains on (images, labels): call fit(x, y).")
         return x, (y if self.conditional else None)
 
-    def _update_trackers(self, terms: dict, batch_size) -> dict:
-        for tracker in self.metrics:
-            if tracker.name in terms:
-                tracker.update_state(terms[tracker.name], sample_weight=batch_size)
-        return {m.name: m.result() for m in self.metrics}
-
     def train_step(self, data):
         # Under tf.distribute an empty replica batch becomes one example weighted 0.
         x, labels, batch = nonempty_batch(*self._unpack(data))
         if self.n_critic == 1 and getattr(self, "reuse_fakes", False):
             d_terms, g_terms = self.shared_fake_step(x, labels, weight_batch=batch)
-            self._update_trackers(d_terms, batch)
+            self.update_trackers(d_terms, batch)
         else:
             for _ in range(self.n_critic):  # unrolled: n_critic is small and static
                 d_terms = self.discriminator_step(x, labels, weight_batch=batch)
-                self._update_trackers(d_terms, batch)
+                self.update_trackers(d_terms, batch)
             g_terms = self.generator_step(tf.shape(x)[0], labels, weight_batch=batch)
         self.update_ema()
-        return self._update_trackers(g_terms, batch)
+        return self.update_trackers(g_terms, batch)
 
     def test_step(self, data):
         x, labels, batch = nonempty_batch(*self._unpack(data))
         terms = {**self.discriminator_terms(x, labels, training=False),
                  **self.generator_terms(tf.shape(x)[0], labels, training=False)}
-        return self._update_trackers(terms, batch)
+        return self.update_trackers(terms, batch)
 
     def call(self, inputs, training=False):
         """``generator(inputs)``: ``inputs`` is ``z`` (or ``[z, labels]`` when conditional)."""
         return self.generator(inputs, training=training)
 
     # -- validation at the boundary -------------------------------------------------
+    def _range_hint(self) -> str:
+        if self.data_range == (-1.0, 1.0):
+            return "This generator ends in tanh: scale [0, 1] images with x * 2 - 1 (or gan.from_unit_range(x))."
+        if self.data_range == (0.0, 1.0):
+            return "This generator ends in sigmoid: scale 8-bit images with x / 255."
+        return ""
+
     def validate_inputs(self, x, name: str = "x") -> np.ndarray:
         """Checks shape, dtype, NaN/inf and the data range of NumPy data; returns float32.
 
         Example:
             >>> gan.validate_inputs(x_train)  # doctest: +SKIP
         """
-        hint = ""
-        if self.data_range == (-1.0, 1.0):
-            hint = "This generator ends in tanh: scale [0, 1] images with x * 2 - 1 (or gan.from_unit_range(x))."
-        elif self.data_range == (0.0, 1.0):
-            hint = "This generator ends in sigmoid: scale 8-bit images with x / 255."
+        hint = self._range_hint()
         x = check_array(x, name, expected_shape=self.example_shape, value_range=self.data_range, range_hint=hint)
         if self.data_range == (-1.0, 1.0) and x.size and x.min() >= 0.0:
             warnings.warn(f"`{name}` lies in [0, 1] but the generator outputs [-1, 1] (tanh): {hint}", stacklevel=3)
@@ -564,48 +553,39 @@ class GAN(keras.Model):
             )
         return y.astype(np.int32)
 
-    def _validate_xy(self, x, y, name="x"):
-        if x is None or not (isinstance(x, (np.ndarray, list)) or tf.is_tensor(x)):
-            return x, y  # datasets and generators are the user's responsibility
-        x = self.validate_inputs(x, name)
-        if self.conditional:
-            if y is None:
-                raise InputValidationError(f"A conditional GAN needs labels: pass y with {name}.")
-            y = self.validate_labels(y, len(x), "y" if name == "x" else f"{name} labels")
-        return x, y
+    def check_data(self, x, y, names, training: bool):
+        """``fit``/``evaluate`` hook: images in the generator's range, and class labels for a
+        conditional GAN (ignored otherwise)."""
+        x = self.validate_inputs(x, names[0])
+        if not self.conditional:
+            return x, None  # labels are not a target for an unconditional GAN
+        if y is None:
+            raise InputValidationError(f"A conditional GAN needs labels: pass y with {names[0]}.")
+        return x, self.validate_labels(y, len(x), names[1])
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_data=None, **kwargs):
-        """``keras.Model.fit`` with input checks first and NaN safety.
+    def data_spec(self, training: bool) -> DataSpec:
+        """``fit``/``evaluate`` hook: image batches, ``(images, labels)`` for a conditional GAN."""
+        return DataSpec(self.example_shape, self.data_range, self._range_hint(),
+                        targets="labels" if self.conditional else "ignored", num_classes=self.num_classes)
+
+    def fit(self, *args, **kwargs):
+        """:meth:`keras_ae.training.Trainer.fit` once :meth:`compile` chose the loss.
 
         ``y`` holds class labels for a conditional GAN and is ignored otherwise. A NaN or
         infinite ``d_loss``/``g_loss`` stops training, restores the last finite weights
         (generator, discriminator and EMA generator) and raises
-        :class:`~keras_ae.errors.TrainingDivergedError` naming the epoch and step
-        (:func:`keras_ae.divergence.fit_with_nan_guard`; the partial history is on the error).
+        :class:`~keras_ae.errors.TrainingDivergedError` naming the epoch and step.
 
         Example:
-            >>> gan.fit(x_train, epochs=10, batch_size=64)  # doctest: +SKIP
+            >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(16,), discriminator_units=(16,))
+            >>> gan.compile()
+            >>> history = gan.fit(x_digits[:64], epochs=1, batch_size=32, verbose=0)
+            >>> sorted(history.history)
+            ['d_loss', 'fake_score', 'g_loss', 'real_score']
         """
         if self.loss_name is None:
             raise InputValidationError("Call gan.compile() before gan.fit().")
-        x, y = self._validate_xy(x, y)
-        if not self.conditional and isinstance(x, np.ndarray):
-            y = None  # labels are not a target for an unconditional GAN
-        if validation_data is not None:
-            vx, vy = (validation_data[0], validation_data[1] if len(validation_data) > 1 else None) \
-                if isinstance(validation_data, tuple) else (validation_data, None)
-            vx, vy = self._validate_xy(vx, vy, "validation_data")
-            validation_data = (vx, vy) if self.conditional else ((vx,) if isinstance(vx, np.ndarray) else vx)
-        return fit_with_defaults(self, super().fit, x, y, batch_size, validation_data, epochs=epochs,
-                                 verbose=verbose, callbacks=callbacks, **kwargs)
-
-    def evaluate(self, x=None, y=None, *args, **kwargs):
-        x, y = self._validate_xy(x, y)
-        if not self.conditional and isinstance(x, np.ndarray):
-            y = None
-        with whole_executions(self, kwargs.get("steps")):
-            return super().evaluate(x, y, *args, **kwargs)
+        return super().fit(*args, **kwargs)
 
     # -- sampling --------------------------------------------------------------------
     @property
@@ -695,6 +675,46 @@ class GAN(keras.Model):
 # ---------------------------------------------------------------------------------------
 # Layers and network builders
 # ---------------------------------------------------------------------------------------
+
+
+    # -- serving: the export signatures of the family ----------------------------------
+    def serving_endpoints(self, options: ExportOptions) -> list:
+        """``generate``: latents (and ``labels`` for a conditional GAN) -> images in the
+        model's data range, computed by the generator :meth:`sample` uses (the EMA
+        generator when there is one). The discriminator is not exported.
+
+        Example:
+            >>> from keras_ae.export import ExportOptions
+            >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,))
+            >>> [e.name for e in gan.serving_endpoints(ExportOptions())]
+            ['generate']
+        """
+        network = self.sampling_generator
+        inputs = {"latents": tensor_spec((self.latent_dim,), "latents")}
+        ranges = {}
+        if self.conditional:
+            inputs["labels"] = tf.TensorSpec((None,), tf.int32, name="labels")
+            ranges["labels"] = (0, self.num_classes - 1)
+
+        def generate(latents, labels=None):
+            if labels is None:
+                return {"images": network(latents, training=False)}
+            return {"images": network([latents, tf.reshape(labels, [-1, 1])], training=False)}
+
+        doc = "latents" + (", labels" if self.conditional else "") + " -> images"
+        return [make_endpoint("generate", generate, inputs, doc, ranges)]
+
+    def serving_metadata(self) -> dict:
+        """Facts recorded in an export's metadata: latents, output range, conditioning."""
+        return {
+            "input": describe_data("latents", (self.latent_dim,), None),
+            "code_size": self.latent_dim,
+            "latent_dim": self.latent_dim,
+            "output": describe_data("images", self.example_shape, self.data_range),
+            "conditional": self.conditional,
+            "num_classes": self.num_classes,
+            "generator": "ema_generator" if self.ema_generator is not None else "generator",
+        }
 
 
 @keras.saving.register_keras_serializable(package="keras_ae")
@@ -828,16 +848,6 @@ def get_mlp_discriminator(
     return keras.Model(inputs if num_classes is not None else x, logit, name=name)
 
 
-def _image_shape(image_shape) -> tuple[int, int, int]:
-    shape = as_shape(image_shape, "image_shape")
-    if len(shape) == 2:
-        shape = (*shape, 1)
-    if len(shape) != 3:
-        raise InputValidationError(
-            f"DCGAN needs images (height, width, channels), got {shape}; use build_gan for vectors.")
-    return shape
-
-
 def get_dcgan_generator(
     image_shape: Sequence[int] = (28, 28, 1),
     latent_dim: int = 100,
@@ -871,7 +881,7 @@ def get_dcgan_generator(
         >>> get_dcgan_generator((28, 28, 1), latent_dim=64).output_shape
         (None, 28, 28, 1)
     """
-    height, width, channels = _image_shape(image_shape)
+    height, width, channels = as_image_shape(image_shape, "image_shape", "DCGAN", "use build_gan for vectors")
     filters = as_units(filters, "filters")
     factor = 2 ** len(filters)
     small_h, small_w = math.ceil(height / factor), math.ceil(width / factor)
@@ -928,7 +938,7 @@ def get_dcgan_discriminator(
         >>> get_dcgan_discriminator((28, 28, 1)).output_shape
         (None, 1)
     """
-    height, width, channels = _image_shape(image_shape)
+    height, width, channels = as_image_shape(image_shape, "image_shape", "DCGAN", "use build_gan for vectors")
     if norm not in ("batch", "layer", None):
         raise InputValidationError(f"norm must be 'batch', 'layer' or None, got {norm!r}.")
     x = keras.Input(shape=(height, width, channels), name="data")
@@ -952,6 +962,7 @@ def get_dcgan_discriminator(
     return keras.Model(inputs if num_classes is not None else x, logit, name=name)
 
 
+@register_builder("gan")
 def build_gan(
     data_shape: int | Sequence[int] = (28, 28, 1),
     latent_dim: int = 100,
@@ -991,6 +1002,7 @@ def build_gan(
     return GAN(generator, discriminator, data_range=data_range, ema_decay=ema_decay, seed=seed, name=name)
 
 
+@register_builder("dcgan")
 def build_dcgan(
     image_shape: Sequence[int] = (28, 28, 1),
     latent_dim: int = 100,
@@ -1032,6 +1044,7 @@ def build_dcgan(
     return GAN(generator, discriminator, data_range=data_range, ema_decay=ema_decay, seed=seed, name=name)
 
 
+@register_builder("conditional_gan")
 def build_conditional_gan(
     data_shape: int | Sequence[int] = (28, 28, 1),
     num_classes: int = 10,

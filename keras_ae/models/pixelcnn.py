@@ -17,11 +17,13 @@ import tensorflow as tf
 
 from keras_ae.layers.gated_pixelcnn import GatedPixelCNNBlock
 from keras_ae.layers.masked_conv import MaskedConv2D
-from keras_ae.models.autoregressive import AutoregressiveModel, as_image_shape, build_output_head
+from keras_ae.models.autoregressive import AutoregressiveModel, build_output_head
+from keras_ae.models.common import as_image_shape
 from keras_ae.validation import check_positive_int
+from keras_ae.registry import register_builder, register_family
 
 
-@keras.saving.register_keras_serializable(package="keras_ae")
+@register_family("pixelcnn")
 class PixelCNN(AutoregressiveModel):
     """A PixelCNN: an :class:`AutoregressiveModel` whose sampler knows the gated stacks.
 
@@ -34,7 +36,6 @@ class PixelCNN(AutoregressiveModel):
         True
     """
 
-    family = "pixelcnn"
 
     @property
     def gated(self) -> bool:
@@ -113,6 +114,7 @@ def get_pixelcnn_network(
     return keras.Model(inputs, outputs, name=name), rows
 
 
+@register_builder("pixelcnn")
 def build_pixelcnn(
     image_shape=(28, 28, 1),
     filters: int = 64,

@@ -13,13 +13,15 @@ import keras
 
 from keras_ae.layers.masked_conv import MaskedConv2D
 from keras_ae.layers.pixel_rnn import DiagonalBiLSTM, RowLSTM
-from keras_ae.models.autoregressive import AutoregressiveModel, as_image_shape, build_output_head
+from keras_ae.models.autoregressive import AutoregressiveModel, build_output_head
+from keras_ae.models.common import as_image_shape
 from keras_ae.validation import check_choice, check_positive_int
+from keras_ae.registry import register_builder, register_family
 
 PIXELRNN_KINDS = ("row_lstm", "diagonal_bilstm")
 
 
-@keras.saving.register_keras_serializable(package="keras_ae")
+@register_family("pixelrnn")
 class PixelRNN(AutoregressiveModel):
     """A PixelRNN; build it with :func:`build_pixelrnn`.
 
@@ -29,7 +31,6 @@ class PixelRNN(AutoregressiveModel):
         'pixelrnn'
     """
 
-    family = "pixelrnn"
 
 
 def get_pixelrnn_network(
@@ -70,6 +71,7 @@ def get_pixelrnn_network(
     return keras.Model(inputs, outputs, name=name)
 
 
+@register_builder("pixelrnn")
 def build_pixelrnn(
     image_shape=(28, 28, 1),
     kind: str = "diagonal_bilstm",

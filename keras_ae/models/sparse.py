@@ -13,8 +13,10 @@ from typing import Sequence
 from keras_ae.errors import InputValidationError
 from keras_ae.models.base import AutoEncoder
 from keras_ae.models.dense import build_dense_ae
+from keras_ae.registry import register_builder
 
 
+@register_builder("sparse")
 def build_sparse_ae(
     input_shape: int | Sequence[int] = (28, 28, 1),
     hidden: Sequence[int] = (128,),

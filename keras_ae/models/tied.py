@@ -15,6 +15,7 @@ from keras_ae.layers.dense_transpose import DenseTranspose
 from keras_ae.models.base import AutoEncoder
 from keras_ae.models.common import as_shape, output_activation_for
 from keras_ae.models.dense import get_dense_encoder
+from keras_ae.registry import register_builder, register_family
 
 
 def get_tied_decoder(encoder: keras.Model, activation: str = "relu", output_activation: str = "sigmoid", name: str = "decoder") -> keras.Model:
@@ -48,7 +49,7 @@ def get_tied_decoder(encoder: keras.Model, activation: str = "relu", output_acti
     return keras.Model(inputs, h, name=name)
 
 
-@keras.saving.register_keras_serializable(package="keras_ae")
+@register_family("tied")
 class TiedAutoEncoder(AutoEncoder):
     """An :class:`AutoEncoder` whose decoder is rebuilt from the encoder's kernels.
 
@@ -75,6 +76,7 @@ class TiedAutoEncoder(AutoEncoder):
         return {**config, "decoder_activation": self.decoder_activation, "output_activation": self.output_activation}
 
 
+@register_builder("tied")
 def build_tied_ae(
     input_shape: int | Sequence[int] = (28, 28, 1),
     hidden: Sequence[int] = (128, 64),

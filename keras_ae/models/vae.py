@@ -24,14 +24,19 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from keras_ae.distribute import batch_noise, next_stateless_seed
+from keras_ae.training.distribute import batch_noise, next_stateless_seed
 from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.likelihood import importance_weighted_bound
+from keras_ae.export.endpoints import (MAX_SAMPLE_COUNT, ExportOptions, data_name, describe_data, image_endpoints,
+                                       make_endpoint, tensor_spec)
 from keras_ae.models.base import AutoEncoder
 from keras_ae.models.common import as_shape, as_units
-from keras_ae.models.conv import _image_shape, get_conv_decoder, get_conv_encoder
+from keras_ae.models.common import as_image_shape
+from keras_ae.models.conv import get_conv_decoder, get_conv_encoder
 from keras_ae.models.dense import get_dense_decoder, get_dense_encoder
+from keras_ae.training import DataSpec
 from keras_ae.validation import check_array, check_choice, check_positive_int
+from keras_ae.registry import register_builder, register_family
 
 tfd = tfp.distributions
 
@@ -47,7 +52,7 @@ def _as_seed(seed: int) -> tf.Tensor:
     return tf.constant([int(seed) % (2**31 - 1), 0], tf.int32)
 
 
-@keras.saving.register_keras_serializable(package="keras_ae")
+@register_family("vae", serving_default="reconstruct")
 class VAE(AutoEncoder):
     """A variational auto-encoder with a diagonal Gaussian posterior.
 
@@ -79,7 +84,6 @@ class VAE(AutoEncoder):
         >>> vae.log_likelihood(binarize(x_test, seed=0), k=5000).mean()  # doctest: +SKIP
     """
 
-    family = "vae"
 
     def __init__(
         self,
@@ -332,7 +336,7 @@ class VAE(AutoEncoder):
         the Philox generator: TFP's samplers use TensorFlow's default algorithm, which
         XLA on CPU runs about 300x slower (it made ``jit_compile=True`` training 5x slower).
         One draw per example (``num_samples=None``, training) comes from
-        :func:`~keras_ae.distribute.batch_noise`, so it does not depend on how
+        :func:`~keras_ae.training.distribute.batch_noise`, so it does not depend on how
         ``tf.distribute`` splits the batch.
 
         Example:
@@ -368,6 +372,8 @@ class VAE(AutoEncoder):
         return self.decode_mean(self.encode(inputs, training=training).mean(), training=training)
 
     # -- validation --------------------------------------------------------------------
+    _range_hint = "Scale images to [0, 1] (e.g. x / 255) or build the VAE with likelihood='gaussian'."
+
     def validate_inputs(self, x, name: str = "x", purpose: str = "fit") -> np.ndarray:
         """Checks shape, dtype, NaN/inf and range; for a Bernoulli likelihood also binarity.
 
@@ -385,7 +391,7 @@ class VAE(AutoEncoder):
             >>> vae.validate_inputs(binarize(x_test, seed=0), purpose="evaluate")  # doctest: +SKIP
         """
         x = check_array(x, name, expected_shape=self.example_shape, value_range=self.input_range,
-                        range_hint="Scale images to [0, 1] (e.g. x / 255) or build the VAE with likelihood='gaussian'.")
+                        range_hint=self._range_hint)
         needs_binary = self.likelihood == "bernoulli" and (
             purpose == "evaluate" or (purpose == "fit" and not self.dynamic_binarization))
         if needs_binary and x.size and not np.all((x == 0) | (x == 1)):
@@ -399,6 +405,69 @@ class VAE(AutoEncoder):
                 f"`{name}` is not binary ({fraction:.1%} of values are neither 0 nor 1) but the VAE has a "
                 f"Bernoulli likelihood; {advice}.")
         return x
+
+    def data_spec(self, training: bool) -> DataSpec:
+        """``fit``/``evaluate`` hook: binary batches for a Bernoulli likelihood unless dynamic binarization."""
+        binary = self.likelihood == "bernoulli" and not self.dynamic_binarization
+        return DataSpec(self.example_shape, self.input_range, self._range_hint, targets="same",
+                        levels=2 if binary else None)
+
+    # -- serving: the export signatures of the family ----------------------------------
+    def serving_endpoints(self, options: ExportOptions) -> list:
+        """``reconstruct`` (mean of p(x|z) at the posterior mean), ``encode`` (posterior
+        ``mean`` and ``stddev``), ``decode`` (latents -> mean of p(x|z)), ``sample``
+        (``count`` + ``seed`` -> images and their latents, the same draws as
+        ``VAE.sample(count, seed)``), and ``*_uint8`` variants of the image inputs.
+
+        Example:
+            >>> from keras_ae.export import ExportOptions
+            >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(8,))
+            >>> [e.name for e in vae.serving_endpoints(ExportOptions())]
+            ['reconstruct', 'encode', 'decode', 'sample', 'reconstruct_uint8', 'encode_uint8']
+        """
+        x = data_name(self.example_shape)
+
+        def reconstruct(**inputs):
+            return {"reconstruction": self(inputs[x], training=False)}
+
+        def encode(**inputs):
+            mean, stddev = self.posterior_params(inputs[x])
+            return {"mean": mean, "stddev": stddev}
+
+        def decode(latents):
+            return {x: self.decode(latents).mean()}
+
+        def sample(count, seed):
+            # VAE.sample's seeding: the int seed becomes the stateless pair (seed mod (2^31 - 1), 0),
+            # split in two; the first half draws z from the prior.
+            pair = tf.stack([tf.cast(tf.math.floormod(seed, 2**31 - 1), tf.int32), 0])
+            z = self.prior.sample(count, seed=tf.random.experimental.stateless_split(pair, 2)[0])
+            return {x: self.decode(z).mean(), "latents": z}
+
+        functions = [("reconstruct", reconstruct, ["reconstruction"], f"{x} -> reconstruction (decoded posterior mean)"),
+                     ("encode", encode, [], f"{x} -> mean, stddev of q(z|x)")]
+        endpoints = image_endpoints(x, self.example_shape, self.input_range, options, functions)
+        generative = [
+            make_endpoint("decode", decode, {"latents": tensor_spec((self.latent_dim,), "latents")},
+                          f"latents -> {x} (mean of p(x|z))"),
+            make_endpoint("sample", sample, {"count": tf.TensorSpec((), tf.int32, name="count"),
+                                             "seed": tf.TensorSpec((), tf.int64, name="seed")},
+                          f"count, seed -> {x}, latents (z ~ prior; count <= {MAX_SAMPLE_COUNT})",
+                          {"count": (0, MAX_SAMPLE_COUNT)}),
+        ]
+        return [*endpoints[:len(functions)], *generative, *endpoints[len(functions):]]
+
+    def serving_metadata(self) -> dict:
+        """Facts recorded in an export's metadata: input, latent size, likelihood, prior."""
+        return {
+            "input": describe_data(data_name(self.example_shape), self.example_shape, self.input_range),
+            "code_size": self.latent_dim,
+            "latent_dim": self.latent_dim,
+            "likelihood": self.likelihood,
+            "beta": self.beta,
+            "prior": "standard_normal" if self.prior_layer is None else type(self.prior_layer).__name__,
+            "max_sample_count": MAX_SAMPLE_COUNT,
+        }
 
     # -- generation ------------------------------------------------------------------
     def _likelihood_values(self, z: np.ndarray, binary: bool, seed: tf.Tensor, batch_size: int) -> np.ndarray:
@@ -555,6 +624,7 @@ def _named_decoder(decoder: keras.Model, latent_dim: int) -> keras.Model:
     return keras.Model(inputs, decoder(inputs), name="decoder")
 
 
+@register_builder("vae")
 def build_vae(
     input_shape: int | Sequence[int] = (28, 28, 1),
     latent_dim: int = 50,
@@ -618,13 +688,13 @@ def build_vae(
     elif check_choice(encoder, "encoder", ARCHITECTURES) == "dense":
         enc = get_dense_encoder(shape, hidden, 2 * latent_dim, act("dense"))
     else:
-        enc = get_conv_encoder(_image_shape(shape), filters, 2 * latent_dim, activation=act("conv"))
+        enc = get_conv_encoder(as_image_shape(shape, "input_shape", "A convolutional VAE", "use architecture='dense' for vectors"), filters, 2 * latent_dim, activation=act("conv"))
     if isinstance(decoder, keras.Model):
         dec = _named_decoder(decoder, latent_dim)
     elif check_choice(decoder, "decoder", ARCHITECTURES) == "dense":
         dec = get_dense_decoder(latent_dim, tuple(reversed(as_units(hidden, "hidden"))), shape, act("dense"), "linear")
     else:
-        dec = get_conv_decoder(_image_shape(shape), tuple(reversed(as_units(filters, "filters"))), latent_dim,
+        dec = get_conv_decoder(as_image_shape(shape, "input_shape", "A convolutional VAE", "use architecture='dense' for vectors"), tuple(reversed(as_units(filters, "filters"))), latent_dim,
                                activation=act("conv"), output_activation="linear")
     return VAE(enc, dec, latent_dim, likelihood=likelihood, beta=beta, prior=prior,
                dynamic_binarization=dynamic_binarization, min_scale=min_scale, max_scale=max_scale, seed=seed, name=name)

@@ -1,7 +1,7 @@
 """One worker of a 2-worker MultiWorkerMirroredStrategy run on localhost.
 
 Usage: TF_CONFIG=... python -m tests.scripts.multiworker OUT.npz
-Trains a small auto-encoder for a few steps with keras_ae.distribute.fit_distributed
+Trains a small auto-encoder for a few steps with keras_ae.training.distribute.fit_distributed
 and saves its final weights.
 """
 
@@ -15,7 +15,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_ae.data import load_dataset  # noqa: E402
-from keras_ae.distribute import fit_distributed  # noqa: E402
+from keras_ae.training.distribute import fit_distributed  # noqa: E402
 from keras_ae.models import build_dense_ae  # noqa: E402
 
 keras.utils.set_random_seed(0)

@@ -312,7 +312,7 @@ def fit_resumable(
         >>> history = fit_resumable(model, x_train, out_dir="runs/ae", epochs=20,
         ...                         validation_data=(x_test,))  # doctest: +SKIP
     """
-    from keras_ae.divergence import fit_with_nan_guard
+    from keras_ae.training.nan_guard import fit_with_nan_guard
 
     if monitor == "auto":  # a GAN has no "loss" (its d_loss / g_loss do not rank models)
         has_loss = any(m.name == "loss" for m in model.metrics)

@@ -1,4 +1,7 @@
-"""Compile defaults chosen from measurements (``recipes/benchmark.py``, BENCHMARKS.md).
+"""Training defaults chosen from measurements (``recipes/benchmark.py``, BENCHMARKS.md).
+
+Steps per execution, and one XLA policy for every family (:func:`resolve_jit_compile`
+at compile time, :func:`choose_jit_compile` at an auto-encoder's first ``fit``).
 
 Keras resolves ``jit_compile="auto"`` to *off* on a machine without a GPU. That is the
 right call for convolutions (oneDNN's kernels beat XLA's several times on CPU) and for
@@ -61,8 +64,7 @@ def default_steps_per_execution(model: keras.Model) -> int:
         >>> default_steps_per_execution(build_dense_ae((28, 28, 1)))
         64
     """
-    distributed = tf.distribute.has_strategy() or getattr(model, "_distribute_strategy", None) is not None
-    return 1 if distributed else STEPS_PER_EXECUTION
+    return 1 if _distributed(model) else STEPS_PER_EXECUTION
 
 
 @contextlib.contextmanager
@@ -99,34 +101,6 @@ def whole_executions(model: keras.Model, *step_counts: int | None):
         model.train_function = model.test_function = None
 
 
-def fit_with_defaults(model: keras.Model, fit, x, y=None, batch_size=None, validation_data=None, **kwargs):
-    """``fit`` as every keras_ae model runs it, after its own input checks.
-
-    In-memory arrays go through :func:`keras_ae.data.pipeline.through_fit_pipeline`,
-    ``steps_per_epoch``/``validation_steps`` are kept exact (:func:`whole_executions`) and
-    a NaN/inf loss stops training with the last finite weights restored
-    (:func:`keras_ae.divergence.fit_with_nan_guard`).
-
-    Args:
-        model: The model being fitted.
-        fit: ``keras.Model.fit`` bound to it (``super().fit`` in the model's ``fit``).
-        x, y, batch_size, validation_data, **kwargs: ``fit``'s arguments.
-
-    Returns:
-        The ``History``.
-
-    Example:
-        >>> history = fit_with_defaults(self, super().fit, x, epochs=3)  # doctest: +SKIP
-    """
-    from keras_ae.data.pipeline import through_fit_pipeline
-    from keras_ae.divergence import fit_with_nan_guard
-
-    x, y, batch_size, kwargs = through_fit_pipeline(model, x, y, batch_size, kwargs)
-    validation_steps = kwargs.get("validation_steps") if validation_data is not None else None
-    with whole_executions(model, kwargs.get("steps_per_epoch"), validation_steps):
-        return fit_with_nan_guard(fit, x=x, y=y, batch_size=batch_size, validation_data=validation_data, **kwargs)
-
-
 def _op_determinism() -> bool:
     # With tf.config.experimental.enable_op_determinism() the user asked for bit-identical
     # reruns: keep the step Keras chose rather than switch compilers behind their back.
@@ -137,10 +111,15 @@ def _op_determinism() -> bool:
     return bool(is_op_determinism_enabled())
 
 
-def _dense_macs(model: keras.Model) -> int | None:
-    """Multiply-adds per example of a model built only of XLA-friendly layers, else ``None``."""
+def dense_macs_per_example(*networks: keras.Model) -> int | None:
+    """Multiply-adds per example of networks built only of XLA-friendly layers, else ``None``.
+
+    Example:
+        >>> dense_macs_per_example(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]))
+        12
+    """
     macs = 0
-    for sub in (model.encoder, model.decoder):
+    for sub in networks:
         for layer in sub._flatten_layers(include_self=False):
             if isinstance(layer, keras.Model):
                 continue  # nested sub-models: their layers are visited too
@@ -152,38 +131,69 @@ def _dense_macs(model: keras.Model) -> int | None:
     return macs
 
 
+CONV_LAYERS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
+               keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
+
+
+def _distributed(model: keras.Model) -> bool:
+    return tf.distribute.has_strategy() or getattr(model, "_distribute_strategy", None) is not None
+
+
+def resolve_jit_compile(model: keras.Model, jit_compile: bool | str, networks=()) -> bool | str:
+    """``compile``'s ``jit_compile`` after keras_ae's XLA policy.
+
+    ``"auto"`` with ``networks`` given (a GAN's generator and discriminator): on, except
+    for convolutional networks on a CPU-only machine, where oneDNN's kernels beat XLA's
+    (``recipes/benchmark.py``, ``bench_gan.py``). ``"auto"`` without networks stays
+    ``"auto"`` for :func:`choose_jit_compile` at the first ``fit``. Under a
+    ``tf.distribute`` strategy XLA is off whatever was asked (Keras' XLA step wraps
+    ``strategy.run``, which cannot span devices).
+
+    Args:
+        model: The model being compiled.
+        jit_compile: What the user passed.
+        networks: Sub-models whose layers decide ``"auto"``.
+
+    Returns:
+        The value to give ``keras.Model.compile``.
+
+    Example:
+        >>> resolve_jit_compile(keras.Sequential(), False)
+        False
+    """
+    if isinstance(jit_compile, str) and jit_compile == "auto" and networks:
+        has_conv = any(isinstance(layer, CONV_LAYERS) for net in networks for layer in net._flatten_layers(include_self=False))
+        jit_compile = not (has_conv and not tf.config.list_physical_devices("GPU"))
+    if jit_compile and jit_compile != "auto" and _distributed(model):
+        return False
+    return jit_compile
+
+
 def prefers_xla(model: keras.Model) -> bool:
     """Whether ``model`` trains faster per epoch with XLA than without on this machine.
 
-    True on a CPU-only machine, outside ``tf.distribute`` and without op determinism, for a plain (dense, possibly
-    L1-sparse) :class:`~keras_ae.models.AutoEncoder` without corruption (Keras' random
-    ops are slow under XLA on CPU) of at most :data:`XLA_MAX_MACS_PER_EXAMPLE`
-    multiply-adds per example. Subclasses with their own losses (VAE, contractive) and
-    convolutional models: False.
+    True on a CPU-only machine, outside ``tf.distribute`` and without op determinism, for
+    a model whose ``xla_macs_per_example()`` is at most :data:`XLA_MAX_MACS_PER_EXAMPLE`
+    (a plain dense auto-encoder answers its multiply-adds per example; models with random
+    corruption, their own losses or convolutions answer ``None``: False).
 
     Args:
-        model: An auto-encoder with ``encoder`` and ``decoder`` sub-models.
+        model: A keras_ae model.
 
     Returns:
         Whether XLA is the faster choice.
 
     Example:
-        >>> prefers_xla(build_dense_ae((28, 28, 1)))  # on a CPU-only machine
-        True
-        >>> prefers_xla(build_conv_ae((28, 28, 1)))
+        >>> prefers_xla(keras.Sequential())  # no xla_macs_per_example hook
         False
     """
-    from keras_ae.models.base import AutoEncoder
-
-    if not isinstance(model, AutoEncoder) or type(model).compute_losses is not AutoEncoder.compute_losses or \
-            type(model).compute_penalties is not AutoEncoder.compute_penalties:
+    hook = getattr(model, "xla_macs_per_example", None)
+    macs = hook() if callable(hook) else None
+    if macs is None or macs > XLA_MAX_MACS_PER_EXAMPLE:
         return False
-    if getattr(model, "corruption", None) is not None or tf.distribute.has_strategy() or _op_determinism():
+    if tf.distribute.has_strategy() or _op_determinism():
         return False
-    if tf.config.list_physical_devices("GPU"):
-        return False  # Keras' "auto" already turns XLA on with a GPU
-    macs = _dense_macs(model)
-    return macs is not None and macs <= XLA_MAX_MACS_PER_EXAMPLE
+    return not tf.config.list_physical_devices("GPU")  # Keras' "auto" already turns XLA on with a GPU
 
 
 def choose_jit_compile(model: keras.Model, x, epochs: int, steps_per_epoch: int | None = None,

@@ -26,8 +26,11 @@ class NaNGuard(keras.callbacks.Callback):
 
     Example:
         >>> guard = NaNGuard()
-        >>> model.fit(x, epochs=10, callbacks=[guard])  # doctest: +SKIP
-        >>> guard.message  # None unless training diverged  # doctest: +SKIP
+        >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
+        >>> model.compile()
+        >>> history = model.fit(np.zeros((8, 8, 8, 1)), epochs=2, callbacks=[guard], verbose=0)
+        >>> guard.message is None  # None unless training diverged
+        True
     """
 
     def __init__(self, monitor: Sequence[str] = ("loss", "d_loss", "g_loss"), snapshot_every: int = 0):
@@ -87,12 +90,26 @@ class NaNGuard(keras.callbacks.Callback):
         else:
             self._take_snapshot(f"the end of epoch {epoch + 1}")
 
+    @property
+    def epoch(self) -> int:
+        """The epoch (0-based) training is in, or stopped in."""
+        return self._epoch
+
+    @property
+    def restored_from(self) -> str:
+        """Where the snapshot :meth:`restore` goes back to was taken ("the end of epoch 3")."""
+        return self._snapshot_at
+
+    def restore(self) -> None:
+        """Puts back the weights and optimizer state of the last snapshot (no-op before training)."""
+        for variable, saved in self._snapshot or ():
+            variable.assign(saved)
+
     def _diverge(self, bad: tuple[str, float], where: str) -> None:
         if self.message is not None:
             return
         key, value = bad
-        for variable, saved in self._snapshot:
-            variable.assign(saved)
+        self.restore()
         self.model.stop_training = True
         self.message = (
             f"Training diverged: `{key}` became {value} at {where}. Likely causes: a learning rate "
@@ -102,25 +119,39 @@ class NaNGuard(keras.callbacks.Callback):
         )
 
 
-def fit_with_nan_guard(fit, callbacks=None, **kwargs):
-    """Calls ``fit`` with a :class:`NaNGuard`; raises ``TrainingDivergedError`` if it fired.
-
-    Used by keras_ae models' ``fit``. The weights are restored before raising, so the
-    model keeps the last finite state; the partial history is on the exception.
+def raise_if_diverged(guard: NaNGuard, history):
+    """Returns ``history``, or raises ``TrainingDivergedError`` (history attached) if ``guard`` fired.
 
     Example:
-        >>> history = fit_with_nan_guard(super().fit, x=x, epochs=3)  # doctest: +SKIP
+        >>> raise_if_diverged(NaNGuard(), None) is None
+        True
     """
     from keras_ae.errors import TrainingDivergedError
 
-    callbacks = list(callbacks or [])
-    guard = next((c for c in callbacks if isinstance(c, NaNGuard)), None)
-    if guard is None:
-        guard = NaNGuard()
-        callbacks.append(guard)
-    history = fit(callbacks=callbacks, **kwargs)
     if guard.message is not None:
         error = TrainingDivergedError(guard.message)
         error.history = history
         raise error
     return history
+
+
+def fit_with_nan_guard(fit, callbacks=None, **kwargs):
+    """Calls ``fit`` with a :class:`NaNGuard`; raises ``TrainingDivergedError`` if it fired.
+
+    keras_ae models' own ``fit`` already runs a guard (:class:`keras_ae.training.Trainer`);
+    this is for any other Keras model. The weights are restored before raising, so the
+    model keeps the last finite state; the partial history is on the exception.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> model.compile("sgd", "mse")
+        >>> history = fit_with_nan_guard(model.fit, x=np.ones((4, 2)), y=np.ones((4, 1)), verbose=0)
+        >>> len(history.history["loss"])
+        1
+    """
+    callbacks = list(callbacks or [])
+    guard = next((c for c in callbacks if isinstance(c, NaNGuard)), None)
+    if guard is None:
+        guard = NaNGuard()
+        callbacks.append(guard)
+    return raise_if_diverged(guard, fit(callbacks=callbacks, **kwargs))

@@ -1,11 +1,5 @@
-"""Keras callbacks shared by keras_ae models.
-
-* :class:`GANMonitor`: saves a grid of samples from a fixed set of latent vectors every
-  N epochs, so the grids of successive epochs are directly comparable.
-
-NaN safety lives in :mod:`keras_ae.divergence` (``NaNGuard``), which every keras_ae
-``fit`` uses.
-"""
+"""``GANMonitor``: a grid of samples from fixed latent vectors every N epochs, so the
+grids of successive epochs are directly comparable."""
 
 from __future__ import annotations
 

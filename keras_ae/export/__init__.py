@@ -1,0 +1,36 @@
+"""Export keras_ae models as self-contained TensorFlow SavedModels for serving.
+
+``export(model, "mnist_denoiser")`` writes ``saved_models/mnist_denoiser/<version>/``,
+the layout TensorFlow Serving polls. Each model family contributes named signatures
+(its ``serving_endpoints`` method, beside the model class) with named inputs and outputs
+and a free batch dimension; the auto-encoder family exports::
+
+    serving_default = reconstruct   images -> reconstruction
+    encode                          images -> code
+    decode                          code   -> images
+    denoise                         images -> denoised        (denoisers only)
+    reconstruct_uint8, encode_uint8, denoise_uint8             (uint8 [0, 255] images)
+
+Modules: :mod:`~keras_ae.export.endpoints` (checked signatures),
+:mod:`~keras_ae.export.versions` (folders, versions, atomic publishing),
+:mod:`~keras_ae.export.exporter` (``export()`` and the metadata asset).
+"""
+
+from keras_ae.export.endpoints import (
+    MAX_SAMPLE_COUNT, Endpoint, ExportOptions, data_name, describe_data, describe_endpoint, image_endpoints,
+    make_endpoint, tensor_spec, to_uint8, uint8_endpoint,
+)
+from keras_ae.export.exporter import (
+    METADATA_FILE, ExportError, export, export_metadata, family_for, is_trained, read_metadata, register_family,
+)
+from keras_ae.export.versions import (
+    DEFAULT_BASE_DIR, ExportExistsError, check_export_name, existing_versions, model_directory,
+    remove_stale_temporaries,
+)
+
+__all__ = [
+    "DEFAULT_BASE_DIR", "MAX_SAMPLE_COUNT", "METADATA_FILE", "Endpoint", "ExportError", "ExportExistsError",
+    "ExportOptions", "check_export_name", "data_name", "describe_data", "describe_endpoint", "existing_versions",
+    "export", "export_metadata", "family_for", "image_endpoints", "is_trained", "make_endpoint", "model_directory",
+    "read_metadata", "register_family", "remove_stale_temporaries", "tensor_spec", "to_uint8", "uint8_endpoint",
+]

@@ -1,0 +1,239 @@
+"""Building blocks of exported signatures: checked, named ``tf.function`` endpoints.
+
+A model family's ``serving_endpoints(options)`` returns a list of :class:`Endpoint`
+built with these helpers; :func:`keras_ae.export.export` writes them into a SavedModel.
+Signatures check their inputs inside the graph (shape, finite values, value range), so a
+client that sends a wrong shape gets an error naming the expected shape instead of a
+crash deep inside a convolution.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping, Sequence
+
+import tensorflow as tf
+
+# A cap on `count` for the sample signatures: one request must not exhaust the server.
+MAX_SAMPLE_COUNT = 10_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """One exported signature: a ``tf.function`` with a fixed input signature.
+
+    Attributes:
+        name: Signature name (``"reconstruct"``).
+        function: The ``tf.function``; its inputs are named after the ``TensorSpec`` names
+            and it returns a dict, whose keys name the outputs.
+        doc: One line for the metadata and the README.
+        ranges: Inclusive value range of each input that is checked in the graph.
+    """
+
+    name: str
+    function: Any
+    doc: str
+    ranges: Mapping[str, tuple[float, float] | None] = dataclasses.field(default_factory=dict)
+
+
+def tensor_spec(shape: Sequence[int | None], name: str, dtype: tf.DType = tf.float32) -> tf.TensorSpec:
+    """A batched ``TensorSpec`` ``(None, *shape)`` named ``name``.
+
+    Example:
+        >>> tensor_spec((8, 8, 1), "images")
+        TensorSpec(shape=(None, 8, 8, 1), dtype=tf.float32, name='images')
+    """
+    return tf.TensorSpec((None, *shape), dtype, name=name)
+
+
+def _check_input(x: tf.Tensor, spec: tf.TensorSpec, value_range: tuple[float, float] | None, hint: str) -> tf.Tensor:
+    """In-graph checks before any model op sees ``x``.
+
+    The signature's ``TensorSpec`` alone is not enough: a served or graph-mode call with a
+    tensor of the wrong shape reaches the kernels (e.g. oneDNN convolutions abort the
+    process on a wrong rank), so ``EnsureShape`` runs first and names the expected shape.
+    """
+    x = tf.ensure_shape(x, spec.shape, name=f"check_{spec.name}_shape")
+    if x.dtype.is_floating:
+        x = tf.debugging.assert_all_finite(x, f"`{spec.name}` contains NaN or infinite values.")
+    if value_range is None:
+        return x
+    lo, hi = value_range
+    message = f"`{spec.name}` must lie in [{lo:g}, {hi:g}].{(' ' + hint) if hint else ''}"
+    checks = [
+        tf.debugging.assert_greater_equal(x, tf.cast(lo, x.dtype), message=message),
+        tf.debugging.assert_less_equal(x, tf.cast(hi, x.dtype), message=message),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(x)
+
+
+def make_endpoint(
+    name: str,
+    fn: Callable[..., Mapping[str, tf.Tensor]],
+    inputs: Mapping[str, tf.TensorSpec],
+    doc: str,
+    ranges: Mapping[str, tuple[float, float] | None] | None = None,
+    range_hint: str = "",
+) -> Endpoint:
+    """Wraps ``fn(**inputs) -> {output_name: tensor}`` as a checked, named signature.
+
+    Args:
+        name: Signature name.
+        fn: Builds the outputs from keyword tensors named like ``inputs``.
+        inputs: Input name -> ``TensorSpec`` (use ``None`` for the batch dimension).
+        doc: One-line description.
+        ranges: Input name -> inclusive value range checked in the graph.
+        range_hint: Advice appended to a range error (e.g. "use reconstruct_uint8").
+
+    Returns:
+        An :class:`Endpoint`.
+
+    Example:
+        >>> ep = make_endpoint("double", lambda x: {"y": 2 * x},
+        ...                    {"x": tensor_spec((3,), "x")}, "Doubles x.")
+        >>> ep.function(tf.ones((1, 3)))["y"].numpy().tolist()
+        [[2.0, 2.0, 2.0]]
+    """
+    ranges = dict(ranges or {})
+    specs = [tf.TensorSpec(spec.shape, spec.dtype, name=key) for key, spec in inputs.items()]
+
+    def signature(*args):
+        checked = {s.name: _check_input(a, s, ranges.get(s.name), range_hint) for s, a in zip(specs, args)}
+        outputs = fn(**checked)
+        # Served outputs are float32 even under a mixed-precision policy.
+        return {k: tf.identity(tf.cast(v, tf.float32) if v.dtype.is_floating else v, name=k)
+                for k, v in outputs.items()}
+
+    signature.__name__ = name
+    return Endpoint(name, tf.function(signature, input_signature=specs, autograph=False), doc, ranges)
+
+
+def to_uint8(images: tf.Tensor) -> tf.Tensor:
+    """[0, 1] floats -> uint8 [0, 255] (clipped and rounded, as image files store them).
+
+    Example:
+        >>> to_uint8(tf.constant([0.0, 0.5, 1.2])).numpy().tolist()
+        [0, 128, 255]
+    """
+    return tf.cast(tf.round(tf.clip_by_value(tf.cast(images, tf.float32), 0.0, 1.0) * 255.0), tf.uint8)
+
+
+def uint8_endpoint(endpoint_name: str, fn: Callable, inputs: Mapping[str, tf.TensorSpec], image_inputs: Sequence[str],
+                   image_outputs: Sequence[str], doc: str) -> Endpoint:
+    """The uint8 variant of an image signature: 0-255 images in, scaled to [0, 1] in the graph.
+
+    Args:
+        endpoint_name: Signature name (by convention ``<name>_uint8``).
+        fn: The float function, taking [0, 1] images.
+        inputs: The float signature's inputs; ``image_inputs`` among them become uint8.
+        image_inputs: Inputs sent as uint8 images.
+        image_outputs: Outputs returned as uint8 images (others stay float32).
+        doc: One-line description.
+
+    Returns:
+        An :class:`Endpoint`.
+
+    Example:
+        >>> ep = uint8_endpoint("id_uint8", lambda images: {"images": images},
+        ...                     {"images": tensor_spec((2,), "images")}, ["images"], ["images"], "Identity.")
+        >>> ep.function(tf.constant([[0, 255]], tf.uint8))["images"].numpy().tolist()
+        [[0, 255]]
+    """
+    specs = {k: (tf.TensorSpec(s.shape, tf.uint8, name=k) if k in image_inputs else s) for k, s in inputs.items()}
+
+    def scaled(**kwargs):
+        kwargs = {k: (tf.cast(v, tf.float32) / 255.0 if k in image_inputs else v) for k, v in kwargs.items()}
+        outputs = fn(**kwargs)
+        return {k: (to_uint8(v) if k in image_outputs else v) for k, v in outputs.items()}
+
+    return make_endpoint(endpoint_name, scaled, specs, doc)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportOptions:
+    """Choices that apply to every family.
+
+    Attributes:
+        uint8: Add ``*_uint8`` signatures; ``None`` adds them when the model expects [0, 1] data.
+        check_values: Check NaN/inf and the value range of float inputs in the graph.
+    """
+
+    uint8: bool | None = None
+    check_values: bool = True
+
+
+
+def _use_uint8(options: ExportOptions, value_range: tuple[float, float] | None) -> bool:
+    return options.uint8 if options.uint8 is not None else tuple(value_range or ()) == (0.0, 1.0)
+
+
+def data_name(shape: Sequence[int | None]) -> str:
+    return "images" if len(shape) == 3 else "inputs"
+
+
+def image_endpoints(
+    data_name: str,
+    shape: Sequence[int],
+    value_range: tuple[float, float] | None,
+    options: ExportOptions,
+    functions: Sequence[tuple[str, Callable, Sequence[str], str]],
+) -> list[Endpoint]:
+    """Signatures that take data (images), plus their ``*_uint8`` twins for [0, 1] data.
+
+    Args:
+        data_name: Input name (``"images"``, or ``"inputs"`` for vectors).
+        shape: Shape of one example.
+        value_range: Range the float input is checked against (``None``: no check).
+        options: Export options (``uint8``, ``check_values``).
+        functions: ``(name, fn(**{data_name: x}) -> outputs, image outputs, doc)``; the
+            image outputs become uint8 in the ``*_uint8`` twin.
+
+    Returns:
+        The float endpoints, then the uint8 ones.
+
+    Example:
+        >>> eps = image_endpoints("images", (8, 8, 1), (0.0, 1.0), ExportOptions(),
+        ...     [("identity", lambda images: {"images": images}, ["images"], "images -> images")])
+        >>> [e.name for e in eps]
+        ['identity', 'identity_uint8']
+    """
+    spec = {data_name: tensor_spec(shape, data_name)}
+    uint8 = _use_uint8(options, value_range)
+    hint = f"Send 0-255 {data_name} to the *_uint8 signatures, or divide by 255." if uint8 else ""
+    checked = {data_name: value_range if options.check_values else None}
+    endpoints = [make_endpoint(name, fn, spec, doc, checked, hint) for name, fn, _, doc in functions]
+    if uint8:
+        endpoints += [uint8_endpoint(f"{name}_uint8", fn, spec, [data_name], outputs,
+                                     f"{doc}; uint8 [0, 255] {data_name} in" + (", uint8 out" if outputs else ""))
+                      for name, fn, outputs, doc in functions]
+    return endpoints
+
+
+def describe_data(name: str, shape: Sequence[int | None], value_range, dtype: str = "float32") -> dict:
+    return {"name": name, "shape": [None, *shape], "dtype": dtype, "range": list(value_range) if value_range else None}
+
+
+
+def _spec_json(spec: tf.TensorSpec) -> dict:
+    return {"shape": spec.shape.as_list() if spec.shape.rank is not None else None, "dtype": spec.dtype.name}
+
+
+def describe_endpoint(endpoint: Endpoint) -> dict:
+    """Inputs, outputs (shape, dtype, range) and doc of an endpoint, for metadata and CLIs.
+
+    Example:
+        >>> describe_endpoint(ep)["inputs"]  # doctest: +SKIP
+        {'images': {'shape': [None, 8, 8, 1], 'dtype': 'float32', 'range': [0.0, 1.0]}}
+    """
+    concrete = endpoint.function.get_concrete_function()
+    inputs = {}
+    for spec in concrete.structured_input_signature[0]:
+        value_range = endpoint.ranges.get(spec.name)
+        inputs[spec.name] = {**_spec_json(spec), "range": list(value_range) if value_range else None}
+    outputs = {k: _spec_json(v) for k, v in concrete.structured_outputs.items()}
+    return {"doc": endpoint.doc, "inputs": inputs, "outputs": outputs}
+
+
+__all__ = ["MAX_SAMPLE_COUNT", "Endpoint", "ExportOptions", "data_name", "describe_data", "describe_endpoint",
+           "image_endpoints", "make_endpoint", "tensor_spec", "to_uint8", "uint8_endpoint"]

@@ -1,0 +1,19 @@
+"""What every keras_ae family's training shares; imports no model module.
+
+| module | holds |
+| --- | --- |
+| ``trainer`` | :class:`Trainer`: the one ``fit`` / ``evaluate`` / ``compile`` of every family |
+| ``data_checks`` | ``tf.data`` input checks (:class:`DataSpec`) |
+| ``pipeline`` | the prefetched ``tf.data`` pipeline ``fit`` builds for NumPy arrays |
+| ``defaults`` | steps per execution and the XLA policy, with their measurements |
+| ``nan_guard`` | :class:`NaNGuard`: stop on NaN/inf, restore the last finite state |
+| ``distribute`` | ``tf.distribute`` helpers (loss scaling, per-example noise, multi-worker fit) |
+| ``checkpoints`` | resumable training (backups, best/last ``.keras`` checkpoints) |
+| ``callbacks`` | Keras callbacks, one per module (``GANMonitor``) |
+"""
+
+from keras_ae.training.data_checks import DataSpec, check_dataset
+from keras_ae.training.nan_guard import NaNGuard
+from keras_ae.training.trainer import Trainer
+
+__all__ = ["DataSpec", "NaNGuard", "Trainer", "check_dataset"]
