@@ -407,3 +407,92 @@ def test_export(mse_ae, export_base, name, version, metadata, input_shape):
         return
     assert Path(path).parent.parent == export_base  # never outside the base folder
     assert read_metadata(path)["name"] == name
+
+
+# -- tf.data input: the same checks as arrays, for every family -------------------------------
+def _dataset_families():
+    from keras_ae.models import build_conditional_gan, build_pixelcnn, build_vae
+
+    def dense():
+        m = build_dense_ae(EXAMPLE, hidden=(4,), code_dim=2)
+        m.compile()
+        return m
+
+    def vae():
+        m = build_vae(EXAMPLE, latent_dim=2, hidden=(4,))
+        m.compile()
+        return m
+
+    def cgan():
+        m = build_conditional_gan(EXAMPLE, num_classes=3, latent_dim=2, generator_units=(4,), discriminator_units=(4,))
+        m.compile(jit_compile=False)
+        return m
+
+    def pixelcnn():
+        m = build_pixelcnn(EXAMPLE, filters=4, blocks=1)
+        m.compile()
+        return m
+
+    binary = (np.arange(4 * 4).reshape(4, *EXAMPLE) % 2).astype("float32")
+    return {  # name -> (model, a valid dataset)
+        "dense_ae": (dense, lambda: tf.data.Dataset.from_tensor_slices(HALF).batch(2)),
+        "vae": (vae, lambda: tf.data.Dataset.from_tensor_slices(binary).batch(2)),
+        "conditional_gan": (cgan, lambda: tf.data.Dataset.from_tensor_slices((HALF, np.array([0, 1, 2]))).batch(2)),
+        "pixelcnn": (pixelcnn, lambda: tf.data.Dataset.from_tensor_slices(binary).batch(2)),
+    }
+
+
+DATASET_FAMILIES = _dataset_families()
+
+
+@st.composite
+def datasets(draw):
+    """A tf.data dataset of random dtype, value range, structure, per-example shape and labels,
+    with what was drawn (for the oracle)."""
+    shape = draw(st.sampled_from([EXAMPLE, (2, 2), (4,), (2, 2, 2), (3, 2, 1)]))
+    n = draw(st.integers(1, 5))
+    dtype = draw(st.sampled_from(["float32", "float64", "uint8", "int32", "float16"]))
+    scale = draw(st.sampled_from([1.0, 255.0, -1.0, 1e30]))
+    values = np.round(np.random.default_rng(draw(st.integers(0, 9))).random((n, *shape)) * 4) / 4 * scale
+    with np.errstate(invalid="ignore", over="ignore"):
+        x = values.astype(dtype) if dtype != "uint8" else np.clip(values, 0, 255).astype(dtype)
+    structure = draw(st.sampled_from(["x", "(x,)", "(x, labels)", "(x, x)", "unbatched"]))
+    labels = np.array(draw(st.lists(st.integers(-3, 5), min_size=n, max_size=n)))
+    parts = {"x": x, "(x,)": (x,), "(x, labels)": (x, labels), "(x, x)": (x, x), "unbatched": x}[structure]
+    ds = tf.data.Dataset.from_tensor_slices(parts)
+    drawn = {"shape": shape, "dtype": dtype, "x": x, "structure": structure, "labels": labels}
+    return (ds if structure == "unbatched" else ds.batch(2)), drawn
+
+
+def _valid_for(model, drawn) -> bool:
+    """The oracle: whether the family must train on the drawn dataset (else: refuse it)."""
+    structures = {"gan": {"(x, labels)"}, "pixelcnn": {"x", "(x,)"}}.get(model.family, {"x", "(x,)", "(x, x)"})
+    lo, hi = getattr(model, "data_range", None) or (0.0, 1.0)
+    values = drawn["x"].astype("float64")
+    binary = model.family == "pixelcnn" or getattr(model, "likelihood", None) == "bernoulli"
+    return (drawn["structure"] in structures and drawn["shape"] == EXAMPLE
+            and not (drawn["dtype"] == "uint8" and hi <= 1.0)
+            and bool(np.all((values >= lo) & (values <= hi)))
+            and (not binary or bool(np.all((values == 0) | (values == 1))))
+            and (drawn["structure"] != "(x, labels)" or bool(np.all((drawn["labels"] >= 0) & (drawn["labels"] < 3)))))
+
+
+@pytest.mark.parametrize("family", sorted(DATASET_FAMILIES))
+def test_fit_on_any_dataset_trains_or_refuses_and_the_model_stays_usable(family):
+    make, valid = DATASET_FAMILIES[family]
+    model = make()
+
+    @settings(FUZZ, max_examples=10)
+    @given(case=datasets())
+    def run(case):
+        dataset, drawn = case
+        result = outcome(model.fit, dataset, epochs=1, verbose=0, strict=True)
+        if _valid_for(model, drawn):
+            assert not isinstance(result, Exception), f"refused valid data {drawn['structure']}: {result}"
+        else:
+            assert isinstance(result, InputValidationError), f"trained on bad data ({drawn}): {result}"
+        assert all(np.isfinite(w).all() for w in model.get_weights())
+        history = model.fit(valid(), epochs=1, verbose=0)  # still trains after whatever came before
+        assert all(np.isfinite(v[-1]) for v in history.history.values())
+
+    run()

@@ -7,10 +7,11 @@ cannot be read ahead, so :func:`check_dataset` checks it in two places:
   ``(x,)``, ``(x, y)``), batching, per-example shape and dtype. A wrong dataset is
   refused while the model is untouched (a failed trace would leave Keras' compiled step
   half-built and the model unusable);
-* batch by batch, inside the input pipeline: NaN/inf, the value range, binary or
-  grey-level grids and label bounds (a few reductions per batch). A bad batch stops
-  ``fit`` with :class:`~keras_ae.errors.InputValidationError` naming the problem and the
-  epoch, and the weights of the last finished epoch are restored.
+* batch by batch, inside the input pipeline: the value range (infinities included),
+  binary or grey-level grids and label bounds (a few reductions per batch). A bad batch
+  stops ``fit`` with :class:`~keras_ae.errors.InputValidationError` naming the problem
+  and the epoch, and the weights of the last finished epoch are restored. A NaN is left
+  to the NaN guard (:mod:`keras_ae.training.nan_guard`), which names the epoch and step.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ import tensorflow as tf
 from keras_ae.errors import InputValidationError
 
 _MARKER = "keras_ae input check"
-_FOUND = re.compile(_MARKER + r": (.*?)(?:\]|\n|$)", re.S)
+_END = " <<"  # closes the problem inside TensorFlow's "assertion failed: [...]" text
+_FOUND = re.compile(_MARKER + r": (.*?)" + re.escape(_END), re.S)
+# tf.ensure_shape's own message, for datasets whose static shape is unknown
+_SHAPE = re.compile(r"MapDataset.*?Shape of tensor \S+ (\[[\d,]*\]) is not compatible with expected shape (\[[\d?,]*\])", re.S)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,8 +64,14 @@ class InputCheckFailed:
     @classmethod
     def from_error(cls, error: BaseException) -> "InputCheckFailed | None":
         """The check that failed, if ``error`` comes from one; else ``None``."""
-        found = _FOUND.search(str(getattr(error, "message", error)))
-        return None if found is None else cls(found.group(1).strip().strip("'\""))
+        text = str(getattr(error, "message", error))
+        found = _FOUND.search(text)
+        if found is not None:
+            return cls(found.group(1).strip().rstrip("."))
+        shape = _SHAPE.search(text)
+        if shape is not None and "EnsureShape" in text:
+            return cls(f"a batch has shape {shape.group(1)}, but the model expects {shape.group(2).replace('?', 'batch')}")
+        return None
 
     def as_input_error(self, where: str, restored_from: str | None) -> InputValidationError:
         """The error ``fit`` raises."""
@@ -133,7 +143,7 @@ def _check_dtypes(x: tf.TensorSpec, y: tf.TensorSpec | None, spec: DataSpec, nam
 
 
 def _assert(condition, problem: str):
-    return tf.debugging.Assert(condition, [f"{_MARKER}: {problem}"])
+    return tf.debugging.Assert(condition, [f"{_MARKER}: {problem}{_END}"])
 
 
 def _batch_checks(spec: DataSpec, name: str):
@@ -143,17 +153,19 @@ def _batch_checks(spec: DataSpec, name: str):
     def check_x(x):
         x = tf.ensure_shape(x, expected)
         values = tf.cast(x, tf.float32)
-        checks = [_assert(tf.reduce_all(tf.math.is_finite(values)), f"`{name}` holds NaN or infinite values")]
+        # NaN is left to the NaN guard, which stops at the step whose loss it poisons and
+        # restores the last finite weights (TrainingDivergedError naming epoch and step).
+        checks = []
         if spec.value_range is not None:
             lo, hi = spec.value_range
             hint = f" {spec.range_hint}" if spec.range_hint else ""
-            checks.append(_assert(tf.reduce_all((values >= lo) & (values <= hi)),
+            checks.append(_assert(tf.reduce_all(((values >= lo) & (values <= hi)) | tf.math.is_nan(values)),
                                   f"`{name}` holds values outside [{lo:g}, {hi:g}].{hint}"))
         if spec.levels is not None:
             steps = float(spec.levels - 1)
             grid = "0 or 1 (binarize it, e.g. keras_ae.data.binarize)" if spec.levels == 2 else f"multiples of 1/{steps:g}"
             scaled = values * steps
-            checks.append(_assert(tf.reduce_all(tf.abs(scaled - tf.round(scaled)) <= 1e-3),
+            checks.append(_assert(tf.reduce_all((tf.abs(scaled - tf.round(scaled)) <= 1e-3) | tf.math.is_nan(values)),
                                   f"`{name}` holds values that are not {grid}"))
         with tf.control_dependencies(checks):
             return tf.identity(x)
@@ -215,7 +227,7 @@ def check_dataset(dataset: tf.data.Dataset, spec: DataSpec | None, name: str = "
             raise InputValidationError(
                 f"`{name}` yields labels of shape {tuple(y.shape)}; expected one class id per example, (batch,).")
     _check_dtypes(x, y, spec, name)
-    return dataset.map(_batch_checks(spec, name), deterministic=True)
+    return dataset.map(_batch_checks(spec, name))
 
 
 __all__ = ["DataSpec", "InputCheckFailed", "check_dataset", "is_pipeline"]
