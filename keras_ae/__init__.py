@@ -5,8 +5,15 @@ Example:
     >>> (x_train, _), (x_test, _) = keras_ae.load_dataset("digits")
     >>> model = keras_ae.build_denoising_ae(x_train.shape[1:], noise="gaussian", level=0.5)
     >>> model.compile()
-    >>> model.fit(x_train, epochs=5, verbose=0)  # doctest: +SKIP
-    >>> keras_ae.export(model, "digits_denoiser")  # doctest: +SKIP
+    >>> history = model.fit(x_train, epochs=5, verbose=0)
+    >>> model.reconstruct(x_test[:4]).shape
+    (4, 8, 8, 1)
+
+Then serve it (writes ``saved_models/digits_denoiser/1``):
+
+```python
+keras_ae.export(model, "digits_denoiser")
+```
 """
 
 __version__ = "0.1.0"

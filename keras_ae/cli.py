@@ -9,12 +9,14 @@ Examples::
     keras-ae recipes list
 
 Training is resumable: after a crash, the same ``train`` command continues from the last
-finished epoch (``<out>/backup/``). Model files load in Keras' safe mode and config files
-are read with ``yaml.safe_load`` (plain data only).
+finished epoch (``<out>/backup/``); asking for fewer ``--epochs`` than the backup already
+finished is refused (exit 2: pass at least that many, or ``--fresh``). Model files load in
+Keras' safe mode and config files are read with ``yaml.safe_load`` (plain data only, at
+most 1 MiB and 10,000 values with YAML aliases expanded).
 
 Exit codes: 0 success, 2 usage error (bad flag, unknown model or dataset name, bad
-value, unsafe model or config file), 1 any other failure (missing file, training
-diverged, export exists, ...).
+value, unsafe or oversized model or config file), 1 any other failure (missing file,
+training diverged, export exists, ...). Either error is one line on stderr.
 ``python -m keras_ae`` is the same program. Set ``KERAS_AE_DEBUG=1`` for tracebacks.
 """
 
@@ -24,7 +26,9 @@ import argparse
 import ast
 import inspect
 import json
+import math
 import os
+import reprlib
 import subprocess
 import sys
 import time
@@ -46,6 +50,17 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 }
 # Settings that may change between a killed run and its resumption (the rest must match).
 _RESUME_FREE = ("epochs", "out", "steps_per_execution")
+# Bounds on what a config file (or a -p value) may hold: YAML anchors/aliases can expand a
+# few hundred bytes into billions of values ("billion laughs"), so both the file size and
+# the number of values after alias expansion are capped.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_VALUES = 10_000
+MAX_CONFIG_DEPTH = 32
+# Longest user value echoed in a message, and longest error line printed.
+MAX_ECHO = 80
+MAX_ERROR_LINE = 2000
+# keras.utils.set_random_seed accepts seeds in [0, 2**32 - 1].
+MAX_SEED = 2**32 - 1
 
 
 class UsageError(Exception):
@@ -53,6 +68,37 @@ class UsageError(Exception):
 
 
 # -- helpers -------------------------------------------------------------------------------
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, MAX_ECHO, MAX_ECHO, MAX_ECHO
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 8
+
+
+def _show(value: Any, limit: int = MAX_ECHO) -> str:
+    """A bounded ``repr`` for messages: a user value (maybe huge or self-referential) is
+    never echoed in full.
+
+    Args:
+        value: Anything a user passed.
+        limit: Longest result.
+
+    Returns:
+        At most ``limit`` characters.
+
+    Example:
+        >>> len(_show("x" * 10**6)) <= 80
+        True
+    """
+    # reprlib stops at a depth and width, so the work is bounded before the cut.
+    text = _REPR.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _one_line(message: str, limit: int = MAX_ERROR_LINE) -> str:
+    """An error message as one bounded line (the CLI's contract: one line on stderr)."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _table(rows: list[dict]) -> str:
     from keras_ae.experiment import format_table
 
@@ -68,21 +114,58 @@ def _load_model(path: str):
     return load_model(path)
 
 
+def _check_plain(value: Any, where: str) -> None:
+    """Refuses data that is not small, finite, plain JSON-like data.
+
+    The walk is iterative and stops at ``MAX_CONFIG_VALUES`` values, so an alias bomb or a
+    self-referencing YAML list costs at most that many steps.
+
+    Raises:
+        UsageError: too many values (aliases counted as expanded), nesting deeper than
+            ``MAX_CONFIG_DEPTH``, a non-plain value (date, bytes, set) or NaN/inf.
+    """
+    stack, seen = [(value, 0)], 0
+    while stack:
+        item, depth = stack.pop()
+        seen += 1
+        if seen > MAX_CONFIG_VALUES:
+            raise UsageError(f"{where} holds more than {MAX_CONFIG_VALUES:,} values (YAML aliases counted as "
+                             "expanded); a training config is a few plain settings.")
+        if depth > MAX_CONFIG_DEPTH:
+            raise UsageError(f"{where} is nested more than {MAX_CONFIG_DEPTH} levels deep.")
+        if isinstance(item, dict):
+            stack.extend((part, depth + 1) for pair in item.items() for part in pair)
+        elif isinstance(item, list):
+            stack.extend((part, depth + 1) for part in item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise UsageError(f"{where} holds a non-finite number ({item}); use finite numbers.")
+        elif not (item is None or isinstance(item, (str, int, float, bool))):
+            raise UsageError(f"{where} holds a {type(item).__name__} ({_show(item)}); keras-ae reads plain data "
+                             "only (strings, numbers, booleans, lists, mappings).")
+
+
 def _safe_yaml(text: str, where: str) -> Any:
-    """``yaml.safe_load``: plain data only; a ``!!python/...`` tag is refused, never run."""
+    """``yaml.safe_load``: plain data only; a ``!!python/...`` tag is refused, never run.
+
+    The result is also bounded (see :func:`_check_plain`): YAML aliases cannot blow it up.
+    """
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.constructor.ConstructorError as exc:
         raise UsageError(f"{where} uses a YAML tag that would build a Python object ({exc.problem}); keras-ae "
                          "reads plain data only (strings, numbers, lists, mappings).") from exc
     except yaml.YAMLError as exc:
-        raise UsageError(f"{where} is not valid JSON/YAML: {exc}") from exc
+        raise UsageError(f"{where} is not valid JSON/YAML: {_one_line(exc, 300)}") from exc
+    except RecursionError as exc:  # PyYAML composes nested collections recursively
+        raise UsageError(f"{where} is nested too deeply (at most {MAX_CONFIG_DEPTH} levels).") from exc
+    _check_plain(value, where)
+    return value
 
 
 def _parse_value(text: str) -> Any:
-    return _safe_yaml(text, f"--param value {text!r}")
+    return _safe_yaml(text, f"--param value {_show(text)}")
 
 
 def _parse_params(items: Sequence[str]) -> dict:
@@ -90,7 +173,8 @@ def _parse_params(items: Sequence[str]) -> dict:
     for item in items or ():
         key, sep, value = item.partition("=")
         if not sep or not key.isidentifier():
-            raise UsageError(f"--param expects KEY=VALUE (e.g. -p code_dim=16 or -p hidden=[64,32]), got {item!r}.")
+            raise UsageError("--param expects KEY=VALUE (e.g. -p code_dim=16 or -p hidden=[64,32]), "
+                             f"got {_show(item)}.")
         params[key] = _parse_value(value)
     return params
 
@@ -112,12 +196,22 @@ def read_config(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No such config file: {path}")
-    config = _safe_yaml(path.read_text(), str(path)) or {}
+    # Read at most one byte more than allowed: the size check holds even if the file grows.
+    with path.open("rb") as f:
+        data = f.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise UsageError(f"{path} is larger than {MAX_CONFIG_BYTES:,} bytes; a training config is a few settings.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not a UTF-8 text file (byte {exc.start}); give a JSON or YAML file.") from exc
+    config = _safe_yaml(text, str(path))
+    config = {} if config is None else config
     if not isinstance(config, dict):
         raise UsageError(f"{path} must hold a mapping of settings, got {type(config).__name__}.")
-    unknown = sorted(set(config) - set(TRAIN_DEFAULTS))
+    unknown = [key for key in config if key not in TRAIN_DEFAULTS]
     if unknown:
-        raise UsageError(f"Unknown key(s) {unknown} in {path}; valid keys: {', '.join(TRAIN_DEFAULTS)}.")
+        raise UsageError(f"Unknown key(s) {_show(unknown)} in {path}; valid keys: {', '.join(TRAIN_DEFAULTS)}.")
     if not isinstance(config.get("params", {}), dict):
         raise UsageError(f"`params` in {path} must be a mapping of builder arguments.")
     return config
@@ -136,7 +230,7 @@ def check_config_out(out: Any, source: str | os.PathLike) -> str:
     if isinstance(out, str) and out and (
             is_inside(out, Path.cwd()) or os.path.realpath(out) == os.path.realpath(Path(source).parent)):
         return out
-    raise UsageError(f"`out: {out}` in {source} points outside the current folder; a config file may only "
+    raise UsageError(f"`out: {_show(out)}` in {source} points outside the current folder; a config file may only "
                      "write below the current folder or into its own folder. Pass --out to choose the folder.")
 
 
@@ -157,15 +251,74 @@ def resolve_train_config(args: argparse.Namespace) -> dict:
         if key != "params" and value is not None:
             config[key] = value
     config["params"].update(_parse_params(args.param))
-    if args.config and getattr(args, "out", None) is None and config["out"] is not None:
-        check_config_out(config["out"], args.config)
     if not config["model"]:
         raise UsageError("Name a model (e.g. `keras-ae train denoising`) or give one in --config.")
-    for key in ("epochs", "batch_size") + (("steps_per_execution",) if config["steps_per_execution"] else ()):
-        if not isinstance(config[key], int) or config[key] < 1:
-            raise UsageError(f"{key} must be a positive integer, got {config[key]!r}.")
+    check_train_config(config)
+    if args.config and getattr(args, "out", None) is None and config["out"] is not None:
+        check_config_out(config["out"], args.config)
     if config["out"] is None:
         config["out"] = str(Path("runs") / f"train_{config['model']}")
+    return config
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # True is an int in Python
+
+
+def check_train_config(config: dict) -> dict:
+    """Checks (and normalizes, in place) the value of every training setting.
+
+    Strict on purpose: ``epochs: true`` (a bool is an int in Python), ``binarize: 'no'``
+    (a non-empty string is truthy), a negative ``--learning-rate`` (gradient ascent) or
+    ``--limit`` (slices from the end) would otherwise run silently.
+
+    Args:
+        config: Resolved settings (keys of ``TRAIN_DEFAULTS``).
+
+    Returns:
+        ``config``, with ``learning_rate`` as a float.
+
+    Raises:
+        UsageError: naming the first bad setting and its (shortened) value.
+
+    Example:
+        >>> check_train_config({**TRAIN_DEFAULTS, "model": "dense", "learning_rate": "1e-3"})["learning_rate"]
+        0.001
+    """
+    def bad(key: str, expected: str) -> UsageError:
+        return UsageError(f"{key} must be {expected}, got {_show(config[key])}.")
+
+    for key in ("model", "dataset"):
+        if not isinstance(config[key], str) or not config[key]:
+            raise bad(key, "a name (a string)")
+    for key in ("data_dir", "out"):  # '' would mean the current folder: refuse it
+        if config[key] is not None and (not isinstance(config[key], str) or not config[key].strip()):
+            raise bad(key, "a non-empty folder path")
+    for key in ("epochs", "batch_size"):
+        if not _is_int(config[key]) or config[key] < 1:
+            raise bad(key, "a positive integer")
+    for key in ("limit", "steps_per_execution"):  # None: all examples / the model's default
+        if config[key] is not None and (not _is_int(config[key]) or config[key] < 1):
+            raise bad(key, "a positive integer")
+    if not _is_int(config["seed"]) or not 0 <= config["seed"] <= MAX_SEED:
+        raise bad("seed", f"an integer in [0, {MAX_SEED}]")
+    for key in ("binarize", "validation"):
+        if not isinstance(config[key], bool):
+            raise bad(key, "true or false")
+    rate = config["learning_rate"]
+    if isinstance(rate, str):  # YAML 1.1 reads `1e-3` (no dot) as a string
+        try:
+            rate = float(rate)
+        except ValueError:
+            raise bad("learning_rate", "a positive number") from None
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not math.isfinite(rate) or rate <= 0:
+        raise bad("learning_rate", "a positive number")
+    config["learning_rate"] = float(rate)
+    params = config["params"]
+    if not isinstance(params, dict) or not all(isinstance(k, str) and k.isidentifier() for k in params):
+        raise bad("params", "a mapping of builder argument names to values")
+    if "input_shape" in params:
+        raise UsageError("params may not set input_shape: it comes from the dataset (see --dataset).")
     return config
 
 
@@ -180,7 +333,8 @@ def _build_model(name: str, input_shape: tuple, params: dict):
         if "unexpected keyword argument" not in str(exc):
             raise
         accepted = [p for p in inspect.signature(builder).parameters if p not in ("input_shape", "kwargs")]
-        raise UsageError(f"{exc}. {builder.__name__} accepts: {', '.join(accepted)} (see its docstring).") from exc
+        raise UsageError(f"{_one_line(exc, 300)}. {builder.__name__} accepts: {', '.join(accepted)} "
+                         "(see its docstring).") from exc
 
 
 def _compile(model, learning_rate: float, steps_per_execution: int | None = None) -> None:
@@ -209,7 +363,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     import keras
     import numpy as np
 
-    from keras_ae.training.checkpoints import BACKUP_DIR, clear_backup, fit_resumable, read_backup
+    from keras_ae.training.checkpoints import (BACKUP_DIR, clear_backup, fit_resumable, normalize_fingerprint,
+                                               read_backup)
     from keras_ae.data import load_dataset
     from keras_ae.errors import TrainingDivergedError
     from keras_ae.saving import save_model
@@ -218,6 +373,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.fresh:
         clear_backup(out)
     resumed = read_backup(out / BACKUP_DIR)
+    fingerprint = {k: v for k, v in config.items() if k not in _RESUME_FREE}
+    # A resumed run cannot un-train epochs: with fewer --epochs than already finished, the
+    # history, model info and config.json would disagree. Refuse (other settings that differ
+    # are reported by fit_resumable, so only check a backup of this very run).
+    if resumed and resumed.get("fingerprint") in (None, normalize_fingerprint(fingerprint)) \
+            and int(resumed.get("epoch", 0)) > config["epochs"]:
+        raise UsageError(
+            f"{out / BACKUP_DIR} holds an unfinished run with {int(resumed['epoch'])} epochs done, more than "
+            f"--epochs {config['epochs']}. Pass --epochs {int(resumed['epoch'])} or more to finish it, or --fresh "
+            "to start over.")
     keras.utils.set_random_seed(int(config["seed"]))
     (x_train, y_train), (x_test, y_test) = load_dataset(config["dataset"], data_dir=config["data_dir"])
     if config["limit"]:
@@ -240,7 +405,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Class-conditional models (e.g. a conditional GAN) train on (images, labels).
     labelled = bool(getattr(model, "conditional", False))
     start = time.perf_counter()
-    fingerprint = {k: v for k, v in config.items() if k not in _RESUME_FREE}
     try:
         history = fit_resumable(
             model, x_train, y=y_train if labelled else None, out_dir=out, fingerprint=fingerprint, keep_backup=True,
@@ -276,9 +440,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def evaluate_model(model, x, batch_size: int = 256, seed: int = 0) -> dict[str, float]:
+def evaluate_model(model, x, batch_size: int = 256, seed: int = 0, y=None) -> dict[str, float]:
     """Keras ``evaluate`` metrics, plus squared error and PSNR for auto-encoders and the
     noisy -> denoised PSNR for denoisers (noise drawn with ``seed``).
+
+    Args:
+        model: A trained keras_ae model.
+        x: Test examples.
+        batch_size: Evaluation batch size.
+        seed: Seed of a denoiser's noise.
+        y: Class labels, for class-conditional models (a conditional GAN); else ``None``.
+
+    Returns:
+        Metric name -> value.
 
     Example:
         >>> evaluate_model(model, x_test)["psnr_db"]  # doctest: +SKIP
@@ -286,7 +460,8 @@ def evaluate_model(model, x, batch_size: int = 256, seed: int = 0) -> dict[str, 
     """
     from keras_ae.evaluation import psnr, squared_error_per_example
 
-    results = {k: float(v) for k, v in model.evaluate(x, batch_size=batch_size, verbose=0, return_dict=True).items()}
+    scores = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+    results = {k: float(v) for k, v in scores.items()}
     if callable(getattr(model, "reconstruct", None)) and getattr(model, "input_range", None) == (0.0, 1.0):
         recon = model.reconstruct(x, batch_size=batch_size)
         results["squared_error_per_example"] = float(squared_error_per_example(x, recon).mean())
@@ -303,17 +478,26 @@ def evaluate_model(model, x, batch_size: int = 256, seed: int = 0) -> dict[str, 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluates a saved model on a dataset's test split."""
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be a positive integer, got {args.batch_size}.")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise UsageError(f"--seed must be an integer in [0, {MAX_SEED}], got {args.seed}.")
+    if args.json is not None and not args.json.strip():
+        raise UsageError("--json must name a file, got ''.")
     model = _load_model(args.model)
     from keras_ae.data import load_dataset
 
     info = getattr(model, "info", None) or {}
     dataset = args.dataset or info.get("dataset") or "digits"
-    _, (x_test, _) = load_dataset(dataset, data_dir=args.data_dir or (None if args.dataset else info.get("data_dir")))
+    data_dir = args.data_dir or (None if args.dataset else info.get("data_dir"))
+    _, (x_test, y_test) = load_dataset(dataset, data_dir=data_dir)
     if args.binarize or (info.get("binarized") and not args.dataset):  # as `train --binarize` did
         from keras_ae.data import binarize
 
         x_test = binarize(x_test, seed=int(info.get("seed") or 0) + 1)
-    results = evaluate_model(model, x_test, batch_size=args.batch_size, seed=args.seed)
+    # A class-conditional model (e.g. `keras-ae train conditional_gan`) is scored on (images, labels).
+    labels = y_test if getattr(model, "conditional", False) else None
+    results = evaluate_model(model, x_test, batch_size=args.batch_size, seed=args.seed, y=labels)
     print(f"{args.model} on the {dataset} test split ({len(x_test)} examples):")
     print(_table([{"metric": k, "value": v} for k, v in results.items()]))
     if args.json:
@@ -325,10 +509,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Exports a saved model as a versioned SavedModel for TensorFlow Serving."""
+    def finite(text: str) -> float:  # NaN/Infinity (or 1e999) would make the metadata invalid JSON
+        value = float(text)
+        if not math.isfinite(value):
+            raise ValueError(f"non-finite number {_show(text)}")
+        return value
+
     try:
-        metadata = json.loads(args.metadata) if args.metadata else None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"--metadata must be a JSON object, e.g. '{{\"owner\": \"me\"}}': {exc}") from exc
+        metadata = json.loads(args.metadata, parse_float=finite, parse_constant=finite) if args.metadata else None
+    except (json.JSONDecodeError, ValueError, RecursionError) as exc:
+        raise UsageError(f"--metadata must be a JSON object of finite values, e.g. '{{\"owner\": \"me\"}}': "
+                         f"{_one_line(exc, 200)}") from exc
     if metadata is not None and not isinstance(metadata, dict):
         raise UsageError(f"--metadata must be a JSON object, got {type(metadata).__name__}.")
     model = _load_model(args.model)
@@ -364,14 +555,16 @@ def find_recipes_dir(explicit: str | None = None) -> Path | None:
     """
     import keras_ae
 
+    if explicit is not None:  # an explicit folder is the only candidate: never fall back silently
+        if not Path(explicit).is_dir():
+            raise FileNotFoundError(f"--recipes-dir {explicit} is not a folder.")
+        return Path(explicit)
     checkout = Path(keras_ae.__file__).resolve().parents[1]
-    candidates = [explicit, os.environ.get(RECIPES_ENV),
+    candidates = [os.environ.get(RECIPES_ENV),
                   checkout / "recipes" if (checkout / "pyproject.toml").is_file() else None, Path.cwd() / "recipes"]
     for candidate in candidates:
         if candidate and Path(candidate).is_dir():
             return Path(candidate)
-    if explicit:
-        raise FileNotFoundError(f"--recipes-dir {explicit} is not a folder.")
     return None
 
 
@@ -419,11 +612,21 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     """Lists the datasets and whether each loads offline."""
-    from keras_ae.data import DATASETS, IMAGE_DATASETS, dataset_status
+    from keras_ae.data import DATASETS, IMAGE_DATASETS, dataset_status, find_npz
+    from keras_ae.data.images import check_keras_npz
+
+    def status(name: str) -> str:
+        text = dataset_status(name, args.data_dir)
+        if name in IMAGE_DATASETS and text.startswith("local: "):  # found: does it really open?
+            path = find_npz(name, args.data_dir)
+            problem = check_keras_npz(path, IMAGE_DATASETS[name][0]) if path else "vanished"
+            if problem:
+                return f"unusable: {path} ({problem})"
+        return text
 
     rows = [{"dataset": name, "kind": "image" if name in IMAGE_DATASETS else "manifold",
              "shape": str(IMAGE_DATASETS[name][0]) if name in IMAGE_DATASETS else "(3,)",
-             "status": dataset_status(name, args.data_dir)} for name in DATASETS]
+             "status": status(name)} for name in DATASETS]
     print(_table(rows))
     print("\n'download needed': pass --data-dir DIR holding a Keras-format <name>.npz, or go online.")
     return EXIT_OK
@@ -542,20 +745,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    from keras_ae.errors import InputValidationError, UnknownNameError
+    from keras_ae.errors import InputValidationError, KerasAEError, UnknownNameError
 
     try:
         return int(args.handler(args) or EXIT_OK)
-    except (UsageError, UnknownNameError, InputValidationError) as exc:
-        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+    except (UsageError, UnknownNameError, InputValidationError) as exc:  # bad input: exit 2
+        if os.environ.get("KERAS_AE_DEBUG"):
+            traceback.print_exc()
+        print(f"{PROG} {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
         return EXIT_FAILURE
+    except (KerasAEError, OSError) as exc:  # expected failures (missing file, diverged, ...): exit 1
+        if os.environ.get("KERAS_AE_DEBUG"):
+            traceback.print_exc()
+        print(f"{PROG} {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
     except Exception as exc:  # report, don't dump a traceback on users (KERAS_AE_DEBUG=1 shows it)
         if os.environ.get("KERAS_AE_DEBUG"):
             traceback.print_exc()
-        print(f"{PROG} {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"{PROG} {args.command}: error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILURE
 
 

@@ -142,7 +142,12 @@ def dense_chain(encoder: keras.Model) -> tuple[DenseChain | None, str]:
         ``(None, reason)`` with the reason it is not one.
 
     Example:
-        >>> chain, why = dense_chain(get_dense_encoder(784, hidden=(), code_dim=10, code_activation="sigmoid"))  # doctest: +SKIP
+        >>> from keras_ae.models import get_conv_encoder, get_dense_encoder
+        >>> chain, why = dense_chain(get_dense_encoder((8, 8, 1), hidden=(), code_dim=4, code_activation="sigmoid"))
+        >>> type(chain).__name__, why
+        ('DenseChain', '')
+        >>> dense_chain(get_conv_encoder((8, 8, 1), filters=(4,), code_dim=2))
+        (None, "layer 'conv_0' is a Conv2D")
     """
     if len(getattr(encoder, "inputs", None) or ()) != 1 or len(getattr(encoder, "outputs", None) or ()) != 1:
         return None, "the encoder is not a single-input, single-output functional model"
@@ -377,9 +382,12 @@ class JacobianPenalty:
         memory_limit: Bytes the exact Jacobian may take (``None``: no limit).
 
     Example:
-        >>> penalty = JacobianPenalty(encoder, "auto")  # doctest: +SKIP
-        >>> penalty.method  # doctest: +SKIP
+        >>> from keras_ae.models import get_dense_encoder
+        >>> penalty = JacobianPenalty(get_dense_encoder((8, 8, 1), hidden=(), code_dim=4, code_activation="sigmoid"), "auto")
+        >>> penalty.method  # one Dense layer: the closed form
         'closed_form'
+        >>> JacobianPenalty(get_dense_encoder((8, 8, 1), hidden=(16,), code_dim=4), "auto").method
+        'exact'
     """
 
     def __init__(self, encoder: keras.Model, method: str = "auto", n_projections: int = 1,
@@ -467,7 +475,11 @@ def jacobian_sq_norms(encoder: keras.Model, x, method: str = "exact", n_projecti
         Float32 tensor ``(batch,)``.
 
     Example:
-        >>> sq = jacobian_sq_norms(model.encoder, x_test[:128], method="exact")  # doctest: +SKIP
+        >>> from keras_ae.models import get_dense_encoder
+        >>> encoder = get_dense_encoder((8, 8, 1), hidden=(), code_dim=4, code_activation="sigmoid")
+        >>> exact = jacobian_sq_norms(encoder, x_digits[:4], method="exact")
+        >>> exact.shape, bool(np.allclose(exact, jacobian_sq_norms(encoder, x_digits[:4], method="closed_form")))
+        (TensorShape([4]), True)
     """
     return JacobianPenalty(encoder, method, n_projections, memory_limit).squared_norms(tf.convert_to_tensor(x), seed=seed)
 
@@ -487,7 +499,13 @@ def finite_difference_jacobian(encoder: keras.Model, x, eps: float = 1e-2) -> np
         ``(n, code_size, input_size)`` float64 array.
 
     Example:
-        >>> jac = finite_difference_jacobian(model.encoder, x_test[:2])  # doctest: +SKIP
+        >>> from keras_ae.models import get_dense_encoder
+        >>> encoder = get_dense_encoder((8, 8, 1), hidden=(), code_dim=4, code_activation="sigmoid")
+        >>> jac = finite_difference_jacobian(encoder, x_digits[:2])
+        >>> jac.shape
+        (2, 4, 64)
+        >>> bool(np.allclose((jac ** 2).sum((1, 2)), jacobian_sq_norms(encoder, x_digits[:2]), rtol=1e-2))
+        True
     """
     x = np.asarray(x, dtype=np.float32)
     n, size = len(x), int(np.prod(x.shape[1:]))

@@ -179,6 +179,12 @@ def register_builder(name: str, family: type | None = None) -> Callable:
     return decorator
 
 
+def _families_along_mro(obj: Any):
+    """The registered families of ``obj``'s class and its bases, closest first."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    return (FAMILIES[base] for base in cls.__mro__ if base in FAMILIES)
+
+
 def family_of(obj: Any) -> Family | None:
     """The family of a model (or class): its closest registered class in the MRO.
 
@@ -192,34 +198,26 @@ def family_of(obj: Any) -> Family | None:
         >>> family_of(keras.Model) is None
         True
     """
-    cls = obj if isinstance(obj, type) else type(obj)
-    for base in cls.__mro__:
-        family = FAMILIES.get(base)
-        if family is not None:
-            return family
-    return None
+    return next(_families_along_mro(obj), None)
 
 
 def serving_default_of(obj: Any) -> str | None:
     """The ``serving_default`` signature of a model: its family's, else the closest base family's.
 
     Example:
+        >>> serving_default_of(GAN), serving_default_of(VAE)
+        ('generate', 'reconstruct')
         >>> serving_default_of(keras.Model) is None
         True
     """
-    cls = obj if isinstance(obj, type) else type(obj)
-    for base in cls.__mro__:
-        family = FAMILIES.get(base)
-        if family is not None and family.serving_default is not None:
-            return family.serving_default
-    return None
+    return next((f.serving_default for f in _families_along_mro(obj) if f.serving_default is not None), None)
 
 
 def families() -> list[Family]:
     """Every registered family, in registration order.
 
     Example:
-        >>> isinstance(families(), list)
+        >>> {"autoencoder", "vae", "gan"} <= {f.name for f in families()}  # after import keras_ae
         True
     """
     return list(FAMILIES.values())

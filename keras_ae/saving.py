@@ -5,17 +5,41 @@ code (a ``Lambda`` layer's lambda, a marshalled function) is refused with a mess
 names the risk, even if ``keras.config.enable_unsafe_deserialization()`` was called
 elsewhere in the process. ``save_model`` writes to a temporary sibling and renames it into
 place, so a process killed mid-save never leaves a truncated ``.keras`` file behind.
+
+Before Keras reads anything, ``load_model`` checks the archive: a bounded number and size
+of zip members, a ``config.json`` that builds a model (in safe mode), and a
+``model.weights.h5`` whose every dataset fits that model's variables. A crafted file
+(a tiny archive declaring a multi-gigabyte dataset, garbage bytes, a missing member) is
+refused with one :class:`~keras_ae.errors.InputValidationError` before any large
+allocation.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
+import json
+import math
 import os
+import zipfile
+import zlib
 from pathlib import Path
+from typing import Any
 
 import keras
 
 from keras_ae.errors import InputValidationError, KerasAEError
+
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.weights.h5"
+MAX_CONFIG_BYTES = 64 * 2**20  # a config.json is a few KiB; 64 MiB leaves room for any real model
+MAX_MEMBERS = 1_000  # Keras writes 3 members (plus assets of e.g. lookup layers)
+MAX_OTHER_BYTES = 256 * 2**20  # metadata.json and assets/, in total
+MAX_H5_OBJECTS = 1_000_000  # groups and datasets walked in model.weights.h5
+# Saved state per model parameter: the weight, Adam's two slots, AMSGrad's third, an EMA copy.
+WEIGHTS_SLACK = 5
+WEIGHTS_OVERHEAD = 16 * 2**20  # HDF5 headers, scalars (step counters, learning rates), metric state
+SMALL_DATASET = 2**16  # elements: state this small may have any shape (metrics, scalars)
+IN_MEMORY_WEIGHTS = 256 * 2**20  # read model.weights.h5 into memory for the check up to this size
 
 class UnsafeModelError(InputValidationError):
     """A model file that can only be loaded by running code stored in it (refused)."""
@@ -59,12 +83,18 @@ def load_model(path: str | os.PathLike, compile: bool = True, safe_mode: bool = 
 
     Raises:
         FileNotFoundError: the file does not exist.
-        InputValidationError: not a ``.keras`` file, or a config naming a class or
+        InputValidationError: not a ``.keras`` file; a broken one (not a zip, truncated,
+            missing or garbage members, a config that does not build); members or weight
+            datasets larger than the model needs; or a config naming a class or
             function that is not Keras', keras_ae's or registered.
         UnsafeModelError: the file needs code execution to load (safe mode).
 
     Example:
-        >>> model = load_model("runs/cli_denoising/model.keras")  # doctest: +SKIP
+        >>> import tempfile
+        >>> path = save_model(build_dense_ae((8, 8, 1), code_dim=4), Path(tempfile.mkdtemp()) / "model.keras")
+        >>> model = load_model(path)
+        >>> type(model).__name__, model.encode(x_digits_test[:2]).shape
+        ('AutoEncoder', (2, 4))
     """
     path = Path(path)
     if not path.is_file():
@@ -77,8 +107,12 @@ def load_model(path: str | os.PathLike, compile: bool = True, safe_mode: bool = 
     register_model_classes()
     try:
         with _forced_safe_mode() if safe_mode else contextlib.nullcontext():
+            check_keras_file(path, compile=compile, safe_mode=safe_mode)
             return keras.saving.load_model(path, compile=compile, safe_mode=safe_mode)
-    except (TypeError, ValueError) as exc:
+    # What Keras, zipfile, json and h5py raise on a broken or hostile file (RecursionError:
+    # a deeply nested config; RuntimeError covers it). Our own errors pass through unchanged.
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OSError, EOFError, RuntimeError,
+            zipfile.BadZipFile, zlib.error) as exc:
         if isinstance(exc, KerasAEError):
             raise
         cause = _root_cause(exc)
@@ -86,13 +120,177 @@ def load_model(path: str | os.PathLike, compile: bool = True, safe_mode: bool = 
             raise UnsafeModelError(
                 f"Refused to load {path}: it contains Python code (e.g. a Lambda layer) that would run on "
                 "loading, which can execute arbitrary code. keras_ae loads models in safe mode. If you trust "
-                f"the file's source, pass safe_mode=False. (Keras: {cause})"
+                f"the file's source, pass safe_mode=False. (Keras: {_short(cause)})"
             ) from exc
         # Keras nests one "could not be deserialized" per level; the innermost names the problem.
         raise InputValidationError(
-            f"Could not load {path}: {cause} (only classes of Keras and keras_ae, or ones you register with "
-            "keras.saving.register_keras_serializable, can be loaded)."
+            f"Could not load {path}: {type(cause).__name__}: {_short(cause)} (a broken .keras file, or a class "
+            "or function that is not Keras', keras_ae's or registered with "
+            "keras.saving.register_keras_serializable)."
         ) from exc
+
+
+def _short(value: Any, limit: int = 1000) -> str:
+    """``str(value)`` cut to ``limit`` characters: a hostile file must not fill the terminal."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _refuse(path: Path, problem: str) -> InputValidationError:
+    return InputValidationError(f"Could not load {path}: {problem}. Re-save the model with model.save('name.keras').")
+
+
+def _object_sharing_scope():
+    """Keras' loader shares objects (e.g. one dtype policy) across the config; so does the check."""
+    try:
+        from keras.src.saving.serialization_lib import ObjectSharingScope
+    except ImportError:  # pragma: no cover - other Keras layouts
+        return contextlib.nullcontext()
+    return ObjectSharingScope()
+
+
+def check_keras_file(path: str | os.PathLike, compile: bool = True, safe_mode: bool = True) -> None:
+    """Checks a ``.keras`` archive before Keras reads it; raises on anything off.
+
+    Bounds the zip (member count, declared sizes), builds the model from ``config.json``
+    (safe mode applies), then compares every dataset of ``model.weights.h5`` with that
+    model's variables: a dataset larger than :data:`SMALL_DATASET` elements must have a
+    variable's shape, and all together must fit ``WEIGHTS_SLACK`` times the model's
+    parameter bytes (weights plus optimizer state) plus :data:`WEIGHTS_OVERHEAD`. Only
+    metadata is read from the weights file, so a declared-but-empty huge dataset costs
+    nothing.
+
+    Args:
+        path: The ``.keras`` file.
+        compile: Whether the model will be compiled (its optimizer built) on loading.
+        safe_mode: Keras' safe mode for building the model from its config.
+
+    Raises:
+        InputValidationError: the problem, named.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> check_keras_file(save_model(build_dense_ae((8, 8, 1), code_dim=4), folder / "model.keras"))
+        >>> _ = (folder / "broken.keras").write_bytes(b"not a zip")
+        >>> check_keras_file(folder / "broken.keras")
+        Traceback (most recent call last):
+        ...
+        keras_ae.errors.InputValidationError: ...
+    """
+    path = Path(path)
+    if not zipfile.is_zipfile(path):
+        raise _refuse(path, "it is not a zip archive (a .keras file is one; truncated or not a Keras 3 file)")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+        raise _refuse(path, f"a broken zip archive ({_short(exc, 200)})") from exc
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise _refuse(path, f"the archive has {len(infos)} members, more than the {MAX_MEMBERS} allowed")
+        members = {info.filename: info for info in infos}
+        for name in (CONFIG_FILE, WEIGHTS_FILE):
+            if name not in members:
+                raise _refuse(path, f"the archive has no {name}")
+        if members[CONFIG_FILE].file_size > MAX_CONFIG_BYTES:
+            raise _refuse(path, f"{CONFIG_FILE} declares {members[CONFIG_FILE].file_size} bytes, more than the "
+                                f"{MAX_CONFIG_BYTES} allowed")
+        others = sum(info.file_size for name, info in members.items() if name not in (CONFIG_FILE, WEIGHTS_FILE))
+        if others > MAX_OTHER_BYTES:
+            raise _refuse(path, f"its metadata and assets declare {others} bytes, more than the {MAX_OTHER_BYTES} "
+                                "allowed")
+        try:
+            # zipfile reads at most the declared size, which is bounded above.
+            config = json.loads(archive.read(CONFIG_FILE))
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, UnicodeDecodeError, ValueError,
+                RecursionError) as exc:
+            raise _refuse(path, f"{CONFIG_FILE} is unreadable or not JSON ({type(exc).__name__}: "
+                                f"{_short(exc, 200)})") from exc
+        if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
+            raise _refuse(path, f"{CONFIG_FILE} is not a Keras object config (a JSON object with a class_name)")
+        if not compile:
+            config["compile_config"] = None  # as Keras does: no optimizer state is built
+        with _object_sharing_scope():
+            model = keras.saving.deserialize_keras_object(config, safe_mode=safe_mode)
+        if not isinstance(model, keras.Model):
+            raise _refuse(path, f"{CONFIG_FILE} describes a {type(model).__name__:.100}, not a model")
+        shapes, parameter_bytes = _variable_shapes(model)
+        limit = WEIGHTS_SLACK * parameter_bytes + WEIGHTS_OVERHEAD
+        declared = members[WEIGHTS_FILE].file_size
+        if declared > limit + WEIGHTS_OVERHEAD:  # a few bytes of HDF5 structure per dataset on top
+            raise _refuse(path, f"{WEIGHTS_FILE} declares {declared} bytes, far more than this model's "
+                                f"{parameter_bytes} bytes of parameters need")
+        try:
+            source = (io.BytesIO(archive.read(WEIGHTS_FILE)) if declared <= IN_MEMORY_WEIGHTS
+                      else archive.open(WEIGHTS_FILE))
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise _refuse(path, f"{WEIGHTS_FILE} is unreadable ({type(exc).__name__}: {_short(exc, 200)})") from exc
+        with source:
+            problem = _weights_problem(source, shapes, limit, parameter_bytes)
+        if problem:
+            raise _refuse(path, problem)
+
+
+def _variable_shapes(model: keras.Model) -> tuple[set[tuple[int, ...]], int]:
+    """Shapes of every variable the file may store for ``model``, and its parameter bytes."""
+    variables = list(model.variables)
+    state = list(variables)
+    optimizer = getattr(model, "optimizer", None)
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        state += list(optimizer.variables)
+    state += list(getattr(model, "metrics_variables", []))
+    shapes = {tuple(int(d) for d in v.shape) for v in state}
+    parameter_bytes = sum(math.prod(int(d) for d in v.shape) * _itemsize(v.dtype) for v in variables)
+    return shapes, parameter_bytes
+
+
+def _itemsize(dtype: Any) -> int:
+    import numpy as np
+
+    try:
+        return np.dtype(keras.backend.standardize_dtype(dtype)).itemsize
+    except (TypeError, ValueError):
+        return 8
+
+
+def _weights_problem(source, shapes: set[tuple[int, ...]], limit: int, parameter_bytes: int) -> str | None:
+    """What is wrong with the weights file (metadata only), or None."""
+    import h5py
+
+    try:
+        weights = h5py.File(source, "r")
+    except (OSError, ValueError) as exc:
+        return f"{WEIGHTS_FILE} is not a valid HDF5 file ({_short(exc, 200)})"
+    problems: list[str] = []
+    state = {"objects": 0, "bytes": 0}
+
+    def visit(name: str, obj) -> bool | None:
+        state["objects"] += 1
+        if state["objects"] > MAX_H5_OBJECTS:
+            problems.append(f"{WEIGHTS_FILE} holds more than {MAX_H5_OBJECTS} objects")
+            return True  # stops the walk
+        if not isinstance(obj, h5py.Dataset):
+            return None
+        shape = obj.shape or ()  # None: an empty dataspace
+        size = math.prod(shape)
+        if size > SMALL_DATASET and tuple(shape) not in shapes:
+            problems.append(f"dataset {name!r:.100} in {WEIGHTS_FILE} has shape {_short(shape, 100)}, which "
+                            "matches none of the model's variables")
+            return True
+        state["bytes"] += size * obj.dtype.itemsize
+        if state["bytes"] > limit:
+            problems.append(f"the datasets of {WEIGHTS_FILE} declare more than {limit} bytes (at {name!r:.100}), "
+                            f"far more than this model's {parameter_bytes} bytes of parameters and optimizer state")
+            return True
+        return None
+
+    with weights:
+        try:
+            weights.visititems(visit)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:  # corrupt object headers
+            return f"{WEIGHTS_FILE} is corrupt ({type(exc).__name__}: {_short(exc, 200)})"
+    return problems[0] if problems else None
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -125,8 +323,12 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
         ``path`` as a ``Path``.
 
     Example:
-        >>> save_model(model, "runs/demo/model.keras")  # doctest: +SKIP
-        PosixPath('runs/demo/model.keras')
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> save_model(build_dense_ae((8, 8, 1), code_dim=4), folder / "demo" / "model.keras") == folder / "demo/model.keras"
+        True
+        >>> sorted(p.name for p in (folder / "demo").iterdir())  # no temporary file is left
+        ['model.keras']
     """
     path = Path(path)
     if path.suffix != ".keras":
@@ -141,4 +343,4 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     return path
 
 
-__all__ = ["UnsafeModelError", "is_inside", "load_model", "register_model_classes", "save_model"]
+__all__ = ["UnsafeModelError", "check_keras_file", "is_inside", "load_model", "register_model_classes", "save_model"]

@@ -15,10 +15,9 @@ import keras
 import numpy as np
 
 from keras_ae.applications.anomaly import ReconstructionAnomalyDetector
-from keras_ae.applications.figures import save_histograms
 from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
 from keras_ae.models.dense import build_dense_ae
-from keras_ae.plotting import save_image_rows
+from keras_ae.plotting import save_histograms, save_image_rows
 
 
 def main(argv=None):

@@ -15,7 +15,6 @@ import time
 import keras
 import numpy as np
 
-from keras_ae.applications.figures import save_curves
 from keras_ae.applications.hashing import (
     HammingIndex,
     PCASignHasher,
@@ -25,7 +24,7 @@ from keras_ae.applications.hashing import (
 )
 from keras_ae.data.corruption import Corruption
 from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
-from keras_ae.plotting import save_image_rows
+from keras_ae.plotting import save_curves, save_image_rows
 
 KS = (1, 10, 50, 100, 500, 1000)
 

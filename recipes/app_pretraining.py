@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import time
 
-from keras_ae.applications.figures import save_bars
 from keras_ae.applications.pretraining import compare_pretraining, pretraining_kinds, select_by_validation
 from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
+from keras_ae.plotting import save_bars
 
 
 def main(argv=None):

@@ -17,9 +17,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
-from keras_ae.applications.figures import save_curves
 from keras_ae.applications.reduction import AutoEncoderTransformer
 from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
+from keras_ae.plotting import save_curves
 
 
 def main(argv=None):

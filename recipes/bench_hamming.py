@@ -15,8 +15,8 @@ import keras
 import numpy as np
 
 from keras_ae.applications.hashing import HammingIndex, pack_bits
-from keras_ae.applications.figures import save_bars
 from keras_ae.experiment import recipe_parser, write_results
+from keras_ae.plotting import save_bars
 
 
 def timed(fn, repeats: int, warmup: int = 3, verbose: int = 1) -> float:

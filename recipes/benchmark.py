@@ -1,9 +1,11 @@
 """Benchmark suite: keras_ae against plain Keras and against the machine's matmul peak.
 
 Every number comes from one process run: each row's variants (keras_ae's defaults, the
-hand-written keras.io-style Keras model of the identical architecture, XLA flipped,
-arrays through Keras' own adapter instead of keras_ae's ``tf.data`` pipeline, ...) are warmed up, then timed in turn, round after round, and the
-median of the rounds is reported, so load from other processes hits all of them alike.
+hand-written keras.io-style Keras model of the identical architecture from
+``recipes/keras_io_reference.py``, XLA flipped, arrays through Keras' own adapter instead
+of keras_ae's ``tf.data`` pipeline, ...) are warmed up, then timed in turn, round after
+round, and the median of the rounds is reported, so load from other processes hits all
+of them alike.
 
 Sections: (1) training throughput and the keras_ae / plain ratio, (2) achieved GFLOP/s
 against a 2048x2048 float32 ``tf.matmul`` measured in the same run, (3) XLA on/off and
@@ -38,15 +40,18 @@ from keras_ae.applications.hashing import HammingIndex, pack_bits
 from keras_ae.benchmarking import (EpochTimer, cpu_model, interleaved, load_average, matmul_peak_gflops, median,
                                    peak_rss_mb, reset_peak_rss, time_call, training_flops)
 from keras_ae.data import binarize, corrupt, make_tf_dataset
-from keras_ae.data import pipeline as fit_pipeline_module
 from keras_ae.errors import DatasetNotAvailableError
 from keras_ae.experiment import format_table, load_recipe_data, machine_description, recipe_parser, write_results
-from keras_ae.training.defaults import XLA_MIN_EXAMPLES, prefers_xla
 from keras_ae.models.dense import build_dense_ae
 from keras_ae.models.denoising import build_denoising_ae
 from keras_ae.models.gan import build_dcgan
-from keras_ae.models.pixelcnn import build_pixelcnn, get_pixelcnn_network
+from keras_ae.models.pixelcnn import build_pixelcnn
 from keras_ae.models.vae import build_vae
+from keras_ae.training.defaults import XLA_MIN_EXAMPLES, prefers_xla
+
+# The keras.io side of every training row (a sibling module: recipes/ is on sys.path when this runs).
+from keras_io_reference import (compile_keras_io, plain_conv_ae, plain_dcgan, plain_dense_ae, plain_pixelcnn,
+                                plain_vae)
 
 COMMAND = "python recipes/benchmark.py"
 RECIPES = Path(__file__).resolve().parent
@@ -95,144 +100,6 @@ def settings(quick: bool) -> dict[str, Any]:
             "sample_n": 16}
 
 
-# -- plain Keras models, written the keras.io way -----------------------------------------------
-def plain_dense_ae(shape: tuple, hidden: tuple, code_dim: int) -> keras.Model:
-    """The keras.io deep auto-encoder: a Sequential stack of Dense layers.
-
-    Example:
-        >>> plain_dense_ae((28, 28, 1), (128, 64), 32).count_params()
-        222384
-    """
-    layers = [keras.Input(shape), keras.layers.Flatten()]
-    layers += [keras.layers.Dense(u, activation="relu") for u in hidden]
-    layers += [keras.layers.Dense(code_dim)]
-    layers += [keras.layers.Dense(u, activation="relu") for u in reversed(hidden)]
-    layers += [keras.layers.Dense(int(np.prod(shape)), activation="sigmoid"), keras.layers.Reshape(shape)]
-    return keras.Sequential(layers)
-
-
-def plain_conv_ae(shape: tuple, filters: tuple = (32, 32)) -> keras.Model:
-    """The keras.io convolutional denoiser with keras_ae's strided convolutions.
-
-    Example:
-        >>> plain_conv_ae((28, 28, 1)).output_shape
-        (None, 28, 28, 1)
-    """
-    layers = [keras.Input(shape)]
-    layers += [keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu") for f in filters]
-    layers += [keras.layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu") for f in reversed(filters)]
-    layers += [keras.layers.Conv2D(shape[-1], 3, padding="same", activation="sigmoid")]
-    return keras.Sequential(layers)
-
-
-class PlainVAE(keras.Model):
-    """The keras.io VAE example: ``z_mean``/``z_log_var``, a sampling step and a custom ``train_step``."""
-
-    def __init__(self, encoder: keras.Model, decoder: keras.Model, latent_dim: int, **kwargs):
-        super().__init__(**kwargs)
-        self.encoder, self.decoder, self.latent_dim = encoder, decoder, latent_dim
-        self.seed_generator = keras.random.SeedGenerator(1337)
-        self.total_loss_tracker = keras.metrics.Mean(name="total_loss")
-
-    @property
-    def metrics(self):
-        return [self.total_loss_tracker]
-
-    def train_step(self, data):
-        with tf.GradientTape() as tape:
-            params = self.encoder(data)
-            z_mean, z_log_var = params[:, : self.latent_dim], params[:, self.latent_dim:]
-            eps = keras.random.normal(tf.shape(z_mean), seed=self.seed_generator)
-            z = z_mean + tf.exp(0.5 * z_log_var) * eps
-            logits = self.decoder(z)
-            rec = tf.reduce_mean(tf.reduce_sum(
-                tf.nn.sigmoid_cross_entropy_with_logits(labels=data, logits=logits), axis=(1, 2, 3)))
-            kl = -0.5 * (1 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var))
-            total = rec + tf.reduce_mean(tf.reduce_sum(kl, axis=1))
-        grads = tape.gradient(total, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
-        self.total_loss_tracker.update_state(total)
-        return {"loss": self.total_loss_tracker.result()}
-
-
-def plain_vae(shape: tuple, hidden: tuple = (200, 200), latent_dim: int = 50) -> keras.Model:
-    """A :class:`PlainVAE` with build_vae's default networks (tanh MLPs, written out by hand).
-
-    Example:
-        >>> plain_vae((28, 28, 1)).encoder.output_shape
-        (None, 100)
-    """
-    enc = [keras.Input(shape), keras.layers.Flatten()] + [keras.layers.Dense(u, activation="tanh") for u in hidden]
-    dec = [keras.Input((latent_dim,))] + [keras.layers.Dense(u, activation="tanh") for u in reversed(hidden)]
-    dec += [keras.layers.Dense(int(np.prod(shape))), keras.layers.Reshape(shape)]
-    return PlainVAE(keras.Sequential(enc + [keras.layers.Dense(2 * latent_dim)]), keras.Sequential(dec), latent_dim)
-
-
-class PlainGAN(keras.Model):
-    """The keras.io DCGAN example's model: D on real and fake stacked, label noise, then a G step."""
-
-    def __init__(self, discriminator: keras.Model, generator: keras.Model, latent_dim: int, **kwargs):
-        super().__init__(**kwargs)
-        self.discriminator, self.generator, self.latent_dim = discriminator, generator, latent_dim
-        self.seed_generator = keras.random.SeedGenerator(1337)
-        self.d_loss_metric = keras.metrics.Mean(name="d_loss")
-        self.g_loss_metric = keras.metrics.Mean(name="g_loss")
-
-    def compile(self, d_optimizer, g_optimizer, loss_fn, jit_compile="auto"):
-        super().compile(jit_compile=jit_compile)
-        self.d_optimizer, self.g_optimizer, self.loss_fn = d_optimizer, g_optimizer, loss_fn
-
-    @property
-    def metrics(self):
-        return [self.d_loss_metric, self.g_loss_metric]
-
-    def train_step(self, real_images):
-        batch_size = tf.shape(real_images)[0]
-        z = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
-        combined = tf.concat([self.generator(z), real_images], axis=0)
-        labels = tf.concat([tf.ones((batch_size, 1)), tf.zeros((batch_size, 1))], axis=0)
-        labels += 0.05 * keras.random.uniform(tf.shape(labels), seed=self.seed_generator)
-        with tf.GradientTape() as tape:
-            d_loss = self.loss_fn(labels, self.discriminator(combined))
-        grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
-        z = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
-        with tf.GradientTape() as tape:
-            g_loss = self.loss_fn(tf.zeros((batch_size, 1)), self.discriminator(self.generator(z)))
-        grads = tape.gradient(g_loss, self.generator.trainable_weights)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
-        self.d_loss_metric.update_state(d_loss)
-        self.g_loss_metric.update_state(g_loss)
-        return {"d_loss": self.d_loss_metric.result(), "g_loss": self.g_loss_metric.result()}
-
-
-def plain_dcgan(shape: tuple, jit_compile: bool | str = "auto") -> keras.Model:
-    """A :class:`PlainGAN` around build_dcgan's default generator and discriminator.
-
-    Example:
-        >>> plain_dcgan((28, 28, 1)).generator.output_shape
-        (None, 28, 28, 1)
-    """
-    reference = build_dcgan(shape)
-    g = keras.models.clone_model(reference.generator)
-    d = keras.models.clone_model(reference.discriminator)
-    model = PlainGAN(d, g, reference.latent_dim)
-    model.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5),
-                  keras.losses.BinaryCrossentropy(from_logits=True), jit_compile=jit_compile)
-    return model
-
-
-def plain_pixelcnn(shape: tuple, filters: int, blocks: int) -> keras.Model:
-    """The keras.io PixelCNN way: the causal network compiled with a per-pixel cross-entropy.
-
-    Example:
-        >>> plain_pixelcnn((28, 28, 1), 16, 1).output_shape
-        (None, None, None, 1)
-    """
-    network, _ = get_pixelcnn_network(shape, filters, blocks)
-    return network
-
-
 # -- section 1-3: training throughput ----------------------------------------------------------
 def _epoch_seconds(model: keras.Model, fit_args: tuple, fit_kwargs: dict) -> Callable[[], float]:
     timer = EpochTimer()
@@ -245,26 +112,10 @@ def _epoch_seconds(model: keras.Model, fit_args: tuple, fit_kwargs: dict) -> Cal
     return run
 
 
-def _via_keras_adapter(run: Callable[[], float]) -> Callable[[], float]:
-    """``run`` with keras_ae's fit pipeline switched off: NumPy arrays go through Keras' adapter."""
-
-    def wrapped() -> float:
-        saved = fit_pipeline_module.FIT_PIPELINE_MAX_BYTES
-        fit_pipeline_module.FIT_PIPELINE_MAX_BYTES = 0
-        try:
-            return run()
-        finally:
-            fit_pipeline_module.FIT_PIPELINE_MAX_BYTES = saved
-
-    wrapped.timer = run.timer
-    return wrapped
-
-
 def _uses_fit_pipeline(model: keras.Model) -> bool:
-    from keras_ae.models.base import AutoEncoder
-    from keras_ae.models.gan import GAN
+    from keras_ae.training import Trainer
 
-    return isinstance(model, (AutoEncoder, GAN))
+    return isinstance(model, Trainer)  # every keras_ae family's fit
 
 
 def _flops(model: keras.Model, fallback: int) -> int:
@@ -296,28 +147,24 @@ def training_rows(x: np.ndarray, cfg: dict, names: list[str], seed: int) -> list
         model.compile(**({} if jit is None else {"jit_compile": jit}))
         return model
 
-    def plain_compile(model, jit, loss):
-        model.compile(optimizer="adam", loss=loss, **({} if jit is None else {"jit_compile": jit}))
-        return model
-
     bce = "binary_crossentropy"
     xd = x[: cfg["dense"]]
     for name, hidden, code, label in (("dense", (128, 64), 32, "dense AE 784-128-64-32 (tutorial, builder default)"),
                                       ("dense_wide", (1000, 500, 250), 30, "dense AE 784-1000-500-250-30 (Hinton 2006)")):
         rows.append(dict(name=name, label=label, batch=256, n=len(xd),
                          keras_ae=lambda jit, h=hidden, c=code: ae_compile(build_dense_ae(shape, hidden=h, code_dim=c), jit),
-                         plain=lambda jit, h=hidden, c=code: plain_compile(plain_dense_ae(shape, h, c), jit, bce),
+                         plain=lambda jit, h=hidden, c=code: compile_keras_io(plain_dense_ae(shape, h, c), bce, jit),
                          ka_args=(xd,), plain_args=(xd, xd), dataset=lambda: make_tf_dataset(xd, batch_size=256, seed=seed)))
     xc = x[: cfg["conv"]]
     noisy = corrupt(xc, "gaussian", 0.5, seed=seed)  # the tutorial noises the data once, up front
     rows.append(dict(name="conv_denoising", label="conv denoising AE 32-32 (builder default)", batch=128, n=len(xc),
                      keras_ae=lambda jit: ae_compile(build_denoising_ae(shape), jit),
-                     plain=lambda jit: plain_compile(plain_conv_ae(shape), jit, bce),
+                     plain=lambda jit: compile_keras_io(plain_conv_ae(shape), bce, jit),
                      ka_args=(xc,), plain_args=(noisy, xc), dataset=lambda: make_tf_dataset(xc, batch_size=128, seed=seed)))
     xv = binarize(x[: cfg["vae"]], seed=seed)
     rows.append(dict(name="vae", label="VAE 784-200-200-50 (builder default)", batch=128, n=len(xv),
                      keras_ae=lambda jit: ae_compile(build_vae(shape, seed=seed), jit),
-                     plain=lambda jit: plain_compile(plain_vae(shape), jit, None),
+                     plain=lambda jit: compile_keras_io(plain_vae(shape), None, jit),
                      ka_args=(xv,), plain_args=(xv,), dataset=lambda: make_tf_dataset(xv, batch_size=128, seed=seed)))
     xg = x[: cfg["dcgan"]]
 
@@ -338,8 +185,8 @@ def training_rows(x: np.ndarray, cfg: dict, names: list[str], seed: int) -> list
         return model
 
     rows.append(dict(name="pixelcnn", label=f"gated PixelCNN {filters}x{blocks}", batch=32, n=len(xp), keras_ae=pixelcnn,
-                     plain=lambda jit: plain_compile(plain_pixelcnn(shape, filters, blocks), jit,
-                                                     keras.losses.BinaryCrossentropy(from_logits=True)),
+                     plain=lambda jit: compile_keras_io(plain_pixelcnn(shape, filters, blocks),
+                                                       keras.losses.BinaryCrossentropy(from_logits=True), jit),
                      ka_args=(xp,), plain_args=(xp, xp), dataset=lambda: make_tf_dataset(xp, batch_size=32, seed=seed)))
     return [r for r in rows if names is None or r["name"] in names]
 
@@ -353,7 +200,7 @@ def measure_training(row: dict, repeats: int, verbose: int, quick: bool = False)
 
     Variants: keras_ae defaults; plain Keras defaults; and (not with ``quick``) keras_ae
     with XLA flipped, with one step per execution, with NumPy arrays through Keras' own
-    adapter (keras_ae's ``fit`` pipeline off; families without that pipeline: fed by
+    adapter (``fit(..., pipeline=False)``; families without that pipeline: fed by
     ``make_tf_dataset`` instead), a GAN drawing fresh fakes for its generator step, and
     plain Keras with XLA flipped. The matmul peak is measured right before and after the row's
     rounds (the higher of the two is the reference), so both see the same load.
@@ -380,7 +227,7 @@ def measure_training(row: dict, repeats: int, verbose: int, quick: bool = False)
             "plain Keras, XLA flipped": (plain_flip, _epoch_seconds(plain_flip, row["plain_args"], batch)),
         })
         if _uses_fit_pipeline(ka):
-            variants["keras_ae, Keras array adapter"] = (ka, _via_keras_adapter(_epoch_seconds(ka, row["ka_args"], batch)))
+            variants["keras_ae, Keras array adapter"] = (ka, _epoch_seconds(ka, row["ka_args"], {**batch, "pipeline": False}))
         else:
             variants["keras_ae, tf.data"] = (ka, _epoch_seconds(ka, (row["dataset"](),), {}))
         if getattr(ka, "reuse_fakes", False):
@@ -607,8 +454,8 @@ def defaults_section(train: list[dict]) -> list[str]:
         f"{pair('conv denoising', 'keras_ae', 'keras_ae, steps/exec 1')}; VAE {pair('VAE', 'keras_ae', 'keras_ae, steps/exec 1')}; "
         f"DCGAN {pair('DCGAN', 'keras_ae', 'keras_ae, steps/exec 1')}. Callbacks' batch hooks fire every 64 steps "
         "(`compile(steps_per_execution=1)` for every step); 1 under `tf.distribute`.",
-        "- **NumPy arrays through a `tf.data` pipeline** (new; `keras_ae.data.pipeline.fit_pipeline`, used by "
-        "`AutoEncoder.fit` and `GAN.fit`): in-memory arrays up to 1 GiB become a shuffled, batched, prefetched "
+        "- **NumPy arrays through a `tf.data` pipeline** (`keras_ae.training.pipeline.fit_pipeline`, used by every "
+        "family's `fit`; `fit(..., pipeline=False)` switches it off): in-memory arrays up to 1 GiB become a shuffled, batched, prefetched "
         "dataset instead of going through Keras' array adapter. It also reshuffles every epoch under "
         "`keras.utils.set_random_seed`, where Keras 3's adapter repeats the first epoch's order (seeded recipes' "
         "plain AEs now reach a 2-7% lower test error). Keras' adapter -> pipeline: tutorial dense AE "

@@ -31,7 +31,8 @@ from keras_ae.experiment import recipe_parser, write_results
 from keras_ae.manifold import coordinate_recovery, rank_correlation
 from keras_ae.models import build_dense_ae, fit_pca
 from keras_ae.models.contractive import build_contractive_ae
-from keras_ae.plotting import _pyplot, _save, save_code_scatter
+from keras_ae.plotting import save_code_scatter
+from keras_ae.plotting._common import _pyplot, _save
 
 COORDINATE_NAMES = {"swiss_roll": ("t", "height"), "broken_swiss_roll": ("t", "height"), "twin_peaks": ("u", "v")}
 

@@ -31,8 +31,7 @@ from keras_ae.data import binarize
 from keras_ae.evaluation.likelihood import bits_per_dim
 from keras_ae.experiment import fit_recipe_model, load_recipe_data, recipe_parser, write_results
 from keras_ae.models.vae import build_vae
-from keras_ae.plotting import save_image_rows
-from keras_ae.plotting_latent import save_interpolations, save_latent_manifold, save_latent_scatter, save_samples
+from keras_ae.plotting import save_image_rows, save_interpolations, save_latent_manifold, save_latent_scatter, save_samples
 
 
 def parse_args(argv=None):

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from keras_ae.training.callbacks import GANMonitor
 from keras_ae.errors import InputValidationError, TrainingDivergedError, UnknownNameError
-from keras_ae.models import gan_losses as L
+from keras_ae.models.gan import losses as L
 from keras_ae.models.gan import (
     GAN,
     build_conditional_gan,
@@ -366,6 +366,25 @@ def test_bad_inputs_fail_before_training(digits):
         tiny_mlp_gan().compile(opt, opt)
     with pytest.raises(InputValidationError, match="compile"):
         tiny_mlp_gan().fit(x, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("batch_size", [0, -3, 2.5, "8", True, None])
+def test_generate_refuses_a_batch_size_that_is_not_a_positive_int(batch_size):
+    gan = tiny_mlp_gan()
+    z = np.zeros((4, gan.latent_dim), np.float32)
+    with pytest.raises(InputValidationError, match="batch_size"):
+        gan.generate(z, batch_size=batch_size)
+    with pytest.raises(InputValidationError, match="batch_size"):
+        gan.sample(4, seed=0, batch_size=batch_size, verbose=0)
+    assert gan.generate(z, batch_size=3).shape == (4, *gan.example_shape)  # a valid size still splits the batch
+
+
+@pytest.mark.parametrize("seed", ["a", 1.5, -1, [1, 2]])
+def test_sample_refuses_a_seed_that_is_not_a_non_negative_int(seed):
+    gan = tiny_mlp_gan()
+    with pytest.raises(InputValidationError, match="seed"):
+        gan.sample(4, seed=seed, verbose=0)
+    np.testing.assert_array_equal(gan.sample(4, seed=np.int64(5), verbose=0), gan.sample(4, seed=5, verbose=0))
 
 
 def test_nan_batch_stops_training_and_keeps_last_good_weights(digits):

@@ -13,12 +13,11 @@ from keras_ae.manifold import (
     encoder_jacobian,
     jacobian_norm,
     rank_correlation,
-    save_contraction_curves,
-    save_tangent_planes,
     tangent_plane,
 )
 from keras_ae.models.contractive import build_contractive_ae
 from keras_ae.models.dense import get_dense_encoder
+from keras_ae.plotting import save_contraction_curves, save_tangent_planes
 
 
 def _linear_encoder(w: np.ndarray) -> keras.Model:

@@ -219,7 +219,10 @@ def denoise_image(model: keras.Model, noisy: np.ndarray, step: int = 1, batch_si
         The denoised image, same shape.
 
     Example:
-        >>> clean_estimate = denoise_image(model, add_noise(photo))  # doctest: +SKIP
+        >>> photo = load_photos()["china"][:40, :40]
+        >>> model = build_patch_ae(16)  # train it on noisy patches first
+        >>> denoise_image(model, add_noise(photo, 0.1, seed=0), step=4).shape
+        (40, 40)
     """
     noisy = _check_image(noisy, "noisy")
     p = model.example_shape[0]
@@ -259,9 +262,12 @@ def save_filter_panels(kernels: Mapping[str, np.ndarray], path, patch_size: int 
         The written path.
 
     Example:
-        >>> save_filter_panels({"denoising": kernel}, "filters.png")  # doctest: +SKIP
+        >>> import tempfile
+        >>> kernel = first_layer_kernel(build_patch_ae(16))
+        >>> save_filter_panels({"untrained": kernel}, tempfile.mkdtemp() + "/filters.png", n=16).name
+        'filters.png'
     """
-    from keras_ae.plotting import _pyplot, _save
+    from keras_ae.plotting._common import _pyplot, _save
 
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(kernels), figsize=(4.5 * len(kernels), 4.8), squeeze=False)

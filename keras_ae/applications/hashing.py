@@ -125,9 +125,11 @@ class HammingIndex:
             ``"table"`` (a 16-bit lookup table, the NumPy < 2 path).
 
     Example:
-        >>> index = HammingIndex(32)
-        >>> index.add(model.hash(x_train))  # doctest: +SKIP
-        >>> ids, dists = index.search(model.hash(x_test[:5]), k=10)  # doctest: +SKIP
+        >>> hasher = RandomProjectionHasher(32).fit(x_digits)  # or a trained model.hash
+        >>> index = HammingIndex(32).add(hasher.hash(x_digits))
+        >>> ids, dists = index.search(hasher.hash(x_digits_test[:5]), k=10)
+        >>> ids.shape, dists.shape, len(index)
+        ((5, 10), (5, 10), 256)
     """
 
     def __init__(self, n_bits: int, popcount: str = "auto"):
@@ -259,7 +261,9 @@ class RandomProjectionHasher:
         seed: Seed of the Gaussian hyperplanes.
 
     Example:
-        >>> codes = RandomProjectionHasher(32).fit(x_train).hash(x_test)  # doctest: +SKIP
+        >>> codes = RandomProjectionHasher(32).fit(x_digits).hash(x_digits_test)
+        >>> codes.shape, codes.dtype
+        ((64, 4), dtype('uint8'))
     """
 
     def __init__(self, n_bits: int, seed: int = 0):
@@ -286,7 +290,9 @@ class PCASignHasher:
         n_bits: Code length (number of components).
 
     Example:
-        >>> codes = PCASignHasher(32).fit(x_train).hash(x_test)  # doctest: +SKIP
+        >>> codes = PCASignHasher(16).fit(x_digits).hash(x_digits_test)
+        >>> codes.shape, codes.dtype
+        ((64, 2), dtype('uint8'))
     """
 
     def __init__(self, n_bits: int):
@@ -332,8 +338,11 @@ def retrieval_metrics(
         ``{"precision@<k>": ... for each k, "mAP": ...}``.
 
     Example:
-        >>> retrieval_metrics(model.hash(x_test), y_test, model.hash(x_train), y_train, 32)  # doctest: +SKIP
-        {'precision@100': 0.83, 'mAP': 0.61}
+        >>> hasher = PCASignHasher(16).fit(x_digits)
+        >>> metrics = retrieval_metrics(hasher.hash(x_digits_test), y_digits_test, hasher.hash(x_digits), y_digits,
+        ...                             16, k=10)
+        >>> sorted(metrics), 0 < metrics["mAP"] <= 1
+        (['mAP', 'precision@10'], True)
     """
     query_labels = np.asarray(query_labels).reshape(-1)
     database_labels = np.asarray(database_labels).reshape(-1)

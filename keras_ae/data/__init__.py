@@ -65,8 +65,15 @@ def load_dataset(
         DatasetNotAvailableError: when offline without the file (the message names it).
 
     Example:
-        >>> (x_train, y_train), (x_test, y_test) = load_dataset(
-        ...     "mnist", data_dir="../shared/data/mnist10k")  # doctest: +SKIP
+        >>> (x_train, y_train), (x_test, y_test) = load_dataset("digits")
+        >>> x_train.shape[1:], x_train.dtype, float(x_train.max())
+        ((8, 8, 1), dtype('float32'), 1.0)
+
+        MNIST from a local copy (no download):
+
+        ```python
+        (x_train, y_train), (x_test, y_test) = load_dataset("mnist", data_dir="../shared/data/mnist10k")
+        ```
     """
     check_choice(name, "dataset", DATASETS)
     if name in IMAGE_DATASETS:

@@ -68,6 +68,8 @@ def corrupt_tensor(x, noise: str, level: float, seed: Any = None, clip: tuple[fl
 
     Example:
         >>> y = corrupt_tensor(ops.ones((2, 3)), "masking", 0.5, seed=1)
+        >>> y.shape, set(np.unique(y)) <= {0.0, 1.0}  # masked entries are zeroed
+        (TensorShape([2, 3]), True)
     """
     if level == 0:
         return x
@@ -116,6 +118,8 @@ def corrupt(
 
     Example:
         >>> noisy = corrupt(np.full((4, 8, 8, 1), 0.5, "float32"), "salt_pepper", 0.2, seed=0)
+        >>> sorted(np.unique(noisy).tolist())  # a fraction of the pixels set to 0 or 1
+        [0.0, 0.5, 1.0]
     """
     check_choice(noise, "noise", NOISE_KINDS)
     level = _check_level(noise, level)

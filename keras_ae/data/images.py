@@ -51,8 +51,14 @@ def find_npz(name: str, data_dir: str | os.PathLike | None = None) -> Path | Non
     then Keras' download cache ``~/.keras/datasets/<name>.npz``.
 
     Example:
-        >>> find_npz("mnist", "../shared/data/mnist10k")  # doctest: +SKIP
-        PosixPath('../shared/data/mnist10k/mnist.npz')
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> np.savez(folder / "mnist.npz", x_train=np.zeros((3, 28, 28), np.uint8), y_train=np.zeros(3, np.uint8),
+        ...          x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.zeros(2, np.uint8))
+        >>> find_npz("mnist", folder) == folder / "mnist.npz"
+        True
+        >>> find_npz("mnist", folder / "mnist.npz") == folder / "mnist.npz"  # the file itself works too
+        True
     """
     candidates: list[Path] = []
     for base in (data_dir, os.environ.get(DATA_DIR_ENV)):
@@ -80,7 +86,13 @@ def read_keras_npz(path: str | os.PathLike) -> tuple[tuple[np.ndarray, np.ndarra
         DatasetNotAvailableError: if the file is missing, truncated or lacks a key.
 
     Example:
-        >>> (x, y), _ = read_keras_npz("../shared/data/mnist10k/mnist.npz")  # doctest: +SKIP
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> np.savez(folder / "mnist.npz", x_train=np.zeros((3, 28, 28), np.uint8), y_train=np.zeros(3, np.uint8),
+        ...          x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.zeros(2, np.uint8))
+        >>> (x, y), (x_test, y_test) = read_keras_npz(folder / "mnist.npz")
+        >>> x.shape, x.dtype, x_test.shape
+        ((3, 28, 28), dtype('uint8'), (2, 28, 28))
     """
     path = Path(path)
     if not path.is_file():
@@ -114,6 +126,70 @@ def read_keras_npz(path: str | os.PathLike) -> tuple[tuple[np.ndarray, np.ndarra
             f"test {len(x_test)} vs {len(y_test)})."
         )
     return (x_train, y_train), (x_test, y_test)
+
+
+def check_keras_npz(path: str | os.PathLike, example_shape: tuple[int, ...] | None = None,
+                    max_entries: int = 64) -> str | None:
+    """Checks cheaply that ``path`` opens as a Keras-format ``.npz``, without loading it.
+
+    Reads only the zip directory and the small ``.npy`` header of each array (a few
+    hundred bytes each), so checking a large or hostile file costs little. It cannot catch
+    corruption inside the array data (that shows when :func:`read_keras_npz` loads it).
+
+    Args:
+        path: The ``.npz`` file.
+        example_shape: Expected per-example shape, e.g. ``(28, 28, 1)`` (a trailing 1 may
+            be missing, as in Keras' MNIST); ``None`` skips the check.
+        max_entries: Most zip entries accepted (a real file has four).
+
+    Returns:
+        ``None`` if the file looks usable, else a short reason.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> np.savez(folder / "mnist.npz", x_train=np.zeros((3, 28, 28), np.uint8), y_train=np.zeros(3, np.uint8),
+        ...          x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.zeros(2, np.uint8))
+        >>> check_keras_npz(folder / "mnist.npz", (28, 28, 1)) is None  # usable
+        True
+        >>> check_keras_npz(folder / "mnist.npz", (32, 32, 3))
+        'x_train examples have shape (28, 28), expected (32, 32, 3)'
+    """
+    from numpy.lib import format as npy
+
+    headers = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+            if len(entries) > max_entries:
+                return f"{len(entries)} entries, not a Keras-format dataset"
+            sizes = {e.filename: e.file_size for e in entries}
+            missing = [k for k in _NPZ_KEYS if f"{k}.npy" not in sizes]
+            if missing:
+                return f"missing key(s) {missing}; expected {list(_NPZ_KEYS)}"
+            for key in _NPZ_KEYS:
+                with archive.open(f"{key}.npy") as member:
+                    version = npy.read_magic(member)
+                    read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+                    shape, _, dtype = read(member)
+                    if dtype.hasobject or not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
+                        return f"{key} holds {dtype} values, not numbers"
+                    # The stored member must be big enough for the array its header announces.
+                    if sizes[f"{key}.npy"] < int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+                        return f"{key} is truncated"
+                    headers[key] = shape
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+        return f"not a readable .npz: {str(exc)[:80] or type(exc).__name__}"
+    if any(len(shape) == 0 for shape in headers.values()):
+        return "an array has no example axis"
+    if headers["x_train"][0] != headers["y_train"][0] or headers["x_test"][0] != headers["y_test"][0]:
+        return "x and y lengths differ"
+    if example_shape is not None:
+        allowed = {tuple(example_shape)} | ({tuple(example_shape[:-1])} if example_shape[-1] == 1 else set())
+        for key in ("x_train", "x_test"):
+            if tuple(headers[key][1:]) not in allowed:
+                return f"{key} examples have shape {tuple(headers[key][1:])}, expected {tuple(example_shape)}"
+    return None
 
 
 def _download(name: str):
@@ -220,8 +296,10 @@ def binarize(x: np.ndarray, seed: int | None = 0) -> np.ndarray:
         A float32 array of 0s and 1s with the shape of ``x``.
 
     Example:
-        >>> binarize(np.full((1, 4), 0.5), seed=0).tolist()  # doctest: +SKIP
-        [[1.0, 0.0, 1.0, 1.0]]
+        >>> binarize(np.full((1, 4), 0.5), seed=0).tolist()
+        [[0.0, 0.0, 0.0, 1.0]]
+        >>> binarize(np.array([[0.0, 1.0]]), seed=0).tolist()  # 0 and 1 stay
+        [[0.0, 1.0]]
     """
     from keras_ae.validation import check_array
 

@@ -90,7 +90,9 @@ def parzen_log_likelihood(samples, x, bandwidth: float, batch_size: int = 100, v
         float64 array ``(n,)`` of log-densities (nats).
 
     Example:
-        >>> ll = parzen_log_likelihood(model_samples, x_test, bandwidth=0.2)  # doctest: +SKIP
+        >>> ll = parzen_log_likelihood(x_digits[:200], x_digits_test, bandwidth=0.2)  # digits stand in for samples
+        >>> ll.shape, ll.dtype
+        ((64,), dtype('float64'))
     """
     warnings.warn(UNRELIABLE, ParzenWarning, stacklevel=2)
     sigmas = _bandwidths([bandwidth])
@@ -121,8 +123,11 @@ def parzen_evaluation(
         (bandwidth -> mean validation log-likelihood), "warning"}``.
 
     Example:
-        >>> result = parzen_evaluation(samples, x_train[-1000:], x_test)  # doctest: +SKIP
-        >>> print(result["warning"])  # doctest: +SKIP
+        >>> result = parzen_evaluation(x_digits[:200], x_digits[200:], x_digits_test, bandwidths=(0.1, 0.2, 0.4))
+        >>> result["bandwidth"] in (0.1, 0.2, 0.4), len(result["validation"])
+        (True, 3)
+        >>> print(result["warning"])
+        Parzen-window log-likelihoods are unreliable in high dimensions: ...
     """
     warnings.warn(UNRELIABLE, ParzenWarning, stacklevel=2)
     samples = _flat(samples, "samples")

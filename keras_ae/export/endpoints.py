@@ -223,7 +223,9 @@ def describe_endpoint(endpoint: Endpoint) -> dict:
     """Inputs, outputs (shape, dtype, range) and doc of an endpoint, for metadata and CLIs.
 
     Example:
-        >>> describe_endpoint(ep)["inputs"]  # doctest: +SKIP
+        >>> ep = make_endpoint("identity", lambda images: {"images": images},
+        ...                    {"images": tensor_spec((8, 8, 1), "images")}, "images -> images", {"images": (0.0, 1.0)})
+        >>> describe_endpoint(ep)["inputs"]
         {'images': {'shape': [None, 8, 8, 1], 'dtype': 'float32', 'range': [0.0, 1.0]}}
     """
     concrete = endpoint.function.get_concrete_function()

@@ -26,7 +26,7 @@ from keras_ae import registry
 from keras_ae.errors import InputValidationError, KerasAEError
 from keras_ae.export.endpoints import Endpoint, ExportOptions, describe_endpoint
 from keras_ae.export.versions import (_TMP_PREFIX, DEFAULT_BASE_DIR, _check_version, _exists, _publish,
-                                      existing_versions, model_directory, remove_stale_temporaries)
+                                      _publish_next, model_directory, remove_stale_temporaries)
 
 METADATA_FILE = "keras_ae_metadata.json"
 METADATA_FORMAT = "keras_ae.export/1"
@@ -236,12 +236,26 @@ def export(
 ) -> Path:
     """Exports ``model`` as a TensorFlow Serving SavedModel in ``base_dir/name/version/``.
 
+    Crash safety: the SavedModel is written into a hidden temporary folder
+    (``base_dir/name/.keras_ae-tmp-<pid>-...``) and renamed into place, so a version
+    folder is always complete. If the process dies at any point (even SIGKILL), no
+    partial version is visible: at worst the hidden temporary remains (and, after a killed
+    first export, the otherwise empty ``base_dir/name/``); readers such as
+    :func:`~keras_ae.export.existing_versions` and TensorFlow Serving ignore it, and the
+    next export into ``base_dir/name`` deletes it (see
+    :func:`~keras_ae.export.remove_stale_temporaries`). An overwrite swaps old and new in
+    one step (Linux ``renameat2``), or parks the old version where that cleanup restores it.
+
+    Concurrency: automatic versions are claimed by the rename itself, so N concurrent
+    exports of one name publish N distinct, consecutive versions.
+
     Args:
         model: A model of a registered family (:mod:`keras_ae.registry`).
         name: Model name: one folder name (no path separators, no ``..``).
         base_dir: Model base path (what TensorFlow Serving's ``--model_base_path`` points
             at, minus the name).
-        version: Integer version; ``None`` takes the next free one (1 for a new name).
+        version: Integer version, 0 to 2**63-1; ``None`` takes the next free one (1 for a
+            new name), atomically.
         overwrite: Replace an existing version (atomically) instead of refusing.
         metadata: Extra JSON facts stored under ``"user"`` in the metadata asset.
         history: Training history (keras ``History``, dict of lists or JSON file); by
@@ -284,23 +298,47 @@ def export(
         raise ExportError(f"Family {family.name!r} declares serving_default={default!r} but has no such endpoint.")
     meta = export_metadata(model, family, endpoints, name, history, metadata)
 
-    created = not model_dir.exists()
-    model_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(model_dir)
-    target = model_dir / str(version if version is not None else (existing_versions(model_dir) or [0])[-1] + 1)
-    if target.exists() and not overwrite:
-        raise _exists(target)
-    temporary = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=model_dir))
+    temporary, created = _make_temporary(model_dir)
     try:
         os.chmod(temporary, 0o755)  # mkdtemp makes it owner-only; a server may run as another user
         _write_savedmodel(temporary, endpoints, default, meta)
-        _publish(temporary, target, overwrite)
+        if version is None:
+            target = _publish_next(temporary, model_dir)
+        else:
+            target = model_dir / str(version)
+            _publish(temporary, target, overwrite)
     except BaseException:  # KeyboardInterrupt too: never leave a half-written export behind
         shutil.rmtree(temporary, ignore_errors=True)
-        if created and not any(model_dir.iterdir()):
-            model_dir.rmdir()
+        if created:
+            _remove_if_empty(model_dir)
         raise
     return target
+
+
+def _make_temporary(model_dir: Path, attempts: int = 5) -> tuple[Path, bool]:
+    """Creates ``model_dir`` if needed, cleans stale temporaries and makes this export's one.
+
+    Returns:
+        The temporary folder, and whether this call created ``model_dir``.
+    """
+    for attempt in range(attempts):
+        created = not model_dir.exists()
+        model_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(model_dir)
+        try:
+            return Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=model_dir)), created
+        except FileNotFoundError:  # a concurrent failed first export removed the empty model_dir: retry
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _remove_if_empty(model_dir: Path) -> None:
+    """Removes the folder a failed first export created, unless another export uses it now."""
+    try:
+        model_dir.rmdir()  # fails on a non-empty folder: atomic "if empty"
+    except OSError:
+        pass
 
 
 

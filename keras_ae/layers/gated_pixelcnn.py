@@ -56,7 +56,10 @@ class GatedPixelCNNBlock(keras.layers.Layer):
 
     Example:
         >>> block = GatedPixelCNNBlock(32, 7, first=True)
-        >>> v, h = block([x, x])  # doctest: +SKIP
+        >>> x = np.zeros((2, 8, 8, 1), "float32")
+        >>> v, h = block([x, x])
+        >>> v.shape, h.shape
+        (TensorShape([2, 8, 8, 32]), TensorShape([2, 8, 8, 32]))
     """
 
     def __init__(self, filters: int, kernel_size: int = 3, first: bool = False, color_channels: int = 1,

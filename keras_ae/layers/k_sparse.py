@@ -19,7 +19,7 @@ class KSparse(keras.layers.Layer):
         k: Number of units kept per example.
 
     Example:
-        >>> KSparse(2)(tf.constant([[0.1, 0.5, -0.3, 0.9]])).numpy()
+        >>> KSparse(2)(tf.constant([[0.1, 0.5, 0.3, 0.9]])).numpy()
         array([[0. , 0.5, 0. , 0.9]], dtype=float32)
     """
 

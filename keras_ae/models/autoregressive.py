@@ -33,7 +33,8 @@ from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.likelihood import bits_per_dim
 from keras_ae.export.endpoints import ExportOptions, describe_data, image_endpoints
 from keras_ae.layers.masked_conv import MaskedConv2D
-from keras_ae.models.common import as_image_shape
+from keras_ae.models.common import as_image_shape, check_int, check_seed, check_verbose, wrap_int
+from keras_ae.models.serialization import from_nested_config
 from keras_ae.registry import register_family
 from keras_ae.training import DataSpec, Trainer
 from keras_ae.training.distribute import batch_noise, next_stateless_seed, nonempty_batch, scale_loss_for_replicas
@@ -190,9 +191,7 @@ class AutoregressiveModel(Trainer, keras.Model):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
-        config = dict(config)
-        config["network"] = keras.saving.deserialize_keras_object(config["network"], custom_objects=custom_objects)
-        return cls(**config)
+        return from_nested_config(cls, config, ("network",), custom_objects)
 
     def build(self, input_shape=None):
         self.built = True  # the network is a functional model, built at construction
@@ -372,8 +371,8 @@ class AutoregressiveModel(Trainer, keras.Model):
 
         Args:
             x: Images the model can score (binary for a binary model).
-            batch_size: Images per forward pass.
-            verbose: 1 shows a progress bar.
+            batch_size: Images per forward pass, an int >= 1.
+            verbose: 1 shows a progress bar with the mean log-likelihood of the images so far.
 
         Returns:
             float64 array ``(n,)``; the test NLL is ``-log_likelihood(x).mean()``.
@@ -382,19 +381,31 @@ class AutoregressiveModel(Trainer, keras.Model):
             >>> nll = -model.log_likelihood(x_test).mean()  # doctest: +SKIP
         """
         x = self.validate_images(x)
-        batch_size = check_positive_int(batch_size, "batch_size")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        verbose = check_verbose(verbose)
         if self._compiled_log_prob is None:
             spec = tf.TensorSpec((None, *self.image_shape), tf.float32)
             self._compiled_log_prob = tf.function(lambda b: self.log_prob(b, self(b, training=False)), input_signature=[spec])
-        bar = keras.utils.Progbar(len(x), verbose=verbose, unit_name="image")
+        # Stateful: shown as given. Progbar's own average ends on the last batch's value.
+        bar = keras.utils.Progbar(len(x), verbose=verbose, unit_name="image", stateful_metrics=["log_likelihood"])
         out = []
+        total, done = 0.0, 0
         for start in range(0, len(x), batch_size):
-            out.append(self._compiled_log_prob(tf.constant(x[start:start + batch_size])).numpy())
-            bar.add(len(out[-1]))
-        return np.concatenate(out).astype(np.float64)
+            out.append(self._compiled_log_prob(tf.constant(x[start:start + batch_size])).numpy().astype(np.float64))
+            total, done = total + float(out[-1].sum()), done + len(out[-1])
+            bar.update(done, values=[("log_likelihood", total / done)])
+        return np.concatenate(out)
 
     def bits_per_dim(self, x, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
         """Negative log-likelihood of each image in bits per dimension (pixel x channel).
+
+        Args:
+            x: Images the model can score.
+            batch_size: Images per forward pass, an int >= 1.
+            verbose: 1 shows a progress bar (with the running mean log-likelihood in nats).
+
+        Returns:
+            float64 array ``(n,)``.
 
         Example:
             >>> model.bits_per_dim(x_test).mean()  # doctest: +SKIP
@@ -457,7 +468,23 @@ class AutoregressiveModel(Trainer, keras.Model):
 
         return tf.while_loop(lambda i, _: i < h, row_body, (first_row, x))[1]
 
+    def _sampler_seed(self, seed: int | None) -> int:
+        """A validated int seed; ``None`` takes a fresh one from the model's random stream (as the VAE does)."""
+        seed = check_seed(seed)
+        if seed is None:
+            pair = next_stateless_seed(self.seed_generator).numpy()
+            seed = int(pair[0]) * 2**32 + int(pair[1])
+        return seed
+
+    @staticmethod
+    def _batch_seed(seed: int, batch: int) -> int:
+        # Each batch gets its own stream, so results don't depend on earlier batches. Wrapped
+        # to int64 (the identity for ordinary seeds) so that any int seed is accepted.
+        return wrap_int(int(seed) * 1_000_003 + batch, 64)
+
     def _run_sampler(self, x, first_row: int, seed: int, batch_size: int, verbose: int, jit_compile: bool) -> np.ndarray:
+        if len(x) == 0:  # nothing to draw: skip tracing the sampler
+            return np.zeros((0, *self.image_shape), np.float32)
         if self._compiled_sampler is None or self._compiled_sampler[0] != jit_compile:
             spec = [tf.TensorSpec((None, *self.image_shape), tf.float32), tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.int64)]
             self._compiled_sampler = (jit_compile, tf.function(self._sample_loop, input_signature=spec, jit_compile=jit_compile))
@@ -465,20 +492,21 @@ class AutoregressiveModel(Trainer, keras.Model):
         bar = keras.utils.Progbar(len(x), verbose=verbose, unit_name="image")
         out = []
         for b, start in enumerate(range(0, len(x), batch_size)):
-            # Each batch gets its own stream, so results don't depend on earlier batches.
-            batch_seed = int(seed) * 1_000_003 + b
             out.append(fn(tf.constant(x[start:start + batch_size]), tf.constant(first_row, tf.int32),
-                          tf.constant(batch_seed, tf.int64)).numpy())
+                          tf.constant(self._batch_seed(seed, b), tf.int64)).numpy())
             bar.add(len(out[-1]))
         return np.concatenate(out)
 
-    def sample(self, n: int, seed: int = 0, batch_size: int = 256, verbose: int = 0, jit_compile: bool = True) -> np.ndarray:
+    def sample(self, n: int, seed: int | None = 0, batch_size: int = 256, verbose: int = 0,
+               jit_compile: bool = True) -> np.ndarray:
         """Draws ``n`` images, one pixel (and colour) at a time, in one compiled loop.
 
         Args:
-            n: Number of images.
-            seed: Random seed; the same seed gives the same images.
-            batch_size: Images sampled in parallel.
+            n: Number of images, an int >= 0 (0 gives an empty ``(0, h, w, c)`` array).
+            seed: Any int; the same seed gives the same images. ``None`` draws a fresh
+                seed from the model's random stream (new images on every call), as
+                :meth:`VAE.sample <keras_ae.models.vae.VAE.sample>` does.
+            batch_size: Images sampled in parallel, an int >= 1.
             verbose: 1 shows a progress bar over batches.
             jit_compile: Compile the loop with XLA.
 
@@ -488,11 +516,14 @@ class AutoregressiveModel(Trainer, keras.Model):
         Example:
             >>> images = model.sample(16, seed=0)  # doctest: +SKIP
         """
-        n = check_positive_int(n, "n")
+        n = check_int(n, "n", minimum=0)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        verbose = check_verbose(verbose)
+        seed = self._sampler_seed(seed)
         x = np.zeros((n, *self.image_shape), np.float32)
-        return self._run_sampler(x, 0, seed, check_positive_int(batch_size, "batch_size"), verbose, jit_compile)
+        return self._run_sampler(x, 0, seed, batch_size, verbose, jit_compile)
 
-    def complete(self, x, rows_observed: int, seed: int = 0, batch_size: int = 256, verbose: int = 0,
+    def complete(self, x, rows_observed: int, seed: int | None = 0, batch_size: int = 256, verbose: int = 0,
                  jit_compile: bool = True) -> np.ndarray:
         """Image completion: keeps the top ``rows_observed`` rows and samples the rest.
 
@@ -500,8 +531,8 @@ class AutoregressiveModel(Trainer, keras.Model):
             x: Images ``(n, h, w, c)`` (rows from ``rows_observed`` on are ignored) or just
                 their top rows ``(n, rows_observed, w, c)``.
             rows_observed: Number of observed rows, ``1 <= rows_observed <= h``.
-            seed: Random seed.
-            batch_size: Images completed in parallel.
+            seed: Any int, or ``None`` for a fresh seed from the model's random stream.
+            batch_size: Images completed in parallel, an int >= 1.
             verbose: 1 shows a progress bar.
             jit_compile: Compile the loop with XLA.
 
@@ -516,8 +547,10 @@ class AutoregressiveModel(Trainer, keras.Model):
             >>> filled = model.complete(x_test[:8], rows_observed=14, seed=0)  # doctest: +SKIP
         """
         h = self.image_shape[0]
-        if isinstance(rows_observed, bool) or not isinstance(rows_observed, (int, np.integer)):
-            raise InputValidationError(f"rows_observed must be an integer, got {rows_observed!r}.")
+        rows_observed = check_int(rows_observed, "rows_observed")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        verbose = check_verbose(verbose)
+        seed = self._sampler_seed(seed)
         if rows_observed < 1:
             raise InputValidationError(
                 f"rows_observed={rows_observed}: a completion needs at least one observed row; "
@@ -531,17 +564,17 @@ class AutoregressiveModel(Trainer, keras.Model):
         top = self.validate_images(arr, "x", rows=rows_observed)
         start = np.zeros((len(top), *self.image_shape), np.float32)
         start[:, :rows_observed] = top
-        return self._run_sampler(start, int(rows_observed), seed, check_positive_int(batch_size, "batch_size"), verbose, jit_compile)
+        return self._run_sampler(start, rows_observed, seed, batch_size, verbose, jit_compile)
 
-    def sample_naive(self, n: int, seed: int = 0, verbose: int = 0, compiled_forward: bool = False) -> np.ndarray:
+    def sample_naive(self, n: int, seed: int | None = 0, verbose: int = 0, compiled_forward: bool = False) -> np.ndarray:
         """The baseline sampler: a Python loop over pixels calling the full model each time.
 
         Draws the same random numbers as :meth:`sample` (for one batch), so it returns the
         same images for the same seed; only slower. Kept for benchmarks and tests.
 
         Args:
-            n: Number of images (one batch).
-            seed: Random seed.
+            n: Number of images (one batch), an int >= 0.
+            seed: Any int, or ``None`` for a fresh seed from the model's random stream.
             verbose: 1 shows a progress bar over pixels.
             compiled_forward: Wrap the model call in ``tf.function`` (the loop stays in Python).
 
@@ -551,8 +584,12 @@ class AutoregressiveModel(Trainer, keras.Model):
         Example:
             >>> slow = model.sample_naive(4, seed=0)  # doctest: +SKIP
         """
-        n = check_positive_int(n, "n")
+        n = check_int(n, "n", minimum=0)
+        verbose = check_verbose(verbose)
+        seed = self._sampler_seed(seed)
         h, w, c = self.image_shape
+        if n == 0:
+            return np.zeros((0, h, w, c), np.float32)
 
         def forward(images):  # the full model on the full images
             return self(images, training=False)
@@ -560,7 +597,7 @@ class AutoregressiveModel(Trainer, keras.Model):
         if compiled_forward:
             forward = tf.function(forward)
         x = tf.zeros((n, h, w, c))
-        seed = tf.constant(int(seed) * 1_000_003, tf.int64)  # batch 0's stream in sample()
+        seed = tf.constant(self._batch_seed(seed, 0), tf.int64)  # batch 0's stream in sample()
         bar = keras.utils.Progbar(h * w * c, verbose=verbose, unit_name="pixel")
         for index in range(h * w * c):
             i, j, k = index // (w * c), (index // c) % w, index % c

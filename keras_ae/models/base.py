@@ -17,6 +17,7 @@ import tensorflow as tf
 from keras_ae.data.corruption import Corruption
 from keras_ae.errors import InputValidationError
 from keras_ae.export.endpoints import ExportOptions, data_name, describe_data, image_endpoints, make_endpoint, tensor_spec
+from keras_ae.models.serialization import from_nested_config
 from keras_ae.registry import register_family
 from keras_ae.training import DataSpec, Trainer
 from keras_ae.training.defaults import dense_macs_per_example
@@ -67,13 +68,15 @@ class AutoEncoder(Trainer, keras.Model):
         info: JSON-serializable facts kept with the model (dataset, metrics, ...).
 
     Example:
-        >>> model = build_dense_ae((64,), hidden=(32,), code_dim=8)
+        >>> model = build_dense_ae((8, 8, 1), hidden=(32,), code_dim=8)
         >>> model.compile(optimizer="adam")
         >>> history = model.fit(x_digits, epochs=1, verbose=0)
         >>> model.encode(x_digits[:3]).shape
         (3, 8)
     """
 
+    # Config keys holding serialized Keras objects (rebuilt by from_config).
+    nested_config_keys = ("encoder", "decoder", "corruption")
     loss_refusal = ("AutoEncoder models own their reconstruction loss; build them with "
                     "loss='mse' or loss='bce' instead of passing loss= to compile().")
 
@@ -119,11 +122,7 @@ class AutoEncoder(Trainer, keras.Model):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
-        config = dict(config)
-        for key in ("encoder", "decoder", "corruption"):
-            if config.get(key) is not None:
-                config[key] = keras.saving.deserialize_keras_object(config[key], custom_objects=custom_objects)
-        return cls(**config)
+        return from_nested_config(cls, config, cls.nested_config_keys, custom_objects)
 
     def build(self, input_shape=None):
         # Encoder and decoder are functional models, already built at construction time;
@@ -149,7 +148,9 @@ class AutoEncoder(Trainer, keras.Model):
         """Codes of ``x`` (NumPy in, NumPy out; no corruption).
 
         Example:
-            >>> codes = model.encode(x_test)  # doctest: +SKIP
+            >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
+            >>> model.encode(x_digits[:3]).shape
+            (3, 4)
         """
         batch_size = check_positive_int(batch_size, "batch_size")
         return self.encoder.predict(self.validate_inputs(x), batch_size=batch_size, verbose=0)
@@ -158,7 +159,9 @@ class AutoEncoder(Trainer, keras.Model):
         """Reconstructions from codes.
 
         Example:
-            >>> images = model.decode(codes)  # doctest: +SKIP
+            >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
+            >>> model.decode(np.zeros((3, 4))).shape
+            (3, 8, 8, 1)
         """
         codes = check_array(codes, "codes", expected_shape=self.code_shape)
         batch_size = check_positive_int(batch_size, "batch_size")
@@ -168,7 +171,9 @@ class AutoEncoder(Trainer, keras.Model):
         """Reconstructions of ``x`` (for a denoiser: the denoised images).
 
         Example:
-            >>> denoised = model.reconstruct(noisy)  # doctest: +SKIP
+            >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
+            >>> model.reconstruct(x_digits[:3]).shape
+            (3, 8, 8, 1)
         """
         batch_size = check_positive_int(batch_size, "batch_size")
         return self.predict(self.validate_inputs(x), batch_size=batch_size, verbose=0)
@@ -179,8 +184,9 @@ class AutoEncoder(Trainer, keras.Model):
         See :func:`keras_ae.export.export` for the signatures and options.
 
         Example:
-            >>> model.export_for_serving("digits_denoiser")  # doctest: +SKIP
-            PosixPath('saved_models/digits_denoiser/1')
+            ```python
+            model.export_for_serving("digits_denoiser")  # -> PosixPath('saved_models/digits_denoiser/1')
+            ```
         """
         from keras_ae.export import export  # the exporter needs the model, not the other way round
 
@@ -193,7 +199,7 @@ class AutoEncoder(Trainer, keras.Model):
 
         Example:
             >>> from keras_ae.export import ExportOptions
-            >>> [e.name for e in build_dense_ae((64,), hidden=(8,), code_dim=2).serving_endpoints(ExportOptions())]
+            >>> [e.name for e in build_dense_ae((8, 8, 1), hidden=(8,), code_dim=2).serving_endpoints(ExportOptions())]
             ['reconstruct', 'encode', 'decode', 'reconstruct_uint8', 'encode_uint8']
         """
         x = data_name(self.example_shape)

@@ -49,9 +49,11 @@ class ContractiveAutoEncoder(AutoEncoder):
         **kwargs: Passed to :class:`AutoEncoder` (``loss``, ``corruption``, ``name``...).
 
     Example:
-        >>> model = build_contractive_ae((28, 28, 1), code_dim=500, contraction=1e-3)
+        >>> model = build_contractive_ae((8, 8, 1), hidden=(16,), code_dim=4, contraction=1e-3)
         >>> model.compile()
-        >>> model.fit(x_train, epochs=10)  # doctest: +SKIP
+        >>> history = model.fit(x_digits, epochs=1, verbose=0)
+        >>> sorted(history.history)
+        ['contraction', 'loss', 'reconstruction']
     """
 
     def __init__(
@@ -141,7 +143,13 @@ class ContractiveAutoEncoder(AutoEncoder):
         """``AutoEncoder.fit``; first refuses an exact Jacobian that would not fit in memory.
 
         Example:
-            >>> model.fit(x_train, epochs=10, batch_size=128)  # doctest: +SKIP
+            >>> model = build_contractive_ae((8, 8, 1), hidden=(16,), code_dim=4, jacobian="exact",
+            ...                              jacobian_memory_limit=10_000)
+            >>> model.compile()
+            >>> model.fit(x_digits, batch_size=128)
+            Traceback (most recent call last):
+            ...
+            keras_ae.jacobian.JacobianTooLargeError: The exact Jacobian (batch 128 x code 4 x input 64, float32) needs ...
         """
         self.jacobian_penalty.check_memory(_batch_size_of(x, batch_size))
         return super().fit(x, y, batch_size, *args, **kwargs)
@@ -211,9 +219,10 @@ def build_contractive_ae(
         ``reconstruction`` and ``contraction``.
 
     Example:
-        >>> model = build_contractive_ae(784, hidden=(500, 250), code_dim=30, jacobian="auto")
-        >>> model.resolved_jacobian
+        >>> build_contractive_ae(784, hidden=(500, 250), code_dim=30, jacobian="auto").resolved_jacobian
         'stochastic'
+        >>> build_contractive_ae((8, 8, 1), hidden=(16,), code_dim=4).resolved_jacobian  # small: exact
+        'exact'
     """
     check_choice(architecture, "architecture", ("dense", "conv"))
     shape = as_shape(input_shape)

@@ -8,17 +8,70 @@ denoising example); an int adds a dense bottleneck of that size.
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import keras
 
 from keras_ae.data.corruption import Corruption
-from keras_ae.errors import InputValidationError
 from keras_ae.models.base import AutoEncoder
-from keras_ae.models.common import as_image_shape, as_shape, as_units, output_activation_for
-from keras_ae.validation import check_positive_int
+from keras_ae.models.common import (as_image_shape, as_units, check_int, check_kernel_size, check_nonnegative_float,
+                                    check_parameter_budget, output_activation_for)
 from keras_ae.registry import register_builder
+
+
+def _check_code_dim(code_dim: int | None) -> int | None:
+    return None if code_dim is None else check_int(code_dim, "code_dim", minimum=1)
+
+
+def _conv_encoder_parameter_count(shape: Sequence[int], filters: Sequence[int], code_dim: int | None,
+                                  kernel: tuple[int, int]) -> int:
+    height, width, cin = shape
+    count = 0
+    for f in filters:
+        count += kernel[0] * kernel[1] * cin * f + f
+        cin = f
+    if code_dim is not None:  # stride-2 "same" convolutions: ceil(size / 2) per layer
+        factor = 2 ** len(filters)
+        count += -(-height // factor) * -(-width // factor) * cin * code_dim + code_dim
+    return count
+
+
+def _conv_decoder_parameter_count(shape: Sequence[int], filters: Sequence[int], code_dim: int | None,
+                                  kernel: tuple[int, int]) -> int:
+    height, width, channels = shape
+    factor = 2 ** len(filters)
+    cin = filters[0]
+    count = 0
+    if code_dim is not None:
+        units = -(-height // factor) * -(-width // factor) * cin
+        count += code_dim * units + units
+    for f in filters:
+        count += kernel[0] * kernel[1] * cin * f + f
+        cin = f
+    return count + kernel[0] * kernel[1] * cin * channels + channels
+
+
+def conv_ae_parameter_count(input_shape: Sequence[int], filters: Sequence[int], code_dim: int | None = None,
+                            kernel_size: int | tuple[int, int] = 3) -> tuple[int, int]:
+    """Parameters of the conv encoder and of its mirrored decoder, computed without building them.
+
+    Args:
+        input_shape: ``(height, width, channels)``.
+        filters: Encoder channels per convolution.
+        code_dim: Dense bottleneck size or ``None``.
+        kernel_size: Kernel size.
+
+    Returns:
+        ``(encoder_parameters, decoder_parameters)``.
+
+    Example:
+        >>> conv_ae_parameter_count((8, 8, 1), (4,))  # (9*1*4+4, 9*4*4+4 + 9*4*1+1)
+        (40, 185)
+    """
+    kernel = check_kernel_size(kernel_size)
+    shape = tuple(input_shape)
+    return (_conv_encoder_parameter_count(shape, filters, code_dim, kernel),
+            _conv_decoder_parameter_count(shape, tuple(filters)[::-1], code_dim, kernel))
 
 
 def get_conv_encoder(
@@ -47,13 +100,17 @@ def get_conv_encoder(
         (None, 7, 7, 32)
     """
     shape = as_image_shape(input_shape, "input_shape", "A convolutional auto-encoder", "use build_dense_ae for vectors")
+    filters = as_units(filters, "filters", allow_empty=False)
+    code_dim = _check_code_dim(code_dim)
+    kernel = check_kernel_size(kernel_size)
+    check_parameter_budget(_conv_encoder_parameter_count(shape, filters, code_dim, kernel), "convolutional encoder")
     inputs = keras.Input(shape=shape, name="inputs")
     h = inputs
-    for i, f in enumerate(as_units(filters, "filters")):
+    for i, f in enumerate(filters):
         h = keras.layers.Conv2D(f, kernel_size, strides=2, padding="same", activation=activation, name=f"conv_{i}")(h)
     if code_dim is not None:
         h = keras.layers.Flatten()(h)
-        h = keras.layers.Dense(check_positive_int(code_dim, "code_dim"), name="code")(h)
+        h = keras.layers.Dense(code_dim, name="code")(h)
     return keras.Model(inputs, h, name=name)
 
 
@@ -85,14 +142,19 @@ def get_conv_decoder(
         (None, 7, 7, 32)
     """
     height, width, channels = as_image_shape(output_shape, "input_shape", "A convolutional auto-encoder", "use build_dense_ae for vectors")
-    filters = as_units(filters, "filters")
+    # At least one layer: the code's feature map has filters[0] channels.
+    filters = as_units(filters, "filters", allow_empty=False)
+    code_dim = _check_code_dim(code_dim)
+    kernel = check_kernel_size(kernel_size)
+    check_parameter_budget(_conv_decoder_parameter_count((height, width, channels), filters, code_dim, kernel),
+                           "convolutional decoder")
     factor = 2 ** len(filters)
-    small_h, small_w = math.ceil(height / factor), math.ceil(width / factor)
+    small_h, small_w = -(-height // factor), -(-width // factor)  # ceil, exact for any depth
     if code_dim is None:
         inputs = keras.Input(shape=(small_h, small_w, filters[0]), name="code")
         h = inputs
     else:
-        inputs = keras.Input(shape=(check_positive_int(code_dim, "code_dim"),), name="code")
+        inputs = keras.Input(shape=(code_dim,), name="code")
         h = keras.layers.Dense(small_h * small_w * filters[0], activation=activation, name="dense")(inputs)
         h = keras.layers.Reshape((small_h, small_w, filters[0]))(h)
     for i, f in enumerate(filters):
@@ -134,13 +196,23 @@ def build_conv_ae(
     Returns:
         An :class:`AutoEncoder`.
 
+    Raises:
+        InputValidationError: for a malformed argument (e.g. empty ``filters``, ``kernel_size=0``),
+            or a model above :data:`~keras_ae.models.common.MAX_PARAMETERS` parameters.
+
     Example:
         >>> model = build_conv_ae((28, 28, 1), code_dim=32)
         >>> model.encoder.output_shape
         (None, 32)
     """
+    # Check everything before building anything (see build_dense_ae).
     shape = as_image_shape(input_shape, "input_shape", "A convolutional auto-encoder", "use build_dense_ae for vectors")
+    filters = as_units(filters, "filters", allow_empty=False)
+    code_dim = _check_code_dim(code_dim)
+    check_kernel_size(kernel_size)
+    sparsity_l1 = check_nonnegative_float(sparsity_l1, "sparsity_l1")
+    check_parameter_budget(sum(conv_ae_parameter_count(shape, filters, code_dim, kernel_size)), "convolutional auto-encoder")
     out_act = output_activation_for(loss, output_activation)
     encoder = get_conv_encoder(shape, filters, code_dim, kernel_size, activation)
-    decoder = get_conv_decoder(shape, tuple(reversed(as_units(filters, "filters"))), code_dim, kernel_size, activation, out_act)
+    decoder = get_conv_decoder(shape, filters[::-1], code_dim, kernel_size, activation, out_act)
     return AutoEncoder(encoder, decoder, loss=loss, corruption=corruption, sparsity_l1=sparsity_l1, name=name)

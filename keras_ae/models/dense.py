@@ -13,11 +13,40 @@ import keras
 import numpy as np
 
 from keras_ae.data.corruption import Corruption
+from keras_ae.errors import InputValidationError
 from keras_ae.layers.k_sparse import KSparse
 from keras_ae.models.base import AutoEncoder
-from keras_ae.models.common import as_shape, as_units, output_activation_for
-from keras_ae.validation import check_positive_int
+from keras_ae.models.common import (as_shape, as_units, check_int, check_nonnegative_float, check_parameter_budget,
+                                    dense_parameter_count, output_activation_for)
 from keras_ae.registry import register_builder
+
+
+def check_k(k: int | None, code_dim: int) -> int | None:
+    """Validates a k-sparse ``k``: ``None`` (no k-sparsity) or an int in ``[1, code_dim]``.
+
+    Example:
+        >>> check_k(5, 32)
+        5
+    """
+    if k is None:
+        return None
+    k = check_int(k, "k", minimum=1)
+    if k > code_dim:
+        raise InputValidationError(
+            f"`k` must be an integer in [1, code_dim={code_dim}] (a k-sparse code keeps k of its code_dim units), "
+            f"got {k}; choose k <= code_dim.")
+    return k
+
+
+def dense_ae_parameter_count(input_shape: Sequence[int], hidden: Sequence[int], code_dim: int) -> tuple[int, int]:
+    """Parameters of the dense encoder and of its mirrored decoder, computed without building them.
+
+    Example:
+        >>> dense_ae_parameter_count((8, 8, 1), (32,), 4)  # (64*32+32 + 32*4+4, 4*32+32 + 32*64+64)
+        (2212, 2272)
+    """
+    sizes = [int(np.prod(input_shape)), *hidden, code_dim]
+    return dense_parameter_count(sizes), dense_parameter_count(sizes[::-1])
 
 
 def get_dense_encoder(
@@ -48,10 +77,13 @@ def get_dense_encoder(
         (None, 4)
     """
     shape = as_shape(input_shape)
-    code_dim = check_positive_int(code_dim, "code_dim")
+    code_dim = check_int(code_dim, "code_dim", minimum=1)
+    hidden = as_units(hidden, "hidden")
+    k = check_k(k, code_dim)
+    check_parameter_budget(dense_ae_parameter_count(shape, hidden, code_dim)[0], "dense encoder")
     inputs = keras.Input(shape=shape, name="inputs")
     h = keras.layers.Flatten()(inputs) if len(shape) > 1 else inputs
-    for i, units in enumerate(as_units(hidden, "hidden")):
+    for i, units in enumerate(hidden):
         h = keras.layers.Dense(units, activation=activation, name=f"dense_{i}")(h)
     h = keras.layers.Dense(code_dim, activation=code_activation, name="code")(h)
     if k is not None:
@@ -85,9 +117,13 @@ def get_dense_decoder(
         (None, 8, 8, 1)
     """
     shape = as_shape(output_shape, "output_shape")
-    inputs = keras.Input(shape=(check_positive_int(code_dim, "code_dim"),), name="code")
+    code_dim = check_int(code_dim, "code_dim", minimum=1)
+    hidden = as_units(hidden, "hidden")
+    # The count of the mirrored encoder read backwards is this decoder's count.
+    check_parameter_budget(dense_ae_parameter_count(shape, hidden[::-1], code_dim)[1], "dense decoder")
+    inputs = keras.Input(shape=(code_dim,), name="code")
     h = inputs
-    for i, units in enumerate(as_units(hidden, "hidden")):
+    for i, units in enumerate(hidden):
         h = keras.layers.Dense(units, activation=activation, name=f"dense_{i}")(h)
     h = keras.layers.Dense(int(np.prod(shape)), activation=output_activation, name="output")(h)
     if len(shape) > 1:
@@ -127,13 +163,24 @@ def build_dense_ae(
     Returns:
         An :class:`AutoEncoder` with ``.encoder`` and ``.decoder``.
 
+    Raises:
+        InputValidationError: for a malformed argument, or a model above
+            :data:`~keras_ae.models.common.MAX_PARAMETERS` parameters (refused before building).
+
     Example:
         >>> model = build_dense_ae((28, 28, 1))
         >>> model.compile()
         >>> model.fit(x_train, epochs=5, batch_size=256)  # doctest: +SKIP
     """
+    # Check everything before building anything: a refused decoder must not follow
+    # a minute spent allocating the encoder.
     shape = as_shape(input_shape)
+    hidden = as_units(hidden, "hidden")
+    code_dim = check_int(code_dim, "code_dim", minimum=1)
+    k = check_k(k, code_dim)
+    sparsity_l1 = check_nonnegative_float(sparsity_l1, "sparsity_l1")
+    check_parameter_budget(sum(dense_ae_parameter_count(shape, hidden, code_dim)), "dense auto-encoder")
     out_act = output_activation_for(loss, output_activation)
     encoder = get_dense_encoder(shape, hidden, code_dim, activation, code_activation, k=k)
-    decoder = get_dense_decoder(code_dim, tuple(reversed(as_units(hidden, "hidden"))), shape, activation, out_act)
+    decoder = get_dense_decoder(code_dim, hidden[::-1], shape, activation, out_act)
     return AutoEncoder(encoder, decoder, loss=loss, corruption=corruption, sparsity_l1=sparsity_l1, name=name)

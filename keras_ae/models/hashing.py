@@ -32,9 +32,12 @@ class SemanticHashingAE(AutoEncoder):
     :class:`BinaryCode` layer, so ``encode(x)`` returns 0/1 codes.
 
     Example:
-        >>> model = build_hashing_ae((28, 28, 1), n_bits=32)
-        >>> model.compile(); model.fit(x_train, epochs=30)  # doctest: +SKIP
-        >>> codes = model.hash(x_test)  # uint8 (n, 4)  # doctest: +SKIP
+        >>> model = build_hashing_ae((8, 8, 1), n_bits=32, hidden=(16,))
+        >>> model.compile()
+        >>> history = model.fit(x_digits, epochs=1, verbose=0)  # on real data: tens of epochs
+        >>> codes = model.hash(x_digits_test)
+        >>> codes.shape, codes.dtype  # 32 bits = 4 bytes per example
+        ((64, 4), dtype('uint8'))
     """
 
     @property
@@ -55,7 +58,10 @@ class SemanticHashingAE(AutoEncoder):
         """Graph-friendly ``hash``: packed ``uint8`` codes of a batch tensor (for serving).
 
         Example:
-            >>> serve = tf.function(model.hash_tensor)  # doctest: +SKIP
+            >>> model = build_hashing_ae((8, 8, 1), n_bits=12, hidden=(16,))
+            >>> serve = tf.function(model.hash_tensor)
+            >>> serve(tf.constant(x_digits[:3])).dtype, serve(tf.constant(x_digits[:3])).shape
+            (tf.uint8, TensorShape([3, 2]))
         """
         bits = ops.cast(self.encoder(x, training=False), "int32")
         pad = -self.n_bits % 8

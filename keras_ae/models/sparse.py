@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from keras_ae.errors import InputValidationError
 from keras_ae.models.base import AutoEncoder
-from keras_ae.models.dense import build_dense_ae
+from keras_ae.models.common import check_int, check_nonnegative_float
+from keras_ae.models.dense import build_dense_ae, check_k
 from keras_ae.registry import register_builder
 
 
@@ -42,11 +42,17 @@ def build_sparse_ae(
     Returns:
         An :class:`AutoEncoder` whose history reports ``sparsity`` when ``l1 > 0``.
 
+    Raises:
+        InputValidationError: if ``l1`` is not a finite number >= 0, or ``k`` is not an
+            int in ``[1, code_dim]``.
+
     Example:
         >>> model = build_sparse_ae(784, code_dim=100, k=25, l1=0.0)
     """
-    if k is not None and k > code_dim:
-        raise InputValidationError(f"k={k} exceeds code_dim={code_dim}; choose k <= code_dim.")
+    # Checked here, not only in build_dense_ae: the error must name `l1`, not `sparsity_l1`,
+    # and `k` decides the code activation below.
+    l1 = check_nonnegative_float(l1, "l1")
+    k = check_k(k, check_int(code_dim, "code_dim", minimum=1))
     code_activation = kwargs.pop("code_activation", "linear" if k is not None else "relu")
     return build_dense_ae(
         input_shape, hidden=hidden, code_dim=code_dim, code_activation=code_activation,

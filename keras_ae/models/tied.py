@@ -10,11 +10,14 @@ from __future__ import annotations
 from typing import Sequence
 
 import keras
+import numpy as np
 
 from keras_ae.layers.dense_transpose import DenseTranspose
 from keras_ae.models.base import AutoEncoder
-from keras_ae.models.common import as_shape, output_activation_for
-from keras_ae.models.dense import get_dense_encoder
+from keras_ae.errors import InputValidationError
+from keras_ae.models.common import (as_shape, as_units, check_int, check_nonnegative_float, check_parameter_budget,
+                                    output_activation_for)
+from keras_ae.models.dense import dense_ae_parameter_count, get_dense_encoder
 from keras_ae.registry import register_builder, register_family
 
 
@@ -37,7 +40,8 @@ def get_tied_decoder(encoder: keras.Model, activation: str = "relu", output_acti
     """
     denses = [layer for layer in encoder.layers if isinstance(layer, keras.layers.Dense)]
     if not denses:
-        raise ValueError("The encoder has no Dense layers to tie the decoder to.")
+        raise InputValidationError("The encoder has no Dense layers to tie the decoder to; pass a dense encoder "
+                                   "(e.g. from get_dense_encoder).")
     inputs = keras.Input(shape=(denses[-1].units,), name="code")
     h = inputs
     for i, dense in enumerate(reversed(denses)):
@@ -104,11 +108,22 @@ def build_tied_ae(
     Returns:
         A :class:`TiedAutoEncoder`; it has one kernel variable per encoder/decoder pair.
 
+    Raises:
+        InputValidationError: for a malformed argument, or a model above
+            :data:`~keras_ae.models.common.MAX_PARAMETERS` parameters (refused before building).
+
     Example:
         >>> model = build_tied_ae((28, 28, 1))
         >>> model.compile(); model.fit(x_train, epochs=5)  # doctest: +SKIP
     """
     shape = as_shape(input_shape)
+    hidden = as_units(hidden, "hidden")
+    code_dim = check_int(code_dim, "code_dim", minimum=1)
+    if "sparsity_l1" in kwargs:
+        kwargs["sparsity_l1"] = check_nonnegative_float(kwargs["sparsity_l1"], "sparsity_l1")
+    # The decoder shares the encoder's kernels: its own weights are only biases.
+    biases = sum(hidden) + int(np.prod(shape))
+    check_parameter_budget(dense_ae_parameter_count(shape, hidden, code_dim)[0] + biases, "tied auto-encoder")
     encoder = get_dense_encoder(shape, hidden, code_dim, activation, code_activation)
     return TiedAutoEncoder(
         encoder, decoder_activation=activation, output_activation=output_activation_for(loss, output_activation),

@@ -31,7 +31,7 @@ from keras_ae.export.endpoints import (MAX_SAMPLE_COUNT, ExportOptions, data_nam
                                        make_endpoint, tensor_spec)
 from keras_ae.models.base import AutoEncoder
 from keras_ae.models.common import as_shape, as_units
-from keras_ae.models.common import as_image_shape
+from keras_ae.models.common import as_image_shape, check_int, check_seed
 from keras_ae.models.conv import get_conv_decoder, get_conv_encoder
 from keras_ae.models.dense import get_dense_decoder, get_dense_encoder
 from keras_ae.training import DataSpec
@@ -84,6 +84,8 @@ class VAE(AutoEncoder):
         >>> vae.log_likelihood(binarize(x_test, seed=0), k=5000).mean()  # doctest: +SKIP
     """
 
+
+    nested_config_keys = (*AutoEncoder.nested_config_keys, "prior")  # a prior layer, or "standard_normal"
 
     def __init__(
         self,
@@ -180,13 +182,6 @@ class VAE(AutoEncoder):
                       dynamic_binarization=self.dynamic_binarization, min_scale=self.min_scale,
                       max_scale=self.max_scale, seed=self.seed)
         return config
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        config = dict(config)
-        if isinstance(config.get("prior"), dict):
-            config["prior"] = keras.saving.deserialize_keras_object(config["prior"], custom_objects=custom_objects)
-        return super().from_config(config, custom_objects=custom_objects)
 
     @property
     def code_shape(self) -> tuple[int, ...]:
@@ -482,23 +477,31 @@ class VAE(AutoEncoder):
         """Draws ``n`` examples: z ~ p(z), then the mean of p(x|z) (or a draw from it).
 
         Args:
-            n: Number of samples.
-            seed: Seed; equal seeds give equal samples. ``None`` uses the model's stream.
+            n: Number of samples, an int >= 0 (0 gives an empty ``(0, *input_shape)`` array).
+            seed: Any int; equal seeds give equal samples. ``None`` draws a fresh seed from
+                the model's random stream (new samples on every call; the stream starts
+                from the model's own ``seed``).
             binary: Return draws x ~ p(x|z) (0/1 images for a Bernoulli likelihood)
                 instead of the means (probabilities in [0, 1]).
-            batch_size: Codes decoded per pass.
+            batch_size: Codes decoded per pass, an int >= 1.
 
         Returns:
             Float32 array ``(n, *input_shape)``.
 
+        Raises:
+            InputValidationError: for a non-integer or negative ``n``, a ``seed`` that is
+                neither an int nor None, or a ``batch_size`` below 1.
+
         Example:
             >>> images = vae.sample(16, seed=0)  # doctest: +SKIP
         """
-        n = check_positive_int(n, "n", minimum=0)
+        n = check_int(n, "n", minimum=0)
+        seed = check_seed(seed)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         seed_t = self._next_seed() if seed is None else _as_seed(seed)
         z_seed, x_seed = tf.unstack(tf.random.experimental.stateless_split(seed_t, 2))
         z = self.prior.sample(n, seed=z_seed).numpy()
-        return self._likelihood_values(z, binary, x_seed, check_positive_int(batch_size, "batch_size"))
+        return self._likelihood_values(z, binary, x_seed, batch_size)
 
     def reconstruct(self, x, batch_size: int = 256) -> np.ndarray:
         """Means of p(x|z) at the posterior means of ``x`` (deterministic).
@@ -522,7 +525,7 @@ class VAE(AutoEncoder):
         Example:
             >>> frames = vae.interpolate(x_test[0], x_test[1], steps=8)  # doctest: +SKIP
         """
-        steps = check_positive_int(steps, "steps", minimum=2)
+        steps = check_int(steps, "steps", minimum=2)
         single = np.ndim(x1) == len(self.example_shape)
         x1 = self.validate_inputs(np.asarray(x1)[None] if single else x1, "x1", purpose="encode")
         x2 = self.validate_inputs(np.asarray(x2)[None] if single else x2, "x2", purpose="encode")
@@ -552,7 +555,7 @@ class VAE(AutoEncoder):
             return log_px - self.kl_divergence(q)[None, :]
         return log_px + self.prior.log_prob(z) - q.log_prob(z)
 
-    def elbo(self, x, num_samples: int = 1, batch_size: int = 100, max_rows: int = 2_000, seed: int = 0,
+    def elbo(self, x, num_samples: int = 1, batch_size: int = 100, max_rows: int = 2_000, seed: int | None = 0,
              verbose: int = 0) -> np.ndarray:
         """ELBO per example in nats: ``mean_s log p(x|z_s) - KL`` (analytic KL when available).
 
@@ -561,8 +564,8 @@ class VAE(AutoEncoder):
             num_samples: Monte Carlo samples of z per example.
             batch_size: Examples per step.
             max_rows: Upper bound on the samples decoded in one pass.
-            seed: Seed.
-            verbose: Progress bar on (1) or off (0).
+            seed: Any int, or ``None`` for a fresh seed from the model's random stream.
+            verbose: Progress bar on (1) or off (0); it shows the mean ELBO of the examples so far.
 
         Returns:
             Float64 array ``(n,)``; ``-elbo(x).mean()`` is the usual "negative ELBO".
@@ -572,13 +575,19 @@ class VAE(AutoEncoder):
         """
         x = self.validate_inputs(x, purpose="evaluate")
         fn = self._elbo_terms if self.has_analytic_kl() else self.log_weights
-        return importance_weighted_bound(fn, x, k=num_samples, batch_size=batch_size, max_rows=max_rows, seed=seed,
+        return importance_weighted_bound(fn, x, k=num_samples, batch_size=batch_size, max_rows=max_rows,
+                                         seed=self._int_seed(seed),
                                          reduction="mean", verbose=verbose, label="elbo", cache=self._compiled_bounds)
+
+    def _int_seed(self, seed: int | None) -> int:
+        """An int seed for the likelihood estimators; ``None`` takes one from the model's stream."""
+        seed = check_seed(seed)
+        return int(self._next_seed()[0]) if seed is None else seed
 
     def _elbo_terms(self, x: tf.Tensor, num_samples: int, seed: tf.Tensor) -> tf.Tensor:
         return self.log_weights(x, num_samples, seed, analytic_kl=True)
 
-    def log_likelihood(self, x, k: int = 5000, batch_size: int = 10, max_rows: int = 2_000, seed: int = 0,
+    def log_likelihood(self, x, k: int = 5000, batch_size: int = 10, max_rows: int = 2_000, seed: int | None = 0,
                        jit_compile: bool = False, verbose: int = 1) -> np.ndarray:
         """The importance-weighted bound L_k (Burda et al. 2016) on log p(x), per example in nats.
 
@@ -591,10 +600,11 @@ class VAE(AutoEncoder):
             k: Importance samples per example.
             batch_size: Examples per compiled step.
             max_rows: Upper bound on the samples decoded in one pass.
-            seed: Seed; the same seed (and batch size) reproduces the estimate exactly.
+            seed: Any int; the same seed (and batch size) reproduces the estimate exactly.
+                ``None`` takes a fresh seed from the model's random stream.
             jit_compile: XLA-compile each step (off: slower on CPU, see
                 :func:`~keras_ae.evaluation.likelihood.importance_weighted_bound`).
-            verbose: Progress bar on (1) or off (0).
+            verbose: Progress bar on (1) or off (0); it shows the mean bound of the examples so far.
 
         Returns:
             Float64 array ``(n,)``; ``-log_likelihood(x).mean()`` is the test NLL.
@@ -604,8 +614,8 @@ class VAE(AutoEncoder):
             >>> print(f"NLL {-ll.mean():.2f} nats")  # doctest: +SKIP
         """
         x = self.validate_inputs(x, purpose="evaluate")
-        return importance_weighted_bound(self.log_weights, x, k=k, batch_size=batch_size, max_rows=max_rows, seed=seed,
-                                         reduction="logmeanexp", jit_compile=jit_compile, verbose=verbose,
+        return importance_weighted_bound(self.log_weights, x, k=k, batch_size=batch_size, max_rows=max_rows,
+                                         seed=self._int_seed(seed), reduction="logmeanexp", jit_compile=jit_compile, verbose=verbose,
                                          label="log_likelihood", cache=self._compiled_bounds)
 
 

@@ -41,9 +41,23 @@ def _finite(logs: Mapping[str, Any] | None) -> bool:
     return all(math.isfinite(float(v)) for v in (logs or {}).values())
 
 
-def _normalized(value: Any) -> Any:
-    """JSON round trip, so a fingerprint compares equal to the one read back from disk."""
+def normalize_fingerprint(value: Any) -> Any:
+    """JSON round trip, so a fingerprint compares equal to the one read back from disk.
+
+    Args:
+        value: A run's settings (JSON-like; other values are stored as strings).
+
+    Returns:
+        The value as :func:`read_backup` would return it.
+
+    Example:
+        >>> normalize_fingerprint({"shape": (8, 8)})
+        {'shape': [8, 8]}
+    """
     return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+_normalized = normalize_fingerprint  # the former private name
 
 
 class ResumableBackup(keras.callbacks.BackupAndRestore):
@@ -94,8 +108,15 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
                 "now). Rerun with the same settings to resume it, delete the folder to start over, or use "
                 "another output folder."
             )
+        done, epochs = int(state["epoch"]), (self.params or {}).get("epochs")
+        if isinstance(epochs, int) and done > epochs:
+            # fit would run no epoch and return a longer history than asked for: refuse.
+            raise ResumeMismatchError(
+                f"{self.backup_dir} holds an unfinished run with {done} epochs done, more than the {epochs} "
+                f"epochs asked for now. Ask for {done} or more to finish it, or delete the folder to start over."
+            )
         super().on_train_begin(logs)  # loads the weights and sets the model's initial epoch
-        self.initial_epoch = int(state["epoch"])
+        self.initial_epoch = done
         self.epoch_logs = [dict(e) for e in state.get("history", [])][: self.initial_epoch]
 
     # -- back up ---------------------------------------------------------------------------
@@ -324,6 +345,7 @@ def fit_resumable(
 
 __all__ = [
     "AtomicModelCheckpoint", "BACKUP_DIR", "BEST_CHECKPOINT", "LAST_CHECKPOINT", "ResumableBackup",
-    "ResumeMismatchError", "clear_backup", "epoch_logs_to_history", "fit_resumable", "read_backup", "recover_backup",
+    "ResumeMismatchError", "clear_backup", "epoch_logs_to_history", "fit_resumable", "normalize_fingerprint",
+    "read_backup", "recover_backup",
     "training_callbacks",
 ]

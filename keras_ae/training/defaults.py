@@ -61,7 +61,7 @@ def default_steps_per_execution(model: keras.Model) -> int:
         Steps per execution.
 
     Example:
-        >>> default_steps_per_execution(build_dense_ae((28, 28, 1)))
+        >>> default_steps_per_execution(build_dense_ae((8, 8, 1)))
         64
     """
     return 1 if _distributed(model) else STEPS_PER_EXECUTION
@@ -83,8 +83,13 @@ def whole_executions(model: keras.Model, *step_counts: int | None):
         *step_counts: ``steps_per_epoch``, ``validation_steps``, ... (``None``: not given).
 
     Example:
-        >>> with whole_executions(model, 100):  # 64 -> 50 steps per execution  # doctest: +SKIP
-        ...     model.fit(dataset.repeat(), steps_per_epoch=100)
+        >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
+        >>> model.compile()
+        >>> with whole_executions(model, 100):  # model.fit(dataset.repeat(), steps_per_epoch=100) here
+        ...     print(model.steps_per_execution)
+        50
+        >>> model.steps_per_execution
+        64
     """
     compiled = int(getattr(model, "steps_per_execution", 1) or 1)
     counts = [int(c) for c in step_counts if c]
@@ -215,8 +220,12 @@ def choose_jit_compile(model: keras.Model, x, epochs: int, steps_per_epoch: int 
         Whether XLA was switched on.
 
     Example:
-        >>> model.compile()  # doctest: +SKIP
-        >>> choose_jit_compile(model, x_train, epochs=50)  # 8,000 images: True  # doctest: +SKIP
+        >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
+        >>> model.compile()  # jit_compile="auto"
+        >>> choose_jit_compile(model, x_digits, epochs=5)  # 256 x 5 examples: not worth compiling
+        False
+        >>> choose_jit_compile(model, x_digits, epochs=2000), model.jit_compile  # on a machine without a GPU
+        (True, True)
     """
     if not getattr(model, "_jit_compile_auto", False) or getattr(model, "train_function", None) is not None:
         return False

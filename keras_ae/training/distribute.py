@@ -129,7 +129,6 @@ def next_stateless_seed(seed_generator) -> tf.Tensor:
     global batch its own numbers, whichever replica holds it.
 
     Example:
-        >>> import keras
         >>> next_stateless_seed(keras.random.SeedGenerator(1)).dtype
         tf.int32
     """
@@ -205,11 +204,15 @@ def fit_distributed(model, dataset, epochs: int = 1, strategy=None, verbose: int
     Returns:
         History dict: metric name -> list of epoch means.
 
-    Example:
-        >>> strategy = tf.distribute.MultiWorkerMirroredStrategy()  # doctest: +SKIP
-        >>> with strategy.scope():  # doctest: +SKIP
-        ...     model = build_dense_ae((28, 28, 1)); model.compile()
-        >>> fit_distributed(model, make_tf_dataset(x, batch_size=256), epochs=5)  # doctest: +SKIP
+    Example (on every worker, with ``TF_CONFIG`` set):
+
+    ```python
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    with strategy.scope():
+        model = build_dense_ae((28, 28, 1))
+        model.compile()
+    history = fit_distributed(model, make_tf_dataset(x_train, batch_size=256), epochs=5)
+    ```
     """
     import keras
 

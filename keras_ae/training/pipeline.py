@@ -81,7 +81,10 @@ def through_fit_pipeline(model, x, y, batch_size, fit_kwargs: dict) -> tuple:
         ``(x, y, batch_size, fit_kwargs)`` to pass on to ``keras.Model.fit``.
 
     Example:
-        >>> x, y, batch_size, kw = through_fit_pipeline(model, x_train, None, 256, {})  # doctest: +SKIP
+        >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
+        >>> x, y, batch_size, kw = through_fit_pipeline(model, x_digits, None, 64, {})
+        >>> isinstance(x, tf.data.Dataset), y, batch_size, kw
+        (True, None, None, {'shuffle': False, 'validation_batch_size': 64})
     """
     import tensorflow as tf
 

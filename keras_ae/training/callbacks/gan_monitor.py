@@ -34,7 +34,14 @@ class GANMonitor(keras.callbacks.Callback):
         paths: The PNG files written so far.
 
     Example:
-        >>> gan.fit(x, epochs=20, callbacks=[GANMonitor("runs/gan/grids", every=5)])  # doctest: +SKIP
+        >>> import tempfile
+        >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,))
+        >>> gan.compile(jit_compile=False)
+        >>> with tempfile.TemporaryDirectory() as out:
+        ...     monitor = GANMonitor(out, n=4, cols=2, every=2)
+        ...     _ = gan.fit(x_digits[:32], epochs=3, batch_size=16, callbacks=[monitor], verbose=0)
+        ...     [p.name for p in monitor.paths]  # every 2nd epoch and the last one
+        ['epoch_002.png', 'epoch_003.png']
     """
 
     def __init__(self, out_dir: str | os.PathLike = "runs/gan/samples", n: int = 100, cols: int = 10, every: int = 1,
@@ -59,7 +66,12 @@ class GANMonitor(keras.callbacks.Callback):
         """Writes the grid for ``epoch`` (1-based) and returns its path.
 
         Example:
-            >>> monitor.save(0)  # the untrained generator  # doctest: +SKIP
+            >>> import tempfile
+            >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,))
+            >>> monitor = GANMonitor(tempfile.mkdtemp(), n=4, cols=2)
+            >>> monitor.set_model(gan)
+            >>> monitor.save(0).name  # the untrained generator
+            'epoch_000.png'
         """
         from keras_ae.plotting import save_image_grid
 

@@ -1,4 +1,4 @@
-"""Small charts for the application recipes: curves and bars (PNG, Agg backend)."""
+"""Small charts for the application recipes: curves, bars and histograms."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from keras_ae.plotting import _pyplot, _save
+from keras_ae.plotting._common import _pyplot, _save
 
 
 def save_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | os.PathLike,
@@ -25,7 +25,10 @@ def save_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], p
         The written path.
 
     Example:
-        >>> save_curves({"AE": ([10, 100], [0.9, 0.8])}, "p_at_k.png", "k", "precision")  # doctest: +SKIP
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> save_curves({"AE": ([10, 100], [0.9, 0.8])}, f"{folder}/p_at_k.png", "k", "precision").name
+        'p_at_k.png'
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -46,7 +49,10 @@ def save_bars(values: Mapping[str, float], path: str | os.PathLike, ylabel: str,
     """A labelled bar chart (one bar per method, value printed on top).
 
     Example:
-        >>> save_bars({"scratch": 0.12, "pretrained": 0.08}, "errors.png", "test error")  # doctest: +SKIP
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> save_bars({"scratch": 0.12, "pretrained": 0.08}, f"{folder}/errors.png", "test error").name
+        'errors.png'
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(1.4 * len(values) + 2, 4))
@@ -75,7 +81,12 @@ def save_histograms(samples: Mapping[str, Sequence[float]], path: str | os.PathL
         The written path.
 
     Example:
-        >>> save_histograms({"normal": s0, "anomaly": s1}, "scores.png", "error")  # doctest: +SKIP
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> rng = np.random.default_rng(0)
+        >>> scores = {"normal": rng.normal(1.0, 0.2, 500), "anomaly": rng.normal(2.0, 0.5, 100)}
+        >>> save_histograms(scores, f"{folder}/scores.png", "error", threshold=1.5).name
+        'scores.png'
     """
     import numpy as np
 

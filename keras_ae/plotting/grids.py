@@ -1,7 +1,4 @@
-"""Figures: image grids, 2-D code scatter plots and first-layer filters (PNG files).
-
-Uses matplotlib's non-interactive Agg backend, so it works on servers without a display.
-"""
+"""Image grids: labelled rows of images, one grid of images, first-layer filters, tiles."""
 
 from __future__ import annotations
 
@@ -11,36 +8,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _as_images(x: np.ndarray, image_shape: Sequence[int] | None = None) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    if image_shape is not None:
-        x = x.reshape((len(x), *image_shape))
-    elif x.ndim == 2:
-        side = int(round(np.sqrt(x.shape[1])))
-        if side * side != x.shape[1]:
-            raise ValueError(f"Cannot show vectors of length {x.shape[1]} as square images; pass image_shape.")
-        x = x.reshape(len(x), side, side)
-    if x.ndim == 4 and x.shape[-1] == 1:
-        x = x[..., 0]
-    return x
-
-
-def _save(fig, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    _pyplot().close(fig)
-    return path
+from keras_ae.errors import InputValidationError
+from keras_ae.plotting._common import _as_images, _pyplot, _save
 
 
 def save_image_rows(
@@ -63,7 +32,11 @@ def save_image_rows(
         The written path.
 
     Example:
-        >>> save_image_rows({"input": x[:10], "output": y[:10]}, "grid.png")  # doctest: +SKIP
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> noisy = np.clip(x_digits[:10] + 0.3 * np.random.default_rng(0).normal(size=x_digits[:10].shape), 0, 1)
+        >>> save_image_rows({"noisy": noisy, "clean": x_digits[:10]}, f"{folder}/grid.png").name
+        'grid.png'
     """
     plt = _pyplot()
     rows = {k: _as_images(v, image_shape)[:n] for k, v in rows.items()}
@@ -96,50 +69,14 @@ def save_image_grid(images: np.ndarray, path: str | os.PathLike, cols: int = 10,
         The written path.
 
     Example:
-        >>> save_image_grid(samples, "samples.png")  # doctest: +SKIP
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> save_image_grid(x_digits[:20], f"{folder}/samples.png", cols=5).name
+        'samples.png'
     """
     images = _as_images(images, image_shape)
     rows = int(np.ceil(len(images) / cols))
     return save_image_rows({str(r): images[r * cols:(r + 1) * cols] for r in range(rows)}, path, n=min(cols, len(images)), title=title)
-
-
-def save_code_scatter(
-    codes: Mapping[str, np.ndarray] | np.ndarray,
-    labels: np.ndarray,
-    path: str | os.PathLike,
-    title: str | None = None,
-    scores: Mapping[str, float] | None = None,
-) -> Path:
-    """Scatter plots of 2-D codes coloured by label, one panel per method.
-
-    Args:
-        codes: ``(n, 2)`` codes, or method name -> codes for side-by-side panels.
-        labels: Class labels or a continuous coordinate ``(n,)`` for the colours.
-        path: Output PNG.
-        title: Figure title.
-        scores: Optional method name -> a number shown in the panel title.
-
-    Returns:
-        The written path.
-
-    Example:
-        >>> save_code_scatter({"PCA": pca_codes, "AE": ae_codes}, y_test, "codes.png")  # doctest: +SKIP
-    """
-    plt = _pyplot()
-    panels = codes if isinstance(codes, Mapping) else {"codes": codes}
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.6), squeeze=False)
-    labels = np.asarray(labels)
-    discrete = np.issubdtype(labels.dtype, np.integer)
-    for ax, (name, c) in zip(axes[0], panels.items()):
-        c = np.asarray(c)
-        sc = ax.scatter(c[:, 0], c[:, 1], c=labels, s=3, cmap="tab10" if discrete else "viridis", alpha=0.8)
-        ax.set_title(name if not scores or name not in scores else f"{name} ({scores[name]:.3f})")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.colorbar(sc, ax=list(axes[0]))
-    if title:
-        fig.suptitle(title)
-    return _save(fig, path)
 
 
 def save_filters(kernel: np.ndarray, path: str | os.PathLike, image_shape: Sequence[int], n: int = 64, title: str | None = None) -> Path:
@@ -156,9 +93,34 @@ def save_filters(kernel: np.ndarray, path: str | os.PathLike, image_shape: Seque
         The written path.
 
     Example:
-        >>> save_filters(model.encoder.layers[2].kernel.numpy(), "filters.png", (28, 28))  # doctest: +SKIP
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
+        >>> kernel = model.encoder.layers[2].kernel.numpy()  # Input, Flatten, then the first Dense
+        >>> kernel.shape
+        (64, 16)
+        >>> save_filters(kernel, f"{folder}/filters.png", (8, 8)).name
+        'filters.png'
     """
     w = np.asarray(kernel, dtype=np.float32).T[:n]
     lo, hi = w.min(axis=1, keepdims=True), w.max(axis=1, keepdims=True)
     w = (w - lo) / np.maximum(hi - lo, 1e-12)  # each filter to [0, 1] for display
     return save_image_grid(w, path, cols=int(np.ceil(np.sqrt(len(w)))), image_shape=image_shape, title=title)
+
+
+def tile_images(images: np.ndarray, rows: int, cols: int, pad: int = 1) -> np.ndarray:
+    """Tiles ``rows * cols`` images ``(n, h, w[, c])`` into one array, row by row.
+
+    Example:
+        >>> tile_images(np.zeros((6, 2, 2)), 2, 3, pad=0).shape
+        (4, 6)
+    """
+    images = _as_images(images)
+    if len(images) != rows * cols:
+        raise InputValidationError(f"tile_images needs rows * cols = {rows * cols} images, got {len(images)}.")
+    h, w = images.shape[1:3]
+    canvas = np.ones((rows * (h + pad) - pad, cols * (w + pad) - pad, *images.shape[3:]), np.float32)
+    for i, img in enumerate(images):
+        r, c = divmod(i, cols)
+        canvas[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = img
+    return canvas

@@ -1,19 +1,67 @@
-"""Figures of a generative model's latent space: codes by label, the decoded latent grid
-("manifold" figure of Kingma & Welling 2014), samples and interpolations (PNG files).
+"""Figures of codes and of a generative model's latent space: codes by label, the decoded
+latent grid ("manifold" figure of Kingma & Welling 2014), samples and interpolations.
 
-Works with any model that has ``posterior_params(x)`` (or ``encode``), ``decode(z)``
-returning a distribution or images, and ``sample(n, seed)`` -- the VAE's API.
+The latent-space figures work with any model that has ``posterior_params(x)`` (or
+``encode``), ``decode(z)`` returning a distribution or images, and ``sample(n, seed)`` --
+the VAE's API.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
 from keras_ae.errors import InputValidationError
-from keras_ae.plotting import _as_images, _pyplot, _save, save_code_scatter, save_image_grid, save_image_rows
+from keras_ae.plotting._common import _pyplot, _save
+from keras_ae.plotting.grids import save_image_grid, save_image_rows, tile_images
+
+
+def save_code_scatter(
+    codes: Mapping[str, np.ndarray] | np.ndarray,
+    labels: np.ndarray,
+    path: str | os.PathLike,
+    title: str | None = None,
+    scores: Mapping[str, float] | None = None,
+) -> Path:
+    """Scatter plots of 2-D codes coloured by label, one panel per method.
+
+    Args:
+        codes: ``(n, 2)`` codes, or method name -> codes for side-by-side panels.
+        labels: Class labels or a continuous coordinate ``(n,)`` for the colours.
+        path: Output PNG.
+        title: Figure title.
+        scores: Optional method name -> a number shown in the panel title.
+
+    Returns:
+        The written path.
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> from sklearn.decomposition import PCA
+        >>> flat = x_digits.reshape(len(x_digits), -1)
+        >>> codes = {"PCA": PCA(2).fit_transform(flat), "random": flat @ np.random.default_rng(0).normal(size=(64, 2))}
+        >>> save_code_scatter(codes, y_digits, f"{folder}/codes.png", scores={"PCA": 0.5}).name
+        'codes.png'
+    """
+    plt = _pyplot()
+    panels = codes if isinstance(codes, Mapping) else {"codes": codes}
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.6), squeeze=False)
+    labels = np.asarray(labels)
+    discrete = np.issubdtype(labels.dtype, np.integer)
+    for ax, (name, c) in zip(axes[0], panels.items()):
+        c = np.asarray(c)
+        sc = ax.scatter(c[:, 0], c[:, 1], c=labels, s=3, cmap="tab10" if discrete else "viridis", alpha=0.8)
+        ax.set_title(name if not scores or name not in scores else f"{name} ({scores[name]:.3f})")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(sc, ax=list(axes[0]))
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
 
 
 def _decode_means(model, z: np.ndarray) -> np.ndarray:
@@ -25,7 +73,9 @@ def latent_means(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Posterior means E[z | x] of ``x``, a NumPy array ``(n, latent_dim)``.
 
     Example:
-        >>> z = latent_means(vae, x_test)  # doctest: +SKIP
+        >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
+        >>> latent_means(vae, x_digits_test).shape
+        (64, 2)
     """
     x = model.validate_inputs(x, purpose="encode")
     parts = [np.asarray(model.posterior_params(x[i:i + batch_size])[0]) for i in range(0, len(x), batch_size)]
@@ -49,7 +99,11 @@ def save_latent_scatter(model, x: np.ndarray, labels: np.ndarray, path: str | os
         The written path.
 
     Example:
-        >>> save_latent_scatter(vae2d, x_test, y_test, "runs/vae/latent.png")  # doctest: +SKIP
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
+        >>> save_latent_scatter(vae, x_digits_test, y_digits_test, f"{folder}/latent.png").name
+        'latent.png'
     """
     z = latent_means(model, x)
     panel = "posterior means"
@@ -61,24 +115,6 @@ def save_latent_scatter(model, x: np.ndarray, labels: np.ndarray, path: str | os
     elif z.shape[1] == 1:
         z = np.concatenate([z, np.zeros_like(z)], axis=1)
     return save_code_scatter({panel: z}, np.asarray(labels), path, title=title)
-
-
-def tile_images(images: np.ndarray, rows: int, cols: int, pad: int = 1) -> np.ndarray:
-    """Tiles ``rows * cols`` images ``(n, h, w[, c])`` into one array, row by row.
-
-    Example:
-        >>> tile_images(np.zeros((6, 2, 2)), 2, 3, pad=0).shape
-        (4, 6)
-    """
-    images = _as_images(images)
-    if len(images) != rows * cols:
-        raise InputValidationError(f"tile_images needs rows * cols = {rows * cols} images, got {len(images)}.")
-    h, w = images.shape[1:3]
-    canvas = np.ones((rows * (h + pad) - pad, cols * (w + pad) - pad, *images.shape[3:]), np.float32)
-    for i, img in enumerate(images):
-        r, c = divmod(i, cols)
-        canvas[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = img
-    return canvas
 
 
 def save_latent_manifold(model, path: str | os.PathLike, n: int = 20, title: str | None = None) -> Path:
@@ -97,7 +133,11 @@ def save_latent_manifold(model, path: str | os.PathLike, n: int = 20, title: str
         The written path.
 
     Example:
-        >>> save_latent_manifold(vae2d, "runs/vae/manifold.png")  # doctest: +SKIP
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
+        >>> save_latent_manifold(vae, f"{folder}/manifold.png", n=5).name
+        'manifold.png'
     """
     from scipy.stats import norm
 
@@ -124,7 +164,11 @@ def save_samples(model, path: str | os.PathLike, n: int = 100, seed: int = 0, co
     """Saves ``n`` samples ``model.sample(n, seed=seed)`` as a grid.
 
     Example:
-        >>> save_samples(vae, "runs/vae/samples.png", n=100)  # doctest: +SKIP
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
+        >>> save_samples(vae, f"{folder}/samples.png", n=16, cols=4).name
+        'samples.png'
     """
     return save_image_grid(model.sample(n, seed=seed), path, cols=cols, title=title)
 
@@ -134,7 +178,11 @@ def save_interpolations(model, x1: np.ndarray, x2: np.ndarray, path: str | os.Pa
     """One row per pair: decoded points on the line between the codes of ``x1[i]`` and ``x2[i]``.
 
     Example:
-        >>> save_interpolations(vae, x_test[:5], x_test[5:10], "runs/vae/interp.png")  # doctest: +SKIP
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
+        >>> save_interpolations(vae, x_digits_test[:3], x_digits_test[3:6], f"{folder}/interp.png", steps=5).name
+        'interp.png'
     """
     frames = model.interpolate(x1, x2, steps=steps)
     return save_image_rows({f"pair {i}": f for i, f in enumerate(frames)}, path, n=steps, title=title)

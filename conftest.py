@@ -1,0 +1,50 @@
+"""Root pytest configuration: the namespace of the docstring examples in ``keras_ae/``.
+
+``setup.cfg`` runs ``--doctest-modules`` over ``keras_ae/`` next to ``tests/``. Each
+docstring example runs with the names below already defined (cheap to build: no training).
+Fixtures of ``tests/`` live in ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# --doctest-modules imports every .py file under the test paths. Not these: the
+# ``python -m keras_ae`` entry point (no examples), and the scripts tests run as
+# subprocesses (they train and write files as soon as they are imported).
+collect_ignore = ["keras_ae/__main__.py"]
+collect_ignore_glob = ["tests/scripts/*.py"]
+
+
+@pytest.fixture(scope="session")
+def _doctest_data():
+    """The digits (float32, (n, 8, 8, 1), in [0, 1]) shared by every docstring example."""
+    import keras_ae
+
+    (x_train, y_train), (x_test, y_test) = keras_ae.load_dataset("digits")
+    return x_train[:256], y_train[:256], x_test[:64], y_test[:64]
+
+
+@pytest.fixture(autouse=True)
+def _doctest_namespace(request, doctest_namespace):
+    """Names every docstring example can use, re-seeded before each docstring."""
+    if not request.node.__class__.__name__.startswith("Doctest"):
+        return
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import keras_ae
+    import keras_ae.models as models
+
+    keras.utils.set_random_seed(0)
+    x_digits, y_digits, x_digits_test, y_digits_test = request.getfixturevalue("_doctest_data")
+    doctest_namespace.update(
+        np=np, tf=tf, keras=keras, keras_ae=keras_ae,
+        x_digits=x_digits, y_digits=y_digits, x_digits_test=x_digits_test, y_digits_test=y_digits_test,
+        **{name: getattr(models, name) for name in models.__all__},
+    )

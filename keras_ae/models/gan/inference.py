@@ -1,0 +1,207 @@
+"""``GANInference``, the part of :class:`~keras_ae.models.gan.model.GAN` used outside ``fit``:
+checks of user data against the generator's range, ``generate``/``sample``, and the export signatures."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ae.errors import InputValidationError
+from keras_ae.export.endpoints import ExportOptions, describe_data, make_endpoint, tensor_spec
+from keras_ae.validation import check_array, check_positive_int
+
+
+class GANInference:
+    """Mixin of :class:`~keras_ae.models.gan.model.GAN`: data checks, sampling and serving.
+
+    It uses the GAN's ``generator``, ``ema_generator``, ``data_range``, ``num_classes``,
+    ``latent_dim``, ``example_shape``, ``conditional`` and ``_generate``, and holds no
+    state of its own.
+    """
+
+    # -- validation at the boundary -------------------------------------------------
+    def _range_hint(self) -> str:
+        if self.data_range == (-1.0, 1.0):
+            return "This generator ends in tanh: scale [0, 1] images with x * 2 - 1 (or gan.from_unit_range(x))."
+        if self.data_range == (0.0, 1.0):
+            return "This generator ends in sigmoid: scale 8-bit images with x / 255."
+        return ""
+
+    def validate_inputs(self, x, name: str = "x") -> np.ndarray:
+        """Checks shape, dtype, NaN/inf and the data range of NumPy data; returns float32.
+
+        Example:
+            >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,))
+            >>> gan.validate_inputs(x_digits).dtype
+            dtype('float32')
+            >>> gan.validate_inputs(x_digits * 255)
+            Traceback (most recent call last):
+            ...
+            keras_ae.errors.InputValidationError: `x` has values in [0, 255], outside ...
+        """
+        hint = self._range_hint()
+        x = check_array(x, name, expected_shape=self.example_shape, value_range=self.data_range, range_hint=hint)
+        if self.data_range == (-1.0, 1.0) and x.size and x.min() >= 0.0:
+            warnings.warn(f"`{name}` lies in [0, 1] but the generator outputs [-1, 1] (tanh): {hint}", stacklevel=3)
+        return x
+
+    def validate_labels(self, y, n: int, name: str = "y") -> np.ndarray:
+        """Checks integer class labels ``(n,)`` in ``[0, num_classes)``; returns int32.
+
+        Example:
+            >>> cgan = build_conditional_gan((8, 8, 1), num_classes=10, latent_dim=4, architecture="mlp")
+            >>> cgan.validate_labels([0, 3], 2)
+            array([0, 3], dtype=int32)
+        """
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1 or len(y) != n:
+            raise InputValidationError(f"`{name}` must hold one class label per example, shape ({n},); got {y.shape}.")
+        whole = np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y))
+        if not (np.issubdtype(y.dtype, np.integer) or whole):
+            raise InputValidationError(f"`{name}` must be integer class ids, got dtype {y.dtype}.")
+        if y.size and (y.min() < 0 or y.max() >= self.num_classes):
+            raise InputValidationError(
+                f"`{name}` has labels in [{y.min()}, {y.max()}], outside [0, {self.num_classes - 1}] "
+                f"(num_classes={self.num_classes})."
+            )
+        return y.astype(np.int32)
+
+    # -- sampling --------------------------------------------------------------------
+    @property
+    def sampling_generator(self) -> keras.Model:
+        """The network :meth:`sample` uses: the EMA generator if enabled, else ``generator``."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    def to_unit_range(self, x) -> np.ndarray:
+        """Maps data from the model's range to [0, 1] (for plots and sample metrics).
+
+        Example:
+            >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,), data_range=(-1, 1))
+            >>> gan.to_unit_range(np.array([-1.0, 1.0]))  # tanh model
+            array([0., 1.], dtype=float32)
+        """
+        lo, hi = self.data_range or (0.0, 1.0)
+        return (np.asarray(x, np.float32) - lo) / (hi - lo)
+
+    def from_unit_range(self, x) -> np.ndarray:
+        """Maps [0, 1] data (what ``load_dataset`` returns) to the generator's range.
+
+        Example:
+            >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,), data_range=(-1, 1))
+            >>> x = gan.from_unit_range(x_digits)  # what gan.fit takes
+            >>> float(x.min()), float(x.max())
+            (-1.0, 1.0)
+        """
+        lo, hi = self.data_range or (0.0, 1.0)
+        return (np.asarray(x, np.float32) * (hi - lo) + lo).astype(np.float32)
+
+    def generate(self, z, labels=None, use_ema: bool = True, batch_size: int = 256, unit_range: bool = False,
+                 verbose: int = 0) -> np.ndarray:
+        """Generator outputs for given latent vectors (inference mode).
+
+        Args:
+            z: Latent vectors ``(n, latent_dim)``.
+            labels: Class ids ``(n,)`` for a conditional GAN.
+            use_ema: Use the EMA generator (when the model has one).
+            batch_size: Examples per forward pass (an integer >= 1).
+            unit_range: Return images mapped to [0, 1] instead of the model's range.
+            verbose: Show a progress bar (when there is more than one batch).
+
+        Returns:
+            A float32 array ``(n, *example_shape)``.
+
+        Example:
+            >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,))
+            >>> gan.generate(np.zeros((4, gan.latent_dim))).shape
+            (4, 8, 8, 1)
+        """
+        batch_size = check_positive_int(batch_size, "batch_size")
+        z = check_array(z, "z", expected_shape=(self.latent_dim,))
+        network = self.sampling_generator if use_ema else self.generator
+        if self.conditional:
+            if labels is None:
+                raise InputValidationError("A conditional GAN needs labels to generate.")
+            labels = self.validate_labels(labels, len(z), "labels").reshape(-1, 1)
+        out = []
+        progbar = keras.utils.Progbar(len(z), verbose=verbose if len(z) > batch_size else 0, unit_name="sample")
+        for start in range(0, len(z), batch_size):
+            zb = tf.constant(z[start:start + batch_size])
+            lb = None if labels is None else tf.constant(labels[start:start + batch_size])
+            out.append(np.asarray(self._generate(zb, lb, training=False, generator=network)))
+            progbar.update(min(start + batch_size, len(z)))
+        images = np.concatenate(out).astype(np.float32)
+        return self.to_unit_range(images) if unit_range else images
+
+    def sample(self, n: int, seed: int | None = None, labels=None, use_ema: bool = True,
+               batch_size: int = 256, unit_range: bool = False, verbose: int = 1) -> np.ndarray:
+        """Draws ``n`` samples ``G(z)``, ``z ~ N(0, I)``, with the EMA generator by default.
+
+        Args:
+            n: Number of samples.
+            seed: Integer >= 0 seeding the latent draw (same seed, same samples); ``None``: fresh noise.
+            labels: Conditional GAN: class ids ``(n,)``; default cycles ``0, 1, ..., K-1``.
+            use_ema: Use the EMA generator (when the model has one).
+            batch_size: Examples per forward pass.
+            unit_range: Return images mapped to [0, 1] instead of the model's range.
+            verbose: Show a progress bar (when there is more than one batch).
+
+        Returns:
+            A float32 array ``(n, *example_shape)``.
+
+        Example:
+            >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,))
+            >>> grid = gan.sample(16, seed=0, unit_range=True)
+            >>> grid.shape, bool(np.array_equal(grid, gan.sample(16, seed=0, unit_range=True)))
+            ((16, 8, 8, 1), True)
+        """
+        n = check_positive_int(n, "n")
+        if seed is not None:  # NumPy would raise a TypeError deep in SeedSequence for 'a' or 1.5
+            seed = check_positive_int(seed, "seed", minimum=0)
+        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
+        if self.conditional and labels is None:
+            labels = np.arange(n) % self.num_classes
+        return self.generate(z, labels, use_ema=use_ema, batch_size=batch_size, unit_range=unit_range, verbose=verbose)
+
+    # -- serving: the export signatures of the family ----------------------------------
+    def serving_endpoints(self, options: ExportOptions) -> list:
+        """``generate``: latents (and ``labels`` for a conditional GAN) -> images in the
+        model's data range, computed by the generator :meth:`sample` uses (the EMA
+        generator when there is one). The discriminator is not exported.
+
+        Example:
+            >>> from keras_ae.export import ExportOptions
+            >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,))
+            >>> [e.name for e in gan.serving_endpoints(ExportOptions())]
+            ['generate']
+        """
+        network = self.sampling_generator
+        inputs = {"latents": tensor_spec((self.latent_dim,), "latents")}
+        ranges = {}
+        if self.conditional:
+            inputs["labels"] = tf.TensorSpec((None,), tf.int32, name="labels")
+            ranges["labels"] = (0, self.num_classes - 1)
+
+        def generate(latents, labels=None):
+            if labels is None:
+                return {"images": network(latents, training=False)}
+            return {"images": network([latents, tf.reshape(labels, [-1, 1])], training=False)}
+
+        doc = "latents" + (", labels" if self.conditional else "") + " -> images"
+        return [make_endpoint("generate", generate, inputs, doc, ranges)]
+
+    def serving_metadata(self) -> dict:
+        """Facts recorded in an export's metadata: latents, output range, conditioning."""
+        return {
+            "input": describe_data("latents", (self.latent_dim,), None),
+            "code_size": self.latent_dim,
+            "latent_dim": self.latent_dim,
+            "output": describe_data("images", self.example_shape, self.data_range),
+            "conditional": self.conditional,
+            "num_classes": self.num_classes,
+            "generator": "ema_generator" if self.ema_generator is not None else "generator",
+        }
