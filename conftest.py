@@ -31,7 +31,7 @@ def _doctest_data():
 
 @pytest.fixture(autouse=True)
 def _doctest_namespace(request, doctest_namespace):
-    """Names every docstring example can use, re-seeded before each docstring."""
+    """Names every docstring example can use, re-seeded before each docstring (``tmp_dir``: a fresh folder)."""
     if not request.node.__class__.__name__.startswith("Doctest"):
         return
     import keras
@@ -44,7 +44,7 @@ def _doctest_namespace(request, doctest_namespace):
     keras.utils.set_random_seed(0)
     x_digits, y_digits, x_digits_test, y_digits_test = request.getfixturevalue("_doctest_data")
     doctest_namespace.update(
-        np=np, tf=tf, keras=keras, keras_ae=keras_ae,
+        np=np, tf=tf, keras=keras, keras_ae=keras_ae, tmp_dir=request.getfixturevalue("tmp_path"),
         x_digits=x_digits, y_digits=y_digits, x_digits_test=x_digits_test, y_digits_test=y_digits_test,
         **{name: getattr(models, name) for name in models.__all__},
     )

@@ -190,8 +190,15 @@ def read_config(path: str | os.PathLike) -> dict:
         The config dict.
 
     Example:
-        >>> read_config("runs/cli_denoising/config.json")["model"]  # doctest: +SKIP
-        'denoising'
+        >>> path = tmp_dir / "config.yaml"
+        >>> _ = path.write_text("model: denoising\\nepochs: 2\\nparams: {level: 0.3}\\n")
+        >>> read_config(path)
+        {'model': 'denoising', 'epochs': 2, 'params': {'level': 0.3}}
+        >>> _ = path.write_text("model: dense\\nepoch: 2\\n")
+        >>> read_config(path)
+        Traceback (most recent call last):
+        ...
+        keras_ae.cli.UsageError: Unknown key(s) ['epoch'] in ...; valid keys: model, dataset, ...
     """
     path = Path(path)
     if not path.is_file():
@@ -455,8 +462,12 @@ def evaluate_model(model, x, batch_size: int = 256, seed: int = 0, y=None) -> di
         Metric name -> value.
 
     Example:
-        >>> evaluate_model(model, x_test)["psnr_db"]  # doctest: +SKIP
-        21.4
+        >>> model = build_denoising_ae((8, 8, 1), architecture="dense", hidden=(16,), code_dim=4)
+        >>> model.compile()
+        >>> _ = model.fit(x_digits, epochs=1, batch_size=64, verbose=0)
+        >>> results = evaluate_model(model, x_digits_test)
+        >>> sorted(results)
+        ['denoised_psnr_db', 'loss', 'noisy_psnr_db', 'psnr_db', 'reconstruction', 'squared_error_per_example']
     """
     from keras_ae.evaluation import psnr, squared_error_per_example
 
@@ -550,8 +561,13 @@ def find_recipes_dir(explicit: str | None = None) -> Path | None:
     package runs from, or ``./recipes``; ``None`` when the package is installed without it.
 
     Example:
-        >>> find_recipes_dir()  # doctest: +SKIP
-        PosixPath('/work/main/recipes')
+        >>> folder = str(tmp_dir)
+        >>> find_recipes_dir(folder) == Path(folder)
+        True
+        >>> find_recipes_dir(f"{folder}/missing")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: --recipes-dir .../missing is not a folder.
     """
     import keras_ae
 
@@ -572,8 +588,11 @@ def list_recipes(folder: Path) -> dict[str, str]:
     """Recipe name -> first docstring line, read without running the files.
 
     Example:
-        >>> list_recipes(find_recipes_dir())  # doctest: +SKIP
-        {'denoising': 'Denoise MNIST with a convolutional auto-encoder.'}
+        >>> folder = tmp_dir
+        >>> _ = (folder / "denoising.py").write_text("'''Train a denoising auto-encoder.\\n\\nMore text.'''")
+        >>> _ = (folder / "_shared.py").write_text("'''Helpers (not a recipe).'''")
+        >>> list_recipes(folder)
+        {'denoising': 'Train a denoising auto-encoder.'}
     """
     recipes = {}
     for path in sorted(folder.glob("*.py")):
@@ -684,8 +703,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--fresh", action="store_true",
                        help="discard an unfinished run's backup in --out and start over")
     train.add_argument("--steps-per-execution", type=int, metavar="N",
-                       help="training steps per call into the compiled graph (default: the model's, 16 for "
-                            "auto-encoders); 1 updates progress bars and callbacks after every step")
+                       help="training steps per call into the compiled graph (default: the model's, 64 for "
+                            "keras_ae models); 1 updates progress bars and callbacks after every step")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="Keras fit verbosity: 1 progress bar, 2 one line per epoch, 0 silent")
 
@@ -734,8 +753,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs ``keras-ae``; returns the exit code (0 ok, 2 usage error, 1 failure).
 
     Example:
-        >>> main(["datasets"])  # doctest: +SKIP
+        >>> main(["datasets"])  # the status column depends on the files this machine has
+        | dataset | kind | shape | status |
+        | --- | --- | --- | --- |
+        | mnist | image | (28, 28, 1) | ... |
+        ...
+        | digits | image | (8, 8, 1) | offline |
+        ...
         0
+        >>> main(["train", "no_such_model"])  # a usage error: one line on stderr, exit code 2
+        2
     """
     parser = build_parser()
     try:

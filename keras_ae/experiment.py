@@ -54,7 +54,10 @@ def load_recipe_data(args: argparse.Namespace, flatten: bool = False):
     """Loads ``args.dataset`` from ``args.data_dir`` (``digits`` and manifolds ignore it).
 
     Example:
-        >>> (x_train, y_train), (x_test, y_test) = load_recipe_data(args)  # doctest: +SKIP
+        >>> args = recipe_parser("demo", "Demo.", dataset="digits").parse_args([])
+        >>> (x_train, y_train), (x_test, y_test) = load_recipe_data(args)
+        >>> x_train.shape[1:], load_recipe_data(args, flatten=True)[0][0].shape[1:]
+        ((8, 8, 1), (64,))
     """
     from keras_ae.data import load_dataset
 
@@ -89,7 +92,14 @@ def fit_recipe_model(model, x, args: argparse.Namespace, name: str | None = None
         TrainingDivergedError: a NaN/inf loss (the last finite weights are restored).
 
     Example:
-        >>> history = fit_recipe_model(model, x_train, args, epochs=args.epochs, batch_size=256)  # doctest: +SKIP
+        >>> args = recipe_parser("demo", "Demo.", dataset="digits", epochs=2).parse_args(["--out", str(tmp_dir)])
+        >>> model = build_dense_ae((8, 8, 1), code_dim=4)
+        >>> model.compile()
+        >>> history = fit_recipe_model(model, x_digits, args, epochs=args.epochs, batch_size=64, verbose=0)
+        >>> len(history["loss"])
+        2
+        >>> sorted(p.name for p in (Path(args.out) / CHECKPOINTS / model.name).iterdir())  # until write_results
+        ['backup', 'best.keras', 'last.keras']
     """
     from keras_ae.training.checkpoints import fit_resumable
 
@@ -156,7 +166,14 @@ def write_results(out: str | os.PathLike, results: Mapping[str, Any], rows: Sequ
         The JSON path.
 
     Example:
-        >>> write_results("runs/demo", {"psnr_gain_db": 9.3})  # doctest: +SKIP
+        >>> out = tmp_dir
+        >>> path = write_results(out, {"psnr_gain_db": 9.3}, rows=[{"model": "dae", "psnr_db": 21.4}])
+        | model | psnr_db |
+        | --- | --- |
+        | dae | 21.4 |
+        results: .../results.json
+        >>> json.loads(path.read_text())["results"]
+        {'psnr_gain_db': 9.3}
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -8,13 +8,12 @@ and the ratio ``||f(x + d) - f(x)|| / ||d||`` for small random ``d`` measures ho
 the code contracts the space around the data ("contraction curves").
 
 Example:
-    >>> import tempfile
     >>> model = build_contractive_ae((8, 8, 1), code_dim=8)
     >>> planes = tangent_plane(model, x_digits_test[:5], k=4)
     >>> planes.vectors.shape, planes.singular_values.shape
     ((5, 4, 8, 8, 1), (5, 4))
     >>> from keras_ae.plotting import save_tangent_planes
-    >>> save_tangent_planes(x_digits_test[:5], planes, f"{tempfile.mkdtemp()}/tangents.png").name
+    >>> save_tangent_planes(x_digits_test[:5], planes, f"{str(tmp_dir)}/tangents.png").name
     'tangents.png'
 """
 

@@ -90,8 +90,7 @@ def load_model(path: str | os.PathLike, compile: bool = True, safe_mode: bool = 
         UnsafeModelError: the file needs code execution to load (safe mode).
 
     Example:
-        >>> import tempfile
-        >>> path = save_model(build_dense_ae((8, 8, 1), code_dim=4), Path(tempfile.mkdtemp()) / "model.keras")
+        >>> path = save_model(build_dense_ae((8, 8, 1), code_dim=4), tmp_dir / "model.keras")
         >>> model = load_model(path)
         >>> type(model).__name__, model.encode(x_digits_test[:2]).shape
         ('AutoEncoder', (2, 4))
@@ -169,8 +168,7 @@ def check_keras_file(path: str | os.PathLike, compile: bool = True, safe_mode: b
         InputValidationError: the problem, named.
 
     Example:
-        >>> import tempfile
-        >>> folder = Path(tempfile.mkdtemp())
+        >>> folder = tmp_dir
         >>> check_keras_file(save_model(build_dense_ae((8, 8, 1), code_dim=4), folder / "model.keras"))
         >>> _ = (folder / "broken.keras").write_bytes(b"not a zip")
         >>> check_keras_file(folder / "broken.keras")
@@ -323,10 +321,9 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
         ``path`` as a ``Path``.
 
     Example:
-        >>> import tempfile
-        >>> folder = Path(tempfile.mkdtemp())
-        >>> save_model(build_dense_ae((8, 8, 1), code_dim=4), folder / "demo" / "model.keras") == folder / "demo/model.keras"
-        True
+        >>> folder = tmp_dir
+        >>> save_model(build_dense_ae((8, 8, 1), code_dim=4), folder / "demo" / "model.keras").relative_to(folder)
+        PosixPath('demo/model.keras')
         >>> sorted(p.name for p in (folder / "demo").iterdir())  # no temporary file is left
         ['model.keras']
     """

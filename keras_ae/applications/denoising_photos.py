@@ -262,9 +262,8 @@ def save_filter_panels(kernels: Mapping[str, np.ndarray], path, patch_size: int 
         The written path.
 
     Example:
-        >>> import tempfile
         >>> kernel = first_layer_kernel(build_patch_ae(16))
-        >>> save_filter_panels({"untrained": kernel}, tempfile.mkdtemp() + "/filters.png", n=16).name
+        >>> save_filter_panels({"untrained": kernel}, str(tmp_dir) + "/filters.png", n=16).name
         'filters.png'
     """
     from keras_ae.plotting._common import _pyplot, _save

@@ -51,8 +51,7 @@ def find_npz(name: str, data_dir: str | os.PathLike | None = None) -> Path | Non
     then Keras' download cache ``~/.keras/datasets/<name>.npz``.
 
     Example:
-        >>> import tempfile
-        >>> folder = Path(tempfile.mkdtemp())
+        >>> folder = tmp_dir
         >>> np.savez(folder / "mnist.npz", x_train=np.zeros((3, 28, 28), np.uint8), y_train=np.zeros(3, np.uint8),
         ...          x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.zeros(2, np.uint8))
         >>> find_npz("mnist", folder) == folder / "mnist.npz"
@@ -86,8 +85,7 @@ def read_keras_npz(path: str | os.PathLike) -> tuple[tuple[np.ndarray, np.ndarra
         DatasetNotAvailableError: if the file is missing, truncated or lacks a key.
 
     Example:
-        >>> import tempfile
-        >>> folder = Path(tempfile.mkdtemp())
+        >>> folder = tmp_dir
         >>> np.savez(folder / "mnist.npz", x_train=np.zeros((3, 28, 28), np.uint8), y_train=np.zeros(3, np.uint8),
         ...          x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.zeros(2, np.uint8))
         >>> (x, y), (x_test, y_test) = read_keras_npz(folder / "mnist.npz")
@@ -146,8 +144,7 @@ def check_keras_npz(path: str | os.PathLike, example_shape: tuple[int, ...] | No
         ``None`` if the file looks usable, else a short reason.
 
     Example:
-        >>> import tempfile
-        >>> folder = Path(tempfile.mkdtemp())
+        >>> folder = tmp_dir
         >>> np.savez(folder / "mnist.npz", x_train=np.zeros((3, 28, 28), np.uint8), y_train=np.zeros(3, np.uint8),
         ...          x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.zeros(2, np.uint8))
         >>> check_keras_npz(folder / "mnist.npz", (28, 28, 1)) is None  # usable

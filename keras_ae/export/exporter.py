@@ -118,8 +118,13 @@ def is_trained(model: keras.Model, history: Any = None) -> bool:
     recorded in ``model.info["method"]`` (PCA).
 
     Example:
-        >>> is_trained(build_dense_ae(64))  # doctest: +SKIP
-        False
+        >>> model = build_dense_ae((8, 8, 1), code_dim=4)
+        >>> is_trained(model), is_trained(model, history={"loss": [0.7, 0.6]})
+        (False, True)
+        >>> model.compile()
+        >>> _ = model.fit(x_digits, epochs=1, batch_size=64, verbose=0)
+        >>> is_trained(model)
+        True
     """
     info = getattr(model, "info", None) or {}
     return _optimizer_steps(model) > 0 or bool(_history_dict(history)) or bool(info.get("method"))
@@ -145,8 +150,12 @@ def export_metadata(model: keras.Model, family: registry.Family, endpoints: Sequ
         A JSON-serializable dict.
 
     Example:
-        >>> export_metadata(model, family_for(model), eps, "digits_ae")["family"]  # doctest: +SKIP
-        'autoencoder'
+        >>> from keras_ae.export.endpoints import ExportOptions
+        >>> model = build_dense_ae((8, 8, 1), code_dim=4)
+        >>> eps = model.serving_endpoints(ExportOptions())
+        >>> meta = export_metadata(model, family_for(model), eps, "digits_ae", history={"loss": [0.7, 0.6]})
+        >>> meta["family"], meta["serving_default"], meta["name"]
+        ('autoencoder', 'reconstruct', 'digits_ae')
     """
     from keras_ae import __version__
 
@@ -180,7 +189,11 @@ def read_metadata(export_dir: str | os.PathLike) -> dict:
     """Reads the metadata of an export (needs only the standard library).
 
     Example:
-        >>> read_metadata("saved_models/digits_ae/1")["signatures"].keys()  # doctest: +SKIP
+        >>> path = export(build_dense_ae((8, 8, 1), code_dim=4), "digits_ae", base_dir=str(tmp_dir),
+        ...               allow_untrained=True)
+        >>> meta = read_metadata(path)
+        >>> meta["name"], list(meta["signatures"])
+        ('digits_ae', ['reconstruct', 'encode', 'decode', 'reconstruct_uint8', 'encode_uint8'])
     """
     return json.loads((Path(export_dir) / "assets" / METADATA_FILE).read_text())
 
@@ -275,9 +288,19 @@ def export(
         ExportExistsError: the version exists and ``overwrite`` is False.
 
     Example:
-        >>> path = export(model, "digits_denoiser")  # doctest: +SKIP
-        >>> loaded = tf.saved_model.load(str(path))  # doctest: +SKIP
-        >>> loaded.signatures["denoise"](images=noisy)["denoised"]  # doctest: +SKIP
+        >>> model = build_denoising_ae((8, 8, 1), architecture="dense", hidden=(16,), code_dim=4)
+        >>> model.compile()
+        >>> _ = model.fit(x_digits, epochs=1, batch_size=64, verbose=0)
+        >>> base_dir = str(tmp_dir)  # default: saved_models/ in the current folder
+        >>> path = export(model, "digits_denoiser", base_dir=base_dir)
+        >>> path.relative_to(base_dir).as_posix()
+        'digits_denoiser/1'
+        >>> export(model, "digits_denoiser", base_dir=base_dir).name  # the next free version
+        '2'
+        >>> loaded = tf.saved_model.load(str(path))  # needs only TensorFlow
+        >>> noisy = np.clip(x_digits_test[:2] + 0.5 * np.random.default_rng(0).normal(size=(2, 8, 8, 1)), 0, 1)
+        >>> loaded.signatures["denoise"](images=tf.constant(noisy, tf.float32))["denoised"].shape
+        TensorShape([2, 8, 8, 1])
     """
     family = family_for(model)
     model_dir = model_directory(base_dir, name)

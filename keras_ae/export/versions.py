@@ -85,8 +85,7 @@ def existing_versions(model_dir: str | os.PathLike) -> list[int]:
         The versions; ``[]`` if the folder does not exist.
 
     Example:
-        >>> import tempfile
-        >>> model_dir = Path(tempfile.mkdtemp()) / "digits_ae"
+        >>> model_dir = tmp_dir / "digits_ae"
         >>> existing_versions(model_dir)
         []
         >>> for entry in ("1", "2", "10", "²", ".keras_ae-tmp-123-x"):
@@ -145,8 +144,7 @@ def remove_stale_temporaries(model_dir: str | os.PathLike) -> list[Path]:
         The removed (or restored) folders.
 
     Example:
-        >>> import tempfile
-        >>> model_dir = Path(tempfile.mkdtemp()) / "digits_ae"
+        >>> model_dir = tmp_dir / "digits_ae"
         >>> (model_dir / "1").mkdir(parents=True)
         >>> (model_dir / f"{_TMP_PREFIX}999999999-x").mkdir()  # no process has this id
         >>> (model_dir / f"{_TMP_PREFIX}{os.getpid()}-y").mkdir()  # a live process's: kept
@@ -154,7 +152,7 @@ def remove_stale_temporaries(model_dir: str | os.PathLike) -> list[Path]:
         ['.keras_ae-tmp-999999999-x']
         >>> remove_stale_temporaries(model_dir)
         []
-        >>> sorted(p.name for p in model_dir.iterdir()) == ["1", f"{_TMP_PREFIX}{os.getpid()}-y"]
+        >>> {p.name for p in model_dir.iterdir()} == {"1", f"{_TMP_PREFIX}{os.getpid()}-y"}
         True
     """
     removed = []

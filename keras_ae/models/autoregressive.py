@@ -129,14 +129,28 @@ class AutoregressiveModel(Trainer, keras.Model):
             and draws ``x ~ Bernoulli(x)`` afresh every batch (the IWAE protocol).
         receptive_rows: How many rows above a pixel can influence it (``None``: all).
             Lets the sampler evaluate the network on a band of rows per pixel.
-        seed: Seed of the dynamic binarization's random stream.
+        seed: Seed of the model's random stream (dynamic binarization, and the seeds
+            drawn when a sampler is called with ``seed=None``).
         info: JSON-serializable facts kept with the model.
 
     Example:
-        >>> model = build_pixelcnn((28, 28, 1), filters=32, blocks=4)
-        >>> model.compile()
-        >>> model.fit(binarize(x_train, seed=0), epochs=1)  # doctest: +SKIP
-        >>> nll = -model.log_likelihood(x_test_binary).mean()  # doctest: +SKIP
+        >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=0)  # a PixelCNN is an AutoregressiveModel
+        >>> model.compile(optimizer="adam")
+        >>> history = model.fit(keras_ae.data.binarize(x_digits, seed=0), epochs=1, batch_size=64, verbose=0)
+        >>> sorted(history.history)  # NLL in nats per image, and in bits per dimension
+        ['bits_per_dim', 'loss', 'nll']
+        >>> model.log_likelihood(keras_ae.data.binarize(x_digits_test, seed=0)).shape
+        (64,)
+
+        On MNIST (minutes of training, so not run here):
+
+        ```python
+        (x_train, _), (x_test, _) = keras_ae.load_dataset("mnist")
+        model = build_pixelcnn((28, 28, 1), filters=32, blocks=4)
+        model.compile(optimizer="adam")
+        model.fit(keras_ae.data.binarize(x_train, seed=0), epochs=1)
+        nll = -model.log_likelihood(keras_ae.data.binarize(x_test, seed=0)).mean()
+        ```
     """
 
     loss_refusal = "Autoregressive models own their loss (the exact NLL); don't pass loss= to compile()."
@@ -253,7 +267,13 @@ class AutoregressiveModel(Trainer, keras.Model):
                 values for a binary model, or values off the model's grey-level grid.
 
         Example:
-            >>> model.validate_images(np.zeros((2, 28, 28)))  # doctest: +SKIP
+            >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
+            >>> model.validate_images(np.zeros((2, 8, 8))).shape  # a channel axis is added
+            (2, 8, 8, 1)
+            >>> model.validate_images(x_digits[:2])  # grey images, binary model
+            Traceback (most recent call last):
+            ...
+            InputValidationError: `x` is not binary (... values strictly between 0 and 1, e.g. ...) but the model has Bernoulli pixels. ...
         """
         h, w, c = self.image_shape
         rows = h if rows is None else rows
@@ -378,7 +398,10 @@ class AutoregressiveModel(Trainer, keras.Model):
             float64 array ``(n,)``; the test NLL is ``-log_likelihood(x).mean()``.
 
         Example:
-            >>> nll = -model.log_likelihood(x_test).mean()  # doctest: +SKIP
+            >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
+            >>> ll = model.log_likelihood(keras_ae.data.binarize(x_digits_test, seed=0))
+            >>> ll.shape, ll.dtype, bool(np.all(ll < 0))
+            ((64,), dtype('float64'), True)
         """
         x = self.validate_images(x)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -408,7 +431,10 @@ class AutoregressiveModel(Trainer, keras.Model):
             float64 array ``(n,)``.
 
         Example:
-            >>> model.bits_per_dim(x_test).mean()  # doctest: +SKIP
+            >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
+            >>> x = keras_ae.data.binarize(x_digits_test, seed=0)
+            >>> np.allclose(model.bits_per_dim(x), -model.log_likelihood(x) / (64 * np.log(2)))
+            True
         """
         return bits_per_dim(-self.log_likelihood(x, batch_size=batch_size, verbose=verbose), self.num_dims)
 
@@ -514,7 +540,10 @@ class AutoregressiveModel(Trainer, keras.Model):
             float32 images ``(n, h, w, c)`` with values ``level / (levels - 1)``.
 
         Example:
-            >>> images = model.sample(16, seed=0)  # doctest: +SKIP
+            >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
+            >>> images = model.sample(4, seed=0, jit_compile=False)
+            >>> images.shape, np.unique(images)
+            ((4, 8, 8, 1), array([0., 1.], dtype=float32))
         """
         n = check_int(n, "n", minimum=0)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -544,7 +573,11 @@ class AutoregressiveModel(Trainer, keras.Model):
                 many rows, or for images the model cannot score.
 
         Example:
-            >>> filled = model.complete(x_test[:8], rows_observed=14, seed=0)  # doctest: +SKIP
+            >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
+            >>> x = keras_ae.data.binarize(x_digits_test[:4], seed=0)
+            >>> filled = model.complete(x, rows_observed=6, seed=0, jit_compile=False)
+            >>> filled.shape, np.array_equal(filled[:, :6], x[:, :6])  # the observed rows are kept
+            ((4, 8, 8, 1), True)
         """
         h = self.image_shape[0]
         rows_observed = check_int(rows_observed, "rows_observed")
@@ -582,7 +615,10 @@ class AutoregressiveModel(Trainer, keras.Model):
             float32 images ``(n, h, w, c)``.
 
         Example:
-            >>> slow = model.sample_naive(4, seed=0)  # doctest: +SKIP
+            >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
+            >>> slow = model.sample_naive(2, seed=0, compiled_forward=True)
+            >>> np.array_equal(slow, model.sample(2, seed=0, jit_compile=False))
+            True
         """
         n = check_int(n, "n", minimum=0)
         verbose = check_verbose(verbose)

@@ -1,8 +1,8 @@
 """Convolutional auto-encoders (the Keras tutorial's conv / denoising auto-encoder).
 
-The encoder halves the resolution with strided 3x3 convolutions; the decoder doubles
-it back with transposed convolutions and ends with a 3x3 convolution to the image's
-channels. With ``code_dim=None`` the code is the last feature map (the keras.io
+The encoder halves the resolution with stride-2 convolutions (3x3 by default); the
+decoder doubles it back with transposed convolutions and ends with a convolution of the
+same kernel size to the image's channels. With ``code_dim=None`` the code is the last feature map (the keras.io
 denoising example); an int adds a dense bottleneck of that size.
 """
 
@@ -182,7 +182,8 @@ def build_conv_ae(
     """A convolutional auto-encoder.
 
     Args:
-        input_shape: ``(height, width, channels)``; any size (odd sizes are cropped back).
+        input_shape: ``(height, width, channels)``; any size (the decoder crops sizes not
+            divisible by ``2 ** len(filters)`` back).
         filters: Encoder channels per stride-2 convolution; the decoder mirrors them.
         code_dim: Dense bottleneck size, or ``None`` for a feature-map code.
         kernel_size: Kernel size.

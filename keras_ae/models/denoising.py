@@ -33,7 +33,7 @@ def build_denoising_ae(
         noise: ``"gaussian"``, ``"masking"`` or ``"salt_pepper"``.
         level: Noise standard deviation (Gaussian) or fraction of corrupted pixels.
         architecture: ``"conv"`` (``build_conv_ae``) or ``"dense"`` (``build_dense_ae``);
-            works over- and undercomplete (choose ``code_dim`` / ``hidden``).
+            works over- and undercomplete (choose ``code_dim``, and ``filters`` or ``hidden``).
         clip: Value range of the noisy images (``None`` for unbounded real data).
         name: Model name.
         **kwargs: Passed to the architecture's builder (``filters``, ``code_dim``, ``loss``...).
@@ -42,10 +42,22 @@ def build_denoising_ae(
         An :class:`AutoEncoder` with a training-only ``Corruption`` layer.
 
     Example:
-        >>> model = build_denoising_ae((28, 28, 1), noise="gaussian", level=0.5)
-        >>> model.compile()
-        >>> model.fit(x_train, epochs=15)  # doctest: +SKIP
-        >>> denoised = model.reconstruct(noisy_test)  # doctest: +SKIP
+        >>> model = build_denoising_ae((8, 8, 1), noise="gaussian", level=0.5, filters=(8,))
+        >>> model.compile(optimizer="adam")
+        >>> history = model.fit(x_digits, epochs=2, batch_size=64, verbose=0)  # noisy inputs, clean targets
+        >>> noisy_test = keras_ae.data.corrupt(x_digits_test, "gaussian", 0.5, seed=0)
+        >>> model.reconstruct(noisy_test).shape  # no corruption outside training
+        (64, 8, 8, 1)
+
+        The keras.io denoising example on MNIST (minutes of training, so not run here):
+
+        ```python
+        (x_train, _), (x_test, _) = keras_ae.load_dataset("mnist")
+        model = build_denoising_ae((28, 28, 1), noise="gaussian", level=0.5)
+        model.compile(optimizer="adam")
+        model.fit(x_train, epochs=15)
+        denoised = model.reconstruct(keras_ae.data.corrupt(x_test, "gaussian", 0.5, seed=0))
+        ```
     """
     check_choice(architecture, "architecture", ("conv", "dense"))
     corruption = Corruption(noise, level, clip=clip, name="corruption")

@@ -168,9 +168,22 @@ def build_dense_ae(
             :data:`~keras_ae.models.common.MAX_PARAMETERS` parameters (refused before building).
 
     Example:
-        >>> model = build_dense_ae((28, 28, 1))
-        >>> model.compile()
-        >>> model.fit(x_train, epochs=5, batch_size=256)  # doctest: +SKIP
+        >>> model = build_dense_ae((8, 8, 1), hidden=(32,), code_dim=8)
+        >>> model.compile(optimizer="adam")
+        >>> history = model.fit(x_digits, epochs=2, batch_size=64, verbose=0)
+        >>> sorted(history.history)
+        ['loss', 'reconstruction']
+        >>> model.reconstruct(x_digits_test).shape
+        (64, 8, 8, 1)
+
+        The Keras tutorial's model on MNIST (minutes of training, so not run here):
+
+        ```python
+        (x_train, _), (x_test, _) = keras_ae.load_dataset("mnist")
+        model = build_dense_ae((28, 28, 1))  # 784-128-64-32-64-128-784
+        model.compile(optimizer="adam")
+        model.fit(x_train, epochs=5, batch_size=256, validation_data=(x_test, x_test))
+        ```
     """
     # Check everything before building anything: a refused decoder must not follow
     # a minute spent allocating the encoder.

@@ -33,7 +33,8 @@ def build_sparse_ae(
         input_shape: Shape of one example.
         hidden: Encoder hidden widths.
         code_dim: Code size (sparse codes are often overcomplete).
-        l1: L1 penalty weight on the code (ignored if ``k`` is given and ``l1`` is 0).
+        l1: L1 penalty weight on the code, 0 for none (e.g. with a k-sparse code; with
+            ``k`` and ``l1 > 0`` both apply).
         k: If set, a k-sparse code with exactly ``k`` nonzero units per example.
         loss: ``"bce"`` or ``"mse"``.
         name: Model name.
@@ -47,7 +48,13 @@ def build_sparse_ae(
             int in ``[1, code_dim]``.
 
     Example:
-        >>> model = build_sparse_ae(784, code_dim=100, k=25, l1=0.0)
+        >>> model = build_sparse_ae((8, 8, 1), hidden=(32,), code_dim=16, k=4, l1=0.0)
+        >>> (model.encode(x_digits[:3]) != 0).sum(axis=1)  # exactly k nonzero code units
+        array([4, 4, 4])
+        >>> model = build_sparse_ae((8, 8, 1), hidden=(32,), code_dim=16, l1=1e-3)
+        >>> model.compile(optimizer="adam")
+        >>> sorted(model.fit(x_digits, epochs=1, batch_size=64, verbose=0).history)
+        ['loss', 'reconstruction', 'sparsity']
     """
     # Checked here, not only in build_dense_ae: the error must name `l1`, not `sparsity_l1`,
     # and `k` decides the code activation below.

@@ -65,6 +65,8 @@ class TiedAutoEncoder(AutoEncoder):
 
     Example:
         >>> model = build_tied_ae(784, hidden=(64,), code_dim=8)
+        >>> type(model).__name__, model.decoder.count_params()  # the decoder's own weights: biases 64 + 784
+        ('TiedAutoEncoder', 848)
     """
 
     def __init__(self, encoder: keras.Model, decoder_activation: str = "relu", output_activation: str = "sigmoid", **kwargs):
@@ -113,8 +115,13 @@ def build_tied_ae(
             :data:`~keras_ae.models.common.MAX_PARAMETERS` parameters (refused before building).
 
     Example:
-        >>> model = build_tied_ae((28, 28, 1))
-        >>> model.compile(); model.fit(x_train, epochs=5)  # doctest: +SKIP
+        >>> model = build_tied_ae((8, 8, 1), hidden=(32,), code_dim=8)
+        >>> count_kernels(model)  # 64->32 and 32->8, each shared with its transpose
+        2
+        >>> model.compile(optimizer="adam")
+        >>> history = model.fit(x_digits, epochs=2, batch_size=64, verbose=0)
+        >>> model.reconstruct(x_digits_test).shape
+        (64, 8, 8, 1)
     """
     shape = as_shape(input_shape)
     hidden = as_units(hidden, "hidden")

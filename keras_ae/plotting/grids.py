@@ -32,8 +32,7 @@ def save_image_rows(
         The written path.
 
     Example:
-        >>> import tempfile
-        >>> folder = tempfile.mkdtemp()
+        >>> folder = str(tmp_dir)
         >>> noisy = np.clip(x_digits[:10] + 0.3 * np.random.default_rng(0).normal(size=x_digits[:10].shape), 0, 1)
         >>> save_image_rows({"noisy": noisy, "clean": x_digits[:10]}, f"{folder}/grid.png").name
         'grid.png'
@@ -69,8 +68,7 @@ def save_image_grid(images: np.ndarray, path: str | os.PathLike, cols: int = 10,
         The written path.
 
     Example:
-        >>> import tempfile
-        >>> folder = tempfile.mkdtemp()
+        >>> folder = str(tmp_dir)
         >>> save_image_grid(x_digits[:20], f"{folder}/samples.png", cols=5).name
         'samples.png'
     """
@@ -93,8 +91,7 @@ def save_filters(kernel: np.ndarray, path: str | os.PathLike, image_shape: Seque
         The written path.
 
     Example:
-        >>> import tempfile
-        >>> folder = tempfile.mkdtemp()
+        >>> folder = str(tmp_dir)
         >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
         >>> kernel = model.encoder.layers[2].kernel.numpy()  # Input, Flatten, then the first Dense
         >>> kernel.shape

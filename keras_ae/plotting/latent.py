@@ -39,8 +39,7 @@ def save_code_scatter(
         The written path.
 
     Example:
-        >>> import tempfile
-        >>> folder = tempfile.mkdtemp()
+        >>> folder = str(tmp_dir)
         >>> from sklearn.decomposition import PCA
         >>> flat = x_digits.reshape(len(x_digits), -1)
         >>> codes = {"PCA": PCA(2).fit_transform(flat), "random": flat @ np.random.default_rng(0).normal(size=(64, 2))}
@@ -99,8 +98,7 @@ def save_latent_scatter(model, x: np.ndarray, labels: np.ndarray, path: str | os
         The written path.
 
     Example:
-        >>> import tempfile
-        >>> folder = tempfile.mkdtemp()
+        >>> folder = str(tmp_dir)
         >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
         >>> save_latent_scatter(vae, x_digits_test, y_digits_test, f"{folder}/latent.png").name
         'latent.png'
@@ -133,8 +131,7 @@ def save_latent_manifold(model, path: str | os.PathLike, n: int = 20, title: str
         The written path.
 
     Example:
-        >>> import tempfile
-        >>> folder = tempfile.mkdtemp()
+        >>> folder = str(tmp_dir)
         >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
         >>> save_latent_manifold(vae, f"{folder}/manifold.png", n=5).name
         'manifold.png'
@@ -164,8 +161,7 @@ def save_samples(model, path: str | os.PathLike, n: int = 100, seed: int = 0, co
     """Saves ``n`` samples ``model.sample(n, seed=seed)`` as a grid.
 
     Example:
-        >>> import tempfile
-        >>> folder = tempfile.mkdtemp()
+        >>> folder = str(tmp_dir)
         >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
         >>> save_samples(vae, f"{folder}/samples.png", n=16, cols=4).name
         'samples.png'
@@ -178,8 +174,7 @@ def save_interpolations(model, x1: np.ndarray, x2: np.ndarray, path: str | os.Pa
     """One row per pair: decoded points on the line between the codes of ``x1[i]`` and ``x2[i]``.
 
     Example:
-        >>> import tempfile
-        >>> folder = tempfile.mkdtemp()
+        >>> folder = str(tmp_dir)
         >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
         >>> save_interpolations(vae, x_digits_test[:3], x_digits_test[3:6], f"{folder}/interp.png", steps=5).name
         'interp.png'

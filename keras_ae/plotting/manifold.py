@@ -31,8 +31,7 @@ def save_tangent_planes(x: np.ndarray, planes: TangentPlane, path: str | os.Path
         The written path.
 
     Example:
-        >>> import tempfile
-        >>> folder = tempfile.mkdtemp()
+        >>> folder = str(tmp_dir)
         >>> from keras_ae.manifold import tangent_plane
         >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
         >>> planes = tangent_plane(model, x_digits_test[:3], k=2)
@@ -76,8 +75,7 @@ def save_contraction_curves(radii: Sequence[float], curves: Mapping[str, Sequenc
         The written path.
 
     Example:
-        >>> import tempfile
-        >>> folder = tempfile.mkdtemp()
+        >>> folder = str(tmp_dir)
         >>> from keras_ae.manifold import contraction_ratio
         >>> radii = [0.1, 1.0, 5.0]
         >>> curves = {name: contraction_ratio(builder((8, 8, 1), code_dim=4), x_digits_test[:16], radii)

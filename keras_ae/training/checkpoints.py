@@ -80,9 +80,17 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         epoch_logs: One dict of logs per finished epoch, restored ones included.
 
     Example:
-        >>> backup = ResumableBackup("runs/demo/backup")
-        >>> model.fit(x, epochs=10, callbacks=[backup])  # doctest: +SKIP
-        >>> backup.history()["loss"]  # all 10 epochs, also after a resume  # doctest: +SKIP
+        >>> folder = tmp_dir / "backup"
+        >>> model = build_dense_ae((8, 8, 1), code_dim=4)
+        >>> model.compile()
+        >>> backup = ResumableBackup(folder, delete_checkpoint=False)
+        >>> _ = model.fit(x_digits, epochs=2, batch_size=64, verbose=0, callbacks=[backup])
+        >>> read_backup(folder)["epoch"]
+        2
+        >>> again = ResumableBackup(folder, delete_checkpoint=False)  # as after a crash: a new process
+        >>> _ = model.fit(x_digits, epochs=3, batch_size=64, verbose=0, callbacks=[again])  # runs epoch 3 only
+        >>> again.initial_epoch, len(again.history()["loss"])  # all 3 epochs, also after the resume
+        (2, 3)
     """
 
     def __init__(self, backup_dir: str | os.PathLike, fingerprint: Mapping[str, Any] | None = None,
@@ -149,8 +157,10 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         """The history of every finished epoch of the run, restored ones included.
 
         Example:
-            >>> len(backup.history()["loss"])  # doctest: +SKIP
-            10
+            >>> backup = ResumableBackup("unused")  # nothing is written before fit
+            >>> backup.epoch_logs = [{"loss": 0.7}, {"loss": 0.6}]
+            >>> backup.history()
+            {'loss': [0.7, 0.6]}
         """
         return epoch_logs_to_history(self.epoch_logs)
 
@@ -188,7 +198,13 @@ def recover_backup(backup_dir: str | os.PathLike) -> None:
     Only the training process may call this (it runs at the start of ``fit``).
 
     Example:
-        >>> recover_backup("runs/train_dense/backup")  # doctest: +SKIP
+        >>> folder = tmp_dir
+        >>> _ = (folder / "latest.weights.h5").write_bytes(b"old")
+        >>> _ = (folder / "training_metadata.json").write_text('{"epoch": 1}')
+        >>> _ = (folder / "latest.partial.weights.h5").write_bytes(b"new")  # killed mid-commit
+        >>> recover_backup(folder)
+        >>> sorted(p.name for p in folder.iterdir())  # the partial file is discarded
+        ['latest.weights.h5', 'training_metadata.json']
     """
     _, meta, partial_weights, partial_meta = _backup_files(backup_dir)
     if partial_weights.exists():  # killed before the commit point: the old pair is intact
@@ -205,8 +221,15 @@ def read_backup(backup_dir: str | os.PathLike) -> dict | None:
     restart would resume from (including a commit that is past its commit point).
 
     Example:
-        >>> read_backup("runs/train_dense/backup")  # doctest: +SKIP
-        {'epoch': 3, 'batch': 0, 'history': [...], 'fingerprint': {...}}
+        >>> out = tmp_dir
+        >>> read_backup(out / BACKUP_DIR) is None  # nothing to resume
+        True
+        >>> model = build_dense_ae((8, 8, 1), code_dim=4)
+        >>> model.compile()
+        >>> _ = fit_resumable(model, x_digits, out_dir=out, fingerprint={"lr": 1e-3}, keep_backup=True,
+        ...                   epochs=2, batch_size=64, verbose=0)
+        >>> read_backup(out / BACKUP_DIR)
+        {'epoch': 2, 'batch': 0, 'history': [{...}, {...}], 'fingerprint': {'lr': 0.001}}
     """
     weights, meta, partial_weights, partial_meta = _backup_files(backup_dir)
     for _ in range(20):  # a concurrent commit may rename a file between our checks: retry
@@ -224,7 +247,12 @@ def clear_backup(out_dir: str | os.PathLike) -> None:
     """Deletes ``out_dir/backup`` (after the run's final files are written).
 
     Example:
-        >>> clear_backup("runs/train_dense")  # doctest: +SKIP
+        >>> out = tmp_dir
+        >>> (out / BACKUP_DIR).mkdir()
+        >>> clear_backup(out)
+        >>> (out / BACKUP_DIR).exists()
+        False
+        >>> clear_backup(out)  # no backup: nothing to do
     """
     shutil.rmtree(Path(out_dir) / BACKUP_DIR, ignore_errors=True)
 
@@ -238,7 +266,13 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
             ``save_best_only``, ``initial_value_threshold``, ...).
 
     Example:
-        >>> best = AtomicModelCheckpoint("runs/demo/best.keras", monitor="val_loss", save_best_only=True)
+        >>> path = tmp_dir / "best.keras"
+        >>> best = AtomicModelCheckpoint(path, monitor="loss", save_best_only=True)
+        >>> model = build_dense_ae((8, 8, 1), code_dim=4)
+        >>> model.compile()
+        >>> _ = model.fit(x_digits, epochs=1, batch_size=64, verbose=0, callbacks=[best])
+        >>> sorted(p.name for p in path.parent.iterdir())  # no partial file left
+        ['best.keras']
     """
 
     def __init__(self, filepath: str | os.PathLike, **kwargs):
@@ -281,8 +315,16 @@ def training_callbacks(
         ``[last checkpoint, best checkpoint, ResumableBackup]`` (no best one without ``monitor``).
 
     Example:
-        >>> callbacks = training_callbacks("runs/my_run", monitor="val_loss")
-        >>> model.fit(x, validation_data=(x_val,), epochs=20, callbacks=callbacks)  # doctest: +SKIP
+        >>> out = tmp_dir
+        >>> callbacks = training_callbacks(out, monitor="val_loss")
+        >>> [type(c).__name__ for c in callbacks]
+        ['AtomicModelCheckpoint', 'AtomicModelCheckpoint', 'ResumableBackup']
+        >>> model = build_dense_ae((8, 8, 1), code_dim=4)
+        >>> model.compile()
+        >>> _ = model.fit(x_digits, validation_data=(x_digits_test,), epochs=2, batch_size=64, verbose=0,
+        ...               callbacks=callbacks)
+        >>> sorted(p.name for p in out.iterdir())  # the backup is deleted once fit ends
+        ['best.keras', 'last.keras']
     """
     out = Path(out_dir)
     backup_dir = out / BACKUP_DIR
@@ -330,8 +372,15 @@ def fit_resumable(
         ResumeMismatchError: ``out_dir`` holds a backup of a run with other settings.
 
     Example:
-        >>> history = fit_resumable(model, x_train, out_dir="runs/ae", epochs=20,
-        ...                         validation_data=(x_test,))  # doctest: +SKIP
+        >>> out = tmp_dir / "ae"
+        >>> model = build_dense_ae((8, 8, 1), code_dim=4)
+        >>> model.compile()
+        >>> history = fit_resumable(model, x_digits, out_dir=out, epochs=2, batch_size=64, verbose=0,
+        ...                         validation_data=(x_digits_test,))
+        >>> sorted(history), len(history["loss"])
+        (['loss', 'reconstruction', 'val_loss', 'val_reconstruction'], 2)
+        >>> sorted(p.name for p in out.iterdir())
+        ['best.keras', 'last.keras']
     """
     from keras_ae.training.nan_guard import fit_with_nan_guard
 

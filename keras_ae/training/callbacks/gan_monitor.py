@@ -66,9 +66,8 @@ class GANMonitor(keras.callbacks.Callback):
         """Writes the grid for ``epoch`` (1-based) and returns its path.
 
         Example:
-            >>> import tempfile
             >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,))
-            >>> monitor = GANMonitor(tempfile.mkdtemp(), n=4, cols=2)
+            >>> monitor = GANMonitor(str(tmp_dir), n=4, cols=2)
             >>> monitor.set_model(gan)
             >>> monitor.save(0).name  # the untrained generator
             'epoch_000.png'
