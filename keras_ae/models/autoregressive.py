@@ -273,7 +273,8 @@ class AutoregressiveModel(Trainer, keras.Model):
             >>> model.validate_images(x_digits[:2])  # grey images, binary model
             Traceback (most recent call last):
             ...
-            InputValidationError: `x` is not binary (... values strictly between 0 and 1, e.g. ...) but the model has Bernoulli pixels. ...
+            InputValidationError: `x` is not binary (... values strictly between 0 and 1, e.g. ...) but the model
+            has Bernoulli pixels. Binarize it first, e.g. keras_ae.data.binarize(x, seed=0), ...
         """
         h, w, c = self.image_shape
         rows = h if rows is None else rows

@@ -428,7 +428,8 @@ class VAE(AutoEncoder):
             >>> vae.validate_inputs(x_digits_test, purpose="evaluate")
             Traceback (most recent call last):
             ...
-            InputValidationError: `x` is not binary (... of values are neither 0 nor 1) but the VAE has a Bernoulli likelihood; binarize it once with keras_ae.data.binarize(x, seed=0) (fixed evaluation binarization).
+            InputValidationError: `x` is not binary (...% of values are neither 0 nor 1) but the VAE has a
+            Bernoulli likelihood; binarize it once with keras_ae.data.binarize(x, seed=0) (fixed evaluation ...
         """
         x = check_array(x, name, expected_shape=self.example_shape, value_range=self.input_range,
                         range_hint=self._range_hint)
