@@ -37,7 +37,7 @@ from keras_ae.models.common import as_image_shape, check_int, check_seed, check_
 from keras_ae.models.serialization import from_nested_config
 from keras_ae.registry import register_family
 from keras_ae.training import DataSpec, Trainer
-from keras_ae.training.distribute import batch_noise, next_stateless_seed, nonempty_batch, scale_loss_for_replicas
+from keras_ae.training.distribute import batch_noise, next_stateless_seed, nonempty_batch
 from keras_ae.validation import check_array, check_positive_int
 
 
@@ -373,14 +373,7 @@ class AutoregressiveModel(Trainer, keras.Model):
             # A fresh binarization of every image in every batch: less overfitting. Drawn per
             # example of the global batch, so a mirrored step binarizes like one device.
             x = tf.cast(batch_noise("uniform", tf.shape(x), next_stateless_seed(self.seed_generator)) < x, tf.float32)
-        with tf.GradientTape() as tape:
-            terms = self._terms(x, training=True)
-            scaled = scale_loss_for_replicas(terms["loss"], batch)
-            if self.optimizer is not None:
-                scaled = self.optimizer.scale_loss(scaled)
-        grads = tape.gradient(scaled, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
-        return self.update_trackers(terms, batch)
+        return self.minimize(lambda: self._terms(x, training=True), batch)
 
     def test_step(self, data):
         x, batch = nonempty_batch(keras.utils.unpack_x_y_sample_weight(data)[0])

@@ -21,7 +21,7 @@ from keras_ae.models.serialization import from_nested_config
 from keras_ae.registry import register_family
 from keras_ae.training import DataSpec, Trainer
 from keras_ae.training.defaults import dense_macs_per_example
-from keras_ae.training.distribute import nonempty_batch, scale_loss_for_replicas
+from keras_ae.training.distribute import nonempty_batch
 from keras_ae.validation import check_array, check_choice, check_positive_int
 
 RECONSTRUCTION_LOSSES = ("mse", "bce")
@@ -310,14 +310,7 @@ class AutoEncoder(Trainer, keras.Model):
         # Under tf.distribute an empty replica batch becomes one example weighted 0.
         x, y, batch = nonempty_batch(*keras.utils.unpack_x_y_sample_weight(data)[:2])
         target = x if y is None else y
-        with tf.GradientTape() as tape:
-            terms = self.compute_losses(x, target, training=True)
-            loss = scale_loss_for_replicas(terms["loss"], batch)
-            if self.optimizer is not None:
-                loss = self.optimizer.scale_loss(loss)
-        grads = tape.gradient(loss, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
-        return self.update_trackers(terms, batch)
+        return self.minimize(lambda: self.compute_losses(x, target, training=True), batch)
 
     def test_step(self, data):
         x, y, batch = nonempty_batch(*keras.utils.unpack_x_y_sample_weight(data)[:2])

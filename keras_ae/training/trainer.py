@@ -30,6 +30,7 @@ import tensorflow as tf
 from keras_ae.errors import InputValidationError
 from keras_ae.training.data_checks import DataSpec, InputCheckFailed, check_dataset, is_pipeline
 from keras_ae.training.defaults import choose_jit_compile, default_steps_per_execution, whole_executions
+from keras_ae.training.distribute import scale_loss_for_replicas
 from keras_ae.training.nan_guard import NaNGuard, raise_if_diverged
 from keras_ae.training.pipeline import through_fit_pipeline
 from keras_ae.validation import check_positive_int, check_same_length
@@ -228,6 +229,31 @@ class Trainer:
         self.compile(optimizer=keras.saving.deserialize_keras_object(config["optimizer"]))
         if self.built:  # so the saved optimizer state (Adam moments) loads too
             self.optimizer.build(self.trainable_variables)
+
+    # -- one training step ----------------------------------------------------------------
+    def minimize(self, compute_terms, batch_size) -> dict:
+        """One optimizer step on ``compute_terms()["loss"]``: what a single-optimizer ``train_step`` does.
+
+        The loss is weighted by this replica's share of the global batch under
+        ``tf.distribute`` (:func:`~keras_ae.training.distribute.scale_loss_for_replicas`) and
+        scaled for mixed-precision loss scaling; the trackers named in the terms are updated.
+
+        Args:
+            compute_terms: Returns the batch's loss terms (``"loss"`` is minimized), run
+                under the gradient tape.
+            batch_size: Examples in this replica's batch.
+
+        Returns:
+            The trackers' results, what ``train_step`` returns.
+        """
+        with tf.GradientTape() as tape:
+            terms = compute_terms()
+            loss = scale_loss_for_replicas(terms["loss"], batch_size)
+            if self.optimizer is not None:
+                loss = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return self.update_trackers(terms, batch_size)
 
     # -- reporting ----------------------------------------------------------------------
     def update_trackers(self, terms: dict, batch_size) -> dict:
