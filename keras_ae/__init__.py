@@ -16,6 +16,12 @@ keras_ae.export(model, "digits_denoiser")
 ```
 """
 
+# Before anything imports TensorFlow: the keras-ae command, `python -m keras_ae` and the
+# recipes hide TensorFlow's C++ start-up lines (keras_ae.quiet; `--verbose` shows them).
+from keras_ae.quiet import quiet_entry_point as _quiet_entry_point
+
+_quiet_entry_point()
+
 __version__ = "0.1.0"
 
 from keras_ae.data import load_dataset, make_tf_dataset

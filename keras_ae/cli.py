@@ -46,10 +46,10 @@ RECIPES_ENV = "KERAS_AE_RECIPES"
 TRAIN_DEFAULTS: dict[str, Any] = {
     "model": None, "dataset": "digits", "data_dir": None, "epochs": 10, "batch_size": 128,
     "learning_rate": 1e-3, "seed": 0, "limit": None, "binarize": False, "validation": True, "out": None,
-    "steps_per_execution": None, "params": {},
+    "steps_per_execution": None, "tensorboard": None, "stream": False, "params": {},
 }
 # Settings that may change between a killed run and its resumption (the rest must match).
-_RESUME_FREE = ("epochs", "out", "steps_per_execution")
+_RESUME_FREE = ("epochs", "out", "steps_per_execution", "tensorboard")
 # Bounds on what a config file (or a -p value) may hold: YAML anchors/aliases can expand a
 # few hundred bytes into billions of values ("billion laughs"), so both the file size and
 # the number of values after alias expansion are capped.
@@ -298,7 +298,7 @@ def check_train_config(config: dict) -> dict:
     for key in ("model", "dataset"):
         if not isinstance(config[key], str) or not config[key]:
             raise bad(key, "a name (a string)")
-    for key in ("data_dir", "out"):  # '' would mean the current folder: refuse it
+    for key in ("data_dir", "out", "tensorboard"):  # '' would mean the current folder: refuse it
         if config[key] is not None and (not isinstance(config[key], str) or not config[key].strip()):
             raise bad(key, "a non-empty folder path")
     for key in ("epochs", "batch_size"):
@@ -309,7 +309,7 @@ def check_train_config(config: dict) -> dict:
             raise bad(key, "a positive integer")
     if not _is_int(config["seed"]) or not 0 <= config["seed"] <= MAX_SEED:
         raise bad("seed", f"an integer in [0, {MAX_SEED}]")
-    for key in ("binarize", "validation"):
+    for key in ("binarize", "validation", "stream"):
         if not isinstance(config[key], bool):
             raise bad(key, "true or false")
     rate = config["learning_rate"]
@@ -391,6 +391,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"--epochs {config['epochs']}. Pass --epochs {int(resumed['epoch'])} or more to finish it, or --fresh "
             "to start over.")
     keras.utils.set_random_seed(int(config["seed"]))
+    if config["stream"]:
+        return _train_streamed(args, config, out, resumed, fingerprint)
     (x_train, y_train), (x_test, y_test) = load_dataset(config["dataset"], data_dir=config["data_dir"])
     if config["limit"]:
         x_train, y_train = x_train[: int(config["limit"])], y_train[: int(config["limit"])]
@@ -417,11 +419,97 @@ def cmd_train(args: argparse.Namespace) -> int:
             model, x_train, y=y_train if labelled else None, out_dir=out, fingerprint=fingerprint, keep_backup=True,
             epochs=config["epochs"], batch_size=config["batch_size"], verbose=args.verbose,
             validation_data=((x_test, y_test) if labelled else (x_test,)) if config["validation"] else None,
+            callbacks=_tensorboard(config, model, x_test, y_test),
         )
     except TrainingDivergedError:
         clear_backup(out)  # resuming would diverge again; best.keras / last.keras keep the finite epochs
         raise
     seconds = time.perf_counter() - start
+    return _finish_training(args, config, model, history, seconds, resumed, len(x_train))
+
+
+def _tensorboard(config: dict, model, x_test, y_test) -> list:
+    """The TensorBoard callbacks of ``--tensorboard DIR`` (none without it)."""
+    if not config["tensorboard"]:
+        return []
+    from keras_ae.training.callbacks import tensorboard_callbacks
+
+    # A fixed slice of the test split: the images and projector points of every summary.
+    return tensorboard_callbacks(config["tensorboard"], model, x_test[:2048], y_test[:2048])
+
+
+def _train_streamed(args: argparse.Namespace, config: dict, out: Path, resumed, fingerprint: dict) -> int:
+    """``train --stream``: the same run from ``load_dataset(..., as_dataset=True)`` pipelines."""
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_ae.data import load_dataset
+    from keras_ae.errors import TrainingDivergedError
+    from keras_ae.training.checkpoints import clear_backup, fit_resumable
+
+    if "as_dataset" not in inspect.signature(load_dataset).parameters:
+        raise UsageError("--stream needs keras_ae.load_dataset(..., as_dataset=True), which this version lacks.")
+    # Unbatched (image, label) elements, float32 in [0, 1].
+    train_ds, test_ds = load_dataset(config["dataset"], data_dir=config["data_dir"], as_dataset=True)
+    if config["limit"]:
+        train_ds = train_ds.take(int(config["limit"]))
+    if config["binarize"]:  # seeded per element: the same bits on every epoch, as `binarize` once
+        def binarized(ds, seed):
+            def draw(i, element):
+                x, y = element
+                u = tf.random.stateless_uniform(tf.shape(x), seed=tf.stack([tf.cast(seed, tf.int64), i]))
+                return tf.cast(u < x, tf.float32), y
+            return ds.enumerate().map(draw, num_parallel_calls=tf.data.AUTOTUNE)
+
+        train_ds, test_ds = binarized(train_ds, config["seed"]), binarized(test_ds, config["seed"] + 1)
+    input_shape = tuple(int(d) for d in train_ds.element_spec[0].shape)
+    model = _build_model(config["model"], input_shape, config["params"])
+    _compile(model, float(config["learning_rate"]), config["steps_per_execution"])
+    # Class-conditional models train on (images, labels); the others on images alone.
+    labelled = bool(getattr(model, "conditional", False))
+
+    def batched(ds: tf.data.Dataset, shuffle: bool) -> tf.data.Dataset:
+        if not labelled:
+            ds = ds.map(lambda x, y: x, num_parallel_calls=tf.data.AUTOTUNE)
+        if shuffle:
+            ds = ds.shuffle(10_000, seed=int(config["seed"]), reshuffle_each_iteration=True)
+        return ds.batch(int(config["batch_size"])).prefetch(tf.data.AUTOTUNE)
+
+    x_test, y_test = (np.asarray(t) for t in next(iter(test_ds.batch(2048))))  # fixed summary examples
+    n_params = sum(int(np.prod(w.shape)) for w in model.weights)
+    print(f"Training {config['model']} ({type(model).__name__}, {n_params:,} parameters) on {config['dataset']} "
+          f"streamed from tf.data (batches of {config['batch_size']}), examples of shape {input_shape}.")
+    if resumed:
+        print(f"Resuming the unfinished run in {out}: {resumed['epoch']} of {config['epochs']} epochs done.")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    start = time.perf_counter()
+    try:
+        history = fit_resumable(
+            model, batched(train_ds, shuffle=True), out_dir=out, fingerprint=fingerprint, keep_backup=True,
+            epochs=config["epochs"], verbose=args.verbose,
+            validation_data=batched(test_ds, shuffle=False) if config["validation"] else None,
+            callbacks=_tensorboard(config, model, x_test, y_test),
+        )
+    except TrainingDivergedError:
+        clear_backup(out)
+        raise
+    seconds = time.perf_counter() - start
+    n_train = int(train_ds.cardinality()) if int(train_ds.cardinality()) >= 0 else None
+    return _finish_training(args, config, model, history, seconds, resumed, n_train)
+
+
+def _finish_training(args: argparse.Namespace, config: dict, model, history: dict, seconds: float, resumed,
+                     n_train: int | None) -> int:
+    """Checks the history, saves model.keras and history.json, prints the summary."""
+    import numpy as np
+
+    from keras_ae.errors import TrainingDivergedError
+    from keras_ae.saving import save_model
+    from keras_ae.training.checkpoints import clear_backup
+
+    out = Path(config["out"])
+    model_path, history_path, config_path = out / "model.keras", out / "history.json", out / "config.json"
     final = _final_metrics(history)
     epochs_run = max((len(v) for v in history.values()), default=0)
     if not all(np.isfinite(v) for v in final.values()) or epochs_run < config["epochs"]:
@@ -430,7 +518,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if isinstance(getattr(model, "info", None), dict):  # saved with the model, read by `export`
         model.info.update({"dataset": config["dataset"], "data_dir": config["data_dir"],
                            "binarized": bool(config["binarize"]), "seed": config["seed"],
-                           "train_examples": int(len(x_train)),
+                           "train_examples": n_train,
                            "epochs": config["epochs"], "final_metrics": final, "trained_with": f"{PROG} train"})
     save_model(model, model_path)
     history_path.write_text(json.dumps(history, indent=2))
@@ -667,6 +755,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=_formatter)
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    # Before the command (`train --verbose N` is Keras' progress verbosity); read again by
+    # keras_ae.quiet before TensorFlow's first import.
+    parser.add_argument("--verbose", dest="startup_log", action="store_true",
+                        help="show TensorFlow's C++ start-up log lines (hidden by default)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, handler: Callable, help_text: str, epilog: str = "") -> argparse.ArgumentParser:
@@ -705,6 +797,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps-per-execution", type=int, metavar="N",
                        help="training steps per call into the compiled graph (default: the model's, 64 for "
                             "keras_ae models); 1 updates progress bars and callbacks after every step")
+    train.add_argument("--tensorboard", metavar="DIR",
+                       help="write TensorBoard logs to DIR: epoch scalars, image summaries every 5 epochs, and "
+                            "the test codes in the embedding projector (view: tensorboard --logdir DIR)")
+    train.add_argument("--stream", action="store_const", const=True,
+                       help="train from a tf.data pipeline (load_dataset(..., as_dataset=True)) instead of arrays")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="Keras fit verbosity: 1 progress bar, 2 one line per epoch, 0 silent")
 
@@ -764,6 +861,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> main(["train", "no_such_model"])  # a usage error: one line on stderr, exit code 2
         2
     """
+    from keras_ae.quiet import quiet_tensorflow_import, wants_verbose
+
+    # Usually a no-op: `import keras_ae` already imported TensorFlow, quietly, through
+    # keras_ae.quiet.quiet_entry_point. Here for a process whose TensorFlow is not loaded yet.
+    quiet_tensorflow_import(verbose=wants_verbose([PROG, *(sys.argv[1:] if argv is None else argv)]))
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -1,7 +1,7 @@
 """Shared plumbing for recipes and benchmarks: arguments, training, result tables and JSON files.
 
 Every recipe takes the same core flags (``--dataset``, ``--data-dir``, ``--epochs``,
-``--out``, ``--seed``), trains through :func:`fit_recipe_model` (resumable, with
+``--out``, ``--seed``, ``--tensorboard``, ``--verbose``), trains through :func:`fit_recipe_model` (resumable, with
 best/last checkpoints), prints its numbers as a table and writes ``results.json`` next
 to its figures, so results are easy to compare and to paste into the README.
 """
@@ -12,14 +12,40 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 DEFAULT_DATA_DIR = os.environ.get("KERAS_AE_DATA_DIR", "../shared/data/mnist10k")
 # Arguments that may change between a crashed run and its restart.
-RESUME_FREE_ARGS = ("out", "epochs", "verbose")
+RESUME_FREE_ARGS = ("out", "epochs", "verbose", "tensorboard")
 CHECKPOINTS = "checkpoints"  # recipes' checkpoint folder, inside --out
+
+
+def quiet_tensorflow_import(argv: Sequence[str] | None = None) -> bool:
+    """Imports TensorFlow with its C++ start-up lines hidden, unless ``--verbose`` is in ``argv``.
+
+    Call it at the top of a recipe. The lines are printed by the first TensorFlow import,
+    which ``import keras_ae`` already makes: the hook at the top of ``keras_ae/__init__.py``
+    (:func:`keras_ae.quiet.quiet_entry_point`) hides them for ``recipes/*.py`` scripts, and
+    this call covers a recipe whose imports did not load TensorFlow yet. Setting
+    ``TF_CPP_MIN_LOG_LEVEL`` yourself also shows them (see :mod:`keras_ae.quiet`).
+
+    Args:
+        argv: The command line (default ``sys.argv``).
+
+    Returns:
+        Whether the lines were hidden (``False`` when TensorFlow was already imported).
+
+    Example:
+        >>> quiet_tensorflow_import(["recipes/vae.py"])  # under pytest TensorFlow is already imported
+        False
+    """
+    from keras_ae import quiet
+
+    argv = sys.argv if argv is None else argv
+    return quiet.quiet_tensorflow_import(verbose=quiet.wants_verbose(argv))
 
 
 def recipe_parser(name: str, description: str, dataset: str = "mnist", epochs: int = 10) -> argparse.ArgumentParser:
@@ -39,7 +65,8 @@ def recipe_parser(name: str, description: str, dataset: str = "mnist", epochs: i
         >>> args.out
         'runs/denoising'
     """
-    parser = argparse.ArgumentParser(prog=f"{name}.py", description=description,
+    # conflict_handler="resolve": a recipe may redefine --verbose (as its Keras fit verbosity).
+    parser = argparse.ArgumentParser(prog=f"{name}.py", description=description, conflict_handler="resolve",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--dataset", default=dataset, help="dataset name (see `keras-ae datasets`)")
     parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
@@ -47,6 +74,11 @@ def recipe_parser(name: str, description: str, dataset: str = "mnist", epochs: i
     parser.add_argument("--epochs", type=int, default=epochs, help="training epochs")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--out", default=f"runs/{name}", help="output folder for figures and results.json")
+    parser.add_argument("--tensorboard", metavar="DIR", default=None,
+                        help="write TensorBoard logs to DIR/<model> (scalars, images, embedding projector); "
+                             "view with `tensorboard --logdir DIR`")
+    parser.add_argument("--verbose", type=int, nargs="?", const=1, default=None,
+                        help="show TensorFlow's C++ start-up log lines")
     return parser
 
 
@@ -65,8 +97,40 @@ def load_recipe_data(args: argparse.Namespace, flatten: bool = False):
     return load_dataset(args.dataset, data_dir=data_dir, flatten=flatten)
 
 
+def recipe_tensorboard_callbacks(args: argparse.Namespace, model, x_test=None, y_test=None,
+                                 name: str | None = None) -> list:
+    """The TensorBoard callbacks of a recipe's fit: ``[]`` unless ``--tensorboard DIR`` was given.
+
+    Logs go to ``DIR/<name>`` (default: the model's name), so the fits of one recipe are
+    separate runs of one ``tensorboard --logdir DIR``.
+
+    Example:
+        >>> args = recipe_parser("demo", "Demo.").parse_args([])
+        >>> recipe_tensorboard_callbacks(args, build_dense_ae((8, 8, 1), code_dim=4))
+        []
+    """
+    if not getattr(args, "tensorboard", None):
+        return []
+    from keras_ae.training.callbacks import tensorboard_callbacks
+
+    return tensorboard_callbacks(Path(args.tensorboard) / (name or model.name), model, x_test, y_test)
+
+
+def prebinarized(dataset: str) -> bool:
+    """Whether ``dataset`` is already binary (``binarized_mnist``): binarizing it again is wrong.
+
+    Example:
+        >>> prebinarized("digits")
+        False
+    """
+    from keras_ae import data
+
+    check = getattr(data, "is_prebinarized", None)  # absent from older keras_ae.data
+    return bool(check(dataset)) if callable(check) else False
+
+
 def fit_recipe_model(model, x, args: argparse.Namespace, name: str | None = None, monitor: str | None = "auto",
-                     **fit_kwargs: Any) -> dict[str, list[float]]:
+                     x_test=None, y_test=None, **fit_kwargs: Any) -> dict[str, list[float]]:
     """``model.fit`` for recipes: resumable, with best and last checkpoints, NaN-safe.
 
     Writes ``<args.out>/checkpoints/<name>/``: ``last.keras`` after every epoch,
@@ -83,6 +147,9 @@ def fit_recipe_model(model, x, args: argparse.Namespace, name: str | None = None
         name: Checkpoint folder (default: the model's name).
         monitor: Key for ``best.keras`` (``"auto"``: ``val_loss`` with validation data, else
             ``loss``; ``None``: no ``best.keras``).
+        x_test: With ``--tensorboard``: the fixed examples of the image summaries and the
+            embedding projector (default: the ``validation_data`` inputs, if any).
+        y_test: Their labels (projector metadata).
         **fit_kwargs: Passed to ``fit`` (``epochs``, ``batch_size``, ``callbacks``, ...).
 
     Returns:
@@ -104,6 +171,12 @@ def fit_recipe_model(model, x, args: argparse.Namespace, name: str | None = None
     from keras_ae.training.checkpoints import fit_resumable
 
     name = name or model.name
+    if getattr(args, "tensorboard", None):
+        if x_test is None and fit_kwargs.get("validation_data") is not None:
+            data = fit_kwargs["validation_data"]
+            x_test = data[0] if isinstance(data, (tuple, list)) else data
+        fit_kwargs["callbacks"] = [*(fit_kwargs.get("callbacks") or []),
+                                   *recipe_tensorboard_callbacks(args, model, x_test, y_test, name=name)]
     fingerprint = {"checkpoint": name, **{k: v for k, v in vars(args).items() if k not in RESUME_FREE_ARGS}}
     return fit_resumable(model, x, out_dir=Path(args.out) / CHECKPOINTS / name, monitor=monitor,
                          fingerprint=fingerprint, keep_backup=True, **fit_kwargs)

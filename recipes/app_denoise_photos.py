@@ -27,8 +27,10 @@ from keras_ae.applications.denoising_photos import (
     load_photos,
     save_filter_panels,
 )
-from keras_ae.experiment import recipe_parser, write_results
+from keras_ae.experiment import quiet_tensorflow_import, recipe_parser, recipe_tensorboard_callbacks, write_results
 from keras_ae.plotting import save_image_rows
+
+quiet_tensorflow_import()  # TensorFlow's C++ start-up lines, unless --verbose (keras_ae.quiet)
 
 
 def main(argv=None):
@@ -57,7 +59,8 @@ def main(argv=None):
         model = build_patch_ae(units, noise_std=noise)
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
         start = time.perf_counter()
-        model.fit(train, epochs=args.epochs, batch_size=128, verbose=2)
+        model.fit(train, epochs=args.epochs, batch_size=128, verbose=2,
+                  callbacks=recipe_tensorboard_callbacks(args, model, name=f"patch_ae_{units}_noise_{noise:g}"))
         seconds = time.perf_counter() - start
         outputs[name] = denoise_image(model, noisy)
         kernels[name] = first_layer_kernel(model)

@@ -23,8 +23,10 @@ from keras_ae.applications.hashing import (
     retrieval_metrics,
 )
 from keras_ae.data.corruption import Corruption
-from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
+from keras_ae.experiment import load_recipe_data, quiet_tensorflow_import, recipe_parser, recipe_tensorboard_callbacks, write_results
 from keras_ae.plotting import save_curves, save_image_rows
+
+quiet_tensorflow_import()  # TensorFlow's C++ start-up lines, unless --verbose (keras_ae.quiet)
 
 KS = (1, 10, 50, 100, 500, 1000)
 
@@ -46,7 +48,8 @@ def main(argv=None):
                              binarization=args.binarization,
                              noise_std=args.noise_std, corruption=corruption, seed=args.seed)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(x_train, epochs=args.epochs, batch_size=128, verbose=2)
+    model.fit(x_train, epochs=args.epochs, batch_size=128, verbose=2,
+              callbacks=recipe_tensorboard_callbacks(args, model, x_test, y_test))
     train_seconds = time.perf_counter() - start
 
     hashers = {

@@ -32,11 +32,13 @@ import numpy as np
 
 from keras_ae.data import Corruption
 from keras_ae.evaluation import reconstruction_error
-from keras_ae.experiment import fit_recipe_model, load_recipe_data, recipe_parser, write_results
+from keras_ae.experiment import fit_recipe_model, load_recipe_data, quiet_tensorflow_import, recipe_parser, write_results
 from keras_ae.manifold import contraction_ratio, jacobian_norm, tangent_plane
 from keras_ae.models import build_dense_ae, build_tied_ae
 from keras_ae.models.contractive import build_contractive_ae
 from keras_ae.plotting import save_contraction_curves, save_tangent_planes
+
+quiet_tensorflow_import()  # TensorFlow's C++ start-up lines, unless --verbose (keras_ae.quiet)
 
 MODELS = ("AE", "DAE", "CAE")
 
@@ -101,7 +103,8 @@ def main(argv: list[str] | None = None) -> dict:
         model = build(kind, x_train.shape[1:], args)
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
         started = time.perf_counter()
-        fit_recipe_model(model, x_train, args, name=kind.lower(), epochs=args.epochs, batch_size=args.batch_size,
+        fit_recipe_model(model, x_train, args, name=kind.lower(), x_test=x_test, epochs=args.epochs,
+                         batch_size=args.batch_size,
                          verbose=args.verbose)
         seconds = time.perf_counter() - started
         error = float(reconstruction_error(model, x_test).mean())

@@ -23,9 +23,11 @@ import keras
 
 from keras_ae.data import NOISE_KINDS, corrupt
 from keras_ae.evaluation import psnr
-from keras_ae.experiment import fit_recipe_model, load_recipe_data, recipe_parser, write_results
+from keras_ae.experiment import fit_recipe_model, load_recipe_data, quiet_tensorflow_import, recipe_parser, write_results
 from keras_ae.models import build_denoising_ae
 from keras_ae.plotting import save_image_rows
+
+quiet_tensorflow_import()  # TensorFlow's C++ start-up lines, unless --verbose (keras_ae.quiet)
 
 # Training settings per dataset; every entry can be overridden on the command line.
 # Squared error is the training loss because PSNR is a function of the squared error: on
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> dict:
                                filters=args.filters, loss=args.loss)
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
     start = time.perf_counter()
-    fit_recipe_model(model, x_train, args, epochs=args.epochs, batch_size=args.batch_size, verbose=args.verbose)
+    fit_recipe_model(model, x_train, args, x_test=x_test, epochs=args.epochs, batch_size=args.batch_size,
+                     verbose=args.verbose)
     train_seconds = time.perf_counter() - start
 
     # One fixed noisy test set (its own seed), so every run is scored on the same images.

@@ -27,12 +27,14 @@ import numpy as np
 
 from keras_ae.applications.visualization import trustworthiness_scores
 from keras_ae.data import load_dataset
-from keras_ae.experiment import recipe_parser, write_results
+from keras_ae.experiment import quiet_tensorflow_import, recipe_parser, recipe_tensorboard_callbacks, write_results
 from keras_ae.manifold import coordinate_recovery, rank_correlation
 from keras_ae.models import build_dense_ae, fit_pca
 from keras_ae.models.contractive import build_contractive_ae
 from keras_ae.plotting import save_code_scatter
 from keras_ae.plotting._common import _pyplot, _save
+
+quiet_tensorflow_import()  # TensorFlow's C++ start-up lines, unless --verbose (keras_ae.quiet)
 
 COORDINATE_NAMES = {"swiss_roll": ("t", "height"), "broken_swiss_roll": ("t", "height"), "twin_peaks": ("u", "v")}
 
@@ -71,7 +73,8 @@ def train_2d(x_train: np.ndarray, args: argparse.Namespace, contraction: float =
     else:
         model = build_dense_ae(shape, hidden=tuple(args.hidden), code_dim=2, activation="relu", loss="mse", name="ae_2d")
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(x_train, epochs=args.epochs, batch_size=args.batch_size, verbose=args.verbose)
+    model.fit(x_train, epochs=args.epochs, batch_size=args.batch_size, verbose=args.verbose,
+              callbacks=recipe_tensorboard_callbacks(args, model))
     return model
 
 

@@ -29,9 +29,11 @@ import numpy as np
 
 from keras_ae.data import Corruption
 from keras_ae.evaluation import reconstruction_error
-from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
+from keras_ae.experiment import load_recipe_data, quiet_tensorflow_import, recipe_parser, recipe_tensorboard_callbacks, write_results
 from keras_ae.models import AutoEncoder, build_dense_ae, build_linear_ae, fit_pca
 from keras_ae.plotting import save_code_scatter
+
+quiet_tensorflow_import()  # TensorFlow's C++ start-up lines, unless --verbose (keras_ae.quiet)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -91,7 +93,8 @@ def train_deep_ae(x_train: np.ndarray, code_dim: int, args: argparse.Namespace, 
         callbacks.append(keras.callbacks.EarlyStopping("val_reconstruction", mode="min", patience=epochs,
                                                        restore_best_weights=True))
     model.fit(x_fit, epochs=epochs, batch_size=args.batch_size, validation_data=x_val if n_val else None,
-              callbacks=callbacks, verbose=args.verbose)
+              callbacks=[*callbacks, *recipe_tensorboard_callbacks(args, model, x_val if n_val else None)],
+              verbose=args.verbose)
     return model
 
 

@@ -29,11 +29,13 @@ import numpy as np
 
 from keras_ae.data import binarize
 from keras_ae.evaluation.likelihood import bits_per_dim
-from keras_ae.experiment import format_table, load_recipe_data, recipe_parser, write_results
+from keras_ae.experiment import format_table, load_recipe_data, prebinarized, quiet_tensorflow_import, recipe_parser, recipe_tensorboard_callbacks, write_results
 from keras_ae.models.autoregressive import AutoregressiveModel
 from keras_ae.models.pixelcnn import build_pixelcnn
 from keras_ae.models.pixelrnn import PIXELRNN_KINDS, build_pixelrnn
 from keras_ae.plotting import save_image_grid, save_image_rows
+
+quiet_tensorflow_import()  # TensorFlow's C++ start-up lines, unless --verbose (keras_ae.quiet)
 
 
 def parse_args(argv=None):
@@ -66,8 +68,10 @@ def split_data(args):
     if args.max_train:
         x_train = x_train[: args.max_train]
     n_val = int(round(len(x_train) * args.val_fraction))
-    x_val = binarize(x_train[len(x_train) - n_val:], seed=1) if n_val else None
-    return x_train[: len(x_train) - n_val], x_val, binarize(x_test, seed=0)
+    # An already binary dataset (binarized_mnist) is not binarized a second time.
+    once = (lambda x, seed: x) if prebinarized(args.dataset) else binarize
+    x_val = once(x_train[len(x_train) - n_val:], seed=1) if n_val else None
+    return x_train[: len(x_train) - n_val], x_val, once(x_test, seed=0)
 
 
 def train(model: AutoregressiveModel, x_train, x_val, epochs: int, args) -> tuple[float, int]:
@@ -81,7 +85,7 @@ def train(model: AutoregressiveModel, x_train, x_val, epochs: int, args) -> tupl
         callbacks.append(keras.callbacks.EarlyStopping("val_nll", mode="min", patience=epochs, restore_best_weights=True))
     start = time.perf_counter()
     history = model.fit(x_train, batch_size=args.batch_size, epochs=epochs, validation_data=x_val,
-                        callbacks=callbacks, verbose=2)
+                        callbacks=[*callbacks, *recipe_tensorboard_callbacks(args, model, x_val)], verbose=2)
     seconds = time.perf_counter() - start
     val = history.history.get("val_nll")
     return seconds, (int(np.argmin(val)) + 1 if val else epochs)

@@ -63,3 +63,67 @@ def test_errors(zeros_vs_rest):
         detector.evaluate(x_test, np.full(len(x_test), 2))
     with pytest.raises(InputValidationError, match="labels for"):
         detector.evaluate(x_test, is_anomaly[:-1])
+
+
+# -- leave-one-class-out benchmark ---------------------------------------------------
+from keras_ae.applications.anomaly import (isolation_forest_detector, leave_one_class_out,  # noqa: E402
+                                           negative_elbo_score, pca_detector)
+
+
+def _label_data(n_classes=4, per_class=10):
+    """Examples whose single feature is their label, so an oracle detector is easy to write."""
+    y = np.repeat(np.arange(n_classes), per_class)
+    return y[:, None].astype("float32"), y
+
+
+def test_leave_one_class_out_holds_out_each_class_and_scores_higher_as_anomalous():
+    x, y = _label_data()
+    seen_in_training = []
+
+    def oracle(x_normal):
+        known = np.unique(x_normal[:, 0])
+        seen_in_training.append(set(known.tolist()))
+        return lambda x_: (~np.isin(x_[:, 0], known)).astype(float)  # 1 = never seen = anomaly
+
+    def inverted(x_normal):
+        score = oracle(x_normal)
+        return lambda x_: -score(x_)
+
+    result = leave_one_class_out({"oracle": oracle, "inverted": inverted}, x, y, x, y, verbose=0)
+    assert result["classes"] == [0, 1, 2, 3]
+    assert result["auc"]["oracle"] == [1.0] * 4 and result["mean_auc"]["oracle"] == 1.0
+    assert result["mean_auc"]["inverted"] == 0.0  # higher score must mean "anomaly"
+    # Each fit saw exactly the other classes (two detectors per held-out class).
+    assert seen_in_training[::2] == [{1.0, 2.0, 3.0}, {0.0, 2.0, 3.0}, {0.0, 1.0, 3.0}, {0.0, 1.0, 2.0}]
+    assert set(result["seconds"]) == {"oracle", "inverted"}
+    with pytest.raises(InputValidationError, match="Class 9"):
+        leave_one_class_out({"oracle": oracle}, x, y, x, y, classes=[9], verbose=0)
+
+
+def test_baseline_detectors_rank_outliers_first():
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=(300, 20)).astype("float32")
+    outliers = rng.normal(loc=4.0, size=(30, 20)).astype("float32")
+    x_test = np.concatenate([normal[:100], outliers])
+    truth = np.repeat([0, 1], [100, 30])
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(truth, isolation_forest_detector(n_estimators=50)(normal[100:])(x_test)) > 0.95
+    # Normal data on a 3-D subspace: PCA-3 reconstructs it exactly, the outliers not.
+    basis = rng.normal(size=(3, 20))
+    flat_normal = (rng.normal(size=(300, 3)) @ basis).astype("float32")
+    x_test = np.concatenate([flat_normal[:100], outliers])
+    assert roc_auc_score(truth, pca_detector(3)(flat_normal[100:])(x_test)) == 1.0
+
+
+def test_negative_elbo_score_binarizes_grey_images(digits):
+    from keras_ae.data import binarize
+    from keras_ae.models.vae import build_vae
+
+    (x_train, _), _ = digits
+    vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
+    grey = x_train[:20]
+    one = negative_elbo_score(vae, grey, binarizations=1, seed=3)
+    np.testing.assert_allclose(one, -vae.elbo(binarize(grey, seed=3), seed=3))
+    assert negative_elbo_score(vae, grey, binarizations=3).shape == (20,)
+    assert np.all(one > 0)  # nats of a discrete likelihood

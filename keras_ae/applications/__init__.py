@@ -16,7 +16,14 @@ Example:
     >>> from keras_ae.applications import AutoEncoderTransformer, HammingIndex
 """
 
-from keras_ae.applications.anomaly import ReconstructionAnomalyDetector
+from keras_ae.applications.anomaly import (
+    ReconstructionAnomalyDetector,
+    isolation_forest_detector,
+    leave_one_class_out,
+    negative_elbo_score,
+    pca_detector,
+)
+from keras_ae.applications.clustering import DEC, ClusteringLayer, clustering_accuracy, clustering_scores
 from keras_ae.applications.denoising_photos import (
     build_patch_ae,
     denoise_image,
@@ -54,4 +61,6 @@ __all__ = [
     "extract_patches", "fit_embedding", "labelled_split", "labelled_subset", "linear_probe_error", "load_photos",
     "pack_bits", "reassemble_patches", "retrieval_metrics", "select_by_validation", "trustworthiness_scores",
     "unpack_bits",
+    "DEC", "ClusteringLayer", "clustering_accuracy", "clustering_scores", "isolation_forest_detector",
+    "leave_one_class_out", "negative_elbo_score", "pca_detector",
 ]

@@ -3,6 +3,10 @@
 Example:
     >>> from keras_ae.data import load_dataset
     >>> (x_train, y_train), (x_test, y_test) = load_dataset("digits")
+
+TensorFlow Datasets load as ``"tfds:<name>"`` (``"binarized_mnist"`` for short); with
+``as_dataset=True`` every name streams as ``(train_ds, test_ds)`` of unbatched
+``(image, label)`` elements.
 """
 
 from __future__ import annotations
@@ -18,12 +22,16 @@ from keras_ae.data.images import (
     Dataset,
     Split,
     binarize,
+    check_keras_npz,
     find_npz,
     load_image_dataset,
     read_keras_npz,
+    stream_keras_npz,
 )
 from keras_ae.data.manifolds import MANIFOLDS, broken_swiss_roll, helix, swiss_roll, twin_peaks
 from keras_ae.data.pipeline import make_tf_dataset
+from keras_ae.data.tfds import NO_LABEL, TFDS_DATASETS, is_prebinarized, is_tfds_name, load_tfds, tfds_status
+from keras_ae.errors import InputValidationError
 from keras_ae.validation import check_choice
 
 DATASETS = tuple(IMAGE_DATASETS) + tuple(MANIFOLDS)
@@ -34,75 +42,128 @@ def load_dataset(
     name: str = DEFAULT_DATASET,
     data_dir: str | os.PathLike | None = None,
     flatten: bool = False,
-    download: bool = True,
+    download: bool | None = None,
     n_samples: int = 2000,
     test_fraction: float = 0.2,
     noise: float = 0.05,
     seed: int = 0,
-) -> Dataset:
-    """Loads a dataset by name as float32 arrays.
+    as_dataset: bool = False,
+    split: tuple[str, str] | None = None,
+):
+    """Loads a dataset by name as float32 arrays, or as streaming ``tf.data`` datasets.
 
-    Images are scaled to [0, 1] and keep their ``(h, w, c)`` shape (``flatten=True``
-    gives vectors); labels are int64 class ids. Manifolds (``swiss_roll``,
-    ``broken_swiss_roll``, ``twin_peaks``, ``helix``) return 3-D points with their
-    intrinsic coordinates as ``y``.
+    Images are scaled to [0, 1] (integer pixels / 255; ``binarized_mnist`` stays 0/1) and
+    keep their ``(h, w, c)`` shape (``flatten=True`` gives vectors); labels are int64 class
+    ids. Manifolds (``swiss_roll``, ``broken_swiss_roll``, ``twin_peaks``, ``helix``)
+    return 3-D points with their intrinsic coordinates as ``y``.
+
+    Any TensorFlow Datasets image dataset loads as ``"tfds:<name>"`` (``"tfds:mnist"``,
+    ``"tfds:svhn_cropped"``, ``"tfds:celeb_a"``); ``"binarized_mnist"`` is
+    ``"tfds:binarized_mnist"`` (fixed binarization, train/validation/test, no labels).
+    Their label is the dataset's class label; datasets without one give ``y = None``.
+    The test split is ``"test"``, else ``"validation"``.
+
+    With ``as_dataset=True`` the result is ``(train_ds, test_ds)``: ``tf.data.Dataset`` s of
+    UNBATCHED ``(image, label)`` elements, image float32 ``(h, w, c)`` (or flat) in [0, 1],
+    label an int64 scalar (``-1`` for unlabelled datasets; float32 intrinsic coordinates
+    for manifolds). Nothing is materialized: TFDS streams its prepared files, a Keras
+    ``.npz`` is read chunk by chunk (about 8 MB at a time); digits, manifolds and a fresh
+    Keras download are sliced from memory (small). Batch, shuffle and prefetch yourself.
 
     Args:
-        name: One of :data:`DATASETS`.
-        data_dir: Folder with a Keras-format ``<name>.npz`` (offline use), or the file.
+        name: One of :data:`DATASETS`, ``"tfds:<name>"`` or ``"binarized_mnist"``.
+        data_dir: Keras datasets: folder with ``<name>.npz`` (or the file). TFDS: the TFDS
+            data folder (default ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
         flatten: Flatten images to vectors.
-        download: Allow downloading when no local file exists.
+        download: Allow downloading what is not found locally. Default (``None``): yes for
+            the Keras datasets (as before), no for TFDS (offline-first: you get the prepare
+            command instead).
         n_samples: Manifolds only: number of points (train + test).
         test_fraction: Manifolds only: fraction held out as the test split.
         noise: Manifolds only: Gaussian noise standard deviation.
         seed: Manifolds only: random seed.
+        as_dataset: Return streaming ``(train_ds, test_ds)`` instead of arrays.
+        split: TFDS only: ``(train_split, test_split)``, e.g. ``("train[:90%]", "validation")``.
 
     Returns:
-        ``Dataset((x_train, y_train), (x_test, y_test))``; unpacks like Keras' loaders.
+        ``Dataset((x_train, y_train), (x_test, y_test))``; unpacks like Keras' loaders
+        (``y`` is None for unlabelled TFDS datasets). With ``as_dataset=True``:
+        ``(train_ds, test_ds)``.
 
     Raises:
         UnknownNameError: for an unknown name (the message lists the valid ones).
-        DatasetNotAvailableError: when offline without the file (the message names it).
+        DatasetNotAvailableError: when offline without the data (the message names the
+            file or TFDS folder, and for TFDS the command that prepares it).
 
     Example:
         >>> (x_train, y_train), (x_test, y_test) = load_dataset("digits")
         >>> x_train.shape[1:], x_train.dtype, float(x_train.max())
         ((8, 8, 1), dtype('float32'), 1.0)
+        >>> train_ds, test_ds = load_dataset("digits", as_dataset=True)
+        >>> train_ds.element_spec
+        (TensorSpec(shape=(8, 8, 1), dtype=tf.float32, name=None), TensorSpec(shape=(), dtype=tf.int64, name=None))
 
-        MNIST from a local copy (no download):
+        MNIST from a local copy (no download), and TFDS data prepared in ``~/tfds``:
 
         ```python
         (x_train, y_train), (x_test, y_test) = load_dataset("mnist", data_dir="../shared/data/mnist10k")
+        train_ds, test_ds = load_dataset("binarized_mnist", data_dir="~/tfds", as_dataset=True)
+        model.fit(train_ds.map(lambda x, y: x).shuffle(10_000).batch(128), epochs=10)
         ```
     """
-    check_choice(name, "dataset", DATASETS)
+    if is_tfds_name(name):
+        return load_tfds(name, data_dir=_expand(data_dir), flatten=flatten, download=bool(download),
+                         split=split, as_dataset=as_dataset)
+    check_choice(name, "dataset", DATASETS + ("binarized_mnist", "tfds:<name>"))
+    if split is not None:
+        raise InputValidationError(f"split= applies to TFDS datasets only, not {name!r}.")
     if name in IMAGE_DATASETS:
-        return load_image_dataset(name, data_dir=data_dir, flatten=flatten, download=download)
+        return load_image_dataset(name, data_dir=data_dir, flatten=flatten,
+                                  download=True if download is None else download, as_dataset=as_dataset)
     x, t = MANIFOLDS[name](n_samples, noise=noise, seed=seed)
     n_test = int(round(n_samples * test_fraction))
+    if as_dataset:
+        import tensorflow as tf
+
+        return tuple(tf.data.Dataset.from_tensor_slices((x[s], t[s])) for s in (slice(n_test, None), slice(n_test)))
     return Dataset(Split(x[n_test:], t[n_test:]), Split(x[:n_test], t[:n_test]))
+
+
+def _expand(data_dir: str | os.PathLike | None) -> str | None:
+    """``~`` expanded (TFDS would create a literal ``~`` folder)."""
+    return None if data_dir is None else os.path.expanduser(os.fspath(data_dir))
 
 
 def dataset_status(name: str, data_dir: str | os.PathLike | None = None) -> str:
     """Says whether a dataset can be loaded without a download.
 
     Returns:
-        ``"offline"`` (ships or generated), ``"local: <path>"``, or ``"download needed"``.
+        ``"offline"`` (ships or generated), ``"local: <path>"``, ``"unusable: <path>
+        (<why>)"`` for a broken ``.npz``, ``"download needed"``, or for TFDS names
+        ``"missing (prepare: <command>)"``.
 
     Example:
         >>> dataset_status("digits")
         'offline'
+        >>> dataset_status("binarized_mnist", tmp_dir).startswith("missing (prepare: python -c")
+        True
     """
-    check_choice(name, "dataset", DATASETS)
+    if is_tfds_name(name):
+        return tfds_status(name, _expand(data_dir))
+    check_choice(name, "dataset", DATASETS + ("binarized_mnist", "tfds:<name>"))
     if name == "digits" or name in MANIFOLDS:
         return "offline"
     path = find_npz(name, data_dir)
-    return f"local: {path}" if path else "download needed"
+    if path is None:
+        return "download needed"
+    problem = check_keras_npz(path, IMAGE_DATASETS[name][0])
+    return f"unusable: {path} ({problem})" if problem else f"local: {path}"
 
 
 __all__ = [
     "DATASETS", "DATA_DIR_ENV", "DEFAULT_DATASET", "Corruption", "Dataset", "MANIFOLDS",
-    "NOISE_KINDS", "Split", "binarize", "broken_swiss_roll", "corrupt", "corrupt_tensor",
-    "dataset_status", "find_npz", "helix", "load_dataset", "make_tf_dataset",
-    "read_keras_npz", "swiss_roll", "twin_peaks",
+    "NOISE_KINDS", "NO_LABEL", "Split", "TFDS_DATASETS", "binarize", "broken_swiss_roll",
+    "check_keras_npz", "corrupt", "corrupt_tensor", "dataset_status", "find_npz", "helix",
+    "is_prebinarized", "load_dataset", "make_tf_dataset", "read_keras_npz", "stream_keras_npz",
+    "swiss_roll", "twin_peaks",
 ]

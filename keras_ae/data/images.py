@@ -4,6 +4,9 @@ Users with internet get the real download (Keras datasets). Offline, point
 ``data_dir`` (or the ``KERAS_AE_DATA_DIR`` environment variable) at a folder holding a
 Keras-format ``<name>.npz`` (keys ``x_train``, ``y_train``, ``x_test``, ``y_test``),
 or at the ``.npz`` file itself. ``digits`` ships with scikit-learn and always works.
+
+``as_dataset=True`` streams a ``.npz`` chunk by chunk (:func:`stream_keras_npz`) instead
+of loading it, so memory holds about one chunk (8 MB), not the dataset.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
 class Split(NamedTuple):
-    """Examples ``x`` (float32) and labels ``y`` of one split."""
+    """Examples ``x`` (float32) and labels ``y`` of one split (``None`` for unlabelled data)."""
 
     x: np.ndarray
-    y: np.ndarray
+    y: np.ndarray | None
 
 
 class Dataset(NamedTuple):
@@ -189,6 +192,175 @@ def check_keras_npz(path: str | os.PathLike, example_shape: tuple[int, ...] | No
     return None
 
 
+# -- tf.data streaming -------------------------------------------------------------------
+STREAM_CHUNK_BYTES = 8 << 20  # what one read of an .npz member holds in memory
+
+
+def scale_images(ds, shape: tuple, scale: float = 255.0, flatten: bool = False):
+    """Maps a dataset of raw ``(image, label)`` pairs to float32 images in [0, 1].
+
+    Integer pixels are divided by ``scale`` (as :func:`load_image_dataset` does to arrays,
+    bit for bit), float pixels are only cast; a missing channel axis is added.
+
+    Args:
+        ds: ``tf.data.Dataset`` of unbatched ``(image, label)``.
+        shape: The per-example ``(h, w, c)`` shape.
+        scale: Divisor of integer pixels (255, or 1 for already-binary data).
+        flatten: Flatten each image to a vector.
+
+    Returns:
+        The mapped ``tf.data.Dataset`` of ``(float32 image, int64 label)``.
+
+    Example:
+        >>> raw = tf.data.Dataset.from_tensor_slices((np.full((2, 2, 2), 255, np.uint8), np.arange(2)))
+        >>> image, label = next(iter(scale_images(raw, (2, 2, 1))))
+        >>> image.shape, image.dtype.name, float(image.numpy().max()), int(label)
+        (TensorShape([2, 2, 1]), 'float32', 1.0, 0)
+    """
+    import tensorflow as tf
+
+    def convert(image, label):
+        if image.dtype.is_integer:
+            image = tf.cast(image, tf.float32) / tf.constant(scale, tf.float32)
+        else:
+            image = tf.cast(image, tf.float32)
+        if image.shape.rank == len(shape) - 1:  # (h, w) grey images -> (h, w, 1)
+            image = image[..., None]
+        if flatten:
+            image = tf.reshape(image, [-1])
+        return image, tf.cast(label, tf.int64)
+
+    return ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _read_exact(member, n: int, what: str) -> bytes:
+    """Reads exactly ``n`` bytes (a zip member may return fewer per call)."""
+    parts, got = [], 0
+    while got < n:
+        part = member.read(n - got)
+        if not part:
+            raise DatasetNotAvailableError(f"{what} is truncated: the file ended inside the array data.")
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
+def _open_npy(member):
+    """Reads an ``.npy`` header; returns ``(shape, native dtype, fortran_order)``."""
+    from numpy.lib import format as npy
+
+    version = npy.read_magic(member)
+    read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+    shape, fortran, dtype = read(member)
+    return shape, dtype, fortran
+
+
+def iter_npz_chunks(path: str | os.PathLike, x_key: str, y_key: str, chunk_bytes: int = STREAM_CHUNK_BYTES):
+    """Yields ``(x, y)`` chunks of rows of two arrays of a ``.npz`` without loading either.
+
+    An ``.npz`` is a zip, so ``np.load(mmap_mode=...)`` cannot map it; instead both members
+    are read sequentially with their ``.npy`` headers (stored or deflated members alike).
+    Memory: one chunk of ``x`` (about ``chunk_bytes``) and its labels. A Fortran-ordered
+    array cannot be cut into rows and is read whole (``np.savez`` of C arrays never makes one).
+
+    Args:
+        path: The ``.npz`` file.
+        x_key: Member holding the examples, e.g. ``"x_train"``.
+        y_key: Member holding the labels (one per example).
+        chunk_bytes: Bytes of ``x`` per chunk.
+
+    Yields:
+        ``(x_chunk, y_chunk)``: ``x`` in its stored dtype (native byte order), ``y`` int64 of shape ``(k,)``.
+
+    Example:
+        >>> np.savez(tmp_dir / "a.npz", x=np.arange(12, dtype=np.uint8).reshape(6, 2), y=np.arange(6))
+        >>> [x.shape for x, y in iter_npz_chunks(tmp_dir / "a.npz", "x", "y", chunk_bytes=8)]
+        [(4, 2), (2, 2)]
+    """
+    what = f"{path} ({x_key})"
+    with zipfile.ZipFile(path) as archive, archive.open(f"{x_key}.npy") as fx, archive.open(f"{y_key}.npy") as fy:
+        x_shape, x_dtype, x_fortran = _open_npy(fx)
+        y_shape, y_dtype, _ = _open_npy(fy)
+        n = x_shape[0]
+        if y_shape[:1] != (n,) or int(np.prod(y_shape[1:], dtype=np.int64)) != 1:
+            raise DatasetNotAvailableError(f"{path}: {y_key} must hold one label per example, has shape {y_shape}.")
+        whole = None
+        if x_fortran:  # no row-contiguous layout to cut: this one array is held in memory
+            with np.load(path, allow_pickle=False) as f:
+                whole = f[x_key]
+        row = int(np.prod(x_shape[1:], dtype=np.int64)) * x_dtype.itemsize
+        step = max(1, chunk_bytes // max(row, 1))
+        for start in range(0, n, step):
+            k = min(step, n - start)
+            if whole is not None:
+                x = np.ascontiguousarray(whole[start:start + k])
+            else:
+                x = np.frombuffer(_read_exact(fx, k * row, what), x_dtype).reshape((k, *x_shape[1:]))
+            # y has one value per row, so its C and Fortran layouts are the same bytes.
+            y = np.frombuffer(_read_exact(fy, k * y_dtype.itemsize, f"{path} ({y_key})"), y_dtype)
+            yield x.astype(x_dtype.newbyteorder("="), copy=False), y.astype(np.int64)
+
+
+def stream_keras_npz(path: str | os.PathLike, shape: tuple[int, ...], flatten: bool = False,
+                     chunk_bytes: int = STREAM_CHUNK_BYTES):
+    """Streams a Keras-format ``.npz`` as ``(train_ds, test_ds)`` without loading it.
+
+    Each pass re-reads the file chunk by chunk (:func:`iter_npz_chunks`), so peak memory
+    is about one chunk plus the consumer's own buffers (shuffle, prefetch), whatever the
+    file size.
+
+    Args:
+        path: The ``.npz`` file (checked with :func:`check_keras_npz` first).
+        shape: Per-example shape, e.g. ``(28, 28, 1)``.
+        flatten: Flatten each image to a vector.
+        chunk_bytes: Bytes of images read per step.
+
+    Returns:
+        ``(train_ds, test_ds)``: unbatched ``(float32 image in [0, 1], int64 label)`` elements.
+
+    Raises:
+        DatasetNotAvailableError: the file is not a usable Keras-format ``.npz``.
+
+    Example:
+        >>> np.savez(tmp_dir / "mnist.npz", x_train=np.zeros((3, 28, 28), np.uint8), y_train=np.arange(3),
+        ...          x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.arange(2))
+        >>> train_ds, test_ds = stream_keras_npz(tmp_dir / "mnist.npz", (28, 28, 1))
+        >>> train_ds.element_spec[0].shape, len(list(test_ds))
+        (TensorShape([28, 28, 1]), 2)
+    """
+    import tensorflow as tf
+
+    problem = check_keras_npz(path, shape)
+    if problem:
+        raise DatasetNotAvailableError(f"Could not read {path}: {problem}.")
+    headers = {}
+    with zipfile.ZipFile(path) as archive:
+        for key in ("x_train", "x_test"):
+            with archive.open(f"{key}.npy") as member:
+                headers[key] = _open_npy(member)
+
+    def split(x_key: str, y_key: str):
+        x_shape, x_dtype, _ = headers[x_key]
+        spec = (tf.TensorSpec((None, *x_shape[1:]), tf.as_dtype(x_dtype.newbyteorder("="))),
+                tf.TensorSpec((None,), tf.int64))
+        chunks = tf.data.Dataset.from_generator(
+            lambda: iter_npz_chunks(path, x_key, y_key, chunk_bytes), output_signature=spec)
+        ds = chunks.unbatch().apply(tf.data.experimental.assert_cardinality(x_shape[0]))
+        return scale_images(ds, shape, flatten=flatten)
+
+    return split("x_train", "y_train"), split("x_test", "y_test")
+
+
+def _arrays_as_datasets(train: tuple, test: tuple, shape: tuple[int, ...], flatten: bool):
+    """In-memory arrays (digits, a fresh download) as ``(train_ds, test_ds)``."""
+    import tensorflow as tf
+
+    return tuple(
+        scale_images(tf.data.Dataset.from_tensor_slices((np.asarray(x), np.asarray(y).reshape(-1).astype(np.int64))),
+                     shape, flatten=flatten)
+        for x, y in (train, test))
+
+
 def _download(name: str):
     """The real download, for users with internet (Keras datasets)."""
     import keras
@@ -217,10 +389,11 @@ def _digits(test_fraction: float = 0.2, seed: int = 0):
     return (x[train], y[train]), (x[test], y[test])
 
 
-def _to_float(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def _to_float(x: np.ndarray, shape: tuple[int, ...], scale: float = 255.0) -> np.ndarray:
+    """Integer pixels / ``scale`` (float arrays kept) as float32, with the channel axis."""
     x = np.asarray(x)
     if np.issubdtype(x.dtype, np.integer):
-        x = x.astype(np.float32) / 255.0
+        x = x.astype(np.float32) / np.float32(scale)
     else:
         x = x.astype(np.float32)
     if x.ndim == len(shape):  # (n, h, w) grey images -> (n, h, w, 1)
@@ -230,12 +403,32 @@ def _to_float(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return x
 
 
+def _locate_or_download(name: str, data_dir, download: bool) -> tuple[Path | None, tuple | None]:
+    """``(npz path, None)`` when a local file exists, else ``(None, arrays)`` from Keras' download."""
+    path = find_npz(name, data_dir)
+    if path is None and (data_dir is not None or os.environ.get(DATA_DIR_ENV)):
+        where = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
+        raise DatasetNotAvailableError(
+            f"Dataset {name!r} not found: expected {Path(where) / (name + '.npz')} "
+            f"(Keras format, keys {', '.join(_NPZ_KEYS)})."
+        )
+    if path is not None:
+        return path, None
+    if download:
+        return None, _download(name)
+    raise DatasetNotAvailableError(
+        f"Dataset {name!r} is not available offline: put {name}.npz in a folder and "
+        f"pass data_dir=<folder> or set {DATA_DIR_ENV}."
+    )
+
+
 def load_image_dataset(
     name: str,
     data_dir: str | os.PathLike | None = None,
     flatten: bool = False,
     download: bool = True,
-) -> Dataset:
+    as_dataset: bool = False,
+):
     """Loads an image dataset as float32 in [0, 1] with int64 labels.
 
     Args:
@@ -243,9 +436,12 @@ def load_image_dataset(
         data_dir: Folder holding ``<name>.npz`` (or the file). Overrides the download.
         flatten: Return ``(n, h*w*c)`` vectors instead of ``(n, h, w, c)`` images.
         download: Whether to try downloading when no local file is found.
+        as_dataset: Return ``tf.data`` datasets streamed from the ``.npz`` instead of arrays
+            (a fresh download or ``digits`` is sliced from memory).
 
     Returns:
-        ``Dataset((x_train, y_train), (x_test, y_test))``.
+        ``Dataset((x_train, y_train), (x_test, y_test))``, or with ``as_dataset=True``
+        ``(train_ds, test_ds)`` of unbatched ``(float32 image, int64 label)`` elements.
 
     Example:
         >>> (x_train, y_train), (x_test, y_test) = load_image_dataset("digits")
@@ -254,24 +450,20 @@ def load_image_dataset(
     """
     shape = IMAGE_DATASETS[name][0]
     if name == "digits":
-        (xtr, ytr), (xte, yte) = _digits()
-    else:
-        path = find_npz(name, data_dir)
-        if path is None and (data_dir is not None or os.environ.get(DATA_DIR_ENV)):
-            where = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
-            raise DatasetNotAvailableError(
-                f"Dataset {name!r} not found: expected {Path(where) / (name + '.npz')} "
-                f"(Keras format, keys {', '.join(_NPZ_KEYS)})."
-            )
-        if path is not None:
-            (xtr, ytr), (xte, yte) = read_keras_npz(path)
-        elif download:
-            (xtr, ytr), (xte, yte) = _download(name)
-        else:
-            raise DatasetNotAvailableError(
-                f"Dataset {name!r} is not available offline: put {name}.npz in a folder and "
-                f"pass data_dir=<folder> or set {DATA_DIR_ENV}."
-            )
+        train, test = _digits()
+        return _arrays_as_datasets(train, test, shape, flatten) if as_dataset else _as_split_pair(
+            train, test, shape, flatten)
+    path, arrays = _locate_or_download(name, data_dir, download)
+    if as_dataset:
+        return stream_keras_npz(path, shape, flatten) if path is not None else _arrays_as_datasets(
+            *arrays, shape, flatten)
+    train, test = read_keras_npz(path) if path is not None else arrays
+    return _as_split_pair(train, test, shape, flatten)
+
+
+def _as_split_pair(train: tuple, test: tuple, shape: tuple[int, ...], flatten: bool) -> Dataset:
+    """Raw ``(x, y)`` pairs -> float32 images in [0, 1] and int64 labels."""
+    (xtr, ytr), (xte, yte) = train, test
     xtr, xte = _to_float(xtr, shape), _to_float(xte, shape)
     ytr = np.asarray(ytr).reshape(-1).astype(np.int64)
     yte = np.asarray(yte).reshape(-1).astype(np.int64)

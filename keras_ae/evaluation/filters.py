@@ -49,7 +49,7 @@ def filter_autocorrelation(kernel: np.ndarray, image_shape: Sequence[int], mask:
         >>> blob = np.exp(-((yy - 6) ** 2 + (xx - 5) ** 2) / 8.0).reshape(144, 1)
         >>> noise = np.random.default_rng(0).standard_normal((144, 1))
         >>> np.round(filter_autocorrelation(np.hstack([blob, noise]), (12, 12)), 2)
-        array([ 0.9 , -0.02])
+        array([ 0.9 , -0.03])
     """
     filters = _as_filters(kernel, image_shape)
     h, w = filters.shape[1:]
@@ -82,8 +82,8 @@ def filter_smoothness(kernel: np.ndarray, image_shape: Sequence[int], mask: np.n
         towards 1 for stroke- and blob-like ones.
 
     Example:
-        >>> round(filter_smoothness(np.random.default_rng(0).standard_normal((64, 100)), (8, 8)), 1)
-        0.0
+        >>> abs(filter_smoothness(np.random.default_rng(0).standard_normal((64, 100)), (8, 8))) < 0.05  # white noise
+        True
     """
     return float(np.nanmean(filter_autocorrelation(kernel, image_shape, mask)))
 

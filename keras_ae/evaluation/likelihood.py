@@ -25,6 +25,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.models.common import check_int, check_seed, check_verbose, wrap_int
+from keras_ae.training.batches import example_count, iterate_batches
+from keras_ae.training.data_checks import DataSpec
 from keras_ae.validation import check_array, check_choice, check_positive_int
 
 LOG2 = math.log(2.0)
@@ -82,7 +84,7 @@ def bits_per_dim(nll_nats, num_dims: int):
 
 def importance_weighted_bound(
     log_weights_fn: LogWeightsFn,
-    x: np.ndarray,
+    x: np.ndarray | tf.data.Dataset,
     k: int = 5000,
     batch_size: int = 10,
     max_rows: int = 2_000,
@@ -92,6 +94,7 @@ def importance_weighted_bound(
     verbose: int = 1,
     label: str = "log_likelihood",
     cache: dict | None = None,
+    spec: DataSpec | None = None,
 ) -> np.ndarray:
     """Per-example ``reduce_i log w_i`` over ``k`` importance samples, in chunks.
 
@@ -104,7 +107,10 @@ def importance_weighted_bound(
             log weights ``log p(x, z_i) - log q(z_i | x)``; must be traceable by
             ``tf.function`` (and XLA if ``jit_compile``) and use only the stateless
             ``seed`` (int32, shape ``(2,)``) for randomness.
-        x: Examples ``(n, ...)``.
+        x: Examples ``(n, ...)``, or a ``tf.data.Dataset`` of them (``x`` or ``(x, y)``,
+            batched or not), streamed: it is re-cut into batches of ``batch_size`` and read
+            one batch at a time, so the estimate equals the array's (same seed) whenever
+            there are at least ``batch_size`` examples.
         k: Number of importance samples per example.
         batch_size: Examples per compiled step (the progress bar advances per step).
         max_rows: Upper bound on ``batch_size * samples`` decoded at once (memory).
@@ -120,6 +126,9 @@ def importance_weighted_bound(
         cache: Optional dict owned by the caller (e.g. a model) that keeps the compiled
             step between calls, keyed by ``log_weights_fn`` and the chunking; pass the
             same dict to skip re-tracing and re-compiling.
+        spec: What a dataset's batches must hold (checked up front and batch by batch,
+            :func:`~keras_ae.training.data_checks.check_dataset`); default: the shape of
+            its elements, any finite value.
 
     Returns:
         Float64 array ``(n,)`` of estimates in nats.
@@ -132,9 +141,16 @@ def importance_weighted_bound(
         ((64,), dtype('float64'), True)
         >>> nll = -ll.mean()  # the test NLL in nats
     """
-    x = check_array(x, "x")
+    streamed = isinstance(x, tf.data.Dataset)
+    if not streamed:
+        x = check_array(x, "x")
+    elif spec is None:
+        shape = x.element_spec[0].shape if isinstance(x.element_spec, tuple) else x.element_spec.shape
+        spec = DataSpec(tuple(shape[1:]) if shape.rank else ())
     k = check_int(k, "k", minimum=1)
-    batch_size = min(check_int(batch_size, "batch_size", minimum=1), len(x))
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    if not streamed:  # a dataset's length is unknown until it has been read
+        batch_size = min(batch_size, max(len(x), 1))
     max_rows = check_int(max_rows, "max_rows", minimum=1)
     check_choice(reduction, "reduction", REDUCTIONS)
     verbose = check_verbose(verbose)
@@ -170,18 +186,23 @@ def importance_weighted_bound(
         if cache is not None:
             cache[key] = compiled
     base_seed = tf.constant([seed, 0], tf.int32)
-    out = np.empty(len(x), np.float64)
+    total_n = example_count(x)
+    out = []
     # A stateful metric shown as given: Progbar's own averaging is replaced by the last
     # value at the final update, which would end the bar on the last batch's mean.
-    bar = keras.utils.Progbar(len(x), verbose=verbose, unit_name="example", stateful_metrics=[label])
-    total = 0.0
-    for b, start in enumerate(range(0, len(x), batch_size)):
-        x_batch = x[start:start + batch_size]
+    bar = keras.utils.Progbar(total_n, verbose=verbose, unit_name="example", stateful_metrics=[label])
+    total, done = 0.0, 0
+    batches = iterate_batches(x, batch_size, spec, "x", where=label, rebatch=True)
+    for b, x_batch in enumerate(batches):
+        x_batch = np.asarray(x_batch, np.float32) if streamed else x_batch
         m = len(x_batch)
         if m < batch_size:  # pad the last batch with copies so the trace is reused
             x_batch = np.concatenate([x_batch, np.repeat(x_batch[-1:], batch_size - m, axis=0)])
         batch_seed = tf.random.experimental.stateless_fold_in(base_seed, b)
-        out[start:start + m] = compiled(tf.constant(x_batch), batch_seed).numpy()[:m]
-        total += float(out[start:start + m].sum())
-        bar.update(start + m, values=[(label, total / (start + m))])
-    return out
+        out.append(compiled(tf.constant(x_batch), batch_seed).numpy()[:m].astype(np.float64))
+        total, done = total + float(out[-1].sum()), done + m
+        bar.update(done, values=[(label, total / done)], finalize=False if total_n is None else None)
+    if total_n is None and verbose:
+        # An open-ended bar prints its final line only when told the stream has ended.
+        bar.update(done, values=[(label, total / max(done, 1))], finalize=True)
+    return np.concatenate(out) if out else np.zeros(0, np.float64)

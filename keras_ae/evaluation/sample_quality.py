@@ -40,9 +40,14 @@ from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_ae.errors import InputValidationError, KerasAEError
+from keras_ae.training.batches import example_count, iterate_batches
+from keras_ae.training.data_checks import DataSpec
 from keras_ae.validation import check_array, check_positive_int
+
+_RANGE_HINT = "Sample quality metrics take images in [0, 1] (e.g. gan.sample(n, unit_range=True))."
 
 CACHE_ENV = "KERAS_AE_CACHE"
 INCEPTION_NOTOP_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -223,7 +228,12 @@ def mode_coverage(probabilities, num_classes: int | None = None) -> dict[str, An
         p = _probabilities(p)
         num_classes = num_classes or p.shape[1]
         predicted = p.argmax(1)
-    counts = np.bincount(predicted, minlength=num_classes).astype(np.float64)
+    return _coverage_from_counts(np.bincount(predicted, minlength=num_classes).astype(np.float64))
+
+
+def _coverage_from_counts(counts: np.ndarray) -> dict[str, Any]:
+    """:func:`mode_coverage` from a histogram of predicted classes (what a stream accumulates)."""
+    num_classes = len(counts)
     fractions = counts / max(counts.sum(), 1.0)
     nz = fractions[fractions > 0]
     entropy = float(-(nz * np.log(nz)).sum()) + 0.0  # + 0.0: no '-0.0'
@@ -256,6 +266,148 @@ def classifier_score(probabilities, splits: int = 10) -> tuple[float, float]:
         kl = (part * (np.log(np.clip(part, 1e-12, None)) - np.log(np.clip(marginal, 1e-12, None)))).sum(1)
         scores.append(float(np.exp(kl.mean())))
     return float(np.mean(scores)), float(np.std(scores))
+
+
+class FeatureStatistics:
+    """What the metrics need from one image set, accumulated batch by batch.
+
+    Running mean and covariance of the features (merged per batch with Chan et al.'s
+    update, stable in float64) for the Frechet distance; the histogram of predicted
+    classes for mode coverage; and a uniform reservoir sample (Vitter's algorithm R) of
+    features and probabilities for the kernel distance and the classifier score. While
+    fewer than ``reservoir_size`` examples were seen, the reservoir holds all of them in
+    order, so every metric equals the one computed from the full arrays.
+
+    Args:
+        reservoir_size: Feature vectors kept for KID and the classifier score
+            (``None``: all of them).
+        seed: Seed of the reservoir's replacement choices.
+
+    Example:
+        >>> stats = FeatureStatistics(reservoir_size=3)
+        >>> rng = np.random.default_rng(0)
+        >>> a, b = rng.normal(size=(5, 2)), rng.normal(size=(4, 2))
+        >>> stats.update(a); stats.update(b)
+        >>> stats.count, stats.features.shape, np.allclose(stats.covariance, np.cov(np.concatenate([a, b]), rowvar=False))
+        (9, (3, 2), True)
+    """
+
+    def __init__(self, reservoir_size: int | None = 10_000, seed: int = 0):
+        self.reservoir_size = None if reservoir_size is None else check_positive_int(reservoir_size, "reservoir_size", 2)
+        self.count = 0
+        self.mean: np.ndarray | None = None
+        self._m2: np.ndarray | None = None  # sum of squared deviations from the mean (d, d)
+        self.class_counts: np.ndarray | None = None
+        self._kept_features: list[np.ndarray] = []
+        self._kept_probs: list[np.ndarray] = []
+        self._reservoir: np.ndarray | None = None
+        self._reservoir_probs: np.ndarray | None = None
+        self._rng = np.random.default_rng(seed)
+
+    @classmethod
+    def from_arrays(cls, features: np.ndarray, probabilities: np.ndarray | None = None) -> "FeatureStatistics":
+        """Exact statistics of in-memory features (all kept; NumPy's mean and covariance).
+
+        Example:
+            >>> FeatureStatistics.from_arrays(np.eye(3)).count
+            3
+        """
+        stats = cls(reservoir_size=None)
+        features = np.asarray(features, np.float64)
+        stats.count = len(features)
+        stats.mean = features.mean(0)
+        stats._m2 = np.atleast_2d(np.cov(features, rowvar=False)) * (len(features) - 1) if len(features) > 1 else None
+        stats._kept_features = [features]
+        if probabilities is not None:
+            stats._kept_probs = [np.asarray(probabilities)]
+            stats.class_counts = np.bincount(np.asarray(probabilities).argmax(1),
+                                             minlength=probabilities.shape[1]).astype(np.float64)
+        return stats
+
+    def update(self, features: np.ndarray, probabilities: np.ndarray | None = None) -> None:
+        """Adds one batch of features ``(m, d)`` (and its class probabilities ``(m, classes)``)."""
+        f = np.asarray(features, np.float64).reshape(len(features), -1)
+        m = len(f)
+        if m == 0:
+            return
+        batch_mean = f.mean(0)
+        centred = f - batch_mean
+        batch_m2 = centred.T @ centred
+        if self.count == 0:
+            self.mean, self._m2 = batch_mean, batch_m2
+        else:  # Chan, Golub & LeVeque: merge two sets' centred moments without cancellation
+            n = self.count + m
+            delta = batch_mean - self.mean
+            self.mean = self.mean + delta * (m / n)
+            self._m2 = self._m2 + batch_m2 + np.outer(delta, delta) * (self.count * m / n)
+        if probabilities is not None:
+            probabilities = np.asarray(probabilities)
+            counts = np.bincount(probabilities.argmax(1), minlength=probabilities.shape[1]).astype(np.float64)
+            self.class_counts = counts if self.class_counts is None else self.class_counts + counts
+        self._keep(f.astype(np.float32) if self.reservoir_size is not None else f, probabilities)
+        self.count += m
+
+    def _keep(self, f: np.ndarray, probs: np.ndarray | None) -> None:
+        size = self.reservoir_size
+        seen = self.count
+        if size is None or seen + len(f) <= size:
+            self._kept_features.append(f)
+            if probs is not None:
+                self._kept_probs.append(probs)
+            return
+        if self._reservoir is None:  # the reservoir fills up now: switch to replacement
+            fill = size - seen
+            self._reservoir = np.concatenate([*self._kept_features, f[:fill]])
+            if probs is not None:
+                self._reservoir_probs = np.concatenate([*self._kept_probs, probs[:fill]])
+            self._kept_features, self._kept_probs = [], []
+            f, probs, seen = f[fill:], (None if probs is None else probs[fill:]), seen + fill
+        # Algorithm R: the i-th example (0-based) replaces a random slot with probability size / (i + 1).
+        slots = self._rng.integers(0, seen + 1 + np.arange(len(f)))
+        for i in np.flatnonzero(slots < size):
+            self._reservoir[slots[i]] = f[i]
+            if probs is not None:
+                self._reservoir_probs[slots[i]] = probs[i]
+
+    @property
+    def features(self) -> np.ndarray:
+        """The kept feature vectors: all of them, or the reservoir sample."""
+        if self._reservoir is not None:
+            return self._reservoir.astype(np.float64)
+        if not self._kept_features:
+            return np.zeros((0, 0 if self.mean is None else len(self.mean)))
+        return np.concatenate(self._kept_features).astype(np.float64)
+
+    @property
+    def probabilities(self) -> np.ndarray | None:
+        """Class probabilities of the kept examples (``None`` without a classifier head)."""
+        if self._reservoir_probs is not None:
+            return self._reservoir_probs
+        return np.concatenate(self._kept_probs) if self._kept_probs else None
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """Unbiased covariance ``(d, d)`` of all features seen (as ``np.cov``)."""
+        if self.count < 2:
+            raise InputValidationError("The Frechet distance needs at least 2 feature vectors per set.")
+        return self._m2 / (self.count - 1)
+
+
+def frechet_distance_of(a: FeatureStatistics, b: FeatureStatistics) -> float:
+    """:func:`frechet_distance` from two sets' accumulated moments.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> fa, fb = rng.normal(size=(500, 2)), rng.normal(size=(400, 2)) + 1
+        >>> stream = FeatureStatistics()
+        >>> for part in np.array_split(fa, 7):
+        ...     stream.update(part)
+        >>> abs(frechet_distance_of(stream, FeatureStatistics.from_arrays(fb)) - frechet_distance(fa, fb)) < 1e-9
+        True
+    """
+    if a.mean is None or b.mean is None or len(a.mean) != len(b.mean):
+        raise InputValidationError("Feature sizes differ (or a set is empty).")
+    return frechet_distance_from_moments(a.mean, a.covariance, b.mean, b.covariance)
 
 
 # ---------------------------------------------------------------------------------------
@@ -294,7 +446,9 @@ class FeatureExtractor:
         """Features ``(n, d)`` and probabilities ``(n, classes)`` (``None`` without a head).
 
         Args:
-            x: Images ``(n, *input_shape)`` in [0, 1].
+            x: Images ``(n, *input_shape)`` in [0, 1], or a ``tf.data.Dataset`` of them
+                (``x`` or ``(x, y)``, batched or not; the features of all of them are
+                returned: use :meth:`statistics` to keep memory bounded).
             batch_size: Images per forward pass.
             verbose: Show a progress bar.
 
@@ -303,22 +457,67 @@ class FeatureExtractor:
             >>> FeatureExtractor(net, "toy", input_shape=(8, 8, 1)).predict(x_digits[:10])[0].shape
             (10, 4)
         """
-        x = check_array(x, "images", expected_shape=self.input_shape, value_range=(0.0, 1.0),
-                        range_hint="Sample quality metrics take images in [0, 1] "
-                                   "(e.g. gan.sample(n, unit_range=True)).")
         feats, probs = [], []
-        progbar = keras.utils.Progbar(len(x), verbose=verbose, unit_name="image")
-        for start in range(0, len(x), batch_size):
-            batch = x[start:start + batch_size]
+        for f, p in self._batches(x, batch_size, verbose):
+            feats.append(f)
+            if p is not None:
+                probs.append(p)
+        d = feats[0].shape[1] if feats else 0
+        features = np.concatenate(feats) if feats else np.zeros((0, d), np.float32)
+        return features, (np.concatenate(probs) if probs else None)
+
+    def statistics(self, x, batch_size: int = 500, verbose: int = 0, reservoir_size: int | None = 10_000,
+                   seed: int = 0) -> FeatureStatistics:
+        """The :class:`FeatureStatistics` of ``x``, accumulated batch by batch.
+
+        Arrays give exact statistics with every feature kept (as :meth:`predict`); a
+        ``tf.data.Dataset`` is streamed and only running moments, class counts and a
+        reservoir of ``reservoir_size`` features are kept, so memory does not grow with it.
+
+        Args:
+            x: Images in [0, 1], or a ``tf.data.Dataset`` of them (``x`` or ``(x, y)``,
+                labels ignored; unbatched datasets are batched with ``batch_size``).
+            batch_size: Images per forward pass.
+            verbose: Show a progress bar (unknown total for a dataset).
+            reservoir_size: Features kept from a dataset for KID and the classifier score.
+            seed: Seed of the reservoir sample.
+
+        Example:
+            >>> net = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(4)])
+            >>> extractor = FeatureExtractor(net, "toy", input_shape=(8, 8, 1))
+            >>> extractor.statistics(tf.data.Dataset.from_tensor_slices(x_digits).batch(64)).count
+            256
+        """
+        if not isinstance(x, tf.data.Dataset):
+            return FeatureStatistics.from_arrays(*self.predict(x, batch_size, verbose))
+        stats = FeatureStatistics(reservoir_size, seed)
+        for f, p in self._batches(x, batch_size, verbose):
+            stats.update(f, p)
+        return stats
+
+    def _batches(self, x, batch_size: int, verbose: int):
+        """``(features, probabilities or None)`` per batch of an array or a checked dataset."""
+        batch_size = check_positive_int(batch_size, "batch_size")
+        if not isinstance(x, tf.data.Dataset):
+            x = check_array(x, "images", expected_shape=self.input_shape, value_range=(0.0, 1.0),
+                            range_hint=_RANGE_HINT)
+        spec = DataSpec(self.input_shape, (0.0, 1.0), _RANGE_HINT, targets="ignored")
+        total = example_count(x)
+        progbar = keras.utils.Progbar(total, verbose=verbose, unit_name="image")
+        done = 0
+        for batch in iterate_batches(x, batch_size, spec, "images", where="feature extraction"):
+            if tf.is_tensor(batch):
+                batch = tf.cast(batch, tf.float32)
             out = self.model(self.preprocess(batch) if self.preprocess else batch, training=False)
             if self.has_probabilities:
-                feats.append(np.asarray(out[0]))
-                probs.append(np.asarray(out[1]))
+                f, p = np.asarray(out[0]), np.asarray(out[1])
             else:
-                feats.append(np.asarray(out[0] if isinstance(out, (list, tuple)) else out))
-            progbar.update(min(start + batch_size, len(x)))
-        features = np.concatenate(feats).reshape(len(x), -1)
-        return features, (np.concatenate(probs) if probs else None)
+                f, p = np.asarray(out[0] if isinstance(out, (list, tuple)) else out), None
+            done += len(f)
+            yield f.reshape(len(f), -1), p
+            progbar.update(done, finalize=False if total is None else None)
+        if total is None and verbose:
+            progbar.update(done, finalize=True)
 
 
 def get_feature_classifier(input_shape: Sequence[int], num_classes: int, feature_dim: int = 128) -> keras.Model:
@@ -509,15 +708,22 @@ class SampleQuality:
     Args:
         extractor: A :class:`FeatureExtractor` (:func:`dataset_classifier` or
             :func:`inception_extractor`).
-        reference: Real images the samples are compared to (the test split), in [0, 1].
-        train: Real training images: ``train`` vs ``reference`` gives the floors of the
-            distances (what data from the true distribution scores). Optional.
+        reference: Real images the samples are compared to (the test split), in [0, 1],
+            or a ``tf.data.Dataset`` of them (``x`` or ``(x, y)``, batched or not),
+            streamed: running feature moments (Frechet distance) and class counts
+            (coverage) cover every image, and a reservoir of ``reservoir_size`` features
+            serves the kernel distance and the classifier score (all features while the
+            data holds no more: then every number equals the array's).
+        train: Real training images (array or dataset): ``train`` vs ``reference`` gives
+            the floors of the distances (what data from the true distribution scores). Optional.
         kid_subsets: Subsets for the kernel distance.
         kid_subset_size: Examples per KID subset.
         batch_size: Images per feature-extraction pass.
         verbose: Progress bars for feature extraction.
+        reservoir_size: Features kept per streamed dataset (KID, classifier score).
 
     Attributes:
+        reference: :class:`FeatureStatistics` of the reference images.
         floor: The real-data numbers (``frechet_distance``, ``kernel_distance``,
             ``classifier_score``, ``class_fractions``, ``class_entropy``, ...).
 
@@ -535,27 +741,42 @@ class SampleQuality:
     """
 
     def __init__(self, extractor: FeatureExtractor, reference, train=None, kid_subsets: int = 100,
-                 kid_subset_size: int = 1000, batch_size: int = 500, verbose: int = 1):
+                 kid_subset_size: int = 1000, batch_size: int = 500, verbose: int = 1,
+                 reservoir_size: int = 10_000):
         self.extractor = extractor
         self.kid_subsets = kid_subsets
         self.kid_subset_size = kid_subset_size
         self.batch_size = batch_size
         self.verbose = verbose
-        self.reference_features, ref_probs = extractor.predict(reference, batch_size, verbose)
-        self.n_reference = len(self.reference_features)
+        self.reservoir_size = reservoir_size
+        self.reference = self._statistics(reference, verbose)
+        self.reference_features = self.reference.features
+        self.n_reference = self.reference.count
         self.floor: dict[str, Any] = {}
         if train is not None:
-            train_features, _ = extractor.predict(train, batch_size, verbose)
-            self.n_train = len(train_features)
-            self.floor["frechet_distance"] = frechet_distance(train_features, self.reference_features)
+            train_stats = self._statistics(train, verbose)
+            self.n_train = train_stats.count
+            self.floor["frechet_distance"] = self._frechet(train_stats, self.reference)
             self.floor["kernel_distance"], self.floor["kernel_distance_std"] = kernel_distance(
-                train_features, self.reference_features, kid_subsets, kid_subset_size)
-        if ref_probs is not None:
-            self.floor.update(self._class_metrics(ref_probs))
+                train_stats.features, self.reference_features, kid_subsets, kid_subset_size)
+        if self.reference.probabilities is not None:
+            self.floor.update(self._class_metrics(self.reference))
+
+    def _statistics(self, images, verbose) -> FeatureStatistics:
+        return self.extractor.statistics(images, self.batch_size, verbose, reservoir_size=self.reservoir_size)
 
     @staticmethod
-    def _class_metrics(probs: np.ndarray) -> dict[str, Any]:
-        coverage = mode_coverage(probs)
+    def _frechet(a: FeatureStatistics, b: FeatureStatistics) -> float:
+        if a.reservoir_size is None and b.reservoir_size is None:
+            return frechet_distance(a.features, b.features)  # in-memory arrays: exactly as before
+        return frechet_distance_of(a, b)
+
+    @staticmethod
+    def _class_metrics(stats: FeatureStatistics) -> dict[str, Any]:
+        probs = stats.probabilities
+        # Coverage counts every example (the histogram is exact even for a stream); the
+        # score needs the probabilities themselves, so a stream's uses its reservoir sample.
+        coverage = mode_coverage(probs) if stats.reservoir_size is None else _coverage_from_counts(stats.class_counts)
         score, score_std = classifier_score(probs)
         return {"classifier_score": score, "classifier_score_std": score_std, "class_fractions": coverage["fractions"],
                 "class_entropy": coverage["entropy"], "min_class_fraction": coverage["min_fraction"],
@@ -565,7 +786,8 @@ class SampleQuality:
         """Every metric for ``samples`` (images in [0, 1]), each with its ``*_real`` floor.
 
         Args:
-            samples: Generated images ``(n, h, w, c)`` in [0, 1].
+            samples: Generated images ``(n, h, w, c)`` in [0, 1], or a ``tf.data.Dataset``
+                of them (streamed like ``reference``).
             verbose: Progress bar (default: the evaluator's ``verbose``).
 
         Returns:
@@ -585,14 +807,14 @@ class SampleQuality:
             True
         """
         verbose = self.verbose if verbose is None else verbose
-        features, probs = self.extractor.predict(samples, self.batch_size, verbose)
-        result: dict[str, Any] = {"features": self.extractor.name, "n_samples": len(features),
+        stats = self._statistics(samples, verbose)
+        result: dict[str, Any] = {"features": self.extractor.name, "n_samples": stats.count,
                                   "n_reference": self.n_reference, "n_train": getattr(self, "n_train", None)}
-        result["frechet_distance"] = frechet_distance(features, self.reference_features)
+        result["frechet_distance"] = self._frechet(stats, self.reference)
         result["kernel_distance"], result["kernel_distance_std"] = kernel_distance(
-            features, self.reference_features, self.kid_subsets, self.kid_subset_size)
-        if probs is not None:
-            result.update(self._class_metrics(probs))
+            stats.features, self.reference_features, self.kid_subsets, self.kid_subset_size)
+        if stats.probabilities is not None:
+            result.update(self._class_metrics(stats))
         for key, value in self.floor.items():
             result[f"{key}_real"] = value
         return result

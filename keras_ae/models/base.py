@@ -20,6 +20,7 @@ from keras_ae.export.endpoints import ExportOptions, data_name, describe_data, i
 from keras_ae.models.serialization import from_nested_config
 from keras_ae.registry import register_family
 from keras_ae.training import DataSpec, Trainer
+from keras_ae.training.batches import checked_batches, input_errors
 from keras_ae.training.defaults import dense_macs_per_example
 from keras_ae.training.distribute import nonempty_batch
 from keras_ae.validation import check_array, check_choice, check_positive_int
@@ -145,30 +146,54 @@ class AutoEncoder(Trainer, keras.Model):
         return self.decoder(self.encoder(x, training=training), training=training)
 
     def encode(self, x, batch_size: int = 256) -> np.ndarray:
-        """Codes of ``x`` (NumPy in, NumPy out; no corruption).
+        """Codes of ``x`` (no corruption).
+
+        Args:
+            x: Examples ``(n, *input_shape)``, or a ``tf.data.Dataset`` of them (``x`` or
+                ``(x, y)``, labels ignored; unbatched datasets are batched with
+                ``batch_size``), read one batch at a time and checked like arrays.
+            batch_size: Examples per forward pass (for arrays and unbatched datasets).
+
+        Returns:
+            Float32 codes ``(n, *code_shape)``.
 
         Example:
             >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
             >>> model.encode(x_digits[:3]).shape
             (3, 4)
+            >>> model.encode(tf.data.Dataset.from_tensor_slices(x_digits[:3])).shape  # streamed
+            (3, 4)
         """
         batch_size = check_positive_int(batch_size, "batch_size")
+        if isinstance(x, tf.data.Dataset):
+            return self._predict_stream(self.encoder, x, self._inference_spec("encode"), batch_size, "encode")
         return self.encoder.predict(self.validate_inputs(x), batch_size=batch_size, verbose=0)
 
     def decode(self, codes, batch_size: int = 256) -> np.ndarray:
         """Reconstructions from codes.
+
+        Args:
+            codes: Codes ``(n, *code_shape)``, or a ``tf.data.Dataset`` of them (batched
+                or not, read one batch at a time).
+            batch_size: Codes per forward pass.
 
         Example:
             >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
             >>> model.decode(np.zeros((3, 4))).shape
             (3, 8, 8, 1)
         """
-        codes = check_array(codes, "codes", expected_shape=self.code_shape)
         batch_size = check_positive_int(batch_size, "batch_size")
+        if isinstance(codes, tf.data.Dataset):
+            return self._predict_stream(self.decoder, codes, DataSpec(self.code_shape), batch_size, "decode", "codes")
+        codes = check_array(codes, "codes", expected_shape=self.code_shape)
         return self.decoder.predict(codes, batch_size=batch_size, verbose=0)
 
     def reconstruct(self, x, batch_size: int = 256) -> np.ndarray:
         """Reconstructions of ``x`` (for a denoiser: the denoised images).
+
+        Args:
+            x: Examples, or a ``tf.data.Dataset`` of them (as for :meth:`encode`).
+            batch_size: Examples per forward pass.
 
         Example:
             >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
@@ -176,7 +201,22 @@ class AutoEncoder(Trainer, keras.Model):
             (3, 8, 8, 1)
         """
         batch_size = check_positive_int(batch_size, "batch_size")
+        if isinstance(x, tf.data.Dataset):
+            return self._predict_stream(self, x, self._inference_spec("encode"), batch_size, "reconstruct")
         return self.predict(self.validate_inputs(x), batch_size=batch_size, verbose=0)
+
+    # -- streaming inference -------------------------------------------------------------
+    def _inference_spec(self, purpose: str) -> DataSpec:
+        """What a dataset fed to an inference method must hold (``purpose``: "encode" or "evaluate")."""
+        return self.data_spec(training=False)
+
+    @staticmethod
+    def _predict_stream(model: keras.Model, dataset: tf.data.Dataset, spec: DataSpec, batch_size: int, where: str,
+                        name: str = "x") -> np.ndarray:
+        """``model.predict`` over a checked dataset: Keras reads it batch by batch, keeping only the outputs."""
+        batches = checked_batches(dataset, spec, name, batch_size)
+        with input_errors(where):
+            return model.predict(batches, verbose=0)
 
     def export_for_serving(self, name: str, base_dir: str = "saved_models", **kwargs):
         """Exports a TF Serving SavedModel to ``base_dir/name/<version>/``.

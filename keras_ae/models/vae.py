@@ -215,21 +215,34 @@ class VAE(AutoEncoder):
         The standard deviation is ``softplus(raw) + min_scale``, capped at ``max_scale``,
         so an encoder whose outputs run off to +-inf yields a finite KL instead of NaN.
 
+        Args:
+            x: Examples, or a ``tf.data.Dataset`` of them (``x`` or ``(x, y)``, batched or
+                not): read batch by batch (256 examples per pass when unbatched, inference mode).
+            training: Run the encoder in training mode (arrays and tensors).
+
         Example:
             >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
             >>> mean, stddev = vae.posterior_params(x_digits[:8])
             >>> mean.shape, bool(tf.reduce_all(stddev >= vae.min_scale))
             (TensorShape([8, 2]), True)
         """
-        if not tf.is_tensor(x):
-            x = self.validate_inputs(x, purpose="encode")
-        params = tf.cast(self.encoder(x, training=training), tf.float32)  # float32 under mixed precision
+        if isinstance(x, tf.data.Dataset):
+            # Streamed: the encoder sees one batch at a time; only the (n, latent) parameters are kept.
+            params = self._predict_stream(self.encoder, x, self._inference_spec("encode"), 256, "posterior_params")
+            params = tf.constant(params, tf.float32)
+        else:
+            if not tf.is_tensor(x):
+                x = self.validate_inputs(x, purpose="encode")
+            params = tf.cast(self.encoder(x, training=training), tf.float32)  # float32 under mixed precision
         loc, raw = params[..., : self.latent_dim], params[..., self.latent_dim:]
         scale = tf.minimum(tf.nn.softplus(raw) + self.min_scale, self.max_scale)
         return loc, scale
 
     def encode(self, x, training: bool = False) -> tfd.Distribution:
         """The approximate posterior q(z|x), a ``tfd.MultivariateNormalDiag`` with batch shape ``(batch,)``.
+
+        ``x`` may be a ``tf.data.Dataset`` (see :meth:`posterior_params`): the data is
+        streamed and the distribution holds the parameters of every example.
 
         Example:
             >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
@@ -561,8 +574,19 @@ class VAE(AutoEncoder):
             >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
             >>> vae.reconstruct(x_digits_test[:10]).shape
             (10, 8, 8, 1)
+            >>> vae.reconstruct(tf.data.Dataset.from_tensor_slices(x_digits_test[:10])).shape  # streamed
+            (10, 8, 8, 1)
         """
+        batch_size = check_positive_int(batch_size, "batch_size")
+        if isinstance(x, tf.data.Dataset):
+            return self._predict_stream(self, x, self._inference_spec("encode"), batch_size, "reconstruct")
         return self.predict(self.validate_inputs(x, purpose="encode"), batch_size=batch_size, verbose=0)
+
+    def _inference_spec(self, purpose: str) -> DataSpec:
+        """Dataset check of the inference methods: data in range; binary for Bernoulli likelihoods ("evaluate")."""
+        binary = purpose == "evaluate" and self.likelihood == "bernoulli"
+        return DataSpec(self.example_shape, self.input_range, self._range_hint, targets="ignored",
+                        levels=2 if binary else None)
 
     def interpolate(self, x1, x2, steps: int = 10) -> np.ndarray:
         """Decodes the straight line between the posterior means of ``x1`` and ``x2``.
@@ -620,7 +644,9 @@ class VAE(AutoEncoder):
         """ELBO per example in nats: ``mean_s log p(x|z_s) - KL`` (analytic KL when available).
 
         Args:
-            x: Examples (binary for a Bernoulli likelihood).
+            x: Examples (binary for a Bernoulli likelihood), or a ``tf.data.Dataset`` of
+                them (``x`` or ``(x, y)``, batched or not): streamed in batches of
+                ``batch_size``, checked batch by batch, equal to the array's result.
             num_samples: Monte Carlo samples of z per example.
             batch_size: Examples per step.
             max_rows: Upper bound on the samples decoded in one pass.
@@ -636,11 +662,13 @@ class VAE(AutoEncoder):
             >>> elbo.shape, elbo.dtype, bool(np.all(elbo < 0))
             ((64,), dtype('float64'), True)
         """
-        x = self.validate_inputs(x, purpose="evaluate")
+        if not isinstance(x, tf.data.Dataset):
+            x = self.validate_inputs(x, purpose="evaluate")
         fn = self._elbo_terms if self.has_analytic_kl() else self.log_weights
         return importance_weighted_bound(fn, x, k=num_samples, batch_size=batch_size, max_rows=max_rows,
                                          seed=self._int_seed(seed),
-                                         reduction="mean", verbose=verbose, label="elbo", cache=self._compiled_bounds)
+                                         reduction="mean", verbose=verbose, label="elbo", cache=self._compiled_bounds,
+                                         spec=self._inference_spec("evaluate"))
 
     def _int_seed(self, seed: int | None) -> int:
         """An int seed for the likelihood estimators; ``None`` takes one from the model's stream."""
@@ -659,7 +687,10 @@ class VAE(AutoEncoder):
         ``max_rows`` decoded samples at a time.
 
         Args:
-            x: Examples (binary for a Bernoulli likelihood: binarize test data once).
+            x: Examples (binary for a Bernoulli likelihood: binarize test data once), or a
+                ``tf.data.Dataset`` of them (``x`` or ``(x, y)``, batched or not): streamed in
+                batches of ``batch_size`` (memory does not grow with its length) and checked
+                batch by batch; the estimate equals the array's for the same seed.
             k: Importance samples per example.
             batch_size: Examples per compiled step.
             max_rows: Upper bound on the samples decoded in one pass.
@@ -688,10 +719,12 @@ class VAE(AutoEncoder):
             print(f"NLL {-ll.mean():.2f} nats")
             ```
         """
-        x = self.validate_inputs(x, purpose="evaluate")
+        if not isinstance(x, tf.data.Dataset):
+            x = self.validate_inputs(x, purpose="evaluate")
         return importance_weighted_bound(self.log_weights, x, k=k, batch_size=batch_size, max_rows=max_rows,
                                          seed=self._int_seed(seed), reduction="logmeanexp", jit_compile=jit_compile, verbose=verbose,
-                                         label="log_likelihood", cache=self._compiled_bounds)
+                                         label="log_likelihood", cache=self._compiled_bounds,
+                                         spec=self._inference_spec("evaluate"))
 
 
 def _features_to_posterior(features: keras.Model, shape: tuple[int, ...], latent_dim: int) -> keras.Model:

@@ -1,10 +1,21 @@
 """Keras callbacks for keras_ae models, one per module (as in ``keras/src/callbacks/``).
 
+| module | callback |
+| --- | --- |
+| ``gan_monitor`` | :class:`GANMonitor`: PNG grids of fixed-``z`` samples |
+| ``image_summaries`` | :class:`ImageSummaries`: TensorBoard images (reconstructions, samples) |
+| ``embedding_projector`` | :class:`EmbeddingProjector`: test codes in TensorBoard's projector |
+| ``tensorboard`` | :func:`tensorboard_callbacks`: Keras' ``TensorBoard`` plus the two above |
+
 NaN safety (:class:`~keras_ae.training.nan_guard.NaNGuard`), which every keras_ae ``fit``
 runs, lives in :mod:`keras_ae.training.nan_guard`; resumable checkpoints in
 :mod:`keras_ae.training.checkpoints`.
 """
 
+from keras_ae.training.callbacks.embedding_projector import EmbeddingProjector, write_projector
 from keras_ae.training.callbacks.gan_monitor import GANMonitor
+from keras_ae.training.callbacks.image_summaries import ImageSummaries, model_images
+from keras_ae.training.callbacks.tensorboard import tensorboard_callbacks
 
-__all__ = ["GANMonitor"]
+__all__ = ["EmbeddingProjector", "GANMonitor", "ImageSummaries", "model_images", "tensorboard_callbacks",
+           "write_projector"]

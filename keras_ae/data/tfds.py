@@ -1,0 +1,294 @@
+"""TensorFlow Datasets (TFDS) image datasets: ``load_dataset("tfds:<name>")``.
+
+Any TFDS dataset with an image feature loads as ``"tfds:<name>"`` (``"tfds:mnist"``,
+``"tfds:svhn_cropped"``, ``"tfds:celeb_a"``, a config or version such as
+``"tfds:mnist:3.0.1"``). ``"binarized_mnist"`` is short for ``"tfds:binarized_mnist"``,
+the fixed binarization of Larochelle & Murray (2011) used by the VAE, IWAE and PixelCNN
+papers (splits train/validation/test, pixels already 0 or 1, no labels).
+
+Nothing is downloaded unless ``download=True``: offline, prepare the data once where there
+is internet (:func:`prepare_command` prints the command), copy the folder and pass
+``data_dir=<folder>``. Images become float32 in [0, 1] exactly like the Keras-format
+datasets; the label is the dataset's ``ClassLabel`` (``supervised_keys`` first), else none.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from keras_ae.errors import DatasetNotAvailableError, InputValidationError, UnknownNameError
+
+TFDS_PREFIX = "tfds:"
+# Short names that mean a TFDS dataset (keras_ae name -> TFDS name).
+TFDS_ALIASES: dict[str, str] = {"binarized_mnist": "binarized_mnist"}
+# Listed by ``keras-ae datasets``; spelled as :func:`keras_ae.load_dataset` takes them.
+TFDS_DATASETS: tuple[str, ...] = (
+    "tfds:mnist", "tfds:fashion_mnist", "tfds:cifar10", "tfds:svhn_cropped", "tfds:celeb_a", "binarized_mnist",
+)
+# TFDS datasets whose stored pixels are already 0/1 (not 0..255): scaled by 1, never re-binarized.
+_PREBINARIZED = frozenset({"binarized_mnist"})
+NO_LABEL = -1  # the label of every element of an unlabelled dataset in ``as_dataset`` mode
+
+
+def is_tfds_name(name: Any) -> bool:
+    """Whether ``name`` is a TFDS dataset name for :func:`keras_ae.load_dataset`.
+
+    Example:
+        >>> is_tfds_name("tfds:svhn_cropped"), is_tfds_name("binarized_mnist"), is_tfds_name("mnist")
+        (True, True, False)
+    """
+    return isinstance(name, str) and (name.startswith(TFDS_PREFIX) or name in TFDS_ALIASES)
+
+
+def tfds_name(name: str) -> str:
+    """The TFDS spelling of a keras_ae TFDS name (prefix removed, alias resolved).
+
+    Example:
+        >>> tfds_name("tfds:celeb_a"), tfds_name("binarized_mnist")
+        ('celeb_a', 'binarized_mnist')
+    """
+    if name in TFDS_ALIASES:
+        return TFDS_ALIASES[name]
+    bare = name[len(TFDS_PREFIX):] if name.startswith(TFDS_PREFIX) else name
+    if not bare.strip():
+        raise UnknownNameError(f"Empty TFDS dataset name {name!r}; write e.g. 'tfds:mnist'.")
+    return bare
+
+
+def _base_name(name: str) -> str:
+    """``"binarized_mnist:1.0.0"`` / ``"celeb_a/config"`` -> the dataset name alone."""
+    return tfds_name(name).split(":")[0].split("/")[0]
+
+
+def is_prebinarized(name: Any) -> bool:
+    """Whether a dataset's pixels are already binary, so recipes must not binarize again.
+
+    Example:
+        >>> is_prebinarized("binarized_mnist"), is_prebinarized("tfds:binarized_mnist"), is_prebinarized("mnist")
+        (True, True, False)
+    """
+    return is_tfds_name(name) and _base_name(name) in _PREBINARIZED
+
+
+def prepare_command(name: str, data_dir: str | os.PathLike | None = None) -> str:
+    """The shell command that downloads and prepares a TFDS dataset (run it with internet).
+
+    Example:
+        >>> print(prepare_command("tfds:mnist", "/data"))
+        python -c "import tensorflow_datasets as tfds; tfds.builder('mnist', data_dir='/data').download_and_prepare()"
+    """
+    target = f", data_dir={os.fspath(data_dir)!r}" if data_dir is not None else ""
+    return (f'python -c "import tensorflow_datasets as tfds; '
+            f'tfds.builder({tfds_name(name)!r}{target}).download_and_prepare()"')
+
+
+def get_builder(name: str, data_dir: str | os.PathLike | None = None):
+    """The ``tfds`` builder of a keras_ae TFDS name (no download, no data read).
+
+    Raises:
+        UnknownNameError: TFDS knows no such dataset.
+        DatasetNotAvailableError: ``tensorflow_datasets`` is not installed.
+    """
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as exc:
+        raise DatasetNotAvailableError(
+            f"Dataset {name!r} needs TensorFlow Datasets: pip install tensorflow-datasets") from exc
+    try:
+        return tfds.builder(tfds_name(name), data_dir=None if data_dir is None else os.fspath(data_dir))
+    except UnknownNameError:
+        raise
+    # DatasetNotFoundError is a ValueError; an unknown version is an AssertionError.
+    except (ValueError, KeyError, TypeError, AssertionError) as exc:
+        # TFDS' own message lists all ~1000 datasets: keep the first line only.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnknownNameError(
+            f"Unknown TFDS dataset {name!r} ({first[:200]}); see tfds.list_builders() or "
+            f"https://www.tensorflow.org/datasets/catalog, e.g. {', '.join(TFDS_DATASETS)}."
+        ) from exc
+
+
+def _where(builder) -> str:
+    return os.fspath(builder.data_dir)
+
+
+def _missing_message(name: str, builder, data_dir: str | os.PathLike | None) -> str:
+    root = data_dir if data_dir is not None else os.fspath(builder._data_dir_root)  # default: ~/tensorflow_datasets
+    return (
+        f"TFDS dataset {tfds_name(name)!r} is not prepared in {os.fspath(root)} (looked for {_where(builder)}), "
+        "and keras_ae downloads nothing unless download=True. Prepare it once with internet:\n"
+        f"    {prepare_command(name, root)}\n"
+        f"then pass data_dir={os.fspath(root)!r} (copy that folder to an offline machine)."
+    )
+
+
+def ensure_prepared(name: str, data_dir: str | os.PathLike | None = None, download: bool = False):
+    """Returns the builder of a prepared dataset; prepares it only when ``download`` is True.
+
+    Raises:
+        DatasetNotAvailableError: not prepared and ``download`` is False, or the download failed.
+    """
+    builder = get_builder(name, data_dir)
+    if builder.is_prepared():
+        return builder
+    if not download:
+        raise DatasetNotAvailableError(_missing_message(name, builder, data_dir))
+    try:
+        builder.download_and_prepare()
+    except Exception as exc:  # network and checksum errors come in many types
+        raise DatasetNotAvailableError(
+            f"Could not download {tfds_name(name)!r} ({type(exc).__name__}: {str(exc)[:200]}). "
+            + _missing_message(name, builder, data_dir)
+        ) from exc
+    return builder
+
+
+def tfds_status(name: str, data_dir: str | os.PathLike | None = None) -> str:
+    """``"local: <dir>"`` when prepared, else ``"missing (prepare: <command>)"``.
+
+    Example:
+        >>> tfds_status("tfds:mnist", tmp_dir).startswith("missing (prepare: python -c")
+        True
+    """
+    builder = get_builder(name, data_dir)
+    if builder.is_prepared():
+        return f"local: {_where(builder)}"
+    root = data_dir if data_dir is not None else builder._data_dir_root
+    return f"missing (prepare: {prepare_command(name, root)})"
+
+
+def feature_keys(info) -> tuple[str, str | None]:
+    """``(image_key, label_key or None)`` of a TFDS ``DatasetInfo``.
+
+    ``supervised_keys`` win when they name an image and an integer label; otherwise the
+    ``"image"`` (or only) ``Image`` feature and the ``"label"`` (or only) ``ClassLabel``.
+    """
+    import tensorflow_datasets as tfds
+
+    features = info.features
+    images = [k for k, f in features.items() if isinstance(f, tfds.features.Image)]
+    labels = [k for k, f in features.items() if isinstance(f, tfds.features.ClassLabel)]
+    keys = info.supervised_keys
+    if keys and len(keys) == 2 and all(isinstance(k, str) for k in keys) and keys[0] in images:
+        label = features[keys[1]]
+        if isinstance(label, tfds.features.ClassLabel) or (
+                getattr(label, "shape", None) == () and np.issubdtype(np.dtype(label.np_dtype), np.integer)):
+            return keys[0], keys[1]
+    image = "image" if "image" in images else (images[0] if len(images) == 1 else None)
+    if image is None:
+        raise InputValidationError(
+            f"TFDS dataset {info.name!r} has {'no' if not images else 'several'} image features "
+            f"({', '.join(features.keys())}); keras_ae loads datasets with one image feature.")
+    label = "label" if "label" in labels else (labels[0] if len(labels) == 1 else None)
+    return image, label
+
+
+def default_splits(info, split: tuple[str, str] | None = None) -> tuple[str, str]:
+    """``(train, test)`` split names: ``split`` if given, else train and test (or validation).
+
+    Unknown split lists (an empty ``info.splits``, as under ``tfds.testing.mock_data``'s
+    code policy) give ``("train", "test")``.
+    """
+    names = list(info.splits.keys())
+    if split is not None:
+        if not (isinstance(split, (tuple, list)) and len(split) == 2 and all(isinstance(s, str) and s for s in split)):
+            raise InputValidationError(f"split must be (train_split, test_split) strings, got {split!r}.")
+        # TFDS slicing syntax ("train[:90%]", "train+validation"): check the base names.
+        unknown = {p.split("[")[0].strip() for s in split for p in s.split("+")} - set(names)
+        if names and unknown:
+            raise InputValidationError(f"TFDS dataset {info.name!r} has no split(s) {sorted(unknown)}; "
+                                       f"its splits are {names}.")
+        return split[0], split[1]
+    if not names:
+        return "train", "test"
+    test = "test" if "test" in names else "validation" if "validation" in names else None
+    if "train" not in names or test is None:
+        raise InputValidationError(
+            f"TFDS dataset {info.name!r} has splits {names}; pass split=(train_split, test_split), "
+            "e.g. split=('train[:90%]', 'train[90%:]').")
+    return "train", test
+
+
+def pixel_scale(name: str) -> float:
+    """What integer pixels are divided by: 255, or 1 for already-binary datasets."""
+    return 1.0 if is_prebinarized(name) else 255.0
+
+
+def _pairs(builder, split_name: str, image_key: str, label_key: str | None):
+    """The split as raw ``(image, int64 label)`` pairs, streamed from the prepared files."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    # try_autocache=False: TFDS would otherwise .cache() small datasets in memory; we stream.
+    ds = builder.as_dataset(split=split_name, shuffle_files=False,
+                            read_config=tfds.ReadConfig(try_autocache=False))
+
+    def pair(example):
+        label = tf.cast(example[label_key], tf.int64) if label_key else tf.constant(NO_LABEL, tf.int64)
+        return example[image_key], label
+
+    return ds.map(pair, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _to_arrays(pairs, shape: tuple, scale: float, flatten: bool, labelled: bool):
+    """Materializes a pairs dataset as float32 images (and int64 labels or None)."""
+    from keras_ae.data.images import Split, _to_float
+
+    xs, ys = [], []
+    for x, y in pairs.batch(2048).as_numpy_iterator():
+        xs.append(x)
+        ys.append(y)
+    if xs:
+        x = np.concatenate(xs)
+    else:
+        x = np.zeros((0, *shape), np.uint8)
+    del xs  # the uint8 chunks: freed before the 4x larger float32 copy is made
+    x = _to_float(x, shape, scale=scale)
+    if flatten:
+        x = x.reshape(len(x), -1)
+    y = (np.concatenate(ys) if ys else np.zeros(0, np.int64)).astype(np.int64) if labelled else None
+    return Split(x, y)
+
+
+def load_tfds(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    flatten: bool = False,
+    download: bool = False,
+    split: tuple[str, str] | None = None,
+    as_dataset: bool = False,
+):
+    """Loads a TFDS image dataset; see :func:`keras_ae.load_dataset` for the arguments.
+
+    Returns:
+        ``Dataset((x_train, y_train), (x_test, y_test))`` (``y`` is None without labels),
+        or with ``as_dataset=True`` ``(train_ds, test_ds)`` of unbatched ``(image, label)``.
+    """
+    from keras_ae.data.images import scale_images
+
+    builder = ensure_prepared(name, data_dir, download=download)
+    info = builder.info
+    image_key, label_key = feature_keys(info)
+    splits = default_splits(info, split)
+    shape = tuple(info.features[image_key].shape)
+    scale = pixel_scale(name)
+    pairs = [_pairs(builder, s, image_key, label_key) for s in splits]
+    if as_dataset:
+        return tuple(scale_images(ds, shape, scale=scale, flatten=flatten) for ds in pairs)
+    if any(d is None for d in shape):
+        raise InputValidationError(
+            f"TFDS dataset {tfds_name(name)!r} has images of varying size {shape}: use as_dataset=True "
+            "and resize them in the pipeline.")
+    from keras_ae.data.images import Dataset
+
+    return Dataset(*(_to_arrays(ds, shape, scale, flatten, label_key is not None) for ds in pairs))
+
+
+__all__ = [
+    "NO_LABEL", "TFDS_ALIASES", "TFDS_DATASETS", "TFDS_PREFIX", "default_splits", "ensure_prepared",
+    "feature_keys", "get_builder", "is_prebinarized", "is_tfds_name", "load_tfds", "pixel_scale",
+    "prepare_command", "tfds_name", "tfds_status",
+]
