@@ -719,23 +719,18 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     """Lists the datasets and whether each loads offline."""
-    from keras_ae.data import DATASETS, IMAGE_DATASETS, dataset_status, find_npz
-    from keras_ae.data.images import check_keras_npz
+    from keras_ae.data import DATASETS, IMAGE_DATASETS, TFDS_DATASETS, dataset_status
 
-    def status(name: str) -> str:
-        text = dataset_status(name, args.data_dir)
-        if name in IMAGE_DATASETS and text.startswith("local: "):  # found: does it really open?
-            path = find_npz(name, args.data_dir)
-            problem = check_keras_npz(path, IMAGE_DATASETS[name][0]) if path else "vanished"
-            if problem:
-                return f"unusable: {path} ({problem})"
-        return text
-
+    # dataset_status checks a found .npz really opens as a Keras-format file ("unusable: ...").
     rows = [{"dataset": name, "kind": "image" if name in IMAGE_DATASETS else "manifold",
              "shape": str(IMAGE_DATASETS[name][0]) if name in IMAGE_DATASETS else "(3,)",
-             "status": status(name)} for name in DATASETS]
+             "status": dataset_status(name, args.data_dir)} for name in DATASETS]
+    rows += [{"dataset": name, "kind": "tfds", "shape": "-", "status": dataset_status(name, args.data_dir)}
+             for name in TFDS_DATASETS]
     print(_table(rows))
-    print("\n'download needed': pass --data-dir DIR holding a Keras-format <name>.npz, or go online.")
+    print("\n'download needed': pass --data-dir DIR holding a Keras-format <name>.npz, or go online. "
+          "TFDS names read prepared TFDS data from --data-dir (default ~/tensorflow_datasets); "
+          "'missing' shows the command that prepares it on a machine with internet.")
     return EXIT_OK
 
 

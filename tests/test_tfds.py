@@ -331,3 +331,30 @@ def test_as_dataset_streams_an_npz_larger_than_the_memory_budget(tmp_path):
     assert peak - base < budget_mb, (base, peak)
     if reset:  # the control can only show above the old high-water mark otherwise
         assert loaded - peak > 2 * budget_mb, "the measurement must see an array of the data's size"
+
+
+# -- the command line ---------------------------------------------------------------------------
+def test_cli_train_on_missing_tfds_data_exits_1_with_one_line(tmp_path, monkeypatch, capsys):
+    from keras_ae import cli
+
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["train", "vae", "--dataset", "tfds:mnist", "--data-dir", str(tmp_path / "empty"),
+                     "--epochs", "1", "--out", "runs/vae"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and "mnist" in err[0] and "empty" in err[0] and "download_and_prepare" in err[0]
+    assert not (tmp_path / "runs" / "vae" / "model.keras").exists()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_cli_trains_a_vae_on_local_tfds_data(mocked, stream, tmp_path, monkeypatch, capsys):
+    from keras_ae import cli
+    from keras_ae.saving import load_model
+
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "vae", "--dataset", "tfds:mnist", "--data-dir", str(tmp_path), "--epochs", "1",
+            "--batch-size", "2", "--binarize", "--out", "runs/vae", "-p", "latent_dim=2", "-p", "hidden=[8]"]
+    code = cli.main(args + (["--stream"] if stream else []))
+    assert code == 0, capsys.readouterr()
+    model = load_model(tmp_path / "runs" / "vae" / "model.keras")
+    assert model.family == "vae" and model.example_shape == (28, 28, 1)
