@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -21,31 +20,6 @@ DEFAULT_DATA_DIR = os.environ.get("KERAS_AE_DATA_DIR", "../shared/data/mnist10k"
 # Arguments that may change between a crashed run and its restart.
 RESUME_FREE_ARGS = ("out", "epochs", "verbose", "tensorboard")
 CHECKPOINTS = "checkpoints"  # recipes' checkpoint folder, inside --out
-
-
-def quiet_tensorflow_import(argv: Sequence[str] | None = None) -> bool:
-    """Imports TensorFlow with its C++ start-up lines hidden, unless ``--verbose`` is in ``argv``.
-
-    Call it at the top of a recipe. The lines are printed by the first TensorFlow import,
-    which ``import keras_ae`` already makes: the hook at the top of ``keras_ae/__init__.py``
-    (:func:`keras_ae.quiet.quiet_entry_point`) hides them for ``recipes/*.py`` scripts, and
-    this call covers a recipe whose imports did not load TensorFlow yet. Setting
-    ``TF_CPP_MIN_LOG_LEVEL`` yourself also shows them (see :mod:`keras_ae.quiet`).
-
-    Args:
-        argv: The command line (default ``sys.argv``).
-
-    Returns:
-        Whether the lines were hidden (``False`` when TensorFlow was already imported).
-
-    Example:
-        >>> quiet_tensorflow_import(["recipes/vae.py"])  # under pytest TensorFlow is already imported
-        False
-    """
-    from keras_ae import quiet
-
-    argv = sys.argv if argv is None else argv
-    return quiet.quiet_tensorflow_import(verbose=quiet.wants_verbose(argv))
 
 
 def recipe_parser(name: str, description: str, dataset: str = "mnist", epochs: int = 10) -> argparse.ArgumentParser:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import time
 
+import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
+
 import keras
 import numpy as np
 
@@ -27,10 +29,9 @@ from keras_ae.applications.denoising_photos import (
     load_photos,
     save_filter_panels,
 )
-from keras_ae.experiment import quiet_tensorflow_import, recipe_parser, recipe_tensorboard_callbacks, write_results
+from keras_ae.experiment import recipe_parser, recipe_tensorboard_callbacks, write_results
 from keras_ae.plotting import save_image_rows
 
-quiet_tensorflow_import()  # TensorFlow's C++ start-up lines, unless --verbose (keras_ae.quiet)
 
 
 def main(argv=None):

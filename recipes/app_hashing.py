@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import time
 
+import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
+
 import keras
 import numpy as np
 
@@ -23,10 +25,9 @@ from keras_ae.applications.hashing import (
     retrieval_metrics,
 )
 from keras_ae.data.corruption import Corruption
-from keras_ae.experiment import load_recipe_data, quiet_tensorflow_import, recipe_parser, recipe_tensorboard_callbacks, write_results
+from keras_ae.experiment import load_recipe_data, recipe_parser, recipe_tensorboard_callbacks, write_results
 from keras_ae.plotting import save_curves, save_image_rows
 
-quiet_tensorflow_import()  # TensorFlow's C++ start-up lines, unless --verbose (keras_ae.quiet)
 
 KS = (1, 10, 50, 100, 500, 1000)
 

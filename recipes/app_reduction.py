@@ -18,10 +18,9 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from keras_ae.applications.reduction import AutoEncoderTransformer
-from keras_ae.experiment import load_recipe_data, quiet_tensorflow_import, recipe_parser, write_results
+from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
 from keras_ae.plotting import save_curves
 
-quiet_tensorflow_import()  # TensorFlow's C++ start-up lines, unless --verbose (keras_ae.quiet)
 
 
 def main(argv=None):

@@ -21,6 +21,8 @@ import argparse
 import os
 import time
 
+import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
+
 import keras
 import numpy as np
 import tensorflow as tf

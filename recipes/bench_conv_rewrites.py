@@ -29,6 +29,8 @@ import os
 from typing import Callable
 
 import numpy as np
+import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
+
 import tensorflow as tf
 
 from keras_ae.benchmarking import interleaved, median

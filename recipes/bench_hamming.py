@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 
+import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
+
 import keras
 import numpy as np
 

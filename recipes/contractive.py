@@ -27,18 +27,19 @@ import argparse
 import time
 from pathlib import Path
 
+import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
+
 import keras
 import numpy as np
 
 from keras_ae.data import Corruption
 from keras_ae.evaluation import reconstruction_error
-from keras_ae.experiment import fit_recipe_model, load_recipe_data, quiet_tensorflow_import, recipe_parser, write_results
+from keras_ae.experiment import fit_recipe_model, load_recipe_data, recipe_parser, write_results
 from keras_ae.manifold import contraction_ratio, jacobian_norm, tangent_plane
 from keras_ae.models import build_dense_ae, build_tied_ae
 from keras_ae.models.contractive import build_contractive_ae
 from keras_ae.plotting import save_contraction_curves, save_tangent_planes
 
-quiet_tensorflow_import()  # TensorFlow's C++ start-up lines, unless --verbose (keras_ae.quiet)
 
 MODELS = ("AE", "DAE", "CAE")
 

@@ -28,6 +28,8 @@ import argparse
 import time
 from pathlib import Path
 
+import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
+
 import keras
 import numpy as np
 

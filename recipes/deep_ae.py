@@ -14,14 +14,15 @@ import argparse
 import time
 from pathlib import Path
 
+import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
+
 import keras
 
 from keras_ae.evaluation import reconstruction_error
-from keras_ae.experiment import fit_recipe_model, load_recipe_data, quiet_tensorflow_import, recipe_parser, write_results
+from keras_ae.experiment import fit_recipe_model, load_recipe_data, recipe_parser, write_results
 from keras_ae.models import build_dense_ae, fit_pca
 from keras_ae.plotting import save_image_rows
 
-quiet_tensorflow_import()  # TensorFlow's C++ start-up lines, unless --verbose (keras_ae.quiet)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -19,15 +19,16 @@ import argparse
 import time
 from pathlib import Path
 
+import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
+
 import keras
 
 from keras_ae.data import NOISE_KINDS, corrupt
 from keras_ae.evaluation import psnr
-from keras_ae.experiment import fit_recipe_model, load_recipe_data, quiet_tensorflow_import, recipe_parser, write_results
+from keras_ae.experiment import fit_recipe_model, load_recipe_data, recipe_parser, write_results
 from keras_ae.models import build_denoising_ae
 from keras_ae.plotting import save_image_rows
 
-quiet_tensorflow_import()  # TensorFlow's C++ start-up lines, unless --verbose (keras_ae.quiet)
 
 # Training settings per dataset; every entry can be overridden on the command line.
 # Squared error is the training loss because PSNR is a function of the squared error: on

@@ -20,6 +20,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -27,11 +29,10 @@ import tensorflow as tf
 from keras_ae.training.callbacks import GANMonitor
 from keras_ae.errors import TrainingDivergedError
 from keras_ae.evaluation.sample_quality import SampleQuality, dataset_classifier
-from keras_ae.experiment import fit_recipe_model, format_table, load_recipe_data, quiet_tensorflow_import, recipe_parser, write_results
+from keras_ae.experiment import fit_recipe_model, format_table, load_recipe_data, recipe_parser, write_results
 from keras_ae.models.gan import build_dcgan
 from keras_ae.plotting import save_image_grid
 
-quiet_tensorflow_import()  # TensorFlow's C++ start-up lines, unless --verbose (keras_ae.quiet)
 
 
 class CheckpointEvaluator(keras.callbacks.Callback):

@@ -28,6 +28,8 @@ import argparse
 import time
 from pathlib import Path
 
+import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
+
 import keras
 import numpy as np
 
@@ -58,6 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--probe-iter", type=int, default=300, help="max iterations of the probe")
     parser.add_argument("--batch-size", type=int, default=64, help="mini-batch size")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--models", nargs="+", default=["k-sparse", "L1-sparse", "plain"],
+                        choices=["k-sparse", "L1-sparse", "plain"], help="auto-encoders to train and probe")
     parser.add_argument("--verbose", type=int, default=2, help="Keras fit verbosity (0, 1 or 2)")
     args = parser.parse_args(argv)
     if args.anneal_epochs is None:
@@ -98,6 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
         "L1-sparse": dict(l1=args.l1),
         "plain": dict(l1=0.0),
     }
+    specs = {name: spec for name, spec in specs.items() if name in args.models}
     rows, results, kernels = [], {"dataset": args.dataset, "models": {}}, {}
     start = time.perf_counter()
     rows.append({"dataset": args.dataset, "features": f"raw pixels ({int(np.prod(shape))})", "nonzeros": "",

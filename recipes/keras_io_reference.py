@@ -20,6 +20,8 @@ recipe runs as a script).
 
 from __future__ import annotations
 
+import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
+
 import keras
 import numpy as np
 import tensorflow as tf

@@ -22,19 +22,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
+
 import keras
 import numpy as np
 
 from keras_ae.applications.visualization import trustworthiness_scores
 from keras_ae.data import load_dataset
-from keras_ae.experiment import quiet_tensorflow_import, recipe_parser, recipe_tensorboard_callbacks, write_results
+from keras_ae.experiment import recipe_parser, recipe_tensorboard_callbacks, write_results
 from keras_ae.manifold import coordinate_recovery, rank_correlation
 from keras_ae.models import build_dense_ae, fit_pca
 from keras_ae.models.contractive import build_contractive_ae
 from keras_ae.plotting import save_code_scatter
 from keras_ae.plotting._common import _pyplot, _save
 
-quiet_tensorflow_import()  # TensorFlow's C++ start-up lines, unless --verbose (keras_ae.quiet)
 
 COORDINATE_NAMES = {"swiss_roll": ("t", "height"), "broken_swiss_roll": ("t", "height"), "twin_peaks": ("u", "v")}
 

@@ -24,16 +24,17 @@ import argparse
 import time
 from pathlib import Path
 
+import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
+
 import keras
 import numpy as np
 
 from keras_ae.data import Corruption
 from keras_ae.evaluation import reconstruction_error
-from keras_ae.experiment import load_recipe_data, quiet_tensorflow_import, recipe_parser, recipe_tensorboard_callbacks, write_results
+from keras_ae.experiment import load_recipe_data, recipe_parser, recipe_tensorboard_callbacks, write_results
 from keras_ae.models import AutoEncoder, build_dense_ae, build_linear_ae, fit_pca
 from keras_ae.plotting import save_code_scatter
 
-quiet_tensorflow_import()  # TensorFlow's C++ start-up lines, unless --verbose (keras_ae.quiet)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

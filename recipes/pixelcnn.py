@@ -24,18 +24,19 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
+
 import keras
 import numpy as np
 
 from keras_ae.data import binarize
 from keras_ae.evaluation.likelihood import bits_per_dim
-from keras_ae.experiment import format_table, load_recipe_data, prebinarized, quiet_tensorflow_import, recipe_parser, recipe_tensorboard_callbacks, write_results
+from keras_ae.experiment import format_table, load_recipe_data, prebinarized, recipe_parser, recipe_tensorboard_callbacks, write_results
 from keras_ae.models.autoregressive import AutoregressiveModel
 from keras_ae.models.pixelcnn import build_pixelcnn
 from keras_ae.models.pixelrnn import PIXELRNN_KINDS, build_pixelrnn
 from keras_ae.plotting import save_image_grid, save_image_rows
 
-quiet_tensorflow_import()  # TensorFlow's C++ start-up lines, unless --verbose (keras_ae.quiet)
 
 
 def parse_args(argv=None):

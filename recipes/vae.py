@@ -24,16 +24,17 @@ import resource
 import time
 from pathlib import Path
 
+import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
+
 import keras
 import numpy as np
 
 from keras_ae.data import binarize
 from keras_ae.evaluation.likelihood import bits_per_dim
-from keras_ae.experiment import fit_recipe_model, load_recipe_data, prebinarized, quiet_tensorflow_import, recipe_parser, write_results
+from keras_ae.experiment import fit_recipe_model, load_recipe_data, prebinarized, recipe_parser, write_results
 from keras_ae.models.vae import build_vae
 from keras_ae.plotting import save_image_rows, save_interpolations, save_latent_manifold, save_latent_scatter, save_samples
 
-quiet_tensorflow_import()  # TensorFlow's C++ start-up lines, unless --verbose (keras_ae.quiet)
 
 
 def parse_args(argv=None):

@@ -4,6 +4,7 @@
 | --- | --- |
 | ``trainer`` | :class:`Trainer`: the one ``fit`` / ``evaluate`` / ``compile`` of every family |
 | ``data_checks`` | ``tf.data`` input checks (:class:`DataSpec`) |
+| ``batches`` | arrays or datasets, checked batch by batch, for encode / likelihoods / metrics |
 | ``pipeline`` | the prefetched ``tf.data`` pipeline ``fit`` builds for NumPy arrays |
 | ``defaults`` | steps per execution and the XLA policy, with their measurements |
 | ``nan_guard`` | :class:`NaNGuard`: stop on NaN/inf, restore the last finite state |
