@@ -6,6 +6,7 @@
 | ``image_summaries`` | :class:`ImageSummaries`: TensorBoard images (reconstructions, samples) |
 | ``embedding_projector`` | :class:`EmbeddingProjector`: test codes in TensorBoard's projector |
 | ``tensorboard`` | :func:`tensorboard_callbacks`: Keras' ``TensorBoard`` plus the two above |
+| ``k_schedule`` | :class:`KSchedule`: anneals a k-sparse code's k (Makhzani & Frey) |
 
 NaN safety (:class:`~keras_ae.training.nan_guard.NaNGuard`), which every keras_ae ``fit``
 runs, lives in :mod:`keras_ae.training.nan_guard`; resumable checkpoints in
@@ -15,7 +16,8 @@ runs, lives in :mod:`keras_ae.training.nan_guard`; resumable checkpoints in
 from keras_ae.training.callbacks.embedding_projector import EmbeddingProjector, write_projector
 from keras_ae.training.callbacks.gan_monitor import GANMonitor
 from keras_ae.training.callbacks.image_summaries import ImageSummaries, model_images
+from keras_ae.training.callbacks.k_schedule import KSchedule, scheduled_k
 from keras_ae.training.callbacks.tensorboard import tensorboard_callbacks
 
-__all__ = ["EmbeddingProjector", "GANMonitor", "ImageSummaries", "model_images", "tensorboard_callbacks",
-           "write_projector"]
+__all__ = ["EmbeddingProjector", "GANMonitor", "ImageSummaries", "KSchedule", "model_images", "scheduled_k",
+           "tensorboard_callbacks", "write_projector"]
