@@ -28,13 +28,20 @@ import inspect
 import json
 import math
 import os
-import reprlib
 import subprocess
 import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
+
+# Training-config handling (defaults, file reading and bounds, checks) lives in
+# keras_ae.cli_config; re-exported here, so `from keras_ae.cli import X` keeps working.
+from keras_ae.cli_config import (  # noqa: F401  (re-exported)
+    MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, MAX_CONFIG_VALUES, MAX_ECHO, MAX_ERROR_LINE, MAX_SEED, TRAIN_DEFAULTS,
+    UsageError, _RESUME_FREE, _one_line, _show, check_config_out, check_train_config, read_config,
+    resolve_train_config,
+)
 
 # Quiet TensorFlow's C++ start-up log for command-line use (set it to 0 to see it).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -42,63 +49,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 PROG = "keras-ae"
 RECIPES_ENV = "KERAS_AE_RECIPES"
-# Keys a --config file may hold (the flags of `keras-ae train`, plus builder params).
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "model": None, "dataset": "digits", "data_dir": None, "epochs": 10, "batch_size": 128,
-    "learning_rate": 1e-3, "seed": 0, "limit": None, "binarize": False, "validation": True, "out": None,
-    "steps_per_execution": None, "tensorboard": None, "stream": False, "params": {},
-}
-# Settings that may change between a killed run and its resumption (the rest must match).
-_RESUME_FREE = ("epochs", "out", "steps_per_execution", "tensorboard")
-# Bounds on what a config file (or a -p value) may hold: YAML anchors/aliases can expand a
-# few hundred bytes into billions of values ("billion laughs"), so both the file size and
-# the number of values after alias expansion are capped.
-MAX_CONFIG_BYTES = 1 << 20
-MAX_CONFIG_VALUES = 10_000
-MAX_CONFIG_DEPTH = 32
-# Longest user value echoed in a message, and longest error line printed.
-MAX_ECHO = 80
-MAX_ERROR_LINE = 2000
-# keras.utils.set_random_seed accepts seeds in [0, 2**32 - 1].
-MAX_SEED = 2**32 - 1
-
-
-class UsageError(Exception):
-    """A bad command line (exit code 2)."""
 
 
 # -- helpers -------------------------------------------------------------------------------
-_REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, MAX_ECHO, MAX_ECHO, MAX_ECHO
-_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 8
-
-
-def _show(value: Any, limit: int = MAX_ECHO) -> str:
-    """A bounded ``repr`` for messages: a user value (maybe huge or self-referential) is
-    never echoed in full.
-
-    Args:
-        value: Anything a user passed.
-        limit: Longest result.
-
-    Returns:
-        At most ``limit`` characters.
-
-    Example:
-        >>> len(_show("x" * 10**6)) <= 80
-        True
-    """
-    # reprlib stops at a depth and width, so the work is bounded before the cut.
-    text = _REPR.repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _one_line(message: str, limit: int = MAX_ERROR_LINE) -> str:
-    """An error message as one bounded line (the CLI's contract: one line on stderr)."""
-    text = " ".join(str(message).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _table(rows: list[dict]) -> str:
     from keras_ae.experiment import format_table
 
@@ -113,220 +66,6 @@ def _load_model(path: str):
 
     return load_model(path)
 
-
-def _check_plain(value: Any, where: str) -> None:
-    """Refuses data that is not small, finite, plain JSON-like data.
-
-    The walk is iterative and stops at ``MAX_CONFIG_VALUES`` values, so an alias bomb or a
-    self-referencing YAML list costs at most that many steps.
-
-    Raises:
-        UsageError: too many values (aliases counted as expanded), nesting deeper than
-            ``MAX_CONFIG_DEPTH``, a non-plain value (date, bytes, set) or NaN/inf.
-    """
-    stack, seen = [(value, 0)], 0
-    while stack:
-        item, depth = stack.pop()
-        seen += 1
-        if seen > MAX_CONFIG_VALUES:
-            raise UsageError(f"{where} holds more than {MAX_CONFIG_VALUES:,} values (YAML aliases counted as "
-                             "expanded); a training config is a few plain settings.")
-        if depth > MAX_CONFIG_DEPTH:
-            raise UsageError(f"{where} is nested more than {MAX_CONFIG_DEPTH} levels deep.")
-        if isinstance(item, dict):
-            stack.extend((part, depth + 1) for pair in item.items() for part in pair)
-        elif isinstance(item, list):
-            stack.extend((part, depth + 1) for part in item)
-        elif isinstance(item, float) and not math.isfinite(item):
-            raise UsageError(f"{where} holds a non-finite number ({item}); use finite numbers.")
-        elif not (item is None or isinstance(item, (str, int, float, bool))):
-            raise UsageError(f"{where} holds a {type(item).__name__} ({_show(item)}); keras-ae reads plain data "
-                             "only (strings, numbers, booleans, lists, mappings).")
-
-
-def _safe_yaml(text: str, where: str) -> Any:
-    """``yaml.safe_load``: plain data only; a ``!!python/...`` tag is refused, never run.
-
-    The result is also bounded (see :func:`_check_plain`): YAML aliases cannot blow it up.
-    """
-    import yaml
-
-    try:
-        value = yaml.safe_load(text)
-    except yaml.constructor.ConstructorError as exc:
-        raise UsageError(f"{where} uses a YAML tag that would build a Python object ({exc.problem}); keras-ae "
-                         "reads plain data only (strings, numbers, lists, mappings).") from exc
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{where} is not valid JSON/YAML: {_one_line(exc, 300)}") from exc
-    except RecursionError as exc:  # PyYAML composes nested collections recursively
-        raise UsageError(f"{where} is nested too deeply (at most {MAX_CONFIG_DEPTH} levels).") from exc
-    _check_plain(value, where)
-    return value
-
-
-def _parse_value(text: str) -> Any:
-    return _safe_yaml(text, f"--param value {_show(text)}")
-
-
-def _parse_params(items: Sequence[str]) -> dict:
-    params = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key.isidentifier():
-            raise UsageError("--param expects KEY=VALUE (e.g. -p code_dim=16 or -p hidden=[64,32]), "
-                             f"got {_show(item)}.")
-        params[key] = _parse_value(value)
-    return params
-
-
-def read_config(path: str | os.PathLike) -> dict:
-    """Reads a JSON or YAML training config (``yaml.safe_load`` reads both).
-
-    Args:
-        path: File with keys among ``TRAIN_DEFAULTS`` (``model``, ``dataset``, ``epochs``,
-            ``batch_size``, ``learning_rate``, ``seed``, ``params``, ...).
-
-    Returns:
-        The config dict.
-
-    Example:
-        >>> path = tmp_dir / "config.yaml"
-        >>> _ = path.write_text("model: denoising\\nepochs: 2\\nparams: {level: 0.3}\\n")
-        >>> read_config(path)
-        {'model': 'denoising', 'epochs': 2, 'params': {'level': 0.3}}
-        >>> _ = path.write_text("model: dense\\nepoch: 2\\n")
-        >>> read_config(path)
-        Traceback (most recent call last):
-        ...
-        keras_ae.cli.UsageError: Unknown key(s) ['epoch'] in ...; valid keys: model, dataset, ...
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No such config file: {path}")
-    # Read at most one byte more than allowed: the size check holds even if the file grows.
-    with path.open("rb") as f:
-        data = f.read(MAX_CONFIG_BYTES + 1)
-    if len(data) > MAX_CONFIG_BYTES:
-        raise UsageError(f"{path} is larger than {MAX_CONFIG_BYTES:,} bytes; a training config is a few settings.")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path} is not a UTF-8 text file (byte {exc.start}); give a JSON or YAML file.") from exc
-    config = _safe_yaml(text, str(path))
-    config = {} if config is None else config
-    if not isinstance(config, dict):
-        raise UsageError(f"{path} must hold a mapping of settings, got {type(config).__name__}.")
-    unknown = [key for key in config if key not in TRAIN_DEFAULTS]
-    if unknown:
-        raise UsageError(f"Unknown key(s) {_show(unknown)} in {path}; valid keys: {', '.join(TRAIN_DEFAULTS)}.")
-    if not isinstance(config.get("params", {}), dict):
-        raise UsageError(f"`params` in {path} must be a mapping of builder arguments.")
-    return config
-
-
-def check_config_out(out: Any, source: str | os.PathLike) -> str:
-    """Where a config file (possibly someone else's) may write: below the current folder,
-    or the config's own folder (so ``--config runs/x/config.json`` reruns in place).
-
-    Example:
-        >>> check_config_out("runs/x", "shared/run.yaml")
-        'runs/x'
-    """
-    from keras_ae.saving import is_inside
-
-    if isinstance(out, str) and out and (
-            is_inside(out, Path.cwd()) or os.path.realpath(out) == os.path.realpath(Path(source).parent)):
-        return out
-    raise UsageError(f"`out: {_show(out)}` in {source} points outside the current folder; a config file may only "
-                     "write below the current folder or into its own folder. Pass --out to choose the folder.")
-
-
-def resolve_train_config(args: argparse.Namespace) -> dict:
-    """Defaults, then the ``--config`` file, then explicit flags (flags win).
-
-    Example:
-        >>> resolve_train_config(build_parser().parse_args(["train", "dense"]))["epochs"]
-        10
-    """
-    config = {**TRAIN_DEFAULTS, "params": {}}
-    if args.config:
-        file_config = read_config(args.config)
-        config.update({k: v for k, v in file_config.items() if k != "params"})
-        config["params"].update(file_config.get("params") or {})
-    for key in TRAIN_DEFAULTS:
-        value = getattr(args, key, None)
-        if key != "params" and value is not None:
-            config[key] = value
-    config["params"].update(_parse_params(args.param))
-    if not config["model"]:
-        raise UsageError("Name a model (e.g. `keras-ae train denoising`) or give one in --config.")
-    check_train_config(config)
-    if args.config and getattr(args, "out", None) is None and config["out"] is not None:
-        check_config_out(config["out"], args.config)
-    if config["out"] is None:
-        config["out"] = str(Path("runs") / f"train_{config['model']}")
-    return config
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)  # True is an int in Python
-
-
-def check_train_config(config: dict) -> dict:
-    """Checks (and normalizes, in place) the value of every training setting.
-
-    Strict on purpose: ``epochs: true`` (a bool is an int in Python), ``binarize: 'no'``
-    (a non-empty string is truthy), a negative ``--learning-rate`` (gradient ascent) or
-    ``--limit`` (slices from the end) would otherwise run silently.
-
-    Args:
-        config: Resolved settings (keys of ``TRAIN_DEFAULTS``).
-
-    Returns:
-        ``config``, with ``learning_rate`` as a float.
-
-    Raises:
-        UsageError: naming the first bad setting and its (shortened) value.
-
-    Example:
-        >>> check_train_config({**TRAIN_DEFAULTS, "model": "dense", "learning_rate": "1e-3"})["learning_rate"]
-        0.001
-    """
-    def bad(key: str, expected: str) -> UsageError:
-        return UsageError(f"{key} must be {expected}, got {_show(config[key])}.")
-
-    for key in ("model", "dataset"):
-        if not isinstance(config[key], str) or not config[key]:
-            raise bad(key, "a name (a string)")
-    for key in ("data_dir", "out", "tensorboard"):  # '' would mean the current folder: refuse it
-        if config[key] is not None and (not isinstance(config[key], str) or not config[key].strip()):
-            raise bad(key, "a non-empty folder path")
-    for key in ("epochs", "batch_size"):
-        if not _is_int(config[key]) or config[key] < 1:
-            raise bad(key, "a positive integer")
-    for key in ("limit", "steps_per_execution"):  # None: all examples / the model's default
-        if config[key] is not None and (not _is_int(config[key]) or config[key] < 1):
-            raise bad(key, "a positive integer")
-    if not _is_int(config["seed"]) or not 0 <= config["seed"] <= MAX_SEED:
-        raise bad("seed", f"an integer in [0, {MAX_SEED}]")
-    for key in ("binarize", "validation", "stream"):
-        if not isinstance(config[key], bool):
-            raise bad(key, "true or false")
-    rate = config["learning_rate"]
-    if isinstance(rate, str):  # YAML 1.1 reads `1e-3` (no dot) as a string
-        try:
-            rate = float(rate)
-        except ValueError:
-            raise bad("learning_rate", "a positive number") from None
-    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not math.isfinite(rate) or rate <= 0:
-        raise bad("learning_rate", "a positive number")
-    config["learning_rate"] = float(rate)
-    params = config["params"]
-    if not isinstance(params, dict) or not all(isinstance(k, str) and k.isidentifier() for k in params):
-        raise bad("params", "a mapping of builder argument names to values")
-    if "input_shape" in params:
-        raise UsageError("params may not set input_shape: it comes from the dataset (see --dataset).")
-    return config
 
 
 def _build_model(name: str, input_shape: tuple, params: dict):

@@ -46,10 +46,14 @@ from keras_ae.applications.pretraining import (
     build_classifier,
     build_pretraining_ae,
     compare_pretraining,
+    comparison_kinds,
+    greedy_layerwise_pretrain,
     labelled_split,
     labelled_subset,
+    layerwise_daes,
     linear_probe_error,
     select_by_validation,
+    stack_encoders,
 )
 from keras_ae.applications.reduction import AutoEncoderTransformer
 from keras_ae.applications.visualization import compare_embeddings, fit_embedding, trustworthiness_scores
@@ -63,4 +67,5 @@ __all__ = [
     "unpack_bits",
     "DEC", "ClusteringLayer", "clustering_accuracy", "clustering_scores", "isolation_forest_detector",
     "leave_one_class_out", "negative_elbo_score", "pca_detector",
+    "comparison_kinds", "greedy_layerwise_pretrain", "layerwise_daes", "stack_encoders",
 ]

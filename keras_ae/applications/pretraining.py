@@ -1,7 +1,8 @@
 """Unsupervised pretraining, then fine-tuning with few labels (Hinton & Salakhutdinov 2006; Erhan et al. 2010).
 
 An auto-encoder (plain, denoising or contractive) is trained on all training images
-without labels. Its encoder plus a softmax layer becomes a classifier, fine-tuned on a
+without labels, end to end; or, as in stacked denoising auto-encoders (Vincent et al.
+2010), one layer at a time (:func:`greedy_layerwise_pretrain`). Its encoder plus a softmax layer becomes a classifier, fine-tuned on a
 small labelled subset (e.g. 100 images per class). Baselines: the same classifier from
 random initialisation, and a linear probe (logistic regression) on the frozen codes.
 """
@@ -15,9 +16,13 @@ import numpy as np
 
 from keras_ae.errors import InputValidationError
 from keras_ae.models.base import AutoEncoder
-from keras_ae.models.dense import build_dense_ae
+from keras_ae.models.dense import build_dense_ae, get_dense_encoder
 from keras_ae.models.denoising import build_denoising_ae
 from keras_ae.validation import check_array, check_choice, check_positive_int
+
+#: The greedy layer-wise kind of :func:`compare_pretraining` (not an auto-encoder of
+#: :func:`build_pretraining_ae`: a stack of one-hidden-layer denoising auto-encoders).
+STACKED = "stacked"
 
 
 def contractive_builder():
@@ -42,6 +47,16 @@ def pretraining_kinds() -> tuple[str, ...]:
         ('plain', 'denoising')
     """
     return ("plain", "denoising") + (("contractive",) if contractive_builder() is not None else ())
+
+
+def comparison_kinds() -> tuple[str, ...]:
+    """Kinds :func:`compare_pretraining` accepts: :func:`pretraining_kinds` plus ``"stacked"``.
+
+    Example:
+        >>> comparison_kinds()[-1]
+        'stacked'
+    """
+    return pretraining_kinds() + (STACKED,)
 
 
 def labelled_subset(y: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
@@ -132,6 +147,139 @@ def build_pretraining_ae(
     if kind == "denoising":
         return build_denoising_ae(input_shape, noise="masking", level=noise_level, architecture="dense", **common)
     return contractive_builder()(input_shape, activation="relu", contraction=contraction, **common)
+
+
+def layerwise_daes(
+    x: np.ndarray,
+    hidden: Sequence[int] = (1000, 500, 250),
+    noise: str = "masking",
+    level: float = 0.25,
+    epochs: int = 100,
+    batch_size: int = 128,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+    verbose: int = 0,
+) -> list[AutoEncoder]:
+    """Greedy layer-wise training: one one-hidden-layer denoising auto-encoder per layer (Vincent et al. 2010).
+
+    Layer ``i`` is ``build_denoising_ae`` with no hidden layer and a ``hidden[i]``-unit
+    ReLU code, trained to reconstruct the clean codes of layers ``< i`` from their
+    corrupted version; only its input is corrupted, and the next layer is trained on the
+    clean codes (``encoder.predict``, no corruption). The first layer sees images in
+    [0, 1] (sigmoid output, cross-entropy, noisy values clipped to [0, 1]); the layers
+    above see unbounded ReLU codes (linear output, squared error, no clipping).
+
+    Args:
+        x: Training inputs (images in [0, 1]), ``(n, ...)``.
+        hidden: Units of the stacked layers, bottom first (the last one is the code).
+        noise: Corruption of each layer's input (``"masking"``, ``"gaussian"``, ``"salt_pepper"``).
+        level: Fraction of masked units (or noise standard deviation).
+        epochs: Epochs of every layer (``0``: untrained, the seeded initialisation).
+        batch_size: Batch size.
+        learning_rate: Adam learning rate.
+        seed: Layer ``i`` is initialised after ``keras.utils.set_random_seed(seed + i)``,
+            so runs with different ``epochs`` start from the same weights.
+        verbose: Keras ``fit`` verbosity (also prints one line per layer when non-zero).
+
+    Returns:
+        The trained auto-encoders, bottom first; stack them with :func:`stack_encoders`.
+
+    Example:
+        >>> daes = layerwise_daes(x_digits, hidden=(32, 16), epochs=1)
+        >>> [dae.code_shape for dae in daes], daes[1].example_shape  # layer 2 reads layer 1's codes
+        ([(32,), (16,)], (32,))
+    """
+    x = check_array(x, "x")
+    hidden = tuple(check_positive_int(units, "hidden units") for units in hidden)
+    if not hidden:
+        raise InputValidationError("hidden must name at least one layer, e.g. (1000, 500, 250).")
+    epochs = check_positive_int(epochs, "epochs", minimum=0)
+    daes, inputs = [], x
+    for i, units in enumerate(hidden):
+        first = i == 0
+        keras.utils.set_random_seed(seed + i)
+        dae = build_denoising_ae(
+            inputs.shape[1:], noise=noise, level=level, architecture="dense", hidden=(), code_dim=units,
+            code_activation="relu", loss="bce" if first else "mse", clip=(0.0, 1.0) if first else None,
+            name=f"layer_{i}_dae")
+        dae.compile(optimizer=keras.optimizers.Adam(learning_rate))
+        if verbose:
+            print(f"Layer {i + 1}/{len(hidden)}: {int(np.prod(inputs.shape[1:]))} -> {units} denoising AE "
+                  f"({noise} {level:g})")
+        if epochs:
+            dae.fit(inputs, epochs=epochs, batch_size=batch_size, verbose=verbose)
+        daes.append(dae)
+        if i + 1 < len(hidden):  # the next layer learns from clean codes; its own DAE corrupts them
+            inputs = dae.encoder.predict(inputs, batch_size=512, verbose=0)
+    return daes
+
+
+def stack_encoders(daes: Sequence[AutoEncoder], name: str = "stacked_encoder") -> keras.Model:
+    """The encoders of layer-wise auto-encoders as one dense encoder (their decoders are dropped).
+
+    The result is ``get_dense_encoder`` with the same widths and ReLU units as the end-to-end
+    encoder of :func:`build_pretraining_ae`, so both fine-tune in the same network.
+
+    Args:
+        daes: One-hidden-layer auto-encoders of :func:`layerwise_daes`, bottom first.
+        name: Model name.
+
+    Returns:
+        A ``keras.Model`` ``x -> code``: its Dense layers hold copies of the auto-encoders' weights.
+
+    Example:
+        >>> encoder = stack_encoders(layerwise_daes(x_digits, hidden=(32, 16), epochs=0))
+        >>> [layer.name for layer in encoder.layers if layer.weights], encoder.output_shape
+        (['dense_0', 'code'], (None, 16))
+    """
+    if not daes:
+        raise InputValidationError("stack_encoders needs at least one auto-encoder.")
+    units = [dae.code_shape[-1] for dae in daes]
+    encoder = get_dense_encoder(daes[0].example_shape, hidden=units[:-1], code_dim=units[-1],
+                                activation="relu", code_activation="relu", name=name)
+    dense = [layer for layer in encoder.layers if layer.weights]
+    for layer, dae in zip(dense, daes):
+        layer.set_weights(dae.encoder.get_layer("code").get_weights())
+    return encoder
+
+
+def greedy_layerwise_pretrain(
+    x: np.ndarray,
+    hidden: Sequence[int] = (1000, 500, 250),
+    noise: str = "masking",
+    level: float = 0.25,
+    epochs: int = 100,
+    batch_size: int = 128,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+    verbose: int = 0,
+) -> keras.Model:
+    """A stacked denoising auto-encoder's encoder: :func:`layerwise_daes`, then :func:`stack_encoders`.
+
+    With ``epochs`` per layer it costs about what ``epochs`` of the end-to-end
+    auto-encoder of the same widths cost (every layer is encoded and decoded once).
+    ``level=0.25`` is Vincent et al.'s (2010) masking level for MNIST.
+
+    Args:
+        x: Training inputs (images in [0, 1]).
+        hidden: Widths, bottom first; the last is the code.
+        noise: Corruption of each layer's input.
+        level: Corruption level.
+        epochs: Epochs per layer.
+        batch_size: Batch size.
+        learning_rate: Adam learning rate.
+        seed: Seed of the layers' initialisations.
+        verbose: Keras ``fit`` verbosity.
+
+    Returns:
+        The stacked encoder, ready for :func:`fine_tune` or :func:`build_classifier`.
+
+    Example:
+        >>> encoder = greedy_layerwise_pretrain(x_digits, hidden=(32, 16), epochs=1)
+        >>> build_classifier(encoder, 10).output_shape
+        (None, 10)
+    """
+    return stack_encoders(layerwise_daes(x, hidden, noise, level, epochs, batch_size, learning_rate, seed, verbose))
 
 
 def build_classifier(encoder: keras.Model, n_classes: int, trainable: bool = True,
@@ -256,7 +404,7 @@ def compare_pretraining(
     kinds: Sequence[str] | None = None, per_class: int = 100, pretrain_epochs: int = 100,
     finetune_epochs: int = 60, hidden: Sequence[int] = (1000, 500), code_dim: int = 250,
     scratch_learning_rates: Sequence[float] = (1e-3, 3e-4), val_per_class: int = 0, seed: int = 0,
-    verbose: int = 0,
+    verbose: int = 0, stacked_level: float = 0.25,
 ) -> list[dict]:
     """Pretrain on all of ``x_train``, fine-tune on ``per_class`` labels per class, compare.
 
@@ -270,10 +418,14 @@ def compare_pretraining(
       on frozen codes, then all layers at a 10x lower learning rate);
     - ``<kind> linear probe``: logistic regression on the frozen codes.
 
+    Kind ``"stacked"`` pretrains greedily, layer by layer (:func:`greedy_layerwise_pretrain`,
+    ``pretrain_epochs`` per layer, masking ``stacked_level``) instead of end to end; its
+    encoder has the same widths, so its rows differ from the others only in pretraining.
+
     Args:
         x_train, y_train: Training images (all used unlabelled) and labels (a few used).
         x_test, y_test: Test split.
-        kinds: Auto-encoders to pretrain (default: all of :func:`pretraining_kinds`).
+        kinds: Auto-encoders to pretrain, among :func:`comparison_kinds` (default: all).
         per_class: Labelled examples per class.
         pretrain_epochs: Auto-encoder epochs.
         finetune_epochs: Classifier epochs (every row; ``fine_tune``'s second stage).
@@ -286,6 +438,7 @@ def compare_pretraining(
             (see :func:`select_by_validation`). ``0``: no validation subset.
         seed: Seed for the subsets and initialisations.
         verbose: Keras verbosity.
+        stacked_level: Masking level of every layer of kind ``"stacked"``.
 
     Returns:
         Rows ``{"method", "pretraining", "test_error", "labels"}`` (plus ``"val_error"``).
@@ -295,7 +448,8 @@ def compare_pretraining(
         rows = compare_pretraining(x_train, y_train, x_test, y_test, per_class=100)  # minutes
         ```
     """
-    kinds = tuple(kinds) if kinds is not None else pretraining_kinds()
+    kinds = tuple(check_choice(k, "pretraining kind", comparison_kinds()) for k in
+                  (kinds if kinds is not None else comparison_kinds()))  # refuse a typo before minutes of training
     subset, val = labelled_split(y_train, per_class, check_positive_int(val_per_class, "val_per_class", minimum=0), seed)
     x_few, y_few = x_train[subset], y_train[subset]
     n_classes = int(np.max(y_train)) + 1
@@ -319,20 +473,25 @@ def compare_pretraining(
                                                           finetune_epochs, learning_rate=lr, verbose=verbose))
     for kind in kinds:
         keras.utils.set_random_seed(seed)
-        ae = build_pretraining_ae(kind, shape, hidden, code_dim)
-        ae.compile(optimizer=keras.optimizers.Adam(1e-3))
-        ae.fit(x_train, epochs=pretrain_epochs, batch_size=128, verbose=verbose)
+        if kind == STACKED:
+            encoder = greedy_layerwise_pretrain(x_train, (*hidden, code_dim), level=stacked_level,
+                                                epochs=pretrain_epochs, seed=seed, verbose=verbose)
+        else:
+            ae = build_pretraining_ae(kind, shape, hidden, code_dim)
+            ae.compile(optimizer=keras.optimizers.Adam(1e-3))
+            ae.fit(x_train, epochs=pretrain_epochs, batch_size=128, verbose=verbose)
+            encoder = ae.encoder
         keras.utils.set_random_seed(seed)
-        add(f"{kind} + fine-tune", kind, train_classifier(build_classifier(ae.encoder, n_classes, seed=seed), x_few, y_few,
+        add(f"{kind} + fine-tune", kind, train_classifier(build_classifier(encoder, n_classes, seed=seed), x_few, y_few,
                                                           finetune_epochs, learning_rate=scratch_learning_rates[0],
                                                           verbose=verbose))
         keras.utils.set_random_seed(seed)
         add(f"{kind} + probe, fine-tune", kind,
-            fine_tune(ae.encoder, x_few, y_few, n_classes, head_epochs=finetune_epochs, epochs=finetune_epochs,
+            fine_tune(encoder, x_few, y_few, n_classes, head_epochs=finetune_epochs, epochs=finetune_epochs,
                       learning_rate=scratch_learning_rates[0] / 10, seed=seed, verbose=verbose))
         add(f"{kind} linear probe", kind, (
-            linear_probe_error(ae.encoder, x_few, y_few, x_test, y_test),
-            linear_probe_error(ae.encoder, x_few, y_few, x_train[val], y_train[val]) if len(val) else None))
+            linear_probe_error(encoder, x_few, y_few, x_test, y_test),
+            linear_probe_error(encoder, x_few, y_few, x_train[val], y_train[val]) if len(val) else None))
     return rows
 
 

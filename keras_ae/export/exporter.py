@@ -16,7 +16,7 @@ import platform
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -36,30 +36,8 @@ class ExportError(KerasAEError, ValueError):
     """A model that cannot be exported as asked (unbuilt, untrained, unknown family)."""
 
 
-def register_family(cls: type, name: str, default: str, describe: Callable[[keras.Model], dict] | None = None):
-    """Registers export signatures for a model class that does not define ``serving_endpoints``.
-
-    The same registry as :func:`keras_ae.registry.register_family` (see
-    :func:`keras_ae.registry.register_serving`).
-
-    Args:
-        cls: The model class (its subclasses are exported the same way).
-        name: Family name for the metadata.
-        default: Name of the endpoint served as ``serving_default``.
-        describe: Optional ``model -> dict`` of metadata facts.
-
-    Returns:
-        A decorator for the ``(model, options) -> list[Endpoint]`` function.
-
-    Example:
-        >>> class MyModel(keras.Model):
-        ...     pass
-        >>> @register_family(MyModel, "mine", default="predict")
-        ... def my_endpoints(model, options):
-        ...     return []
-        >>> registry.unregister_family(MyModel)
-    """
-    return registry.register_serving(cls, name, default, describe)
+# The registration for model classes outside keras_ae: the one registry, under export's name.
+register_family = registry.register_serving
 
 
 def family_for(model: keras.Model) -> registry.Family:

@@ -10,9 +10,13 @@ causal: hidden state ``(i, j)`` never depends on input features after ``(i, j)``
   so its receptive field is a triangle above the pixel (it misses part of the context).
 * Diagonal BiLSTM skews the image so that each diagonal becomes a column and scans the
   columns; state ``(i, j)`` sees ``(i, j-1)`` and ``(i-1, j)``, so one direction covers
-  everything above-left. A second direction runs on the mirrored image and is shifted
-  down one row, covering everything above-right: together, the whole causal context.
-"""
+  every feature above-left. A second direction runs on the mirrored image and is shifted
+  down one row, covering every feature of the rows above (Section 3.2 of the paper).
+  Features are not pixels, though: see :class:`DiagonalBiLSTM` for the one pixel per
+  row that a mask-A first layer hides from it, and the raw-pixel input that restores it.
+
+The exact pixel dependency sets of whole networks are stated (and tested) in
+:mod:`keras_ae.models.pixelrnn`."""
 
 from __future__ import annotations
 
@@ -70,6 +74,11 @@ def unskew(x, width: int):
 class RowLSTM(keras.layers.Layer):
     """Row LSTM: an LSTM over rows with 1-D convolutional input and state transitions.
 
+    State ``(i, j)`` sees its input at ``(i, j - s..j)`` (mask B) and the states
+    ``(i - 1, j - s..j + s)`` of the row above (``s = kernel_size // 2``), so its
+    receptive field is a triangle: ``d`` rows up it spans columns ``j - s - s*d .. j + s*d``.
+    The exact pixel set of a whole network is in :mod:`keras_ae.models.pixelrnn`.
+
     Args:
         units: Hidden units (a multiple of ``color_channels``).
         kernel_size: Width of the input-to-state (masked, mask B) and state-to-state kernels.
@@ -100,26 +109,73 @@ class RowLSTM(keras.layers.Layer):
                                             initializer="glorot_uniform", name="state_kernel")
         self.built = True
 
-    def call(self, x):
+    def recurrent(self, h_prev):
+        """The state-to-state pre-activations of a row from the row above's hidden state.
+
+        Args:
+            h_prev: ``(b, w, units)`` hidden state of the row above (zeros above row 0).
+
+        Returns:
+            ``(b, w, 4 * units)``.
+        """
+        return ops.conv(h_prev, ops.cast(self.state_kernel, h_prev.dtype), padding="same")
+
+    def step(self, z_row, recurrent, c_prev):
+        """One row of the LSTM: ``(h, c)`` of the row, each ``(b, w, units)``.
+
+        Args:
+            z_row: ``(b, w, 4 * units)`` input-to-state pre-activations of the row.
+            recurrent: :meth:`recurrent` of the row above's hidden state.
+            c_prev: ``(b, w, units)`` cell of the row above.
+
+        Example:
+            >>> layer = RowLSTM(4)
+            >>> x = np.random.default_rng(0).random((1, 3, 5, 2)).astype("float32")
+            >>> hs, cs = layer.scan(x)
+            >>> z = layer.input_to_state(x)[:, 2]  # row 2, from row 1's states
+            >>> h, c = layer.step(z, layer.recurrent(hs[:, 1]), cs[:, 1])
+            >>> bool(np.allclose(h, hs[:, 2], atol=1e-6))
+            True
+        """
+        return lstm_update(z_row + recurrent, c_prev)
+
+    def scan(self, x):
+        """Hidden states and cells of every row: ``(hs, cs)``, each ``(b, h, w, units)``."""
         z = ops.transpose(self.input_to_state(x), (1, 0, 2, 3))  # (h, b, w, 4u): scan over rows
         zeros = ops.zeros_like(z[0, :, :, : self.units])
 
         def step(carry, z_row):
-            h_prev, c_prev = carry
-            gates = z_row + ops.conv(h_prev, ops.cast(self.state_kernel, h_prev.dtype), padding="same")
-            h, c = lstm_update(gates, c_prev)
+            h, c = self.step(z_row, self.recurrent(carry[0]), carry[1])
             return (h, c), (h, c)  # Keras' TF scan wants ys shaped like the carry
 
-        _, (hs, _) = ops.scan(step, (zeros, zeros), z)
-        return ops.transpose(hs, (1, 0, 2, 3))
+        _, (hs, cs) = ops.scan(step, (zeros, zeros), z)
+        return ops.transpose(hs, (1, 0, 2, 3)), ops.transpose(cs, (1, 0, 2, 3))
+
+    def call(self, x):
+        return self.scan(x)[0]
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
 
 
+def _features_and_images(inputs):
+    """``x`` or ``[x, images]`` (tensors, or their shapes in ``build``) -> ``(x, images or None)``."""
+    if isinstance(inputs, (list, tuple)) and len(inputs) == 2 and not isinstance(inputs[0], (int, type(None))):
+        return inputs[0], inputs[1]
+    return inputs, None
+
+
 @keras.saving.register_keras_serializable(package="keras_ae")
 class DiagonalBiLSTM(keras.layers.Layer):
     """Diagonal BiLSTM: two diagonal LSTMs (left-to-right, right-to-left shifted down).
+
+    Called on features ``x`` (the paper's layer) its state ``(i, j)`` sees ``x`` at every
+    ``(i', j')`` with ``i' < i``, or ``i' == i`` and ``j' <= j``. After a mask-A first
+    convolution of half-width ``r`` that still misses one pixel: the last pixel of the row
+    above, ``(i - 1, w - 1)``, for ``j < w - 1 - r``, because no feature in a row above
+    sees the last pixel of its own row. Called on ``[x, images]`` the right-to-left
+    direction also reads the raw pixels (a 1x1 convolution; it needs no mask since that
+    direction is shifted down a row), which closes the gap: the whole causal context.
 
     Args:
         units: Hidden units (a multiple of ``color_channels``).
@@ -127,6 +183,8 @@ class DiagonalBiLSTM(keras.layers.Layer):
 
     Example:
         >>> DiagonalBiLSTM(16)(np.zeros((2, 8, 8, 4), "float32")).shape
+        TensorShape([2, 8, 8, 16])
+        >>> DiagonalBiLSTM(16)([np.zeros((2, 8, 8, 4), "float32"), np.zeros((2, 8, 8, 1), "float32")]).shape
         TensorShape([2, 8, 8, 16])
     """
 
@@ -138,23 +196,27 @@ class DiagonalBiLSTM(keras.layers.Layer):
             MaskedConv2D(4 * self.units, 1, mask_type="B", color_channels=color_channels, name=f"input_to_state_{d}")
             for d in ("forward", "backward")
         ]
+        self.pixel_kernel = None
 
     def get_config(self) -> dict:
         return {**super().get_config(), "units": self.units, "color_channels": self.color_channels}
 
     def build(self, input_shape):
+        features, images = _features_and_images(input_shape)
         for conv in self.input_to_state:
-            conv.build(input_shape)
+            conv.build(features)
         # A 2x1 state-to-state kernel per direction: tap 0 = the state above, tap 1 = the state left.
         self.state_kernels = [
             self.add_weight(shape=(2, self.units, 4 * self.units), initializer="glorot_uniform", name=f"state_kernel_{d}")
             for d in ("forward", "backward")
         ]
+        if images is not None:  # raw pixels into the shifted-down direction (see the class docstring)
+            self.pixel_kernel = self.add_weight(shape=(int(images[-1]), 4 * self.units), initializer="glorot_uniform",
+                                                name="pixel_kernel")
         self.built = True
 
-    def _diagonal_lstm(self, x, conv, kernel):
-        width = ops.shape(x)[2]
-        z = ops.transpose(skew(conv(x)), (2, 0, 1, 3))  # (w + h - 1, b, h, 4u): scan over diagonals
+    def _diagonal_lstm(self, z, kernel, width):
+        z = ops.transpose(skew(z), (2, 0, 1, 3))  # (w + h - 1, b, h, 4u): scan over diagonals
         zeros = ops.zeros_like(z[0, :, :, : self.units])
         kernel = ops.cast(kernel, z.dtype)
 
@@ -168,12 +230,19 @@ class DiagonalBiLSTM(keras.layers.Layer):
         _, (states, _) = ops.scan(step, (zeros, zeros), z)
         return unskew(ops.transpose(states, (1, 2, 0, 3)), width)
 
-    def call(self, x):
-        forward = self._diagonal_lstm(x, self.input_to_state[0], self.state_kernels[0])
-        backward = ops.flip(self._diagonal_lstm(ops.flip(x, axis=2), self.input_to_state[1], self.state_kernels[1]), axis=2)
+    def call(self, inputs):
+        x, images = _features_and_images(inputs)
+        width = ops.shape(x)[2]
+        forward = self._diagonal_lstm(self.input_to_state[0](x), self.state_kernels[0], width)
+        mirrored = ops.flip(x, axis=2)
+        z = self.input_to_state[1](mirrored)
+        if self.pixel_kernel is not None:
+            z = z + ops.matmul(ops.flip(ops.cast(images, z.dtype), axis=2), ops.cast(self.pixel_kernel, z.dtype))
+        backward = ops.flip(self._diagonal_lstm(z, self.state_kernels[1], width), axis=2)
         # The mirrored direction sees the current row to the right: shift it down one row.
         backward = ops.pad(backward[:, :-1], [[0, 0], [1, 0], [0, 0], [0, 0]])
         return forward + backward
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.units)
+        features, _ = _features_and_images(input_shape)
+        return (*features[:-1], self.units)

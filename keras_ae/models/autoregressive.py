@@ -483,11 +483,25 @@ class AutoregressiveModel(Trainer, keras.Model):
         band, r = self._band(x, row)
         return tf.gather(self(band, training=False), r, axis=1)
 
+    # Recurrent models (PixelRNN's Row LSTM) carry a state from row to row instead of
+    # recomputing the rows above: these three hooks do nothing for the others.
+    def _initial_row_state(self, x, first_row):
+        """The state carried into row ``first_row`` (a nest of tensors; none by default)."""
+        return ()
+
+    def _begin_row_with_state(self, x, row, state):
+        """``_begin_row`` given the state carried from the row above (ignored by default)."""
+        return self._begin_row(x, row)
+
+    def _end_row(self, x, row, cache, state):
+        """The state carried into the next row, once ``row`` is drawn (unchanged by default)."""
+        return state
+
     def _sample_loop(self, x, first_row, seed):
         h, w, c = self.image_shape
 
-        def row_body(i, x):
-            cache = self._begin_row(x, i)
+        def row_body(i, x, state):
+            cache = self._begin_row_with_state(x, i, state)
 
             def pixel_body(j, x):
                 for k in range(c):  # colours of one pixel, one after another
@@ -496,9 +510,10 @@ class AutoregressiveModel(Trainer, keras.Model):
                     x = self._put(x, self._draw(logit, seed, index), index)
                 return j + 1, x
 
-            return i + 1, tf.while_loop(lambda j, _: j < w, pixel_body, (tf.constant(0), x))[1]
+            x = tf.while_loop(lambda j, _: j < w, pixel_body, (tf.constant(0), x))[1]
+            return i + 1, x, self._end_row(x, i, cache, state)
 
-        return tf.while_loop(lambda i, _: i < h, row_body, (first_row, x))[1]
+        return tf.while_loop(lambda i, *_: i < h, row_body, (first_row, x, self._initial_row_state(x, first_row)))[1]
 
     def _sampler_seed(self, seed: int | None) -> int:
         """A validated int seed; ``None`` takes a fresh one from the model's random stream (as the VAE does)."""

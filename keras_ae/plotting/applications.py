@@ -25,8 +25,7 @@ def save_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], p
         The written path.
 
     Example:
-        >>> folder = str(tmp_dir)
-        >>> save_curves({"AE": ([10, 100], [0.9, 0.8])}, f"{folder}/p_at_k.png", "k", "precision").name
+        >>> save_curves({"AE": ([10, 100], [0.9, 0.8])}, tmp_dir / "p_at_k.png", "k", "precision").name
         'p_at_k.png'
     """
     plt = _pyplot()
@@ -48,8 +47,7 @@ def save_bars(values: Mapping[str, float], path: str | os.PathLike, ylabel: str,
     """A labelled bar chart (one bar per method, value printed on top).
 
     Example:
-        >>> folder = str(tmp_dir)
-        >>> save_bars({"scratch": 0.12, "pretrained": 0.08}, f"{folder}/errors.png", "test error").name
+        >>> save_bars({"scratch": 0.12, "pretrained": 0.08}, tmp_dir / "errors.png", "test error").name
         'errors.png'
     """
     plt = _pyplot()
@@ -79,10 +77,9 @@ def save_histograms(samples: Mapping[str, Sequence[float]], path: str | os.PathL
         The written path.
 
     Example:
-        >>> folder = str(tmp_dir)
         >>> rng = np.random.default_rng(0)
         >>> scores = {"normal": rng.normal(1.0, 0.2, 500), "anomaly": rng.normal(2.0, 0.5, 100)}
-        >>> save_histograms(scores, f"{folder}/scores.png", "error", threshold=1.5).name
+        >>> save_histograms(scores, tmp_dir / "scores.png", "error", threshold=1.5).name
         'scores.png'
     """
     import numpy as np

@@ -32,9 +32,8 @@ def save_image_rows(
         The written path.
 
     Example:
-        >>> folder = str(tmp_dir)
         >>> noisy = np.clip(x_digits[:10] + 0.3 * np.random.default_rng(0).normal(size=x_digits[:10].shape), 0, 1)
-        >>> save_image_rows({"noisy": noisy, "clean": x_digits[:10]}, f"{folder}/grid.png").name
+        >>> save_image_rows({"noisy": noisy, "clean": x_digits[:10]}, tmp_dir / "grid.png").name
         'grid.png'
     """
     plt = _pyplot()
@@ -68,8 +67,7 @@ def save_image_grid(images: np.ndarray, path: str | os.PathLike, cols: int = 10,
         The written path.
 
     Example:
-        >>> folder = str(tmp_dir)
-        >>> save_image_grid(x_digits[:20], f"{folder}/samples.png", cols=5).name
+        >>> save_image_grid(x_digits[:20], tmp_dir / "samples.png", cols=5).name
         'samples.png'
     """
     images = _as_images(images, image_shape)
@@ -91,12 +89,11 @@ def save_filters(kernel: np.ndarray, path: str | os.PathLike, image_shape: Seque
         The written path.
 
     Example:
-        >>> folder = str(tmp_dir)
         >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
         >>> kernel = model.encoder.layers[2].kernel.numpy()  # Input, Flatten, then the first Dense
         >>> kernel.shape
         (64, 16)
-        >>> save_filters(kernel, f"{folder}/filters.png", (8, 8)).name
+        >>> save_filters(kernel, tmp_dir / "filters.png", (8, 8)).name
         'filters.png'
     """
     w = np.asarray(kernel, dtype=np.float32).T[:n]

@@ -39,11 +39,10 @@ def save_code_scatter(
         The written path.
 
     Example:
-        >>> folder = str(tmp_dir)
         >>> from sklearn.decomposition import PCA
         >>> flat = x_digits.reshape(len(x_digits), -1)
         >>> codes = {"PCA": PCA(2).fit_transform(flat), "random": flat @ np.random.default_rng(0).normal(size=(64, 2))}
-        >>> save_code_scatter(codes, y_digits, f"{folder}/codes.png", scores={"PCA": 0.5}).name
+        >>> save_code_scatter(codes, y_digits, tmp_dir / "codes.png", scores={"PCA": 0.5}).name
         'codes.png'
     """
     plt = _pyplot()
@@ -98,9 +97,8 @@ def save_latent_scatter(model, x: np.ndarray, labels: np.ndarray, path: str | os
         The written path.
 
     Example:
-        >>> folder = str(tmp_dir)
         >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-        >>> save_latent_scatter(vae, x_digits_test, y_digits_test, f"{folder}/latent.png").name
+        >>> save_latent_scatter(vae, x_digits_test, y_digits_test, tmp_dir / "latent.png").name
         'latent.png'
     """
     z = latent_means(model, x)
@@ -131,9 +129,8 @@ def save_latent_manifold(model, path: str | os.PathLike, n: int = 20, title: str
         The written path.
 
     Example:
-        >>> folder = str(tmp_dir)
         >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-        >>> save_latent_manifold(vae, f"{folder}/manifold.png", n=5).name
+        >>> save_latent_manifold(vae, tmp_dir / "manifold.png", n=5).name
         'manifold.png'
     """
     from scipy.stats import norm
@@ -161,9 +158,8 @@ def save_samples(model, path: str | os.PathLike, n: int = 100, seed: int = 0, co
     """Saves ``n`` samples ``model.sample(n, seed=seed)`` as a grid.
 
     Example:
-        >>> folder = str(tmp_dir)
         >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-        >>> save_samples(vae, f"{folder}/samples.png", n=16, cols=4).name
+        >>> save_samples(vae, tmp_dir / "samples.png", n=16, cols=4).name
         'samples.png'
     """
     return save_image_grid(model.sample(n, seed=seed), path, cols=cols, title=title)
@@ -174,9 +170,8 @@ def save_interpolations(model, x1: np.ndarray, x2: np.ndarray, path: str | os.Pa
     """One row per pair: decoded points on the line between the codes of ``x1[i]`` and ``x2[i]``.
 
     Example:
-        >>> folder = str(tmp_dir)
         >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-        >>> save_interpolations(vae, x_digits_test[:3], x_digits_test[3:6], f"{folder}/interp.png", steps=5).name
+        >>> save_interpolations(vae, x_digits_test[:3], x_digits_test[3:6], tmp_dir / "interp.png", steps=5).name
         'interp.png'
     """
     frames = model.interpolate(x1, x2, steps=steps)

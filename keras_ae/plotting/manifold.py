@@ -31,11 +31,10 @@ def save_tangent_planes(x: np.ndarray, planes: TangentPlane, path: str | os.Path
         The written path.
 
     Example:
-        >>> folder = str(tmp_dir)
         >>> from keras_ae.manifold import tangent_plane
         >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
         >>> planes = tangent_plane(model, x_digits_test[:3], k=2)
-        >>> save_tangent_planes(x_digits_test[:3], planes, f"{folder}/tangents.png").name
+        >>> save_tangent_planes(x_digits_test[:3], planes, tmp_dir / "tangents.png").name
         'tangents.png'
     """
     plt = _pyplot()
@@ -75,12 +74,11 @@ def save_contraction_curves(radii: Sequence[float], curves: Mapping[str, Sequenc
         The written path.
 
     Example:
-        >>> folder = str(tmp_dir)
         >>> from keras_ae.manifold import contraction_ratio
         >>> radii = [0.1, 1.0, 5.0]
         >>> curves = {name: contraction_ratio(builder((8, 8, 1), code_dim=4), x_digits_test[:16], radii)
         ...           for name, builder in [("AE", build_dense_ae), ("CAE", build_contractive_ae)]}
-        >>> save_contraction_curves(radii, curves, f"{folder}/curves.png").name
+        >>> save_contraction_curves(radii, curves, tmp_dir / "curves.png").name
         'curves.png'
     """
     plt = _pyplot()

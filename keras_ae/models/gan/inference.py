@@ -145,13 +145,10 @@ class GANInference:
             n: Number of samples.
             seed: Integer >= 0 seeding the latent draw (same seed, same samples); ``None``: fresh noise.
             labels: Conditional GAN: class ids ``(n,)``; default cycles ``0, 1, ..., K-1``.
-            use_ema: Use the EMA generator (when the model has one).
-            batch_size: Examples per forward pass.
-            unit_range: Return images mapped to [0, 1] instead of the model's range.
-            verbose: Show a progress bar (when there is more than one batch).
+            use_ema, batch_size, unit_range, verbose: As for :meth:`generate`.
 
         Returns:
-            A float32 array ``(n, *example_shape)``.
+            ``generate(z, labels, ...)`` of the drawn ``z``: float32 ``(n, *example_shape)``.
 
         Example:
             >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,))

@@ -1,4 +1,4 @@
-"""Variational auto-encoders (Kingma & Welling 2014) on TensorFlow Probability distributions.
+"""The :class:`VAE` model (Kingma & Welling 2014) on TensorFlow Probability distributions.
 
 The encoder sub-model maps ``x`` to ``2 * latent_dim`` numbers, the mean and the
 (pre-softplus) standard deviation of a diagonal Gaussian posterior q(z|x); the decoder
@@ -13,12 +13,15 @@ layer outputs inside ``train_step``; the training step is XLA-compatible
 (``compile(jit_compile=True)``; the default ``"auto"`` leaves XLA off on CPU).
 Log-likelihoods use the importance-weighted bound (Burda et al. 2016), see
 :mod:`keras_ae.evaluation.likelihood`.
+
+The module also holds the family's constants (``tfd``, ``LIKELIHOODS``, ``STANDARD_NORMAL``);
+:func:`~keras_ae.models.vae.builders.build_vae` and its networks are in :mod:`keras_ae.models.vae.builders`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -31,13 +34,10 @@ from keras_ae.evaluation.likelihood import importance_weighted_bound
 from keras_ae.export.endpoints import (MAX_SAMPLE_COUNT, ExportOptions, data_name, describe_data, image_endpoints,
                                        make_endpoint, tensor_spec)
 from keras_ae.models.base import AutoEncoder
-from keras_ae.models.common import as_shape, as_units
-from keras_ae.models.common import as_image_shape, check_int, check_seed
-from keras_ae.models.conv import get_conv_decoder, get_conv_encoder
-from keras_ae.models.dense import get_dense_decoder, get_dense_encoder
+from keras_ae.models.common import check_int, check_seed
 from keras_ae.training import DataSpec
 from keras_ae.validation import check_array, check_choice, check_positive_int
-from keras_ae.registry import register_builder, register_family
+from keras_ae.registry import register_family
 
 tfd = tfp.distributions
 
@@ -726,93 +726,3 @@ class VAE(AutoEncoder):
                                          label="log_likelihood", cache=self._compiled_bounds,
                                          spec=self._inference_spec("evaluate"))
 
-
-def _features_to_posterior(features: keras.Model, shape: tuple[int, ...], latent_dim: int) -> keras.Model:
-    """Wraps a user's feature extractor into an encoder with a posterior-parameter head."""
-    inputs = keras.Input(shape=shape, name="inputs")
-    h = features(inputs)
-    if len(h.shape) > 2:
-        h = keras.layers.Flatten()(h)
-    params = keras.layers.Dense(2 * latent_dim, name="posterior_params")(h)
-    return keras.Model(inputs, params, name="encoder")
-
-
-def _named_decoder(decoder: keras.Model, latent_dim: int) -> keras.Model:
-    inputs = keras.Input(shape=(latent_dim,), name="code")
-    return keras.Model(inputs, decoder(inputs), name="decoder")
-
-
-@register_builder("vae")
-def build_vae(
-    input_shape: int | Sequence[int] = (28, 28, 1),
-    latent_dim: int = 50,
-    encoder: str | keras.Model = "dense",
-    decoder: str | keras.Model | None = None,
-    hidden: Sequence[int] = (200, 200),
-    filters: Sequence[int] = (32, 64),
-    activation: str | None = None,
-    likelihood: str = "bernoulli",
-    beta: float = 1.0,
-    prior: Any = STANDARD_NORMAL,
-    dynamic_binarization: bool = False,
-    min_scale: float = 1e-4,
-    max_scale: float = 10.0,
-    seed: int | None = None,
-    name: str = "vae",
-) -> VAE:
-    """A variational auto-encoder; by default the IWAE paper's 784-[200, 200]-50 model.
-
-    Args:
-        input_shape: Shape of one example, e.g. ``(28, 28, 1)``.
-        latent_dim: Dimension of z (2 for latent scatter plots and the manifold figure).
-        encoder: ``"dense"`` (hidden widths ``hidden``), ``"conv"`` (stride-2
-            convolutions ``filters``), or a Keras model mapping ``x`` to features; a
-            ``Dense(2 * latent_dim)`` posterior head is added to it.
-        decoder: ``"dense"``, ``"conv"``, a Keras model mapping ``(latent_dim,)`` to
-            ``input_shape`` logits / means, or ``None`` to mirror the encoder
-            (``"dense"`` for a custom encoder).
-        hidden: Dense encoder widths; the dense decoder mirrors them.
-        filters: Convolution channels; the conv decoder mirrors them.
-        activation: Hidden activation; ``None`` means ``"tanh"`` for dense (as in the
-            IWAE paper) and ``"relu"`` for conv networks.
-        likelihood: ``"bernoulli"``, ``"continuous_bernoulli"`` or ``"gaussian"``.
-        beta: KL weight (1 = the ELBO).
-        prior: ``"standard_normal"``, a prior layer or a ``tfd.Distribution`` (see :class:`VAE`).
-        dynamic_binarization: Re-binarize [0, 1] inputs every step (Bernoulli only).
-        min_scale: Floor on the posterior standard deviation.
-        max_scale: Ceiling on the posterior standard deviation.
-        seed: Seed of the model's sampling stream.
-        name: Model name.
-
-    Returns:
-        A :class:`VAE` with ``.encoder`` and ``.decoder`` sub-models.
-
-    Example:
-        >>> vae = build_vae((28, 28, 1), latent_dim=50, dynamic_binarization=True)
-        >>> vae.encoder.output_shape, vae.decoder.output_shape
-        ((None, 100), (None, 28, 28, 1))
-    """
-    shape = as_shape(input_shape)
-    latent_dim = check_positive_int(latent_dim, "latent_dim")
-    check_choice(likelihood, "likelihood", LIKELIHOODS)
-    if decoder is None:
-        decoder = encoder if isinstance(encoder, str) else "dense"
-
-    def act(kind: str) -> str:
-        return activation or ("tanh" if kind == "dense" else "relu")
-
-    if isinstance(encoder, keras.Model):
-        enc = _features_to_posterior(encoder, shape, latent_dim)
-    elif check_choice(encoder, "encoder", ARCHITECTURES) == "dense":
-        enc = get_dense_encoder(shape, hidden, 2 * latent_dim, act("dense"))
-    else:
-        enc = get_conv_encoder(as_image_shape(shape, "input_shape", "A convolutional VAE", "use architecture='dense' for vectors"), filters, 2 * latent_dim, activation=act("conv"))
-    if isinstance(decoder, keras.Model):
-        dec = _named_decoder(decoder, latent_dim)
-    elif check_choice(decoder, "decoder", ARCHITECTURES) == "dense":
-        dec = get_dense_decoder(latent_dim, tuple(reversed(as_units(hidden, "hidden"))), shape, act("dense"), "linear")
-    else:
-        dec = get_conv_decoder(as_image_shape(shape, "input_shape", "A convolutional VAE", "use architecture='dense' for vectors"), tuple(reversed(as_units(filters, "filters"))), latent_dim,
-                               activation=act("conv"), output_activation="linear")
-    return VAE(enc, dec, latent_dim, likelihood=likelihood, beta=beta, prior=prior,
-               dynamic_binarization=dynamic_binarization, min_scale=min_scale, max_scale=max_scale, seed=seed, name=name)
