@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
 from keras_ae.applications.pretraining import comparison_kinds, compare_pretraining, select_by_validation
@@ -53,10 +54,13 @@ def main(argv=None):
     chosen = [scratch] + [select_by_validation(tuned, kind) for kind in kinds]
     per_kind = [{"pretraining": r["pretraining"], "chosen on validation": r["method"], "val_error": r["val_error"],
                  "test_error": r["test_error"], "ratio_to_scratch": r["ratio_to_scratch"]} for r in chosen]
-    title = f"{args.dataset}, {args.per_class} labels per class"
+    # Name the split (e.g. mnist10k), not only the dataset: its errors are not full-MNIST errors.
+    local = args.data_dir and (Path(args.data_dir) / f"{args.dataset}.npz").is_file()
+    split = Path(args.data_dir).name if local else args.dataset
+    title = f"{split}, {args.per_class} labels per class"
     save_bars({r["method"]: r["test_error"] for r in rows}, f"{args.out}/test_error.png", "test error", title=title)
-    save_bars({r["pretraining"]: r["test_error"] for r in per_kind}, f"{args.out}/test_error_per_kind.png",
-              "test error (validation-chosen)", title=title)
+    save_bars({("from scratch" if r["pretraining"] == "none" else r["pretraining"]): r["test_error"] for r in per_kind},
+              f"{args.out}/test_error_per_kind.png", "test error (validation-chosen)", title=title)
     write_results(args.out, {"split": f"{args.dataset} ({args.data_dir})", "scratch": scratch["method"],
                              "scratch_error": scratch["test_error"], "best_pretrained": best["method"],
                              "best_pretrained_error": best["test_error"], "ratio": best["ratio_to_scratch"],

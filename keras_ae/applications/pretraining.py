@@ -2,9 +2,10 @@
 
 An auto-encoder (plain, denoising or contractive) is trained on all training images
 without labels, end to end; or, as in stacked denoising auto-encoders (Vincent et al.
-2010), one layer at a time (:func:`greedy_layerwise_pretrain`). Its encoder plus a softmax layer becomes a classifier, fine-tuned on a
-small labelled subset (e.g. 100 images per class). Baselines: the same classifier from
-random initialisation, and a linear probe (logistic regression) on the frozen codes.
+2010), one layer at a time (:func:`greedy_layerwise_pretrain`). Its encoder plus a
+softmax layer becomes a classifier, fine-tuned on a small labelled subset (e.g. 100
+images per class). Baselines: the same classifier from random initialisation, and a
+linear probe (logistic regression) on the frozen codes.
 """
 
 from __future__ import annotations

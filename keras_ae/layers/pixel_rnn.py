@@ -131,7 +131,8 @@ class RowLSTM(keras.layers.Layer):
         Example:
             >>> layer = RowLSTM(4)
             >>> x = np.random.default_rng(0).random((1, 3, 5, 2)).astype("float32")
-            >>> hs, cs = layer.scan(x)
+            >>> hs = layer(x)  # builds the layer
+            >>> hs, cs = layer.scan(x)  # every row's hidden state and cell
             >>> z = layer.input_to_state(x)[:, 2]  # row 2, from row 1's states
             >>> h, c = layer.step(z, layer.recurrent(hs[:, 1]), cs[:, 1])
             >>> bool(np.allclose(h, hs[:, 2], atol=1e-6))
@@ -140,7 +141,7 @@ class RowLSTM(keras.layers.Layer):
         return lstm_update(z_row + recurrent, c_prev)
 
     def scan(self, x):
-        """Hidden states and cells of every row: ``(hs, cs)``, each ``(b, h, w, units)``."""
+        """Hidden states and cells of every row (of a built layer): ``(hs, cs)``, each ``(b, h, w, units)``."""
         z = ops.transpose(self.input_to_state(x), (1, 0, 2, 3))  # (h, b, w, 4u): scan over rows
         zeros = ops.zeros_like(z[0, :, :, : self.units])
 

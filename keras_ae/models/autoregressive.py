@@ -14,7 +14,8 @@ mapping images to logits) and owns:
 * ``sample(n, seed)`` and ``complete(x, rows_observed, seed)``: the whole pixel loop is
   one compiled ``tf.while_loop``. Per row the model may precompute what does not change
   inside the row (``_begin_row``) and per pixel it evaluates only the rows the pixel can
-  see (``receptive_rows``), or less (the gated PixelCNN runs only its horizontal stack);
+  see (``receptive_rows``), or less (the gated PixelCNN runs only its horizontal stack;
+  a Row LSTM PixelRNN carries its LSTM states from row to row and runs one row);
 * ``sample_naive``: the textbook Python loop calling the full model once per pixel,
   kept as the benchmark baseline. Both samplers draw the same random numbers, so for a
   given seed they return the same images.

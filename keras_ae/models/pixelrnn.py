@@ -58,8 +58,12 @@ class PixelRNN(AutoregressiveModel):
         True
     """
 
+    row_by_row = True  # False: the generic sampler (the whole network per pixel), for benchmarks
+
     def _row_lstm_parts(self):
         """``(input_conv, [(RowLSTM, residual conv)], head)`` of a Row LSTM network, else ``None``."""
+        if not self.row_by_row:
+            return None
         lstms = [layer for layer in self.network.layers if isinstance(layer, RowLSTM)]
         names = {layer.name for layer in self.network.layers}
         expected = {"input_conv", "head", *(f"residual_{i}" for i in range(len(lstms)))}
