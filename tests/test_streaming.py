@@ -181,10 +181,19 @@ MEMORY_SCRIPT = textwrap.dedent("""
         return tf.data.Dataset.range(n).map(
             lambda i: tf.random.stateless_uniform((batch, 28, 28, 1), tf.stack([i, 0])))
 
+    def high_water_mark() -> int:
+        # Bytes: this process's own peak RSS (VmHWM). Not ru_maxrss: Linux carries it over exec
+        # from the forking parent, so a child of a large pytest process starts at the parent's size.
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
     model.encode(images(2))  # warm-up: traces, allocator pools
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    baseline = high_water_mark()
     codes = model.encode(images(batches))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = high_water_mark()
     print(json.dumps({"n": len(codes), "baseline": baseline, "peak": peak, "finite": bool(np.isfinite(codes).all())}))
 """)
 
