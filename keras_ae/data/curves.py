@@ -83,9 +83,7 @@ def spiral(n: int = 2000, noise: float = 0.0, seed: int | None = 0) -> tuple[np.
     """Points on (or near) an Archimedean spiral of 1.5 turns, uniform in arc length.
 
     Args:
-        n: Number of points.
-        noise: Standard deviation of isotropic Gaussian noise added to the points.
-        seed: Random seed.
+        n, noise, seed: As for :func:`circle`.
 
     Returns:
         ``(points (n, 2), t (n,))`` with the curve parameter ``t`` in [pi, 4 pi].

@@ -50,9 +50,7 @@ def broken_swiss_roll(n: int = 2000, noise: float = 0.05, seed: int | None = 0) 
     """The swiss roll with a band of the angle removed (two disconnected pieces).
 
     Args:
-        n: Number of points.
-        noise: Standard deviation of the Gaussian noise.
-        seed: Random seed.
+        n, noise, seed: As for :func:`swiss_roll`.
 
     Returns:
         ``(points (n, 3), intrinsic (n, 2))`` as in :func:`swiss_roll`.
@@ -74,9 +72,7 @@ def twin_peaks(n: int = 2000, noise: float = 0.05, seed: int | None = 0) -> tupl
     """Twin peaks: the surface z = sin(pi x) tanh(3 y) over the square [-1, 1]^2.
 
     Args:
-        n: Number of points.
-        noise: Standard deviation of the Gaussian noise.
-        seed: Random seed.
+        n, noise, seed: As for :func:`swiss_roll`.
 
     Returns:
         ``(points (n, 3), intrinsic (n, 2))``, intrinsic = ``(x, y)``.
@@ -96,9 +92,7 @@ def helix(n: int = 2000, noise: float = 0.05, seed: int | None = 0) -> tuple[np.
     """A closed helix wound around a torus: a 1-D manifold in 3-D.
 
     Args:
-        n: Number of points.
-        noise: Standard deviation of the Gaussian noise.
-        seed: Random seed.
+        n, noise, seed: As for :func:`swiss_roll`.
 
     Returns:
         ``(points (n, 3), intrinsic (n, 1))``, intrinsic = the angle ``t`` in [0, 2 pi).
