@@ -38,6 +38,7 @@ TF_MODULES = ("tensorflow", "keras")
 _NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
     r"|[IW]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]"
+    r"|E\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ cuda_platform\.cc:\d+\] failed call to cuInit"
     r"|To enable the following instructions:.*rebuild TensorFlow)"
 )
 _ENTRY_SCRIPTS = ("keras-ae", "keras-ae.exe", "keras-ae-script.py")
@@ -119,6 +120,9 @@ def quiet_tensorflow_import(verbose: bool = False, modules: Sequence[str] = TF_M
     try:
         for module in modules:
             importlib.import_module(module)
+        if "tensorflow" in sys.modules:
+            # Device discovery prints "failed call to cuInit" on a machine without a GPU: do it here.
+            sys.modules["tensorflow"].config.list_physical_devices()
     except BaseException:
         capture.__exit__(*sys.exc_info())
         _replay(lines)  # the captured lines may explain the failure

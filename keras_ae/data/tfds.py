@@ -14,6 +14,8 @@ datasets; the label is the dataset's ``ClassLabel`` (``supervised_keys`` first),
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from typing import Any
 
@@ -85,6 +87,20 @@ def prepare_command(name: str, data_dir: str | os.PathLike | None = None) -> str
             f'tfds.builder({tfds_name(name)!r}{target}).download_and_prepare()"')
 
 
+@contextlib.contextmanager
+def _quiet_absl():
+    """Looking for a dataset that is not there makes TFDS log one absl warning per version
+    folder it inspects ("Variant folder ... has no dataset_info.json"); keras_ae reports the
+    missing data itself, in one line."""
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        absl_logger.setLevel(level)
+
+
 def get_builder(name: str, data_dir: str | os.PathLike | None = None):
     """The ``tfds`` builder of a keras_ae TFDS name (no download, no data read).
 
@@ -131,8 +147,10 @@ def ensure_prepared(name: str, data_dir: str | os.PathLike | None = None, downlo
     Raises:
         DatasetNotAvailableError: not prepared and ``download`` is False, or the download failed.
     """
-    builder = get_builder(name, data_dir)
-    if builder.is_prepared():
+    with _quiet_absl():
+        builder = get_builder(name, data_dir)
+        prepared = builder.is_prepared()
+    if prepared:
         return builder
     if not download:
         raise DatasetNotAvailableError(_missing_message(name, builder, data_dir))
@@ -153,8 +171,10 @@ def tfds_status(name: str, data_dir: str | os.PathLike | None = None) -> str:
         >>> tfds_status("tfds:mnist", tmp_dir).startswith("missing (prepare: python -c")
         True
     """
-    builder = get_builder(name, data_dir)
-    if builder.is_prepared():
+    with _quiet_absl():
+        builder = get_builder(name, data_dir)
+        prepared = builder.is_prepared()
+    if prepared:
         return f"local: {_where(builder)}"
     root = data_dir if data_dir is not None else builder._data_dir_root
     return f"missing (prepare: {prepare_command(name, root)})"
