@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from keras_ae.errors import InputValidationError
 from keras_ae.models import build_dense_ae
 from keras_ae.saving import MAX_CONFIG_BYTES, MAX_MEMBERS, check_keras_file, load_model, save_model
+from tests.memory import HIGH_WATER_MARK
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}
@@ -69,20 +70,11 @@ def test_the_good_file_still_loads_with_its_weights(good):
 
 # --- 4. the weights bomb ----------------------------------------------------------------------
 
-PEAK_RSS = textwrap.dedent("""
+PEAK_RSS = HIGH_WATER_MARK + textwrap.dedent("""
     import resource, sys, time
     from keras_ae.errors import InputValidationError
     from keras_ae.saving import load_model
     good, bomb = sys.argv[1:3]
-    def high_water_mark() -> int:
-        # Bytes: this process's own peak RSS (VmHWM). Not ru_maxrss: Linux carries it over exec
-        # from the forking parent, so a child of a large pytest process starts at the parent's size.
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
     load_model(good)  # imports and one model build: the baseline
     before = high_water_mark() // 1024
     start = time.monotonic()

@@ -16,6 +16,7 @@ import keras_ae
 from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.sample_quality import FeatureExtractor, SampleQuality
 from keras_ae.models import build_dense_ae, build_gan, build_pixelcnn, build_vae
+from tests.memory import HIGH_WATER_MARK
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +170,7 @@ def test_bad_datasets_raise_input_validation_errors(data):
 
 
 # -- memory: a dataset ~4x the budget streams through ------------------------------------------------
-MEMORY_SCRIPT = textwrap.dedent("""
+MEMORY_SCRIPT = HIGH_WATER_MARK + textwrap.dedent("""
     import json, resource, sys
     import numpy as np, tensorflow as tf
     from keras_ae.models import build_dense_ae
@@ -180,15 +181,6 @@ MEMORY_SCRIPT = textwrap.dedent("""
     def images(n):  # 28x28 float32 images in [0, 1] made inside the pipeline: nothing held in memory
         return tf.data.Dataset.range(n).map(
             lambda i: tf.random.stateless_uniform((batch, 28, 28, 1), tf.stack([i, 0])))
-
-    def high_water_mark() -> int:
-        # Bytes: this process's own peak RSS (VmHWM). Not ru_maxrss: Linux carries it over exec
-        # from the forking parent, so a child of a large pytest process starts at the parent's size.
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
     model.encode(images(2))  # warm-up: traces, allocator pools
     baseline = high_water_mark()
