@@ -303,7 +303,7 @@ def is_inside(path: str | os.PathLike, base: str | os.PathLike) -> bool:
     """Whether ``path`` resolves (symlinks followed) to ``base`` or somewhere below it.
 
     Example:
-        >>> is_inside("runs/x", "."), is_inside("../x", ".")
+        >>> is_inside("/srv/data/runs/x", "/srv/data"), is_inside("/srv/data/../x", "/srv/data")
         (True, False)
     """
     real_base, real_path = os.path.realpath(base), os.path.realpath(path)
