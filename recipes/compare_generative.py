@@ -3,9 +3,14 @@
 Loads the models the other recipes saved and scores them on the same test split (the
 mnist10k test images, binarized once with seed 0 as in the VAE and PixelCNN recipes):
 
-* **NLL** in nats per image and bits/dim: exact for PixelCNN / PixelRNN, the IWAE bound
-  L_k (k=5000, Burda et al. 2016) for VAEs (read from the VAE recipe's results.json
-  unless ``--recompute-iwae``), "n/a" for the GAN, which has no likelihood;
+* **data**: what the likelihood is of. Binary models (VAEs, VQ-VAE, PixelCNN, PixelRNN)
+  score the binarized test images in nats; RealNVP and the diffusion model score the
+  8-bit test images, dequantized, best read in bits/dim. The two are never comparable;
+* **NLL** in nats per image and bits/dim: exact for PixelCNN / PixelRNN and RealNVP, the
+  IWAE bound L_k (k=5000, Burda et al. 2016) for VAEs (read from the VAE recipe's
+  results.json unless ``--recompute-iwae``), the bound log p(x|z_q(x)) + log p(z_q(x)) for
+  the VQ-VAE, the variational bound (Ho et al. 2020, Eq. 5) for the diffusion model (read
+  from its recipe's results.json), "n/a" for the GAN, which has no likelihood;
 * **Frechet classifier distance** (FCD) and **mode coverage** (class histogram of the
   samples under a classifier trained on the training labels) of ``--n-samples`` samples,
   next to the real-data floor (training vs test images in the same space: binary draws
@@ -58,7 +63,7 @@ class Entry(NamedTuple):
 
     key: str
     label: str
-    family: str  # "vae", "gan" or "autoregressive"
+    family: str  # "vae", "gan", "autoregressive", "vqvae", "flow" or "diffusion"
     path: str
     recipe: str
     optional: bool = False  # skipped (with a note) instead of an error when missing
@@ -72,13 +77,25 @@ def parse_args(argv=None):
     parser.add_argument("--gan-model", default="runs/gan/non_saturating/dcgan.keras", help="DCGAN (recipes/gan.py)")
     parser.add_argument("--pixelcnn-model", default="runs/pixelcnn/pixelcnn.keras", help="recipes/pixelcnn.py")
     parser.add_argument("--pixelrnn-model", default="runs/pixelcnn/pixelrnn.keras", help="recipes/pixelcnn.py")
-    parser.add_argument("--skip", nargs="+", default=[], choices=("vae", "conv_vae", "gan", "pixelcnn", "pixelrnn"),
-                        help="models left out of the table")
+    parser.add_argument("--vae-iaf-model", default="runs/vae_iaf/vae_dense_iaf.keras",
+                        help="VAE with an IAF posterior (recipes/vae.py --posterior-flow iaf); included when it exists")
+    parser.add_argument("--vae-iwae-model", default="runs/vae_iwae/vae_dense_iwae.keras",
+                        help="IWAE-trained VAE (recipes/vae.py --objective iwae); included when it exists")
+    parser.add_argument("--vqvae-model", default="runs/vqvae/vqvae.keras",
+                        help="VQ-VAE with its PixelCNN prior (recipes/vqvae.py); included when it exists")
+    parser.add_argument("--flow-model", default="runs/flow/realnvp.keras",
+                        help="RealNVP (recipes/flow.py); included when it exists")
+    parser.add_argument("--diffusion-model", default="runs/diffusion/diffusion.keras",
+                        help="diffusion model (recipes/diffusion.py); included when it exists")
+    parser.add_argument("--skip", nargs="+", default=[], choices=KEYS, help="models left out of the table")
     parser.add_argument("--n-samples", type=int, default=10_000, help="samples per model for FCD, coverage and Parzen")
     parser.add_argument("--pixelcnn-samples", type=int, default=None, help="fewer PixelCNN samples (slow sampler)")
     parser.add_argument("--pixelrnn-samples", type=int, default=200,
                         help="fewer PixelRNN samples: its sampler runs the whole network per pixel (~1 s per image on CPU)")
     parser.add_argument("--sample-batch", type=int, default=500, help="images sampled in parallel (autoregressive)")
+    parser.add_argument("--diffusion-steps", type=int, default=50, help="DDIM steps of the diffusion samples")
+    parser.add_argument("--diffusion-bound-examples", type=int, default=200,
+                        help="test images of the diffusion bound when its recipe recorded none")
     parser.add_argument("--iwae-k", type=int, default=5000, help="importance samples of the VAE's NLL bound")
     parser.add_argument("--recompute-iwae", action="store_true",
                         help="recompute the VAE bound instead of reading it from the VAE recipe's results.json")
@@ -92,15 +109,32 @@ def parse_args(argv=None):
     return args
 
 
+KEYS = ("vae", "conv_vae", "vae_iaf", "vae_iwae", "vqvae", "gan", "pixelcnn", "pixelrnn", "flow", "diffusion")
+
+# What each family's likelihood is of (the table's "data" column).
+BINARIZED, GREY, EIGHT_BIT = "binarized (seed 0)", "grey, no likelihood", "8-bit, dequantized"
+DATA = {"vae": BINARIZED, "vqvae": BINARIZED, "autoregressive": BINARIZED, "gan": GREY,
+        "flow": EIGHT_BIT, "diffusion": EIGHT_BIT}
+
+
 def model_entries(args) -> list[Entry]:
     """The models to compare, in table order, with the commands that create them."""
     entries = [
         Entry("vae", "VAE (dense)", "vae", args.vae_model, "python recipes/vae.py"),
         Entry("conv_vae", "VAE (conv)", "vae", args.conv_vae_model,
               "python recipes/vae.py --variant conv --epochs 100 --out runs/vae_conv", optional=True),
+        Entry("vae_iaf", "VAE + IAF posterior", "vae", args.vae_iaf_model,
+              "python recipes/vae.py --posterior-flow iaf --manifold-epochs 0 --out runs/vae_iaf", optional=True),
+        Entry("vae_iwae", "VAE, IWAE-trained", "vae", args.vae_iwae_model,
+              "python recipes/vae.py --objective iwae --manifold-epochs 0 --out runs/vae_iwae", optional=True),
+        Entry("vqvae", "VQ-VAE + PixelCNN prior", "vqvae", args.vqvae_model, "python recipes/vqvae.py",
+              optional=True),
         Entry("gan", "DCGAN", "gan", args.gan_model, "python recipes/gan.py"),
         Entry("pixelcnn", "PixelCNN", "autoregressive", args.pixelcnn_model, "python recipes/pixelcnn.py"),
         Entry("pixelrnn", "PixelRNN", "autoregressive", args.pixelrnn_model, "python recipes/pixelcnn.py"),
+        Entry("flow", "RealNVP", "flow", args.flow_model, "python recipes/flow.py", optional=True),
+        Entry("diffusion", "Diffusion (DDIM samples)", "diffusion", args.diffusion_model,
+              "python recipes/diffusion.py", optional=True),
     ]
     return [e for e in entries if e.key not in args.skip]
 
@@ -139,6 +173,11 @@ def training_seconds(entry: Entry, recorded: dict) -> float | None:
     if entry.family == "gan":
         minutes = results.get("train_minutes")
         return None if minutes is None else 60.0 * minutes
+    if entry.family in ("vqvae", "flow", "diffusion"):
+        for key in ("train_seconds", "train time (s)", "train_s"):
+            if results.get(key) is not None:
+                return float(results[key])
+        return None
     return results.get(entry.key, {}).get("train time (s)")
 
 
@@ -163,6 +202,47 @@ def vae_nll(entry: Entry, vae, x_test_bin: np.ndarray, recorded: dict, args) -> 
             "method": f"IWAE k={args.iwae_k}"}
 
 
+def exact_nll(log_likelihood: np.ndarray, method: str) -> dict:
+    """The NLL summary of per-image log-likelihoods (nats)."""
+    ll = np.asarray(log_likelihood, np.float64)
+    return {"nll": float(-ll.mean()), "sem": float(ll.std(ddof=1) / np.sqrt(len(ll))), "images": len(ll),
+            "method": method}
+
+
+def diffusion_nll(entry: Entry, model, x_test: np.ndarray, recorded: dict, args) -> dict:
+    """The diffusion model's variational bound: recorded by its recipe, else on a test subset."""
+    results = recorded.get("results", {})
+    if results.get("bits_per_dim_bound") is not None:  # recorded in bits/dim by recipes/diffusion.py
+        nats_per_bit = int(np.prod(x_test.shape[1:])) * np.log(2.0)
+        sem = results.get("bits_per_dim_sem")
+        return {"nll": float(results["bits_per_dim_bound"]) * nats_per_bit,
+                "sem": None if sem is None else float(sem) * nats_per_bit, "images": int(results["bound_images"]),
+                "method": f"variational bound (from {Path(entry.path).parent / 'results.json'})"}
+    n = min(args.diffusion_bound_examples, len(x_test))
+    print(f"{entry.label}: variational bound on {n} test images ...")
+    return exact_nll(model.log_likelihood(x_test[:n], verbose=1), "variational bound")
+
+
+def model_nll(entry: Entry, model, x_test: np.ndarray, x_test_bin: np.ndarray, recorded: dict, args) -> dict | None:
+    """NLL (nats per image) of one model on its data (see ``DATA``), or None for the GAN.
+
+    ``x_test`` are the 8-bit test images (for RealNVP and diffusion), ``x_test_bin`` the
+    binarized ones (for the binary models).
+    """
+    if entry.family == "vae":
+        return vae_nll(entry, model, x_test_bin, recorded, args)
+    if entry.family == "autoregressive":
+        ll = model.log_likelihood(x_test_bin, verbose=1)
+        return {**exact_nll(ll, "exact"), "per_image": -ll}
+    if entry.family == "vqvae":
+        return exact_nll(model.log_likelihood(x_test_bin, verbose=1), "bound log p(x|z_q) + log p(z_q)")
+    if entry.family == "flow":  # exact density of the dequantized images; E_u over one noise draw
+        return exact_nll(model.log_likelihood(x_test, verbose=1), "exact (dequantized, 1 noise draw)")
+    if entry.family == "diffusion":
+        return diffusion_nll(entry, model, x_test, recorded, args)
+    return None
+
+
 def draw_samples(entry: Entry, model, n: int, args) -> tuple[dict[str, np.ndarray], float]:
     """Samples of a model, by sample space (``binary`` or ``grey``), and the seconds they took.
 
@@ -176,6 +256,19 @@ def draw_samples(entry: Entry, model, n: int, args) -> tuple[dict[str, np.ndarra
         images["grey"] = np.clip(model.sample(n, seed=args.seed), 0.0, 1.0)
     elif entry.family == "gan":
         images = {"grey": model.sample(n, seed=args.seed, unit_range=True, verbose=1)}
+        seconds = time.perf_counter() - start
+    elif entry.family == "vqvae":  # prior code maps, decoded to Bernoulli means; draws x ~ p(x|z_q) from them
+        means = model.sample(n, seed=args.seed, batch_size=args.sample_batch, verbose=1)
+        seconds = time.perf_counter() - start
+        draws = np.random.default_rng(args.seed).random(means.shape) < means
+        images = {"binary": draws.astype(np.float32), "grey": np.clip(means, 0.0, 1.0)}
+    elif entry.family == "flow":
+        images = {"grey": model.sample(n, seed=args.seed, verbose=1)}
+        seconds = time.perf_counter() - start
+    elif entry.family == "diffusion":
+        model.sample(2, steps=args.diffusion_steps, method="ddim", seed=args.seed + 1)  # compile outside the timing
+        start = time.perf_counter()
+        images = {"grey": model.sample(n, steps=args.diffusion_steps, method="ddim", seed=args.seed, verbose=1)}
         seconds = time.perf_counter() - start
     else:
         model.sample(2, seed=args.seed + 1, batch_size=2)  # compile the pixel loop outside the timing
@@ -206,13 +299,14 @@ def score_samples(samples: np.ndarray, quality: SampleQuality, x_val_bin, x_test
 
 
 def table_row(label: str, nll: dict | None, scores: dict, n: int, space: str, dims: int,
-              train_s: float | None, sample_s: float | None) -> dict:
+              train_s: float | None, sample_s: float | None, data: str = BINARIZED) -> dict:
     """One row of the printed table (strings and rounded numbers)."""
     def num(value, digits=2):
         return "n/a" if value is None else round(float(value), digits)
 
     return {
         "model": label,
+        "data": data,
         "NLL (nats)": "n/a" if nll is None else f"{nll['nll']:.2f}" + (f" ± {nll['sem']:.2f}" if nll.get("sem") else ""),
         "bits/dim": "n/a" if nll is None else round(float(bits_per_dim(nll["nll"], dims)), 4),
         "NLL method (test images)": "n/a (no likelihood)" if nll is None else f"{nll['method']} ({nll['images']})",
@@ -247,6 +341,7 @@ def main(argv=None) -> dict:
     n_val = max(2, int(round(len(x_train) * args.val_fraction)))
     x_val_bin = binarize(x_train[len(x_train) - n_val:], seed=1)  # the PixelCNN recipe's validation images
     x_test_bin = binarize(x_test, seed=0)  # the fixed evaluation binarization of every recipe
+    x_test_8bit = np.round(x_test * 255.0) / 255.0  # the 8-bit grid of RealNVP and diffusion (MNIST: unchanged)
     dims = int(np.prod(x_test.shape[1:]))
     split = (f"{args.dataset}{' (mnist10k split)' if args.dataset == 'mnist' else ''}: {len(x_test)} test images "
              f"binarized with seed 0; Parzen bandwidth chosen on the last {n_val} training images binarized with seed 1")
@@ -265,15 +360,9 @@ def main(argv=None) -> dict:
         print(f"\n== {entry.label}: {entry.path}")
         model = keras.saving.load_model(entry.path)
         recorded = recipe_results(entry.path)
-        if entry.family == "vae":
-            nll = vae_nll(entry, model, x_test_bin, recorded, args)
-        elif entry.family == "autoregressive":
-            ll = model.log_likelihood(x_test_bin, verbose=1)
-            ar_loglik[entry.label] = ll
-            nll = {"nll": float(-ll.mean()), "sem": float(ll.std(ddof=1) / np.sqrt(len(ll))), "images": len(ll),
-                   "method": "exact"}
-        else:
-            nll = None
+        nll = model_nll(entry, model, x_test_8bit, x_test_bin, recorded, args)
+        if entry.family == "autoregressive":
+            ar_loglik[entry.label] = -nll.pop("per_image")
         n = sample_count(entry, args)
         samples, sample_s = draw_samples(entry, model, n, args)
         train_s = training_seconds(entry, recorded)
@@ -281,9 +370,9 @@ def main(argv=None) -> dict:
         for space, images in samples.items():
             label = entry.label if len(samples) == 1 or space == "binary" else f"{entry.label}, Bernoulli means"
             scores = score_samples(images, quality[space], x_val_bin, x_test_bin)
-            mean_only = entry.family == "vae" and space == "grey"
+            mean_only = entry.family in ("vae", "vqvae") and space == "grey"
             rows.append(table_row(label, None if mean_only else nll, scores, n, space, dims, train_s,
-                                  None if mean_only else sample_s))
+                                  None if mean_only else sample_s, data=DATA[entry.family]))
             if mean_only:
                 rows[-1]["NLL method (test images)"] = "(the model above)"
             info[space] = scores
@@ -296,7 +385,10 @@ def main(argv=None) -> dict:
         "FCD: Frechet distance of the features of a small CNN trained on the training labels (offline FID); "
         "'FCD real' is training vs test images in the same space (binary or grey), the best a model can expect. "
         "FCD and the Parzen estimate both get worse with fewer samples: compare rows with the same 'samples'.",
-        "NLL: exact for the autoregressive models; for VAEs the IWAE bound L_k, an upper bound on the NLL.",
+        "NLL: exact for the autoregressive models and RealNVP; for VAEs the IWAE bound L_k, for the VQ-VAE "
+        "log p(x|z_q(x)) + log p(z_q(x)), for the diffusion model its variational bound: upper bounds on the NLL.",
+        "data: binary models are scored on binarized test images (nats), RealNVP and the diffusion model on the "
+        "8-bit test images, dequantized (read bits/dim); NLLs of rows with different 'data' are not comparable.",
         "Training times come from each recipe's results.json; other jobs shared the 2 CPU cores, so they are indicative.",
     ]
     for entry in entries:  # VAEs scored on a subset: put the exact NLLs on the same images

@@ -6,6 +6,9 @@ The test log-likelihood is the importance-weighted bound L_k for k in {1, 50, 50
 (L_1 is a one-sample ELBO; L_5000 is the paper's test NLL estimate), in nats per image
 and bits/dim. ``--variant dense`` is the IWAE paper's one-stochastic-layer model,
 784-[200, 200]-50 with tanh units; ``--variant conv`` swaps in strided convolutions.
+``--posterior-flow iaf`` gives the same networks an inverse autoregressive flow posterior
+(Kingma et al. 2016; ``--flow-steps`` steps); ``--objective iwae`` trains on the bound
+L_k with ``--iwae-train-k`` samples instead of the ELBO (Burda et al. 2016).
 
 Figures: samples, reconstructions and interpolations of the main model; the 2-D
 latent scatter by label and the decoded latent grid ("manifold") of a second VAE with
@@ -14,6 +17,8 @@ latent_dim=2 (``--manifold-epochs 0`` skips it).
 Usage:
     python recipes/vae.py                                   # dense, the defaults behind the README number
     python recipes/vae.py --variant conv --epochs 100 --manifold-epochs 20
+    python recipes/vae.py --posterior-flow iaf --flow-steps 2 --manifold-epochs 0 --out runs/vae_iaf
+    python recipes/vae.py --objective iwae --iwae-train-k 5 --manifold-epochs 0 --out runs/vae_iwae
     python recipes/vae.py --model runs/vae/vae_dense.keras --manifold-epochs 0   # evaluate a saved VAE
     python recipes/vae.py --dataset digits --epochs 5 --manifold-epochs 5 --k 1 50   # a quick smoke run
 """
@@ -48,6 +53,15 @@ def parse_args(argv=None):
     parser.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate (cosine decay to --lr-final)")
     parser.add_argument("--lr-final", type=float, default=1e-4)
     parser.add_argument("--beta", type=float, default=1.0, help="KL weight")
+    parser.add_argument("--posterior-flow", choices=("none", "iaf", "realnvp"), default="none",
+                        help="flow on the Gaussian posterior (a FlowVAE)")
+    parser.add_argument("--flow-steps", type=int, default=2, help="flow steps")
+    parser.add_argument("--flow-hidden", type=int, nargs="+", default=None,
+                        help="hidden widths of each flow step's network (default 4 * latent_dim)")
+    parser.add_argument("--flow-context-dim", type=int, default=None,
+                        help="width of the encoder's context h for the flow (default latent_dim; 0: none)")
+    parser.add_argument("--objective", choices=("elbo", "iwae"), default="elbo", help="training objective")
+    parser.add_argument("--iwae-train-k", type=int, default=5, help="importance samples of --objective iwae")
     parser.add_argument("--k", type=int, nargs="+", default=[1, 50, 5000], help="importance samples for L_k")
     parser.add_argument("--ll-examples", type=int, default=None,
                         help="test images used for the L_k estimates (default: all for dense, 200 for conv)")
@@ -90,13 +104,23 @@ def evaluate(vae, x_test, args) -> list[dict]:
         return value, (time.perf_counter() - wall, _cpu_seconds() - cpu)
 
     elbo, seconds = timed(lambda: vae.elbo(x_test, num_samples=args.elbo_samples, verbose=1))
+    label = "ELBO (analytic KL)" if vae.has_analytic_kl() else "ELBO (sampled KL)"
     if n_ll < len(x_test):  # the ELBO is cheap: report it on every image, and on the L_k subset to compare
-        rows.append(row("ELBO (analytic KL)", f"{args.elbo_samples} MC", elbo, seconds))
-    rows.append(row("ELBO (analytic KL)", f"{args.elbo_samples} MC", elbo[:n_ll], seconds))
+        rows.append(row(label, f"{args.elbo_samples} MC", elbo, seconds))
+    rows.append(row(label, f"{args.elbo_samples} MC", elbo[:n_ll], seconds))
     for k in args.k:
         ll, seconds = timed(lambda: vae.log_likelihood(x_test[:n_ll], k=k, seed=args.seed, verbose=1))
         rows.append(row("IWAE L_k", k, ll, seconds))
-    return rows
+    model = describe_model(vae)
+    return [{"model": model, **r} for r in rows]
+
+
+def describe_model(vae) -> str:
+    """``"vae"``, ``"vae+iaf(2 steps)"``, ``"vae, iwae k=5"``: the posterior and the training objective."""
+    name = "vae"
+    if getattr(vae, "flow", None) is not None:
+        name += f"+{vae.flow.kind}({vae.flow.steps} steps)"
+    return name + (f", iwae k={vae.k}" if vae.objective == "iwae" else "")
 
 
 def _cpu_seconds() -> float:
@@ -136,15 +160,25 @@ def main(argv=None):
     if args.model:
         vae, seconds, logs = keras.saving.load_model(args.model), 0.0, {"loss": float("nan")}
     else:
+        flow = None if args.posterior_flow == "none" else args.posterior_flow
+        iwae = args.objective == "iwae"
+        name = f"vae_{args.variant}" + (f"_{flow}" if flow else "") + ("_iwae" if iwae else "")
         vae = build_vae(x_train.shape[1:], latent_dim=args.latent_dim, encoder=args.variant, hidden=tuple(args.hidden),
                         filters=tuple(args.filters), activation=args.activation, beta=args.beta,
-                        dynamic_binarization=True, seed=args.seed, name=f"vae_{args.variant}")
+                        dynamic_binarization=True, seed=args.seed, name=name, posterior_flow=flow,
+                        flow_steps=args.flow_steps, flow_hidden=args.flow_hidden and tuple(args.flow_hidden),
+                        flow_context_dim=args.flow_context_dim, objective=args.objective,
+                        k=args.iwae_train_k if iwae else 1)
         seconds, logs = train(vae, x_train, args.epochs, args, x_test, y_test)
-        vae.save(out / f"vae_{args.variant}.keras")  # saved before the (long) evaluation
+        vae.save(out / f"{name}.keras")  # saved before the (long) evaluation
     rows = evaluate(vae, x_test, args)
     save_figures(vae, x_test, out, args.seed)
     results = {"split": f"{args.dataset} ({args.data_dir}): train dynamically binarized, test binarized with seed 0",
-               "variant": args.variant, "params": vae.count_params(), "epochs": args.epochs,
+               "variant": args.variant, "model": describe_model(vae), "objective": vae.objective,
+               "iwae_train_k": vae.k if vae.objective == "iwae" else None,
+               "posterior_flow": vae.flow.kind if getattr(vae, "flow", None) is not None else None,
+               "flow_steps": vae.flow.steps if getattr(vae, "flow", None) is not None else None,
+               "params": vae.count_params(), "epochs": args.epochs,
                "train_seconds": round(seconds, 1), "final_train_loss": logs["loss"],
                **{f"nll_{r['bound'].split()[0].lower()}_{r['k']}_{r['test images']}img".replace(" ", "_"): r["NLL (nats)"]
                   for r in rows}}

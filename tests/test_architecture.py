@@ -240,18 +240,24 @@ def test_pixelcnn_steps_per_epoch_is_exact_whatever_the_steps_per_execution():
 # -- serialization: base keys survive --------------------------------------------------------
 def _family_models():
     from keras_ae.models import (build_conditional_gan, build_contractive_ae, build_denoising_ae, build_hashing_ae,
-                                 build_pixelrnn, build_tied_ae, build_vae)
+                                 build_pixelrnn, build_realnvp, build_tied_ae, build_vae, build_vqvae)
+    from keras_ae.models import build_diffusion
 
     return {
         "autoencoder": lambda: build_denoising_ae((8, 8, 1), noise="masking", level=0.2, filters=(4,)),
         "tied": lambda: build_tied_ae((8, 8, 1), hidden=(8,), code_dim=4),
         "contractive": lambda: build_contractive_ae((8, 8, 1), code_dim=4),
         "vae": lambda: build_vae((8, 8, 1), latent_dim=2, hidden=(8,)),
+        "flow_vae": lambda: build_vae((8, 8, 1), latent_dim=2, hidden=(8,), posterior_flow="iaf", flow_hidden=(4,)),
         "gan": lambda: build_conditional_gan((8, 8, 1), num_classes=3, latent_dim=4, generator_units=(8,),
                                              discriminator_units=(8,)),
         "pixelcnn": lambda: build_pixelcnn((8, 8, 1), filters=4, blocks=1),
         "pixelrnn": lambda: build_pixelrnn((8, 8, 1), kind="row_lstm", units=4, layers=1),
         "hashing": lambda: build_hashing_ae((8, 8, 1), n_bits=8, hidden=(8,)),
+        "diffusion": lambda: build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=20),
+        "vqvae": lambda: build_vqvae((8, 8, 1), num_codes=8, code_dim=2, filters=(4,), residual_blocks=0,
+                                     prior_filters=4, prior_blocks=0),
+        "flow": lambda: build_realnvp((8, 8, 1), couplings=1, final_couplings=1, filters=4, blocks=0),
     }
 
 

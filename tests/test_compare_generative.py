@@ -14,7 +14,10 @@ from keras_ae.data import binarize
 from keras_ae.models.gan import build_dcgan
 from keras_ae.models.pixelcnn import build_pixelcnn
 from keras_ae.models.pixelrnn import build_pixelrnn
+from keras_ae.models.diffusion import build_diffusion
+from keras_ae.models.flow import build_realnvp
 from keras_ae.models.vae import build_vae
+from keras_ae.models.vqvae import build_vqvae
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "compare_generative.py"
 
@@ -51,6 +54,18 @@ def saved_models(tmp_path_factory, digits):
     for model in (cnn, rnn):
         model.compile()
         model.fit(x_train, epochs=1, batch_size=128, verbose=0)
+    # The families on other data: a VQ-VAE with its prior (binary), RealNVP and a diffusion model (8-bit).
+    vq = build_vqvae(shape, num_codes=8, code_dim=2, filters=(4,), residual_blocks=1, prior_filters=4, prior_blocks=0,
+                     seed=0)
+    vq.compile()
+    vq.fit(binarize(x_train, seed=0), epochs=1, batch_size=128, verbose=0)
+    vq.fit_prior(binarize(x_train, seed=0), epochs=1, batch_size=128, verbose=0)
+    x_8bit = np.round(x_train * 255) / 255
+    flow = build_realnvp(shape, couplings=1, final_couplings=1, filters=4, blocks=1, seed=0)
+    diffusion = build_diffusion(shape, channels=(8, 8), attention=False, timesteps=20, sample_steps=5, seed=0)
+    for model in (flow, diffusion):
+        model.compile()
+        model.fit(x_8bit, epochs=1, batch_size=128, verbose=0)
     # The VAE recipe's row for the IWAE bound on a subset of the test images (as the conv VAE's).
     iwae_row = {"bound": "IWAE L_k", "k": 5000, "test images": 50, "NLL (nats)": 31.5, "+/- (sem)": 0.4}
     (root / "pixelcnn").mkdir(parents=True)
@@ -61,14 +76,24 @@ def saved_models(tmp_path_factory, digits):
         "pixelcnn": save_with_results(cnn, root / "pixelcnn", "pixelcnn.keras",
                                       {"pixelcnn": {"train time (s)": 7.0}, "pixelrnn": {"train time (s)": 9.0}}),
         "pixelrnn": str(root / "pixelcnn" / "pixelrnn.keras"),
+        "vqvae": save_with_results(vq, root / "vqvae", "vqvae.keras", {"train_seconds": 3.0}),
+        "flow": save_with_results(flow, root / "flow", "realnvp.keras", {"train time (s)": 4.0}),
+        "diffusion": save_with_results(diffusion, root / "diffusion", "diffusion.keras",
+                                       {"train_seconds": 5.0, "bits_per_dim_bound": 2.5, "bits_per_dim_sem": 0.1,
+                                        "bound_images": 20}),
         "root": root,
         "cnn": cnn,
+        "vq": vq,
+        "realnvp": flow,
     }
 
 
 def paths(saved: dict) -> list[str]:
     return ["--vae-model", saved["vae"], "--gan-model", saved["gan"], "--pixelcnn-model", saved["pixelcnn"],
-            "--pixelrnn-model", saved["pixelrnn"], "--conv-vae-model", str(saved["root"] / "absent.keras")]
+            "--pixelrnn-model", saved["pixelrnn"], "--conv-vae-model", str(saved["root"] / "absent.keras"),
+            "--vae-iaf-model", str(saved["root"] / "absent.keras"), "--vae-iwae-model", str(saved["root"] / "absent.keras"),
+            "--vqvae-model", saved["vqvae"], "--flow-model", saved["flow"], "--diffusion-model", saved["diffusion"],
+            "--diffusion-steps", "5"]
 
 
 @pytest.mark.slow
@@ -79,7 +104,20 @@ def test_table_has_every_model_with_its_numbers(saved_models, digits, tmp_path):
                            "--out", str(out), "--cache-dir", str(tmp_path / "cache"), *paths(saved_models)])
     payload = json.loads((out / "results.json").read_text())
     rows = {row["model"]: row for row in payload["rows"]}
-    assert list(rows) == ["VAE (dense)", "VAE (dense), Bernoulli means", "DCGAN", "PixelCNN", "PixelRNN"]
+    assert list(rows) == ["VAE (dense)", "VAE (dense), Bernoulli means", "VQ-VAE + PixelCNN prior",
+                          "VQ-VAE + PixelCNN prior, Bernoulli means", "DCGAN", "PixelCNN", "PixelRNN", "RealNVP",
+                          "Diffusion (DDIM samples)"]
+    # The "data" column keeps nats of binarized images apart from bits/dim of 8-bit ones.
+    assert {m: r["data"] for m, r in rows.items() if "means" not in m} == {
+        "VAE (dense)": "binarized (seed 0)", "VQ-VAE + PixelCNN prior": "binarized (seed 0)",
+        "DCGAN": "grey, no likelihood", "PixelCNN": "binarized (seed 0)", "PixelRNN": "binarized (seed 0)",
+        "RealNVP": "8-bit, dequantized", "Diffusion (DDIM samples)": "8-bit, dequantized"}
+    x_test_8bit = np.round(digits[1][0] * 255) / 255
+    flow_nll = -saved_models["realnvp"].log_likelihood(x_test_8bit).mean()
+    assert results["models"]["flow"]["nll"]["nll"] == pytest.approx(flow_nll, rel=1e-5)
+    vq_nll = -saved_models["vq"].log_likelihood(binarize(digits[1][0], seed=0)).mean()
+    assert results["models"]["vqvae"]["nll"]["nll"] == pytest.approx(vq_nll, rel=1e-5)
+    assert rows["Diffusion (DDIM samples)"]["bits/dim"] == pytest.approx(2.5, abs=1e-4)  # the recipe's bound
 
     # The exact NLL is the model's own log-likelihood of the binarized (seed 0) test images.
     x_test_bin = binarize(digits[1][0], seed=0)
@@ -90,7 +128,8 @@ def test_table_has_every_model_with_its_numbers(saved_models, digits, tmp_path):
     assert rows["VAE (dense)"]["NLL (nats)"].startswith("31.50")
     assert "n/a" in rows["DCGAN"]["NLL (nats)"] and rows["DCGAN"]["bits/dim"] == "n/a"
     # Training times from the recipes, sample counts as requested.
-    assert [rows[m]["train time (s)"] for m in ("VAE (dense)", "DCGAN", "PixelCNN", "PixelRNN")] == [12, 30, 7, 9]
+    assert [rows[m]["train time (s)"] for m in ("VAE (dense)", "DCGAN", "PixelCNN", "PixelRNN", "VQ-VAE + PixelCNN prior",
+                                                  "RealNVP", "Diffusion (DDIM samples)")] == [12, 30, 7, 9, 3, 4, 5]
     assert rows["PixelRNN"]["samples"] == 20 and rows["PixelCNN"]["samples"] == 60
     timed = [row["sampling time (s)"] for name, row in rows.items() if "means" not in name]
     assert all(t > 0 for t in timed)

@@ -15,17 +15,24 @@ from keras_ae.models.sparse import build_sparse_ae
 from keras_ae.models.tied import TiedAutoEncoder, build_tied_ae, count_kernels, get_tied_decoder
 from keras_ae.models.contractive import ContractiveAutoEncoder, build_contractive_ae
 from keras_ae.models.pca import build_linear_ae, fit_pca
-from keras_ae.models.vae import VAE, build_vae
+from keras_ae.models.vae import VAE, FlowVAE, build_vae
 from keras_ae.models.gan import GAN, build_conditional_gan, build_dcgan, build_gan
 from keras_ae.models.pixelcnn import PixelCNN, build_pixelcnn
 from keras_ae.models.pixelrnn import PixelRNN, build_pixelrnn
 from keras_ae.models.hashing import SemanticHashingAE, build_hashing_ae
+from keras_ae.models.diffusion import DiffusionModel, build_ddpm, build_diffusion
+from keras_ae.models.vqvae import VQVAE, build_vqvae, get_code_prior
+from keras_ae.models.flow import RealNVP, build_realnvp
 
 __all__ = [
+    "DiffusionModel", "build_ddpm", "build_diffusion",
     "AutoEncoder", "BUILDERS", "ContractiveAutoEncoder", "GAN", "PixelCNN", "PixelRNN", "SemanticHashingAE",
     "TiedAutoEncoder", "VAE", "build_conditional_gan", "build_contractive_ae", "build_conv_ae", "build_dcgan",
     "build_dense_ae", "build_denoising_ae", "build_gan", "build_hashing_ae", "build_linear_ae", "build_pixelcnn",
     "build_pixelrnn", "build_sparse_ae", "build_tied_ae", "build_vae", "count_kernels", "fit_pca",
     "get_conv_decoder", "get_conv_encoder", "get_dense_decoder", "get_dense_encoder", "get_tied_decoder",
     "reconstruction_loss",
+    "FlowVAE",
+    "VQVAE", "build_vqvae", "get_code_prior",
+    "RealNVP", "build_realnvp",
 ]

@@ -8,6 +8,9 @@ and horizontal stacks, which see the whole causal context.
 Sampling the gated network is cheap per pixel: the vertical stack depends only on rows
 above, so :class:`PixelCNN` computes it once per row (on the band of rows it can see)
 and evaluates only the horizontal stack, one row wide, for each pixel.
+
+``input_encoding="one_hot"`` models categorical maps (e.g. a VQ-VAE's code maps with
+``levels=K`` codes): the network sees one-hot channels instead of scaled grey values.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ import tensorflow as tf
 
 from keras_ae.layers.gated_pixelcnn import GatedPixelCNNBlock
 from keras_ae.layers.masked_conv import MaskedConv2D
+from keras_ae.layers.one_hot_levels import OneHotLevels
 from keras_ae.models.autoregressive import AutoregressiveModel, build_output_head
 from keras_ae.models.common import as_image_shape
-from keras_ae.validation import check_positive_int
+from keras_ae.validation import check_choice, check_positive_int
 from keras_ae.registry import register_builder, register_family
+
+INPUT_ENCODINGS = ("scaled", "one_hot")
 
 
 @register_family("pixelcnn")
@@ -45,12 +51,17 @@ class PixelCNN(AutoregressiveModel):
     def _gated_blocks(self) -> list[GatedPixelCNNBlock]:
         return [layer for layer in self.network.layers if isinstance(layer, GatedPixelCNNBlock)]
 
+    def _encode_input(self, x):
+        """The network's input encoding (one-hot levels) if it has one: the stacks below take encoded images."""
+        encoders = [layer for layer in self.network.layers if isinstance(layer, OneHotLevels)]
+        return encoders[0](x) if encoders else x
+
     def _begin_row(self, x, row):
         if not self.gated:
             return super()._begin_row(x, row)
         # The vertical stack sees only rows above `row`: fixed while `row` is sampled.
         band, r = self._band(x, row)
-        links, v = [], band
+        links, v = [], self._encode_input(band)
         for block in self._gated_blocks():
             v, link = block.vertical(v)
             links.append(tf.gather(link, [r], axis=1))
@@ -59,7 +70,7 @@ class PixelCNN(AutoregressiveModel):
     def _row_logits(self, x, row, cache):
         if not self.gated:
             return super()._row_logits(x, row, cache)
-        h = tf.gather(x, [row], axis=1)  # the horizontal stack needs only the current row
+        h = self._encode_input(tf.gather(x, [row], axis=1))  # the horizontal stack needs only the current row
         for block, link in zip(self._gated_blocks(), cache):
             h = block.horizontal(h, link)
         return self.split_logits(self.network.get_layer("head")(h))[:, 0]
@@ -75,6 +86,7 @@ def get_pixelcnn_network(
     first_kernel_size: int = 7,
     head_units: int | None = None,
     dropout: float = 0.0,
+    input_encoding: str = "scaled",
     name: str = "network",
 ) -> tuple[keras.Model, int]:
     """The causal network of a PixelCNN and the number of rows above a pixel it can see.
@@ -95,13 +107,16 @@ def get_pixelcnn_network(
     levels = check_positive_int(levels, "levels", minimum=2)
     k, k0, c = check_positive_int(kernel_size, "kernel_size"), check_positive_int(first_kernel_size, "first_kernel_size"), shape[-1]
     inputs = keras.Input((None, None, c), name="images")  # any band of rows
+    x = inputs
+    if check_choice(input_encoding, "input_encoding", INPUT_ENCODINGS) == "one_hot":
+        x = OneHotLevels(levels, name="one_hot_levels")(inputs)
     if gated:
-        v, h = GatedPixelCNNBlock(filters, k0, first=True, color_channels=c, dropout=dropout, name="gated_block_0")([inputs, inputs])
+        v, h = GatedPixelCNNBlock(filters, k0, first=True, color_channels=c, dropout=dropout, name="gated_block_0")([x, x])
         for b in range(1, blocks + 1):
             v, h = GatedPixelCNNBlock(filters, k, color_channels=c, dropout=dropout, name=f"gated_block_{b}")([v, h])
         rows = k0 // 2 + 1 + blocks * (k // 2)
     else:
-        h = MaskedConv2D(filters, k0, mask_type="A", color_channels=c, name="input_conv")(inputs)
+        h = MaskedConv2D(filters, k0, mask_type="A", color_channels=c, name="input_conv")(x)
         for b in range(1, blocks + 1):
             y = keras.layers.Activation("relu")(h)
             y = MaskedConv2D(filters, k, mask_type="B", color_channels=c, activation="relu", name=f"block_{b}_conv")(y)
@@ -125,6 +140,7 @@ def build_pixelcnn(
     first_kernel_size: int = 7,
     head_units: int | None = None,
     dropout: float = 0.0,
+    input_encoding: str = "scaled",
     dynamic_binarization: bool = False,
     seed: int | None = None,
     name: str = "pixelcnn",
@@ -143,6 +159,9 @@ def build_pixelcnn(
         head_units: Hidden 1x1 channels of the output head (default ``filters``).
         dropout: Dropout rate inside the blocks during training (against overfitting
             small data sets).
+        input_encoding: ``"scaled"`` feeds pixel values as they are (grey levels);
+            ``"one_hot"`` feeds one-hot channels of the ``levels`` categories, for
+            categorical maps such as a VQ-VAE's codes (stored as ``code / (levels - 1)``).
         dynamic_binarization: Binary models: ``fit`` re-binarizes grey images every batch.
         seed: Seed of the dynamic binarization.
         name: Model name.
@@ -163,8 +182,15 @@ def build_pixelcnn(
         model.compile()
         model.fit(x_train, epochs=10)
         ```
+
+        A prior over 7x7 maps of 64 categories (codes ``k`` stored as ``k / 63``):
+
+        >>> prior = build_pixelcnn((7, 7, 1), filters=8, blocks=1, levels=64, input_encoding="one_hot")
+        >>> prior.network(np.zeros((2, 7, 7, 1), "float32")).shape  # 64 softmax logits per position
+        TensorShape([2, 7, 7, 64])
     """
     network, rows = get_pixelcnn_network(image_shape, filters, blocks, gated, levels, kernel_size, first_kernel_size,
-                                         head_units, dropout)
+                                         head_units, dropout, input_encoding)
     return PixelCNN(network, image_shape, levels=levels, dynamic_binarization=dynamic_binarization, receptive_rows=rows,
-                    seed=seed, info={"gated": bool(gated), "filters": filters, "blocks": blocks, "dropout": dropout}, name=name)
+                    seed=seed, info={"gated": bool(gated), "filters": filters, "blocks": blocks, "dropout": dropout,
+                          "input_encoding": input_encoding}, name=name)

@@ -61,6 +61,23 @@ def _vae():
     return build_vae((8, 8, 1), latent_dim=4, hidden=(16,), dynamic_binarization=True, seed=0)
 
 
+def _vae_flow(**kwargs):
+    from keras_ae.models import build_vae
+
+    # The IWAE objective's k draws per example come from batch_noise too ((batch, k, latent) rows).
+    return build_vae((8, 8, 1), latent_dim=4, hidden=(16,), dynamic_binarization=True, seed=0, **kwargs)
+
+
+def _vqvae():
+    from keras_ae.models import build_vqvae
+
+    # Dynamic binarization draws uniform noise per example of the global batch; the EMA
+    # counts / sums and the restart candidates are summed over replicas. dead_after=1: the
+    # codes no vector chose are restarted in the step too.
+    return build_vqvae((8, 8, 1), num_codes=16, code_dim=4, filters=(8,), residual_blocks=1, dead_after=1,
+                       dynamic_binarization=True, prior_filters=4, prior_blocks=0, seed=0)
+
+
 def _gan():
     from keras_ae.models import build_gan
 
@@ -68,6 +85,27 @@ def _gan():
     # cannot match one device. Maxout and the EMA generator stay.
     return build_gan((8, 8, 1), latent_dim=4, generator_units=(16,), discriminator_units=(16,),
                      maxout_pieces=2, dropout=0.0, seed=0)
+
+
+def _realnvp():
+    from keras_ae.models import build_realnvp
+
+    # The dequantization noise is drawn per example of the global batch (batch_noise).
+    return build_realnvp((8, 8, 1), couplings=1, final_couplings=1, filters=8, blocks=1, seed=0)
+
+
+def _digits_8bit(n=64):
+    import numpy as np
+
+    return (np.round(_digits(n) * 255) / 255).astype("float32")
+
+
+def _diffusion():
+    from keras_ae.models import build_diffusion
+
+    # t and the noise are drawn per example of the global batch (batch_noise); the EMA
+    # network follows the (identical) weights of every replica.
+    return build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=20, seed=0)
 
 
 def _gan_compile(loss="non_saturating", lr=0.1, **kwargs):
@@ -86,9 +124,15 @@ FAMILIES = {
     "pixelcnn": (_pixelcnn, _digits, lambda: {"optimizer": keras.optimizers.SGD(0.1)}),
     "sparse_ae": (_sparse, _digits, lambda: {"optimizer": keras.optimizers.SGD(0.5)}),
     "vae": (_vae, _digits, lambda: {"optimizer": keras.optimizers.SGD(0.01)}),
+    "vae_iaf": (lambda: _vae_flow(posterior_flow="iaf", flow_steps=2, flow_hidden=(8,)), _digits,
+                lambda: {"optimizer": keras.optimizers.SGD(0.01)}),
+    "vae_iwae": (lambda: _vae_flow(objective="iwae", k=3), _digits, lambda: {"optimizer": keras.optimizers.SGD(0.01)}),
+    "vqvae": (_vqvae, _digits, lambda: {"optimizer": keras.optimizers.SGD(0.01)}),
     "gan": (_gan, _digits, _gan_compile()),
     # Critic updates with a gradient penalty (double backprop) and two critic steps.
     "wgan_gp": (_gan, _digits, _gan_compile("wasserstein_gp", lr=0.01, n_critic=2)),
+    "diffusion": (_diffusion, _digits, lambda: {"optimizer": keras.optimizers.SGD(0.05)}),
+    "realnvp": (_realnvp, _digits_8bit, lambda: {"optimizer": keras.optimizers.SGD(0.01)}),
 }
 
 # Families whose one-step result must match exactly under MirroredStrategy. The VAE, the
@@ -98,7 +142,7 @@ MIRRORED = list(FAMILIES)
 # Uneven and empty replica batches, once per train_step implementation: the AutoEncoder
 # base (with convolutions, whose oneDNN gradients fail on empty batches), the VAE's noise
 # the GAN's (with a gradient penalty) and the autoregressive models'.
-UNEVEN = ["conv_dae", "vae", "gan", "wgan_gp", "pixelcnn"]
+UNEVEN = ["conv_dae", "vae", "gan", "wgan_gp", "pixelcnn", "vqvae", "realnvp", "diffusion"]
 
 # Registered families without a row of their own, and why their training is covered.
 SHARED_STEP = {

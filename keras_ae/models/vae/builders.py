@@ -10,18 +10,20 @@ import keras
 from keras_ae.models.common import as_image_shape, as_shape, as_units
 from keras_ae.models.conv import get_conv_decoder, get_conv_encoder
 from keras_ae.models.dense import get_dense_decoder, get_dense_encoder
+from keras_ae.models.vae.flow_vae import FlowVAE
+from keras_ae.models.vae.flows import FLOWS, PosteriorFlow
 from keras_ae.models.vae.model import ARCHITECTURES, LIKELIHOODS, STANDARD_NORMAL, VAE
 from keras_ae.registry import register_builder
 from keras_ae.validation import check_choice, check_positive_int
 
 
-def _features_to_posterior(features: keras.Model, shape: tuple[int, ...], latent_dim: int) -> keras.Model:
+def _features_to_posterior(features: keras.Model, shape: tuple[int, ...], width: int) -> keras.Model:
     """Wraps a user's feature extractor into an encoder with a posterior-parameter head."""
     inputs = keras.Input(shape=shape, name="inputs")
     h = features(inputs)
     if len(h.shape) > 2:
         h = keras.layers.Flatten()(h)
-    params = keras.layers.Dense(2 * latent_dim, name="posterior_params")(h)
+    params = keras.layers.Dense(width, name="posterior_params")(h)
     return keras.Model(inputs, params, name="encoder")
 
 
@@ -43,6 +45,12 @@ def build_vae(
     beta: float = 1.0,
     prior: Any = STANDARD_NORMAL,
     dynamic_binarization: bool = False,
+    objective: str = "elbo",
+    k: int = 1,
+    posterior_flow: str | None = None,
+    flow_steps: int = 2,
+    flow_hidden: Sequence[int] | None = None,
+    flow_context_dim: int | None = None,
     min_scale: float = 1e-4,
     max_scale: float = 10.0,
     seed: int | None = None,
@@ -67,34 +75,53 @@ def build_vae(
         beta: KL weight (1 = the ELBO).
         prior: ``"standard_normal"``, a prior layer or a ``tfd.Distribution`` (see :class:`VAE`).
         dynamic_binarization: Re-binarize [0, 1] inputs every step (Bernoulli only).
+        objective: ``"elbo"`` or ``"iwae"`` (train on the bound L_k, Burda et al. 2016).
+        k: Importance samples of the IWAE objective (1 for the ELBO).
+        posterior_flow: ``None`` (diagonal Gaussian posterior), ``"iaf"`` (inverse
+            autoregressive flow, Kingma et al. 2016) or ``"realnvp"``: a :class:`FlowVAE`.
+        flow_steps: Flow steps, >= 1.
+        flow_hidden: Hidden widths of each step's network; ``None`` means ``(4 * latent_dim,)``.
+        flow_context_dim: Width of the context ``h`` the encoder passes to the flow
+            (0: none); ``None`` means ``latent_dim``.
         min_scale: Floor on the posterior standard deviation.
         max_scale: Ceiling on the posterior standard deviation.
         seed: Seed of the model's sampling stream.
         name: Model name.
 
     Returns:
-        A :class:`VAE` with ``.encoder`` and ``.decoder`` sub-models.
+        A :class:`VAE` (a :class:`FlowVAE` with ``posterior_flow``) with ``.encoder`` and
+        ``.decoder`` sub-models.
 
     Example:
         >>> vae = build_vae((28, 28, 1), latent_dim=50, dynamic_binarization=True)
         >>> vae.encoder.output_shape, vae.decoder.output_shape
         ((None, 100), (None, 28, 28, 1))
+        >>> iaf = build_vae((28, 28, 1), latent_dim=50, posterior_flow="iaf", flow_steps=2)
+        >>> iaf.encoder.output_shape  # means, stddevs and the flow's context h
+        (None, 150)
     """
     shape = as_shape(input_shape)
     latent_dim = check_positive_int(latent_dim, "latent_dim")
     check_choice(likelihood, "likelihood", LIKELIHOODS)
     if decoder is None:
         decoder = encoder if isinstance(encoder, str) else "dense"
+    flow = None
+    if posterior_flow is not None:
+        context = latent_dim if flow_context_dim is None else flow_context_dim
+        flow = PosteriorFlow(latent_dim, kind=check_choice(posterior_flow, "posterior_flow", FLOWS), steps=flow_steps,
+                             hidden_units=(4 * latent_dim,) if flow_hidden is None else flow_hidden,
+                             context_dim=context, name="posterior_flow")
+    width = 2 * latent_dim + (flow.context_dim if flow is not None else 0)
 
     def act(kind: str) -> str:
         return activation or ("tanh" if kind == "dense" else "relu")
 
     if isinstance(encoder, keras.Model):
-        enc = _features_to_posterior(encoder, shape, latent_dim)
+        enc = _features_to_posterior(encoder, shape, width)
     elif check_choice(encoder, "encoder", ARCHITECTURES) == "dense":
-        enc = get_dense_encoder(shape, hidden, 2 * latent_dim, act("dense"))
+        enc = get_dense_encoder(shape, hidden, width, act("dense"))
     else:
-        enc = get_conv_encoder(as_image_shape(shape, "input_shape", "A convolutional VAE", "use architecture='dense' for vectors"), filters, 2 * latent_dim, activation=act("conv"))
+        enc = get_conv_encoder(as_image_shape(shape, "input_shape", "A convolutional VAE", "use architecture='dense' for vectors"), filters, width, activation=act("conv"))
     if isinstance(decoder, keras.Model):
         dec = _named_decoder(decoder, latent_dim)
     elif check_choice(decoder, "decoder", ARCHITECTURES) == "dense":
@@ -102,5 +129,8 @@ def build_vae(
     else:
         dec = get_conv_decoder(as_image_shape(shape, "input_shape", "A convolutional VAE", "use architecture='dense' for vectors"), tuple(reversed(as_units(filters, "filters"))), latent_dim,
                                activation=act("conv"), output_activation="linear")
-    return VAE(enc, dec, latent_dim, likelihood=likelihood, beta=beta, prior=prior,
-               dynamic_binarization=dynamic_binarization, min_scale=min_scale, max_scale=max_scale, seed=seed, name=name)
+    settings = dict(likelihood=likelihood, beta=beta, prior=prior, dynamic_binarization=dynamic_binarization,
+                    objective=objective, k=k, min_scale=min_scale, max_scale=max_scale, seed=seed, name=name)
+    if flow is not None:
+        return FlowVAE(enc, dec, latent_dim, flow=flow, **settings)
+    return VAE(enc, dec, latent_dim, **settings)

@@ -30,7 +30,7 @@ import tensorflow_probability as tfp
 
 from keras_ae.training.distribute import batch_noise, next_stateless_seed
 from keras_ae.errors import InputValidationError
-from keras_ae.evaluation.likelihood import importance_weighted_bound
+from keras_ae.evaluation.likelihood import importance_weighted_bound, logmeanexp
 from keras_ae.export.endpoints import (MAX_SAMPLE_COUNT, ExportOptions, data_name, describe_data, image_endpoints,
                                        make_endpoint, tensor_spec)
 from keras_ae.models.base import AutoEncoder
@@ -42,6 +42,7 @@ from keras_ae.registry import register_family
 tfd = tfp.distributions
 
 LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
+OBJECTIVES = ("elbo", "iwae")
 ARCHITECTURES = ("dense", "conv")
 STANDARD_NORMAL = "standard_normal"
 # Philox explicitly: the default ("auto_select") stateless algorithm is very slow under XLA on CPU.
@@ -67,6 +68,9 @@ class VAE(AutoEncoder):
             data, Loaiza-Ganem & Cunningham 2019) or ``"gaussian"`` (real data; a learned
             per-dimension standard deviation).
         beta: Weight of the KL term (beta-VAE, Higgins et al. 2017); 1 is the ELBO.
+        objective: ``"elbo"``, or ``"iwae"``: train on the importance-weighted bound L_k
+            (Burda et al. 2016), ``logmeanexp`` of ``k`` log weights per example.
+        k: Importance samples of the IWAE objective (1 with ``"elbo"``).
         prior: ``"standard_normal"`` (default), a Keras layer with a ``distribution()``
             method (e.g. :class:`~keras_ae.layers.mixture_prior.GaussianMixturePrior`,
             saved with the model), or a fixed ``tfd.Distribution`` with event shape
@@ -108,6 +112,8 @@ class VAE(AutoEncoder):
         beta: float = 1.0,
         prior: Any = STANDARD_NORMAL,
         dynamic_binarization: bool = False,
+        objective: str = "elbo",
+        k: int = 1,
         min_scale: float = 1e-4,
         max_scale: float = 10.0,
         seed: int | None = None,
@@ -121,9 +127,15 @@ class VAE(AutoEncoder):
             raise InputValidationError(f"Need 0 < min_scale < max_scale < inf, got {min_scale}, {max_scale}.")
         if dynamic_binarization and likelihood != "bernoulli":
             raise InputValidationError("dynamic_binarization needs likelihood='bernoulli'.")
+        objective, k = check_choice(objective, "objective", OBJECTIVES), check_positive_int(k, "k")
+        if objective == "elbo" and k != 1:
+            raise InputValidationError(f"k={k} importance samples need objective='iwae' (the ELBO uses one).")
+        if objective == "iwae" and beta != 1:
+            raise InputValidationError(f"objective='iwae' is the bound L_k itself: it takes no beta, got beta={beta}.")
         settings = dict(latent_dim=check_positive_int(latent_dim, "latent_dim"), likelihood=likelihood,
                         beta=float(beta), min_scale=float(min_scale), max_scale=float(max_scale),
-                        dynamic_binarization=bool(dynamic_binarization), seed=seed, _prior_arg=prior)
+                        dynamic_binarization=bool(dynamic_binarization), objective=objective, k=k, seed=seed,
+                        _prior_arg=prior)
         # Keras locks a model's state once it is built, and AutoEncoder.__init__ ends by
         # building it. The VAE's own state (prior layer, seed stream, KL tracker, Gaussian
         # scale) is therefore created in build(), from plain settings stored first.
@@ -149,9 +161,9 @@ class VAE(AutoEncoder):
 
     def _check_submodels(self) -> None:
         out = tuple(self.encoder.output_shape[1:])
-        if out != (2 * self.latent_dim,):
+        if out != (self.encoder_width,):
             raise InputValidationError(
-                f"The encoder must output (batch, 2 * latent_dim) = (batch, {2 * self.latent_dim}) posterior "
+                f"The encoder must output (batch, {self.encoder_width_name}) = (batch, {self.encoder_width}) posterior "
                 f"parameters, got (batch, {', '.join(map(str, out))})."
             )
         if tuple(self.decoder.input_shape[1:]) != (self.latent_dim,):
@@ -191,13 +203,20 @@ class VAE(AutoEncoder):
                 "layer with a distribution() method (like GaussianMixturePrior) to make the model saveable.")
         prior = STANDARD_NORMAL if self.prior_layer is None else keras.saving.serialize_keras_object(self.prior_layer)
         config.update(latent_dim=self.latent_dim, likelihood=self.likelihood, beta=self.beta, prior=prior,
-                      dynamic_binarization=self.dynamic_binarization, min_scale=self.min_scale,
-                      max_scale=self.max_scale, seed=self.seed)
+                      dynamic_binarization=self.dynamic_binarization, objective=self.objective, k=self.k,
+                      min_scale=self.min_scale, max_scale=self.max_scale, seed=self.seed)
         return config
 
     @property
     def code_shape(self) -> tuple[int, ...]:
         return (self.latent_dim,)
+
+    encoder_width_name = "2 * latent_dim"
+
+    @property
+    def encoder_width(self) -> int:
+        """Encoder outputs: posterior means, then pre-softplus standard deviations."""
+        return 2 * self.latent_dim
 
     # -- distributions ---------------------------------------------------------------
     @property
@@ -226,17 +245,20 @@ class VAE(AutoEncoder):
             >>> mean.shape, bool(tf.reduce_all(stddev >= vae.min_scale))
             (TensorShape([8, 2]), True)
         """
+        return self._loc_scale(self._encoder_outputs(x, training))
+
+    def _encoder_outputs(self, x, training: bool = False) -> tf.Tensor:
         if isinstance(x, tf.data.Dataset):
             # Streamed: the encoder sees one batch at a time; only the (n, latent) parameters are kept.
             params = self._predict_stream(self.encoder, x, self._inference_spec("encode"), 256, "posterior_params")
-            params = tf.constant(params, tf.float32)
-        else:
-            if not tf.is_tensor(x):
-                x = self.validate_inputs(x, purpose="encode")
-            params = tf.cast(self.encoder(x, training=training), tf.float32)  # float32 under mixed precision
-        loc, raw = params[..., : self.latent_dim], params[..., self.latent_dim:]
-        scale = tf.minimum(tf.nn.softplus(raw) + self.min_scale, self.max_scale)
-        return loc, scale
+            return tf.constant(params, tf.float32)
+        if not tf.is_tensor(x):
+            x = self.validate_inputs(x, purpose="encode")
+        return tf.cast(self.encoder(x, training=training), tf.float32)  # float32 under mixed precision
+
+    def _loc_scale(self, params: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        loc, raw = params[..., : self.latent_dim], params[..., self.latent_dim: 2 * self.latent_dim]
+        return loc, tf.minimum(tf.nn.softplus(raw) + self.min_scale, self.max_scale)
 
     def encode(self, x, training: bool = False) -> tfd.Distribution:
         """The approximate posterior q(z|x), a ``tfd.MultivariateNormalDiag`` with batch shape ``(batch,)``.
@@ -373,13 +395,15 @@ class VAE(AutoEncoder):
         return tf.cast(u < tf.cast(x, tf.float32), x.dtype)
 
     @staticmethod
-    def sample_posterior(q: tfd.MultivariateNormalDiag, seed: tf.Tensor, num_samples: int | None = None) -> tf.Tensor:
+    def sample_posterior(q: tfd.MultivariateNormalDiag, seed: tf.Tensor, num_samples: int | None = None,
+                         per_example: bool = False) -> tf.Tensor:
         """Reparameterized draws ``z = mean + stddev * eps`` from q, ``eps ~ N(0, I)``.
 
         Same distribution as ``q.sample(num_samples, seed)``, but the noise comes from
         the Philox generator: TFP's samplers use TensorFlow's default algorithm, which
         XLA on CPU runs about 300x slower (it made ``jit_compile=True`` training 5x slower).
-        One draw per example (``num_samples=None``, training) comes from
+        One draw per example (``num_samples=None``, training), or ``num_samples`` with
+        ``per_example`` (IWAE training), comes from
         :func:`~keras_ae.training.distribute.batch_noise`, so it does not depend on how
         ``tf.distribute`` splits the batch.
 
@@ -390,26 +414,58 @@ class VAE(AutoEncoder):
             TensorShape([10, 8, 2])
         """
         loc, scale = q.mean(), q.stddev()
+        return loc + scale * VAE.posterior_noise(loc, seed, num_samples, per_example)
+
+    @staticmethod
+    def posterior_noise(loc: tf.Tensor, seed: tf.Tensor, num_samples: int | None = None,
+                        per_example: bool = False) -> tf.Tensor:
+        """The N(0, I) noise of :meth:`sample_posterior`, ``loc.shape`` or ``(num_samples, *loc.shape)``."""
         if num_samples is None:
-            return loc + scale * batch_noise("normal", tf.shape(loc), seed, dtype=loc.dtype)
+            return batch_noise("normal", tf.shape(loc), seed, dtype=loc.dtype)
+        if per_example:  # (batch, samples, latent) rows of the global batch, then samples first
+            eps = batch_noise("normal", tf.stack([tf.shape(loc)[0], num_samples, tf.shape(loc)[1]]), seed, loc.dtype)
+            return tf.transpose(eps, [1, 0, 2])
         shape = tf.concat([[num_samples], tf.shape(loc)], axis=0)
-        return loc + scale * tf.random.stateless_normal(shape, seed=seed, dtype=loc.dtype, alg=RNG_ALG)
+        return tf.random.stateless_normal(shape, seed=seed, dtype=loc.dtype, alg=RNG_ALG)
+
+    def posterior_sample(self, x, seed: tf.Tensor, num_samples: int | None = None,
+                         training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+        """Reparameterized z ~ q(z|x) and ``log q(z|x)`` (``num_samples`` first when given; training
+        draws per example of the global batch, see :meth:`sample_posterior`). Flow posteriors override it."""
+        q = self.encode(x, training=training)
+        z = self.sample_posterior(q, seed, num_samples, per_example=training)
+        return z, q.log_prob(z)
+
+    def sampled_terms(self, x, seed: tf.Tensor, num_samples: int | None = None,
+                      training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+        """``log p(x|z)`` and ``log q(z|x) - log p(z)`` at draws z ~ q(z|x): the log weight is their difference."""
+        z, log_q = self.posterior_sample(x, seed, num_samples, training=training)
+        return self.data_log_prob(z, x, training=training), log_q - self.prior.log_prob(z)
+
+    def elbo_terms(self, x, seed: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+        """``log p(x|z)`` at one draw z ~ q(z|x), and the KL term (analytic when TFP has it), ``(batch,)`` each."""
+        q = self.encode(x, training=training)
+        z = self.sample_posterior(q, seed=seed)
+        return self.data_log_prob(z, x, training=training), self.kl_divergence(q, z)
 
     def compute_losses(self, x, target=None, training: bool = False) -> dict[str, tf.Tensor]:
         """Negative ELBO terms of one batch (float32): ``loss``, ``reconstruction``, ``kl``.
 
         ``reconstruction`` is ``-E_q log p(x|z)`` (one reparameterized sample), ``kl`` is
         ``KL(q(z|x) || p(z))``, ``loss = reconstruction + beta * kl`` (+ layer losses),
-        all in nats per example.
+        all in nats per example. With ``objective="iwae"`` the loss is ``-L_k`` and the two
+        terms are averages over the ``k`` samples.
         """
         if self.dynamic_binarization:
             x = self._binarize(x)
-        q = self.encode(x, training=training)
-        z = self.sample_posterior(q, seed=self._next_seed())
-        reconstruction = -self.data_log_prob(z, x, training=training)
-        kl = self.kl_divergence(q, z)
-        terms = {"reconstruction": tf.reduce_mean(reconstruction), "kl": tf.reduce_mean(kl)}
-        total = terms["reconstruction"] + self.beta * terms["kl"]
+        if self.objective == "iwae":
+            log_px, kl = self.sampled_terms(x, self._next_seed(), self.k, training=training)  # (k, batch)
+            terms = {"reconstruction": -tf.reduce_mean(log_px), "kl": tf.reduce_mean(kl)}
+            total = -tf.reduce_mean(logmeanexp(log_px - kl, axis=0))  # -L_k
+        else:
+            log_px, kl = self.elbo_terms(x, self._next_seed(), training=training)
+            terms = {"reconstruction": tf.reduce_mean(-log_px), "kl": tf.reduce_mean(kl)}
+            total = terms["reconstruction"] + self.beta * terms["kl"]
         if self.losses:  # layer regularizers of custom encoders / decoders
             total = total + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
         return {"loss": total, **terms}
@@ -612,14 +668,19 @@ class VAE(AutoEncoder):
         x2 = self.validate_inputs(np.asarray(x2)[None] if single else x2, "x2", purpose="encode")
         if len(x1) != len(x2):
             raise InputValidationError(f"x1 and x2 must have the same number of examples, got {len(x1)} and {len(x2)}.")
-        z1, z2 = self.posterior_params(x1)[0].numpy(), self.posterior_params(x2)[0].numpy()
+        z1, z2 = self.posterior_point(x1).numpy(), self.posterior_point(x2).numpy()
         t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[None, :, None]
         z = (1.0 - t) * z1[:, None, :] + t * z2[:, None, :]
         images = self.decode_mean(tf.constant(z)).numpy()
         return images[0] if single else images
 
+    def posterior_point(self, x) -> tf.Tensor:
+        """One deterministic code per example, ``(batch, latent_dim)``: the posterior mean."""
+        return self.posterior_params(x)[0]
+
     # -- evaluation --------------------------------------------------------------------
-    def log_weights(self, x: tf.Tensor, num_samples: int, seed: tf.Tensor, analytic_kl: bool = False) -> tf.Tensor:
+    def log_weights(self, x: tf.Tensor, num_samples: int, seed: tf.Tensor, analytic_kl: bool = False,
+                    training: bool = False) -> tf.Tensor:
         """Log importance weights ``log p(x|z) + log p(z) - log q(z|x)``, shape ``(num_samples, batch)``.
 
         With ``analytic_kl`` the last two terms are replaced by ``-KL(q || p)`` (same
@@ -632,12 +693,12 @@ class VAE(AutoEncoder):
             TensorShape([10, 4])
         """
         x = tf.cast(x, tf.float32)
-        q = self.encode(x)
-        z = self.sample_posterior(q, seed=seed, num_samples=num_samples)  # (samples, batch, latent)
-        log_px = self.data_log_prob(z, x)  # x broadcasts against the sample axis
         if analytic_kl:
-            return log_px - self.kl_divergence(q)[None, :]
-        return log_px + self.prior.log_prob(z) - q.log_prob(z)
+            q = self.encode(x, training=training)
+            z = self.sample_posterior(q, seed=seed, num_samples=num_samples)  # (samples, batch, latent)
+            return self.data_log_prob(z, x, training=training) - self.kl_divergence(q)[None, :]
+        z, log_q = self.posterior_sample(x, seed, num_samples, training=training)
+        return self.data_log_prob(z, x, training=training) + self.prior.log_prob(z) - log_q  # x broadcasts
 
     def elbo(self, x, num_samples: int = 1, batch_size: int = 100, max_rows: int = 2_000, seed: int | None = 0,
              verbose: int = 0) -> np.ndarray:

@@ -1,0 +1,17 @@
+"""Denoising diffusion models (DDPM, Ho et al. 2020; DDIM sampling, Song et al. 2021).
+
+* :mod:`~keras_ae.models.diffusion.schedules`: noise schedules, the forward process, the
+  DDIM step and the variational bound, as pure functions;
+* :mod:`~keras_ae.models.diffusion.unet`: the U-Net noise predictor;
+* :mod:`~keras_ae.models.diffusion.model`: :class:`DiffusionModel` (training step with EMA,
+  compiled sampler, bound in bits/dim, export signatures);
+* :mod:`~keras_ae.models.diffusion.builders`: :func:`build_diffusion` (``keras-ae train diffusion``).
+"""
+
+from keras_ae.models.diffusion.model import METHODS, DiffusionModel, counter_normal
+from keras_ae.models.diffusion.builders import build_ddpm, build_diffusion
+from keras_ae.models.diffusion.schedules import NoiseSchedule
+from keras_ae.models.diffusion.unet import build_unet
+
+__all__ = ["DiffusionModel", "METHODS", "NoiseSchedule", "build_ddpm", "build_diffusion", "build_unet",
+           "counter_normal"]

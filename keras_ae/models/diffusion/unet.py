@@ -1,0 +1,128 @@
+"""The noise predictor of a diffusion model: a small U-Net with a timestep embedding (Ho et al. 2020).
+
+``(x_t, t) -> eps``: stride-2 convolutions halve the resolution at each level of
+``channels`` (28 -> 14 -> 7 for three levels), residual blocks with group normalization
+and the timestep embedding added inside every block, optional self-attention at the
+lowest resolution, nearest-neighbour upsampling back with skip connections.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+
+from keras_ae.errors import InputValidationError
+from keras_ae.layers.time_embedding import SinusoidalTimeEmbedding
+from keras_ae.models.common import as_image_shape, as_units, check_int
+
+
+def residual_block(x, temb, channels: int, groups: int, dropout: float, name: str):
+    """GroupNorm-swish-conv twice, the timestep embedding added between; a 1x1 conv on the skip if widths differ."""
+    h = keras.layers.GroupNormalization(groups, name=f"{name}_norm1")(x)
+    h = keras.layers.Activation("swish", name=f"{name}_act1")(h)
+    h = keras.layers.Conv2D(channels, 3, padding="same", name=f"{name}_conv1")(h)
+    shift = keras.layers.Activation("swish", name=f"{name}_act_t")(temb)
+    shift = keras.layers.Dense(channels, name=f"{name}_time")(shift)
+    shift = keras.layers.Reshape((1, 1, channels), name=f"{name}_bcast")(shift)
+    h = keras.layers.Add(name=f"{name}_add_time")([h, shift])
+    h = keras.layers.GroupNormalization(groups, name=f"{name}_norm2")(h)
+    h = keras.layers.Activation("swish", name=f"{name}_act2")(h)
+    if dropout:
+        h = keras.layers.Dropout(dropout, name=f"{name}_dropout")(h)
+    # Zero-initialized: every block starts as the identity (Ho et al.'s code does the same).
+    h = keras.layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros", name=f"{name}_conv2")(h)
+    skip = x if x.shape[-1] == channels else keras.layers.Conv2D(channels, 1, name=f"{name}_skip")(x)
+    return keras.layers.Add(name=f"{name}_out")([skip, h])
+
+
+def attention_block(x, groups: int, heads: int, name: str):
+    """Self-attention over the pixels of a feature map, added to it."""
+    height, width, channels = x.shape[1:]
+    h = keras.layers.GroupNormalization(groups, name=f"{name}_norm")(x)
+    h = keras.layers.Reshape((height * width, channels), name=f"{name}_tokens")(h)
+    h = keras.layers.MultiHeadAttention(heads, channels // heads, name=f"{name}_mha")(h, h)
+    h = keras.layers.Reshape((height, width, channels), name=f"{name}_map")(h)
+    return keras.layers.Add(name=f"{name}_out")([x, h])
+
+
+def build_unet(
+    image_shape: Sequence[int] = (28, 28, 1),
+    channels: Sequence[int] = (32, 64, 128),
+    blocks: int = 1,
+    attention: bool = True,
+    heads: int = 4,
+    groups: int = 8,
+    dropout: float = 0.0,
+    name: str = "unet",
+) -> keras.Model:
+    """The U-Net noise predictor ``[x_t (batch, h, w, c), t (batch,)] -> eps (batch, h, w, c)``.
+
+    Args:
+        image_shape: ``(height, width, channels)``; height and width divisible by
+            ``2 ** (len(channels) - 1)``.
+        channels: Feature channels per resolution level, each a multiple of ``groups``.
+        blocks: Residual blocks per level on the way down (one more on the way up).
+        attention: Self-attention in the middle, at the lowest resolution.
+        heads: Attention heads (dividing the last level's channels).
+        groups: Groups of the group normalizations.
+        dropout: Dropout inside the residual blocks.
+        name: Model name.
+
+    Returns:
+        A functional ``keras.Model`` with float32 output; ``t`` is the 0-based timestep as a float.
+
+    Example:
+        >>> unet = build_unet((8, 8, 1), channels=(8, 16), attention=False)
+        >>> unet([np.zeros((2, 8, 8, 1), "float32"), np.array([0.0, 5.0], "float32")]).shape
+        TensorShape([2, 8, 8, 1])
+    """
+    image_shape = as_image_shape(image_shape, what="The U-Net")
+    channels = as_units(channels, "channels", allow_empty=False)
+    blocks = check_int(blocks, "blocks", minimum=1)
+    groups = check_int(groups, "groups", minimum=1)
+    heads = check_int(heads, "heads", minimum=1)
+    if not 0.0 <= float(dropout) < 1.0:
+        raise InputValidationError(f"dropout must be in [0, 1), got {dropout}.")
+    factor = 2 ** (len(channels) - 1)
+    if image_shape[0] % factor or image_shape[1] % factor:
+        raise InputValidationError(
+            f"A U-Net with {len(channels)} levels halves the image {len(channels) - 1} times: height and width must be "
+            f"multiples of {factor}, got {image_shape[:2]}. Use fewer channel levels or pad the images.")
+    bad = [c for c in channels if c % groups]
+    if bad:
+        raise InputValidationError(f"channels must be multiples of groups={groups}, got {list(channels)}.")
+    if attention and channels[-1] % heads:
+        raise InputValidationError(f"The last level's {channels[-1]} channels must divide into heads={heads}.")
+
+    x_in = keras.Input(image_shape, name="x_t")
+    t_in = keras.Input((), name="t")
+    temb = SinusoidalTimeEmbedding(channels[0], name="time_embedding")(t_in)
+    temb = keras.layers.Dense(4 * channels[0], activation="swish", name="time_mlp1")(temb)
+    temb = keras.layers.Dense(4 * channels[0], name="time_mlp2")(temb)
+
+    h = keras.layers.Conv2D(channels[0], 3, padding="same", name="stem")(x_in)
+    skips = [h]
+    for level, width in enumerate(channels):
+        for b in range(blocks):
+            h = residual_block(h, temb, width, groups, dropout, f"down{level}_{b}")
+            skips.append(h)
+        if level < len(channels) - 1:
+            h = keras.layers.Conv2D(width, 3, strides=2, padding="same", name=f"down{level}_pool")(h)
+            skips.append(h)
+    h = residual_block(h, temb, channels[-1], groups, dropout, "mid0")
+    if attention:
+        h = attention_block(h, groups, heads, "mid_attention")
+    h = residual_block(h, temb, channels[-1], groups, dropout, "mid1")
+    for level in reversed(range(len(channels))):
+        for b in range(blocks + 1):
+            h = keras.layers.Concatenate(name=f"up{level}_{b}_concat")([h, skips.pop()])
+            h = residual_block(h, temb, channels[level], groups, dropout, f"up{level}_{b}")
+        if level > 0:
+            h = keras.layers.UpSampling2D(2, name=f"up{level}_resize")(h)
+            h = keras.layers.Conv2D(channels[level], 3, padding="same", name=f"up{level}_conv")(h)
+    h = keras.layers.GroupNormalization(groups, name="out_norm")(h)
+    h = keras.layers.Activation("swish", name="out_act")(h)
+    h = keras.layers.Conv2D(image_shape[-1], 3, padding="same", kernel_initializer="zeros", name="eps")(h)
+    eps = keras.layers.Activation("linear", dtype="float32", name="eps_float32")(h)
+    return keras.Model([x_in, t_in], eps, name=name)

@@ -1,0 +1,157 @@
+"""``build_vqvae``, the builder of the ``"vqvae"`` family (``keras-ae train vqvae``), its
+convolutional networks, and :func:`get_code_prior`, the gated PixelCNN over code maps."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+
+from keras_ae.errors import InputValidationError
+from keras_ae.layers.vector_quantizer import CODEBOOK_UPDATES, VectorQuantizer
+from keras_ae.models.common import as_image_shape, as_units
+from keras_ae.models.pixelcnn import PixelCNN, build_pixelcnn
+from keras_ae.models.vqvae.model import LIKELIHOODS, VQVAE
+from keras_ae.registry import register_builder
+from keras_ae.validation import check_choice, check_positive_int
+
+
+def _residual(h, filters: int, name: str):
+    """``h + conv1x1(relu(conv3x3(relu(h))))``: the residual block of the VQ-VAE paper."""
+    y = keras.layers.Activation("relu")(h)
+    y = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv3")(y)
+    y = keras.layers.Conv2D(h.shape[-1], 1, name=f"{name}_conv1")(y)
+    return keras.layers.Add(name=f"{name}_add")([h, y])
+
+
+def get_vq_encoder(image_shape, filters: Sequence[int], code_dim: int, residual_blocks: int = 2) -> keras.Model:
+    """Stride-2 4x4 convolutions ``filters``, residual blocks, then a 1x1 convolution to ``code_dim``.
+
+    Example:
+        >>> get_vq_encoder((28, 28, 1), (32, 64), 16).output_shape
+        (None, 7, 7, 16)
+    """
+    inputs = keras.Input(image_shape, name="images")
+    h = inputs
+    for i, f in enumerate(filters):
+        h = keras.layers.Conv2D(f, 4, strides=2, padding="same", activation="relu", name=f"down_{i}")(h)
+    h = keras.layers.Conv2D(filters[-1], 3, padding="same", name="features")(h)
+    for b in range(residual_blocks):
+        h = _residual(h, filters[-1], f"residual_{b}")
+    h = keras.layers.Activation("relu")(h)
+    return keras.Model(inputs, keras.layers.Conv2D(code_dim, 1, name="z_e")(h), name="encoder")
+
+
+def get_vq_decoder(image_shape, code_map_shape, filters: Sequence[int], code_dim: int,
+                   residual_blocks: int = 2) -> keras.Model:
+    """The encoder mirrored: 3x3 convolution, residual blocks, stride-2 transposed convolutions, logits / means.
+
+    Example:
+        >>> get_vq_decoder((28, 28, 1), (7, 7), (32, 64), 16).output_shape
+        (None, 28, 28, 1)
+    """
+    inputs = keras.Input((*code_map_shape, code_dim), name="z_q")
+    h = keras.layers.Conv2D(filters[-1], 3, padding="same", name="features")(inputs)
+    for b in range(residual_blocks):
+        h = _residual(h, filters[-1], f"residual_{b}")
+    h = keras.layers.Activation("relu")(h)
+    for i, f in enumerate(reversed(filters)):
+        h = keras.layers.Conv2DTranspose(f, 4, strides=2, padding="same", activation="relu", name=f"up_{i}")(h)
+    outputs = keras.layers.Conv2D(image_shape[-1], 3, padding="same", name="outputs")(h)
+    return keras.Model(inputs, outputs, name="decoder")
+
+
+def get_code_prior(code_map_shape, num_codes: int, filters: int = 64, blocks: int = 4, dropout: float = 0.0,
+                   first_kernel_size: int = 5, seed: int | None = None) -> PixelCNN:
+    """A gated PixelCNN over ``(h', w')`` maps of ``num_codes`` categories (one-hot inputs, softmax outputs).
+
+    Code ``k`` is stored as the grey level ``k / (num_codes - 1)``: :class:`PixelCNN` with
+    ``levels=num_codes`` and ``input_encoding="one_hot"``. The first (5x5) layer takes the
+    ``num_codes`` one-hot channels and costs most of the network; with 4 more 3x3 blocks
+    every position of a 7x7 map still sees all positions before it.
+
+    Example:
+        >>> prior = get_code_prior((7, 7), 64, filters=8, blocks=1)
+        >>> prior.image_shape, prior.levels
+        ((7, 7, 1), 64)
+    """
+    h, w = code_map_shape
+    return build_pixelcnn((h, w, 1), filters=filters, blocks=blocks, gated=True, levels=num_codes,
+                          first_kernel_size=first_kernel_size, input_encoding="one_hot", dropout=dropout, seed=seed,
+                          name="prior")
+
+
+@register_builder("vqvae")
+def build_vqvae(
+    image_shape: Sequence[int] = (28, 28, 1),
+    num_codes: int = 128,
+    code_dim: int = 16,
+    filters: Sequence[int] = (32, 64),
+    residual_blocks: int = 2,
+    likelihood: str = "bernoulli",
+    beta: float = 0.25,
+    codebook_update: str = "ema",
+    decay: float = 0.99,
+    dead_after: int = 20,
+    restart_dead_codes: bool = True,
+    dynamic_binarization: bool = False,
+    prior: bool = True,
+    prior_filters: int = 64,
+    prior_blocks: int = 4,
+    prior_dropout: float = 0.0,
+    seed: int | None = None,
+    name: str = "vqvae",
+) -> VQVAE:
+    """A VQ-VAE with a gated PixelCNN prior; 28x28 images get 7x7 code maps of 128 codes.
+
+    Args:
+        image_shape: ``(height, width[, channels])``; height and width divisible by
+            ``2 ** len(filters)`` (each stride-2 convolution halves them).
+        num_codes: Codebook size K.
+        code_dim: Dimension of each code vector.
+        filters: Channels of the stride-2 convolutions (the decoder mirrors them).
+        residual_blocks: Residual blocks at the code resolution, in encoder and decoder.
+        likelihood: ``"bernoulli"`` (binary data) or ``"gaussian"``.
+        beta: Commitment loss weight.
+        codebook_update: ``"ema"`` (moving averages) or ``"loss"`` (the codebook loss).
+        decay: EMA decay.
+        dead_after: Steps without use after which a code is dead (and restarted).
+        restart_dead_codes: Re-initialise dead codes from encoder outputs of the batch.
+        dynamic_binarization: Re-binarize [0, 1] inputs every step (Bernoulli only).
+        prior: Build the PixelCNN prior over the code maps (train it with ``fit_prior``).
+        prior_filters: Feature maps of the prior's gated blocks.
+        prior_blocks: Gated blocks after the first.
+        prior_dropout: Dropout inside the prior's blocks.
+        seed: Seed of the codebook initialisation and the model's random streams.
+        name: Model name.
+
+    Returns:
+        A :class:`VQVAE`.
+
+    Example:
+        >>> model = build_vqvae((28, 28, 1), num_codes=64)
+        >>> model.encoder.output_shape, model.code_map_shape, model.num_codes
+        ((None, 7, 7, 16), (7, 7), 64)
+    """
+    shape = as_image_shape(image_shape, "image_shape", "A VQ-VAE")
+    filters = as_units(filters, "filters", allow_empty=False)
+    num_codes = check_positive_int(num_codes, "num_codes", minimum=2)
+    code_dim = check_positive_int(code_dim, "code_dim")
+    residual_blocks = check_positive_int(residual_blocks, "residual_blocks", minimum=0)
+    check_choice(likelihood, "likelihood", LIKELIHOODS)
+    check_choice(codebook_update, "codebook_update", CODEBOOK_UPDATES)
+    factor = 2 ** len(filters)
+    if shape[0] % factor or shape[1] % factor:
+        raise InputValidationError(
+            f"image_shape {shape[:2]} is not divisible by 2 ** len(filters) = {factor}: the decoder could not "
+            "return the input size. Pad or crop the images, or use fewer filters (fewer stride-2 layers).")
+    code_map_shape = (shape[0] // factor, shape[1] // factor)
+    encoder = get_vq_encoder(shape, filters, code_dim, residual_blocks)
+    decoder = get_vq_decoder(shape, code_map_shape, filters, code_dim, residual_blocks)
+    quantizer = VectorQuantizer(num_codes, code_dim, beta=beta, codebook_update=codebook_update, decay=decay,
+                                dead_after=dead_after, restart_dead_codes=restart_dead_codes, seed=seed,
+                                name="quantizer")
+    code_prior = get_code_prior(code_map_shape, num_codes, prior_filters, prior_blocks, prior_dropout,
+                                seed=seed) if prior else None
+    return VQVAE(encoder, decoder, quantizer, prior=code_prior, likelihood=likelihood,
+                 dynamic_binarization=dynamic_binarization, seed=seed, name=name)

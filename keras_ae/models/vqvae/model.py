@@ -1,0 +1,581 @@
+"""The :class:`VQVAE` model (van den Oord et al. 2017): a discrete code and a PixelCNN prior over it.
+
+``x -> encoder -> z_e (h', w', D) -> VectorQuantizer -> z_q -> decoder -> p(x | z_q)``. The
+quantizer (:class:`~keras_ae.layers.vector_quantizer.VectorQuantizer`) replaces each vector
+of ``z_e`` by its nearest of ``K`` code vectors; :meth:`VQVAE.encode` returns the code map
+``(n, h', w')`` of integer indices, :meth:`VQVAE.decode` maps indices back to images. The
+training loss per image is
+
+    -log p(x | z_q) + beta ||z_e - sg(z_q)||^2   (+ ||sg(z_e) - z_q||^2 with codebook_update="loss"),
+
+with the codebook moved by exponential moving averages by default. A gated PixelCNN over
+the code maps (``levels=K``, one-hot inputs; :func:`~keras_ae.models.vqvae.builders.get_code_prior`)
+is the prior: :meth:`VQVAE.fit_prior` trains it on the model's code maps, :meth:`VQVAE.sample`
+draws code maps from it and decodes them, and :meth:`VQVAE.log_likelihood` is the bound
+
+    log p(x) >= log p(x | z_q(x)) + log p_prior(z_q(x))
+
+(a deterministic posterior puts all its mass on ``z_q(x)``: the ELBO's entropy term is 0).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ae.errors import InputValidationError
+from keras_ae.export.endpoints import (MAX_SAMPLE_COUNT, ExportOptions, data_name, describe_data, image_endpoints,
+                                       make_endpoint, tensor_spec)
+from keras_ae.layers.vector_quantizer import VectorQuantizer, global_sum, perplexity
+from keras_ae.models.autoregressive import AutoregressiveModel
+from keras_ae.models.base import AutoEncoder
+from keras_ae.models.common import check_verbose
+from keras_ae.registry import register_family
+from keras_ae.training import DataSpec
+from keras_ae.training.distribute import batch_noise, next_stateless_seed, nonempty_batch
+from keras_ae.validation import check_array, check_choice, check_positive_int
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+@register_family("vqvae", serving_default="reconstruct")
+class VQVAE(AutoEncoder):
+    """A vector-quantized auto-encoder with an optional PixelCNN prior over its code maps.
+
+    Args:
+        encoder: Keras model ``x -> z_e`` of shape ``(batch, h', w', code_dim)``.
+        decoder: Keras model ``z_q (batch, h', w', code_dim) -> (batch, *input_shape)``:
+            logits (Bernoulli) or means (Gaussian) of p(x|z_q).
+        quantizer: A :class:`~keras_ae.layers.vector_quantizer.VectorQuantizer` with
+            ``code_dim`` matching the encoder's output channels.
+        prior: ``None`` or an :class:`~keras_ae.models.autoregressive.AutoregressiveModel`
+            over ``(h', w', 1)`` maps with ``levels = num_codes`` (code ``k`` stored as
+            ``k / (num_codes - 1)``), built by :func:`get_code_prior`.
+        likelihood: ``"bernoulli"`` (binary data) or ``"gaussian"`` (a learned
+            per-dimension standard deviation, as in the VAE).
+        dynamic_binarization: Re-binarize [0, 1] inputs in every training step (Bernoulli).
+        seed: Seed of the model's random stream (dynamic binarization).
+        info: JSON-serializable facts saved with the model.
+
+    Example:
+        >>> model = build_vqvae((8, 8, 1), num_codes=8, code_dim=4, filters=(8,), prior=False)
+        >>> model.encode(x_digits[:2]).shape  # a 4x4 map of code indices per image
+        (2, 4, 4)
+
+        Training reports the loss terms and the codebook usage; on MNIST (minutes of
+        training, so not run here, see recipes/vqvae.py):
+
+        ```python
+        model = build_vqvae((28, 28, 1), num_codes=128, dynamic_binarization=True)
+        model.compile(optimizer="adam")
+        history = model.fit(x_train, epochs=20, batch_size=128)
+        sorted(history.history)  # ['codes_in_use', 'commitment', 'dead_codes', 'loss', 'perplexity', 'reconstruction']
+        model.fit_prior(keras_ae.data.binarize(x_train, seed=0), epochs=20)
+        images = model.sample(100, seed=0)
+        nll_bound = -model.log_likelihood(keras_ae.data.binarize(x_test, seed=0)).mean()
+        ```
+    """
+
+    nested_config_keys = (*AutoEncoder.nested_config_keys, "quantizer", "prior")
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, quantizer: VectorQuantizer,
+                 prior: AutoregressiveModel | None = None, likelihood: str = "bernoulli",
+                 dynamic_binarization: bool = False, seed: int | None = None, info: dict | None = None, **kwargs: Any):
+        likelihood = check_choice(likelihood, "likelihood", LIKELIHOODS)
+        if dynamic_binarization and likelihood != "bernoulli":
+            raise InputValidationError("dynamic_binarization needs likelihood='bernoulli'.")
+        if not isinstance(quantizer, VectorQuantizer):
+            raise InputValidationError(f"quantizer must be a VectorQuantizer layer, got {type(quantizer).__name__}.")
+        if prior is not None and not isinstance(prior, AutoregressiveModel):
+            raise InputValidationError(
+                f"prior must be None or an autoregressive model over code maps (get_code_prior), got "
+                f"{type(prior).__name__}.")
+        # State is created in build() (AutoEncoder.__init__ ends by building; Keras then
+        # locks the model's state), from plain settings stored first, as the VAE does.
+        for key, value in dict(likelihood=likelihood, dynamic_binarization=bool(dynamic_binarization), seed=seed,
+                               _quantizer_arg=quantizer, _prior_arg=prior).items():
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "_compiled", {})  # tf.functions of the inference methods
+        super().__init__(encoder, decoder, loss="mse" if likelihood == "gaussian" else "bce", info=info, **kwargs)
+        if not self.built:
+            self.build(self.encoder.input_shape)
+
+    def build(self, input_shape=None):
+        self.quantizer = self.__dict__.pop("_quantizer_arg")
+        self.prior = self.__dict__.pop("_prior_arg")
+        self._check_submodels()
+        if not self.quantizer.built:
+            self.quantizer.build(self.encoder.output_shape)
+        self.seed_generator = keras.random.SeedGenerator(self.seed, name="vqvae_seed")
+        if self.likelihood == "gaussian":
+            start = math.log(math.expm1(0.1))  # softplus^-1(0.1), as the VAE
+            self.observation_scale = self.add_weight(
+                shape=self.example_shape, initializer=keras.initializers.Constant(start), name="observation_scale")
+        for name in ("commitment", *(("codebook",) if self.quantizer.codebook_update == "loss" else ()),
+                     "perplexity", "codes_in_use", "dead_codes"):
+            self.add_penalty_tracker(name)
+        super().build(input_shape)
+
+    def _check_submodels(self) -> None:
+        out = tuple(self.encoder.output_shape[1:])
+        if len(out) != 3 or out[-1] != self.quantizer.code_dim:
+            raise InputValidationError(
+                f"The encoder must output (batch, h', w', code_dim={self.quantizer.code_dim}) maps, got "
+                f"(batch, {', '.join(map(str, out))}).")
+        if tuple(self.decoder.input_shape[1:]) != out:
+            raise InputValidationError(f"The decoder must take {out} code maps, got {self.decoder.input_shape[1:]}.")
+        if tuple(self.decoder.output_shape[1:]) != self.example_shape:
+            raise InputValidationError(
+                f"The decoder outputs {self.decoder.output_shape[1:]} but the encoder takes {self.example_shape}.")
+        if self.prior is not None:
+            expected = (*self.code_map_shape, 1)
+            if tuple(self.prior.image_shape) != expected or self.prior.levels != self.num_codes:
+                raise InputValidationError(
+                    f"The prior must model {expected} maps with levels=num_codes={self.num_codes}, got "
+                    f"{tuple(self.prior.image_shape)} maps with levels={self.prior.levels}; build it with "
+                    "get_code_prior(code_map_shape, num_codes).")
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        for key in ("loss", "corruption", "sparsity_l1"):
+            config.pop(key)
+        config.update(quantizer=keras.saving.serialize_keras_object(self.quantizer),
+                      prior=None if self.prior is None else keras.saving.serialize_keras_object(self.prior),
+                      likelihood=self.likelihood, dynamic_binarization=self.dynamic_binarization, seed=self.seed)
+        return config
+
+    @property
+    def trainable_weights(self):
+        """The auto-encoder's trainable weights; the prior trains on its own (:meth:`fit_prior`)."""
+        weights = super().trainable_weights
+        if self.prior is None:
+            return weights
+        prior = {id(w) for w in self.prior.weights}
+        return [w for w in weights if id(w) not in prior]
+
+    @property
+    def trainable_variables(self):
+        return self.trainable_weights
+
+    # -- shapes ------------------------------------------------------------------------
+    @property
+    def num_codes(self) -> int:
+        """Codebook size K."""
+        return self.quantizer.num_codes
+
+    @property
+    def code_map_shape(self) -> tuple[int, int]:
+        """``(h', w')``: code indices per image."""
+        return tuple(self.encoder.output_shape[1:3])
+
+    @property
+    def code_shape(self) -> tuple[int, ...]:
+        return self.code_map_shape
+
+    # -- the networks ----------------------------------------------------------------
+    def _decoder_output(self, z_q, training: bool = False) -> tf.Tensor:
+        return tf.cast(self.decoder(z_q, training=training), tf.float32)
+
+    def _mean(self, out: tf.Tensor) -> tf.Tensor:
+        return tf.sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    def observation_stddev(self) -> tf.Tensor:
+        """Standard deviation of a Gaussian likelihood, per data dimension (float32)."""
+        return tf.nn.softplus(tf.cast(self.observation_scale, tf.float32)) + 1e-3
+
+    def data_log_prob(self, out: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+        """``log p(x | z_q)`` per example (summed over data dimensions) from the decoder's output."""
+        x = tf.cast(x, tf.float32)
+        axes = list(range(1, len(x.shape)))
+        if self.likelihood == "bernoulli":
+            return tf.reduce_sum(x * out - tf.nn.softplus(out), axes)
+        scale = self.observation_stddev()
+        log_p = -0.5 * tf.square((x - out) / scale) - tf.math.log(scale) - 0.5 * math.log(2 * math.pi)
+        return tf.reduce_sum(log_p, axes)
+
+    def call(self, inputs, training: bool = False):
+        """Mean of p(x | z_q(x)): the reconstruction through the quantized code."""
+        z_e = self.encoder(inputs, training=training)
+        return self._mean(self._decoder_output(self.quantizer(z_e), training=training))
+
+    # -- training ----------------------------------------------------------------------
+    def _binarize(self, x: tf.Tensor) -> tf.Tensor:
+        u = batch_noise("uniform", tf.shape(x), next_stateless_seed(self.seed_generator))
+        return tf.cast(u < tf.cast(x, tf.float32), x.dtype)
+
+    def _forward_terms(self, x, training: bool) -> tuple[dict, tf.Tensor, tf.Tensor]:
+        z_e = tf.cast(self.encoder(x, training=training), tf.float32)
+        indices, z_q = self.quantizer.discretize(z_e)
+        out = self._decoder_output(VectorQuantizer.straight_through(z_e, z_q), training=training)
+        terms = {"reconstruction": -tf.reduce_mean(self.data_log_prob(out, x))}
+        terms.update({k: tf.reduce_mean(v) for k, v in self.quantizer.loss_terms(z_e, z_q).items()})
+        total = terms["reconstruction"] + self.quantizer.beta * terms["commitment"] + terms.get("codebook", 0.0)
+        if self.losses:  # layer regularizers of custom encoders / decoders
+            total = total + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
+        return {"loss": total, **terms}, z_e, indices
+
+    def compute_losses(self, x, target=None, training: bool = False) -> dict[str, tf.Tensor]:
+        """Loss terms of one batch (float32, per image): ``loss``, ``reconstruction`` (nats), ``commitment``."""
+        return self._forward_terms(x, training)[0]
+
+    def train_step(self, data):
+        x, _, batch = nonempty_batch(*keras.utils.unpack_x_y_sample_weight(data)[:2])
+        x = tf.cast(x, tf.float32)
+        if self.dynamic_binarization:
+            x = self._binarize(x)
+        weights = tf.cast(tf.range(tf.shape(x)[0]) < tf.cast(batch, tf.int32), tf.float32)  # 0: padding
+        forward = {}
+
+        def terms():
+            out, forward["z_e"], forward["indices"] = self._forward_terms(x, training=True)
+            return out
+
+        self.minimize(terms, batch)
+        return self.update_trackers(self.quantizer.update(forward["z_e"], forward["indices"], weights), batch)
+
+    def test_step(self, data):
+        x, _, batch = nonempty_batch(*keras.utils.unpack_x_y_sample_weight(data)[:2])
+        terms, _, indices = self._forward_terms(tf.cast(x, tf.float32), training=False)
+        weights = tf.cast(tf.range(tf.shape(indices)[0]) < tf.cast(batch, tf.int32), tf.float32)
+        counts = global_sum(self.quantizer.code_counts(indices, weights))
+        return self.update_trackers({**terms, **self.quantizer.usage_terms(counts)}, batch)
+
+    # -- validation --------------------------------------------------------------------
+    _range_hint = "Scale images to [0, 1] (e.g. x / 255) or build the VQ-VAE with likelihood='gaussian'."
+
+    def validate_inputs(self, x, name: str = "x", purpose: str = "fit") -> np.ndarray:
+        """Checks shape, dtype, NaN/inf and range; binarity where a Bernoulli likelihood scores the data.
+
+        Args:
+            x: Examples.
+            name: Name used in error messages.
+            purpose: ``"fit"`` (binary unless ``dynamic_binarization``), ``"evaluate"``
+                (likelihoods: binary) or ``"encode"`` (any data in range).
+
+        Example:
+            >>> model = build_vqvae((8, 8, 1), num_codes=8, code_dim=2, filters=(4,), prior=False)
+            >>> model.validate_inputs(x_digits[:2], purpose="evaluate")
+            Traceback (most recent call last):
+            ...
+            InputValidationError: `x` is not binary (...% of values are neither 0 nor 1) but the VQ-VAE has a
+            Bernoulli likelihood; binarize it once with keras_ae.data.binarize(x, seed=0) (fixed evaluation ...
+        """
+        x = check_array(x, name, expected_shape=self.example_shape, value_range=self.input_range,
+                        range_hint=self._range_hint)
+        needs_binary = self.likelihood == "bernoulli" and (
+            purpose == "evaluate" or (purpose == "fit" and not self.dynamic_binarization))
+        if needs_binary and x.size and not np.all((x == 0) | (x == 1)):
+            fraction = float(np.mean((x != 0) & (x != 1)))
+            advice = ("binarize it once with keras_ae.data.binarize(x, seed=0) (fixed evaluation binarization)"
+                      if purpose == "evaluate" else
+                      "build the VQ-VAE with dynamic_binarization=True (re-binarizes [0, 1] images every step) "
+                      "or binarize it once with keras_ae.data.binarize(x, seed=0)")
+            raise InputValidationError(
+                f"`{name}` is not binary ({fraction:.1%} of values are neither 0 nor 1) but the VQ-VAE has a "
+                f"Bernoulli likelihood; {advice}.")
+        return x
+
+    def check_data(self, x, y, names, training: bool):
+        """``fit``/``evaluate`` hook: images only (the model reconstructs them)."""
+        if y is not None:
+            raise InputValidationError("A VQ-VAE reconstructs its inputs: call fit(x) without y.")
+        return self.validate_inputs(x, names[0], purpose="fit" if training else "evaluate"), None
+
+    def data_spec(self, training: bool) -> DataSpec:
+        """``fit``/``evaluate`` hook: binary batches for a Bernoulli likelihood unless dynamic binarization."""
+        binary = self.likelihood == "bernoulli" and not (training and self.dynamic_binarization)
+        return DataSpec(self.example_shape, self.input_range, self._range_hint, targets="ignored",
+                        levels=2 if binary else None)
+
+    def _inference_spec(self, purpose: str) -> DataSpec:
+        binary = purpose == "evaluate" and self.likelihood == "bernoulli"
+        return DataSpec(self.example_shape, self.input_range, self._range_hint, targets="ignored",
+                        levels=2 if binary else None)
+
+    def check_indices(self, indices, name: str = "indices") -> np.ndarray:
+        """Code maps ``(n, h', w')`` of integers in ``[0, num_codes)`` as int32; refuses anything else.
+
+        Example:
+            >>> model = build_vqvae((8, 8, 1), num_codes=8, code_dim=2, filters=(4,), prior=False)
+            >>> model.check_indices(np.full((1, 4, 4), 8))
+            Traceback (most recent call last):
+            ...
+            keras_ae.errors.InputValidationError: `indices` holds codes in [8, 8]; this VQ-VAE has codes 0..7.
+        """
+        arr = np.asarray(indices)
+        if arr.ndim != 3 or tuple(arr.shape[1:]) != self.code_map_shape:
+            raise InputValidationError(
+                f"`{name}` has shape {arr.shape}; expected code maps (n, {', '.join(map(str, self.code_map_shape))}).")
+        if not (np.issubdtype(arr.dtype, np.integer) or (np.issubdtype(arr.dtype, np.floating)
+                                                         and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))):
+            raise InputValidationError(f"`{name}` must hold integer code indices, got dtype {arr.dtype}.")
+        if arr.size and (arr.min() < 0 or arr.max() >= self.num_codes):
+            raise InputValidationError(
+                f"`{name}` holds codes in [{arr.min():g}, {arr.max():g}]; this VQ-VAE has codes 0..{self.num_codes - 1}.")
+        return arr.astype(np.int32)
+
+    # -- inference ---------------------------------------------------------------------
+    def _function(self, key: str, fn, spec):
+        if key not in self._compiled:
+            self._compiled[key] = tf.function(fn, input_signature=spec)
+        return self._compiled[key]
+
+    def _batched(self, key: str, fn, spec, data: np.ndarray, batch_size: int, verbose: int = 0, label: str = ""):
+        f = self._function(key, fn, spec)
+        bar = keras.utils.Progbar(len(data), verbose=verbose, unit_name="image")
+        out = []
+        for start in range(0, len(data), batch_size):
+            result = f(tf.constant(data[start:start + batch_size]))
+            out.append(tf.nest.map_structure(lambda t: t.numpy(), result))
+            bar.add(len(data[start:start + batch_size]))
+        if not out:
+            return None
+        return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *out)
+
+    def _image_spec(self):
+        return [tf.TensorSpec((None, *self.example_shape), tf.float32)]
+
+    def encode(self, x, batch_size: int = 256) -> np.ndarray:
+        """Code maps of ``x``: int32 indices ``(n, h', w')`` of the nearest codes.
+
+        Example:
+            >>> model = build_vqvae((8, 8, 1), num_codes=8, code_dim=2, filters=(4,), prior=False)
+            >>> codes = model.encode(x_digits[:3])
+            >>> codes.shape, codes.dtype, bool(codes.max() < 8)
+            ((3, 4, 4), dtype('int32'), True)
+        """
+        x = self.validate_inputs(x, purpose="encode")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        out = self._batched("encode", lambda b: self.quantizer.nearest(self.encoder(b, training=False)),
+                            self._image_spec(), x, batch_size)
+        return np.zeros((0, *self.code_map_shape), np.int32) if out is None else out
+
+    def decode(self, indices, batch_size: int = 256) -> np.ndarray:
+        """Images (means of p(x | z_q)) of code maps ``(n, h', w')`` of integer indices.
+
+        Example:
+            >>> model = build_vqvae((8, 8, 1), num_codes=8, code_dim=2, filters=(4,), prior=False)
+            >>> model.decode(np.zeros((2, 4, 4), "int32")).shape
+            (2, 8, 8, 1)
+        """
+        indices = self.check_indices(indices)
+        batch_size = check_positive_int(batch_size, "batch_size")
+        spec = [tf.TensorSpec((None, *self.code_map_shape), tf.int32)]
+        out = self._batched("decode", self._decode_indices, spec, indices, batch_size)
+        return np.zeros((0, *self.example_shape), np.float32) if out is None else out
+
+    def _decode_indices(self, indices) -> tf.Tensor:
+        return self._mean(self._decoder_output(self.quantizer.lookup(indices)))
+
+    def reconstruct(self, x, batch_size: int = 256) -> np.ndarray:
+        """Means of p(x | z_q(x)) (deterministic).
+
+        Example:
+            >>> model = build_vqvae((8, 8, 1), num_codes=8, code_dim=2, filters=(4,), prior=False)
+            >>> model.reconstruct(x_digits[:3]).shape
+            (3, 8, 8, 1)
+        """
+        x = self.validate_inputs(x, purpose="encode")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        out = self._batched("reconstruct", lambda b: self(b, training=False), self._image_spec(), x, batch_size)
+        return np.zeros((0, *self.example_shape), np.float32) if out is None else out
+
+    def code_maps(self, x, batch_size: int = 256) -> np.ndarray:
+        """The prior's view of ``x``: code maps as images ``index / (num_codes - 1)``, float32 ``(n, h', w', 1)``."""
+        return (self.encode(x, batch_size)[..., None] / (self.num_codes - 1)).astype(np.float32)
+
+    def codebook_usage(self, x, batch_size: int = 256) -> dict:
+        """How ``x`` uses the codebook: ``counts`` per code, ``perplexity``, ``codes_in_use`` (a fraction).
+
+        Example:
+            >>> model = build_vqvae((8, 8, 1), num_codes=8, code_dim=2, filters=(4,), prior=False)
+            >>> usage = model.codebook_usage(x_digits)
+            >>> int(usage["counts"].sum()), 1.0 <= usage["perplexity"] <= 8
+            (4096, True)
+        """
+        counts = np.bincount(self.encode(x, batch_size).ravel(), minlength=self.num_codes).astype(np.float64)
+        return {"counts": counts, "perplexity": float(perplexity(tf.constant(counts))),
+                "codes_in_use": float(np.mean(counts > 0))}
+
+    # -- the prior ---------------------------------------------------------------------
+    def _require_prior(self, what: str) -> AutoregressiveModel:
+        if self.prior is None:
+            raise InputValidationError(
+                f"{what} needs a prior over the codes, and this VQ-VAE has none: build it with "
+                "build_vqvae(..., prior=True) (a gated PixelCNN over the code maps).")
+        return self.prior
+
+    def fit_prior(self, x, epochs: int = 10, batch_size: int = 64, validation_data=None, optimizer="adam",
+                  verbose="auto", **kwargs):
+        """Trains the PixelCNN prior on the code maps of ``x`` (the auto-encoder stays fixed).
+
+        Args:
+            x: Images (encoded with :meth:`encode`; binarize grey images first if the
+                bound will be evaluated on binarized data).
+            epochs: Passes over the code maps.
+            batch_size: Code maps per step.
+            validation_data: Images whose code maps are the validation set.
+            optimizer: Optimizer of the prior's first ``fit_prior`` (later calls continue with it).
+            verbose: Keras' progress bar setting.
+            **kwargs: Other arguments of the prior's ``fit`` (callbacks, ...).
+
+        Returns:
+            The prior's ``History`` (``nll`` in nats per code map).
+
+        Example:
+            ```python
+            history = model.fit_prior(keras_ae.data.binarize(x_train, seed=0), epochs=20)
+            sorted(history.history)  # ['bits_per_dim', 'loss', 'nll']
+            ```
+        """
+        prior = self._require_prior("fit_prior")
+        maps = self.code_maps(x)
+        val = None if validation_data is None else self.code_maps(validation_data)
+        if not prior.compiled:
+            prior.compile(optimizer=optimizer)
+        return prior.fit(maps, epochs=epochs, batch_size=batch_size, validation_data=val, verbose=verbose, **kwargs)
+
+    def sample_codes(self, n: int, seed: int | None = 0, batch_size: int = 256, verbose: int = 0,
+                     jit_compile: bool = False) -> np.ndarray:
+        """Code maps ``(n, h', w')`` drawn from the prior with its compiled sampler.
+
+        Example:
+            ```python
+            model.sample_codes(2, seed=0).shape  # (2, 7, 7) for 28x28 images
+            ```
+        """
+        maps = self._require_prior("sample").sample(n, seed=seed, batch_size=batch_size, verbose=verbose,
+                                                     jit_compile=jit_compile)
+        return np.round(maps[..., 0] * (self.num_codes - 1)).astype(np.int32)
+
+    def sample(self, n: int, seed: int | None = 0, batch_size: int = 256, verbose: int = 0,
+               jit_compile: bool = False) -> np.ndarray:
+        """Draws ``n`` images: code maps from the prior, decoded (means of p(x | z_q)).
+
+        Args:
+            n: Number of images, an int >= 0.
+            seed: Any int; equal seeds give equal images. ``None``: a fresh seed.
+            batch_size: Code maps sampled in parallel.
+            verbose: 1 shows a progress bar.
+            jit_compile: Compile the prior's sampling loop with XLA.
+
+        Returns:
+            Float32 images ``(n, *input_shape)``.
+
+        Raises:
+            InputValidationError: if the model has no prior, or for bad ``n`` / ``seed``.
+
+        Example:
+            ```python
+            images = model.sample(100, seed=0)  # (100, 28, 28, 1); the same seed gives the same images
+            ```
+        """
+        return self.decode(self.sample_codes(n, seed, batch_size, verbose, jit_compile))
+
+    def _bound_terms(self, x):
+        z_e = self.encoder(x, training=False)
+        indices = self.quantizer.nearest(z_e)
+        log_px = self.data_log_prob(self._decoder_output(self.quantizer.lookup(indices)), x)
+        maps = tf.cast(indices, tf.float32)[..., None] / (self.num_codes - 1)
+        log_prior = self.prior.log_prob(maps, self.prior(maps, training=False))
+        return {"log_px_given_z": log_px, "log_prior": log_prior}
+
+    def bound_terms(self, x, batch_size: int = 256, verbose: int = 0) -> dict[str, np.ndarray]:
+        """The two terms of the bound per image, in nats: ``log_px_given_z`` = log p(x | z_q(x))
+        (its negative is the reconstruction error) and ``log_prior`` = log p_prior(z_q(x)) <= 0.
+
+        Example:
+            >>> model = build_vqvae((8, 8, 1), num_codes=8, code_dim=2, filters=(4,), prior_filters=4, prior_blocks=0)
+            >>> terms = model.bound_terms(keras_ae.data.binarize(x_digits_test[:4], seed=0))
+            >>> sorted(terms), bool(np.all(terms["log_prior"] <= 0))
+            (['log_prior', 'log_px_given_z'], True)
+        """
+        self._require_prior("The likelihood bound")
+        if self.likelihood != "bernoulli":
+            raise InputValidationError("The bound is in nats for binary data: it needs likelihood='bernoulli'.")
+        x = self.validate_inputs(x, purpose="evaluate")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        verbose = check_verbose(verbose)
+        out = self._batched("bound", self._bound_terms, self._image_spec(), x, batch_size, verbose)
+        if out is None:
+            return {"log_px_given_z": np.zeros(0), "log_prior": np.zeros(0)}
+        return {k: v.astype(np.float64) for k, v in out.items()}
+
+    def log_likelihood(self, x, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
+        """The bound ``log p(x | z_q(x)) + log p_prior(z_q(x)) <= log p(x)`` per image, in nats.
+
+        ``-log_likelihood(x).mean()`` enters the same NLL column as the VAE's IWAE bound and
+        the PixelCNN's exact NLL (binary data: binarize test images once, seed 0).
+
+        Example:
+            ```python
+            nll_bound = -model.log_likelihood(keras_ae.data.binarize(x_test, seed=0)).mean()
+            ```
+        """
+        terms = self.bound_terms(x, batch_size, verbose)
+        return terms["log_px_given_z"] + terms["log_prior"]
+
+    # -- serving: the export signatures of the family ----------------------------------
+    def serving_endpoints(self, options: ExportOptions) -> list:
+        """``reconstruct``, ``encode`` (images -> int32 ``indices``), ``decode`` (``indices``
+        -> images), ``sample`` (``count``, ``seed`` -> images and their code maps, the draws
+        of ``VQVAE.sample(count, seed)`` for ``count <= batch_size``; only with a prior) and
+        ``*_uint8`` twins of the image inputs.
+
+        Example:
+            >>> from keras_ae.export import ExportOptions
+            >>> model = build_vqvae((8, 8, 1), num_codes=8, code_dim=2, filters=(4,), prior=False)
+            >>> [e.name for e in model.serving_endpoints(ExportOptions())]  # no prior: no `sample`
+            ['reconstruct', 'encode', 'decode', 'reconstruct_uint8', 'encode_uint8']
+        """
+        x = data_name(self.example_shape)
+
+        def reconstruct(**inputs):
+            return {"reconstruction": self(inputs[x], training=False)}
+
+        def encode(**inputs):
+            return {"indices": self.quantizer.nearest(self.encoder(inputs[x], training=False))}
+
+        def decode(indices):
+            return {x: self._decode_indices(indices)}
+
+        def sample(count, seed):
+            # VQVAE.sample -> AutoregressiveModel.sample: batch 0's stream is seed * 1_000_003 (int64, wrapping).
+            start = tf.zeros(tf.stack([count, *self.prior.image_shape]), tf.float32)
+            maps = self.prior._sample_loop(start, tf.constant(0), seed * 1_000_003)
+            indices = tf.cast(tf.round(maps[..., 0] * (self.num_codes - 1)), tf.int32)
+            return {x: self._decode_indices(indices), "indices": indices}
+
+        functions = [("reconstruct", reconstruct, ["reconstruction"], f"{x} -> reconstruction through the code"),
+                     ("encode", encode, [], f"{x} -> indices (code maps)")]
+        endpoints = image_endpoints(x, self.example_shape, self.input_range, options, functions)
+        generative = [make_endpoint("decode", decode, {"indices": tensor_spec(self.code_map_shape, "indices", tf.int32)},
+                                    f"indices -> {x} (mean of p(x|z_q))", {"indices": (0, self.num_codes - 1)})]
+        if self.prior is not None:
+            generative.append(make_endpoint(
+                "sample", sample, {"count": tf.TensorSpec((), tf.int32, name="count"),
+                                   "seed": tf.TensorSpec((), tf.int64, name="seed")},
+                f"count, seed -> {x}, indices (codes ~ PixelCNN prior; count <= {MAX_SAMPLE_COUNT})",
+                {"count": (0, MAX_SAMPLE_COUNT)}))
+        return [*endpoints[:len(functions)], *generative, *endpoints[len(functions):]]
+
+    def serving_metadata(self) -> dict:
+        """Facts recorded in an export's metadata: input, code maps, codebook, likelihood, prior."""
+        return {
+            "input": describe_data(data_name(self.example_shape), self.example_shape, self.input_range),
+            "code_map_shape": list(self.code_map_shape),
+            "code_size": int(np.prod(self.code_map_shape)),
+            "num_codes": self.num_codes,
+            "code_dim": self.quantizer.code_dim,
+            "likelihood": self.likelihood,
+            "codebook_update": self.quantizer.codebook_update,
+            "prior": None if self.prior is None else type(self.prior).__name__,
+            "max_sample_count": MAX_SAMPLE_COUNT,
+        }
+
+
+__all__ = ["LIKELIHOODS", "VQVAE"]
