@@ -93,7 +93,7 @@ def parse_args(argv=None):
     parser.add_argument("--pixelrnn-samples", type=int, default=200,
                         help="fewer PixelRNN samples: its sampler runs the whole network per pixel (~1 s per image on CPU)")
     parser.add_argument("--sample-batch", type=int, default=500, help="images sampled in parallel (autoregressive)")
-    parser.add_argument("--diffusion-steps", type=int, default=50, help="DDIM steps of the diffusion samples")
+    parser.add_argument("--diffusion-steps", type=int, default=20, help="DDIM steps of the diffusion samples (as recipes/diffusion.py)")
     parser.add_argument("--diffusion-bound-examples", type=int, default=200,
                         help="test images of the diffusion bound when its recipe recorded none")
     parser.add_argument("--iwae-k", type=int, default=5000, help="importance samples of the VAE's NLL bound")
@@ -174,10 +174,10 @@ def training_seconds(entry: Entry, recorded: dict) -> float | None:
         minutes = results.get("train_minutes")
         return None if minutes is None else 60.0 * minutes
     if entry.family in ("vqvae", "flow", "diffusion"):
-        for key in ("train_seconds", "train time (s)", "train_s"):
-            if results.get(key) is not None:
-                return float(results[key])
-        return None
+        seconds = next((float(results[k]) for k in ("train_seconds", "train time (s)") if results.get(k) is not None), None)
+        if seconds is not None and results.get("prior_train_seconds") is not None:  # the VQ-VAE, then its prior
+            seconds += float(results["prior_train_seconds"])
+        return seconds
     return results.get(entry.key, {}).get("train time (s)")
 
 
@@ -235,7 +235,7 @@ def model_nll(entry: Entry, model, x_test: np.ndarray, x_test_bin: np.ndarray, r
         ll = model.log_likelihood(x_test_bin, verbose=1)
         return {**exact_nll(ll, "exact"), "per_image": -ll}
     if entry.family == "vqvae":
-        return exact_nll(model.log_likelihood(x_test_bin, verbose=1), "bound log p(x|z_q) + log p(z_q)")
+        return exact_nll(model.log_likelihood(x_test_bin, verbose=1), "bound: reconstruction + prior")  # no '|': a table cell
     if entry.family == "flow":  # exact density of the dequantized images; E_u over one noise draw
         return exact_nll(model.log_likelihood(x_test, verbose=1), "exact (dequantized, 1 noise draw)")
     if entry.family == "diffusion":

@@ -269,3 +269,41 @@ def output_activation_for(loss: str, output_activation: str | None) -> str:
     if output_activation is not None:
         return output_activation
     return "sigmoid" if loss == "bce" else "linear"
+
+
+def check_binary_data(x: np.ndarray, name: str, purpose: str, dynamic_binarization: bool, model: str,
+                      other_fix: str = "") -> np.ndarray:
+    """Refuses non-binary data where a Bernoulli likelihood scores it exactly.
+
+    Likelihoods (``purpose="evaluate"``) need binary data; training (``"fit"``) too unless the
+    model re-binarizes every step (``dynamic_binarization``); ``"encode"`` takes any data.
+
+    Args:
+        x: Checked float data.
+        name: Name used in the error message.
+        purpose: ``"fit"``, ``"evaluate"`` or ``"encode"``.
+        dynamic_binarization: Whether the model re-binarizes grey images when training.
+        model: The model's name in the message (``"VAE"``).
+        other_fix: Another way out for training, appended to the advice.
+
+    Returns:
+        ``x``, unchanged.
+
+    Example:
+        >>> check_binary_data(np.array([0.0, 0.5]), "x", "evaluate", False, "VAE")
+        Traceback (most recent call last):
+        ...
+        InputValidationError: `x` is not binary (50.0% of values are neither 0 nor 1) but the VAE has a Bernoulli ...
+    """
+    needs_binary = purpose == "evaluate" or (purpose == "fit" and not dynamic_binarization)
+    if needs_binary and x.size and not np.all((x == 0) | (x == 1)):
+        fraction = float(np.mean((x != 0) & (x != 1)))
+        if purpose == "evaluate":
+            advice = "binarize it once with keras_ae.data.binarize(x, seed=0) (fixed evaluation binarization)"
+        else:
+            advice = (f"build the {model} with dynamic_binarization=True (re-binarizes [0, 1] images every step)"
+                      f"{', ' if other_fix else ' or '}binarize it once with keras_ae.data.binarize(x, seed=0)"
+                      f"{', or ' + other_fix if other_fix else ''}")
+        raise InputValidationError(f"`{name}` is not binary ({fraction:.1%} of values are neither 0 nor 1) but the "
+                                   f"{model} has a Bernoulli likelihood; {advice}.")
+    return x

@@ -34,7 +34,7 @@ from keras_ae.evaluation.likelihood import importance_weighted_bound, logmeanexp
 from keras_ae.export.endpoints import (MAX_SAMPLE_COUNT, ExportOptions, data_name, describe_data, image_endpoints,
                                        make_endpoint, tensor_spec)
 from keras_ae.models.base import AutoEncoder
-from keras_ae.models.common import check_int, check_seed
+from keras_ae.models.common import check_binary_data, check_int, check_seed
 from keras_ae.training import DataSpec
 from keras_ae.validation import check_array, check_choice, check_positive_int
 from keras_ae.registry import register_family
@@ -502,18 +502,9 @@ class VAE(AutoEncoder):
         """
         x = check_array(x, name, expected_shape=self.example_shape, value_range=self.input_range,
                         range_hint=self._range_hint)
-        needs_binary = self.likelihood == "bernoulli" and (
-            purpose == "evaluate" or (purpose == "fit" and not self.dynamic_binarization))
-        if needs_binary and x.size and not np.all((x == 0) | (x == 1)):
-            fraction = float(np.mean((x != 0) & (x != 1)))
-            advice = ("binarize it once with keras_ae.data.binarize(x, seed=0) (fixed evaluation binarization)"
-                      if purpose == "evaluate" else
-                      "build the VAE with dynamic_binarization=True (re-binarizes [0, 1] images every step), "
-                      "binarize it once with keras_ae.data.binarize(x, seed=0), or use "
-                      "likelihood='continuous_bernoulli'")
-            raise InputValidationError(
-                f"`{name}` is not binary ({fraction:.1%} of values are neither 0 nor 1) but the VAE has a "
-                f"Bernoulli likelihood; {advice}.")
+        if self.likelihood == "bernoulli":
+            check_binary_data(x, name, purpose, self.dynamic_binarization, "VAE",
+                              other_fix="use likelihood='continuous_bernoulli'")
         return x
 
     def data_spec(self, training: bool) -> DataSpec:

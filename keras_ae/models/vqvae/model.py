@@ -33,7 +33,7 @@ from keras_ae.export.endpoints import (MAX_SAMPLE_COUNT, ExportOptions, data_nam
 from keras_ae.layers.vector_quantizer import VectorQuantizer, global_sum, perplexity
 from keras_ae.models.autoregressive import AutoregressiveModel
 from keras_ae.models.base import AutoEncoder
-from keras_ae.models.common import check_verbose
+from keras_ae.models.common import check_binary_data, check_verbose
 from keras_ae.registry import register_family
 from keras_ae.training import DataSpec
 from keras_ae.training.distribute import batch_noise, next_stateless_seed, nonempty_batch
@@ -266,17 +266,8 @@ class VQVAE(AutoEncoder):
         """
         x = check_array(x, name, expected_shape=self.example_shape, value_range=self.input_range,
                         range_hint=self._range_hint)
-        needs_binary = self.likelihood == "bernoulli" and (
-            purpose == "evaluate" or (purpose == "fit" and not self.dynamic_binarization))
-        if needs_binary and x.size and not np.all((x == 0) | (x == 1)):
-            fraction = float(np.mean((x != 0) & (x != 1)))
-            advice = ("binarize it once with keras_ae.data.binarize(x, seed=0) (fixed evaluation binarization)"
-                      if purpose == "evaluate" else
-                      "build the VQ-VAE with dynamic_binarization=True (re-binarizes [0, 1] images every step) "
-                      "or binarize it once with keras_ae.data.binarize(x, seed=0)")
-            raise InputValidationError(
-                f"`{name}` is not binary ({fraction:.1%} of values are neither 0 nor 1) but the VQ-VAE has a "
-                f"Bernoulli likelihood; {advice}.")
+        if self.likelihood == "bernoulli":
+            check_binary_data(x, name, purpose, self.dynamic_binarization, "VQ-VAE")
         return x
 
     def check_data(self, x, y, names, training: bool):
