@@ -39,7 +39,7 @@ from keras_ae.models.serialization import from_nested_config
 from keras_ae.registry import register_family
 from keras_ae.training import DataSpec, Trainer
 from keras_ae.training.batches import example_count, iterate_batches
-from keras_ae.training.distribute import batch_noise, next_stateless_seed, nonempty_batch
+from keras_ae.training.distribute import binarize_batch, next_stateless_seed, nonempty_batch
 from keras_ae.validation import check_array, check_positive_int
 
 
@@ -374,7 +374,7 @@ class AutoregressiveModel(Trainer, keras.Model):
         if self.dynamic_binarization:
             # A fresh binarization of every image in every batch: less overfitting. Drawn per
             # example of the global batch, so a mirrored step binarizes like one device.
-            x = tf.cast(batch_noise("uniform", tf.shape(x), next_stateless_seed(self.seed_generator)) < x, tf.float32)
+            x = binarize_batch(x, next_stateless_seed(self.seed_generator))
         return self.minimize(lambda: self._terms(x, training=True), batch)
 
     def test_step(self, data):

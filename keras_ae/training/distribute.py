@@ -135,6 +135,29 @@ def next_stateless_seed(seed_generator) -> tf.Tensor:
     return tf.cast(tf.math.floormod(tf.cast(seed_generator.next(), tf.int64), tf.int32.max - 1), tf.int32)
 
 
+def binarize_batch(x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Dynamic binarization: pixel of intensity p becomes 1 with probability p (``u < x``).
+
+    Drawn per example of the global batch (:func:`batch_noise`), so a mirrored step
+    binarizes like one device. Exact 0s and 1s stay put; NaN stays NaN, so the NaN guard
+    of ``fit`` sees a broken batch instead of a silently binarized one.
+
+    Args:
+        x: Images in [0, 1].
+        seed: Stateless seed of shape ``(2,)``.
+
+    Returns:
+        Binary images of ``x``'s dtype (NaN where ``x`` is NaN).
+
+    Example:
+        >>> binarize_batch(tf.constant([[0.0, 1.0, float("nan")]]), tf.constant([1, 2])).numpy()
+        array([[ 0.,  1., nan]], dtype=float32)
+    """
+    u = batch_noise("uniform", tf.shape(x), seed)
+    x32 = tf.cast(x, tf.float32)
+    return tf.cast(tf.where(tf.math.is_nan(x32), x32, tf.cast(u < x32, tf.float32)), x.dtype)
+
+
 def batch_noise(kind: str, shape, seed: tf.Tensor, dtype=tf.float32) -> tf.Tensor:
     """Standard normal or uniform [0, 1) noise for this replica's rows of the global batch.
 

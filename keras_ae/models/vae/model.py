@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from keras_ae.training.distribute import batch_noise, next_stateless_seed
+from keras_ae.training.distribute import batch_noise, binarize_batch, next_stateless_seed
 from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.likelihood import importance_weighted_bound, logmeanexp
 from keras_ae.export.endpoints import (MAX_SAMPLE_COUNT, ExportOptions, data_name, describe_data, image_endpoints,
@@ -389,10 +389,7 @@ class VAE(AutoEncoder):
         return next_stateless_seed(self.seed_generator)
 
     def _binarize(self, x: tf.Tensor) -> tf.Tensor:
-        # u < x with u ~ U[0, 1): a pixel of intensity p becomes 1 with probability p;
-        # exact 0s and 1s stay put, so already binary data passes through unchanged.
-        u = batch_noise("uniform", tf.shape(x), self._next_seed())
-        return tf.cast(u < tf.cast(x, tf.float32), x.dtype)
+        return binarize_batch(x, self._next_seed())
 
     @staticmethod
     def sample_posterior(q: tfd.MultivariateNormalDiag, seed: tf.Tensor, num_samples: int | None = None,

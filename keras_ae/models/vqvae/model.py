@@ -36,7 +36,7 @@ from keras_ae.models.base import AutoEncoder
 from keras_ae.models.common import check_binary_data, check_verbose
 from keras_ae.registry import register_family
 from keras_ae.training import DataSpec
-from keras_ae.training.distribute import batch_noise, next_stateless_seed, nonempty_batch
+from keras_ae.training.distribute import binarize_batch, next_stateless_seed, nonempty_batch
 from keras_ae.validation import check_array, check_choice, check_positive_int
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -204,8 +204,7 @@ class VQVAE(AutoEncoder):
 
     # -- training ----------------------------------------------------------------------
     def _binarize(self, x: tf.Tensor) -> tf.Tensor:
-        u = batch_noise("uniform", tf.shape(x), next_stateless_seed(self.seed_generator))
-        return tf.cast(u < tf.cast(x, tf.float32), x.dtype)
+        return binarize_batch(x, next_stateless_seed(self.seed_generator))
 
     def _forward_terms(self, x, training: bool) -> tuple[dict, tf.Tensor, tf.Tensor]:
         z_e = tf.cast(self.encoder(x, training=training), tf.float32)
