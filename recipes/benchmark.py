@@ -73,9 +73,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="write the Markdown report here (default: BENCHMARKS.md for a full run, none for --quick)")
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds per row (default 7, 2 with --quick)")
     parser.add_argument("--sections", default="train,inference,scaling,topics",
-                        help="comma-separated sections to run: train, inference, scaling, topics")
+                        help="comma-separated sections to run: train, inference, scaling, topics, quality "
+                             "(time to quality, recipes/time_to_quality.py: only when named)")
     parser.add_argument("--rows", default=None,
-                        help="comma-separated training rows (default all): dense, dense_wide, conv_denoising, vae, dcgan, pixelcnn")
+                        help="comma-separated training rows (default all): dense, dense_wide, conv_denoising, vae, dcgan, "
+                             "pixelcnn; also the families of the quality section")
     parser.add_argument("--verbose", type=int, default=1, help="progress bars (0 to turn them off)")
     parser.add_argument("--from-json", default=None,
                         help="only re-write the Markdown report from a results.json of an earlier run (no measuring)")
@@ -572,8 +574,36 @@ def write_markdown(path: Path, results: dict, args: argparse.Namespace) -> None:
                 fit = results["scaling_fit"]
                 lines += [f"Least-squares fit: {fit['fixed_ms_per_epoch']} ms fixed per epoch + {fit['us_per_image']} us "
                           "per image. Peak RSS is the whole process (TensorFlow included), reset before each size.", ""]
+    if results.get("quality"):
+        lines += quality_lines(results["quality"], args)
     path.write_text("\n".join(lines) + "\n")
     print(f"report: {path}")
+
+
+# -- time to quality (recipes/time_to_quality.py) --------------------------------------------------
+def measure_quality(args: argparse.Namespace) -> list[dict]:
+    """The time-to-quality races (seeds ``--seed`` and ``--seed`` + 1; ``--rows`` picks families).
+
+    Example:
+        >>> measure_quality(parse_args(["--quick", "--rows", "dense"]))  # doctest: +SKIP
+    """
+    import time_to_quality as ttq
+
+    families = [f for f in (args.rows.split(",") if args.rows else ttq.FAMILIES) if f in ttq.FAMILIES]
+    dataset = "digits" if args.quick else args.dataset
+    data = load_recipe_data(argparse.Namespace(dataset=dataset, data_dir=args.data_dir))
+    races = ttq.run_races(families, [args.seed, args.seed + 1], data, quick=args.quick, dataset=dataset)
+    ttq.save_curves(races, Path(args.out) / "time_to_quality")
+    print(format_table([ttq.table_row(r) for r in races]))
+    return races
+
+
+def quality_lines(races: list[dict], args: argparse.Namespace) -> list[str]:
+    """The "Time to quality" section of BENCHMARKS.md."""
+    import time_to_quality as ttq
+
+    return ttq.quality_markdown(races, f"{COMMAND} --sections quality{' --quick' if args.quick else ''}",
+                                f"{args.out}/time_to_quality")
 
 
 NOTES = """\
@@ -641,6 +671,8 @@ def main(argv: list[str] | None = None) -> dict:
         results["scaling"], results["scaling_fit"] = measure_scaling(x, sizes, args.repeats)
     if "topics" in sections:
         results["topics"] = measure_topics(x, cfg, args.repeats, args.seed, args.verbose)
+    if "quality" in sections:
+        results["quality"] = measure_quality(args)
     peak_runs.append(matmul_peak_gflops())
     cpu_peak_runs.append(matmul_peak_gflops(clock="cpu"))
     results.update(peak_runs=peak_runs, peak_gflops=median(peak_runs), cpu_peak_runs=cpu_peak_runs,
@@ -651,7 +683,11 @@ def main(argv: list[str] | None = None) -> dict:
         if results.get(key):
             print(f"\n{key}\n{format_table(results[key])}")
     write_results(args.out, results, results.get("train"), args)
-    if args.markdown:
+    if args.markdown and sections == {"quality"}:  # only this section of the existing report changes
+        import time_to_quality
+
+        time_to_quality.replace_section(Path(args.markdown), quality_lines(results["quality"], args))
+    elif args.markdown:
         write_markdown(Path(args.markdown), results, args)
     print(f"total {results['seconds']} s; load average {load_start} -> {results['load_end']}")
     return results

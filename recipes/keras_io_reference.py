@@ -16,6 +16,15 @@ recipe runs as a script).
 | :func:`plain_vae` | ``build_vae`` | :class:`PlainVAE`'s ``train_step``, ``compile("adam")`` |
 | :func:`plain_dcgan` | ``build_dcgan`` | :class:`PlainGAN`'s ``train_step``, compiled by the factory |
 | :func:`plain_pixelcnn` | ``build_pixelcnn`` | ``compile("adam", BinaryCrossentropy(from_logits=True))`` on ``(x, x)`` |
+
+The keras.io recipes' own models, for ``recipes/time_to_quality.py`` (the keras.io recipe of
+each family against keras_ae's defaults), with their training settings in
+:data:`KERAS_IO_RECIPES`:
+
+| factory | keras.io example |
+| --- | --- |
+| :func:`keras_io_denoiser` | "Convolutional autoencoder for image denoising" (``examples/vision/autoencoder.py``) |
+| :func:`keras_io_pixelcnn` | "PixelCNN" (``examples/generative/pixelcnn.py``): :class:`PixelConvLayer`, :class:`ResidualBlock` |
 """
 
 from __future__ import annotations
@@ -151,8 +160,13 @@ class PlainGAN(keras.Model):
         return {"d_loss": self.d_loss_metric.result(), "g_loss": self.g_loss_metric.result()}
 
 
-def plain_dcgan(shape: tuple, jit_compile: bool | str = "auto") -> keras.Model:
+def plain_dcgan(shape: tuple, jit_compile: bool | str = "auto", learning_rate: float = 2e-4,
+                beta_1: float = 0.5) -> keras.Model:
     """A :class:`PlainGAN` around build_dcgan's default generator and discriminator.
+
+    ``learning_rate`` / ``beta_1`` of both Adam optimizers: the defaults are the DCGAN paper's
+    (the throughput rows of ``recipes/benchmark.py``); ``KERAS_IO_RECIPES["dcgan"]`` holds the
+    keras.io example's (1e-4, Keras' default 0.9).
 
     Example:
         >>> plain_dcgan((28, 28, 1)).generator.output_shape
@@ -162,8 +176,9 @@ def plain_dcgan(shape: tuple, jit_compile: bool | str = "auto") -> keras.Model:
     g = keras.models.clone_model(reference.generator)
     d = keras.models.clone_model(reference.discriminator)
     model = PlainGAN(d, g, reference.latent_dim)
-    model.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5),
-                  keras.losses.BinaryCrossentropy(from_logits=True), jit_compile=jit_compile)
+    d_optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1)
+    g_optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1)
+    model.compile(d_optimizer, g_optimizer, keras.losses.BinaryCrossentropy(from_logits=True), jit_compile=jit_compile)
     return model
 
 
@@ -176,3 +191,128 @@ def plain_pixelcnn(shape: tuple, filters: int, blocks: int) -> keras.Model:
     """
     network, _ = get_pixelcnn_network(shape, filters, blocks)
     return network
+
+
+# -- the keras.io recipes' own models and hyper-parameters (recipes/time_to_quality.py) ------------
+# What each keras.io recipe trains with. Where this file departs from the example, the entry
+# says so ("keras.io: ..."): the same noise level as keras_ae's denoiser, and MNIST-sized
+# batches for the DCGAN example (written for 64x64 CelebA).
+KERAS_IO_RECIPES: dict[str, dict] = {
+    "dense": {"source": "blog.keras.io/building-autoencoders-in-keras.html (deep auto-encoder)",
+              "optimizer": "adam", "learning_rate": 1e-3, "loss": "binary_crossentropy", "batch_size": 256},
+    "conv_denoising": {"source": "keras.io/examples/vision/autoencoder", "optimizer": "adam", "learning_rate": 1e-3,
+                       "loss": "binary_crossentropy", "batch_size": 128, "noise_std": 0.5,
+                       "note": "noise added once, up front, clipped to [0, 1] (keras.io: std 0.4)"},
+    "vae": {"source": "keras.io/examples/generative/vae", "optimizer": "adam", "learning_rate": 1e-3,
+            "batch_size": 128, "note": "summed BCE + analytic KL on grey (continuous) targets"},
+    "dcgan": {"source": "keras.io/examples/generative/dcgan_overriding_train_step", "optimizer": "adam",
+              "learning_rate": 1e-4, "beta_1": 0.9, "label_noise": 0.05, "batch_size": 128,
+              "note": "BCE from logits (build_dcgan's discriminator has no sigmoid); keras.io: batch 32 on CelebA"},
+    "pixelcnn": {"source": "keras.io/examples/generative/pixelcnn", "optimizer": "adam", "learning_rate": 5e-4,
+                 "loss": "binary_crossentropy", "batch_size": 128, "filters": 128, "blocks": 5,
+                 "note": "data binarized once, up front"},
+}
+
+
+def keras_io_denoiser(shape: tuple = (28, 28, 1)) -> keras.Model:
+    """The keras.io denoising example's own auto-encoder (max-pooling encoder, transposed-conv decoder).
+
+    Conv2D 32 3x3 ReLU + MaxPooling2D 2, twice; Conv2DTranspose 32 3x3 stride 2 ReLU, twice;
+    Conv2D 3x3 sigmoid. Height and width must be multiples of 4 (two poolings, two 2x upsamplings).
+
+    Args:
+        shape: ``(height, width, channels)``.
+
+    Returns:
+        An uncompiled functional ``keras.Model`` (the example compiles it with
+        ``compile(optimizer="adam", loss="binary_crossentropy")``).
+
+    Example:
+        >>> model = keras_io_denoiser((28, 28, 1))
+        >>> model.output_shape, model.count_params()
+        ((None, 28, 28, 1), 28353)
+    """
+    inputs = keras.Input(shape)
+    x = keras.layers.Conv2D(32, (3, 3), activation="relu", padding="same")(inputs)
+    x = keras.layers.MaxPooling2D((2, 2), padding="same")(x)
+    x = keras.layers.Conv2D(32, (3, 3), activation="relu", padding="same")(x)
+    x = keras.layers.MaxPooling2D((2, 2), padding="same")(x)
+    x = keras.layers.Conv2DTranspose(32, (3, 3), strides=2, activation="relu", padding="same")(x)
+    x = keras.layers.Conv2DTranspose(32, (3, 3), strides=2, activation="relu", padding="same")(x)
+    outputs = keras.layers.Conv2D(shape[-1], (3, 3), activation="sigmoid", padding="same")(x)
+    return keras.Model(inputs, outputs, name="keras_io_denoiser")
+
+
+class PixelConvLayer(keras.layers.Layer):
+    """The keras.io PixelCNN's masked convolution: mask ``"A"`` hides the centre pixel, ``"B"`` shows it.
+
+    As in the example, the masked kernel is assigned to the convolution before every call, so
+    weights outside the causal mask stay zero.
+    """
+
+    def __init__(self, mask_type: str, **kwargs):
+        super().__init__()
+        self.mask_type = mask_type
+        self.conv = keras.layers.Conv2D(**kwargs)
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+        kernel_shape = tuple(self.conv.kernel.shape)
+        mask = np.zeros(kernel_shape, dtype="float32")
+        mask[: kernel_shape[0] // 2, ...] = 1.0
+        mask[kernel_shape[0] // 2, : kernel_shape[1] // 2, ...] = 1.0
+        if self.mask_type == "B":
+            mask[kernel_shape[0] // 2, kernel_shape[1] // 2, ...] = 1.0
+        self.mask = mask
+
+    def call(self, inputs):
+        self.conv.kernel.assign(self.conv.kernel * self.mask)
+        return self.conv(inputs)
+
+
+class ResidualBlock(keras.layers.Layer):
+    """The keras.io PixelCNN's residual block: 1x1 ReLU, 3x3 mask-B ReLU (half the filters), 1x1 ReLU, add."""
+
+    def __init__(self, filters: int, **kwargs):
+        super().__init__(**kwargs)
+        self.conv1 = keras.layers.Conv2D(filters=filters, kernel_size=1, activation="relu")
+        self.pixel_conv = PixelConvLayer(mask_type="B", filters=filters // 2, kernel_size=3, activation="relu",
+                                         padding="same")
+        self.conv2 = keras.layers.Conv2D(filters=filters, kernel_size=1, activation="relu")
+
+    def call(self, inputs):
+        x = self.conv1(inputs)
+        x = self.pixel_conv(x)
+        x = self.conv2(x)
+        return keras.layers.add([inputs, x])
+
+
+def keras_io_pixelcnn(shape: tuple = (28, 28, 1), filters: int = 128, blocks: int = 5) -> keras.Model:
+    """The keras.io PixelCNN: 7x7 mask-A layer, residual blocks, two 1x1 mask-B layers, sigmoid output.
+
+    The example fixes the batch size in ``keras.Input(..., batch_size=128)``; here it is left
+    free, so the same model also scores a test split in other batch sizes.
+
+    Args:
+        shape: ``(height, width, 1)`` binary images.
+        filters: Feature maps (the example's 128).
+        blocks: Residual blocks (the example's 5).
+
+    Returns:
+        An uncompiled functional ``keras.Model`` giving per-pixel probabilities (the example
+        compiles it with ``Adam(5e-4)`` and ``"binary_crossentropy"``).
+
+    Example:
+        >>> model = keras_io_pixelcnn((28, 28, 1))
+        >>> model.output_shape, model.count_params()
+        ((None, 28, 28, 1), 532673)
+    """
+    inputs = keras.Input(shape=shape)
+    x = PixelConvLayer(mask_type="A", filters=filters, kernel_size=7, activation="relu", padding="same")(inputs)
+    for _ in range(blocks):
+        x = ResidualBlock(filters=filters)(x)
+    for _ in range(2):
+        x = PixelConvLayer(mask_type="B", filters=filters, kernel_size=1, strides=1, activation="relu",
+                           padding="valid")(x)
+    outputs = keras.layers.Conv2D(filters=shape[-1], kernel_size=1, strides=1, activation="sigmoid", padding="valid")(x)
+    return keras.Model(inputs, outputs, name="keras_io_pixelcnn")
