@@ -29,7 +29,8 @@ import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
 from keras_ae.training.data_checks import DataSpec, InputCheckFailed, check_dataset, is_pipeline
-from keras_ae.training.defaults import choose_jit_compile, default_steps_per_execution, whole_executions
+from keras_ae.training.defaults import (DEFAULT_LEARNING_RATE, choose_jit_compile, choose_learning_rate,
+                                       default_steps_per_execution, whole_executions)
 from keras_ae.training.distribute import scale_loss_for_replicas
 from keras_ae.training.nan_guard import NaNGuard, raise_if_diverged
 from keras_ae.training.pipeline import through_fit_pipeline
@@ -150,6 +151,7 @@ class Trainer:
         x, y = self._checked(x, y, ("x", "y"), training=True)
         validation_data = self._checked_validation(validation_data)
         choose_jit_compile(self, x, epochs - kwargs.get("initial_epoch", 0), kwargs.get("steps_per_epoch"), batch_size)
+        choose_learning_rate(self, batch_size if hasattr(x, "shape") else None)
         if pipeline:
             x, y, batch_size, kwargs = through_fit_pipeline(self, x, y, batch_size, kwargs)
         validation_steps = kwargs.get("validation_steps") if validation_data is not None else None
@@ -193,8 +195,13 @@ class Trainer:
     # Families that own their loss: one optimizer, Adam by default.
     loss_refusal = "keras_ae models own their loss; don't pass loss= to compile()."
 
-    def compile(self, optimizer="adam", loss=None, steps_per_execution: int | None = None, **kwargs):
+    def compile(self, optimizer=None, loss=None, steps_per_execution: int | None = None, **kwargs):
         """Compiles with Adam by default; the loss is the model's own.
+
+        Without an optimizer (``None``), Adam's learning rate is chosen at the first ``fit``
+        from its batch size: 1e-3 up to 64 examples, times ``sqrt(batch / 64)`` above
+        (:func:`~keras_ae.training.defaults.default_learning_rate`; 2e-3 at batch 256). An
+        optimizer given explicitly, ``"adam"`` included, is used exactly as given.
 
         ``steps_per_execution`` defaults to 64 training steps per call into the compiled
         graph (1 under ``tf.distribute``;
@@ -218,6 +225,9 @@ class Trainer:
         steps_per_execution = check_positive_int(steps_per_execution, "steps_per_execution")
         # jit_compile left at "auto": the first fit may switch XLA on (choose_jit_compile).
         object.__setattr__(self, "_jit_compile_auto", kwargs.get("jit_compile", "auto") == "auto")
+        object.__setattr__(self, "_default_optimizer", optimizer is None)
+        if optimizer is None:
+            optimizer = keras.optimizers.Adam(DEFAULT_LEARNING_RATE)
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
 
     def get_compile_config(self) -> dict | None:
