@@ -57,3 +57,11 @@ def test_the_larger_rate_trains_the_same_model_further_in_the_same_epochs(x):
         model.compile(optimizer=optimizer)
         losses[name] = model.fit(x, epochs=20, batch_size=256, verbose=0).history["loss"][-1]
     assert losses["default"] < losses["keras"]
+
+
+def test_a_rate_set_on_the_optimizer_after_compile_is_kept(x):
+    model = _model()
+    model.compile()
+    model.optimizer.learning_rate = 3e-4
+    model.fit(x, epochs=1, batch_size=256, verbose=0)
+    assert _rate(model) == pytest.approx(3e-4)

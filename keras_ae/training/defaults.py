@@ -104,7 +104,8 @@ def choose_learning_rate(model: keras.Model, batch_size: int | None) -> float | 
     """At the first ``fit`` of a model compiled without an optimizer: Adam's rate for this batch size.
 
     Only for ``compile()`` / ``compile(optimizer=None)`` (an optimizer the user passed, even
-    ``"adam"``, is left exactly as given) and only before the optimizer's first step.
+    ``"adam"``, is left exactly as given, and so is a rate set on ``model.optimizer`` after
+    ``compile()``) and only before the optimizer's first step.
 
     Args:
         model: A compiled keras_ae model.
@@ -122,6 +123,8 @@ def choose_learning_rate(model: keras.Model, batch_size: int | None) -> float | 
     optimizer = getattr(model, "optimizer", None)
     if not getattr(model, "_default_optimizer", False) or optimizer is None or int(optimizer.iterations) > 0:
         return None
+    if not math.isclose(float(keras.ops.convert_to_numpy(optimizer.learning_rate)), DEFAULT_LEARNING_RATE):
+        return None  # the user set model.optimizer.learning_rate after compile(): theirs
     rate = default_learning_rate(batch_size)
     optimizer.learning_rate = rate
     return rate
