@@ -123,7 +123,7 @@ def choose_learning_rate(model: keras.Model, batch_size: int | None) -> float | 
     optimizer = getattr(model, "optimizer", None)
     if not getattr(model, "_default_optimizer", False) or optimizer is None or int(optimizer.iterations) > 0:
         return None
-    if not math.isclose(float(keras.ops.convert_to_numpy(optimizer.learning_rate)), DEFAULT_LEARNING_RATE):
+    if not math.isclose(float(keras.ops.convert_to_numpy(optimizer.learning_rate)), DEFAULT_LEARNING_RATE, rel_tol=1e-6):
         return None  # the user set model.optimizer.learning_rate after compile(): theirs
     rate = default_learning_rate(batch_size)
     optimizer.learning_rate = rate
