@@ -54,6 +54,7 @@ from keras_ae.training.defaults import XLA_MIN_EXAMPLES, prefers_xla
 # The keras.io side of every training row (a sibling module: recipes/ is on sys.path when this runs).
 from keras_io_reference import (compile_keras_io, plain_conv_ae, plain_dcgan, plain_dense_ae, plain_pixelcnn,
                                 plain_vae)
+import time_to_quality as ttq  # the "quality" section (a sibling recipe)
 
 COMMAND = "python recipes/benchmark.py"
 RECIPES = Path(__file__).resolve().parent
@@ -587,8 +588,6 @@ def measure_quality(args: argparse.Namespace) -> list[dict]:
     Example:
         >>> measure_quality(parse_args(["--quick", "--rows", "dense"]))  # doctest: +SKIP
     """
-    import time_to_quality as ttq
-
     families = [f for f in (args.rows.split(",") if args.rows else ttq.FAMILIES) if f in ttq.FAMILIES]
     dataset = "digits" if args.quick else args.dataset
     data = load_recipe_data(argparse.Namespace(dataset=dataset, data_dir=args.data_dir))
@@ -600,8 +599,6 @@ def measure_quality(args: argparse.Namespace) -> list[dict]:
 
 def quality_lines(races: list[dict], args: argparse.Namespace) -> list[str]:
     """The "Time to quality" section of BENCHMARKS.md."""
-    import time_to_quality as ttq
-
     return ttq.quality_markdown(races, f"{COMMAND} --sections quality{' --quick' if args.quick else ''}",
                                 f"{args.out}/time_to_quality")
 
@@ -684,9 +681,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"\n{key}\n{format_table(results[key])}")
     write_results(args.out, results, results.get("train"), args)
     if args.markdown and sections == {"quality"}:  # only this section of the existing report changes
-        import time_to_quality
-
-        time_to_quality.replace_section(Path(args.markdown), quality_lines(results["quality"], args))
+        ttq.replace_section(Path(args.markdown), quality_lines(results["quality"], args))
     elif args.markdown:
         write_markdown(Path(args.markdown), results, args)
     print(f"total {results['seconds']} s; load average {load_start} -> {results['load_end']}")

@@ -56,6 +56,7 @@ from keras_ae.data import binarize, corrupt
 from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.reconstruction import psnr, squared_error_per_example
 from keras_ae.experiment import format_table, load_recipe_data, recipe_parser, write_results
+from keras_ae.validation import check_choice
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling keras_io_reference module
 from keras_io_reference import (KERAS_IO_RECIPES, compile_keras_io, keras_io_denoiser,  # noqa: E402
@@ -396,7 +397,7 @@ def scorer(family: str, side: str, model: keras.Model, test: ScoringData) -> Cal
         if side == "keras_ae":
             return lambda: bernoulli_nll(lambda x: model.network(x, training=False), test.binary)
         return lambda: bernoulli_nll(lambda x: logits_of_probabilities(model(x, training=False)), test.binary)
-    raise InputValidationError(f"Unknown family {family!r}; choose from {', '.join(FAMILIES)}.")
+    return check_family(family)  # not a family: raises, naming them
 
 
 # -- the two sides -----------------------------------------------------------------------------------
@@ -491,9 +492,7 @@ def keras_io_side(family: str, x_train: np.ndarray, seed: int) -> tuple[keras.Mo
 
 def check_family(family: str) -> str:
     """``family`` if it is one of :data:`FAMILIES`, else an error naming them."""
-    if family not in FAMILIES:
-        raise InputValidationError(f"Unknown family {family!r}; choose from {', '.join(FAMILIES)}.")
-    return family
+    return check_choice(family, "family", FAMILIES)
 
 
 # -- the race ------------------------------------------------------------------------------------------
