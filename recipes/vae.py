@@ -61,6 +61,8 @@ def parse_args(argv=None):
     parser.add_argument("--flow-context-dim", type=int, default=None,
                         help="width of the encoder's context h for the flow (default latent_dim; 0: none)")
     parser.add_argument("--objective", choices=("elbo", "iwae"), default="elbo", help="training objective")
+    parser.add_argument("--kl-warmup-epochs", type=float, default=0.0,
+                        help="epochs over which the KL weight rises linearly to 1 (KL annealing; ELBO only)")
     parser.add_argument("--iwae-train-k", type=int, default=5, help="importance samples of --objective iwae")
     parser.add_argument("--k", type=int, nargs="+", default=[1, 50, 5000], help="importance samples for L_k")
     parser.add_argument("--ll-examples", type=int, default=None,
@@ -70,6 +72,18 @@ def parse_args(argv=None):
     parser.add_argument("--max-train", type=int, default=None, help="use only this many training images (smoke runs)")
     parser.add_argument("--model", default=None, help="evaluate this saved .keras VAE instead of training one")
     return parser.parse_args(argv)
+
+
+def warmup_steps(epochs: float, examples: int, batch_size: int) -> int:
+    """Training steps of ``epochs`` epochs (the KL warm-up's length), refusing a negative or non-finite count.
+
+    Example:
+        >>> warmup_steps(10, 8000, 100)
+        800
+    """
+    if not np.isfinite(epochs) or epochs < 0:
+        raise SystemExit(f"--kl-warmup-epochs must be a number >= 0, got {str(epochs)[:40]}.")
+    return int(round(epochs * int(np.ceil(examples / batch_size))))
 
 
 def train(vae, x_train, epochs: int, args, x_test=None, y_test=None) -> tuple[float, dict]:
@@ -168,7 +182,8 @@ def main(argv=None):
                         dynamic_binarization=True, seed=args.seed, name=name, posterior_flow=flow,
                         flow_steps=args.flow_steps, flow_hidden=args.flow_hidden and tuple(args.flow_hidden),
                         flow_context_dim=args.flow_context_dim, objective=args.objective,
-                        k=args.iwae_train_k if iwae else 1)
+                        k=args.iwae_train_k if iwae else 1,
+                        kl_warmup_steps=warmup_steps(args.kl_warmup_epochs, len(x_train), args.batch_size))
         seconds, logs = train(vae, x_train, args.epochs, args, x_test, y_test)
         vae.save(out / f"{name}.keras")  # saved before the (long) evaluation
     rows = evaluate(vae, x_test, args)
@@ -178,6 +193,7 @@ def main(argv=None):
                "iwae_train_k": vae.k if vae.objective == "iwae" else None,
                "posterior_flow": vae.flow.kind if getattr(vae, "flow", None) is not None else None,
                "flow_steps": vae.flow.steps if getattr(vae, "flow", None) is not None else None,
+               "kl_warmup_steps": getattr(vae, "kl_warmup_steps", 0),
                "params": vae.count_params(), "epochs": args.epochs,
                "train_seconds": round(seconds, 1), "final_train_loss": logs["loss"],
                **{f"nll_{r['bound'].split()[0].lower()}_{r['k']}_{r['test images']}img".replace(" ", "_"): r["NLL (nats)"]

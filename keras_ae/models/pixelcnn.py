@@ -78,7 +78,7 @@ class PixelCNN(AutoregressiveModel):
 
 def get_pixelcnn_network(
     image_shape=(28, 28, 1),
-    filters: int = 64,
+    filters: int = 32,
     blocks: int = 5,
     gated: bool = True,
     levels: int = 2,
@@ -132,7 +132,7 @@ def get_pixelcnn_network(
 @register_builder("pixelcnn")
 def build_pixelcnn(
     image_shape=(28, 28, 1),
-    filters: int = 64,
+    filters: int = 32,
     blocks: int = 5,
     gated: bool = True,
     levels: int = 2,
@@ -149,7 +149,10 @@ def build_pixelcnn(
 
     Args:
         image_shape: ``(height, width[, channels])``; channels are sampled R, G, B in turn.
-        filters: Feature maps per layer (a multiple of the channels).
+        filters: Feature maps per layer (a multiple of the channels). The default 32 trains
+            an 8,000-image epoch of MNIST in about a third of the time of 64 (24 vs 70 s on
+            2 CPU cores at batch 32) and reaches the keras.io PixelCNN's best NLL sooner
+            (``recipes/time_to_quality.py``); raise it for long runs on large data.
         blocks: Residual blocks after the first (mask A) layer.
         gated: Gated blocks with vertical/horizontal stacks (no blind spot) instead of
             plain masked convolutions.

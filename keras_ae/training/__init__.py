@@ -6,7 +6,8 @@
 | ``data_checks`` | ``tf.data`` input checks (:class:`DataSpec`) |
 | ``batches`` | arrays or datasets, checked batch by batch, for encode / likelihoods / metrics |
 | ``pipeline`` | the prefetched ``tf.data`` pipeline ``fit`` builds for NumPy arrays |
-| ``defaults`` | steps per execution and the XLA policy, with their measurements |
+| ``defaults`` | steps per execution, the XLA policy, the default optimizer and learning rate, with their measurements |
+| ``ema`` | :func:`ema_weights`: an optimizer's weight averages swapped into the model for a while |
 | ``nan_guard`` | :class:`NaNGuard`: stop on NaN/inf, restore the last finite state |
 | ``distribute`` | ``tf.distribute`` helpers (loss scaling, per-example noise, multi-worker fit) |
 | ``checkpoints`` | resumable training (backups, best/last ``.keras`` checkpoints) |
@@ -14,7 +15,8 @@
 """
 
 from keras_ae.training.data_checks import DataSpec, check_dataset
+from keras_ae.training.ema import ema_weights
 from keras_ae.training.nan_guard import NaNGuard
 from keras_ae.training.trainer import Trainer
 
-__all__ = ["DataSpec", "NaNGuard", "Trainer", "check_dataset"]
+__all__ = ["DataSpec", "NaNGuard", "Trainer", "check_dataset", "ema_weights"]

@@ -101,6 +101,35 @@ def default_learning_rate(batch_size: int | None) -> float:
     return DEFAULT_LEARNING_RATE * math.sqrt(batch / REFERENCE_BATCH)
 
 
+def default_optimizer(model: keras.Model) -> keras.optimizers.Optimizer:
+    """The optimizer ``model.compile()`` uses when given none.
+
+    Adam at :data:`DEFAULT_LEARNING_RATE` (:func:`choose_learning_rate` adapts it to the batch
+    size at the first ``fit``). A family whose class sets ``default_ema_momentum`` (the VAE)
+    gets Adam with ``use_ema=True``: the optimizer keeps an exponential moving average of
+    the weights (Polyak averaging) and ``fit`` ends by writing the averages into the model,
+    so a model that stops after any epoch holds the average, not the last noisy step.
+    Keras' ``keras.callbacks.SwapEMAWeights`` evaluates the averages during ``fit``;
+    :func:`keras_ae.training.ema.ema_weights` swaps them in anywhere else.
+
+    Args:
+        model: The model being compiled.
+
+    Returns:
+        A new ``keras.optimizers.Adam``.
+
+    Example:
+        >>> default_optimizer(build_vae((8, 8, 1), latent_dim=2, hidden=(16,))).use_ema
+        True
+        >>> default_optimizer(build_dense_ae((8, 8, 1))).use_ema
+        False
+    """
+    momentum = getattr(model, "default_ema_momentum", None)
+    if momentum is None:
+        return keras.optimizers.Adam(DEFAULT_LEARNING_RATE)
+    return keras.optimizers.Adam(DEFAULT_LEARNING_RATE, use_ema=True, ema_momentum=float(momentum))
+
+
 def choose_learning_rate(model: keras.Model, batch_size: int | None) -> float | None:
     """At the first ``fit`` of a model compiled without an optimizer: Adam's rate for this batch size.
 

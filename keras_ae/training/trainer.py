@@ -29,8 +29,8 @@ import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
 from keras_ae.training.data_checks import DataSpec, InputCheckFailed, check_dataset, is_pipeline
-from keras_ae.training.defaults import (DEFAULT_LEARNING_RATE, choose_jit_compile, choose_learning_rate,
-                                       default_steps_per_execution, whole_executions)
+from keras_ae.training.defaults import (choose_jit_compile, choose_learning_rate,
+                                       default_optimizer, default_steps_per_execution, whole_executions)
 from keras_ae.training.distribute import scale_loss_for_replicas
 from keras_ae.training.nan_guard import NaNGuard, raise_if_diverged
 from keras_ae.training.pipeline import through_fit_pipeline
@@ -194,14 +194,20 @@ class Trainer:
 
     # Families that own their loss: one optimizer, Adam by default.
     loss_refusal = "keras_ae models own their loss; don't pass loss= to compile()."
+    # A family whose default optimizer keeps an exponential moving average of the weights
+    # (``fit`` ends with the averages in the model) sets this to the EMA's momentum
+    # (:func:`~keras_ae.training.defaults.default_optimizer`; the VAE: 0.99).
+    default_ema_momentum: float | None = None
 
     def compile(self, optimizer=None, loss=None, steps_per_execution: int | None = None, **kwargs):
         """Compiles with Adam by default; the loss is the model's own.
 
         Without an optimizer (``None``), Adam's learning rate is chosen at the first ``fit``
         from its batch size: 1e-3 up to 64 examples, times ``sqrt(batch / 64)`` above
-        (:func:`~keras_ae.training.defaults.default_learning_rate`; 2e-3 at batch 256). An
-        optimizer given explicitly, ``"adam"`` included, is used exactly as given.
+        (:func:`~keras_ae.training.defaults.default_learning_rate`; 2e-3 at batch 256); a
+        family with ``default_ema_momentum`` (the VAE) also averages its weights
+        (:func:`~keras_ae.training.defaults.default_optimizer`). An optimizer given
+        explicitly, ``"adam"`` included, is used exactly as given.
 
         ``steps_per_execution`` defaults to 64 training steps per call into the compiled
         graph (1 under ``tf.distribute``;
@@ -227,7 +233,7 @@ class Trainer:
         object.__setattr__(self, "_jit_compile_auto", kwargs.get("jit_compile", "auto") == "auto")
         object.__setattr__(self, "_default_optimizer", optimizer is None)
         if optimizer is None:
-            optimizer = keras.optimizers.Adam(DEFAULT_LEARNING_RATE)
+            optimizer = default_optimizer(self)
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
 
     def get_compile_config(self) -> dict | None:

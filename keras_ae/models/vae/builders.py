@@ -54,6 +54,7 @@ def build_vae(
     min_scale: float = 1e-4,
     max_scale: float = 10.0,
     seed: int | None = None,
+    kl_warmup_steps: int = 0,
     name: str = "vae",
 ) -> VAE:
     """A variational auto-encoder; by default the IWAE paper's 784-[200, 200]-50 model.
@@ -86,6 +87,8 @@ def build_vae(
         min_scale: Floor on the posterior standard deviation.
         max_scale: Ceiling on the posterior standard deviation.
         seed: Seed of the model's sampling stream.
+        kl_warmup_steps: Steps over which the KL weight rises linearly to 1 (KL annealing,
+            Bowman et al. 2016; 0: none). ELBO only.
         name: Model name.
 
     Returns:
@@ -130,7 +133,8 @@ def build_vae(
         dec = get_conv_decoder(as_image_shape(shape, "input_shape", "A convolutional VAE", "use architecture='dense' for vectors"), tuple(reversed(as_units(filters, "filters"))), latent_dim,
                                activation=act("conv"), output_activation="linear")
     settings = dict(likelihood=likelihood, beta=beta, prior=prior, dynamic_binarization=dynamic_binarization,
-                    objective=objective, k=k, min_scale=min_scale, max_scale=max_scale, seed=seed, name=name)
+                    objective=objective, k=k, min_scale=min_scale, max_scale=max_scale, seed=seed,
+                    kl_warmup_steps=kl_warmup_steps, name=name)
     if flow is not None:
         return FlowVAE(enc, dec, latent_dim, flow=flow, **settings)
     return VAE(enc, dec, latent_dim, **settings)

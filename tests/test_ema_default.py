@@ -1,0 +1,95 @@
+"""The VAE's default optimizer averages its weights (Adam's EMA, issue #20); ``ema_weights``."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_ae.models.dense import build_dense_ae
+from keras_ae.models.vae import build_vae
+from keras_ae.training.ema import ema_weights
+
+
+@pytest.fixture
+def x():
+    return np.random.default_rng(0).uniform(size=(96, 8, 8, 1)).astype("float32")
+
+
+def _vae():
+    return build_vae((8, 8, 1), hidden=(16,), latent_dim=2, dynamic_binarization=True, seed=0)
+
+
+def test_the_vae_default_averages_and_other_families_and_explicit_optimizers_do_not():
+    vae = _vae()
+    vae.compile()
+    assert vae.optimizer.use_ema and vae.optimizer.ema_momentum == pytest.approx(0.99)
+    ae = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
+    ae.compile()
+    assert not ae.optimizer.use_ema
+    for given in ("adam", keras.optimizers.Adam(5e-4)):
+        vae = _vae()
+        vae.compile(optimizer=given)
+        assert not vae.optimizer.use_ema  # exactly what the user passed
+
+
+def test_fit_leaves_the_exponential_average_of_every_step_in_the_model(x):
+    # Record the weights after every step, average them by hand (Keras' rule: the first step
+    # copies, then avg = 0.99 avg + 0.01 w) and compare with what fit leaves in the model.
+    vae = _vae()
+    vae.compile(steps_per_execution=1)
+    seen = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: seen.append([v.numpy().copy() for v in vae.trainable_variables]))
+    vae.fit(x, epochs=3, batch_size=32, callbacks=[record], verbose=0)
+    assert len(seen) == 9
+    average = [w.copy() for w in seen[0]]
+    for step in seen[1:]:
+        average = [0.99 * a + 0.01 * w for a, w in zip(average, step)]
+    for final, expected, last in zip(vae.trainable_variables, average, seen[-1]):
+        np.testing.assert_allclose(final.numpy(), expected, rtol=1e-4, atol=1e-6)
+    assert any(not np.allclose(a, w, atol=1e-6) for a, w in zip(average, seen[-1]))  # not just the last step
+
+
+def test_ema_weights_swaps_the_averages_in_and_restores_the_weights_even_on_error(x):
+    vae = _vae()
+    vae.compile()
+    vae.fit(x, epochs=2, batch_size=32, verbose=0)
+    averages = [a.numpy().copy() for a in vae.optimizer._model_variables_moving_average]
+    live = [np.full(v.shape, 0.25, "float32") for v in vae.trainable_variables]
+    for v, value in zip(vae.trainable_variables, live):
+        v.assign(value)
+    with pytest.raises(RuntimeError, match="inside"):
+        with ema_weights(vae):
+            for v, a in zip(vae.trainable_variables, averages):
+                np.testing.assert_array_equal(v.numpy(), a)
+            raise RuntimeError("inside")
+    for v, value in zip(vae.trainable_variables, live):
+        np.testing.assert_array_equal(v.numpy(), value)
+    for a, before in zip(vae.optimizer._model_variables_moving_average, averages):
+        np.testing.assert_array_equal(a.numpy(), before)  # the averages are untouched too
+
+
+def test_ema_weights_is_a_no_op_without_averages(x):
+    ae = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
+    ae.compile()
+    ae.fit(x, epochs=1, batch_size=32, verbose=0)
+    before = ae.get_weights()
+    with ema_weights(ae):
+        inside = ae.get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(before, inside))
+    fresh = _vae()
+    fresh.compile()  # averaging, but no step taken yet: nothing to swap
+    with ema_weights(fresh):
+        pass
+
+
+def test_a_saved_vae_keeps_averaging_after_loading(x, tmp_path):
+    vae = _vae()
+    vae.compile()
+    vae.fit(x, epochs=1, batch_size=32, verbose=0)
+    vae.save(tmp_path / "vae.keras")
+    loaded = keras.saving.load_model(tmp_path / "vae.keras")
+    assert loaded.optimizer.use_ema and loaded.optimizer.ema_momentum == pytest.approx(0.99)
+    for a, b in zip(vae.optimizer._model_variables_moving_average, loaded.optimizer._model_variables_moving_average):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    loss = loaded.fit(x, epochs=2, batch_size=32, verbose=0).history["loss"]
+    assert np.all(np.isfinite(loss))
