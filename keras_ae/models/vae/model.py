@@ -107,7 +107,7 @@ class VAE(AutoEncoder):
     nested_config_keys = (*AutoEncoder.nested_config_keys, "prior")  # a prior layer, or "standard_normal"
     # compile() without an optimizer averages the weights (Adam's EMA over ~100 steps): the test
     # ELBO no longer jitters +-0.5 nats per epoch (README "Time to quality": 68 / 74 epochs to the
-    # keras.io VAE's best instead of 86 / 100, seeds 0 / 1; 101.5 / 102.9 nats after 200 vs 103.5 / 104.7).
+    # keras.io VAE's best instead of 86 / 100, seeds 0 / 1; 101.5 / 102.9 nats after 200 vs 103.5 / 105.3).
     default_ema_momentum = 0.99
 
     def __init__(
