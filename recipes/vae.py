@@ -193,7 +193,7 @@ def main(argv=None):
                "iwae_train_k": vae.k if vae.objective == "iwae" else None,
                "posterior_flow": vae.flow.kind if getattr(vae, "flow", None) is not None else None,
                "flow_steps": vae.flow.steps if getattr(vae, "flow", None) is not None else None,
-               "kl_warmup_steps": getattr(vae, "kl_warmup_steps", 0),
+               "kl_warmup_steps": vae.kl_warmup_steps,
                "params": vae.count_params(), "epochs": args.epochs,
                "train_seconds": round(seconds, 1), "final_train_loss": logs["loss"],
                **{f"nll_{r['bound'].split()[0].lower()}_{r['k']}_{r['test images']}img".replace(" ", "_"): r["NLL (nats)"]
