@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.scripts.families import FAMILIES, MIRRORED, UNEVEN
+from tests.scripts.families import FAMILIES, MIRRORED, NEAR_IDENTICAL, UNEVEN
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,9 +108,14 @@ def test_trains_under_mixed_bfloat16_with_float32_losses(family, digits):
 @pytest.mark.slow
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_seeded_training_is_bit_identical(family, determinism_results):
-    """set_random_seed + op determinism: two runs give the same weights, bit for bit."""
+    """set_random_seed + op determinism: two runs give the same weights, bit for bit
+    (WGAN-GP: within the tolerance NEAR_IDENTICAL gives and the README states)."""
     out = _family_result(determinism_results, family)
-    assert out["n_weights"] > 0 and out["identical"], out
+    assert out["n_weights"] > 0, out
+    if family in NEAR_IDENTICAL:
+        assert out["identical"] or out["max_abs_diff"] <= NEAR_IDENTICAL[family], out
+    else:
+        assert out["identical"], out
 
 
 def _free_ports(n: int) -> list[int]:

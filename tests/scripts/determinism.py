@@ -1,7 +1,7 @@
 """Trains each family's small model twice with the same seed; reports whether weights are identical.
 
 Usage: python -m tests.scripts.determinism FAMILY [FAMILY ...]
-  -> prints one JSON line {family: {"identical", "n_weights"} or {"error"}}
+  -> prints one JSON line {family: {"identical", "max_abs_diff", "n_weights"} or {"error"}}
 One process serves every family (TensorFlow's start-up is most of the cost).
 """
 
@@ -30,7 +30,9 @@ results = {}
 for family in sys.argv[1:]:
     try:
         a, b = run(family), run(family)
-        results[family] = {"identical": all(np.array_equal(u, v) for u, v in zip(a, b)), "n_weights": len(a)}
+        results[family] = {"identical": all(np.array_equal(u, v) for u, v in zip(a, b)),
+                           "max_abs_diff": max(float(np.max(np.abs(u - v), initial=0.0)) for u, v in zip(a, b)),
+                           "n_weights": len(a)}
     except Exception as error:  # reported per family; the other families still run
         results[family] = {"error": f"{type(error).__name__}: {error}"[-3000:]}
 print(json.dumps(results))

@@ -144,6 +144,16 @@ MIRRORED = list(FAMILIES)
 # the GAN's (with a gradient penalty) and the autoregressive models'.
 UNEVEN = ["conv_dae", "vae", "gan", "wgan_gp", "pixelcnn", "vqvae", "realnvp", "diffusion"]
 
+# Families whose two seeded runs are not always bit-identical, with the largest weight
+# difference the determinism test accepts. WGAN-GP: in 2-4% of repeated runs (up to 25%
+# with one inter-op thread, 0 of 30 eagerly) the first critic step's input-gradient norm
+# at the interpolates comes out 5e-4 (relative) off, the same alternative value each time,
+# while the seeds, the batch, alpha, the weights and both critic scores are identical;
+# without oneDNN, with one intra-op thread and under XLA it still happens (cause not
+# found). After the test's 3 epochs the weights then differ by 2e-4; an unseeded alpha
+# gives 5e-3 and another global seed 0.9.
+NEAR_IDENTICAL = {"wgan_gp": 1e-3}
+
 # Registered families without a row of their own, and why their training is covered.
 SHARED_STEP = {
     "autoregressive": "the abstract base of PixelCNN and PixelRNN (pixelcnn row)",
