@@ -56,8 +56,8 @@ import tensorflow as tf
 from keras_ae.data import binarize, corrupt
 from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.reconstruction import psnr, squared_error_per_example
-from keras_ae.training.ema import ema_weights
 from keras_ae.experiment import format_table, load_recipe_data, recipe_parser, write_results
+from keras_ae.training import ema_weights
 from keras_ae.validation import check_choice
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling keras_io_reference module

@@ -111,11 +111,9 @@ def test_seeded_training_is_bit_identical(family, determinism_results):
     """set_random_seed + op determinism: two runs give the same weights, bit for bit
     (WGAN-GP: within the tolerance NEAR_IDENTICAL gives and the README states)."""
     out = _family_result(determinism_results, family)
+    tolerance = NEAR_IDENTICAL.get(family)
     assert out["n_weights"] > 0, out
-    if family in NEAR_IDENTICAL:
-        assert out["identical"] or out["max_abs_diff"] <= NEAR_IDENTICAL[family], out
-    else:
-        assert out["identical"], out
+    assert out["identical"] or (tolerance is not None and out["max_abs_diff"] <= tolerance), out
 
 
 def _free_ports(n: int) -> list[int]:
