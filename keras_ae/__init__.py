@@ -22,8 +22,7 @@ from keras_ae.quiet import quiet_entry_point as _quiet_entry_point
 
 _quiet_entry_point()
 
-__version__ = "0.1.0"
-
+from keras_ae.version import __version__
 from keras_ae.data import load_dataset, make_tf_dataset
 from keras_ae.errors import (
     DatasetNotAvailableError,
@@ -40,25 +39,31 @@ from keras_ae.models import (
     build_contractive_ae,
     build_conv_ae,
     build_dcgan,
+    build_ddpm,
     build_dense_ae,
     build_denoising_ae,
+    build_diffusion,
     build_gan,
     build_hashing_ae,
     build_linear_ae,
     build_pixelcnn,
     build_pixelrnn,
+    build_realnvp,
     build_sparse_ae,
     build_tied_ae,
     build_vae,
+    build_vqvae,
     fit_pca,
 )
-from keras_ae.export import export  # noqa: E402  (the function; the module stays importable)
+
+# The package keras_ae.export, callable as the function: keras_ae.export(model, "name").
+from keras_ae import export
 
 __all__ = [
     "GAN", "VAE", "AutoEncoder", "DatasetNotAvailableError", "InputValidationError",
     "KerasAEError", "TrainingDivergedError", "UnknownNameError", "__version__",
-    "build_conditional_gan", "build_contractive_ae", "build_conv_ae", "build_dcgan",
-    "build_dense_ae", "build_denoising_ae", "build_gan", "build_hashing_ae", "build_linear_ae",
-    "build_pixelcnn", "build_pixelrnn", "build_sparse_ae", "build_tied_ae", "build_vae",
-    "export", "fit_pca", "load_dataset", "make_tf_dataset",
+    "build_conditional_gan", "build_contractive_ae", "build_conv_ae", "build_dcgan", "build_ddpm",
+    "build_dense_ae", "build_denoising_ae", "build_diffusion", "build_gan", "build_hashing_ae", "build_linear_ae",
+    "build_pixelcnn", "build_pixelrnn", "build_realnvp", "build_sparse_ae", "build_tied_ae", "build_vae",
+    "build_vqvae", "export", "fit_pca", "load_dataset", "make_tf_dataset",
 ]

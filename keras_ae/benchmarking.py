@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ae.validation import check_choice, check_positive_int
+from keras_ae.validation import check_choice, check_int
 
 # Ops whose FLOPs are counted: they hold nearly all of a dense or conv network's work.
 _MATMUL_OPS = ("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
@@ -66,9 +66,9 @@ def time_call(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1, clock: s
         >>> len(times)
         3
     """
-    repeats = check_positive_int(repeats, "repeats")
+    repeats = check_int(repeats, "repeats", minimum=1)
     now = CLOCKS[check_choice(clock, "clock", tuple(CLOCKS))]
-    for _ in range(check_positive_int(warmup, "warmup", minimum=0)):
+    for _ in range(check_int(warmup, "warmup", minimum=0)):
         fn()
     times = []
     for _ in range(repeats):
@@ -98,9 +98,9 @@ def interleaved(variants: Mapping[str, Callable[[], Any]], repeats: int = 5, war
         >>> sorted(times), len(times["a"])
         (['a', 'b'], 2)
     """
-    repeats = check_positive_int(repeats, "repeats")
+    repeats = check_int(repeats, "repeats", minimum=1)
     for fn in variants.values():
-        for _ in range(check_positive_int(warmup, "warmup", minimum=0)):
+        for _ in range(check_int(warmup, "warmup", minimum=0)):
             fn()
 
     def wall(fn):
@@ -169,7 +169,7 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 10, warmup: int = 2, dtype:
         >>> matmul_peak_gflops(256, repeats=3) > 0
         True
     """
-    n = check_positive_int(n, "n")
+    n = check_int(n, "n", minimum=1)
     a = tf.random.stateless_normal((n, n), seed=(1, 2), dtype=dtype)
     b = tf.random.stateless_normal((n, n), seed=(3, 4), dtype=dtype)
     matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)[:1, :1]))  # tiny readback: waits for the product
@@ -350,7 +350,7 @@ def forward_flops(model: keras.Model, batch_size: int = 1) -> int:
         >>> forward_flops(build_dense_ae((28, 28, 1)))  # 784-128-64-32-64-128-784
         442368
     """
-    batch_size = check_positive_int(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
 
     def spec_of(sub: keras.Model) -> list[tf.TensorSpec]:
         return [tf.TensorSpec((batch_size, *t.shape[1:]), t.dtype) for t in sub.inputs]

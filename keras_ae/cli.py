@@ -14,6 +14,11 @@ finished is refused (exit 2: pass at least that many, or ``--fresh``). Model fil
 Keras' safe mode and config files are read with ``yaml.safe_load`` (plain data only, at
 most 1 MiB and 10,000 values with YAML aliases expanded).
 
+Families that score images on a grid (RealNVP: 8-bit, ``k / 255``) get their images
+rounded to it (``--quantize LEVELS`` chooses a grid for any model). A ``--tensorboard``
+summary that fails never costs the trained model: model.keras and history.json are
+saved, then the failure is reported (exit 1).
+
 Exit codes: 0 success, 2 usage error (bad flag, unknown model or dataset name, bad
 value, unsafe or oversized model or config file), 1 any other failure (missing file,
 training diverged, export exists, ...). Either error is one line on stderr.
@@ -35,16 +40,10 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-# Training-config handling (defaults, file reading and bounds, checks) lives in
-# keras_ae.cli_config; re-exported here, so `from keras_ae.cli import X` keeps working.
-from keras_ae.cli_config import (  # noqa: F401  (re-exported)
-    MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, MAX_CONFIG_VALUES, MAX_ECHO, MAX_ERROR_LINE, MAX_SEED, TRAIN_DEFAULTS,
-    UsageError, _RESUME_FREE, _one_line, _show, check_config_out, check_train_config, read_config,
-    resolve_train_config,
+# Training-config handling (defaults, file reading and bounds, checks) lives in keras_ae.cli_config.
+from keras_ae.cli_config import (
+    MAX_SEED, TRAIN_DEFAULTS, UsageError, _RESUME_FREE, _one_line, _show, resolve_train_config,
 )
-
-# Quiet TensorFlow's C++ start-up log for command-line use (set it to 0 to see it).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 PROG = "keras-ae"
@@ -73,6 +72,9 @@ def _build_model(name: str, input_shape: tuple, params: dict):
     from keras_ae.validation import check_choice
 
     builder = BUILDERS[check_choice(name, "model", sorted(BUILDERS))]
+    shape_arg = next(iter(inspect.signature(builder).parameters))  # every builder takes the shape first
+    if shape_arg in params:
+        raise UsageError(f"params may not set {shape_arg}: the shape comes from the dataset (see --dataset).")
     try:
         return builder(input_shape, **params)
     except TypeError as exc:
@@ -83,11 +85,55 @@ def _build_model(name: str, input_shape: tuple, params: dict):
                          "(see its docstring).") from exc
 
 
+def grid_levels(model, levels: int | None = None) -> int | None:
+    """The grey levels the CLI rounds a model's images to: ``levels`` (``--quantize``), else
+    the model's own grid when it scores images of more than 2 levels (RealNVP: 256), else ``None``.
+
+    Two levels are never chosen for a model: its binary images come from ``--binarize`` (a
+    Bernoulli draw per pixel), not from rounding.
+
+    Args:
+        model: A built keras_ae model (its ``data_spec(training=True)`` declares the grid).
+        levels: ``--quantize``, or ``None``.
+
+    Returns:
+        The number of levels, or ``None`` (images used as loaded).
+
+    Example:
+        >>> grid_levels(build_realnvp((8, 8, 1), filters=4, blocks=0, couplings=1, final_couplings=1))
+        256
+        >>> grid_levels(build_dense_ae((8, 8, 1), code_dim=4)), grid_levels(build_dense_ae((8, 8, 1), code_dim=4), 16)
+        (None, 16)
+    """
+    if levels is not None:
+        return int(levels)
+    spec = model.data_spec(training=True) if callable(getattr(model, "data_spec", None)) else None
+    own = getattr(spec, "levels", None)
+    return int(own) if own is not None and own > 2 else None
+
+
+def quantize(x, levels: int):
+    """Images in [0, 1] rounded to the grid ``k / (levels - 1)``: a NumPy array or a ``tf.Tensor``.
+
+    Example:
+        >>> quantize(np.array([0.0, 0.3125, 1.0], np.float32), 256) * 255
+        array([  0.,  80., 255.], dtype=float32)
+    """
+    import numpy as np
+
+    steps = float(levels - 1)
+    if isinstance(x, np.ndarray):
+        return (np.round(x.astype(np.float32) * steps) / steps).astype(np.float32)
+    import tensorflow as tf
+
+    return tf.round(tf.cast(x, tf.float32) * steps) / steps
+
+
 def _compile(model, learning_rate: float, steps_per_execution: int | None = None) -> None:
     import keras
 
     extra = {} if steps_per_execution is None else {"steps_per_execution": steps_per_execution}
-    if "optimizer" in inspect.signature(model.compile).parameters:
+    if model.single_optimizer:  # Trainer.single_optimizer: False for families with optimizers of their own
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), **extra)
     else:  # families with their own optimizers (e.g. a GAN's two) keep their defaults
         model.compile(**extra)
@@ -113,7 +159,6 @@ def cmd_train(args: argparse.Namespace) -> int:
                                                read_backup)
     from keras_ae.data import load_dataset
     from keras_ae.errors import TrainingDivergedError
-    from keras_ae.saving import save_model
 
     out = Path(config["out"])
     if args.fresh:
@@ -140,6 +185,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         x_train, x_test = binarize(x_train, seed=int(config["seed"])), binarize(x_test, seed=int(config["seed"]) + 1)
     model = _build_model(config["model"], tuple(x_train.shape[1:]), config["params"])
+    levels = _announce_grid(model, config)
+    if levels:
+        x_train, x_test = quantize(x_train, levels), quantize(x_test, levels)
     _compile(model, float(config["learning_rate"]), config["steps_per_execution"])
     n_params = sum(int(np.prod(w.shape)) for w in model.weights)  # count_params() needs model.built
     print(f"Training {config['model']} ({type(model).__name__}, {n_params:,} parameters) on "
@@ -148,33 +196,46 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"Resuming the unfinished run in {out / BACKUP_DIR}: {resumed['epoch']} of {config['epochs']} "
               f"epochs done (pass --fresh to start over).")
     out.mkdir(parents=True, exist_ok=True)
-    model_path, history_path, config_path = out / "model.keras", out / "history.json", out / "config.json"
+    config_path = out / "config.json"
     config_path.write_text(json.dumps(config, indent=2))  # written first: a killed run can be rerun from it
     # Class-conditional models (e.g. a conditional GAN) train on (images, labels).
     labelled = bool(getattr(model, "conditional", False))
+    summaries = _tensorboard(config, model, x_test, y_test)
     start = time.perf_counter()
     try:
         history = fit_resumable(
             model, x_train, y=y_train if labelled else None, out_dir=out, fingerprint=fingerprint, keep_backup=True,
             epochs=config["epochs"], batch_size=config["batch_size"], verbose=args.verbose,
             validation_data=((x_test, y_test) if labelled else (x_test,)) if config["validation"] else None,
-            callbacks=_tensorboard(config, model, x_test, y_test),
+            callbacks=summaries,
         )
     except TrainingDivergedError:
         clear_backup(out)  # resuming would diverge again; best.keras / last.keras keep the finite epochs
         raise
     seconds = time.perf_counter() - start
-    return _finish_training(args, config, model, history, seconds, resumed, len(x_train))
+    return _finish_training(args, config, model, history, seconds, resumed, len(x_train), summaries)
+
+
+def _announce_grid(model, config: dict) -> int | None:
+    """:func:`grid_levels` of the run, saved in ``model.info`` (``evaluate`` rounds the same way)."""
+    levels = grid_levels(model, config.get("quantize"))
+    if levels and config.get("quantize") is None:
+        print(f"note: {type(model).__name__} scores images on a grid of {levels} grey levels; the images are rounded "
+              f"to it (as --quantize {levels}).")
+    if levels and isinstance(getattr(model, "info", None), dict):
+        model.info["quantized"] = levels
+    return levels
 
 
 def _tensorboard(config: dict, model, x_test, y_test) -> list:
-    """The TensorBoard callbacks of ``--tensorboard DIR`` (none without it)."""
+    """The TensorBoard callbacks of ``--tensorboard DIR`` (none without it), each contained:
+    a failing summary is reported after model.keras and history.json are saved."""
     if not config["tensorboard"]:
         return []
-    from keras_ae.training.callbacks import tensorboard_callbacks
+    from keras_ae.training.callbacks import contained, tensorboard_callbacks
 
     # A fixed slice of the test split: the images and projector points of every summary.
-    return tensorboard_callbacks(config["tensorboard"], model, x_test[:2048], y_test[:2048])
+    return contained(tensorboard_callbacks(config["tensorboard"], model, x_test[:2048], y_test[:2048]))
 
 
 def _train_streamed(args: argparse.Namespace, config: dict, out: Path, resumed, fingerprint: dict) -> int:
@@ -203,6 +264,10 @@ def _train_streamed(args: argparse.Namespace, config: dict, out: Path, resumed, 
         train_ds, test_ds = binarized(train_ds, config["seed"]), binarized(test_ds, config["seed"] + 1)
     input_shape = tuple(int(d) for d in train_ds.element_spec[0].shape)
     model = _build_model(config["model"], input_shape, config["params"])
+    levels = _announce_grid(model, config)
+    if levels:
+        train_ds, test_ds = (ds.map(lambda x, y: (quantize(x, levels), y), num_parallel_calls=tf.data.AUTOTUNE)
+                             for ds in (train_ds, test_ds))
     _compile(model, float(config["learning_rate"]), config["steps_per_execution"])
     # Class-conditional models train on (images, labels); the others on images alone.
     labelled = bool(getattr(model, "conditional", False))
@@ -222,28 +287,31 @@ def _train_streamed(args: argparse.Namespace, config: dict, out: Path, resumed, 
         print(f"Resuming the unfinished run in {out}: {resumed['epoch']} of {config['epochs']} epochs done.")
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=2))
+    summaries = _tensorboard(config, model, x_test, y_test)
     start = time.perf_counter()
     try:
         history = fit_resumable(
             model, batched(train_ds, shuffle=True), out_dir=out, fingerprint=fingerprint, keep_backup=True,
             epochs=config["epochs"], verbose=args.verbose,
             validation_data=batched(test_ds, shuffle=False) if config["validation"] else None,
-            callbacks=_tensorboard(config, model, x_test, y_test),
+            callbacks=summaries,
         )
     except TrainingDivergedError:
         clear_backup(out)
         raise
     seconds = time.perf_counter() - start
     n_train = int(train_ds.cardinality()) if int(train_ds.cardinality()) >= 0 else None
-    return _finish_training(args, config, model, history, seconds, resumed, n_train)
+    return _finish_training(args, config, model, history, seconds, resumed, n_train, summaries)
 
 
 def _finish_training(args: argparse.Namespace, config: dict, model, history: dict, seconds: float, resumed,
-                     n_train: int | None) -> int:
-    """Checks the history, saves model.keras and history.json, prints the summary."""
+                     n_train: int | None, summaries: Sequence = ()) -> int:
+    """Checks the history, saves model.keras and history.json, prints the summary, then
+    reports a failed summary callback (exit 1): the trained model is saved either way."""
     import numpy as np
 
-    from keras_ae.errors import TrainingDivergedError
+    from keras_ae.errors import KerasAEError, TrainingDivergedError
+    from keras_ae.training.callbacks import failures
     from keras_ae.saving import save_model
     from keras_ae.training.checkpoints import clear_backup
 
@@ -271,6 +339,10 @@ def _finish_training(args: argparse.Namespace, config: dict, model, history: dic
     print(f"\nmodel:   {model_path}  (checkpoints: {out / 'best.keras'}, {out / 'last.keras'})\n"
           f"history: {history_path}\nconfig:  {config_path}  (rerun: {PROG} train --config {config_path})")
     print(f"next:    {PROG} evaluate {model_path}  |  {PROG} export {model_path} --name {config['model']}")
+    failed = failures(summaries)
+    if failed:
+        raise KerasAEError(f"--tensorboard: {failed[0]} (model.keras and history.json are saved; the TensorBoard "
+                           f"logs in {config['tensorboard']} are incomplete).")
     return EXIT_OK
 
 
@@ -333,6 +405,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from keras_ae.data import binarize
 
         x_test = binarize(x_test, seed=int(info.get("seed") or 0) + 1)
+    levels = grid_levels(model, info.get("quantized"))
+    if levels:  # the grid `train` rounded to (or the model's own)
+        x_test = quantize(x_test, levels)
     # A class-conditional model (e.g. `keras-ae train conditional_gan`) is scored on (images, labels).
     labels = y_test if getattr(model, "conditional", False) else None
     results = evaluate_model(model, x_test, batch_size=args.batch_size, seed=args.seed, y=labels)
@@ -520,6 +595,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--limit", type=int, help="use only the first N training examples")
     train.add_argument("--binarize", action="store_const", const=True,
                        help="binarize the images once, pixel ~ Bernoulli(intensity) (Bernoulli VAE, PixelCNN)")
+    train.add_argument("--quantize", type=int, metavar="LEVELS",
+                       help="round the images to LEVELS grey levels, k / (LEVELS - 1) (256: 8-bit images); default: "
+                            "the model's own grid (256 for realnvp), else the images as loaded")
     train.add_argument("--no-validation", dest="validation", action="store_const", const=False,
                        help="skip validation on the test split")
     train.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",

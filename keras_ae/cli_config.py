@@ -24,8 +24,12 @@ from typing import Any, Sequence
 TRAIN_DEFAULTS: dict[str, Any] = {
     "model": None, "dataset": "digits", "data_dir": None, "epochs": 10, "batch_size": 128,
     "learning_rate": 1e-3, "seed": 0, "limit": None, "binarize": False, "validation": True, "out": None,
-    "steps_per_execution": None, "tensorboard": None, "stream": False, "params": {},
+    "steps_per_execution": None, "tensorboard": None, "stream": False, "quantize": None, "params": {},
 }
+# --quantize LEVELS: at most 8-bit grids (the flow and diffusion families score 8-bit images).
+MAX_QUANTIZE_LEVELS = 256
+# The builders' shape arguments (their first, positional one): the CLI passes the dataset's shape.
+SHAPE_PARAMS = ("input_shape", "image_shape", "data_shape")
 # Settings that may change between a killed run and its resumption (the rest must match).
 _RESUME_FREE = ("epochs", "out", "steps_per_execution", "tensorboard")
 # Bounds on what a config file (or a -p value) may hold: YAML anchors/aliases can expand a
@@ -232,6 +236,20 @@ def resolve_train_config(args: argparse.Namespace) -> dict:
     return config
 
 
+def _file_in_the_way(folder: str) -> Path | None:
+    """The path itself or its nearest existing ancestor when that is not a folder, else ``None``.
+
+    Example:
+        >>> _file_in_the_way(__file__) is not None, _file_in_the_way(str(tmp_dir / "new" / "run"))
+        (True, None)
+    """
+    path = Path(folder).expanduser()
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)  # True is an int in Python
 
@@ -265,9 +283,17 @@ def check_train_config(config: dict) -> dict:
     for key in ("data_dir", "out", "tensorboard"):  # '' would mean the current folder: refuse it
         if config[key] is not None and (not isinstance(config[key], str) or not config[key].strip()):
             raise bad(key, "a non-empty folder path")
+    for key in ("out", "tensorboard"):  # folders the run writes: a file in the way is a bad value
+        blocker = _file_in_the_way(config[key]) if config[key] is not None else None
+        if blocker is not None:
+            where = "is a file" if blocker == Path(config[key]) else f"is below the file {_show(str(blocker))}"
+            raise UsageError(f"{key} must be a folder, but {_show(config[key])} {where}; give a folder path.")
     for key in ("epochs", "batch_size"):
         if not _is_int(config[key]) or config[key] < 1:
             raise bad(key, "a positive integer")
+    quantize = config.get("quantize")  # None: the model's own grid, if it has one
+    if quantize is not None and (not _is_int(quantize) or not 2 <= quantize <= MAX_QUANTIZE_LEVELS):
+        raise bad("quantize", f"a number of grey levels in [2, {MAX_QUANTIZE_LEVELS}] (256: 8-bit images)")
     for key in ("limit", "steps_per_execution"):  # None: all examples / the model's default
         if config[key] is not None and (not _is_int(config[key]) or config[key] < 1):
             raise bad(key, "a positive integer")
@@ -288,6 +314,7 @@ def check_train_config(config: dict) -> dict:
     params = config["params"]
     if not isinstance(params, dict) or not all(isinstance(k, str) and k.isidentifier() for k in params):
         raise bad("params", "a mapping of builder argument names to values")
-    if "input_shape" in params:
-        raise UsageError("params may not set input_shape: it comes from the dataset (see --dataset).")
+    shape = [key for key in SHAPE_PARAMS if key in params]
+    if shape:
+        raise UsageError(f"params may not set {shape[0]}: the shape comes from the dataset (see --dataset).")
     return config

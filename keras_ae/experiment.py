@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -90,19 +91,6 @@ def recipe_tensorboard_callbacks(args: argparse.Namespace, model, x_test=None, y
     return tensorboard_callbacks(Path(args.tensorboard) / (name or model.name), model, x_test, y_test)
 
 
-def prebinarized(dataset: str) -> bool:
-    """Whether ``dataset`` is already binary (``binarized_mnist``): binarizing it again is wrong.
-
-    Example:
-        >>> prebinarized("digits")
-        False
-    """
-    from keras_ae import data
-
-    check = getattr(data, "is_prebinarized", None)  # absent from older keras_ae.data
-    return bool(check(dataset)) if callable(check) else False
-
-
 def fit_recipe_model(model, x, args: argparse.Namespace, name: str | None = None, monitor: str | None = "auto",
                      x_test=None, y_test=None, **fit_kwargs: Any) -> dict[str, list[float]]:
     """``model.fit`` for recipes: resumable, with best and last checkpoints, NaN-safe.
@@ -142,18 +130,25 @@ def fit_recipe_model(model, x, args: argparse.Namespace, name: str | None = None
         >>> sorted(p.name for p in (Path(args.out) / CHECKPOINTS / model.name).iterdir())  # until write_results
         ['backup', 'best.keras', 'last.keras']
     """
+    from keras_ae.training.callbacks import contained, failures
     from keras_ae.training.checkpoints import fit_resumable
 
     name = name or model.name
+    summaries = []
     if getattr(args, "tensorboard", None):
         if x_test is None and fit_kwargs.get("validation_data") is not None:
             data = fit_kwargs["validation_data"]
             x_test = data[0] if isinstance(data, (tuple, list)) else data
-        fit_kwargs["callbacks"] = [*(fit_kwargs.get("callbacks") or []),
-                                   *recipe_tensorboard_callbacks(args, model, x_test, y_test, name=name)]
+        # Contained: a failing summary is reported, and the recipe keeps its trained model.
+        summaries = contained(recipe_tensorboard_callbacks(args, model, x_test, y_test, name=name))
+        fit_kwargs["callbacks"] = [*(fit_kwargs.get("callbacks") or []), *summaries]
     fingerprint = {"checkpoint": name, **{k: v for k, v in vars(args).items() if k not in RESUME_FREE_ARGS}}
-    return fit_resumable(model, x, out_dir=Path(args.out) / CHECKPOINTS / name, monitor=monitor,
-                         fingerprint=fingerprint, keep_backup=True, **fit_kwargs)
+    history = fit_resumable(model, x, out_dir=Path(args.out) / CHECKPOINTS / name, monitor=monitor,
+                            fingerprint=fingerprint, keep_backup=True, **fit_kwargs)
+    for failure in failures(summaries):
+        print(f"warning: --tensorboard: {failure}; training finished, the TensorBoard logs of {name} are "
+              "incomplete.", file=sys.stderr, flush=True)
+    return history
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], floatfmt: str = ".4g") -> str:
@@ -184,7 +179,8 @@ def machine_description() -> dict[str, Any]:
         >>> "cpus" in machine_description()
         True
     """
-    info: dict[str, Any] = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    info: dict[str, Any] = {"cpus": os.cpu_count(), "platform": platform.platform(),
+                            "python": platform.python_version()}
     try:
         import keras
         import tensorflow as tf

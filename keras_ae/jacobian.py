@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
-from keras_ae.validation import check_choice, check_positive_int
+from keras_ae.validation import check_choice, check_int
 
 METHODS = ("auto", "closed_form", "exact", "stochastic")
 # Activations whose derivative is a function of the activation's output, so a dense
@@ -211,7 +211,8 @@ def format_bytes(n: float) -> str:
     return f"{n:.1f} TiB"  # pragma: no cover
 
 
-def check_jacobian_memory(batch_size: int, code_size: int, input_size: int, limit: int | None = DEFAULT_MEMORY_LIMIT) -> int:
+def check_jacobian_memory(batch_size: int, code_size: int, input_size: int,
+                          limit: int | None = DEFAULT_MEMORY_LIMIT) -> int:
     """Refuses a per-example Jacobian larger than ``limit`` bytes, before any computation.
 
     Args:
@@ -306,7 +307,8 @@ def _projections(x, n_projections: int, seed) -> tf.Tensor:
     return tf.random.stateless_normal(shape, seed=tf.cast(pair, tf.int32), alg="philox")
 
 
-def chain_stochastic_sq_norms(chain: DenseChain, x, outputs: Sequence[tf.Tensor], n_projections: int = 1, seed: Any = None) -> tf.Tensor:
+def chain_stochastic_sq_norms(chain: DenseChain, x, outputs: Sequence[tf.Tensor], n_projections: int = 1,
+                              seed: Any = None) -> tf.Tensor:
     """Unbiased ``E||J v||^2`` estimate for a dense chain: tangents pushed through the layers.
 
     Each projection costs one matmul per layer (a forward-mode JVP written out), and
@@ -352,7 +354,8 @@ def tape_jacobian(encoder: keras.Model, x, training: bool = False) -> tf.Tensor:
     return tf.reshape(tf.cast(jac, tf.float32), [tf.shape(x)[0], code.shape[1], _flat_size(encoder.input_shape)])
 
 
-def tape_stochastic_sq_norms(encoder: keras.Model, x, n_projections: int = 1, seed: Any = None, training: bool = False) -> tf.Tensor:
+def tape_stochastic_sq_norms(encoder: keras.Model, x, n_projections: int = 1, seed: Any = None,
+                             training: bool = False) -> tf.Tensor:
     """Unbiased ``E||J v||^2`` estimate for any encoder from forward-mode JVPs.
 
     Uses ``tf.autodiff.ForwardAccumulator`` on ``n_projections`` copies of the batch.
@@ -383,7 +386,8 @@ class JacobianPenalty:
 
     Example:
         >>> from keras_ae.models import get_dense_encoder
-        >>> penalty = JacobianPenalty(get_dense_encoder((8, 8, 1), hidden=(), code_dim=4, code_activation="sigmoid"), "auto")
+        >>> encoder = get_dense_encoder((8, 8, 1), hidden=(), code_dim=4, code_activation="sigmoid")
+        >>> penalty = JacobianPenalty(encoder, "auto")
         >>> penalty.method  # one Dense layer: the closed form
         'closed_form'
         >>> JacobianPenalty(get_dense_encoder((8, 8, 1), hidden=(16,), code_dim=4), "auto").method
@@ -394,7 +398,7 @@ class JacobianPenalty:
                  memory_limit: int | None = DEFAULT_MEMORY_LIMIT):
         check_choice(method, "jacobian method", METHODS)
         self.encoder = encoder
-        self.n_projections = check_positive_int(n_projections, "n_projections")
+        self.n_projections = check_int(n_projections, "n_projections", minimum=1)
         self.memory_limit = memory_limit
         self.chain, why = dense_chain(encoder)
         self.input_size = _flat_size(encoder.input_shape)
@@ -481,7 +485,8 @@ def jacobian_sq_norms(encoder: keras.Model, x, method: str = "exact", n_projecti
         >>> exact.shape, bool(np.allclose(exact, jacobian_sq_norms(encoder, x_digits[:4], method="closed_form")))
         (TensorShape([4]), True)
     """
-    return JacobianPenalty(encoder, method, n_projections, memory_limit).squared_norms(tf.convert_to_tensor(x), seed=seed)
+    penalty = JacobianPenalty(encoder, method, n_projections, memory_limit)
+    return penalty.squared_norms(tf.convert_to_tensor(x), seed=seed)
 
 
 def finite_difference_jacobian(encoder: keras.Model, x, eps: float = 1e-2) -> np.ndarray:

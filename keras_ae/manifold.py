@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
 from keras_ae.jacobian import DEFAULT_MEMORY_LIMIT, JacobianPenalty, check_jacobian_memory, tape_jacobian
-from keras_ae.validation import check_array, check_positive_int
+from keras_ae.validation import check_array, check_int
 
 
 def encoder_of(model: keras.Model) -> keras.Model:
@@ -79,7 +79,7 @@ def encoder_jacobian(model: keras.Model, x, batch_size: int = 64, memory_limit: 
         (10, 4, 64)
     """
     encoder, x = _inputs(model, x)
-    batch_size = check_positive_int(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     code_size = int(np.prod(encoder.output_shape[1:]))
     input_size = int(np.prod(x.shape[1:]))
     check_jacobian_memory(len(x), code_size, input_size, memory_limit)
@@ -121,10 +121,11 @@ def jacobian_norm(model: keras.Model, x, method: str = "exact", n_projections: i
     if penalty.method == "exact" and penalty.chain is not None and len(penalty.chain.denses) == 1:
         # One dense layer: the closed form is exact and needs no (batch, code, input) tensor.
         penalty = JacobianPenalty(encoder, "closed_form")
-    penalty.check_memory(min(check_positive_int(batch_size, "batch_size"), len(x)))
+    penalty.check_memory(min(check_int(batch_size, "batch_size", minimum=1), len(x)))
     generator = keras.random.SeedGenerator(seed)
     compute = tf.function(lambda xb: penalty.squared_norms(xb, seed=generator), reduce_retracing=True)
-    sq = np.concatenate([compute(tf.constant(x[part])).numpy() for part in _batches(len(x), batch_size, verbose, "examples")])
+    parts = _batches(len(x), batch_size, verbose, "examples")
+    sq = np.concatenate([compute(tf.constant(x[part])).numpy() for part in parts])
     return np.sqrt(np.maximum(sq.astype(np.float64), 0.0))
 
 
@@ -162,7 +163,7 @@ def tangent_plane(model: keras.Model, x, k: int = 5, batch_size: int = 64, verbo
         True
     """
     encoder, x = _inputs(model, x)
-    k = check_positive_int(k, "k")
+    k = check_int(k, "k", minimum=1)
     jac = encoder_jacobian(encoder, x, batch_size=batch_size, verbose=verbose).astype(np.float64)
     if k > min(jac.shape[1:]):
         raise InputValidationError(f"k={k} exceeds the Jacobian's rank bound min(code, input) = {min(jac.shape[1:])}.")
@@ -204,7 +205,7 @@ def contraction_ratio(model: keras.Model, x, radius: float | Sequence[float], n_
     radii = np.atleast_1d(np.asarray(radius, dtype=np.float64))
     if radii.ndim != 1 or not np.all(np.isfinite(radii)) or np.any(radii <= 0):
         raise InputValidationError(f"radius must be positive and finite, got {radius!r}.")
-    n_directions = check_positive_int(n_directions, "n_directions")
+    n_directions = check_int(n_directions, "n_directions", minimum=1)
     rng = np.random.default_rng(seed)
     flat = x.reshape(len(x), -1)
     code = encoder.predict(x, batch_size=batch_size, verbose=0).reshape(len(x), -1).astype(np.float64)
@@ -255,7 +256,8 @@ def rank_correlation(codes: np.ndarray, coordinate: np.ndarray, n_angles: int = 
     return round(best, 12)
 
 
-def coordinate_recovery(codes: np.ndarray, coordinates: np.ndarray, n_neighbors: int = 10, folds: int = 5) -> np.ndarray:
+def coordinate_recovery(codes: np.ndarray, coordinates: np.ndarray, n_neighbors: int = 10,
+                        folds: int = 5) -> np.ndarray:
     """How well each intrinsic coordinate can be read off the codes: cross-validated k-NN R^2.
 
     Unlike :func:`rank_correlation` it does not need the coordinate to follow a straight
@@ -285,6 +287,6 @@ def coordinate_recovery(codes: np.ndarray, coordinates: np.ndarray, n_neighbors:
 
 
 __all__ = [
-    "TangentPlane", "contraction_ratio", "coordinate_recovery", "encoder_jacobian", "encoder_of", "jacobian_norm", "rank_correlation",
-    "tangent_plane",
+    "TangentPlane", "contraction_ratio", "coordinate_recovery", "encoder_jacobian", "encoder_of", "jacobian_norm",
+    "rank_correlation", "tangent_plane",
 ]

@@ -15,18 +15,32 @@ reach it through :func:`quiet_entry_point`, called at the very top of
 ``keras_ae/__init__.py``; it only acts in ``keras-ae`` / ``python -m keras_ae`` /
 ``recipes/*.py`` processes, never in a user's own program or notebook.
 
-Opt out: ``keras-ae --verbose ...``, a recipe's ``--verbose`` or setting
-``TF_CPP_MIN_LOG_LEVEL`` yourself (e.g. ``TF_CPP_MIN_LOG_LEVEL=0``) shows the lines.
+After the import, TensorFlow still logs at run time: INFO and WARNING lines (hidden by
+``TF_CPP_MIN_LOG_LEVEL=2``, which the quiet start sets unless the user chose a level,
+*before* TensorFlow reads it) and a few ERROR lines that report no error (grappler's
+``remapper failed`` on one graph rewrite, oneDNN's ``supports DT_INT32 only on platforms
+with AVX-512``: the op falls back to Eigen). Those need a filter for the process' whole
+life: :func:`filter_stderr` points file descriptor 2 at a pipe read by a small forked
+process that drops them and passes every other line on. The filter process outlives a
+crash of the main one (it reads until the pipe closes), so a segfault's report is kept.
+
+Opt out: ``keras-ae --verbose ...``, a recipe's ``--verbose`` or
+``TF_CPP_MIN_LOG_LEVEL=0`` shows every line. Any other level the user (or a script
+starting a recipe) sets keeps the quiet start, with lines below that level hidden: the
+start-up lines are what TensorFlow would hide at that level if it could.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import os
 import re
+import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -42,6 +56,25 @@ _NOISE = re.compile(
     r"|To enable the following instructions:.*rebuild TensorFlow)"
 )
 _ENTRY_SCRIPTS = ("keras-ae", "keras-ae.exe", "keras-ae-script.py")
+# The level an entry point runs with when the user chose none (2: errors only).
+DEFAULT_LEVEL = "2"
+# A glog-format line (absl / TensorFlow C++): severity letter, date, time, thread, file:line].
+_GLOG = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]")
+# The start of a line that may still become a glog line (a glog line is written whole).
+_MAYBE_GLOG = re.compile(rb"^[IWEF](\d|$)")
+# ERROR lines that report no error: grappler's remapper skipping one rewrite, oneDNN falling
+# back to Eigen, no CUDA driver on a CPU machine.
+_BENIGN_ERRORS = re.compile(
+    r"^E\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ (meta_optimizer\.cc:\d+\] remapper failed"
+    r"|util\.cc:\d+\] oneDNN supports DT_INT32 only on platforms with AVX-512"
+    r"|cuda_platform\.cc:\d+\] failed call to cuInit)")
+# Severity of a glog line by letter, as TF_CPP_MIN_LOG_LEVEL counts (0 INFO ... 3 FATAL).
+_SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
+# Longest wait at exit for the filter process to pass the last lines on.
+FILTER_EXIT_WAIT = 5.0
+# fd 2 as it was before filter_stderr (None: no filter), and the filter process' id.
+_original_stderr: int | None = None
+_filter_pid: int | None = None
 
 
 def is_startup_noise(line: str) -> bool:
@@ -85,19 +118,157 @@ def stderr_captured() -> Iterator[list[str]]:
         os.close(saved)
 
 
-def _replay(lines: Sequence[str]) -> None:
-    if lines:
+def _replay(lines: Sequence[str], fd: int | None = None) -> None:
+    if not lines:
+        return
+    if fd is None:
         sys.stderr.write("\n".join(lines) + "\n")
         sys.stderr.flush()
+    else:  # past the run-time filter
+        os.write(fd, ("\n".join(lines) + "\n").encode("utf-8", "replace"))
+
+
+def is_hidden_at_run_time(line: str, level: int) -> bool:
+    """Whether the run-time filter drops ``line``: a glog line below ``level``, or an
+    ERROR line that reports no error (see ``_BENIGN_ERRORS``).
+
+    Example:
+        >>> is_hidden_at_run_time("E0000 00:00:1.5   13208 meta_optimizer.cc:967] remapper failed: INVALID_ARGUMENT", 2)
+        True
+        >>> is_hidden_at_run_time("E0000 00:00:1.5   13208 cuda_dnn.cc:8] cuDNN failed", 2)  # a real error is kept
+        False
+        >>> is_hidden_at_run_time("I0000 00:00:1.5   13208 memory.cc:1] Memory patch applied", 2)
+        True
+        >>> is_hidden_at_run_time("keras-ae train: error: ...", 3)
+        False
+    """
+    match = _GLOG.match(line)
+    if not match:
+        return False
+    return _SEVERITY[match.group(1)] < level or bool(_BENIGN_ERRORS.match(line))
+
+
+def _pump(source: int, sink: int | None, level: int) -> None:
+    """Copies ``source`` to ``sink`` until end of file, without the hidden lines (and their
+    indented continuation lines). A partial line that cannot start a glog line is passed on
+    at once (a prompt or a progress bar must not wait for its newline)."""
+    pending, dropping, passing = b"", False, False
+    while True:
+        chunk = os.read(source, 65536)
+        if not chunk:
+            break
+        pending += chunk
+        out = []
+        while True:
+            cut = pending.find(b"\n")
+            if cut < 0:
+                break
+            line, pending = pending[: cut + 1], pending[cut + 1:]
+            if passing:  # the rest of a line already passed on
+                out.append(line)
+                passing = False
+                continue
+            text = line.decode("utf-8", "replace").rstrip("\r\n")
+            if dropping and text[:1] in (" ", "\t"):  # continuation of a dropped record
+                continue
+            dropping = is_hidden_at_run_time(text, level)
+            if not dropping:
+                out.append(line)
+        if pending and not passing and not _MAYBE_GLOG.match(pending) and not (
+                dropping and pending[:1] in (b" ", b"\t")):
+            passing, dropping = True, False  # cannot start a glog line: pass it on now
+        if pending and passing:
+            out.append(pending)
+            pending = b""
+        sink = _write_all(sink, b"".join(out))
+    if pending and not (dropping and pending[:1] in (b" ", b"\t")) and not is_hidden_at_run_time(
+            pending.decode("utf-8", "replace"), level):
+        _write_all(sink, pending)
+
+
+def _write_all(sink: int | None, data: bytes) -> int | None:
+    """Writes ``data`` to ``sink``; ``None`` once the sink is gone (the rest is read and discarded)."""
+    try:
+        while sink is not None and data:
+            data = data[os.write(sink, data):]
+    except OSError:
+        return None
+    return sink
+
+
+def filter_stderr(level: int) -> bool:
+    """Routes file descriptor 2 through a forked filter process for the rest of this process.
+
+    The filter drops :func:`is_hidden_at_run_time` lines and passes the rest on; it ignores
+    SIGINT / SIGTERM (Ctrl-C must not silence the main process' last message) and ends when
+    every writer of the pipe has closed it. At exit, this process waits (at most
+    ``FILTER_EXIT_WAIT`` seconds) for it to pass the last lines on.
+
+    Args:
+        level: ``TF_CPP_MIN_LOG_LEVEL``: glog lines below it are dropped.
+
+    Returns:
+        Whether the filter runs (not on platforms without ``fork``, nor twice).
+    """
+    global _original_stderr, _filter_pid
+    if _filter_pid is not None or not hasattr(os, "fork"):
+        return False
+    try:
+        source, writer = os.pipe()
+        original = os.dup(2)
+    except OSError:  # no usable fd 2
+        return False
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the filter process: plain os calls only (the parent may hold the import lock)
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            os.close(writer)
+            for fd in (0, 1, 2):  # hold no pipe of the parent's readers open
+                os.close(fd)
+            _pump(source, original, level)
+        finally:
+            os._exit(0)
+    os.close(source)
+    os.dup2(writer, 2)
+    os.close(writer)
+    _original_stderr, _filter_pid = original, pid
+    atexit.register(_stop_filter)
+    return True
+
+
+def _stop_filter() -> None:
+    """Closes this process' end of the pipe and lets the filter pass the last lines on."""
+    global _filter_pid
+    if _filter_pid is None or _original_stderr is None:
+        return
+    pid, _filter_pid = _filter_pid, None
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os.dup2(_original_stderr, 2)
+    deadline = time.monotonic() + FILTER_EXIT_WAIT
+    while time.monotonic() < deadline:  # other writers (child processes) may keep it going
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return
+        except ChildProcessError:
+            return
+        time.sleep(0.01)
 
 
 def quiet_tensorflow_import(verbose: bool = False, modules: Sequence[str] = TF_MODULES) -> bool:
     """Imports TensorFlow (and Keras) with its C++ start-up lines hidden.
 
-    Nothing is hidden when ``verbose`` is true, when the user set ``TF_CPP_MIN_LOG_LEVEL``
-    (their choice wins) or when the modules are already imported (too late to hide).
-    Captured lines that are not start-up noise (errors, Python warnings) are replayed;
-    if the import fails, everything captured is replayed before the error propagates.
+    Nothing is hidden when ``verbose`` is true, when ``TF_CPP_MIN_LOG_LEVEL`` is ``0`` (the
+    user asks for every line) or when the modules are already imported (too late to hide).
+    Otherwise ``TF_CPP_MIN_LOG_LEVEL`` is set to 2 unless the user chose a level, and
+    :func:`filter_stderr` hides the run-time lines below that level and the ERROR lines that
+    report no error. Captured lines that are not start-up noise (errors, Python warnings)
+    are replayed; if the import fails, everything captured is replayed before the error
+    propagates.
 
     Args:
         verbose: Show the start-up lines.
@@ -110,8 +281,12 @@ def quiet_tensorflow_import(verbose: bool = False, modules: Sequence[str] = TF_M
         >>> quiet_tensorflow_import()  # under pytest TensorFlow is already imported
         False
     """
-    if verbose or LOG_LEVEL_ENV in os.environ or all(m in sys.modules for m in modules):
+    level = os.environ.get(LOG_LEVEL_ENV, DEFAULT_LEVEL).strip()
+    if verbose or level == "0" or all(m in sys.modules for m in modules):
         return False
+    # Read by TensorFlow when it loads: its run-time INFO and WARNING lines stay hidden too.
+    os.environ.setdefault(LOG_LEVEL_ENV, DEFAULT_LEVEL)
+    filter_stderr(int(level) if level in ("1", "2", "3") else int(DEFAULT_LEVEL))
     try:
         capture = stderr_captured()
         lines = capture.__enter__()
@@ -125,7 +300,7 @@ def quiet_tensorflow_import(verbose: bool = False, modules: Sequence[str] = TF_M
             sys.modules["tensorflow"].config.list_physical_devices()
     except BaseException:
         capture.__exit__(*sys.exc_info())
-        _replay(lines)  # the captured lines may explain the failure
+        _replay(lines, _original_stderr)  # every captured line (past the filter): they may explain the failure
         raise
     capture.__exit__(None, None, None)
     _replay([line for line in lines if not is_startup_noise(line)])

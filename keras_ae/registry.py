@@ -23,6 +23,8 @@ from typing import Any, Callable
 
 import keras
 
+from keras_ae.errors import InputValidationError
+
 _FAMILY_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
 
 
@@ -84,12 +86,14 @@ def register_family(name: str, serving_default: str | None = None, describe: Cal
         >>> unregister_family(DocToy)
     """
     if not isinstance(name, str) or not _FAMILY_NAME.match(name):
-        raise ValueError(f"A family name is lower-case letters, digits and '_', got {name!r}.")
+        raise InputValidationError(
+            f"A family name is lower-case letters, digits and '_' (e.g. 'my_vae'), got {name!r:.60}.")
 
     def decorator(cls: type) -> type:
         for other in FAMILIES.values():
             if other.name == name and other.cls.__qualname__ != cls.__qualname__:
-                raise ValueError(f"Family {name!r} is already declared by {other.qualified_name}.")
+                raise InputValidationError(f"Family {name!r} is already declared by {other.qualified_name}; "
+                                           "choose another name or unregister_family() the other class first.")
         if serializable:
             keras.saving.register_keras_serializable(package="keras_ae")(cls)
         cls.family = name
@@ -166,11 +170,13 @@ def register_builder(name: str, family: type | None = None) -> Callable:
         True
     """
     if not isinstance(name, str) or not _FAMILY_NAME.match(name):
-        raise ValueError(f"A builder name is lower-case letters, digits and '_', got {name!r}.")
+        raise InputValidationError(
+            f"A builder name is lower-case letters, digits and '_' (e.g. 'my_dense'), got {name!r:.60}.")
 
     def decorator(fn: Callable) -> Callable:
         if name in BUILDERS and BUILDERS[name].__qualname__ != fn.__qualname__:
-            raise ValueError(f"Builder {name!r} is already registered ({BUILDERS[name].__qualname__}).")
+            raise InputValidationError(f"Builder {name!r} is already registered ({BUILDERS[name].__qualname__}); "
+                                       "choose another name.")
         if family is not None:
             fn._keras_ae_family = family
         BUILDERS[name] = fn

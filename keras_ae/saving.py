@@ -40,6 +40,10 @@ WEIGHTS_SLACK = 5
 WEIGHTS_OVERHEAD = 16 * 2**20  # HDF5 headers, scalars (step counters, learning rates), metric state
 SMALL_DATASET = 2**16  # elements: state this small may have any shape (metrics, scalars)
 IN_MEMORY_WEIGHTS = 256 * 2**20  # read model.weights.h5 into memory for the check up to this size
+# Compressed chunks inflated (in bounded pieces) by the check: h5py's automatic chunks hold 8 KiB to
+# 1 MiB, so 100,000 chunks cover gigabytes of compressed weights; a walk of that many takes about a second.
+MAX_FILTERED_CHUNKS = 100_000
+INFLATE_PIECE = 2**20  # bytes inflated at a time when checking a compressed chunk
 
 class UnsafeModelError(InputValidationError):
     """A model file that can only be loaded by running code stored in it (refused)."""
@@ -115,6 +119,10 @@ def load_model(path: str | os.PathLike, compile: bool = True, safe_mode: bool = 
         if isinstance(exc, KerasAEError):
             raise
         cause = _root_cause(exc)
+        if isinstance(cause, KerasAEError):
+            # A keras_ae constructor refused a value of the config (e.g. a size bound): Keras wraps
+            # errors of nested objects in a TypeError; the refusal is the message, whatever the nesting.
+            raise type(cause)(f"Could not load {path}: {cause}") from exc
         if safe_mode and "safe_mode" in str(cause):
             raise UnsafeModelError(
                 f"Refused to load {path}: it contains Python code (e.g. a Lambda layer) that would run on "
@@ -155,9 +163,11 @@ def check_keras_file(path: str | os.PathLike, compile: bool = True, safe_mode: b
     (safe mode applies), then compares every dataset of ``model.weights.h5`` with that
     model's variables: a dataset larger than :data:`SMALL_DATASET` elements must have a
     variable's shape, and all together must fit ``WEIGHTS_SLACK`` times the model's
-    parameter bytes (weights plus optimizer state) plus :data:`WEIGHTS_OVERHEAD`. Only
-    metadata is read from the weights file, so a declared-but-empty huge dataset costs
-    nothing.
+    parameter bytes (weights plus optimizer state) plus :data:`WEIGHTS_OVERHEAD`. Each
+    dataset's storage is checked too: no external data, no resizable dataset, no chunk larger
+    than its dataset, only gzip / shuffle / fletcher32 filters, and no compressed chunk that
+    inflates past its declared size. Only metadata (and compressed chunks, a piece at a time)
+    is read from the weights file, so a declared-but-empty huge dataset costs nothing.
 
     Args:
         path: The ``.keras`` file.
@@ -261,7 +271,7 @@ def _weights_problem(source, shapes: set[tuple[int, ...]], limit: int, parameter
     except (OSError, ValueError) as exc:
         return f"{WEIGHTS_FILE} is not a valid HDF5 file ({_short(exc, 200)})"
     problems: list[str] = []
-    state = {"objects": 0, "bytes": 0}
+    state = {"objects": 0, "bytes": 0, "chunks": 0}
 
     def visit(name: str, obj) -> bool | None:
         state["objects"] += 1
@@ -281,6 +291,10 @@ def _weights_problem(source, shapes: set[tuple[int, ...]], limit: int, parameter
             problems.append(f"the datasets of {WEIGHTS_FILE} declare more than {limit} bytes (at {name!r:.100}), "
                             f"far more than this model's {parameter_bytes} bytes of parameters and optimizer state")
             return True
+        storage = _storage_problem(name, obj, state)  # after the cheap checks: it may inflate chunks
+        if storage:
+            problems.append(storage)
+            return True
         return None
 
     with weights:
@@ -289,6 +303,77 @@ def _weights_problem(source, shapes: set[tuple[int, ...]], limit: int, parameter
         except (OSError, ValueError, KeyError, RuntimeError) as exc:  # corrupt object headers
             return f"{WEIGHTS_FILE} is corrupt ({type(exc).__name__}: {_short(exc, 200)})"
     return problems[0] if problems else None
+
+
+def _storage_problem(name: str, dataset, state: dict[str, int]) -> str | None:
+    """What is wrong with how ``dataset`` is stored, or None.
+
+    Keras writes fixed-size, contiguous, unfiltered datasets. A hostile file can keep a
+    plausible shape and hide the bomb in the storage: HDF5 reads a whole chunk (up to 4 GiB)
+    to return any part of it, and its deflate filter inflates a chunk's stream to whatever size
+    the stream holds, whatever the chunk's declared size. So: no data outside the file, no
+    resizable dataset, no chunk larger than its dataset, only the filters h5py's ``gzip``,
+    ``shuffle`` and ``fletcher32`` options write, and every deflated chunk is inflated here,
+    a piece at a time, to prove it holds no more than its chunk.
+    """
+    import h5py
+
+    where = f"dataset {name!r:.100} in {WEIGHTS_FILE}"
+    if dataset.external or dataset.is_virtual:
+        return f"{where} keeps its data outside the file (external or virtual storage)"
+    shape = dataset.shape or ()
+    if dataset.maxshape is not None and tuple(dataset.maxshape) != tuple(shape):
+        return (f"{where} is resizable (maxshape {_short(dataset.maxshape, 100)}, shape {_short(shape, 100)}); "
+                "Keras writes fixed-size datasets")
+    chunks = dataset.chunks
+    if chunks is None:
+        return None
+    if any(c > max(d, 1) for c, d in zip(chunks, shape)):
+        return (f"{where} has chunks of {_short(chunks, 100)}, larger than the dataset's shape "
+                f"{_short(shape, 100)}; reading it would inflate the whole chunk")
+    plist = dataset.id.get_create_plist()
+    filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+    allowed = {h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_FLETCHER32}
+    if any(f not in allowed for f in filters) or filters.count(h5py.h5z.FILTER_DEFLATE) > 1:
+        return (f"{where} uses the HDF5 filters {_short(filters, 100)}; only gzip (once), shuffle and fletcher32 "
+                "are accepted (Keras writes none)")
+    if h5py.h5z.FILTER_DEFLATE not in filters:
+        return None  # shuffle and fletcher32 do not grow the data
+    deflate_bit = 1 << filters.index(h5py.h5z.FILTER_DEFLATE)
+    # A fletcher32 checksum adds 4 bytes to what deflate holds when it comes first in the pipeline.
+    chunk_bytes = math.prod(chunks) * dataset.dtype.itemsize + 4 * filters.count(h5py.h5z.FILTER_FLETCHER32)
+    for index in range(dataset.id.get_num_chunks()):
+        state["chunks"] += 1
+        if state["chunks"] > MAX_FILTERED_CHUNKS:
+            return f"{WEIGHTS_FILE} holds more than {MAX_FILTERED_CHUNKS} compressed chunks"
+        offset = dataset.id.get_chunk_info(index).chunk_offset
+        mask, raw = dataset.id.read_direct_chunk(offset)
+        if mask & deflate_bit:
+            continue  # stored uncompressed: no larger than what the file holds
+        inflated = _inflated_size(raw, chunk_bytes)
+        if inflated is None:
+            return f"{where} has a chunk at {offset} that is not a valid gzip (zlib) stream"
+        if inflated > chunk_bytes:
+            return (f"{where} has a chunk at {offset} that inflates from {len(raw)} to more than {chunk_bytes} "
+                    "bytes, its declared chunk size (a decompression bomb)")
+    return None
+
+
+def _inflated_size(raw: bytes, limit: int) -> int | None:
+    """Bytes the zlib stream ``raw`` inflates to, counted up to just past ``limit`` in
+    :data:`INFLATE_PIECE` steps (bounded memory); None for a broken stream."""
+    inflater = zlib.decompressobj()
+    produced, data = 0, raw
+    try:
+        while not inflater.eof and produced <= limit:
+            piece = inflater.decompress(data, INFLATE_PIECE)
+            data = inflater.unconsumed_tail
+            if not piece and not data:
+                return None  # the stream ends early: HDF5 refuses it too
+            produced += len(piece)
+    except zlib.error:
+        return None
+    return produced
 
 
 def _root_cause(exc: BaseException) -> BaseException:

@@ -7,11 +7,15 @@ failing deep inside a compiled graph or silently training on NaNs.
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any, Sequence
 
 import numpy as np
 
 from keras_ae.errors import InputValidationError
+
+_REPR_LIMIT = 80
 
 
 def _describe(shape: Sequence[int | None]) -> str:
@@ -129,18 +133,59 @@ def check_same_length(arrays: dict[str, Any]) -> None:
         raise InputValidationError(f"The inputs hold different numbers of examples ({counts}); they must pair up.")
 
 
-def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    """Returns ``value`` as an int, raising if it is not an integer >= ``minimum``.
+# Values within this distance of k / (levels - 1) count as on the grid: float32 images
+# k / 255 are off by ~1e-5 after scaling back, half a grey level is 0.5.
+GRID_TOLERANCE = 1e-3
+
+
+def describe_grid(levels: int) -> str:
+    """The values of a grid of ``levels`` evenly spaced levels in [0, 1], for messages.
 
     Example:
-        >>> check_positive_int(3, "code_dim")
-        3
+        >>> describe_grid(2), describe_grid(256)
+        ('0 or 1', 'multiples of 1/255')
     """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InputValidationError(f"`{name}` must be an integer, got {value!r}.")
-    if value < minimum:
-        raise InputValidationError(f"`{name}` must be >= {minimum}, got {value}.")
-    return int(value)
+    return "0 or 1" if levels == 2 else f"multiples of 1/{levels - 1}"
+
+
+def check_on_grid(x: np.ndarray, levels: int, name: str = "x", hint: str = "") -> np.ndarray:
+    """Raises unless every value of ``x`` is ``k / (levels - 1)`` for an integer ``k``.
+
+    :func:`keras_ae.graph_checks.on_grid` is the in-graph twin (same grid, same tolerance).
+    NaN passes here: :func:`check_array` refuses it with its own message.
+
+    Args:
+        x: Float array of values in [0, 1] (e.g. images scaled by ``x / 255``).
+        levels: Number of levels of the grid, ``>= 2`` (256 for 8-bit images).
+        name: Name used in the message.
+        hint: Extra sentence appended to the message (why the model needs the grid).
+
+    Returns:
+        ``x`` itself.
+
+    Raises:
+        InputValidationError: naming an off-grid value and how to quantize.
+
+    Example:
+        >>> check_on_grid(np.array([0.0, 3 / 255, 1.0]), 256).shape
+        (3,)
+        >>> check_on_grid(np.array([0.5]), 256)
+        Traceback (most recent call last):
+            ...
+        keras_ae.errors.InputValidationError: `x` has values off the 8-bit grid of 256 levels, ... (e.g. 0.5). ...
+    """
+    steps = check_int(levels, "levels", minimum=2) - 1
+    scaled = np.asarray(x) * steps
+    off = np.abs(scaled - np.round(scaled)) > GRID_TOLERANCE
+    if off.any():
+        extra = f" {hint}" if hint else ""
+        fix = ("Binarize it first, e.g. keras_ae.data.binarize(x, seed=0)." if steps == 1
+               else f"Quantize with np.round(x * {steps}) / {steps}.")
+        eight_bit = "8-bit " if steps == 255 else ""
+        raise InputValidationError(
+            f"`{name}` has values off the {eight_bit}grid of {levels} levels, {describe_grid(levels)} "
+            f"(e.g. {float(np.asarray(x)[off][0]):g}).{extra} {fix}")
+    return x
 
 
 def check_choice(value: str, name: str, choices: Sequence[str]) -> str:
@@ -158,3 +203,367 @@ def check_choice(value: str, name: str, choices: Sequence[str]) -> str:
             f"Unknown {name} {value!r}; choose one of: {', '.join(map(str, choices))}."
         )
     return value
+
+
+def short_repr(value: Any, limit: int = _REPR_LIMIT) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, for error messages.
+
+    Example:
+        >>> len(short_repr("a" * 200))
+        80
+    """
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not hide the real error
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_int(value: Any) -> bool:
+    # bool is an int subclass, but True as a count or a seed is a mistake, not a 1.
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_int(value: Any, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Returns ``value`` as a Python int, refusing non-integers and values out of range.
+
+    Args:
+        value: The argument given.
+        name: The argument's name, for the message.
+        minimum: Smallest accepted value (``None``: no bound).
+        maximum: Largest accepted value (``None``: no bound).
+
+    Returns:
+        ``int(value)``.
+
+    Raises:
+        InputValidationError: naming the argument, the value and the accepted range.
+
+    Example:
+        >>> check_int(3, "n", minimum=0)
+        3
+    """
+    if minimum is not None and maximum is not None:
+        accepted = f"an integer in [{minimum}, {maximum}]"
+    elif minimum is not None:
+        accepted = f"an integer >= {minimum}"
+    elif maximum is not None:
+        accepted = f"an integer <= {maximum}"
+    else:
+        accepted = "an integer"
+    if not _is_int(value):
+        raise InputValidationError(
+            f"`{name}` must be {accepted}, got {short_repr(value)} ({type(value).__name__}).")
+    value = int(value)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise InputValidationError(f"`{name}` must be {accepted}, got {short_repr(value)}.")
+    return value
+
+
+def check_verbose(verbose: Any) -> int:
+    """Returns a progress-bar verbosity 0, 1 or 2 (as ``keras.utils.Progbar`` takes).
+
+    Example:
+        >>> check_verbose(1)
+        1
+    """
+    return check_int(verbose, "verbose", minimum=0, maximum=2)
+
+
+def check_nonnegative_float(value: Any, name: str) -> float:
+    """Returns ``value`` as a float, refusing non-numbers, NaN, infinity and negatives.
+
+    Example:
+        >>> check_nonnegative_float(1e-3, "l1")
+        0.001
+    """
+    return check_float(value, name, minimum=0.0)
+
+
+def check_seed(seed: Any, name: str = "seed") -> int | None:
+    """Returns ``seed`` as an int, or ``None`` (callers then draw a fresh seed).
+
+    Any integer is accepted; samplers reduce it to the range their generator takes.
+
+    Example:
+        >>> check_seed(7), check_seed(None)
+        (7, None)
+    """
+    if seed is None:
+        return None
+    if not _is_int(seed):
+        raise InputValidationError(
+            f"`{name}` must be an integer or None (a fresh random seed), got {short_repr(seed)} "
+            f"({type(seed).__name__}).")
+    return int(seed)
+
+
+def check_model_seed(seed: Any, name: str = "seed") -> int | None:
+    """A model's or layer's seed: any int, wrapped into int64 (what Keras seed generators and
+    initializers take; the identity for ordinary seeds), or ``None``.
+
+    Args:
+        seed: The argument given.
+        name: The argument's name, for the message.
+
+    Returns:
+        The seed as an int in ``[-2**63, 2**63)``, or ``None``.
+
+    Raises:
+        InputValidationError: for a non-integer (``"a"``, ``1.5``, ``True``).
+
+    Example:
+        >>> check_model_seed(7), check_model_seed(2**64 + 7), check_model_seed(None)
+        (7, 7, None)
+    """
+    seed = check_seed(seed, name)
+    if seed is None:
+        return None
+    return (seed + 2**63) % 2**64 - 2**63  # a seed beyond int64 would fail inside tf.constant
+
+
+def check_float(value: Any, name: str, minimum: float | None = None, maximum: float | None = None,
+                include_minimum: bool = True, include_maximum: bool = True, allow_none: bool = False) -> float | None:
+    """Returns ``value`` as a finite float in a range, refusing strings, bools, NaN and infinity.
+
+    Args:
+        value: The argument given.
+        name: The argument's name, for the message.
+        minimum: Lower bound (``None``: none).
+        maximum: Upper bound (``None``: none).
+        include_minimum: Whether ``minimum`` itself is accepted.
+        include_maximum: Whether ``maximum`` itself is accepted.
+        allow_none: Whether ``None`` (an "off" setting) is accepted, and returned as ``None``.
+
+    Returns:
+        ``float(value)``, or ``None``.
+
+    Raises:
+        InputValidationError: naming the argument, the value and the accepted range.
+
+    Example:
+        >>> check_float(0.999, "ema_decay", 0.0, 1.0, include_maximum=False)
+        0.999
+    """
+    if value is None and allow_none:
+        return None
+    low = "" if minimum is None else f"{'[' if include_minimum else '('}{minimum:g}"
+    high = "" if maximum is None else f"{maximum:g}{']' if include_maximum else ')'}"
+    if low and high:
+        accepted = f"a finite number in {low}, {high}"
+    elif low:
+        accepted = f"a finite number {'>=' if include_minimum else '>'} {minimum:g}"
+    elif high:
+        accepted = f"a finite number {'<=' if include_maximum else '<'} {maximum:g}"
+    else:
+        accepted = "a finite number"
+    if allow_none:
+        accepted += " or None"
+    ok = isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(value, (bool, np.bool_))
+    number = float(value) if ok and abs(value) < 1e308 else math.nan  # abs first: float(10**400) overflows
+    if (not math.isfinite(number)
+            or (minimum is not None and (number < minimum or (number == minimum and not include_minimum)))
+            or (maximum is not None and (number > maximum or (number == maximum and not include_maximum)))):
+        raise InputValidationError(f"`{name}` must be {accepted}, got {short_repr(value)}.")
+    return number
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Returns ``value`` as a bool, refusing anything but ``True`` / ``False`` (a string ``"false"`` is truthy).
+
+    Example:
+        >>> check_bool(np.bool_(True), "prior")
+        True
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputValidationError(f"`{name}` must be True or False, got {short_repr(value)}.")
+    return bool(value)
+
+
+# Samplers return their draws as one NumPy array: a count whose result alone exceeds this is
+# refused before anything is drawn (10**9 8x8 float32 images are 256 GB). 1 GiB holds 342,000
+# 28x28 float32 images or 87,000 32x32x3 ones (a 50,000-image FID set fits); concatenating
+# the batches holds the result about twice at the peak.
+MAX_RESULT_BYTES = 2**30
+
+
+def check_count(n: Any, name: str, item_bytes: int, what: str = "images", minimum: int = 0,
+                maximum: int | None = None, limit_bytes: int = MAX_RESULT_BYTES, advice: str = "") -> int:
+    """A number of draws (images, samples, interpolation points), refused when its result would be absurd.
+
+    Args:
+        n: The count given.
+        name: The argument's name, for the message.
+        item_bytes: Bytes one draw holds in the result (``4 * values`` for float32).
+        what: What is counted, for the message.
+        minimum: Smallest accepted count.
+        maximum: Largest accepted count regardless of memory (e.g. one-batch samplers).
+        limit_bytes: Largest accepted result, in bytes.
+        advice: What to do instead, for the message (default: several calls with different seeds).
+
+    Returns:
+        ``int(n)``.
+
+    Raises:
+        InputValidationError: for a non-integer or out-of-range count, or one whose result
+            would exceed ``limit_bytes`` (giving the estimate and the largest accepted count).
+
+    Example:
+        >>> check_count(100, "n", item_bytes=4 * 28 * 28)
+        100
+        >>> check_count(10**9, "n", item_bytes=4 * 28 * 28)
+        Traceback (most recent call last):
+        ...
+        keras_ae.errors.InputValidationError: `n` = 1,000,000,000 images would take about 3,136.0 GB ...
+    """
+    n = check_int(n, name, minimum=minimum)
+    item_bytes = max(int(item_bytes), 1)
+    advice = advice or "draw them in several calls (a different seed each) and save each part"
+    if maximum is not None and n > maximum:
+        raise InputValidationError(f"`{name}` = {n:,} {what} is more than the {maximum:,} one call draws; {advice}.")
+    if n * item_bytes > limit_bytes:
+        largest = limit_bytes // item_bytes
+        raise InputValidationError(
+            f"`{name}` = {n:,} {what} would take about {n * item_bytes / 1e9:,.1f} GB ({item_bytes:,} bytes each), "
+            f"more than the {limit_bytes / 2**30:g} GiB one call returns (at most {largest:,} {what}); {advice}.")
+    return n
+
+
+# -- size bounds ----------------------------------------------------------------------------
+# One bound for every config-declared size, checked by the builders and by the constructors
+# that ``.keras`` loading and the CLI go through, before anything is built or allocated.
+
+# Refuse models above this many parameters before building them: 2**31 float32 weights
+# are 8 GiB, and Keras would spend minutes allocating and initializing them (then an
+# optimizer doubles or triples it) before any error surfaced.
+MAX_PARAMETERS = 2**31
+BYTES_PER_PARAMETER = 4  # float32 weights
+# Keras layers one model may build. Building costs 10-50 ms per layer on a CPU (measured:
+# 101 RealNVP couplings in 5 s, 200 IAF steps in 5 s, a 350-layer U-Net in 12 s), so this
+# is a minute or two; the recipes' largest models have about 150.
+MAX_LAYERS = 2_000
+# Values in one example (height * width * channels): a 4096x4096 grey image, 64 MiB of
+# float32, before any activation; a batch of larger examples would not fit in memory.
+MAX_EXAMPLE_VALUES = 2**24
+# Diffusion timesteps T: the schedule keeps a dozen float64 arrays of T numbers and the
+# variational bound takes one network pass per timestep; DDPM uses 1000, improved DDPM 4000.
+MAX_TIMESTEPS = 100_000
+# VQ-VAE codebook size K: the nearest-code search builds a (code vectors x K) distance matrix,
+# 1.6 GB for a batch of 128 7x7 code maps at K = 65,536 (VQ-VAE-2 uses 512, image tokenizers 16,384).
+MAX_CODES = 2**16
+# IWAE importance samples k: every training step decodes k samples of each example (k = 10,000
+# is 3 GB of logits for 100 MNIST images); Burda et al. train with k <= 50.
+MAX_IMPORTANCE_SAMPLES = 10_000
+# RealNVP scales: each scale but the last halves height and width (2**31 a side at 32 scales).
+MAX_SCALES = 32
+
+
+def check_size(value: Any, name: str, maximum: int, reason: str, minimum: int = 1) -> int:
+    """A count (layers, steps, samples, codes) in ``[minimum, maximum]``, the maximum explained.
+
+    Args:
+        value: The argument given.
+        name: The argument's name, for the message.
+        maximum: Largest accepted value.
+        reason: Why larger values are refused (a clause, e.g. what one unit costs).
+        minimum: Smallest accepted value.
+
+    Returns:
+        ``int(value)``.
+
+    Raises:
+        InputValidationError: naming the argument, the accepted range and the reason.
+
+    Example:
+        >>> check_size(1000, "timesteps", 100_000, "the schedule keeps arrays of T numbers")
+        1000
+        >>> check_size(10**9, "timesteps", 100_000, "the schedule keeps arrays of T numbers")
+        Traceback (most recent call last):
+        ...
+        keras_ae.errors.InputValidationError: `timesteps` must be an integer in [1, 100000], got 1000000000: ...
+    """
+    value = check_int(value, name, minimum=minimum)
+    if value > maximum:
+        raise InputValidationError(
+            f"`{name}` must be an integer in [{minimum}, {maximum}], got {short_repr(value)}: {reason}.")
+    return value
+
+
+def check_example_size(shape: Sequence[int], name: str = "image_shape") -> tuple[int, ...]:
+    """Refuses an example shape of more than :data:`MAX_EXAMPLE_VALUES` values (e.g. 65536x65536 images).
+
+    Convolutional families have as many parameters for any image size, so their parameter
+    estimate does not catch a huge ``image_shape``; one batch of such images would.
+
+    Args:
+        shape: Shape of one example, positive ints.
+        name: The argument's name, for the message.
+
+    Returns:
+        ``shape`` as a tuple of ints.
+
+    Example:
+        >>> check_example_size((28, 28, 1))
+        (28, 28, 1)
+    """
+    shape = tuple(int(d) for d in shape)
+    if math.prod(shape) > MAX_EXAMPLE_VALUES:
+        raise InputValidationError(
+            f"`{name}` {short_repr(shape)} holds {math.prod(shape):.3g} values per example, more than the "
+            f"{MAX_EXAMPLE_VALUES} (a 4096x4096 grey image) keras_ae builds models for: one batch would not "
+            "fit in memory. Downsample or crop the images.")
+    return shape
+
+
+def check_parameter_budget(n_params: int, what: str, limit: int = MAX_PARAMETERS,
+                           advice: str = "reduce input_shape, the layer widths or code_dim") -> int:
+    """Refuses a model whose weights alone would be absurdly large, before building it.
+
+    Args:
+        n_params: Estimated number of parameters.
+        what: The model, for the message (e.g. ``"dense auto-encoder"``).
+        limit: Largest accepted number of parameters.
+        advice: What to reduce, for the message.
+
+    Returns:
+        ``n_params``.
+
+    Raises:
+        InputValidationError: giving the estimate in parameters and GB of float32 weights.
+
+    Example:
+        >>> check_parameter_budget(1_000, "dense auto-encoder")
+        1000
+    """
+    if n_params > limit:
+        gb = n_params * BYTES_PER_PARAMETER / 1e9
+        raise InputValidationError(
+            f"The {what} would have about {n_params:.3g} parameters (~{gb:,.1f} GB of float32 weights), "
+            f"more than the {limit:.3g} ({limit * BYTES_PER_PARAMETER / 1e9:.1f} GB) keras_ae builds; {advice}.")
+    return n_params
+
+
+def check_layer_budget(n_layers: int, what: str, advice: str, limit: int = MAX_LAYERS) -> int:
+    """Refuses a model with so many layers (couplings, blocks, flow steps) that building it would hang.
+
+    Args:
+        n_layers: Estimated number of Keras layers the model builds.
+        what: The model, for the message.
+        advice: What to reduce, for the message.
+        limit: Largest accepted number of layers.
+
+    Returns:
+        ``n_layers``.
+
+    Raises:
+        InputValidationError: giving the estimate and the time building would take.
+
+    Example:
+        >>> check_layer_budget(150, "RealNVP", "reduce couplings or blocks")
+        150
+    """
+    if n_layers > limit:
+        raise InputValidationError(
+            f"The {what} would have about {n_layers:.3g} layers, more than the {limit} keras_ae builds "
+            f"(building takes 10-50 ms a layer); {advice}.")
+    return n_layers

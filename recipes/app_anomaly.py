@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> dict:
         >>> main(["--dataset", "digits", "--epochs", "1"])  # doctest: +SKIP
     """
     parser = recipe_parser("app_anomaly", __doc__.splitlines()[0], epochs=10)
-    parser.add_argument("--code-dim", type=int, default=16, help="code size of the AE and of PCA, latent size of the VAE")
+    parser.add_argument("--code-dim", type=int, default=16,
+                        help="code size of the AE and of PCA, latent size of the VAE")
     parser.add_argument("--hidden", type=int, nargs="+", default=[256, 64], help="hidden widths (AE and VAE)")
     parser.add_argument("--classes", type=int, nargs="+", default=None, help="classes to hold out (default: all)")
     parser.add_argument("--batch-size", type=int, default=128, help="mini-batch size")
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> dict:
     ours = ("AE reconstruction error", "VAE negative ELBO")
     best = max(ours, key=lambda n: result["mean_auc"][n])
     baselines = [n for n in detectors if n not in ours]
-    rows = [{"held-out class": c, **{n: result["auc"][n][i] for n in detectors}} for i, c in enumerate(result["classes"])]
+    rows = [{"held-out class": c, **{n: result["auc"][n][i] for n in detectors}}
+            for i, c in enumerate(result["classes"])]
     rows.append({"held-out class": "mean", **result["mean_auc"]})
     rows.append({"held-out class": "seconds", **{n: round(s, 1) for n, s in result["seconds"].items()}})
     figure = save_per_class_auc(result, Path(args.out) / "per_class_auc.png",

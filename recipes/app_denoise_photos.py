@@ -72,7 +72,8 @@ def main(argv=None):
     save_filter_panels(kernels, f"{args.out}/filters.png")
     crop = (slice(120, 248), slice(250, 378))  # a 128x128 detail
     denoiser = list(configs)[-1]
-    save_image_rows({"clean": clean[None][(slice(None), *crop)], "noisy": np.clip(noisy, 0, 1)[None][(slice(None), *crop)],
+    save_image_rows({"clean": clean[None][(slice(None), *crop)],
+                     "noisy": np.clip(noisy, 0, 1)[None][(slice(None), *crop)],
                      "denoised": np.clip(outputs[denoiser], 0, 1)[None][(slice(None), *crop)]},
                     f"{args.out}/denoised_crop.png", n=1, title=f"held-out photo '{test_photo}', sigma 25/255")
     save_image_rows({"noisy": np.clip(noisy, 0, 1)[None], "denoised": np.clip(outputs[denoiser], 0, 1)[None]},

@@ -17,15 +17,10 @@ import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines,
 import keras
 import numpy as np
 
-from keras_ae.applications.hashing import (
-    HammingIndex,
-    PCASignHasher,
-    RandomProjectionHasher,
-    build_hashing_ae,
-    retrieval_metrics,
-)
+from keras_ae.applications.hashing import HammingIndex, PCASignHasher, RandomProjectionHasher, retrieval_metrics
 from keras_ae.data.corruption import Corruption
 from keras_ae.experiment import load_recipe_data, recipe_parser, recipe_tensorboard_callbacks, write_results
+from keras_ae.models.hashing import build_hashing_ae
 from keras_ae.plotting import save_curves, save_image_rows
 
 
@@ -60,7 +55,8 @@ def main(argv=None):
     }
     rows, curves = [], {}
     for name, hasher in hashers.items():
-        metrics = retrieval_metrics(hasher.hash(x_test), y_test, hasher.hash(x_train), y_train, args.bits, k=KS, verbose=1)
+        metrics = retrieval_metrics(hasher.hash(x_test), y_test, hasher.hash(x_train), y_train, args.bits, k=KS,
+                                    verbose=1)
         curves[name] = (KS, [metrics[f"precision@{k}"] for k in KS])
         rows.append({"method": name, "bits": args.bits, "precision@100": metrics["precision@100"],
                      "precision@10": metrics["precision@10"], "mAP": metrics["mAP"]})

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
-from keras_ae.applications.pretraining import comparison_kinds, compare_pretraining, select_by_validation
+from keras_ae.applications.pretraining import COMPARISON_KINDS, compare_pretraining, select_by_validation
 from keras_ae.experiment import format_table, load_recipe_data, recipe_parser, write_results
 from keras_ae.plotting import save_bars
 
@@ -32,7 +32,7 @@ def main(argv=None):
     parser.add_argument("--val-per-class", type=int, default=100,
                         help="labelled validation examples per class (choices are made on them, not on the test split)")
     parser.add_argument("--finetune-epochs", type=int, default=60, help="classifier epochs (same for every row)")
-    parser.add_argument("--kinds", default=",".join(comparison_kinds()),
+    parser.add_argument("--kinds", default=",".join(COMPARISON_KINDS),
                         help="pretraining kinds: end-to-end auto-encoders, and `stacked` (greedy layer-wise; "
                              "--epochs per layer)")
     parser.add_argument("--stacked-level", type=float, default=0.25,

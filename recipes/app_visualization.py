@@ -2,7 +2,7 @@
 
 Each method is trained on the training split; the figure shows test codes coloured by
 label and the table lists scikit-learn's trustworthiness (1.0 = 2-D neighbours are
-true neighbours). The VAE panel needs keras_ae.models.vae (skipped if absent).
+true neighbours).
 
 Example:
     python recipes/app_visualization.py --data-dir ../shared/data/mnist10k
@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from keras_ae.applications.visualization import available_methods, compare_embeddings
+from keras_ae.applications.visualization import METHODS, compare_embeddings
 from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
 from keras_ae.plotting import save_code_scatter
 
@@ -24,10 +24,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     (x_train, _), (x_test, y_test) = load_recipe_data(args)
     x_show, y_show = x_test[: args.n_show], y_test[: args.n_show]
-    methods = available_methods()
-    if "vae" not in methods:
-        print("keras_ae.models.vae not found: the VAE panel is skipped.")
-    codes, scores = compare_embeddings(x_train, x_show, methods, epochs=args.epochs, n_neighbors=args.n_neighbors,
+    codes, scores = compare_embeddings(x_train, x_show, METHODS, epochs=args.epochs, n_neighbors=args.n_neighbors,
                                        verbose=2)
     save_code_scatter({NAMES[m]: c for m, c in codes.items()}, y_show, f"{args.out}/codes_2d.png",
                       title=f"{args.dataset}: 2-D codes of {len(x_show)} test images (trustworthiness)",

@@ -42,7 +42,8 @@ class NestedTapeContractiveAE(ContractiveAutoEncoder):
 
     def compute_penalties(self, inputs, code, training=False, outputs=None):
         penalties = AutoEncoder.compute_penalties(self, inputs, code, training)
-        penalties["contraction"] = self.contraction * tf.reduce_mean(tape_exact_sq_norms(self.encoder, inputs, training))
+        sq = tape_exact_sq_norms(self.encoder, inputs, training)
+        penalties["contraction"] = self.contraction * tf.reduce_mean(sq)
         return penalties
 
 
@@ -78,7 +79,8 @@ def make_model(hidden: tuple, code_dim: int, variant: str, contraction: float, s
     elif variant == "naive":
         model = NestedTapeContractiveAE(encoder, decoder, contraction=contraction, jacobian="stochastic", name="naive")
     else:
-        model = ContractiveAutoEncoder(encoder, decoder, contraction=contraction, jacobian=variant, seed=seed, name=variant)
+        model = ContractiveAutoEncoder(encoder, decoder, contraction=contraction, jacobian=variant, seed=seed,
+                                       name=variant)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=1)
     model.optimizer.build(model.trainable_variables)
     return model
@@ -127,7 +129,8 @@ def main(argv: list[str] | None = None) -> dict:
                 for _ in range(1 + args.warmup):
                     float(step(x)["loss"])
                 compile_s = time.perf_counter() - started
-                resolved = model.resolved_jacobian if isinstance(model, ContractiveAutoEncoder) and name != "naive" else None
+                contractive = isinstance(model, ContractiveAutoEncoder) and name != "naive"
+                resolved = model.resolved_jacobian if contractive else None
                 variants.append({"arch": arch, "jit": jit, "name": name, "resolved": resolved, "model": model,
                                  "step": step, "compile_s": compile_s, "times": [], "cpu_times": []})
     progbar = keras.utils.Progbar(args.repeats, verbose=args.verbose, unit_name="repeat")
@@ -151,12 +154,14 @@ def main(argv: list[str] | None = None) -> dict:
         # CPU time of the process: less sensitive than wall time to other jobs on the machine.
         cpu_ms = 1e3 * float(np.median(v["cpu_times"]))
         cpu_ratio = cpu_ms / (1e3 * float(np.median(plain["cpu_times"])))
-        label = {"plain": "plain AE", "naive": "naive nested tape (batch_jacobian)"}.get(v["name"], f"contractive {v['name']}")
+        label = {"plain": "plain AE", "naive": "naive nested tape (batch_jacobian)"}.get(v["name"],
+                                                                                        f"contractive {v['name']}")
         if v["name"] == "auto":
             label += f" -> {v['resolved']}"
         rows.append({"encoder": v["arch"], "xla": "yes" if v["jit"] else "no", "step": label,
                      "ms/step": round(ms, 2), "x plain": round(ratio, 2),
-                     "cpu ms/step": round(cpu_ms, 2), "cpu x plain": round(cpu_ratio, 2), "first call s": round(v["compile_s"], 1)})
+                     "cpu ms/step": round(cpu_ms, 2), "cpu x plain": round(cpu_ratio, 2),
+                     "first call s": round(v["compile_s"], 1)})
         results[f"{v['arch']}|{'xla' if v['jit'] else 'graph'}|{v['name']}"] = {
             "ms": ms, "ratio": ratio, "cpu_ms": cpu_ms, "cpu_ratio": cpu_ratio, "resolved": v["resolved"]}
     results["load_average"] = list(os.getloadavg())

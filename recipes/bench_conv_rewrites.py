@@ -158,8 +158,10 @@ def whole_model_rows(images: int, repeats: int) -> list[dict]:
 
     x = np.random.default_rng(0).random((images, 28, 28, 1), np.float32)
     variants = {}
-    for label, batch, policy in (("float32, batch 128 (default)", 128, "float32"), ("float32, batch 256", 256, "float32"),
-                                 ("float32, batch 512", 512, "float32"), ("mixed_bfloat16, batch 128", 128, "mixed_bfloat16")):
+    for label, batch, policy in (("float32, batch 128 (default)", 128, "float32"),
+                                 ("float32, batch 256", 256, "float32"),
+                                 ("float32, batch 512", 512, "float32"),
+                                 ("mixed_bfloat16, batch 128", 128, "mixed_bfloat16")):
         keras.mixed_precision.set_global_policy(policy)
         try:
             model = build_denoising_ae((28, 28, 1))

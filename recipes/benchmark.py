@@ -69,7 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         True
     """
     parser = recipe_parser("benchmark", __doc__.split("\n\n")[0], dataset="mnist", epochs=1)
-    parser.add_argument("--quick", action="store_true", help="~1 minute smoke run: small data, 2 rounds, no BENCHMARKS.md")
+    parser.add_argument("--quick", action="store_true",
+                        help="~1 minute smoke run: small data, 2 rounds, no BENCHMARKS.md")
     parser.add_argument("--markdown", default=None,
                         help="write the Markdown report here (default: BENCHMARKS.md for a full run, none for --quick)")
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds per row (default 7, 2 with --quick)")
@@ -77,8 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="comma-separated sections to run: train, inference, scaling, topics, quality "
                              "(time to quality, recipes/time_to_quality.py: only when named)")
     parser.add_argument("--rows", default=None,
-                        help="comma-separated training rows (default all): dense, dense_wide, conv_denoising, vae, dcgan, "
-                             "pixelcnn; also the families of the quality section")
+                        help="comma-separated training rows (default all): dense, dense_wide, conv_denoising, vae, "
+                             "dcgan, pixelcnn; also the families of the quality section")
     parser.add_argument("--verbose", type=int, default=1, help="progress bars (0 to turn them off)")
     parser.add_argument("--from-json", default=None,
                         help="only re-write the Markdown report from a results.json of an earlier run (no measuring)")
@@ -155,17 +156,21 @@ def training_rows(x: np.ndarray, cfg: dict, names: list[str], seed: int) -> list
     bce = "binary_crossentropy"
     xd = x[: cfg["dense"]]
     for name, hidden, code, label in (("dense", (128, 64), 32, "dense AE 784-128-64-32 (tutorial, builder default)"),
-                                      ("dense_wide", (1000, 500, 250), 30, "dense AE 784-1000-500-250-30 (Hinton 2006)")):
+                                      ("dense_wide", (1000, 500, 250), 30,
+                                       "dense AE 784-1000-500-250-30 (Hinton 2006)")):
         rows.append(dict(name=name, label=label, batch=256, n=len(xd),
-                         keras_ae=lambda jit, h=hidden, c=code: ae_compile(build_dense_ae(shape, hidden=h, code_dim=c), jit),
+                         keras_ae=lambda jit, h=hidden, c=code: ae_compile(build_dense_ae(shape, hidden=h, code_dim=c),
+                                                                           jit),
                          plain=lambda jit, h=hidden, c=code: compile_keras_io(plain_dense_ae(shape, h, c), bce, jit),
-                         ka_args=(xd,), plain_args=(xd, xd), dataset=lambda: make_tf_dataset(xd, batch_size=256, seed=seed)))
+                         ka_args=(xd,), plain_args=(xd, xd),
+                         dataset=lambda: make_tf_dataset(xd, batch_size=256, seed=seed)))
     xc = x[: cfg["conv"]]
     noisy = corrupt(xc, "gaussian", 0.5, seed=seed)  # the tutorial noises the data once, up front
     rows.append(dict(name="conv_denoising", label="conv denoising AE 32-32 (builder default)", batch=128, n=len(xc),
                      keras_ae=lambda jit: ae_compile(build_denoising_ae(shape), jit),
                      plain=lambda jit: compile_keras_io(plain_conv_ae(shape), bce, jit),
-                     ka_args=(xc,), plain_args=(noisy, xc), dataset=lambda: make_tf_dataset(xc, batch_size=128, seed=seed)))
+                     ka_args=(xc,), plain_args=(noisy, xc),
+                     dataset=lambda: make_tf_dataset(xc, batch_size=128, seed=seed)))
     xv = binarize(x[: cfg["vae"]], seed=seed)
     rows.append(dict(name="vae", label="VAE 784-200-200-50 (builder default)", batch=128, n=len(xv),
                      keras_ae=lambda jit: ae_compile(build_vae(shape, seed=seed), jit),
@@ -189,7 +194,8 @@ def training_rows(x: np.ndarray, cfg: dict, names: list[str], seed: int) -> list
         model.compile(**({} if jit is None else {"jit_compile": jit}))
         return model
 
-    rows.append(dict(name="pixelcnn", label=f"gated PixelCNN {filters}x{blocks}", batch=32, n=len(xp), keras_ae=pixelcnn,
+    rows.append(dict(name="pixelcnn", label=f"gated PixelCNN {filters}x{blocks}", batch=32, n=len(xp),
+                     keras_ae=pixelcnn,
                      plain=lambda jit: compile_keras_io(plain_pixelcnn(shape, filters, blocks),
                                                        keras.losses.BinaryCrossentropy(from_logits=True), jit),
                      ka_args=(xp,), plain_args=(xp, xp), dataset=lambda: make_tf_dataset(xp, batch_size=32, seed=seed)))
@@ -197,7 +203,8 @@ def training_rows(x: np.ndarray, cfg: dict, names: list[str], seed: int) -> list
 
 
 def _peak() -> dict[str, float]:
-    return {"wall": matmul_peak_gflops(repeats=5, warmup=1), "cpu": matmul_peak_gflops(repeats=5, warmup=1, clock="cpu")}
+    return {"wall": matmul_peak_gflops(repeats=5, warmup=1),
+            "cpu": matmul_peak_gflops(repeats=5, warmup=1, clock="cpu")}
 
 
 def measure_training(row: dict, repeats: int, verbose: int, quick: bool = False) -> tuple[list[dict], dict]:
@@ -232,7 +239,8 @@ def measure_training(row: dict, repeats: int, verbose: int, quick: bool = False)
             "plain Keras, XLA flipped": (plain_flip, _epoch_seconds(plain_flip, row["plain_args"], batch)),
         })
         if _uses_fit_pipeline(ka):
-            variants["keras_ae, Keras array adapter"] = (ka, _epoch_seconds(ka, row["ka_args"], {**batch, "pipeline": False}))
+            variants["keras_ae, Keras array adapter"] = (ka, _epoch_seconds(ka, row["ka_args"],
+                                                                            {**batch, "pipeline": False}))
         else:
             variants["keras_ae, tf.data"] = (ka, _epoch_seconds(ka, (row["dataset"](),), {}))
         if getattr(ka, "reuse_fakes", False):
@@ -258,10 +266,12 @@ def measure_training(row: dict, repeats: int, verbose: int, quick: bool = False)
     out = []
     for name, (model, _) in variants.items():
         gflops, cpu_gflops = rates[name] * flops[name] / 1e9, cpu_rates[name] * flops[name] / 1e9
-        out.append({"model": row["label"], "variant": name, "batch": row["batch"], "XLA": "on" if _jit(model) else "off",
+        out.append({"model": row["label"], "variant": name, "batch": row["batch"],
+                    "XLA": "on" if _jit(model) else "off",
                     "steps/exec": _spe(model), "images/s": round(rates[name]),
                     "x plain": round(rates[name] / rates["plain Keras"], 2),
-                    "images/CPU-s": round(cpu_rates[name]), "x plain (CPU)": round(cpu_rates[name] / cpu_rates["plain Keras"], 2),
+                    "images/CPU-s": round(cpu_rates[name]),
+                    "x plain (CPU)": round(cpu_rates[name] / cpu_rates["plain Keras"], 2),
                     "GFLOP/s": round(gflops, 1), "% of peak": round(100 * gflops / peak["wall"], 1),
                     "% of peak (CPU)": round(100 * cpu_gflops / peak["cpu"], 1), "peak GFLOP/s": round(peak["wall"]),
                     "rounds": [round(row["n"] / t) for t in times[name]]})
@@ -303,7 +313,8 @@ def measure_inference(models: dict[str, keras.Model], x_test: np.ndarray, out: P
     for name, model in models.items():
         keras_rates = {
             "encode": len(x_test) / median(time_call(lambda: model.encode(x_test, batch_size=256), repeats, 1)),
-            "reconstruct": len(x_test) / median(time_call(lambda: model.reconstruct(x_test, batch_size=256), repeats, 1)),
+            "reconstruct": len(x_test) / median(time_call(lambda: model.reconstruct(x_test, batch_size=256),
+                                                          repeats, 1)),
         }
         saved = _savedmodel_throughput(model, x_test, out, f"bench_{name}", repeats)
         for signature in ("encode", "reconstruct"):
@@ -334,7 +345,10 @@ def measure_scaling(x: np.ndarray, sizes: tuple, repeats: int) -> tuple[list[dic
         seconds.append(median([run() for _ in range(repeats)]))
         rows.append({"images": n, "XLA": "on" if _jit(model) else "off", "s/epoch": round(seconds[-1], 4),
                      "us/image": round(1e6 * seconds[-1] / n, 1), "peak RSS MiB": round(peak_rss_mb())})
-    per_image, fixed = np.polyfit(np.array(sizes, float), np.array(seconds), 1) if len(sizes) > 1 else (seconds[0] / sizes[0], 0.0)
+    if len(sizes) > 1:
+        per_image, fixed = np.polyfit(np.array(sizes, float), np.array(seconds), 1)
+    else:
+        per_image, fixed = seconds[0] / sizes[0], 0.0
     for row, n in zip(rows, sizes):
         if per_image > 0:
             row["x linear"] = round(row["s/epoch"] / (per_image * n), 2)  # 1.0: no fixed cost
@@ -364,18 +378,21 @@ def measure_topics(x: np.ndarray, cfg: dict, repeats: int, seed: int, verbose: i
         model = bench.make_model((500, 250), 30, variant, 1e-3, seed)
         step = bench.step_function(model, False)
         steps[variant] = (model, step)
-    times = interleaved({v: (lambda s=s: [s(flat) for _ in range(4)][-1]["loss"].numpy()) for v, (_, s) in steps.items()},
+    times = interleaved({v: (lambda s=s: [s(flat) for _ in range(4)][-1]["loss"].numpy())
+                         for v, (_, s) in steps.items()},
                         repeats=repeats, warmup=2, verbose=verbose)
     resolved = steps["auto"][0].resolved_jacobian
     ratio = median(times["auto"]) / median(times["plain"])
     rows.append({"topic": "contractive", "measure": f"train step 784-500-250-30, batch 128, auto -> {resolved}",
-                 "value": round(1e3 * median(times["auto"]) / 4, 2), "unit": "ms/step", "note": f"{ratio:.2f}x plain AE step"})
+                 "value": round(1e3 * median(times["auto"]) / 4, 2), "unit": "ms/step",
+                 "note": f"{ratio:.2f}x plain AE step"})
     # IWAE: importance-weighted log-likelihood of a (untrained) default VAE.
     vae = build_vae(x.shape[1:], seed=seed)
     xb = binarize(x[: cfg["iwae_n"]], seed=seed)
     k = cfg["iwae_k"]
     seconds = median(time_call(lambda: vae.log_likelihood(xb, k=k, verbose=0), repeats=max(1, repeats // 2), warmup=1))
-    rows.append({"topic": "IWAE", "measure": f"log_likelihood, k={k}, default VAE", "value": round(1e3 * seconds / len(xb), 2),
+    rows.append({"topic": "IWAE", "measure": f"log_likelihood, k={k}, default VAE",
+                 "value": round(1e3 * seconds / len(xb), 2),
                  "unit": "ms/image", "note": f"{len(xb)} images"})
     # Hamming search: one query against n random 32-bit codes, top 100.
     rng = np.random.default_rng(seed)
@@ -383,13 +400,15 @@ def measure_topics(x: np.ndarray, cfg: dict, repeats: int, seed: int, verbose: i
     index = HammingIndex(32).add(pack_bits(rng.integers(0, 2, (n, 32), dtype=np.uint8)))
     query = pack_bits(rng.integers(0, 2, (1, 32), dtype=np.uint8))[0]
     ms = 1e3 * median(time_call(lambda: index.search(query, k=100), repeats=max(5, 5 * repeats), warmup=3))
-    rows.append({"topic": "Hamming search", "measure": f"top 100 of {n:,} 32-bit codes, one query", "value": round(ms, 2),
+    rows.append({"topic": "Hamming search", "measure": f"top 100 of {n:,} 32-bit codes, one query",
+                 "value": round(ms, 2),
                  "unit": "ms/query", "note": "target < 20 ms at 1M"})
     # PixelCNN sampling: the compiled sampler (vertical stack once per row) on a small gated model.
     model = build_pixelcnn(x.shape[1:], filters=32, blocks=3)
     n_samples = cfg["sample_n"]
     seconds = median(time_call(lambda: model.sample(n_samples, seed=seed), repeats=max(1, repeats // 2), warmup=1))
-    rows.append({"topic": "PixelCNN sampling", "measure": f"sample({n_samples}), gated 32x3, {'x'.join(map(str, x.shape[1:]))}",
+    rows.append({"topic": "PixelCNN sampling",
+                 "measure": f"sample({n_samples}), gated 32x3, {'x'.join(map(str, x.shape[1:]))}",
                  "value": round(n_samples / seconds, 2), "unit": "images/s", "note": "compiled row-band sampler, XLA"})
     return rows
 
@@ -438,7 +457,8 @@ def defaults_section(train: list[dict]) -> list[str]:
         if a is None or b is None:
             return "(not measured in this run)"
         return (f"{b['images/s']} -> {a['images/s']} images/s ({a['images/s'] / b['images/s']:.2f}x; "
-                f"per CPU-second {b['images/CPU-s']} -> {a['images/CPU-s']}, {a['images/CPU-s'] / b['images/CPU-s']:.2f}x)")
+                f"per CPU-second {b['images/CPU-s']} -> {a['images/CPU-s']}, "
+                f"{a['images/CPU-s'] / b['images/CPU-s']:.2f}x)")
 
     lines += [
         "- **XLA for dense auto-encoders on CPU, for long runs** (new; `keras_ae/training/defaults.py`). "
@@ -456,11 +476,13 @@ def defaults_section(train: list[dict]) -> list[str]:
         "- **64 training steps per execution** (changed from 16; `AutoEncoder.compile`, now also `GAN.compile`): "
         "1 -> 64 steps per call into the graph (one call per epoch here), "
         f"tutorial dense AE {pair('dense AE 784-128', 'keras_ae', 'keras_ae, steps/exec 1')}; conv denoiser "
-        f"{pair('conv denoising', 'keras_ae', 'keras_ae, steps/exec 1')}; VAE {pair('VAE', 'keras_ae', 'keras_ae, steps/exec 1')}; "
+        f"{pair('conv denoising', 'keras_ae', 'keras_ae, steps/exec 1')}; "
+        f"VAE {pair('VAE', 'keras_ae', 'keras_ae, steps/exec 1')}; "
         f"DCGAN {pair('DCGAN', 'keras_ae', 'keras_ae, steps/exec 1')}. Callbacks' batch hooks fire every 64 steps "
         "(`compile(steps_per_execution=1)` for every step); 1 under `tf.distribute`.",
         "- **NumPy arrays through a `tf.data` pipeline** (`keras_ae.training.pipeline.fit_pipeline`, used by every "
-        "family's `fit`; `fit(..., pipeline=False)` switches it off): in-memory arrays up to 1 GiB become a shuffled, batched, prefetched "
+        "family's `fit`; `fit(..., pipeline=False)` switches it off): in-memory arrays up to 1 GiB become a shuffled, "
+        "batched, prefetched "
         "dataset instead of going through Keras' array adapter. It also reshuffles every epoch under "
         "`keras.utils.set_random_seed`, where Keras 3's adapter repeats the first epoch's order (seeded recipes' "
         "plain AEs now reach a 2-7% lower test error). Keras' adapter -> pipeline: tutorial dense AE "
@@ -573,7 +595,8 @@ def write_markdown(path: Path, results: dict, args: argparse.Namespace) -> None:
             lines += [f"## {title}", "", format_table(rows), ""]
             if key == "scaling":
                 fit = results["scaling_fit"]
-                lines += [f"Least-squares fit: {fit['fixed_ms_per_epoch']} ms fixed per epoch + {fit['us_per_image']} us "
+                lines += [f"Least-squares fit: {fit['fixed_ms_per_epoch']} ms fixed per epoch + "
+                          f"{fit['us_per_image']} us "
                           "per image. Peak RSS is the whole process (TensorFlow included), reset before each size.", ""]
     if results.get("quality"):
         lines += quality_lines(results["quality"], args)
@@ -643,7 +666,8 @@ def main(argv: list[str] | None = None) -> dict:
     x_test = x_test[: cfg["test"]]
     peak_runs = [matmul_peak_gflops()]
     cpu_peak_runs = [matmul_peak_gflops(clock="cpu")]
-    print(f"matmul peak {peak_runs[0]:.0f} GFLOP/s ({cpu_peak_runs[0]:.0f} GFLOP per CPU-second); load average {load_start}")
+    print(f"matmul peak {peak_runs[0]:.0f} GFLOP/s ({cpu_peak_runs[0]:.0f} GFLOP per CPU-second); "
+          f"load average {load_start}")
     results: dict[str, Any] = {"data": data, "quick": args.quick, "load_start": load_start}
     trained = {}
     if "train" in sections:
@@ -675,7 +699,8 @@ def main(argv: list[str] | None = None) -> dict:
     results.update(peak_runs=peak_runs, peak_gflops=median(peak_runs), cpu_peak_runs=cpu_peak_runs,
                    load_end=load_average(),
                    seconds=round(time.perf_counter() - started, 1),
-                   machine={**machine_description(), "cpu": cpu_model()}, written=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+                   machine={**machine_description(), "cpu": cpu_model()},
+                   written=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     for key in ("inference", "scaling", "topics", "targets"):
         if results.get(key):
             print(f"\n{key}\n{format_table(results[key])}")

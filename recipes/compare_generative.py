@@ -91,15 +91,18 @@ def parse_args(argv=None):
     parser.add_argument("--n-samples", type=int, default=10_000, help="samples per model for FCD, coverage and Parzen")
     parser.add_argument("--pixelcnn-samples", type=int, default=None, help="fewer PixelCNN samples (slow sampler)")
     parser.add_argument("--pixelrnn-samples", type=int, default=200,
-                        help="fewer PixelRNN samples: its sampler runs the whole network per pixel (~1 s per image on CPU)")
+                        help="fewer PixelRNN samples: its sampler runs the whole network per pixel "
+                             "(~1 s per image on CPU)")
     parser.add_argument("--sample-batch", type=int, default=500, help="images sampled in parallel (autoregressive)")
-    parser.add_argument("--diffusion-steps", type=int, default=20, help="DDIM steps of the diffusion samples (as recipes/diffusion.py)")
+    parser.add_argument("--diffusion-steps", type=int, default=20,
+                        help="DDIM steps of the diffusion samples (as recipes/diffusion.py)")
     parser.add_argument("--diffusion-bound-examples", type=int, default=200,
                         help="test images of the diffusion bound when its recipe recorded none")
     parser.add_argument("--iwae-k", type=int, default=5000, help="importance samples of the VAE's NLL bound")
     parser.add_argument("--recompute-iwae", action="store_true",
                         help="recompute the VAE bound instead of reading it from the VAE recipe's results.json")
-    parser.add_argument("--iwae-examples", type=int, default=None, help="test images for a recomputed bound (default all)")
+    parser.add_argument("--iwae-examples", type=int, default=None,
+                        help="test images for a recomputed bound (default all)")
     parser.add_argument("--val-fraction", type=float, default=0.05,
                         help="last part of the training images used to choose the Parzen bandwidth")
     parser.add_argument("--cache-dir", default=None, help="feature-classifier cache (default ~/.cache/keras_ae)")
@@ -174,7 +177,8 @@ def training_seconds(entry: Entry, recorded: dict) -> float | None:
         minutes = results.get("train_minutes")
         return None if minutes is None else 60.0 * minutes
     if entry.family in ("vqvae", "flow", "diffusion"):
-        seconds = next((float(results[k]) for k in ("train_seconds", "train time (s)") if results.get(k) is not None), None)
+        seconds = next((float(results[k]) for k in ("train_seconds", "train time (s)")
+                        if results.get(k) is not None), None)
         if seconds is not None and results.get("prior_train_seconds") is not None:  # the VQ-VAE, then its prior
             seconds += float(results["prior_train_seconds"])
         return seconds
@@ -235,7 +239,8 @@ def model_nll(entry: Entry, model, x_test: np.ndarray, x_test_bin: np.ndarray, r
         ll = model.log_likelihood(x_test_bin, verbose=1)
         return {**exact_nll(ll, "exact"), "per_image": -ll}
     if entry.family == "vqvae":
-        return exact_nll(model.log_likelihood(x_test_bin, verbose=1), "bound: reconstruction + prior")  # no '|': a table cell
+        # No '|' in the method: it is a table cell.
+        return exact_nll(model.log_likelihood(x_test_bin, verbose=1), "bound: reconstruction + prior")
     if entry.family == "flow":  # exact density of the dequantized images; E_u over one noise draw
         return exact_nll(model.log_likelihood(x_test, verbose=1), "exact (dequantized, 1 noise draw)")
     if entry.family == "diffusion":
@@ -307,7 +312,8 @@ def table_row(label: str, nll: dict | None, scores: dict, n: int, space: str, di
     return {
         "model": label,
         "data": data,
-        "NLL (nats)": "n/a" if nll is None else f"{nll['nll']:.2f}" + (f" ± {nll['sem']:.2f}" if nll.get("sem") else ""),
+        "NLL (nats)": ("n/a" if nll is None
+                       else f"{nll['nll']:.2f}" + (f" ± {nll['sem']:.2f}" if nll.get("sem") else "")),
         "bits/dim": "n/a" if nll is None else round(float(bits_per_dim(nll["nll"], dims)), 4),
         "NLL method (test images)": "n/a (no likelihood)" if nll is None else f"{nll['method']} ({nll['images']})",
         "samples": n,
@@ -344,7 +350,8 @@ def main(argv=None) -> dict:
     x_test_8bit = np.round(x_test * 255.0) / 255.0  # the 8-bit grid of RealNVP and diffusion (MNIST: unchanged)
     dims = int(np.prod(x_test.shape[1:]))
     split = (f"{args.dataset}{' (mnist10k split)' if args.dataset == 'mnist' else ''}: {len(x_test)} test images "
-             f"binarized with seed 0; Parzen bandwidth chosen on the last {n_val} training images binarized with seed 1")
+             f"binarized with seed 0; Parzen bandwidth chosen on the last {n_val} training images binarized with "
+             "seed 1")
     print(split)
 
     extractor = dataset_classifier(x_train, y_train, dataset=f"{args.dataset}{len(x_train)}", x_test=x_test,
@@ -389,14 +396,16 @@ def main(argv=None) -> dict:
         "log p(x|z_q(x)) + log p(z_q(x)), for the diffusion model its variational bound: upper bounds on the NLL.",
         "data: binary models are scored on binarized test images (nats), RealNVP and the diffusion model on the "
         "8-bit test images, dequantized (read bits/dim); NLLs of rows with different 'data' are not comparable.",
-        "Training times come from each recipe's results.json; other jobs shared the 2 CPU cores, so they are indicative.",
+        "Training times come from each recipe's results.json; other jobs shared the 2 CPU cores, so they are "
+        "indicative.",
     ]
     for entry in entries:  # VAEs scored on a subset: put the exact NLLs on the same images
         nll = results["models"][entry.key]["nll"]
         if entry.family == "vae" and nll["images"] < len(x_test_bin):
             same = ", ".join(f"{name} {-ll[:nll['images']].mean():.2f}" for name, ll in ar_loglik.items())
             if same:
-                notes.append(f"{entry.label}'s NLL uses the first {nll['images']} test images; on those, exact NLLs: {same}.")
+                notes.append(f"{entry.label}'s NLL uses the first {nll['images']} test images; on those, "
+                             f"exact NLLs: {same}.")
     if pictures:
         save_image_rows(pictures, out / "samples.png", n=10, title="samples of each model")
     results["notes"] = notes

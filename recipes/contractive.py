@@ -30,7 +30,6 @@ from pathlib import Path
 import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
 
 import keras
-import numpy as np
 
 from keras_ae.data import Corruption
 from keras_ae.evaluation import reconstruction_error
@@ -52,7 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         30
     """
     parser = recipe_parser("contractive", __doc__.split("\n\n")[0], dataset="mnist", epochs=40)
-    parser.add_argument("--hidden", type=int, nargs="*", default=[500, 250], help="encoder hidden widths before the code")
+    parser.add_argument("--hidden", type=int, nargs="*", default=[500, 250],
+                        help="encoder hidden widths before the code")
     parser.add_argument("--code-dim", type=int, default=30, help="code units (overcomplete is fine)")
     parser.add_argument("--activation", default="sigmoid", help="hidden and code activation")
     parser.add_argument("--tied", action="store_true", help="decoder kernels = encoder kernels transposed")
@@ -115,9 +115,11 @@ def main(argv: list[str] | None = None) -> dict:
         planes = tangent_plane(model, shown, k=args.tangents)
         save_tangent_planes(shown, planes, out / f"tangents_{kind.lower()}.png",
                             title=f"{kind}: input and top-{args.tangents} tangent directions (s = singular value)")
-        metrics[kind] = {"reconstruction_sse": error, "jacobian_norm": norm, "code_spread": spread, "contraction_ratio": curves[kind],
+        metrics[kind] = {"reconstruction_sse": error, "jacobian_norm": norm, "code_spread": spread,
+                         "contraction_ratio": curves[kind],
                          "train_seconds": seconds, "jacobian_method": getattr(model, "resolved_jacobian", None)}
-        row = {"model": kind, "test squared error / image": round(error, 3), "mean ||J||_F": round(norm, 3), "code spread": round(spread, 4)}
+        row = {"model": kind, "test squared error / image": round(error, 3), "mean ||J||_F": round(norm, 3),
+               "code spread": round(spread, 4)}
         row.update({f"ratio r={r:g}": round(c, 4) for r, c in zip(args.radii, curves[kind])})
         rows.append({**row, "train s": round(seconds)})
     save_contraction_curves(args.radii, curves, out / "contraction_curves.png",

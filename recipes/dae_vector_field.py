@@ -51,7 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n-train", type=int, default=4000, help="clean training points")
     parser.add_argument("--n-test", type=int, default=2000, help="corrupted test points")
     parser.add_argument("--hidden", type=int, nargs="+", default=[128, 128], help="encoder hidden widths")
-    parser.add_argument("--code-dim", type=int, default=64, help="code size (over-complete: the DAE is not a bottleneck)")
+    parser.add_argument("--code-dim", type=int, default=64,
+                        help="code size (over-complete: the DAE is not a bottleneck)")
     parser.add_argument("--batch-size", type=int, default=64, help="mini-batch size")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="initial Adam learning rate")
     parser.add_argument("--no-decay", action="store_true", help="constant learning rate (default: cosine decay to 0)")
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> dict:
         # at a constant rate SGD noise leaves the outputs ~0.01 off the manifold, which
         # randomises the direction for the points closest to it.
         steps = args.epochs * int(np.ceil(args.n_train / args.batch_size))
-        rate = args.learning_rate if args.no_decay else keras.optimizers.schedules.CosineDecay(args.learning_rate, steps)
+        rate = (args.learning_rate if args.no_decay
+                else keras.optimizers.schedules.CosineDecay(args.learning_rate, steps))
         model.compile(optimizer=keras.optimizers.Adam(rate))
         start = time.perf_counter()
         fit_recipe_model(model, x_train, args, epochs=args.epochs, batch_size=args.batch_size, verbose=args.verbose)

@@ -49,7 +49,8 @@ def parse_args(argv=None):
                         help="Keras dtype policy for training (evaluation is always float32)")
     parser.add_argument("--time-budget", type=float, default=30.0, metavar="MINUTES",
                         help="stop training after the epoch that passes this many minutes")
-    parser.add_argument("--val-fraction", type=float, default=0.05, help="training images held out to pick the best epoch")
+    parser.add_argument("--val-fraction", type=float, default=0.05,
+                        help="training images held out to pick the best epoch")
     parser.add_argument("--max-train", type=int, default=None, help="use only this many training images (smoke runs)")
     parser.add_argument("--eval-samples", type=int, default=2, help="dequantization draws per test image")
     parser.add_argument("--n-samples", type=int, default=64, help="samples per temperature in the PNG grids")

@@ -84,14 +84,16 @@ def probe_error(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y_
 def code_stats(z: np.ndarray) -> dict[str, float]:
     """Mean nonzero units per example and fraction of units never active."""
     active = z != 0
-    return {"nonzeros_per_example": float(active.sum(axis=1).mean()), "dead_fraction": float((~active.any(axis=0)).mean())}
+    return {"nonzeros_per_example": float(active.sum(axis=1).mean()),
+            "dead_fraction": float((~active.any(axis=0)).mean())}
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Trains the three auto-encoders, probes their codes; returns the numbers.
 
     Example:
-        >>> main(["--dataset", "digits", "--epochs", "2", "--code-dim", "32", "--k", "4", "--initial-k", "16"])  # doctest: +SKIP
+        >>> main(["--dataset", "digits", "--epochs", "2", "--code-dim", "32", "--k", "4",
+        ...       "--initial-k", "16"])  # doctest: +SKIP
     """
     args = parse_args(argv)
     (x_train, y_train), (x_test, y_test) = load_recipe_data(args)
@@ -112,7 +114,8 @@ def main(argv: list[str] | None = None) -> dict:
         keras.utils.set_random_seed(args.seed)
         model = build_sparse_ae(shape, hidden=(), code_dim=args.code_dim, name=name.replace("-", "_").lower(), **spec)
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
-        callbacks = [KSchedule(args.k, initial_k=args.initial_k, anneal_epochs=args.anneal_epochs)] if "k" in spec else []
+        callbacks = ([KSchedule(args.k, initial_k=args.initial_k, anneal_epochs=args.anneal_epochs)]
+                     if "k" in spec else [])
         t0 = time.perf_counter()
         history = fit_recipe_model(model, x_train, args, epochs=args.epochs, batch_size=args.batch_size,
                                    verbose=args.verbose, callbacks=callbacks)
@@ -152,7 +155,8 @@ def save_panels(kernels: dict[str, np.ndarray], path: Path, image_shape: tuple[i
         side = int(np.sqrt(min(n, kernel.shape[1])))
         w = kernel.T[:side * side]
         lo, hi = w.min(axis=1, keepdims=True), w.max(axis=1, keepdims=True)
-        ax.imshow(tile_images(((w - lo) / np.maximum(hi - lo, 1e-12)).reshape(-1, *image_shape), side, side), cmap="gray")
+        tiles = ((w - lo) / np.maximum(hi - lo, 1e-12)).reshape(-1, *image_shape)
+        ax.imshow(tile_images(tiles, side, side), cmap="gray")
         ax.set_title(name)
         ax.axis("off")
     return _save(fig, path)

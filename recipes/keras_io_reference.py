@@ -15,7 +15,7 @@ recipe runs as a script).
 | :func:`plain_conv_ae` | ``build_denoising_ae`` | ``compile("adam", "binary_crossentropy")`` on ``(noisy, x)`` |
 | :func:`plain_vae` | ``build_vae`` | :class:`PlainVAE`'s ``train_step``, ``compile("adam")`` |
 | :func:`plain_dcgan` | ``build_dcgan`` | :class:`PlainGAN`'s ``train_step``, compiled by the factory |
-| :func:`plain_pixelcnn` | ``build_pixelcnn`` | ``compile("adam", BinaryCrossentropy(from_logits=True))`` on ``(x, x)`` |
+| :func:`plain_pixelcnn` | ``build_pixelcnn`` | ``compile("adam", BinaryCrossentropy(from_logits=True))``, ``(x, x)`` |
 
 The keras.io recipes' own models, for ``recipes/time_to_quality.py`` (the keras.io recipe of
 each family against keras_ae's defaults), with their training settings in
@@ -24,7 +24,7 @@ each family against keras_ae's defaults), with their training settings in
 | factory | keras.io example |
 | --- | --- |
 | :func:`keras_io_denoiser` | "Convolutional autoencoder for image denoising" (``examples/vision/autoencoder.py``) |
-| :func:`keras_io_pixelcnn` | "PixelCNN" (``examples/generative/pixelcnn.py``): :class:`PixelConvLayer`, :class:`ResidualBlock` |
+| :func:`keras_io_pixelcnn` | "PixelCNN" (``examples/generative/pixelcnn.py``): ``PixelConvLayer``, ``ResidualBlock`` |
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def plain_conv_ae(shape: tuple, filters: tuple = (32, 32)) -> keras.Model:
     """
     layers = [keras.Input(shape)]
     layers += [keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu") for f in filters]
-    layers += [keras.layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu") for f in reversed(filters)]
+    layers += [keras.layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")
+               for f in reversed(filters)]
     layers += [keras.layers.Conv2D(shape[-1], 3, padding="same", activation="sigmoid")]
     return keras.Sequential(layers)
 

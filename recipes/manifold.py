@@ -69,10 +69,12 @@ def train_2d(x_train: np.ndarray, args: argparse.Namespace, contraction: float =
     keras.utils.set_random_seed(args.seed)
     shape = x_train.shape[1:]
     if contraction > 0:
-        model = build_contractive_ae(shape, hidden=tuple(args.hidden), code_dim=2, activation="relu", code_activation="linear",
-                                     loss="mse", contraction=contraction, jacobian="auto", seed=args.seed, name="cae_2d")
+        model = build_contractive_ae(shape, hidden=tuple(args.hidden), code_dim=2, activation="relu",
+                                     code_activation="linear", loss="mse", contraction=contraction, jacobian="auto",
+                                     seed=args.seed, name="cae_2d")
     else:
-        model = build_dense_ae(shape, hidden=tuple(args.hidden), code_dim=2, activation="relu", loss="mse", name="ae_2d")
+        model = build_dense_ae(shape, hidden=tuple(args.hidden), code_dim=2, activation="relu", loss="mse",
+                               name="ae_2d")
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.fit(x_train, epochs=args.epochs, batch_size=args.batch_size, verbose=args.verbose,
               callbacks=recipe_tensorboard_callbacks(args, model))

@@ -15,7 +15,7 @@ with AVX512-BF16); the trained weights are then copied into a float32 model, whi
 one evaluated, sampled, benchmarked and saved.
 
 Usage:
-    python recipes/pixelcnn.py --precision mixed_bfloat16   # the README numbers (mnist10k split, ~55 min on 2 busy cores)
+    python recipes/pixelcnn.py --precision mixed_bfloat16   # the README numbers (mnist10k, ~55 min on 2 busy cores)
     python recipes/pixelcnn.py --dataset digits --epochs 2 --rnn-epochs 1   # a quick smoke run
 """
 
@@ -29,9 +29,10 @@ import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines,
 import keras
 import numpy as np
 
-from keras_ae.data import binarize
+from keras_ae.data import binarize, is_prebinarized
 from keras_ae.evaluation.likelihood import bits_per_dim
-from keras_ae.experiment import format_table, load_recipe_data, prebinarized, recipe_parser, recipe_tensorboard_callbacks, write_results
+from keras_ae.experiment import (format_table, load_recipe_data, recipe_parser, recipe_tensorboard_callbacks,
+                                 write_results)
 from keras_ae.models.autoregressive import AutoregressiveModel
 from keras_ae.models.pixelcnn import build_pixelcnn
 from keras_ae.models.pixelrnn import PIXELRNN_KINDS, build_pixelrnn
@@ -49,7 +50,8 @@ def parse_args(argv=None):
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16", "mixed_float16"),
                         help="Keras dtype policy for training (evaluation is always float32)")
     parser.add_argument("--lr", type=float, default=1.5e-3, help="initial learning rate (cosine decay to 5%%)")
-    parser.add_argument("--val-fraction", type=float, default=0.05, help="training images held out to pick the best epoch")
+    parser.add_argument("--val-fraction", type=float, default=0.05,
+                        help="training images held out to pick the best epoch")
     parser.add_argument("--max-train", type=int, default=None, help="use only this many training images (smoke runs)")
     parser.add_argument("--rnn-kind", default="diagonal_bilstm", choices=PIXELRNN_KINDS)
     parser.add_argument("--rnn-units", type=int, default=32)
@@ -70,7 +72,7 @@ def split_data(args):
         x_train = x_train[: args.max_train]
     n_val = int(round(len(x_train) * args.val_fraction))
     # An already binary dataset (binarized_mnist) is not binarized a second time.
-    once = (lambda x, seed: x) if prebinarized(args.dataset) else binarize
+    once = (lambda x, seed: x) if is_prebinarized(args.dataset) else binarize
     x_val = once(x_train[len(x_train) - n_val:], seed=1) if n_val else None
     return x_train[: len(x_train) - n_val], x_val, once(x_test, seed=0)
 
@@ -83,7 +85,8 @@ def train(model: AutoregressiveModel, x_train, x_val, epochs: int, args) -> tupl
     callbacks = []
     if x_val is not None:
         # Keep the weights of the best validation epoch (validation images only, never the test set).
-        callbacks.append(keras.callbacks.EarlyStopping("val_nll", mode="min", patience=epochs, restore_best_weights=True))
+        callbacks.append(keras.callbacks.EarlyStopping("val_nll", mode="min", patience=epochs,
+                                                       restore_best_weights=True))
     start = time.perf_counter()
     history = model.fit(x_train, batch_size=args.batch_size, epochs=epochs, validation_data=x_val,
                         callbacks=[*callbacks, *recipe_tensorboard_callbacks(args, model, x_val)], verbose=2)
@@ -95,7 +98,8 @@ def train(model: AutoregressiveModel, x_train, x_val, epochs: int, args) -> tupl
 def evaluate(model: AutoregressiveModel, x_test, name: str, seconds: float, best_epoch: int, epochs: int) -> dict:
     log_px = model.log_likelihood(x_test, verbose=1)
     nll = float(-log_px.mean())
-    return {"model": name, "test NLL (nats)": round(nll, 2), "+/- (sem)": round(float(log_px.std(ddof=1) / np.sqrt(len(log_px))), 2),
+    sem = float(log_px.std(ddof=1) / np.sqrt(len(log_px)))
+    return {"model": name, "test NLL (nats)": round(nll, 2), "+/- (sem)": round(sem, 2),
             "bits/dim": round(float(bits_per_dim(nll, model.num_dims)), 4), "params": model.count_params(),
             "epochs (best)": f"{epochs} ({best_epoch})", "train time (s)": round(seconds, 1)}
 
@@ -143,7 +147,8 @@ def benchmark_samplers(model: AutoregressiveModel, n: int, repeats: int, seed: i
     naive = timings["Python loop, eager full model (naive)"]
     reference = images["Python loop, eager full model (naive)"]
     return [{"sampler": name, f"seconds for {n} images (median of {repeats})": round(t, 2),
-             "speedup vs naive": round(naive / t, 1), "same images as naive": bool(np.array_equal(images[name], reference))}
+             "speedup vs naive": round(naive / t, 1),
+             "same images as naive": bool(np.array_equal(images[name], reference))}
             for name, t in timings.items()]
 
 
@@ -167,7 +172,8 @@ def main(argv=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     x_train, x_val, x_test = split_data(args)
     print(f"{args.dataset} ({'mnist10k split' if args.dataset == 'mnist' else 'offline'}): "
-          f"{len(x_train)} train (dynamic binarization), {0 if x_val is None else len(x_val)} validation, {len(x_test)} test")
+          f"{len(x_train)} train (dynamic binarization), {0 if x_val is None else len(x_val)} validation, "
+          f"{len(x_test)} test")
     shape = x_test.shape[1:]
 
     rows, results = [], {"dataset": args.dataset, "split": "mnist10k" if args.dataset == "mnist" else args.dataset,
@@ -178,7 +184,8 @@ def main(argv=None) -> dict:
     cnn, seconds, best = train_float32_model(build_pixelcnn, cnn_kwargs, x_train, x_val, args.epochs, args)
     rows.append(evaluate(cnn, x_test, f"{cnn_name} ({args.filters}x{args.blocks + 1})", seconds, best, args.epochs))
     cnn.save(out / "pixelcnn.keras")
-    results["pixelcnn"] = {**rows[-1], "sampling": save_pictures(cnn, x_test, out, "pixelcnn", args.n_samples, args.seed)}
+    results["pixelcnn"] = {**rows[-1],
+                           "sampling": save_pictures(cnn, x_test, out, "pixelcnn", args.n_samples, args.seed)}
 
     if not args.skip_rnn:
         rnn_kwargs = dict(image_shape=shape, kind=args.rnn_kind, units=args.rnn_units, layers=args.rnn_layers,

@@ -17,13 +17,18 @@ gives the keras.io side's best score and when it was first reached, when keras_a
 reached a score at least as good, the ratio of the two times, both final scores and "pass"
 (ratio >= 2 and keras_ae's final score at least as good as keras.io's final score).
 
-| family | keras.io recipe | keras_ae side | measure (test split) |
-| --- | --- | --- | --- |
-| dense | Sequential 784-128-64-32 AE, Adam, BCE, batch 256 | ``build_dense_ae``, batch 256 | squared error per image (lower) |
-| conv_denoising | its own conv AE, noise std 0.5 added once, BCE, batch 128 | ``build_denoising_ae`` (fresh noise std 0.5), batch 64 | PSNR (dB) on a fixed noisy test set (higher) |
-| vae | ``PlainVAE`` 784-200-200-50 tanh, grey targets, batch 128 | ``build_vae(dynamic_binarization=True)``, batch 100 | negative ELBO (nats), 10 samples (lower) |
-| dcgan | ``PlainGAN``, Adam 1e-4, label noise 0.05, batch 128 | ``build_dcgan``, batch 64 | FCD of 2,000 samples vs the test split (lower) |
-| pixelcnn | its own PixelCNN 128x5, Adam 5e-4, data binarized once, batch 128 | gated ``build_pixelcnn(dynamic_binarization=True)`` (32x5), ``fit``'s default batch (32) | NLL (nats/image) (lower) |
+Per family: the keras.io recipe; the keras_ae side; the measure on the test split.
+
+* ``dense``: Sequential 784-128-64-32 AE, Adam, BCE, batch 256; ``build_dense_ae``, batch 256;
+  squared error per image (lower).
+* ``conv_denoising``: its own conv AE, noise std 0.5 added once, BCE, batch 128; ``build_denoising_ae``
+  (fresh noise std 0.5), batch 64; PSNR (dB) on a fixed noisy test set (higher).
+* ``vae``: ``PlainVAE`` 784-200-200-50 tanh, grey targets, batch 128; ``build_vae(dynamic_binarization=True)``,
+  batch 100; negative ELBO (nats), 10 samples (lower).
+* ``dcgan``: ``PlainGAN``, Adam 1e-4, label noise 0.05, batch 128; ``build_dcgan``, batch 64; FCD of 2,000
+  samples vs the test split (lower).
+* ``pixelcnn``: its own PixelCNN 128x5, Adam 5e-4, data binarized once, batch 128; gated
+  ``build_pixelcnn(dynamic_binarization=True)`` (32x5), ``fit``'s default batch (32); NLL (nats/image) (lower).
 
 Usage:
     python recipes/time_to_quality.py                              # 5 families x 2 seeds (about an hour on 2 cores)
@@ -38,14 +43,11 @@ from __future__ import annotations
 import argparse
 import gc
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
 
@@ -661,7 +663,8 @@ def quality_markdown(results: Sequence[dict[str, Any]], command: str, figures: s
     lines = [QUALITY_TITLE, "",
              f"Written by `{command}`. Per family and seed, the keras.io recipe of the model (its architecture, "
              "training loop and hyper-parameters, `recipes/keras_io_reference.py`) and keras_ae's builder defaults "
-             "(`model.compile()`, `fit` with the keras_ae recipe's batch size; the PixelCNN with `fit`'s default, 32) were seeded and trained one after the "
+             "(`model.compile()`, `fit` with the keras_ae recipe's batch size; the PixelCNN with `fit`'s default, "
+             "32) were seeded and trained one after the "
              "other in one process, each for the same budget of training seconds (scoring excluded), and scored on "
              "the test split every few epochs. 'at (s)': when the keras.io side first reached its best score; "
              "'keras_ae reaches it at (s)': when keras_ae first scored at least as well; 'ratio': the first over "

@@ -34,11 +34,12 @@ import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines,
 import keras
 import numpy as np
 
-from keras_ae.data import binarize
+from keras_ae.data import binarize, is_prebinarized
 from keras_ae.evaluation.likelihood import bits_per_dim
-from keras_ae.experiment import fit_recipe_model, load_recipe_data, prebinarized, recipe_parser, write_results
+from keras_ae.experiment import fit_recipe_model, load_recipe_data, recipe_parser, write_results
 from keras_ae.models.vae import build_vae
-from keras_ae.plotting import save_image_rows, save_interpolations, save_latent_manifold, save_latent_scatter, save_samples
+from keras_ae.plotting import (save_image_rows, save_interpolations, save_latent_manifold, save_latent_scatter,
+                               save_samples)
 
 
 
@@ -50,7 +51,8 @@ def parse_args(argv=None):
     parser.add_argument("--filters", type=int, nargs="+", default=[32, 64], help="conv channels")
     parser.add_argument("--activation", default=None, help="hidden activation (default tanh for dense, relu for conv)")
     parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate (cosine decay to --lr-final)")
+    parser.add_argument("--lr", type=float, default=1e-3,
+                        help="initial Adam learning rate (cosine decay to --lr-final)")
     parser.add_argument("--lr-final", type=float, default=1e-4)
     parser.add_argument("--beta", type=float, default=1.0, help="KL weight")
     parser.add_argument("--posterior-flow", choices=("none", "iaf", "realnvp"), default="none",
@@ -169,7 +171,7 @@ def main(argv=None):
     if args.max_train:
         x_train = x_train[: args.max_train]
     # The fixed evaluation binarization (not a second one for an already binary dataset).
-    x_test = x_test_grey if prebinarized(args.dataset) else binarize(x_test_grey, seed=0)
+    x_test = x_test_grey if is_prebinarized(args.dataset) else binarize(x_test_grey, seed=0)
     keras.utils.set_random_seed(args.seed)
     if args.model:
         vae, seconds, logs = keras.saving.load_model(args.model), 0.0, {"loss": float("nan")}
@@ -196,8 +198,8 @@ def main(argv=None):
                "kl_warmup_steps": vae.kl_warmup_steps,
                "params": vae.count_params(), "epochs": args.epochs,
                "train_seconds": round(seconds, 1), "final_train_loss": logs["loss"],
-               **{f"nll_{r['bound'].split()[0].lower()}_{r['k']}_{r['test images']}img".replace(" ", "_"): r["NLL (nats)"]
-                  for r in rows}}
+               **{f"nll_{r['bound'].split()[0].lower()}_{r['k']}_{r['test images']}img".replace(" ", "_"):
+                  r["NLL (nats)"] for r in rows}}
     if args.manifold_epochs > 0:
         results.update(latent_figures(x_train, x_test, y_test, args, out))
     write_results(out, results, rows, args)

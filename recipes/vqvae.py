@@ -38,10 +38,10 @@ import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines,
 import keras
 import numpy as np
 
-from keras_ae.data import binarize
+from keras_ae.data import binarize, is_prebinarized
 from keras_ae.evaluation.likelihood import bits_per_dim
 from keras_ae.evaluation.sample_quality import SampleQuality, dataset_classifier
-from keras_ae.experiment import fit_recipe_model, load_recipe_data, prebinarized, recipe_parser, write_results
+from keras_ae.experiment import fit_recipe_model, load_recipe_data, recipe_parser, write_results
 from keras_ae.models.vqvae import build_vqvae
 from keras_ae.plotting import save_image_grid, save_image_rows
 
@@ -57,7 +57,8 @@ def parse_args(argv=None):
     parser.add_argument("--decay", type=float, default=0.99, help="EMA decay")
     parser.add_argument("--dead-after", type=int, default=20, help="steps without use before a code is restarted")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate (cosine decay to --lr-final)")
+    parser.add_argument("--lr", type=float, default=1e-3,
+                        help="initial Adam learning rate (cosine decay to --lr-final)")
     parser.add_argument("--lr-final", type=float, default=1e-4)
     parser.add_argument("--time-budget-min", type=float, default=15.0, help="stop VQ-VAE training after this long")
     parser.add_argument("--prior-epochs", type=int, default=30)
@@ -72,7 +73,8 @@ def parse_args(argv=None):
     parser.add_argument("--sample-batch", type=int, default=500)
     parser.add_argument("--vae-model", default="runs/vqvae/vae_reference/vae_dense.keras",
                         help="reference VAE (recipes/vae.py) for the reconstruction term and FCD; skipped if absent")
-    parser.add_argument("--vae-samples", type=int, default=10, help="posterior samples of the VAE's reconstruction term")
+    parser.add_argument("--vae-samples", type=int, default=10,
+                        help="posterior samples of the VAE's reconstruction term")
     parser.add_argument("--cache-dir", default=None, help="feature-classifier cache (default ~/.cache/keras_ae)")
     parser.add_argument("--model", default=None, help="evaluate this saved .keras VQ-VAE instead of training one")
     return parser.parse_args(argv)
@@ -113,7 +115,8 @@ def train_prior(model, x_train, args) -> dict:
     model.prior.compile(optimizer=keras.optimizers.Adam(1e-3))
     history = model.fit_prior(x_codes, epochs=args.prior_epochs, batch_size=args.prior_batch_size, callbacks=[budget],
                               verbose=2, validation_data=binarize(x_train[-n_val:], seed=1))
-    return {"prior_train_seconds": round(time.perf_counter() - start, 1), "prior_epochs_run": len(history.history["loss"]),
+    return {"prior_train_seconds": round(time.perf_counter() - start, 1),
+            "prior_epochs_run": len(history.history["loss"]),
             "prior_final_train_nll": round(float(history.history["nll"][-1]), 3),
             "prior_final_val_nll": round(float(history.history["val_nll"][-1]), 3)}
 
@@ -157,7 +160,7 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (x_train, y_train), (x_test_grey, y_test) = load_recipe_data(args)
-    x_test = x_test_grey if prebinarized(args.dataset) else binarize(x_test_grey, seed=0)
+    x_test = x_test_grey if is_prebinarized(args.dataset) else binarize(x_test_grey, seed=0)
     keras.utils.set_random_seed(args.seed)
     results = {"split": f"{args.dataset} ({args.data_dir}): train dynamically binarized, test binarized with seed 0"}
     if args.model:
@@ -201,7 +204,8 @@ def main(argv=None):
     reference = vae_reference(args.vae_model, x_test, quality, args)
     results["vae_reference"] = reference
 
-    rows = [{"model": f"VQ-VAE (K={model.num_codes}, {'x'.join(map(str, model.code_map_shape))} codes) + PixelCNN prior",
+    code_maps = "x".join(map(str, model.code_map_shape))
+    rows = [{"model": f"VQ-VAE (K={model.num_codes}, {code_maps} codes) + PixelCNN prior",
              "test reconstruction (nats)": results["test_reconstruction_nats"],
              "NLL (nats)": f"{results['test_nll_bound_nats']:.2f} (bound)",
              "perplexity": results["test_perplexity"], "codes in use %": results["test_codes_in_use_percent"],
@@ -211,7 +215,8 @@ def main(argv=None):
              "min / max class %": "{:.1f} / {:.1f}".format(100 * results["vqvae_samples"]["binary"]["min_class"],
                                                           100 * results["vqvae_samples"]["binary"]["max_class"])}]
     if reference:
-        rows.append({"model": "VAE (reference)", "test reconstruction (nats)": round(reference["reconstruction_nats"], 3),
+        rows.append({"model": "VAE (reference)",
+                     "test reconstruction (nats)": round(reference["reconstruction_nats"], 3),
                      "NLL (nats)": f"{reference['neg_elbo_nats']:.2f} (-ELBO)", "perplexity": "n/a",
                      "codes in use %": "n/a", "FCD binary draws": reference["binary"]["fcd"],
                      "FCD means": reference["grey"]["fcd"], "classes covered": reference["binary"]["classes_covered"],
@@ -223,7 +228,8 @@ def main(argv=None):
     save_usage_histogram(usage["counts"], out / "codebook_usage.png",
                          f"codebook usage on the test set: perplexity {usage['perplexity']:.1f}, "
                          f"{100 * usage['codes_in_use']:.0f}% of {model.num_codes} codes in use")
-    save_image_grid(means[:100], out / "samples.png", cols=10, title="PixelCNN prior samples, decoded (Bernoulli means)")
+    save_image_grid(means[:100], out / "samples.png", cols=10,
+                    title="PixelCNN prior samples, decoded (Bernoulli means)")
     write_results(out, results, rows, args)
 
 

@@ -24,10 +24,25 @@ def digits():
 
 @pytest.fixture(scope="session")
 def mnist10k_dir() -> Path:
-    """Folder with the offline MNIST split (skips only where ../shared is absent)."""
+    """Folder with the offline MNIST split (skips only where ../shared is absent).
+
+    A test that asks for it is marked ``slow`` (see ``pytest_collection_modifyitems``).
+    """
     if not (MNIST10K / "mnist.npz").is_file():
         pytest.skip(f"{MNIST10K}/mnist.npz not present")
     return MNIST10K
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks every test that reads ../shared/data/mnist10k ``slow``, so ``-m "not slow"`` needs no MNIST.
+
+    Args:
+        items: the collected tests (marked in place).
+    """
+    for item in items:
+        if "mnist10k_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

@@ -36,7 +36,8 @@ def test_patches_match_scikit_learn():
                                reconstruct_from_patches_2d(values[..., 0], image.shape), rtol=1e-6)
 
 
-@pytest.mark.parametrize("shape,patch,step", [((23, 31), 12, 5), ((12, 12), 12, 3), ((25, 13), 4, 3), ((40, 41), 12, 7)])
+@pytest.mark.parametrize("shape,patch,step",
+                         [((23, 31), 12, 5), ((12, 12), 12, 3), ((25, 13), 4, 3), ((40, 41), 12, 7)])
 def test_strided_round_trip_covers_the_edges(shape, patch, step):
     image = np.random.default_rng(2).random(shape).astype(np.float32)
     patches = extract_patches(image, patch, step=step)

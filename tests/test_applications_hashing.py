@@ -12,11 +12,9 @@ import pytest
 import tensorflow as tf
 
 from keras_ae.applications.hashing import (
-    BinaryCode,
     HammingIndex,
     PCASignHasher,
     RandomProjectionHasher,
-    build_hashing_ae,
     pack_bits,
     popcount,
     popcount_table,
@@ -24,6 +22,8 @@ from keras_ae.applications.hashing import (
     unpack_bits,
 )
 from keras_ae.errors import InputValidationError
+from keras_ae.layers.binary_code import BinaryCode
+from keras_ae.models.hashing import build_hashing_ae
 
 
 def brute_force(db_bits: np.ndarray, query_bits: np.ndarray, k: int):

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 
 from keras_ae.applications.pretraining import (
+    COMPARISON_KINDS,
+    PRETRAINING_KINDS,
     build_classifier,
     build_pretraining_ae,
     classification_error,
     compare_pretraining,
-    comparison_kinds,
-    contractive_builder,
     fine_tune,
     greedy_layerwise_pretrain,
     labelled_split,
     labelled_subset,
     layerwise_daes,
-    pretraining_kinds,
     select_by_validation,
     stack_encoders,
 )
@@ -52,8 +50,9 @@ def test_classifier_copies_the_encoder(digits):
 
 
 def test_kinds_and_errors():
-    assert pretraining_kinds()[:2] == ("plain", "denoising")
-    assert ("contractive" in pretraining_kinds()) == (contractive_builder() is not None)
+    assert PRETRAINING_KINDS == ("plain", "denoising", "contractive")
+    contractive = build_pretraining_ae("contractive", (8, 8, 1), hidden=(16,), code_dim=8)
+    assert type(contractive).__name__ == "ContractiveAutoEncoder"
     with pytest.raises(UnknownNameError, match="pretraining auto-encoder"):
         build_pretraining_ae("rbm")
     ae = build_pretraining_ae("denoising", (8, 8, 1), hidden=(16,), code_dim=8)
@@ -135,7 +134,7 @@ def test_greedy_pretrain_has_the_end_to_end_encoders_shape_and_unknown_kinds_fai
     stacked = greedy_layerwise_pretrain(x_train[:64], hidden=(16, 8), epochs=1)
     end_to_end = build_pretraining_ae("denoising", (8, 8, 1), hidden=(16,), code_dim=8).encoder
     assert [w.shape for w in stacked.get_weights()] == [w.shape for w in end_to_end.get_weights()]
-    assert comparison_kinds() == pretraining_kinds() + ("stacked",)
+    assert COMPARISON_KINDS == PRETRAINING_KINDS + ("stacked",)
     with pytest.raises(UnknownNameError, match="pretraining kind"):
         compare_pretraining(x_train, y_train, x_test, y_test, kinds=("denoising", "stacked_typo"))
     with pytest.raises(InputValidationError, match="at least one"):

@@ -35,6 +35,7 @@ BUILDERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_every_builder_learns_on_digits(name, digits):
     (x, _), (xt, _) = digits
@@ -108,6 +109,7 @@ def test_denoiser_corrupts_only_in_training_and_targets_stay_clean(digits):
     assert float(terms["reconstruction"]) == pytest.approx(float(expected), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_denoising_improves_psnr_on_noisy_digits(digits):
     from keras_ae.data import corrupt
     from keras_ae.evaluation import psnr
@@ -131,6 +133,7 @@ def test_k_sparse_codes_have_exactly_k_nonzeros(digits):
     np.testing.assert_array_equal((codes != 0).sum(axis=1), 5)
 
 
+@pytest.mark.slow
 def test_l1_penalty_makes_codes_sparser(digits):
     (x, _), (xt, _) = digits
     fractions = {}
@@ -199,6 +202,7 @@ def test_mse_model_accepts_real_valued_data_and_compile_rejects_a_loss():
         model.compile(optimizer="adam", loss="mse")
 
 
+@pytest.mark.slow
 def test_keras_round_trip_in_a_fresh_process(tmp_path, digits):
     (x, _), (xt, _) = digits
     expected = {}

@@ -158,7 +158,8 @@ def test_benchmark_smoke_run_writes_results_and_report(tmp_path, monkeypatch):
     monkeypatch.setattr(benchmark, "XLA_MIN_EXAMPLES", 3000)  # short first fits: this is a smoke run
     report = tmp_path / "BENCH.md"
     results = benchmark.main(["--quick", "--dataset", "digits", "--sections", "train,scaling", "--rows", "dense",
-                              "--repeats", "1", "--out", str(tmp_path / "out"), "--markdown", str(report), "--verbose", "0"])
+                              "--repeats", "1", "--out", str(tmp_path / "out"), "--markdown", str(report),
+                              "--verbose", "0"])
     rows = results["train"]
     assert {r["variant"] for r in rows} >= {"keras_ae", "plain Keras"}
     plain = next(r for r in rows if r["variant"] == "plain Keras")

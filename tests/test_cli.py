@@ -73,6 +73,7 @@ def test_export_after_train_then_versions_and_refusals(denoiser_run, tmp_path, c
     assert "one folder name" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_config_file_reruns_reproduce_the_history(tmp_path, capsys):
     config = tmp_path / "run.yaml"
     config.write_text(textwrap.dedent("""\

@@ -50,7 +50,8 @@ def saved_models(tmp_path_factory, digits):
     gan.compile(loss="non_saturating")
     gan.fit(x_train, epochs=1, batch_size=128, verbose=0)
     cnn = build_pixelcnn(shape, filters=8, blocks=1, first_kernel_size=3, dynamic_binarization=True, seed=0)
-    rnn = build_pixelrnn(shape, kind="row_lstm", units=4, layers=1, first_kernel_size=3, dynamic_binarization=True, seed=0)
+    rnn = build_pixelrnn(shape, kind="row_lstm", units=4, layers=1, first_kernel_size=3, dynamic_binarization=True,
+                         seed=0)
     for model in (cnn, rnn):
         model.compile()
         model.fit(x_train, epochs=1, batch_size=128, verbose=0)
@@ -91,7 +92,8 @@ def saved_models(tmp_path_factory, digits):
 def paths(saved: dict) -> list[str]:
     return ["--vae-model", saved["vae"], "--gan-model", saved["gan"], "--pixelcnn-model", saved["pixelcnn"],
             "--pixelrnn-model", saved["pixelrnn"], "--conv-vae-model", str(saved["root"] / "absent.keras"),
-            "--vae-iaf-model", str(saved["root"] / "absent.keras"), "--vae-iwae-model", str(saved["root"] / "absent.keras"),
+            "--vae-iaf-model", str(saved["root"] / "absent.keras"),
+            "--vae-iwae-model", str(saved["root"] / "absent.keras"),
             "--vqvae-model", saved["vqvae"], "--flow-model", saved["flow"], "--diffusion-model", saved["diffusion"],
             "--diffusion-steps", "5"]
 
@@ -100,8 +102,9 @@ def paths(saved: dict) -> list[str]:
 def test_table_has_every_model_with_its_numbers(saved_models, digits, tmp_path):
     recipe = load_recipe()
     out = tmp_path / "compare"
-    results = recipe.main(["--dataset", "digits", "--n-samples", "60", "--pixelrnn-samples", "20", "--sample-batch", "30",
-                           "--out", str(out), "--cache-dir", str(tmp_path / "cache"), *paths(saved_models)])
+    results = recipe.main(["--dataset", "digits", "--n-samples", "60", "--pixelrnn-samples", "20",
+                           "--sample-batch", "30", "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+                           *paths(saved_models)])
     payload = json.loads((out / "results.json").read_text())
     rows = {row["model"]: row for row in payload["rows"]}
     assert list(rows) == ["VAE (dense)", "VAE (dense), Bernoulli means", "VQ-VAE + PixelCNN prior",
@@ -128,8 +131,9 @@ def test_table_has_every_model_with_its_numbers(saved_models, digits, tmp_path):
     assert rows["VAE (dense)"]["NLL (nats)"].startswith("31.50")
     assert "n/a" in rows["DCGAN"]["NLL (nats)"] and rows["DCGAN"]["bits/dim"] == "n/a"
     # Training times from the recipes, sample counts as requested.
-    assert [rows[m]["train time (s)"] for m in ("VAE (dense)", "DCGAN", "PixelCNN", "PixelRNN", "VQ-VAE + PixelCNN prior",
-                                                  "RealNVP", "Diffusion (DDIM samples)")] == [12, 30, 7, 9, 3, 4, 5]
+    assert [rows[m]["train time (s)"] for m in ("VAE (dense)", "DCGAN", "PixelCNN", "PixelRNN",
+                                                  "VQ-VAE + PixelCNN prior", "RealNVP", "Diffusion (DDIM samples)")
+            ] == [12, 30, 7, 9, 3, 4, 5]
     assert rows["PixelRNN"]["samples"] == 20 and rows["PixelCNN"]["samples"] == 60
     timed = [row["sampling time (s)"] for name, row in rows.items() if "means" not in name]
     assert all(t > 0 for t in timed)

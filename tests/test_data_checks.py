@@ -1,5 +1,5 @@
 """``tf.data`` input gets the same checks as NumPy arrays, for every family, and a refused
-dataset leaves the model usable (issue: hardening, findings 1 and 2)."""
+dataset leaves the model usable."""
 
 from __future__ import annotations
 

@@ -143,6 +143,7 @@ def test_compiled_sampler_equals_the_python_loop_for_the_same_seed(trained, meth
 # -- training, EMA, saving, export ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_tiny_unet_learns_the_noise_and_its_bound_improves(trained, untrained, digits):
     model, losses = trained[:2]
     assert losses[-1] < 0.6 * losses[0], losses

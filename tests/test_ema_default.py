@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_ae.errors import InputValidationError
 from keras_ae.models.dense import build_dense_ae
 from keras_ae.models.vae import build_vae
 from keras_ae.training.ema import ema_weights
@@ -93,3 +94,35 @@ def test_a_saved_vae_keeps_averaging_after_loading(x, tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     loss = loaded.fit(x, epochs=2, batch_size=32, verbose=0).history["loss"]
     assert np.all(np.isfinite(loss))
+
+
+def test_ema_weights_pairs_each_average_with_its_variable_after_a_sub_model_is_frozen(x):
+    vae = _vae()
+    vae.compile()
+    vae.fit(x, epochs=2, batch_size=32, verbose=0)
+    optimizer = vae.optimizer
+    averages = {id(v): a.numpy().copy() for v, a in zip(optimizer._trainable_variables,
+                                                        optimizer._model_variables_moving_average)}
+    everything = vae.encoder.trainable_variables + vae.decoder.trainable_variables
+    for v in everything:  # the live weights move off the averages
+        v.assign(np.full(v.shape, 0.5, "float32"))
+    vae.encoder.trainable = False  # model.trainable_variables: the decoder's only, not the optimizer's order
+    assert len(vae.trainable_variables) < len(averages)
+    with ema_weights(vae):
+        for v in everything:
+            np.testing.assert_array_equal(v.numpy(), averages[id(v)])  # the frozen encoder's too
+    for v in everything:
+        np.testing.assert_array_equal(v.numpy(), np.full(v.shape, 0.5, "float32"))
+    assert np.all(np.isfinite(vae.evaluate(x, batch_size=32, verbose=0)))
+
+
+def test_ema_weights_refuses_averages_that_belong_to_another_model(x):
+    trained = _vae()
+    trained.compile()
+    trained.fit(x[:32], epochs=1, batch_size=32, verbose=0)
+    other = _vae()
+    other.compile(optimizer=trained.optimizer)  # the same shapes: a positional swap would succeed silently
+    before = other.get_weights()
+    with pytest.raises(InputValidationError, match="not this model's.*fresh optimizer"), ema_weights(other):
+        pass
+    assert all(np.array_equal(a, b) for a, b in zip(before, other.get_weights()))

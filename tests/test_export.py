@@ -3,7 +3,6 @@ atomic versioned folders, metadata, TFSMLayer and the family registry."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -16,24 +15,21 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_ae.applications.hashing import build_hashing_ae
+import keras_ae.export.exporter as exporter
+from keras_ae import registry
 from keras_ae.data import binarize, corrupt
 from keras_ae.errors import InputValidationError
 from keras_ae.export import (
-    ExportError, ExportExistsError, existing_versions, export, make_endpoint, read_metadata, register_family, tensor_spec,
+    ExportError, ExportExistsError, existing_versions, export, make_endpoint, read_metadata, tensor_spec,
 )
 from keras_ae.models import (
-    BUILDERS, build_dense_ae, build_denoising_ae, build_sparse_ae, build_tied_ae, fit_pca,
+    BUILDERS, build_dense_ae, build_denoising_ae, build_hashing_ae, build_sparse_ae, build_tied_ae, fit_pca,
 )
 from keras_ae.models.contractive import build_contractive_ae
 from keras_ae.models.gan import build_conditional_gan, build_dcgan
 from keras_ae.models.pixelcnn import build_pixelcnn
 from keras_ae.models.vae import build_vae
 
-# importlib, not `import keras_ae.export... as ...`: keras_ae/__init__ re-exports the
-# export() function under the package's name.
-export_module = importlib.import_module("keras_ae.export.exporter")
-registry = importlib.import_module("keras_ae.registry")
 SHAPE = (8, 8, 1)
 N = 5  # examples sent through every signature
 FAST = {"uint8": False}  # fewer signatures to trace where only the folder mechanics matter
@@ -280,6 +276,7 @@ def test_metadata_records_family_shapes_versions_and_training(models, exports):
     assert read_metadata(paths["pca"])["training"]["info"]["method"] == "pca"
 
 
+@pytest.mark.slow
 def test_saved_model_cli_lists_every_signature(exports, saved_model_cli_listing):
     _, paths = exports
     meta = read_metadata(paths["denoiser"])
@@ -366,7 +363,7 @@ def _interrupt_after_writing(original):
 def test_interrupted_export_leaves_no_version_and_no_temporary(models, tmp_path, monkeypatch, existing):
     if existing:
         export(models["dense"], "ae", base_dir=tmp_path, **FAST)
-    monkeypatch.setattr(export_module, "_write_savedmodel", _interrupt_after_writing(export_module._write_savedmodel))
+    monkeypatch.setattr(exporter, "_write_savedmodel", _interrupt_after_writing(exporter._write_savedmodel))
     with pytest.raises(KeyboardInterrupt):
         export(models["dense"], "ae", base_dir=tmp_path, **FAST)
     if existing:
@@ -378,7 +375,7 @@ def test_interrupted_export_leaves_no_version_and_no_temporary(models, tmp_path,
 def test_rename_failure_also_cleans_up(models, tmp_path, monkeypatch):
     def fail(*args):
         raise OSError("disk full")
-    monkeypatch.setattr(export_module.os, "rename", fail)
+    monkeypatch.setattr(exporter.os, "rename", fail)
     with pytest.raises(OSError, match="disk full"):
         export(models["dense"], "ae", base_dir=tmp_path, **FAST)
     assert list(tmp_path.iterdir()) == []
@@ -455,7 +452,7 @@ class _Unbuilt(keras.Model):
 def test_registry_dispatches_subclasses_and_builds_unbuilt_models(tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "FAMILIES", dict(registry.FAMILIES))
 
-    @register_family(_Unbuilt, "tiny", default="predict")
+    @registry.register_serving(_Unbuilt, "tiny", default="predict")
     def tiny_endpoints(model, options):
         return [make_endpoint("predict", lambda inputs: {"outputs": model(inputs)},
                               {"inputs": tensor_spec((3,), "inputs")}, "inputs -> outputs")]
@@ -482,9 +479,12 @@ def test_unknown_model_types_are_refused_listing_the_exportable_ones(tmp_path):
 # Defaults that make a smoke test slow without changing what it checks: the diffusion
 # bound signature runs the network once per step (1,000 by default).
 SMOKE_ARGUMENTS = {"diffusion": {"timesteps": 50}}
+# Families whose signatures take 3-30 CPU seconds to trace: in the full tier only.
+SLOW_TO_TRACE = {"diffusion", "pixelrnn", "realnvp", "vqvae"}
 
 
-@pytest.mark.parametrize("name", sorted(BUILDERS))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_TO_TRACE else name
+                                  for name in sorted(BUILDERS)])
 def test_every_registered_builder_exports_with_working_signatures(name, tmp_path):
     """Smoke test over keras_ae.models.BUILDERS: each model exports and every signature runs
     on inputs of its declared shape and dtype, returning outputs of the declared shape."""

@@ -107,7 +107,8 @@ def numeric_arrays(draw, example_shapes=(EXAMPLE, (4,), (2, 2), (2, 2, 2), (1, 2
     """Batches of numeric arrays of any dtype, often of the first (the model's) example shape,
     often with values in [0, 1], else with anything (NaN, inf, huge, negative)."""
     dtype = np.dtype(draw(mostly(st.sampled_from([np.float32, np.float64]), st.sampled_from(NUMERIC))))
-    shape = (draw(mostly(st.integers(1, 4), st.just(0))), *draw(mostly(st.just(example_shapes[0]), st.sampled_from(example_shapes))))
+    shape = (draw(mostly(st.integers(1, 4), st.just(0))),
+             *draw(mostly(st.just(example_shapes[0]), st.sampled_from(example_shapes))))
     if draw(mostly(st.just(True), st.just(False))):  # in [0, 1]: the interesting "almost valid" case
         if np.issubdtype(dtype, np.floating):
             return draw(hnp.arrays(dtype, shape, elements=st.floats(0, 1, width=np.finfo(dtype).bits)))

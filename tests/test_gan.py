@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_ae.training.callbacks import GANMonitor
 from keras_ae.errors import InputValidationError, TrainingDivergedError, UnknownNameError
 from keras_ae.models.gan import losses as L
 from keras_ae.models.gan import (
     GAN,
+    GANMonitor,
     build_conditional_gan,
     build_dcgan,
     build_gan,

@@ -50,7 +50,8 @@ def test_each_epoch_trains_with_the_scheduled_k(digits, monkeypatch):
 def test_schedule_caps_initial_k_at_the_code_size(digits):
     (x, _), _ = digits
     model = _model(k=2, code_dim=8)
-    history = model.fit(x[:128], epochs=2, batch_size=64, verbose=0, callbacks=[KSchedule(initial_k=100, anneal_epochs=1)])
+    history = model.fit(x[:128], epochs=2, batch_size=64, verbose=0,
+                        callbacks=[KSchedule(initial_k=100, anneal_epochs=1)])
     assert history.history["k"] == [100.0, 2.0]  # the schedule's k; the layer kept min(k, 8) units
     with pytest.raises(InputValidationError, match="KSparse"):
         plain = build_sparse_ae((8, 8, 1), hidden=(16,), code_dim=8)
@@ -99,3 +100,26 @@ def test_k_sparse_model_trained_with_the_schedule_saves_and_loads(digits, tmp_pa
     loaded.compile()
     history = loaded.fit(x[:64], epochs=2, verbose=0, callbacks=[KSchedule(initial_k=6, anneal_epochs=1)])
     assert history.history["k"] == [6.0, 3.0]
+
+
+def test_kschedule_anneals_any_layer_that_declares_a_schedulable_k():
+    """KSchedule finds its layers by their ``schedulable_k`` attribute, not by class (training/
+    imports no layer), so a layer of another library that declares it is annealed too."""
+
+    class TopK(keras.layers.Layer):
+        schedulable_k = True
+
+        def __init__(self, k, **kwargs):
+            super().__init__(**kwargs)
+            self.k = k
+
+        def call(self, x):
+            return x
+
+    layer = TopK(2)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8), layer])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(0).random((32, 8)).astype("float32")
+    history = model.fit(x, x, epochs=3, batch_size=16, verbose=0, callbacks=[KSchedule(initial_k=6, anneal_epochs=2)])
+    assert history.history["k"] == [6.0, 4.0, 2.0] and layer.k == 2
+    assert KSparse.schedulable_k is True

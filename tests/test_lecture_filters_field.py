@@ -103,7 +103,8 @@ def test_perfect_denoiser_on_the_circle_scores_cosine_one():
     field = denoising_field(circle_projection, noisy, circle_projection)
     np.testing.assert_allclose(field.cosine, 1.0, atol=1e-9)
     np.testing.assert_allclose(field.distance_after, 0.0, atol=1e-6)
-    np.testing.assert_allclose(field.distance_before, np.abs(np.linalg.norm(noisy, axis=1) - 1), atol=1e-6)  # float32 inputs
+    # float32 inputs
+    np.testing.assert_allclose(field.distance_before, np.abs(np.linalg.norm(noisy, axis=1) - 1), atol=1e-6)
     summary = field_summary(field, radius=0.2)
     assert summary["median_cosine"] == pytest.approx(1.0)
     assert summary["mean_distance_after"] == pytest.approx(0.0, abs=1e-6)

@@ -76,7 +76,8 @@ def test_rank_correlation():
     rng = np.random.default_rng(0)
     t = rng.random(300)
     angle = 0.7
-    codes = np.c_[np.exp(3 * t), rng.random(300) * 0.01] @ np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+    rotation = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+    codes = np.c_[np.exp(3 * t), rng.random(300) * 0.01] @ rotation
     assert rank_correlation(codes, t) > 0.99  # monotone in t along a rotated direction
     assert rank_correlation(rng.random((300, 2)), t) < 0.2
     with pytest.raises(InputValidationError, match="rows"):

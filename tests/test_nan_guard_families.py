@@ -1,5 +1,6 @@
-"""The NaN guard of the shared fit covers this round's families: a NaN batch stops training
-with the last finite weights restored, and the model trains on afterwards."""
+"""The NaN guard of the shared fit covers the VAE, VQ-VAE, PixelCNN, diffusion and RealNVP families: a NaN
+batch stops training with the last finite weights restored, and the model trains on afterwards (the auto-encoder
+and GAN rows: tests/test_reliability.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import tensorflow as tf
 from keras_ae.errors import InputValidationError, TrainingDivergedError
 from tests.scripts.families import FAMILIES
 
-NEW_FAMILIES = ["vae", "vae_iaf", "vae_iwae", "vqvae", "pixelcnn", "diffusion", "realnvp"]
+FAMILIES_CHECKED_HERE = ["vae", "vae_iaf", "vae_iwae", "vqvae", "pixelcnn", "diffusion", "realnvp"]
 
 
-@pytest.mark.parametrize("family", NEW_FAMILIES)
+@pytest.mark.parametrize("family", FAMILIES_CHECKED_HERE)
 def test_nan_batch_stops_training_keeps_the_last_finite_weights_and_the_model_trains_on(family):
     build, data, compile_kwargs = FAMILIES[family]
     keras.utils.set_random_seed(0)

@@ -22,10 +22,14 @@ from keras_ae.models.pixelcnn import PixelCNN, build_pixelcnn
 from keras_ae.models.pixelrnn import PixelRNN, build_pixelrnn
 
 MODELS = {
-    "pixelcnn": lambda shape, levels=2: build_pixelcnn(shape, filters=12, blocks=4, gated=False, levels=levels, first_kernel_size=3),
-    "gated_pixelcnn": lambda shape, levels=2: build_pixelcnn(shape, filters=12, blocks=4, levels=levels, first_kernel_size=3),
-    "row_lstm": lambda shape, levels=2: build_pixelrnn(shape, kind="row_lstm", units=6, layers=1, levels=levels, first_kernel_size=3),
-    "diagonal_bilstm": lambda shape, levels=2: build_pixelrnn(shape, kind="diagonal_bilstm", units=6, layers=1, levels=levels, first_kernel_size=3),
+    "pixelcnn": lambda shape, levels=2: build_pixelcnn(shape, filters=12, blocks=4, gated=False, levels=levels,
+                                                       first_kernel_size=3),
+    "gated_pixelcnn": lambda shape, levels=2: build_pixelcnn(shape, filters=12, blocks=4, levels=levels,
+                                                             first_kernel_size=3),
+    "row_lstm": lambda shape, levels=2: build_pixelrnn(shape, kind="row_lstm", units=6, layers=1, levels=levels,
+                                                       first_kernel_size=3),
+    "diagonal_bilstm": lambda shape, levels=2: build_pixelrnn(shape, kind="diagonal_bilstm", units=6, layers=1,
+                                                              levels=levels, first_kernel_size=3),
 }
 
 
@@ -129,7 +133,8 @@ def test_log_likelihood_is_exact_and_normalized(name, shape, levels):
     """exp(log p(x)) sums to 1 over every possible image: the likelihood is exact."""
     model = MODELS[name](shape, levels=levels)
     d = int(np.prod(shape))
-    everything = np.array(list(itertools.product(range(levels), repeat=d)), np.float32).reshape(-1, *shape) / (levels - 1)
+    everything = (np.array(list(itertools.product(range(levels), repeat=d)), np.float32).reshape(-1, *shape)
+                  / (levels - 1))
     log_p = model.log_likelihood(everything)
     assert np.exp(log_p).sum() == pytest.approx(1.0, abs=1e-5)
     assert model.bits_per_dim(everything[:3]) == pytest.approx(-log_p[:3] / (d * np.log(2)), rel=1e-6)
@@ -163,6 +168,7 @@ def test_sampler_rows_match_the_full_network(name, levels):
         np.testing.assert_allclose(cached.numpy(), full[:, row], atol=2e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["gated_pixelcnn", "row_lstm"])
 def test_compiled_sampler_equals_naive_loop(name):
     model = MODELS[name]((5, 4, 1))
@@ -188,7 +194,8 @@ def test_completion_keeps_observed_rows():
     done = model.complete(x, rows_observed=3, seed=1, jit_compile=False)
     np.testing.assert_array_equal(done[:, :3], x[:, :3])
     assert set(np.unique(done)) <= {0.0, 1.0}
-    np.testing.assert_array_equal(done, model.complete(x[:, :3], rows_observed=3, seed=1, jit_compile=False))  # top rows only
+    top_rows_only = model.complete(x[:, :3], rows_observed=3, seed=1, jit_compile=False)
+    np.testing.assert_array_equal(done, top_rows_only)
     assert not np.array_equal(done, model.complete(x, rows_observed=3, seed=2, jit_compile=False))
 
 
@@ -250,8 +257,8 @@ def test_keras_round_trip_in_fresh_process(tmp_path):
         out = {{}}
         for name in ("gated", "diag"):
             m = keras.models.load_model({str(tmp_path)!r} + f"/{{name}}.keras")
-            out[name] = (m.log_likelihood(x).tolist(), m.sample(2, seed=4, jit_compile=False).tolist(), type(m).__name__,
-                         m.network.name, int(m.optimizer.iterations.numpy()))
+            out[name] = (m.log_likelihood(x).tolist(), m.sample(2, seed=4, jit_compile=False).tolist(),
+                         type(m).__name__, m.network.name, int(m.optimizer.iterations.numpy()))
         print(json.dumps(out))
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)

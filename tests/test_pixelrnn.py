@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_ae.layers.masked_conv import MaskedConv2D
 from keras_ae.layers.pixel_rnn import DiagonalBiLSTM, RowLSTM
 from keras_ae.models.pixelrnn import PixelRNN, build_pixelrnn, pixelrnn_dependencies
 
@@ -121,6 +120,7 @@ def test_row_lstm_step_matches_the_scan():
         np.testing.assert_allclose(c.numpy(), cs[:, row].numpy(), atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape,levels,layers", [((8, 8, 1), 2, 2), ((6, 5, 3), 4, 1)])
 def test_row_by_row_sampler_equals_naive_sampler(shape, levels, layers):
     model = build_pixelrnn(shape, kind="row_lstm", units=6, layers=layers, levels=levels)
@@ -179,12 +179,14 @@ def test_keras_saving_round_trip(config, tmp_path):
     loaded = keras.models.load_model(tmp_path / "m.keras")
     assert isinstance(loaded, PixelRNN) and loaded.info == model.info
     np.testing.assert_array_equal(loaded.log_likelihood(x), model.log_likelihood(x))
-    np.testing.assert_array_equal(loaded.sample(2, seed=4, jit_compile=False), model.sample(2, seed=4, jit_compile=False))
+    np.testing.assert_array_equal(loaded.sample(2, seed=4, jit_compile=False),
+                                  model.sample(2, seed=4, jit_compile=False))
     if config["kind"] == "diagonal_bilstm":
         has_pixels = loaded.network.get_layer("diagonal_bilstm_0").pixel_kernel is not None
         assert has_pixels == config.get("full_context", True)
 
 
+@pytest.mark.slow
 def test_benchmark_script_runs(capsys):
     spec = importlib.util.spec_from_file_location("bench", "recipes/bench_pixelrnn_sampler.py")
     bench = importlib.util.module_from_spec(spec)

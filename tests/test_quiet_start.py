@@ -27,6 +27,7 @@ def noise_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if any(word in line for word in NOISE)]
 
 
+@pytest.mark.slow
 def test_the_redirect_hides_start_up_lines_and_keeps_the_rest():
     # quiet.py loaded on its own (no keras_ae import, hence no TensorFlow before the redirect).
     code = (f"import importlib.util, sys\n"
@@ -39,6 +40,7 @@ def test_the_redirect_hides_start_up_lines_and_keeps_the_rest():
     assert noise_lines(result.stderr) == [] and "still here" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_failed_import_replays_what_was_captured():
     code = (f"import importlib.util, os\n"
             f"spec = importlib.util.spec_from_file_location('q', {str(ROOT / 'keras_ae' / 'quiet.py')!r})\n"
@@ -55,6 +57,7 @@ def test_a_failed_import_replays_what_was_captured():
     assert result.returncode != 0 and "why it failed" in result.stderr and "ImportError" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HOOKED, reason="keras_ae/__init__.py does not call keras_ae.quiet.quiet_entry_point() "
                                        "before its first import yet (the lead's file; see keras_ae/quiet.py)")
 def test_python_m_keras_ae_datasets_is_quiet():
@@ -63,6 +66,7 @@ def test_python_m_keras_ae_datasets_is_quiet():
     assert noise_lines(result.stderr) == []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HOOKED, reason="keras_ae/__init__.py does not call quiet_entry_point() yet")
 def test_verbose_or_an_explicit_log_level_shows_them():
     # May appear (a machine may print none): both runs must at least work.
@@ -78,4 +82,5 @@ def test_entry_point_detection_and_verbose_flags():
     assert quiet.wants_verbose(["keras-ae", "--verbose", "train", "dense"])
     assert not quiet.wants_verbose(["keras-ae", "train", "dense", "--verbose", "2"])
     assert quiet.wants_verbose(["recipes/gan.py", "--verbose"])
-    assert quiet.is_startup_noise("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR")
+    assert quiet.is_startup_noise(
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR")

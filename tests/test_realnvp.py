@@ -72,7 +72,8 @@ def test_whole_flow_is_a_bijection_and_its_log_density_is_the_change_of_variable
     assert z.shape == (2, 16)
     assert float(tf.reduce_max(tf.abs(flow.inverse(z) - y))) < 1e-4
     # Logit transform, squeeze, factor-out and every coupling: against the full 16x16 Jacobian.
-    np.testing.assert_allclose(log_det.numpy(), _numerical_log_det(lambda t: flow.forward(t)[0], y), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(log_det.numpy(), _numerical_log_det(lambda t: flow.forward(t)[0], y),
+                               rtol=1e-4, atol=1e-3)
     base = -0.5 * (z.numpy() ** 2).sum(-1) - 8 * math.log(2 * math.pi)
     np.testing.assert_allclose(flow.log_density(y).numpy(), base + log_det.numpy(), rtol=1e-6)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,9 +36,33 @@ def mirrored_results():
     return _run_script("tests.scripts.mirrored_step", *MIRRORED)
 
 
+def _run_scripts_side_by_side(runs: dict[str, tuple[dict, list[str]]], timeout: int = 900) -> dict[str, dict]:
+    """Runs ``python -m ARGS`` once per entry of ``runs`` ({name: (extra env, args)}) at the same time."""
+    procs = {name: subprocess.Popen([sys.executable, "-m", *args], cwd=REPO, env={**os.environ, **env},
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name, (env, args) in runs.items()}
+    outputs = {name: proc.communicate(timeout=timeout) for name, proc in procs.items()}
+    for name, proc in procs.items():
+        assert proc.returncode == 0, (name, outputs[name][1][-4000:])
+    return {name: json.loads(out.strip().splitlines()[-1]) for name, (out, _) in outputs.items()}
+
+
 @pytest.fixture(scope="module")
-def determinism_results():
-    return _run_script("tests.scripts.determinism", *sorted(FAMILIES))
+def determinism_runs(tmp_path_factory):
+    """Two processes side by side: "a" trains every family twice (the in-process comparison),
+    "b" once in the reverse order; each saves its first run's weights. They differ in
+    PYTHONHASHSEED (the order of sets and dicts of strings) and in what ran before each family."""
+    folders = {side: tmp_path_factory.mktemp(f"determinism_{side}") for side in "ab"}
+    script = ["tests.scripts.determinism", *sorted(FAMILIES)]
+    results = _run_scripts_side_by_side({
+        "a": ({"PYTHONHASHSEED": "0"}, [*script, "--save", str(folders["a"])]),
+        "b": ({"PYTHONHASHSEED": "1"}, [*script, "--once", "--reverse", "--save", str(folders["b"])])})
+    return results, folders
+
+
+@pytest.fixture(scope="module")
+def determinism_results(determinism_runs):
+    return determinism_runs[0]["a"]
 
 
 @pytest.mark.slow
@@ -116,6 +141,24 @@ def test_seeded_training_is_bit_identical(family, determinism_results):
     assert out["identical"] or (tolerance is not None and out["max_abs_diff"] <= tolerance), out
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_seeded_training_is_bit_identical_across_processes(family, determinism_runs):
+    """The same seed in two processes (other PYTHONHASHSEED, other families trained before)
+    gives the same weights as two runs in one process do: bit for bit, WGAN-GP within its tolerance."""
+    results, folders = determinism_runs
+    for side in "ab":
+        _family_result(results[side], family)
+    a, b = (np.load(folders[side] / f"{family}.npz") for side in "ab")
+    names = sorted(a.files, key=lambda name: int(name.split("_")[1]))
+    assert len(names) > 0 and sorted(b.files) == sorted(a.files)
+    assert all(a[n].shape == b[n].shape for n in names)
+    diff = max(float(np.max(np.abs(a[n] - b[n]), initial=0.0)) for n in names)
+    tolerance = NEAR_IDENTICAL.get(family)
+    identical = all(np.array_equal(a[n], b[n]) for n in names)
+    assert identical or (tolerance is not None and diff <= tolerance), {"max_abs_diff": diff, "tolerance": tolerance}
+
+
 def _free_ports(n: int) -> list[int]:
     import socket
 
@@ -129,8 +172,10 @@ def _free_ports(n: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_two_worker_multiworker_mirrored_training_on_localhost(tmp_path):
-    """Two processes, TF_CONFIG with loopback ports: both workers end with identical weights."""
+def test_fit_trains_on_two_multiworker_mirrored_workers_with_its_checks_and_nan_guard(tmp_path):
+    """Two processes, TF_CONFIG with loopback ports: ``model.fit`` under the strategy's scope
+    trains (both workers end with identical weights), refuses a badly shaped dataset and stops
+    on a NaN batch with the weights restored, as on one host."""
     import os
 
     ports = _free_ports(2)
@@ -151,6 +196,8 @@ def test_two_worker_multiworker_mirrored_training_on_localhost(tmp_path):
         assert p.returncode == 0, err[-4000:]
     a, b = (np.load(tmp_path / f"w{i}.npz") for i in range(2))
     assert float(a["moved"]) > 1e-3 and np.all(np.isfinite(a["loss"]))
+    for worker in (a, b):
+        assert bool(worker["refused"]) and bool(worker["diverged"]) and bool(worker["restored"])
     weight_keys = [k for k in a.files if k.startswith("w")]
     assert weight_keys
     for k in weight_keys:
@@ -216,18 +263,18 @@ def test_divergence_restores_weights_and_optimizer_state_so_training_can_continu
 def test_batch_noise_gives_each_global_row_its_own_numbers(monkeypatch):
     """A replica holding rows 7..9 of the global batch draws exactly rows 7..9 of the draw
     one device makes for the whole batch (the Philox counter is moved, not the seed)."""
-    import keras_ae.training.distribute as distribute
+    import keras_ae.random as random_numbers
 
     seed = tf.constant([3, 4])
     for kind, shape in [("normal", [12, 5]), ("uniform", [12, 2, 3]), ("normal", [12, 4])]:
-        whole = distribute.batch_noise(kind, shape, seed).numpy()
+        whole = random_numbers.batch_noise(kind, shape, seed).numpy()
         assert whole.shape == tuple(shape)
         assert len(np.unique(whole)) == whole.size  # no repeated numbers across rows or padding
         with monkeypatch.context() as m:
-            m.setattr(distribute, "replica_batch_position", lambda rows: (tf.constant(7, tf.int64), rows + 7))
-            part = distribute.batch_noise(kind, [3, *shape[1:]], seed).numpy()
+            m.setattr(random_numbers, "replica_batch_position", lambda rows: (tf.constant(7, tf.int64), rows + 7))
+            part = random_numbers.batch_noise(kind, [3, *shape[1:]], seed).numpy()
         np.testing.assert_array_equal(part, whole[7:10])
-    big = distribute.batch_noise("normal", [4000, 3], seed).numpy()
+    big = random_numbers.batch_noise("normal", [4000, 3], seed).numpy()
     assert abs(big.mean()) < 0.05 and abs(big.std() - 1) < 0.05
-    u = distribute.batch_noise("uniform", [4000, 3], seed).numpy()
+    u = random_numbers.batch_noise("uniform", [4000, 3], seed).numpy()
     assert u.min() >= 0 and u.max() < 1 and abs(u.mean() - 0.5) < 0.02

@@ -267,7 +267,8 @@ def test_recipe_fits_resume_keep_best_and_last_and_finish_cleanly(digits, tmp_pa
                                callbacks=[first])
     assert first.epoch == 2 and len(history["val_loss"]) == 3  # ran epoch 3 only, reports all three
     best = load_model(folder / "best.keras")
-    assert np.isclose(best.evaluate(x_test[:64], verbose=0, return_dict=True)["loss"], min(history["val_loss"]), rtol=1e-4)
+    best_loss = best.evaluate(x_test[:64], verbose=0, return_dict=True)["loss"]
+    assert np.isclose(best_loss, min(history["val_loss"]), rtol=1e-4)
     assert read_backup(folder / BACKUP_DIR)["epoch"] == 3  # kept until the recipe's results are written
     write_results(tmp_path, {"done": True})
     assert not (folder / BACKUP_DIR).exists() and (folder / "last.keras").is_file()

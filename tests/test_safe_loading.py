@@ -119,7 +119,7 @@ def test_config_file_cannot_send_outputs_outside(tmp_path, monkeypatch, capsys):
         assert "points outside the current folder" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]  # nothing written outside
     # an explicit --out is the user's choice; the config's own folder and subfolders are fine
-    from keras_ae.cli import check_config_out
+    from keras_ae.cli_config import check_config_out
 
     assert check_config_out("runs/x", "configs/run.json") == "runs/x"
     own = str(tmp_path / "old_run")  # e.g. `--config /data/old_run/config.json` reruns in place

@@ -190,6 +190,7 @@ MEMORY_SCRIPT = HIGH_WATER_MARK + textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_streaming_memory_stays_bounded(tmp_path):
     batch = 1000
     batches = 383  # 383 x 1000 x 28 x 28 x 4 bytes = 1.2 GB of images, 4x the budget

@@ -9,15 +9,15 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import keras_ae
 import keras_ae.cli
+import keras_ae.cli_config
 import keras_ae.data
-from keras_ae.training.callbacks import EmbeddingProjector, ImageSummaries, tensorboard_callbacks
+from keras_ae.training.callbacks import ImageSummaries, tensorboard_callbacks
 
 
 @pytest.fixture(scope="module")
@@ -145,15 +145,15 @@ def test_cli_train_tensorboard_flag(tmp_path, monkeypatch):
     assert "epoch_loss" in read_events(tmp_path / "tb" / "validation")
     assert read_events(tmp_path / "tb" / "images")["reconstructions"][0][0] == 1  # the last epoch
     check_projector(tmp_path / "tb", n=359, dim=3)
-    assert keras_ae.cli.read_config(tmp_path / "run" / "config.json")["tensorboard"] == "tb"
+    assert keras_ae.cli_config.read_config(tmp_path / "run" / "config.json")["tensorboard"] == "tb"
 
 
 def test_cli_tensorboard_config_value_is_checked():
-    config = {**keras_ae.cli.TRAIN_DEFAULTS, "model": "dense", "tensorboard": ""}
-    with pytest.raises(keras_ae.cli.UsageError, match="tensorboard must be a non-empty folder path"):
-        keras_ae.cli.check_train_config(config)
-    with pytest.raises(keras_ae.cli.UsageError, match="stream must be true or false"):
-        keras_ae.cli.check_train_config({**config, "tensorboard": None, "stream": "yes"})
+    config = {**keras_ae.cli_config.TRAIN_DEFAULTS, "model": "dense", "tensorboard": ""}
+    with pytest.raises(keras_ae.cli_config.UsageError, match="tensorboard must be a non-empty folder path"):
+        keras_ae.cli_config.check_train_config(config)
+    with pytest.raises(keras_ae.cli_config.UsageError, match="stream must be true or false"):
+        keras_ae.cli_config.check_train_config({**config, "tensorboard": None, "stream": "yes"})
 
 
 def test_recipe_parser_tensorboard_and_fit_recipe_model(tmp_path, digits):

@@ -157,7 +157,7 @@ def test_as_dataset_element_specs_and_values_match_the_arrays(mocked, tmp_path):
     train_ds, test_ds = load_dataset("tfds:mnist", data_dir=tmp_path, as_dataset=True)
     image_spec, label_spec = train_ds.element_spec
     assert image_spec == tf.TensorSpec((28, 28, 1), tf.float32) and label_spec == tf.TensorSpec((), tf.int64)
-    images, labels = zip(*[(i.numpy(), int(l)) for i, l in test_ds])
+    images, labels = zip(*[(image.numpy(), int(label)) for image, label in test_ds])
     (_, _), (xt, yt) = load_dataset("tfds:mnist", data_dir=tmp_path)
     np.testing.assert_array_equal(np.stack(images), xt)
     assert list(labels) == yt.tolist()
@@ -182,7 +182,7 @@ def test_as_dataset_for_digits_manifolds_and_npz(tmp_path):
     np.savez_compressed(tmp_path / "cifar10.npz", **arrays)
     (x, y), (xt, yt) = load_dataset("cifar10", data_dir=tmp_path)
     train_ds, test_ds = stream_keras_npz(tmp_path / "cifar10.npz", (32, 32, 3), chunk_bytes=10 * 3072)
-    images, labels = map(np.stack, zip(*[(i.numpy(), l.numpy()) for i, l in train_ds]))
+    images, labels = map(np.stack, zip(*[(image.numpy(), label.numpy()) for image, label in train_ds]))
     np.testing.assert_array_equal(images, x)  # bit-identical to the in-memory loader
     np.testing.assert_array_equal(labels, y)
     assert len(test_ds) == 5
@@ -312,6 +312,7 @@ PROBE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_as_dataset_streams_an_npz_larger_than_the_memory_budget(tmp_path):
     budget_mb = 64  # peak RSS growth allowed while streaming
     (tmp_path / "small").mkdir()

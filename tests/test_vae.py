@@ -114,7 +114,7 @@ def test_builder_gives_named_submodels_and_tfd_distributions():
     vae = build_vae((28, 28, 1))  # the IWAE paper's 784-[200, 200]-50 model
     assert vae.encoder.name == "encoder" and vae.decoder.name == "decoder"
     assert vae.encoder.output_shape == (None, 100) and vae.decoder.output_shape == (None, 28, 28, 1)
-    assert [l.units for l in vae.encoder.layers if isinstance(l, keras.layers.Dense)] == [200, 200, 100]
+    assert [layer.units for layer in vae.encoder.layers if isinstance(layer, keras.layers.Dense)] == [200, 200, 100]
     x = np.zeros((3, 28, 28, 1), np.float32)
     q = vae.encode(x)
     assert isinstance(q, tfd.MultivariateNormalDiag) and q.batch_shape == (3,) and q.event_shape == (50,)
@@ -273,9 +273,9 @@ def test_round_trip_keeps_mixture_prior_and_gaussian_scale(tmp_path):
         path = tmp_path / f"{vae.likelihood}.keras"
         vae.save(path)
         loaded = keras.saving.load_model(path)
-        np.testing.assert_allclose(loaded.log_likelihood(x if vae.likelihood == "gaussian" else binarize(x, 0), k=20, verbose=0),
-                                   vae.log_likelihood(x if vae.likelihood == "gaussian" else binarize(x, 0), k=20, verbose=0),
-                                   rtol=1e-6)
+        data = x if vae.likelihood == "gaussian" else binarize(x, 0)
+        np.testing.assert_allclose(loaded.log_likelihood(data, k=20, verbose=0),
+                                   vae.log_likelihood(data, k=20, verbose=0), rtol=1e-6)
     with pytest.raises(InputValidationError, match="cannot be saved"):
         small_vae(latent_dim=2, prior=tfd.MultivariateNormalDiag(tf.zeros(2), 2 * tf.ones(2))).get_config()
 

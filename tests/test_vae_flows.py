@@ -150,6 +150,7 @@ def test_iwae_loss_is_minus_logmeanexp_of_the_log_weights_and_tighter_than_k1(fl
     assert mean_k8 < mean_k1 - 0.3  # L_8 >= L_1 on average
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("options", [{"posterior_flow": "iaf"}, {"objective": "iwae", "k": 4},
                                      {"posterior_flow": "realnvp", "objective": "iwae", "k": 2}])
 def test_tiny_flow_and_iwae_vaes_learn(options, x_bin):

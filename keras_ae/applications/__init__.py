@@ -32,21 +32,18 @@ from keras_ae.applications.denoising_photos import (
     reassemble_patches,
 )
 from keras_ae.applications.hashing import (
-    BinaryCode,
     HammingIndex,
     PCASignHasher,
     RandomProjectionHasher,
-    SemanticHashingAE,
-    build_hashing_ae,
     pack_bits,
     retrieval_metrics,
     unpack_bits,
 )
 from keras_ae.applications.pretraining import (
+    COMPARISON_KINDS,
     build_classifier,
     build_pretraining_ae,
     compare_pretraining,
-    comparison_kinds,
     greedy_layerwise_pretrain,
     labelled_split,
     labelled_subset,
@@ -59,13 +56,13 @@ from keras_ae.applications.reduction import AutoEncoderTransformer
 from keras_ae.applications.visualization import compare_embeddings, fit_embedding, trustworthiness_scores
 
 __all__ = [
-    "AutoEncoderTransformer", "BinaryCode", "HammingIndex", "PCASignHasher", "RandomProjectionHasher",
-    "ReconstructionAnomalyDetector", "SemanticHashingAE", "build_classifier", "build_hashing_ae",
-    "build_patch_ae", "build_pretraining_ae", "compare_embeddings", "compare_pretraining", "denoise_image",
+    "AutoEncoderTransformer", "HammingIndex", "PCASignHasher", "RandomProjectionHasher",
+    "ReconstructionAnomalyDetector", "build_classifier", "build_patch_ae", "build_pretraining_ae", "compare_embeddings",
+    "compare_pretraining", "denoise_image",
     "extract_patches", "fit_embedding", "labelled_split", "labelled_subset", "linear_probe_error", "load_photos",
     "pack_bits", "reassemble_patches", "retrieval_metrics", "select_by_validation", "trustworthiness_scores",
     "unpack_bits",
     "DEC", "ClusteringLayer", "clustering_accuracy", "clustering_scores", "isolation_forest_detector",
     "leave_one_class_out", "negative_elbo_score", "pca_detector",
-    "comparison_kinds", "greedy_layerwise_pretrain", "layerwise_daes", "stack_encoders",
+    "COMPARISON_KINDS", "greedy_layerwise_pretrain", "layerwise_daes", "stack_encoders",
 ]

@@ -81,7 +81,8 @@ class ReconstructionAnomalyDetector:
             ``self``.
 
         Example:
-            >>> detector = ReconstructionAnomalyDetector(build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4), false_positive_rate=0.05)
+            >>> detector = ReconstructionAnomalyDetector(build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4),
+            ...                                          false_positive_rate=0.05)
             >>> detector.fit_threshold(x_digits).threshold_ > 0
             True
         """
@@ -110,7 +111,8 @@ class ReconstructionAnomalyDetector:
         """Boolean anomaly flags ``score > threshold_``.
 
         Example:
-            >>> detector = ReconstructionAnomalyDetector(build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)).fit_threshold(x_digits)
+            >>> detector = ReconstructionAnomalyDetector(build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4))
+            >>> detector = detector.fit_threshold(x_digits)
             >>> flags = detector.predict(x_digits)
             >>> flags.dtype, round(float(flags.mean()), 2)  # about false_positive_rate of the validation data
             (dtype('bool'), 0.05)
@@ -129,7 +131,8 @@ class ReconstructionAnomalyDetector:
             ``{"roc_auc", "precision", "recall", "f1", "false_positive_rate", "threshold"}``.
 
         Example:
-            >>> detector = ReconstructionAnomalyDetector(build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)).fit_threshold(x_digits)
+            >>> detector = ReconstructionAnomalyDetector(build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4))
+            >>> detector = detector.fit_threshold(x_digits)
             >>> x_test = np.concatenate([x_digits_test, 1 - x_digits_test])
             >>> sorted(detector.evaluate(x_test, np.repeat([0, 1], 64)))
             ['f1', 'false_positive_rate', 'precision', 'recall', 'roc_auc', 'threshold']

@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted
 
 from keras_ae.errors import InputValidationError
-from keras_ae.validation import check_array, check_positive_int
+from keras_ae.validation import check_array, check_int
 
 
 def clustering_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -130,7 +130,7 @@ class ClusteringLayer(keras.layers.Layer):
 
     def __init__(self, n_clusters: int, alpha: float = 1.0, **kwargs: Any):
         super().__init__(**kwargs)
-        self.n_clusters = check_positive_int(n_clusters, "n_clusters")
+        self.n_clusters = check_int(n_clusters, "n_clusters", minimum=1)
         self.alpha = float(alpha)
 
     def build(self, input_shape):
@@ -277,13 +277,13 @@ class DEC(ClusterMixin, BaseEstimator):
         from sklearn.cluster import KMeans
 
         x = check_array(x, "x").astype(np.float32)
-        n_clusters = check_positive_int(self.n_clusters, "n_clusters")
+        n_clusters = check_int(self.n_clusters, "n_clusters", minimum=1)
         if len(x) < n_clusters:
             raise InputValidationError(f"Need at least n_clusters={n_clusters} examples, got {len(x)}.")
         if not 0.0 <= self.tol < 1.0:
             raise InputValidationError(f"tol must be in [0, 1), got {self.tol}.")
-        update_interval = check_positive_int(self.update_interval, "update_interval")
-        batch_size = check_positive_int(self.batch_size, "batch_size")
+        update_interval = check_int(self.update_interval, "update_interval", minimum=1)
+        batch_size = check_int(self.batch_size, "batch_size", minimum=1)
         if self.random_state is not None:
             keras.utils.set_random_seed(int(self.random_state))
         rng = np.random.default_rng(self.random_state)

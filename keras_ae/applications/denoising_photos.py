@@ -19,7 +19,7 @@ from keras_ae.errors import InputValidationError
 from keras_ae.models.base import AutoEncoder
 from keras_ae.models.denoising import build_denoising_ae
 from keras_ae.models.dense import build_dense_ae
-from keras_ae.validation import check_array, check_positive_int
+from keras_ae.validation import check_array, check_int
 
 PATCH_SIZE = 12
 NOISE_STD = 25.0 / 255.0  # the classic sigma = 25 (8-bit scale) denoising benchmark
@@ -62,7 +62,7 @@ def patch_positions(length: int, patch_size: int, step: int) -> np.ndarray:
     """
     if length < patch_size:
         raise InputValidationError(f"The image side {length} is smaller than the patch size {patch_size}.")
-    positions = np.arange(0, length - patch_size + 1, check_positive_int(step, "step"))
+    positions = np.arange(0, length - patch_size + 1, check_int(step, "step", minimum=1))
     return positions if positions[-1] == length - patch_size else np.append(positions, length - patch_size)
 
 
@@ -86,13 +86,13 @@ def extract_patches(image: np.ndarray, patch_size: int = PATCH_SIZE, step: int =
         (18, 12, 12, 1)
     """
     image = _check_image(image)
-    patch_size = check_positive_int(patch_size, "patch_size")
+    patch_size = check_int(patch_size, "patch_size", minimum=1)
     rows = patch_positions(image.shape[0], patch_size, step)
     cols = patch_positions(image.shape[1], patch_size, step)
     windows = sliding_window_view(image, (patch_size, patch_size))  # a view: no copy yet
     if max_patches is not None:
         rng = np.random.default_rng(seed)
-        n = min(check_positive_int(max_patches, "max_patches"), len(rows) * len(cols))
+        n = min(check_int(max_patches, "max_patches", minimum=1), len(rows) * len(cols))
         flat = rng.choice(len(rows) * len(cols), size=n, replace=False)
         patches = windows[rows[flat // len(cols)], cols[flat % len(cols)]]
     else:
@@ -245,7 +245,8 @@ def filter_mosaic(kernel: np.ndarray, patch_size: int = PATCH_SIZE, n: int = 100
     mosaic = np.ones((rows * (patch_size + 1) + 1, cols * (patch_size + 1) + 1), dtype=np.float32)
     for i, f in enumerate(w):  # at most n small tiles
         r, c = divmod(i, cols)
-        mosaic[1 + r * (patch_size + 1):(r + 1) * (patch_size + 1), 1 + c * (patch_size + 1):(c + 1) * (patch_size + 1)] = f
+        top, left = 1 + r * (patch_size + 1), 1 + c * (patch_size + 1)
+        mosaic[top:top + patch_size, left:left + patch_size] = f
     return mosaic
 
 

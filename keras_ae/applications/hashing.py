@@ -1,12 +1,11 @@
-"""Semantic hashing (Salakhutdinov & Hinton 2009): binary codes for fast image search.
+"""Semantic hashing (Salakhutdinov & Hinton 2009): search over binary codes.
 
-An auto-encoder whose code layer is binary: during training the code units are
-``sigmoid(logits + noise)`` (large noise forces the encoder to push logits far from
-zero, so the sigmoid saturates at 0 or 1) or hard bits with a straight-through
-gradient; at inference the code is the thresholded bit vector. Similar images get
-codes a few bit flips apart, so retrieval is a Hamming-distance search over packed
-bits: XOR, population count, and an O(n) top-k selection, all vectorized over the
-database (:class:`HammingIndex`).
+The codes come from a semantic hashing auto-encoder
+(:func:`keras_ae.models.hashing.build_hashing_ae`, its ``hash(x)``) or from the
+baselines here (:class:`RandomProjectionHasher`, :class:`PCASignHasher`). Similar
+images get codes a few bit flips apart, so retrieval is a Hamming-distance search over
+packed bits: XOR, population count, and an O(n) top-k selection, all vectorized over
+the database (:class:`HammingIndex`); :func:`retrieval_metrics` scores the ranking.
 
 Packed format (everywhere in this module): ``uint8`` arrays of shape
 ``(n, ceil(n_bits / 8))`` made by ``np.packbits`` (most significant bit first, unused
@@ -19,12 +18,10 @@ from typing import Sequence
 
 import keras
 import numpy as np
-from keras import ops
 
 from keras_ae.errors import InputValidationError
-from keras_ae.layers.binary_code import BinaryCode
-from keras_ae.models.hashing import SemanticHashingAE, build_hashing_ae
-from keras_ae.validation import check_array, check_choice, check_positive_int
+from keras_ae.models.pca import fit_pca
+from keras_ae.validation import check_array, check_choice, check_int
 
 
 # -- bit packing ---------------------------------------------------------------------------
@@ -64,7 +61,7 @@ _POPCOUNT_TABLE16 = _POPCOUNT_TABLE[np.arange(65536) & 255] + _POPCOUNT_TABLE[np
 def popcount(words: np.ndarray) -> np.ndarray:
     """Number of set bits of each unsigned integer (vectorized).
 
-    Uses ``np.bitwise_count`` (NumPy >= 2) and a 256-entry lookup table otherwise.
+    Uses ``np.bitwise_count`` (NumPy >= 2), else :func:`popcount_table`.
 
     Args:
         words: Unsigned integer array.
@@ -133,10 +130,11 @@ class HammingIndex:
     """
 
     def __init__(self, n_bits: int, popcount: str = "auto"):
-        self.n_bits = check_positive_int(n_bits, "n_bits")
+        self.n_bits = check_int(n_bits, "n_bits", minimum=1)
         check_choice(popcount, "popcount", ("auto", "numpy", "table"))
         if popcount == "numpy" and not hasattr(np, "bitwise_count"):
-            raise InputValidationError(f"popcount='numpy' needs NumPy >= 2 (np.bitwise_count); this is {np.__version__}.")
+            raise InputValidationError(
+                f"popcount='numpy' needs NumPy >= 2 (np.bitwise_count); this is {np.__version__}.")
         self._popcount = popcount_table if popcount == "table" else _popcount_fast
         self.n_bytes = (self.n_bits + 7) // 8
         self._word = _word_dtype(self.n_bytes)
@@ -267,14 +265,15 @@ class RandomProjectionHasher:
     """
 
     def __init__(self, n_bits: int, seed: int = 0):
-        self.n_bits = check_positive_int(n_bits, "n_bits")
+        self.n_bits = check_int(n_bits, "n_bits", minimum=1)
         self.seed = seed
 
     def fit(self, x: np.ndarray) -> "RandomProjectionHasher":
         """Draws the hyperplanes through the data mean."""
         flat = check_array(x, "x").reshape(len(x), -1)
         self.mean_ = flat.mean(axis=0)
-        self.projection_ = np.random.default_rng(self.seed).standard_normal((flat.shape[1], self.n_bits)).astype(np.float32)
+        rng = np.random.default_rng(self.seed)
+        self.projection_ = rng.standard_normal((flat.shape[1], self.n_bits)).astype(np.float32)
         return self
 
     def hash(self, x: np.ndarray) -> np.ndarray:
@@ -296,12 +295,10 @@ class PCASignHasher:
     """
 
     def __init__(self, n_bits: int):
-        self.n_bits = check_positive_int(n_bits, "n_bits")
+        self.n_bits = check_int(n_bits, "n_bits", minimum=1)
 
     def fit(self, x: np.ndarray) -> "PCASignHasher":
         """Fits PCA (``keras_ae.models.fit_pca``: centred projections onto the top components)."""
-        from keras_ae.models.pca import fit_pca
-
         self.pca_ = fit_pca(x, self.n_bits)
         return self
 

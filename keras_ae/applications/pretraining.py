@@ -17,47 +17,18 @@ import numpy as np
 
 from keras_ae.errors import InputValidationError
 from keras_ae.models.base import AutoEncoder
+from keras_ae.models.contractive import build_contractive_ae
 from keras_ae.models.dense import build_dense_ae, get_dense_encoder
 from keras_ae.models.denoising import build_denoising_ae
-from keras_ae.validation import check_array, check_choice, check_positive_int
+from keras_ae.validation import check_array, check_choice, check_int
 
 #: The greedy layer-wise kind of :func:`compare_pretraining` (not an auto-encoder of
 #: :func:`build_pretraining_ae`: a stack of one-hidden-layer denoising auto-encoders).
 STACKED = "stacked"
-
-
-def contractive_builder():
-    """``build_contractive_ae`` if ``keras_ae.models.contractive`` exists, else ``None``.
-
-    Example:
-        >>> contractive_builder() is None or callable(contractive_builder())
-        True
-    """
-    try:
-        from keras_ae.models.contractive import build_contractive_ae
-    except ImportError:
-        return None
-    return build_contractive_ae
-
-
-def pretraining_kinds() -> tuple[str, ...]:
-    """Available pretraining auto-encoders: ``plain``, ``denoising`` and, when present, ``contractive``.
-
-    Example:
-        >>> pretraining_kinds()[:2]
-        ('plain', 'denoising')
-    """
-    return ("plain", "denoising") + (("contractive",) if contractive_builder() is not None else ())
-
-
-def comparison_kinds() -> tuple[str, ...]:
-    """Kinds :func:`compare_pretraining` accepts: :func:`pretraining_kinds` plus ``"stacked"``.
-
-    Example:
-        >>> comparison_kinds()[-1]
-        'stacked'
-    """
-    return pretraining_kinds() + (STACKED,)
+#: The auto-encoders of :func:`build_pretraining_ae`.
+PRETRAINING_KINDS = ("plain", "denoising", "contractive")
+#: The kinds :func:`compare_pretraining` accepts: :data:`PRETRAINING_KINDS` plus ``"stacked"``.
+COMPARISON_KINDS = PRETRAINING_KINDS + (STACKED,)
 
 
 def labelled_subset(y: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
@@ -79,7 +50,7 @@ def labelled_subset(y: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
         (2,)
     """
     y = np.asarray(y).reshape(-1)
-    per_class = check_positive_int(per_class, "per_class")
+    per_class = check_int(per_class, "per_class", minimum=1)
     rng = np.random.default_rng(seed)
     chosen = []
     for label in np.unique(y):  # one draw per class (10 classes), not per example
@@ -90,7 +61,8 @@ def labelled_subset(y: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
-def labelled_split(y: np.ndarray, per_class: int, val_per_class: int = 0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def labelled_split(y: np.ndarray, per_class: int, val_per_class: int = 0,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Disjoint labelled training and validation indices, ``per_class`` / ``val_per_class`` of every class.
 
     Args:
@@ -141,13 +113,13 @@ def build_pretraining_ae(
         >>> build_pretraining_ae("denoising", (8, 8, 1), hidden=(32,), code_dim=16).code_shape
         (16,)
     """
-    check_choice(kind, "pretraining auto-encoder", pretraining_kinds())
+    check_choice(kind, "pretraining auto-encoder", PRETRAINING_KINDS)
     common = dict(hidden=hidden, code_dim=code_dim, code_activation="relu")
     if kind == "plain":
         return build_dense_ae(input_shape, name="plain_ae", **common)
     if kind == "denoising":
         return build_denoising_ae(input_shape, noise="masking", level=noise_level, architecture="dense", **common)
-    return contractive_builder()(input_shape, activation="relu", contraction=contraction, **common)
+    return build_contractive_ae(input_shape, activation="relu", contraction=contraction, **common)
 
 
 def layerwise_daes(
@@ -191,10 +163,10 @@ def layerwise_daes(
         ([(32,), (16,)], (32,))
     """
     x = check_array(x, "x")
-    hidden = tuple(check_positive_int(units, "hidden units") for units in hidden)
+    hidden = tuple(check_int(units, "hidden units", minimum=1) for units in hidden)
     if not hidden:
         raise InputValidationError("hidden must name at least one layer, e.g. (1000, 500, 250).")
-    epochs = check_positive_int(epochs, "epochs", minimum=0)
+    epochs = check_int(epochs, "epochs", minimum=0)
     daes, inputs = [], x
     for i, units in enumerate(hidden):
         first = i == 0
@@ -306,7 +278,7 @@ def build_classifier(encoder: keras.Model, n_classes: int, trainable: bool = Tru
     copy.set_weights(encoder.get_weights())
     copy.trainable = trainable
     outputs = keras.layers.Dense(
-        check_positive_int(n_classes, "n_classes"), activation="softmax", name="softmax",
+        check_int(n_classes, "n_classes", minimum=1), activation="softmax", name="softmax",
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
     )(copy.output)
     return keras.Model(copy.input, outputs, name=name)
@@ -354,7 +326,8 @@ def fine_tune(encoder: keras.Model, x: np.ndarray, y: np.ndarray, n_classes: int
         The trained classifier.
 
     Example:
-        >>> clf = fine_tune(build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4).encoder, x_digits, y_digits, 10, head_epochs=1, epochs=1)
+        >>> encoder = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4).encoder
+        >>> clf = fine_tune(encoder, x_digits, y_digits, 10, head_epochs=1, epochs=1)
         >>> clf.output_shape
         (None, 10)
     """
@@ -371,7 +344,8 @@ def classification_error(model: keras.Model, x: np.ndarray, y: np.ndarray) -> fl
     """Fraction of ``x`` whose most probable class is not ``y``.
 
     Example:
-        >>> clf = build_classifier(build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4).encoder, 10)  # untrained: about 0.9
+        >>> encoder = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4).encoder
+        >>> clf = build_classifier(encoder, 10)  # untrained: an error of about 0.9
         >>> 0 <= classification_error(clf, x_digits_test, y_digits_test) <= 1
         True
     """
@@ -426,7 +400,7 @@ def compare_pretraining(
     Args:
         x_train, y_train: Training images (all used unlabelled) and labels (a few used).
         x_test, y_test: Test split.
-        kinds: Auto-encoders to pretrain, among :func:`comparison_kinds` (default: all).
+        kinds: Auto-encoders to pretrain, among :data:`COMPARISON_KINDS` (default: all).
         per_class: Labelled examples per class.
         pretrain_epochs: Auto-encoder epochs.
         finetune_epochs: Classifier epochs (every row; ``fine_tune``'s second stage).
@@ -449,9 +423,9 @@ def compare_pretraining(
         rows = compare_pretraining(x_train, y_train, x_test, y_test, per_class=100)  # minutes
         ```
     """
-    kinds = tuple(check_choice(k, "pretraining kind", comparison_kinds()) for k in
-                  (kinds if kinds is not None else comparison_kinds()))  # refuse a typo before minutes of training
-    subset, val = labelled_split(y_train, per_class, check_positive_int(val_per_class, "val_per_class", minimum=0), seed)
+    kinds = tuple(check_choice(k, "pretraining kind", COMPARISON_KINDS) for k in
+                  (kinds if kinds is not None else COMPARISON_KINDS))  # refuse a typo before minutes of training
+    subset, val = labelled_split(y_train, per_class, check_int(val_per_class, "val_per_class", minimum=0), seed)
     x_few, y_few = x_train[subset], y_train[subset]
     n_classes = int(np.max(y_train)) + 1
     shape = x_train.shape[1:]
@@ -470,8 +444,9 @@ def compare_pretraining(
     fresh = build_pretraining_ae("plain", shape, hidden, code_dim).encoder  # same network, random weights
     for lr in scratch_learning_rates:
         keras.utils.set_random_seed(seed)
-        add(f"scratch (lr={lr:g})", "none", train_classifier(build_classifier(fresh, n_classes, seed=seed), x_few, y_few,
-                                                          finetune_epochs, learning_rate=lr, verbose=verbose))
+        scratch = build_classifier(fresh, n_classes, seed=seed)
+        add(f"scratch (lr={lr:g})", "none", train_classifier(scratch, x_few, y_few, finetune_epochs, learning_rate=lr,
+                                                          verbose=verbose))
     for kind in kinds:
         keras.utils.set_random_seed(seed)
         if kind == STACKED:

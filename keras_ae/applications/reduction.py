@@ -162,7 +162,7 @@ class AutoEncoderTransformer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "model_")
         x = self._check_x(X)
-        codes = self.model_.encode(x.reshape((-1, *self.model_.example_shape)))
+        codes = self.model_.codes(x.reshape((-1, *self.model_.example_shape)))
         return codes.reshape(len(x), -1)
 
     def inverse_transform(self, X) -> np.ndarray:

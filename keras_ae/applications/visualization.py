@@ -3,8 +3,7 @@
 Each method maps test images to two numbers; the figure colours them by label and the
 title of each panel carries scikit-learn's trustworthiness (the fraction of 2-D
 neighbourhoods that are real neighbourhoods in pixel space, 1.0 = perfect).
-The VAE panel appears when ``keras_ae.models.vae.build_vae`` is installed (its
-``encode(x)`` returns a distribution; the panel shows the posterior means).
+Every panel shows the model's ``codes(x)``: for the VAE, the posterior means.
 """
 
 from __future__ import annotations
@@ -17,40 +16,11 @@ import numpy as np
 from keras_ae.errors import InputValidationError
 from keras_ae.models.dense import build_dense_ae
 from keras_ae.models.pca import fit_pca
+from keras_ae.models.vae import build_vae
 from keras_ae.validation import check_array, check_choice
 
+#: The embedding methods of :func:`fit_embedding` and :func:`compare_embeddings`.
 METHODS = ("pca", "autoencoder", "vae")
-
-
-def vae_builder() -> Callable | None:
-    """``build_vae`` if ``keras_ae.models.vae`` exists, else ``None``.
-
-    Example:
-        >>> vae_builder() is None or callable(vae_builder())
-        True
-    """
-    try:
-        from keras_ae.models.vae import build_vae
-    except ImportError:
-        return None
-    return build_vae
-
-
-def available_methods() -> tuple[str, ...]:
-    """``("pca", "autoencoder")`` plus ``"vae"`` when the VAE module is present.
-
-    Example:
-        >>> available_methods()[:2]
-        ('pca', 'autoencoder')
-    """
-    return METHODS if vae_builder() is not None else METHODS[:2]
-
-
-def _vae_means(model, x: np.ndarray) -> np.ndarray:
-    # encode(x) returns a tfd distribution over codes; its mean is the 2-D point.
-    posterior = model.encode(x)
-    mean = posterior.mean() if hasattr(posterior, "mean") else posterior
-    return np.asarray(keras.ops.convert_to_numpy(mean)).reshape(len(x), -1)
 
 
 def fit_embedding(method: str, x_train: np.ndarray, epochs: int = 20, hidden: Sequence[int] = (256, 64),
@@ -73,22 +43,23 @@ def fit_embedding(method: str, x_train: np.ndarray, epochs: int = 20, hidden: Se
         >>> embed(x_digits_test).shape
         (64, 2)
     """
-    check_choice(method, "embedding method", available_methods())
+    check_choice(method, "embedding method", METHODS)
     x_train = check_array(x_train, "x_train")
     if method == "pca":
         pca = fit_pca(x_train, 2)
-        return pca.encode
+        return pca.codes
     if method == "autoencoder":
         model = build_dense_ae(x_train.shape[1:], hidden=hidden, code_dim=2, name="ae_2d")
     else:
         # Grey [0, 1] images with a Bernoulli likelihood: re-binarize every step.
-        model = vae_builder()(x_train.shape[1:], latent_dim=2, hidden=hidden, dynamic_binarization=True)
+        model = build_vae(x_train.shape[1:], latent_dim=2, hidden=hidden, dynamic_binarization=True)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.fit(x_train, epochs=epochs, batch_size=batch_size, verbose=verbose)
-    return model.encode if method == "autoencoder" else (lambda x: _vae_means(model, x))
+    return model.codes  # the VAE's: posterior means
 
 
-def trustworthiness_scores(x: np.ndarray, embeddings: Mapping[str, np.ndarray], n_neighbors: int = 12) -> dict[str, float]:
+def trustworthiness_scores(x: np.ndarray, embeddings: Mapping[str, np.ndarray],
+                           n_neighbors: int = 12) -> dict[str, float]:
     """scikit-learn's trustworthiness of each embedding of ``x``.
 
     Args:
@@ -125,7 +96,7 @@ def compare_embeddings(
     Args:
         x_train: Training images.
         x_test: Images to show (keep it to a few thousand: trustworthiness is O(n^2)).
-        methods: Subset of :func:`available_methods` (default: all available).
+        methods: Subset of :data:`METHODS` (default: all of them).
         epochs: Training epochs of the neural methods.
         n_neighbors: Trustworthiness neighbourhood size.
         verbose: Keras verbosity.
@@ -146,7 +117,7 @@ def compare_embeddings(
         save_code_scatter(codes, y_test[:2000], "codes.png", scores=scores)
         ```
     """
-    methods = tuple(methods) if methods is not None else available_methods()
+    methods = tuple(methods) if methods is not None else METHODS
     codes = {}
     for method in methods:
         keras.utils.set_random_seed(0)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from keras_ae.data.corruption import NOISE_KINDS, Corruption, corrupt, corrupt_tensor
 from keras_ae.data.images import (
     DATA_DIR_ENV,
@@ -22,13 +20,14 @@ from keras_ae.data.images import (
     Dataset,
     Split,
     binarize,
+    check_data_dir,
     check_keras_npz,
     find_npz,
     load_image_dataset,
     read_keras_npz,
     stream_keras_npz,
 )
-from keras_ae.data.manifolds import MANIFOLDS, broken_swiss_roll, helix, swiss_roll, twin_peaks
+from keras_ae.data.manifolds import MANIFOLDS, broken_swiss_roll, check_test_fraction, helix, swiss_roll, twin_peaks
 from keras_ae.data.pipeline import make_tf_dataset
 from keras_ae.data.tfds import NO_LABEL, TFDS_DATASETS, is_prebinarized, is_tfds_name, load_tfds, tfds_status
 from keras_ae.errors import InputValidationError
@@ -83,17 +82,26 @@ def load_dataset(
         noise: Manifolds only: Gaussian noise standard deviation.
         seed: Manifolds only: random seed.
         as_dataset: Return streaming ``(train_ds, test_ds)`` instead of arrays.
-        split: TFDS only: ``(train_split, test_split)``, e.g. ``("train[:90%]", "validation")``.
+        split: TFDS only: ``(train_split, test_split)``, e.g. ``("train[:90%]", "validation")``;
+            a slice that selects nothing is refused.
 
     Returns:
         ``Dataset((x_train, y_train), (x_test, y_test))``; unpacks like Keras' loaders
         (``y`` is None for unlabelled TFDS datasets). With ``as_dataset=True``:
         ``(train_ds, test_ds)``.
 
+    Stored pixels follow one rule (:func:`~keras_ae.data.images.check_pixels`): integers
+    (any integer dtype) must lie in 0..255 and are divided by 255, booleans are 0 / 1, floats
+    must already lie in [0, 1]; NaN, infinite or complex pixels and negative or fractional
+    labels are refused, naming the file and key.
+
     Raises:
         UnknownNameError: for an unknown name (the message lists the valid ones).
         DatasetNotAvailableError: when offline without the data (the message names the
-            file or TFDS folder, and for TFDS the command that prepares it).
+            file or TFDS folder, and for TFDS the command that prepares it); a truncated,
+            damaged or too-large file, or values outside the rule above.
+        InputValidationError: a bad argument (``data_dir`` not a path, a TFDS split that
+            selects nothing, a manifold's ``test_fraction`` leaving a split empty, NaN noise).
 
     Example:
         >>> (x_train, y_train), (x_test, y_test) = load_dataset("digits")
@@ -111,6 +119,7 @@ def load_dataset(
         model.fit(train_ds.map(lambda x, y: x).shuffle(10_000).batch(128), epochs=10)
         ```
     """
+    check_data_dir(data_dir)
     if is_tfds_name(name):
         return load_tfds(name, data_dir=_expand(data_dir), flatten=flatten, download=bool(download),
                          split=split, as_dataset=as_dataset)
@@ -120,8 +129,8 @@ def load_dataset(
     if name in IMAGE_DATASETS:
         return load_image_dataset(name, data_dir=data_dir, flatten=flatten,
                                   download=True if download is None else download, as_dataset=as_dataset)
+    n_test = check_test_fraction(test_fraction, n_samples)
     x, t = MANIFOLDS[name](n_samples, noise=noise, seed=seed)
-    n_test = int(round(n_samples * test_fraction))
     if as_dataset:
         import tensorflow as tf
 
@@ -148,6 +157,7 @@ def dataset_status(name: str, data_dir: str | os.PathLike | None = None) -> str:
         >>> dataset_status("binarized_mnist", tmp_dir).startswith("missing (prepare: python -c")
         True
     """
+    check_data_dir(data_dir)
     if is_tfds_name(name):
         return tfds_status(name, _expand(data_dir))
     check_choice(name, "dataset", DATASETS + ("binarized_mnist", "tfds:<name>"))

@@ -11,8 +11,10 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
+from keras_ae.random import batch_noise, next_stateless_seed
 from keras_ae.validation import check_array, check_choice
 
 NOISE_KINDS = ("gaussian", "masking", "salt_pepper")
@@ -58,7 +60,7 @@ def corrupt_tensor(x, noise: str, level: float, seed: Any = None, clip: tuple[fl
         level: Noise standard deviation or fraction of corrupted values.
         seed: An int or a ``keras.random.SeedGenerator``. With a ``SeedGenerator`` (the
             training layer) the noise comes from
-            :func:`keras_ae.training.distribute.batch_noise`: example ``i`` of the global batch gets
+            :func:`keras_ae.random.batch_noise`: example ``i`` of the global batch gets
             the same noise however ``tf.distribute`` splits the batch over replicas.
         clip: Range to clip Gaussian-noised values to and the salt/pepper values; ``None``
             leaves Gaussian noise unclipped and uses 0/1 for salt and pepper.
@@ -87,10 +89,6 @@ def corrupt_tensor(x, noise: str, level: float, seed: Any = None, clip: tuple[fl
 def _draw(kind: str, x, seed):
     """Standard normal or uniform [0, 1) noise shaped like ``x``."""
     if isinstance(seed, keras.random.SeedGenerator):
-        import tensorflow as tf
-
-        from keras_ae.training.distribute import batch_noise, next_stateless_seed
-
         # Per-example rows of the global batch: a mirrored step corrupts like one device.
         return batch_noise(kind, tf.shape(x), next_stateless_seed(seed))
     draw = keras.random.normal if kind == "normal" else keras.random.uniform
@@ -125,7 +123,8 @@ def corrupt(
     level = _check_level(noise, level)
     clip = _check_clip(clip)
     x = check_array(x, "x", allow_empty=True)
-    return ops.convert_to_numpy(corrupt_tensor(ops.convert_to_tensor(x), noise, level, seed=seed, clip=clip)).astype(np.float32)
+    corrupted = corrupt_tensor(ops.convert_to_tensor(x), noise, level, seed=seed, clip=clip)
+    return ops.convert_to_numpy(corrupted).astype(np.float32)
 
 
 @keras.saving.register_keras_serializable(package="keras_ae")
@@ -144,7 +143,8 @@ class Corruption(keras.layers.Layer):
         TensorShape([1, 4])
     """
 
-    def __init__(self, noise: str = "gaussian", level: float = 0.5, clip: tuple[float, float] | None = (0.0, 1.0), seed: int | None = None, **kwargs):
+    def __init__(self, noise: str = "gaussian", level: float = 0.5, clip: tuple[float, float] | None = (0.0, 1.0),
+                 seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.noise = check_choice(noise, "noise", NOISE_KINDS)
         self.level = _check_level(noise, level)

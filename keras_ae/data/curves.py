@@ -13,8 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from keras_ae.errors import InputValidationError
-from keras_ae.validation import check_positive_int
+from keras_ae.data.manifolds import check_points_args
+from keras_ae.validation import check_float, check_int
 
 # Spiral: r = SPIRAL_B * t for t in [SPIRAL_T0, SPIRAL_T1] (1.5 turns, radius 0.25 to 1,
 # successive arms 2 pi SPIRAL_B = 0.5 apart, so noise well below 0.25 stays unambiguous).
@@ -23,12 +23,11 @@ SPIRAL_B = 1 / (4 * np.pi)
 
 
 def _noisy(points: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
-    if not np.isfinite(noise) or noise < 0:
-        raise InputValidationError(f"noise must be a finite number >= 0, got {noise}.")
     return (points + noise * rng.standard_normal(points.shape)).astype(np.float32)
 
 
-def circle(n: int = 2000, radius: float = 1.0, noise: float = 0.0, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+def circle(n: int = 2000, radius: float = 1.0, noise: float = 0.0,
+           seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
     """Points on (or near) a circle centred at the origin.
 
     Args:
@@ -45,8 +44,8 @@ def circle(n: int = 2000, radius: float = 1.0, noise: float = 0.0, seed: int | N
         >>> x.shape, bool(np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-6))
         ((100, 2), True)
     """
-    n = check_positive_int(n, "n")
-    rng = np.random.default_rng(seed)
+    n, noise, rng = check_points_args(n, noise, seed)
+    radius = check_float(radius, "radius", minimum=0.0, include_minimum=False)
     t = 2 * np.pi * rng.random(n)
     points = radius * np.stack([np.cos(t), np.sin(t)], axis=1)
     return _noisy(points, noise, rng), t.astype(np.float32)
@@ -93,8 +92,7 @@ def spiral(n: int = 2000, noise: float = 0.0, seed: int | None = 0) -> tuple[np.
         >>> x.shape, float(np.abs(x).max()) <= 1.0
         ((100, 2), True)
     """
-    n = check_positive_int(n, "n")
-    rng = np.random.default_rng(seed)
+    n, noise, rng = check_points_args(n, noise, seed)
     # Uniform in arc length (ds ~ sqrt(1 + t^2) dt), by inverting a fine cumulative table:
     # uniform t would crowd the inner turn.
     grid = np.linspace(SPIRAL_T0, SPIRAL_T1, 20001)
@@ -118,6 +116,7 @@ def nearest_on_curve(x: np.ndarray, curve: np.ndarray, batch_size: int = 512) ->
         >>> nearest_on_curve(np.array([[0.9, 0.1]]), np.array([[0.0, 0.0], [1.0, 0.0]]))
         array([[1., 0.]])
     """
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     x = np.asarray(x, dtype=np.float64)
     curve = np.asarray(curve, dtype=np.float64)
     out = np.empty_like(x)
@@ -135,6 +134,7 @@ def spiral_projection(x: np.ndarray, samples: int = 20000) -> np.ndarray:
         >>> np.round(p, 2)  # back onto the arm near t = 2 pi, radius 0.5 (not the arm at radius 1)
         array([[0.5, 0. ]])
     """
+    samples = check_int(samples, "samples", minimum=2, maximum=10**6)
     return nearest_on_curve(x, spiral_points(np.linspace(SPIRAL_T0, SPIRAL_T1, samples)))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from keras_ae.errors import DatasetNotAvailableError, InputValidationError
 
 DATA_DIR_ENV = "KERAS_AE_DATA_DIR"
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+# Array mode holds the stored arrays and their float32 copy at once: refused above this
+# share of the machine's memory, with the advice to stream instead.
+_MEMORY_SHARE = 0.8
 
 
 class Split(NamedTuple):
@@ -47,6 +50,103 @@ IMAGE_DATASETS: dict[str, tuple[tuple[int, ...], str | None]] = {
 }
 
 
+def check_data_dir(data_dir: Any) -> str | os.PathLike | None:
+    """Returns ``data_dir`` if it is ``None`` or a path (``str`` / ``os.PathLike``), else refuses it.
+
+    Example:
+        >>> check_data_dir("~/data")
+        '~/data'
+    """
+    if data_dir is None or isinstance(data_dir, (str, os.PathLike)):
+        return data_dir
+    from keras_ae.validation import short_repr
+
+    raise InputValidationError(
+        f"data_dir must be a folder or file path (str or pathlib.Path), got {short_repr(data_dir)} "
+        f"({type(data_dir).__name__}).")
+
+
+def check_pixels(x: np.ndarray, what: str, scale: float = 255.0) -> None:
+    """Refuses pixels that do not map to [0, 1] by the loaders' rule, naming ``what`` (file and key).
+
+    The rule: integer pixels (any integer dtype) must lie in ``[0, scale]`` and are divided
+    by ``scale`` (255, or 1 for already-binary data); booleans are 0 / 1; float pixels must
+    already lie in [0, 1] (a float array of 0-255 values is refused, not guessed at);
+    NaN, infinities and complex values are refused.
+
+    Args:
+        x: Stored images (any shape).
+        what: What the message names, e.g. ``"mnist.npz (x_train)"``.
+        scale: Largest integer pixel value.
+
+    Raises:
+        DatasetNotAvailableError: naming ``what``, the dtype and the range or NaN count.
+
+    Example:
+        >>> check_pixels(np.array([0, 255], np.uint8), "a.npz (x_train)")
+        >>> check_pixels(np.array([0.0, 255.0]), "a.npz (x_train)")
+        Traceback (most recent call last):
+        ...
+        keras_ae.errors.DatasetNotAvailableError: a.npz (x_train) holds float64 pixels in [0, 255]; float pixels must
+        lie in [0, 1] (0-255 values: divide them by 255 and save again).
+    """
+    x = np.asarray(x)
+    if np.issubdtype(x.dtype, np.complexfloating) or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise DatasetNotAvailableError(f"{what} holds {x.dtype} values; images must be real numbers "
+                                       "(uint8 0-255, or float in [0, 1]).")
+    if x.size == 0 or x.dtype == np.bool_:
+        return
+    if np.issubdtype(x.dtype, np.integer):
+        lo, hi = int(x.min()), int(x.max())
+        if lo < 0 or hi > scale:
+            raise DatasetNotAvailableError(
+                f"{what} holds {x.dtype} pixels in [{lo}, {hi}]; integer pixels must lie in [0, {scale:g}] "
+                f"(they are divided by {scale:g}). Rescale the data to 8 bits and save it again.")
+        return
+    finite = np.isfinite(x)
+    if not finite.all():
+        raise DatasetNotAvailableError(
+            f"{what} holds {int(np.isnan(x).sum())} NaN and {int(np.isinf(x).sum())} infinite pixel values "
+            f"(of {x.size}); clean the data and save it again.")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0 or hi > 1:
+        hint = " (0-255 values: divide them by 255 and save again)" if lo >= 0 and hi <= 255 else ""
+        raise DatasetNotAvailableError(
+            f"{what} holds {x.dtype} pixels in [{lo:g}, {hi:g}]; float pixels must lie in [0, 1]{hint}.")
+
+
+def check_labels(y: np.ndarray, what: str) -> np.ndarray:
+    """Returns class labels as int64, refusing negative, fractional, NaN or non-numeric ones.
+
+    Args:
+        y: Stored labels, one per example.
+        what: What the message names, e.g. ``"mnist.npz (y_train)"``.
+
+    Returns:
+        The labels as an int64 vector.
+
+    Raises:
+        DatasetNotAvailableError: naming ``what`` and the offending values.
+
+    Example:
+        >>> check_labels(np.array([3, 1], np.uint8), "a.npz (y_train)").tolist()
+        [3, 1]
+    """
+    y = np.asarray(y).reshape(-1)
+    if np.issubdtype(y.dtype, np.complexfloating) or not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_):
+        raise DatasetNotAvailableError(f"{what} holds {y.dtype} labels; expected integer class ids >= 0.")
+    if y.size and np.issubdtype(y.dtype, np.floating):
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            raise DatasetNotAvailableError(
+                f"{what} holds {int(bad.sum())} labels that are not whole numbers (first {float(y[bad][0]):g}); "
+                "expected integer class ids >= 0.")
+    if y.size and y.min() < 0:
+        raise DatasetNotAvailableError(
+            f"{what} holds {int((y < 0).sum())} negative labels (smallest {y.min()}); expected class ids >= 0.")
+    return y.astype(np.int64)
+
+
 def find_npz(name: str, data_dir: str | os.PathLike | None = None) -> Path | None:
     """Returns the offline ``.npz`` for ``name`` if one exists, else ``None``.
 
@@ -62,6 +162,7 @@ def find_npz(name: str, data_dir: str | os.PathLike | None = None) -> Path | Non
         >>> find_npz("mnist", folder / "mnist.npz") == folder / "mnist.npz"  # the file itself works too
         True
     """
+    check_data_dir(data_dir)
     candidates: list[Path] = []
     for base in (data_dir, os.environ.get(DATA_DIR_ENV)):
         if not base:
@@ -75,17 +176,24 @@ def find_npz(name: str, data_dir: str | os.PathLike | None = None) -> Path | Non
     return next((c for c in candidates if c.is_file()), None)
 
 
-def read_keras_npz(path: str | os.PathLike) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def read_keras_npz(path: str | os.PathLike, example_shape: tuple[int, ...] | None = None
+                   ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Reads a Keras-format ``.npz`` (``x_train``, ``y_train``, ``x_test``, ``y_test``).
+
+    The array headers are checked first (:func:`check_keras_npz`: sizes against the stored
+    bytes, dtypes, shapes), and arrays that with their float32 copy would not fit in
+    memory are refused, so a lying header costs nothing.
 
     Args:
         path: The ``.npz`` file.
+        example_shape: Expected per-example shape (``None``: not checked).
 
     Returns:
         ``(x_train, y_train), (x_test, y_test)`` as stored (usually uint8).
 
     Raises:
-        DatasetNotAvailableError: if the file is missing, truncated or lacks a key.
+        DatasetNotAvailableError: if the file is missing, truncated, lacks a key, or is too
+            large to load (stream it with ``as_dataset=True``).
 
     Example:
         >>> folder = tmp_dir
@@ -98,6 +206,12 @@ def read_keras_npz(path: str | os.PathLike) -> tuple[tuple[np.ndarray, np.ndarra
     path = Path(path)
     if not path.is_file():
         raise DatasetNotAvailableError(f"No such dataset file: {path}")
+    problem = check_keras_npz(path, example_shape)
+    if problem:
+        raise DatasetNotAvailableError(
+            f"Could not read {path}: {problem}. The file is truncated or not a Keras-format .npz "
+            f"(keys {', '.join(_NPZ_KEYS)}): download it again.")
+    _check_fits_in_memory(path)
     try:
         with np.load(path, allow_pickle=False) as f:
             missing = [k for k in _NPZ_KEYS if k not in f.files]
@@ -109,9 +223,9 @@ def read_keras_npz(path: str | os.PathLike) -> tuple[tuple[np.ndarray, np.ndarra
             arrays = [np.asarray(f[k]) for k in _NPZ_KEYS]
     except DatasetNotAvailableError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, MemoryError) as exc:
         raise DatasetNotAvailableError(
-            f"Could not read {path}: the file is truncated or not a valid .npz ({exc}). "
+            f"Could not read {path}: the file is truncated or not a valid .npz ({str(exc)[:200]}). "
             "Download it again."
         ) from exc
     for key, array in zip(_NPZ_KEYS, arrays):
@@ -127,6 +241,31 @@ def read_keras_npz(path: str | os.PathLike) -> tuple[tuple[np.ndarray, np.ndarra
             f"test {len(x_test)} vs {len(y_test)})."
         )
     return (x_train, y_train), (x_test, y_test)
+
+
+def _memory_bytes() -> int | None:
+    """The machine's physical memory in bytes (``None`` where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_fits_in_memory(path: Path) -> None:
+    """Refuses an ``.npz`` whose arrays and float32 images would not fit in memory (from the headers)."""
+    need = 0
+    with zipfile.ZipFile(path) as archive:
+        for key in _NPZ_KEYS:
+            with archive.open(f"{key}.npy") as member:
+                shape, dtype, _ = _open_npy(member)
+            count = int(np.prod(shape, dtype=object))
+            need += count * dtype.itemsize + (count * 4 if key.startswith("x") else count * 8)
+    memory = _memory_bytes()
+    if memory and need > _MEMORY_SHARE * memory:
+        raise DatasetNotAvailableError(
+            f"Loading {path} as arrays would take about {need / 1e9:,.1f} GB (its arrays and their float32 / "
+            f"int64 copies), more than this machine's {memory / 1e9:,.1f} GB of memory allows: stream it with "
+            "as_dataset=True (command line: --stream).")
 
 
 def check_keras_npz(path: str | os.PathLike, example_shape: tuple[int, ...] | None = None,
@@ -174,8 +313,10 @@ def check_keras_npz(path: str | os.PathLike, example_shape: tuple[int, ...] | No
                     shape, _, dtype = read(member)
                     if dtype.hasobject or not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
                         return f"{key} holds {dtype} values, not numbers"
+                    if np.issubdtype(dtype, np.complexfloating):
+                        return f"{key} holds {dtype} values, not real numbers"
                     # The stored member must be big enough for the array its header announces.
-                    if sizes[f"{key}.npy"] < int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+                    if sizes[f"{key}.npy"] < int(np.prod(shape, dtype=object)) * dtype.itemsize:
                         return f"{key} is truncated"
                     headers[key] = shape
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, KeyError) as exc:
@@ -272,6 +413,9 @@ def iter_npz_chunks(path: str | os.PathLike, x_key: str, y_key: str, chunk_bytes
     Yields:
         ``(x_chunk, y_chunk)``: ``x`` in its stored dtype (native byte order), ``y`` int64 of shape ``(k,)``.
 
+    Raises:
+        DatasetNotAvailableError: truncated data, or labels that are not class ids (:func:`check_labels`).
+
     Example:
         >>> np.savez(tmp_dir / "a.npz", x=np.arange(12, dtype=np.uint8).reshape(6, 2), y=np.arange(6))
         >>> [x.shape for x, y in iter_npz_chunks(tmp_dir / "a.npz", "x", "y", chunk_bytes=8)]
@@ -298,7 +442,7 @@ def iter_npz_chunks(path: str | os.PathLike, x_key: str, y_key: str, chunk_bytes
                 x = np.frombuffer(_read_exact(fx, k * row, what), x_dtype).reshape((k, *x_shape[1:]))
             # y has one value per row, so its C and Fortran layouts are the same bytes.
             y = np.frombuffer(_read_exact(fy, k * y_dtype.itemsize, f"{path} ({y_key})"), y_dtype)
-            yield x.astype(x_dtype.newbyteorder("="), copy=False), y.astype(np.int64)
+            yield x.astype(x_dtype.newbyteorder("="), copy=False), check_labels(y, f"{path} ({y_key})")
 
 
 def stream_keras_npz(path: str | os.PathLike, shape: tuple[int, ...], flatten: bool = False,
@@ -343,10 +487,30 @@ def stream_keras_npz(path: str | os.PathLike, shape: tuple[int, ...], flatten: b
         x_shape, x_dtype, _ = headers[x_key]
         spec = (tf.TensorSpec((None, *x_shape[1:]), tf.as_dtype(x_dtype.newbyteorder("="))),
                 tf.TensorSpec((None,), tf.int64))
-        chunks = tf.data.Dataset.from_generator(
-            lambda: iter_npz_chunks(path, x_key, y_key, chunk_bytes), output_signature=spec)
-        ds = chunks.unbatch().apply(tf.data.experimental.assert_cardinality(x_shape[0]))
-        return scale_images(ds, shape, flatten=flatten)
+        failures: list[Exception] = []
+
+        def checked_chunks():
+            # The array-mode rule, chunk by chunk; the error is kept so that load time can re-raise it
+            # (through tf.data it arrives as TensorFlow's error quoting the message).
+            try:
+                for x, y in iter_npz_chunks(path, x_key, y_key, chunk_bytes):
+                    check_pixels(x, f"{path} ({x_key})")
+                    yield x, y
+            except DatasetNotAvailableError as exc:
+                failures.append(exc)
+                raise
+
+        chunks = tf.data.Dataset.from_generator(checked_chunks, output_signature=spec)
+        ds = scale_images(chunks.unbatch().apply(tf.data.experimental.assert_cardinality(x_shape[0])), shape,
+                          flatten=flatten)
+        try:  # read the first chunk now: a bad file fails here, as the keras_ae error
+            for _ in ds.take(1):
+                pass
+        except tf.errors.OpError:
+            if failures:
+                raise failures[-1] from None
+            raise
+        return ds
 
     return split("x_train", "y_train"), split("x_test", "y_test")
 
@@ -457,16 +621,17 @@ def load_image_dataset(
     if as_dataset:
         return stream_keras_npz(path, shape, flatten) if path is not None else _arrays_as_datasets(
             *arrays, shape, flatten)
-    train, test = read_keras_npz(path) if path is not None else arrays
-    return _as_split_pair(train, test, shape, flatten)
+    train, test = read_keras_npz(path, shape) if path is not None else arrays
+    return _as_split_pair(train, test, shape, flatten, str(path) if path is not None else f"the {name} download")
 
 
-def _as_split_pair(train: tuple, test: tuple, shape: tuple[int, ...], flatten: bool) -> Dataset:
-    """Raw ``(x, y)`` pairs -> float32 images in [0, 1] and int64 labels."""
+def _as_split_pair(train: tuple, test: tuple, shape: tuple[int, ...], flatten: bool, source: str = "data") -> Dataset:
+    """Raw ``(x, y)`` pairs -> float32 images in [0, 1] and int64 labels (checked by :func:`check_pixels`)."""
     (xtr, ytr), (xte, yte) = train, test
+    for key, x in (("x_train", xtr), ("x_test", xte)):
+        check_pixels(x, f"{source} ({key})")
+    ytr, yte = check_labels(ytr, f"{source} (y_train)"), check_labels(yte, f"{source} (y_test)")
     xtr, xte = _to_float(xtr, shape), _to_float(xte, shape)
-    ytr = np.asarray(ytr).reshape(-1).astype(np.int64)
-    yte = np.asarray(yte).reshape(-1).astype(np.int64)
     if flatten:
         xtr, xte = xtr.reshape(len(xtr), -1), xte.reshape(len(xte), -1)
     return Dataset(Split(xtr, ytr), Split(xte, yte))

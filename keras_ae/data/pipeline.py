@@ -1,8 +1,50 @@
-"""``tf.data`` input pipelines for keras_ae models."""
+"""``tf.data`` input pipelines for keras_ae models.
+
+:func:`array_dataset` is the one array-to-``tf.data`` pipeline: :func:`make_tf_dataset`
+checks its arrays and calls it, and ``fit``'s pipeline
+(:func:`keras_ae.training.pipeline.fit_pipeline`) calls it with the arrays as given.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+
+def array_dataset(
+    x: np.ndarray,
+    y: np.ndarray | None = None,
+    batch_size: int = 32,
+    shuffle: bool = True,
+    seed: int | None = None,
+    drop_remainder: bool = False,
+    repeat: bool = False,
+):
+    """Slices in-memory arrays into a batched, prefetched ``tf.data.Dataset`` (no checks).
+
+    Args:
+        x: Examples, passed to ``tf.data`` as given (dtype kept).
+        y: Optional targets of the same length; the dataset then yields ``(x, y)``.
+        batch_size: Examples per batch.
+        shuffle: Reshuffle every epoch (a full in-memory shuffle).
+        seed: Shuffle seed (``None``: from TensorFlow's global seed).
+        drop_remainder: Drop the last partial batch.
+        repeat: Repeat forever.
+
+    Returns:
+        A ``tf.data.Dataset``.
+
+    Example:
+        >>> [b.shape[0] for b in array_dataset(np.zeros((10, 4), "float32"), batch_size=4, shuffle=False)]
+        [4, 4, 2]
+    """
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
 def make_tf_dataset(
@@ -36,15 +78,8 @@ def make_tf_dataset(
         >>> [b.shape[0] for b in ds]
         [4, 4, 2]
     """
-    import tensorflow as tf
-
-    from keras_ae.validation import check_array, check_positive_int
+    from keras_ae.validation import check_array, check_int
 
     x = check_array(x, "x")
-    batch_size = check_positive_int(batch_size, "batch_size")
-    ds = tf.data.Dataset.from_tensor_slices(x if y is None else (x, np.asarray(y)))
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    return array_dataset(x, None if y is None else np.asarray(y), batch_size, shuffle, seed, drop_remainder, repeat)

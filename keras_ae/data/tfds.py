@@ -15,13 +15,16 @@ datasets; the label is the dataset's ``ClassLabel`` (``supervised_keys`` first),
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from keras_ae.errors import DatasetNotAvailableError, InputValidationError, UnknownNameError
+from keras_ae.errors import DatasetNotAvailableError, InputValidationError, KerasAEError, UnknownNameError
 
 TFDS_PREFIX = "tfds:"
 # Short names that mean a TFDS dataset (keras_ae name -> TFDS name).
@@ -30,6 +33,11 @@ TFDS_ALIASES: dict[str, str] = {"binarized_mnist": "binarized_mnist"}
 TFDS_DATASETS: tuple[str, ...] = (
     "tfds:mnist", "tfds:fashion_mnist", "tfds:cifar10", "tfds:svhn_cropped", "tfds:celeb_a", "binarized_mnist",
 )
+# A TFRecord stores each example with a length, two CRCs (16 bytes) around its bytes: the
+# prepared files of a split hold ``num_bytes + 16 * num_examples`` bytes.
+_TFRECORD_OVERHEAD = 16
+_SPLITS_HELP = ("write e.g. 'train', 'train[:90%]', 'train[90%:]', 'train[:1000]' or 'train+validation' "
+                "(https://www.tensorflow.org/datasets/splits)")
 # TFDS datasets whose stored pixels are already 0/1 (not 0..255): scaled by 1, never re-binarized.
 _PREBINARIZED = frozenset({"binarized_mnist"})
 NO_LABEL = -1  # the label of every element of an unlabelled dataset in ``as_dataset`` mode
@@ -101,15 +109,65 @@ def _quiet_absl():
         absl_logger.setLevel(level)
 
 
+def _first_line(exc: BaseException, last: bool = False) -> str:
+    """One line of an exception's message (TFDS' messages run to many lines), at most 200 characters."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return (lines[-1 if last else 0] if lines else type(exc).__name__)[:200]
+
+
+def _data_root(data_dir: str | os.PathLike | None) -> Path:
+    """The TFDS data folder: ``data_dir``, else ``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets``."""
+    root = data_dir if data_dir is not None else os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
+    return Path(os.fspath(root)).expanduser()
+
+
+def _damaged_metadata(name: str, data_dir: str | os.PathLike | None) -> str | None:
+    """Why the prepared folder of ``name`` cannot be read (naming the file), or ``None`` if it has none.
+
+    Looks at the ``dataset_info.json`` / ``features.json`` of each version folder
+    (``<root>/<name>/[<config>/]<version>/``); a metadata file over 16 MB is not read.
+    """
+    folder = _data_root(data_dir) / _base_name(name)
+    if not folder.is_dir():
+        return None
+    infos = sorted([*folder.glob("*/dataset_info.json"), *folder.glob("*/*/dataset_info.json")])
+    for info in infos:
+        if info.stat().st_size > 16 << 20:
+            return f"{info} is {info.stat().st_size:,} bytes, too large for dataset metadata"
+        try:
+            content = json.loads(info.read_text(encoding="utf-8", errors="replace"))
+        except ValueError as exc:
+            return f"{info} is not valid JSON ({str(exc)[:80]})"
+        if not isinstance(content, dict) or not content.get("name") or not content.get("version"):
+            return f"{info} names no dataset or version"
+        if not (info.parent / "features.json").is_file():
+            return f"{info.parent / 'features.json'} is missing"
+    if not infos:
+        return f"{folder} holds no dataset_info.json"
+    return None
+
+
+def _damaged(name: str, data_dir: str | os.PathLike | None, problem: str) -> DatasetNotAvailableError:
+    """The error for a prepared TFDS folder that cannot be read."""
+    error = DatasetNotAvailableError(
+        f"TFDS dataset {tfds_name(name)!r} in {_data_root(data_dir)} is damaged or incomplete: {problem}. "
+        f"Copy the folder again, or prepare it again with internet:\n"
+        f"    {prepare_command(name, _data_root(data_dir))}")
+    error.problem = problem  # the short reason ``keras-ae datasets`` shows
+    return error
+
+
 def get_builder(name: str, data_dir: str | os.PathLike | None = None):
     """The ``tfds`` builder of a keras_ae TFDS name (no download, no data read).
 
     Raises:
         UnknownNameError: TFDS knows no such dataset.
-        DatasetNotAvailableError: ``tensorflow_datasets`` is not installed.
+        DatasetNotAvailableError: ``tensorflow_datasets`` is not installed, or the dataset's
+            prepared folder is damaged (unreadable ``dataset_info.json``, missing ``features.json``).
     """
     try:
         import tensorflow_datasets as tfds
+        from google.protobuf import json_format
     except ImportError as exc:
         raise DatasetNotAvailableError(
             f"Dataset {name!r} needs TensorFlow Datasets: pip install tensorflow-datasets") from exc
@@ -117,10 +175,15 @@ def get_builder(name: str, data_dir: str | os.PathLike | None = None):
         return tfds.builder(tfds_name(name), data_dir=None if data_dir is None else os.fspath(data_dir))
     except UnknownNameError:
         raise
-    # DatasetNotFoundError is a ValueError; an unknown version is an AssertionError.
-    except (ValueError, KeyError, TypeError, AssertionError) as exc:
+    # DatasetNotFoundError is a ValueError; an unknown version is an AssertionError; an
+    # unreadable dataset_info.json is a protobuf ParseError.
+    except (ValueError, KeyError, TypeError, AssertionError, json_format.Error) as exc:
+        # A dataset folder that exists but does not load is damaged, not unknown.
+        problem = _damaged_metadata(name, data_dir)
+        if problem is not None:
+            raise _damaged(name, data_dir, problem) from exc
         # TFDS' own message lists all ~1000 datasets: keep the first line only.
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = _first_line(exc)
         raise UnknownNameError(
             f"Unknown TFDS dataset {name!r} ({first[:200]}); see tfds.list_builders() or "
             f"https://www.tensorflow.org/datasets/catalog, e.g. {', '.join(TFDS_DATASETS)}."
@@ -171,10 +234,17 @@ def tfds_status(name: str, data_dir: str | os.PathLike | None = None) -> str:
         >>> tfds_status("tfds:mnist", tmp_dir).startswith("missing (prepare: python -c")
         True
     """
-    with _quiet_absl():
-        builder = get_builder(name, data_dir)
-        prepared = builder.is_prepared()
+    try:
+        with _quiet_absl():
+            builder = get_builder(name, data_dir)
+            prepared = builder.is_prepared()
+    except DatasetNotAvailableError as exc:
+        return f"unusable: {getattr(exc, 'problem', _first_line(exc))}"
     if prepared:
+        try:
+            check_splits(name, builder, list(builder.info.splits.keys()), data_dir)
+        except KerasAEError as exc:
+            return f"unusable: {_where(builder)} ({getattr(exc, 'problem', _first_line(exc))})"
         return f"local: {_where(builder)}"
     root = data_dir if data_dir is not None else builder._data_dir_root
     return f"missing (prepare: {prepare_command(name, root)})"
@@ -232,6 +302,72 @@ def default_splits(info, split: tuple[str, str] | None = None) -> tuple[str, str
     return "train", test
 
 
+def _split_info(info, split: str, name: str):
+    """TFDS' description of ``split`` (slices resolved), refusing a spec TFDS cannot parse or an empty slice."""
+    try:
+        sub = info.splits[split]
+    except (ValueError, KeyError, TypeError, AssertionError, IndexError) as exc:
+        # TFDS' last line says what is wrong with the spec ("percent slice boundaries should be in [-100, 100]").
+        raise InputValidationError(
+            f"TFDS split {split!r} of {tfds_name(name)!r} is not valid: {_first_line(exc, last=True)} "
+            f"Its splits are {list(info.splits.keys())}; {_SPLITS_HELP}.") from exc
+    if sub.num_examples <= 0:
+        raise InputValidationError(
+            f"TFDS split {split!r} of {tfds_name(name)!r} selects no examples ({sub.num_examples}): a slice "
+            f"[start:end] needs start < end within the split; {_SPLITS_HELP}.")
+    return sub
+
+
+def check_splits(name: str, builder, splits, data_dir: str | os.PathLike | None = None) -> None:
+    """Refuses split specs that select nothing, and splits whose prepared files are missing or truncated.
+
+    Costs one ``stat`` per shard file: a missing shard, or the files of a split holding fewer
+    bytes than ``dataset_info.json`` records, is reported here rather than as TensorFlow's
+    ``NotFoundError`` / ``DataLossError`` part-way through reading. Corrupted bytes in a
+    file of the right size show only when read (:func:`load_tfds` names the split then).
+    Metadata without split sizes (TFDS' mock data) is not checked.
+
+    Args:
+        name: The keras_ae TFDS name.
+        builder: Its prepared builder.
+        splits: Split specs, e.g. ``["train[:90%]", "test"]``.
+        data_dir: The TFDS data folder, for the message.
+
+    Raises:
+        InputValidationError: a split spec TFDS cannot parse, or one selecting no examples.
+        DatasetNotAvailableError: a shard file missing or truncated, naming it.
+
+    Example:
+        ```python
+        builder = ensure_prepared("tfds:mnist", "~/tfds")
+        check_splits("tfds:mnist", builder, ["train[:90%]", "test"])
+        ```
+    """
+    info = builder.info
+    if not list(info.splits.keys()):
+        return
+    bases = []
+    for split in splits:
+        _split_info(info, split, name)
+        bases += [part.split("[")[0].strip() for part in split.split("+")]
+    tfrecord = "tfrecord" in str(getattr(info, "file_format", "tfrecord")).lower()
+    for base in dict.fromkeys(bases):
+        whole = info.splits[base]
+        if not whole.num_bytes:
+            continue
+        paths = [Path(os.fspath(p)) for p in getattr(whole, "filepaths", [])]
+        missing = [p for p in paths if not p.is_file()]
+        if missing:
+            raise _damaged(name, data_dir, f"{missing[0]} is missing ({len(missing)} of {len(paths)} shard "
+                                           f"file(s) of split {base!r})")
+        expected = int(whole.num_bytes) + _TFRECORD_OVERHEAD * int(whole.num_examples)
+        held = sum(p.stat().st_size for p in paths)
+        if tfrecord and paths and held < expected:
+            shown = paths[0] if len(paths) == 1 else f"{paths[0].parent}/{paths[0].name.split('.')[0]}.*"
+            raise _damaged(name, data_dir, f"the shard file(s) of split {base!r} ({shown}) hold {held:,} bytes "
+                                           f"where dataset_info.json records {expected:,}: truncated")
+
+
 def pixel_scale(name: str) -> float:
     """What integer pixels are divided by: 255, or 1 for already-binary datasets."""
     return 1.0 if is_prebinarized(name) else 255.0
@@ -253,14 +389,39 @@ def _pairs(builder, split_name: str, image_key: str, label_key: str | None):
     return ds.map(pair, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def _to_arrays(pairs, shape: tuple, scale: float, flatten: bool, labelled: bool):
+@contextlib.contextmanager
+def _read_errors(name: str, split: str, data_dir: str | os.PathLike | None):
+    """TensorFlow's errors while reading prepared files (``DataLossError`` on a corrupted record,
+    ``NotFoundError`` on a vanished shard) as :class:`DatasetNotAvailableError` naming the split."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except tf.errors.OpError as exc:
+        # TensorFlow wraps the reason in "{{function_node ...}} <reason> [Op:IteratorGetNext]".
+        reason = re.sub(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:.*", "", str(exc.message)).strip()
+        raise _damaged(name, data_dir, f"reading split {split!r} failed with {type(exc).__name__}: "
+                                       f"{reason[:200]}") from None
+
+
+def _peek(ds, name: str, split: str, data_dir: str | os.PathLike | None):
+    """Reads the first element of a stream now, so an unreadable split fails at load time, translated."""
+    with _read_errors(name, split, data_dir):
+        for _ in ds.take(1):
+            pass
+    return ds
+
+
+def _to_arrays(pairs, shape: tuple, scale: float, flatten: bool, labelled: bool, name: str = "", split: str = "",
+               data_dir: str | os.PathLike | None = None):
     """Materializes a pairs dataset as float32 images (and int64 labels or None)."""
     from keras_ae.data.images import Split, _to_float
 
     xs, ys = [], []
-    for x, y in pairs.batch(2048).as_numpy_iterator():
-        xs.append(x)
-        ys.append(y)
+    with _read_errors(name, split, data_dir):
+        for x, y in pairs.batch(2048).as_numpy_iterator():
+            xs.append(x)
+            ys.append(y)
     if xs:
         x = np.concatenate(xs)
     else:
@@ -293,22 +454,25 @@ def load_tfds(
     info = builder.info
     image_key, label_key = feature_keys(info)
     splits = default_splits(info, split)
+    check_splits(name, builder, splits, data_dir)
     shape = tuple(info.features[image_key].shape)
     scale = pixel_scale(name)
     pairs = [_pairs(builder, s, image_key, label_key) for s in splits]
     if as_dataset:
-        return tuple(scale_images(ds, shape, scale=scale, flatten=flatten) for ds in pairs)
+        return tuple(_peek(scale_images(ds, shape, scale=scale, flatten=flatten), name, s, data_dir)
+                     for ds, s in zip(pairs, splits))
     if any(d is None for d in shape):
         raise InputValidationError(
             f"TFDS dataset {tfds_name(name)!r} has images of varying size {shape}: use as_dataset=True "
             "and resize them in the pipeline.")
     from keras_ae.data.images import Dataset
 
-    return Dataset(*(_to_arrays(ds, shape, scale, flatten, label_key is not None) for ds in pairs))
+    return Dataset(*(_to_arrays(ds, shape, scale, flatten, label_key is not None, name, s, data_dir)
+                     for ds, s in zip(pairs, splits)))
 
 
 __all__ = [
-    "NO_LABEL", "TFDS_ALIASES", "TFDS_DATASETS", "TFDS_PREFIX", "default_splits", "ensure_prepared",
+    "NO_LABEL", "TFDS_ALIASES", "TFDS_DATASETS", "TFDS_PREFIX", "check_splits", "default_splits", "ensure_prepared",
     "feature_keys", "get_builder", "is_prebinarized", "is_tfds_name", "load_tfds", "pixel_scale",
     "prepare_command", "tfds_name", "tfds_status",
 ]

@@ -23,7 +23,7 @@ from keras_ae.errors import InputValidationError, KerasAEError
 from keras_ae.evaluation.feature_statistics import FeatureStatistics
 from keras_ae.training.batches import example_count, iterate_batches
 from keras_ae.training.data_checks import DataSpec
-from keras_ae.validation import check_array, check_positive_int
+from keras_ae.validation import check_array, check_int
 
 _RANGE_HINT = "Sample quality metrics take images in [0, 1] (e.g. gan.sample(n, unit_range=True))."
 
@@ -131,7 +131,7 @@ class FeatureExtractor:
 
     def _batches(self, x, batch_size: int, verbose: int):
         """``(features, probabilities or None)`` per batch of an array or a checked dataset."""
-        batch_size = check_positive_int(batch_size, "batch_size")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         if not isinstance(x, tf.data.Dataset):
             x = check_array(x, "images", expected_shape=self.input_shape, value_range=(0.0, 1.0),
                             range_hint=_RANGE_HINT)

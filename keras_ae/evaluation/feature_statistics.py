@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from keras_ae.errors import InputValidationError
-from keras_ae.validation import check_positive_int
+from keras_ae.validation import check_int
 
 
 class FeatureStatistics:
@@ -33,12 +33,14 @@ class FeatureStatistics:
         >>> rng = np.random.default_rng(0)
         >>> a, b = rng.normal(size=(5, 2)), rng.normal(size=(4, 2))
         >>> stats.update(a); stats.update(b)
-        >>> stats.count, stats.features.shape, np.allclose(stats.covariance, np.cov(np.concatenate([a, b]), rowvar=False))
+        >>> expected = np.cov(np.concatenate([a, b]), rowvar=False)
+        >>> stats.count, stats.features.shape, np.allclose(stats.covariance, expected)
         (9, (3, 2), True)
     """
 
     def __init__(self, reservoir_size: int | None = 10_000, seed: int = 0):
-        self.reservoir_size = None if reservoir_size is None else check_positive_int(reservoir_size, "reservoir_size", 2)
+        self.reservoir_size = (None if reservoir_size is None
+                               else check_int(reservoir_size, "reservoir_size", minimum=2))
         self.count = 0
         self.mean: np.ndarray | None = None
         self._m2: np.ndarray | None = None  # sum of squared deviations from the mean (d, d)

@@ -26,7 +26,8 @@ def _as_filters(kernel: np.ndarray, image_shape: Sequence[int]) -> np.ndarray:
     return kernel.T.reshape(-1, h, w)
 
 
-def filter_autocorrelation(kernel: np.ndarray, image_shape: Sequence[int], mask: np.ndarray | None = None) -> np.ndarray:
+def filter_autocorrelation(kernel: np.ndarray, image_shape: Sequence[int],
+                           mask: np.ndarray | None = None) -> np.ndarray:
     """Lag-1 spatial autocorrelation of each filter (over horizontal and vertical neighbours).
 
     For a filter ``w`` centred on its mean over ``mask``, ``c = w - mean(w)``, the score is
@@ -61,7 +62,8 @@ def filter_autocorrelation(kernel: np.ndarray, image_shape: Sequence[int], mask:
     c = np.where(mask, filters - mean, 0.0)
     pair_h = mask[:, 1:] & mask[:, :-1]
     pair_v = mask[1:, :] & mask[:-1, :]
-    num = (c[:, :, 1:] * c[:, :, :-1] * pair_h).sum(axis=(1, 2)) + (c[:, 1:, :] * c[:, :-1, :] * pair_v).sum(axis=(1, 2))
+    num = ((c[:, :, 1:] * c[:, :, :-1] * pair_h).sum(axis=(1, 2))
+           + (c[:, 1:, :] * c[:, :-1, :] * pair_v).sum(axis=(1, 2)))
     sq = c ** 2
     den = (((sq[:, :, 1:] + sq[:, :, :-1]) / 2) * pair_h).sum(axis=(1, 2)) \
         + (((sq[:, 1:, :] + sq[:, :-1, :]) / 2) * pair_v).sum(axis=(1, 2))

@@ -24,10 +24,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ae.models.common import check_int, check_seed, check_verbose, wrap_int
+from keras_ae.random import wrap_int
 from keras_ae.training.batches import example_count, iterate_batches
 from keras_ae.training.data_checks import DataSpec
-from keras_ae.validation import check_array, check_choice, check_positive_int
+from keras_ae.validation import check_array, check_choice, check_int, check_seed, check_verbose
 
 LOG2 = math.log(2.0)
 REDUCTIONS = ("logmeanexp", "mean")
@@ -78,7 +78,7 @@ def bits_per_dim(nll_nats, num_dims: int):
         >>> round(float(bits_per_dim(784 * np.log(2.0), 784)), 6)
         1.0
     """
-    num_dims = check_positive_int(int(num_dims), "num_dims")
+    num_dims = check_int(int(num_dims), "num_dims", minimum=1)
     return nll_nats / (num_dims * LOG2)
 
 

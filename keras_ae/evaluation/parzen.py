@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from keras_ae.errors import InputValidationError
-from keras_ae.validation import check_array, check_positive_int
+from keras_ae.validation import check_array, check_int
 
 DEFAULT_BANDWIDTHS = tuple(np.round(np.logspace(-1.3, 0.0, 14), 4))
 UNRELIABLE = (
@@ -97,7 +97,7 @@ def parzen_log_likelihood(samples, x, bandwidth: float, batch_size: int = 100, v
     warnings.warn(UNRELIABLE, ParzenWarning, stacklevel=2)
     sigmas = _bandwidths([bandwidth])
     return _log_densities(_flat(samples, "samples"), _flat(x, "x"), sigmas,
-                          check_positive_int(batch_size, "batch_size"), verbose)[0]
+                          check_int(batch_size, "batch_size", minimum=1), verbose)[0]
 
 
 def parzen_evaluation(
@@ -132,7 +132,7 @@ def parzen_evaluation(
     warnings.warn(UNRELIABLE, ParzenWarning, stacklevel=2)
     samples = _flat(samples, "samples")
     sigmas = _bandwidths(bandwidths)
-    batch_size = check_positive_int(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     val_scores = _log_densities(samples, _flat(x_val, "x_val"), sigmas, batch_size, verbose).mean(axis=1)
     best = float(sigmas[int(np.argmax(val_scores))])
     test = _log_densities(samples, _flat(x_test, "x_test"), np.array([best]), batch_size, verbose)[0]

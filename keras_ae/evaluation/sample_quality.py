@@ -55,7 +55,7 @@ from keras_ae.evaluation.feature_extractors import (
     inception_extractor,
 )
 from keras_ae.evaluation.feature_statistics import FeatureStatistics
-from keras_ae.validation import check_array, check_positive_int
+from keras_ae.validation import check_array, check_int
 
 __all__ = [
     "CACHE_ENV", "CLASSIFIER_VERSION", "INCEPTION_NOTOP_FILE", "INCEPTION_NOTOP_URL", "FeatureExtractor",
@@ -176,13 +176,13 @@ def kernel_distance(features_a, features_b, num_subsets: int = 100, subset_size:
         True
     """
     a, b = _features(features_a, "features_a"), _features(features_b, "features_b")
-    size = min(check_positive_int(subset_size, "subset_size", 2), len(a), len(b))
+    size = min(check_int(subset_size, "subset_size", minimum=2), len(a), len(b))
     if size < 2:
         raise InputValidationError("The kernel distance needs at least 2 feature vectors per set.")
     rng = np.random.default_rng(seed)
     progbar = keras.utils.Progbar(num_subsets, verbose=verbose, unit_name="subset")
     values = []
-    for i in range(check_positive_int(num_subsets, "num_subsets")):
+    for i in range(check_int(num_subsets, "num_subsets", minimum=1)):
         ia, ib = rng.choice(len(a), size, replace=False), rng.choice(len(b), size, replace=False)
         values.append(mmd2_unbiased(a[ia], b[ib]))
         progbar.update(i + 1)
@@ -256,7 +256,7 @@ def classifier_score(probabilities, splits: int = 10) -> tuple[float, float]:
     """
     p = _probabilities(probabilities)
     scores = []
-    for part in np.array_split(p, check_positive_int(splits, "splits")):
+    for part in np.array_split(p, check_int(splits, "splits", minimum=1)):
         marginal = part.mean(0, keepdims=True)
         kl = (part * (np.log(np.clip(part, 1e-12, None)) - np.log(np.clip(marginal, 1e-12, None)))).sum(1)
         scores.append(float(np.exp(kl.mean())))

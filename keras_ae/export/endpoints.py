@@ -4,7 +4,8 @@ A model family's ``serving_endpoints(options)`` returns a list of :class:`Endpoi
 built with these helpers; :func:`keras_ae.export.export` writes them into a SavedModel.
 Signatures check their inputs inside the graph (shape, finite values, value range), so a
 client that sends a wrong shape gets an error naming the expected shape instead of a
-crash deep inside a convolution.
+crash deep inside a convolution. A request for no examples (``count=0`` or a batch of zero
+rows) gets empty outputs of the declared shapes without running the model.
 """
 
 from __future__ import annotations
@@ -68,6 +69,49 @@ def _check_input(x: tf.Tensor, spec: tf.TensorSpec, value_range: tuple[float, fl
         return tf.identity(x)
 
 
+def _examples_requested(specs: Sequence[tf.TensorSpec], inputs: Sequence[tf.Tensor]) -> tf.Tensor | None:
+    """How many examples a call asks for: a scalar integer ``count`` input, else the rows of
+    the batched inputs (which must agree); ``None`` when the signature has neither."""
+    for spec, x in zip(specs, inputs):
+        if spec.name == "count" and spec.shape.rank == 0 and spec.dtype.is_integer:
+            return tf.cast(x, tf.int64)
+    rows = [(spec.name, tf.shape(x, out_type=tf.int64)[0]) for spec, x in zip(specs, inputs)
+            if spec.shape.rank and spec.shape[0] is None]
+    if not rows:
+        return None
+    first_name, first = rows[0]
+    checks = [tf.debugging.assert_equal(n, first, message=f"`{other}` and `{first_name}` must have the same number "
+                                                          "of rows (one per example).") for other, n in rows[1:]]
+    with tf.control_dependencies(checks):
+        return tf.identity(first)
+
+
+def _unless_empty(examples: tf.Tensor, compute: Callable[[], Mapping[str, tf.Tensor]]) -> dict[str, tf.Tensor]:
+    """``compute()`` when ``examples > 0``; otherwise empty outputs ``(0, *shape per example)``.
+
+    The model never sees an empty batch: convolutions fail on one ("must be evenly divisible
+    by filter depth", or a wrong trailing shape under oneDNN) and a sampling loop over zero
+    images breaks its shape invariants, while an empty request is well-formed and is answered
+    with empty outputs of the declared shapes. Outputs that are not one row per example with a
+    known shape per example (e.g. a scalar) cannot be made empty: then both cases run ``compute``.
+    """
+    declared: dict[str, tf.TensorSpec] = {}
+
+    def run():
+        outputs = dict(compute())
+        if all(v.shape.rank and v.shape[1:].is_fully_defined() for v in outputs.values()):
+            declared.update({k: tf.TensorSpec(v.shape, v.dtype) for k, v in outputs.items()})
+        return outputs
+
+    def empty():
+        # tf.cond traces the true branch first, so `declared` holds the output shapes here.
+        if not declared:
+            return dict(compute())
+        return {key: tf.zeros([0, *spec.shape[1:]], spec.dtype) for key, spec in declared.items()}
+
+    return tf.cond(examples > 0, run, empty)
+
+
 def make_endpoint(
     name: str,
     fn: Callable[..., Mapping[str, tf.Tensor]],
@@ -77,6 +121,10 @@ def make_endpoint(
     range_hint: str = "",
 ) -> Endpoint:
     """Wraps ``fn(**inputs) -> {output_name: tensor}`` as a checked, named signature.
+
+    A call that asks for no examples (a zero-row batch, or a scalar integer input named
+    ``count`` equal to 0) returns empty outputs ``(0, *shape)`` without running ``fn``, when
+    every output has one row per example. Several batched inputs must have equal rows.
 
     Args:
         name: Signature name.
@@ -100,7 +148,8 @@ def make_endpoint(
 
     def signature(*args):
         checked = {s.name: _check_input(a, s, ranges.get(s.name), range_hint) for s, a in zip(specs, args)}
-        outputs = fn(**checked)
+        examples = _examples_requested(specs, list(checked.values()))
+        outputs = fn(**checked) if examples is None else _unless_empty(examples, lambda: fn(**checked))
         # Served outputs are float32 even under a mixed-precision policy.
         return {k: tf.identity(tf.cast(v, tf.float32) if v.dtype.is_floating else v, name=k)
                 for k, v in outputs.items()}

@@ -27,6 +27,7 @@ from keras_ae.errors import InputValidationError, KerasAEError
 from keras_ae.export.endpoints import Endpoint, ExportOptions, describe_endpoint
 from keras_ae.export.versions import (_TMP_PREFIX, DEFAULT_BASE_DIR, _check_version, _exists, _publish,
                                       _publish_next, model_directory, remove_stale_temporaries)
+from keras_ae.version import __version__
 
 METADATA_FILE = "keras_ae_metadata.json"
 METADATA_FORMAT = "keras_ae.export/1"
@@ -34,10 +35,6 @@ METADATA_FORMAT = "keras_ae.export/1"
 
 class ExportError(KerasAEError, ValueError):
     """A model that cannot be exported as asked (unbuilt, untrained, unknown family)."""
-
-
-# The registration for model classes outside keras_ae: the one registry, under export's name.
-register_family = registry.register_serving
 
 
 def family_for(model: keras.Model) -> registry.Family:
@@ -57,7 +54,8 @@ def family_for(model: keras.Model) -> registry.Family:
         known = ", ".join(sorted(f.qualified_name for f in registry.families()))
         raise ExportError(
             f"No export signatures are registered for {type(model).__name__}; exportable classes (and their "
-            f"subclasses): {known}. Register yours with keras_ae.register_family and a serving_endpoints method."
+            f"subclasses): {known}. Register yours with @keras_ae.registry.register_family and a "
+            "serving_endpoints method (keras_ae.registry.register_serving for a class you cannot edit)."
         )
     return family
 
@@ -135,8 +133,6 @@ def export_metadata(model: keras.Model, family: registry.Family, endpoints: Sequ
         >>> meta["family"], meta["serving_default"], meta["name"]
         ('autoencoder', 'reconstruct', 'digits_ae')
     """
-    from keras_ae import __version__
-
     hist = _history_dict(history if history is not None else getattr(model, "history", None))
     info = getattr(model, "info", None)
     return _json_safe({
@@ -344,5 +340,4 @@ def _remove_if_empty(model_dir: Path) -> None:
 
 
 
-__all__ = ["METADATA_FILE", "ExportError", "export", "export_metadata", "family_for", "is_trained", "read_metadata",
-           "register_family"]
+__all__ = ["METADATA_FILE", "ExportError", "export", "export_metadata", "family_for", "is_trained", "read_metadata"]

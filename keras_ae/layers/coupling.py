@@ -62,7 +62,8 @@ class AffineCoupling(keras.layers.Layer):
         >>> x = tf.random.normal((3, 4, 4, 1))
         >>> y, log_det = layer.forward(x)
         >>> x_back, inverse_log_det = layer.inverse(y)
-        >>> bool(tf.reduce_max(tf.abs(x_back - x)) < 1e-5), bool(tf.reduce_all(tf.abs(log_det + inverse_log_det) < 1e-5))
+        >>> (bool(tf.reduce_max(tf.abs(x_back - x)) < 1e-5),
+        ...  bool(tf.reduce_all(tf.abs(log_det + inverse_log_det) < 1e-5)))
         (True, True)
     """
 
@@ -77,7 +78,8 @@ class AffineCoupling(keras.layers.Layer):
         self.parity = int(parity)
         out = network.output_shape[-1]
         if out is None or out % 2:
-            raise InputValidationError(f"The coupling network must output 2 * k channels (log-scales, shifts), got {out}.")
+            raise InputValidationError(
+                f"The coupling network must output 2 * k channels (log-scales, shifts), got {out}.")
         self.transformed = out // 2
         # Bounds the log-scale: s = scale * tanh(raw); float32 whatever the dtype policy.
         self.scale = self.add_weight(shape=(self.transformed,), initializer="ones", name="log_scale_bound",

@@ -25,7 +25,7 @@ from keras import ops
 
 from keras_ae.errors import InputValidationError
 from keras_ae.layers.masked_conv import MaskedConv2D
-from keras_ae.validation import check_positive_int
+from keras_ae.validation import check_int
 
 
 def gated_activation(x):
@@ -65,15 +65,15 @@ class GatedPixelCNNBlock(keras.layers.Layer):
     def __init__(self, filters: int, kernel_size: int = 3, first: bool = False, color_channels: int = 1,
                  dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
-        self.filters = check_positive_int(filters, "filters")
-        self.kernel_size = check_positive_int(kernel_size, "kernel_size")
+        self.filters = check_int(filters, "filters", minimum=1)
+        self.kernel_size = check_int(kernel_size, "kernel_size", minimum=1)
         if self.kernel_size % 2 == 0:
             raise InputValidationError(f"kernel_size must be odd, got {kernel_size}.")
         self.first = bool(first)
         if not 0.0 <= float(dropout) < 1.0:
             raise InputValidationError(f"dropout must be in [0, 1), got {dropout}.")
         self.dropout = float(dropout)
-        self.color_channels = check_positive_int(color_channels, "color_channels")
+        self.color_channels = check_int(color_channels, "color_channels", minimum=1)
         if self.filters % self.color_channels:
             raise InputValidationError(
                 f"filters={filters} must be a multiple of color_channels={color_channels}."

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
-from keras_ae.validation import check_positive_int
+from keras_ae.validation import check_int
 
 
 def check_alpha(alpha: float) -> float:
@@ -22,8 +22,10 @@ def check_alpha(alpha: float) -> float:
         >>> check_alpha(3)
         3.0
     """
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)) or not np.isfinite(alpha) or alpha < 1:
-        raise InputValidationError(f"`alpha` must be a finite number >= 1 (test-time units = alpha * k), got {alpha!r}.")
+    is_number = isinstance(alpha, (int, float, np.integer, np.floating)) and not isinstance(alpha, bool)
+    if not is_number or not np.isfinite(alpha) or alpha < 1:
+        raise InputValidationError(
+            f"`alpha` must be a finite number >= 1 (test-time units = alpha * k), got {alpha!r}.")
     return float(alpha)
 
 
@@ -53,9 +55,13 @@ class KSparse(keras.layers.Layer):
         array([[0. , 0.5, 0.3, 0.9]], dtype=float32)
     """
 
+    # KSchedule finds the layers whose k it anneals by this attribute (training/ sits below
+    # layers/ and imports none of them).
+    schedulable_k = True
+
     def __init__(self, k: int, alpha: float = 1.0, **kwargs):
         super().__init__(**kwargs)
-        self.k = check_positive_int(k, "k")
+        self.k = check_int(k, "k", minimum=1)
         self.alpha = check_alpha(alpha)
 
     def get_config(self) -> dict:

@@ -12,7 +12,7 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from keras_ae.validation import check_positive_int
+from keras_ae.validation import check_int, check_layer_budget, check_parameter_budget
 
 
 def made_masks(event_size: int, hidden_units: Sequence[int], params: int) -> list[np.ndarray]:
@@ -47,6 +47,29 @@ def made_masks(event_size: int, hidden_units: Sequence[int], params: int) -> lis
     return [m.astype(np.float32) for m in masks]
 
 
+def made_parameter_count(event_size: int, hidden_units: Sequence[int], params: int, context_size: int = 0) -> int:
+    """Weights of a :class:`MADE` (kernels, biases, context kernels); its masks take as much memory again.
+
+    Example:
+        >>> made_parameter_count(3, [8], params=2)  # 3*8 + 8 + 8*6 + 6
+        86
+    """
+    widths = [event_size, *hidden_units, event_size * params]
+    dense = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    return dense + context_size * sum(hidden_units)
+
+
+def made_mask_count(event_size: int, hidden_units: Sequence[int], params: int) -> int:
+    """Entries of a :class:`MADE`'s float32 masks (one per kernel entry): memory as large as the kernels.
+
+    Example:
+        >>> made_mask_count(3, [8], params=2)  # 3*8 + 8*6
+        72
+    """
+    widths = [event_size, *hidden_units, event_size * params]
+    return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+
+
 @keras.saving.register_keras_serializable(package="keras_ae")
 class MADE(keras.layers.Layer):
     """Masked autoencoder for distribution estimation: ``(..., D) -> (..., D, params)``.
@@ -78,14 +101,17 @@ class MADE(keras.layers.Layer):
     def __init__(self, event_size: int, hidden_units: Sequence[int] = (64,), params: int = 2, context_size: int = 0,
                  activation: str = "elu", output_initializer=None, **kwargs):
         super().__init__(**kwargs)
-        self.event_size = check_positive_int(event_size, "event_size")
-        self.hidden_units = tuple(check_positive_int(u, "hidden_units") for u in hidden_units)
+        self.event_size = check_int(event_size, "event_size", minimum=1)
+        self.hidden_units = tuple(check_int(u, "hidden_units", minimum=1) for u in hidden_units)
         if not self.hidden_units:
             raise ValueError("MADE needs at least one hidden layer (hidden_units=()).")
-        self.params = check_positive_int(params, "params")
-        self.context_size = int(context_size)
-        if self.context_size < 0:
-            raise ValueError(f"context_size must be >= 0, got {context_size}.")
+        self.params = check_int(params, "params", minimum=1)
+        self.context_size = check_int(context_size, "context_size", minimum=0)
+        # Checked before the masks (as large as the kernels) are computed.
+        check_layer_budget(len(self.hidden_units) + 1, "MADE", "use fewer hidden layers")
+        check_parameter_budget(made_parameter_count(self.event_size, self.hidden_units, self.params, self.context_size)
+                               + made_mask_count(self.event_size, self.hidden_units, self.params),
+                               "MADE (weights and masks)", advice="reduce hidden_units (flow_hidden) or the event size")
         self.activation = keras.activations.get(activation)
         self._activation_name = activation
         if output_initializer is None:

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from keras_ae.errors import InputValidationError
-from keras_ae.validation import check_choice, check_positive_int
+from keras_ae.validation import check_choice, check_int
 
 MASK_TYPES = ("A", "B")
 
@@ -54,7 +54,7 @@ def causal_mask(
     """
     check_choice(mask_type, "mask type", MASK_TYPES)
     kh, kw = (int(k) for k in kernel_size)
-    groups = check_positive_int(color_channels, "color_channels")
+    groups = check_int(color_channels, "color_channels", minimum=1)
     for name, n in (("in_channels", in_channels), ("out_channels", out_channels)):
         if n % groups:
             raise InputValidationError(
@@ -97,21 +97,21 @@ class MaskedConv2D(keras.layers.Conv2D):
                 raise InputValidationError(f"MaskedConv2D needs {key}={allowed!r} to stay causal, got {value!r}.")
         super().__init__(filters, kernel_size, padding="same", **kwargs)
         self.mask_type = check_choice(mask_type, "mask type", MASK_TYPES)
-        self.color_channels = check_positive_int(color_channels, "color_channels")
+        self.color_channels = check_int(color_channels, "color_channels", minimum=1)
         if any(k % 2 == 0 for k in self.kernel_size):
             raise InputValidationError(f"MaskedConv2D needs odd kernel sizes, got {self.kernel_size}.")
         self.mask = None
 
     def get_config(self) -> dict:
-        config = super().get_config()
-        for key in ("padding", "strides", "dilation_rate", "groups"):
-            config.pop(key, None)
-        return {**config, "mask_type": self.mask_type, "color_channels": self.color_channels}
+        config = super().get_config()  # padding "same", strides and dilation 1: __init__ accepts them
+        config.update(mask_type=self.mask_type, color_channels=self.color_channels)
+        return config
 
     def build(self, input_shape):
         super().build(input_shape)
         # A NumPy constant: not a weight, so it is neither trained nor saved.
-        self.mask = causal_mask(self.kernel_size, int(input_shape[-1]), self.filters, self.mask_type, self.color_channels)
+        self.mask = causal_mask(self.kernel_size, int(input_shape[-1]), self.filters, self.mask_type,
+                                self.color_channels)
 
     def convolution_op(self, inputs, kernel):
         return super().convolution_op(inputs, kernel * keras.ops.cast(self.mask, kernel.dtype))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_ae.validation import check_positive_int
+from keras_ae.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="keras_ae")
@@ -22,8 +22,8 @@ class Maxout(keras.layers.Layer):
 
     def __init__(self, units: int, pieces: int = 5, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
-        self.units = check_positive_int(units, "units")
-        self.pieces = check_positive_int(pieces, "pieces")
+        self.units = check_int(units, "units", minimum=1)
+        self.pieces = check_int(pieces, "pieces", minimum=1)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.dense = keras.layers.Dense(self.units * self.pieces, kernel_initializer=self.kernel_initializer)
 

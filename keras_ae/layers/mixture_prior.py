@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from keras_ae.validation import check_positive_int
+from keras_ae.validation import check_int
 
 tfd = tfp.distributions
 
@@ -40,8 +40,8 @@ class GaussianMixturePrior(keras.layers.Layer):
 
     def __init__(self, latent_dim: int, num_components: int = 10, min_scale: float = 1e-3, **kwargs):
         super().__init__(**kwargs)
-        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
-        self.num_components = check_positive_int(num_components, "num_components")
+        self.latent_dim = check_int(latent_dim, "latent_dim", minimum=1)
+        self.num_components = check_int(num_components, "num_components", minimum=1)
         self.min_scale = float(min_scale)
         # Weights exist from construction so the prior is usable before any data is seen.
         self.logits = self.add_weight(shape=(self.num_components,), initializer="zeros", name="logits")

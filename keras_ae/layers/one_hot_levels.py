@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_ae.validation import check_positive_int
+from keras_ae.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="keras_ae")
@@ -31,7 +31,7 @@ class OneHotLevels(keras.layers.Layer):
 
     def __init__(self, levels: int, **kwargs):
         super().__init__(**kwargs)
-        self.levels = check_positive_int(levels, "levels", minimum=2)
+        self.levels = check_int(levels, "levels", minimum=2)
 
     def call(self, inputs):
         steps = self.levels - 1

@@ -24,7 +24,7 @@ import keras
 from keras import ops
 
 from keras_ae.layers.masked_conv import MaskedConv2D
-from keras_ae.validation import check_positive_int
+from keras_ae.validation import check_int
 
 
 def lstm_update(gates, c_prev):
@@ -91,9 +91,9 @@ class RowLSTM(keras.layers.Layer):
 
     def __init__(self, units: int, kernel_size: int = 3, color_channels: int = 1, **kwargs):
         super().__init__(**kwargs)
-        self.units = check_positive_int(units, "units")
-        self.kernel_size = check_positive_int(kernel_size, "kernel_size")
-        self.color_channels = check_positive_int(color_channels, "color_channels")
+        self.units = check_int(units, "units", minimum=1)
+        self.kernel_size = check_int(kernel_size, "kernel_size", minimum=1)
+        self.color_channels = check_int(color_channels, "color_channels", minimum=1)
         self.input_to_state = MaskedConv2D(4 * self.units, (1, self.kernel_size), mask_type="B",
                                            color_channels=color_channels, name="input_to_state")
 
@@ -191,8 +191,8 @@ class DiagonalBiLSTM(keras.layers.Layer):
 
     def __init__(self, units: int, color_channels: int = 1, **kwargs):
         super().__init__(**kwargs)
-        self.units = check_positive_int(units, "units")
-        self.color_channels = check_positive_int(color_channels, "color_channels")
+        self.units = check_int(units, "units", minimum=1)
+        self.color_channels = check_int(color_channels, "color_channels", minimum=1)
         self.input_to_state = [
             MaskedConv2D(4 * self.units, 1, mask_type="B", color_channels=color_channels, name=f"input_to_state_{d}")
             for d in ("forward", "backward")
@@ -208,7 +208,8 @@ class DiagonalBiLSTM(keras.layers.Layer):
             conv.build(features)
         # A 2x1 state-to-state kernel per direction: tap 0 = the state above, tap 1 = the state left.
         self.state_kernels = [
-            self.add_weight(shape=(2, self.units, 4 * self.units), initializer="glorot_uniform", name=f"state_kernel_{d}")
+            self.add_weight(shape=(2, self.units, 4 * self.units), initializer="glorot_uniform",
+                            name=f"state_kernel_{d}")
             for d in ("forward", "backward")
         ]
         if images is not None:  # raw pixels into the shifted-down direction (see the class docstring)

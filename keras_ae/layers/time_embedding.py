@@ -7,7 +7,7 @@ import math
 import keras
 import tensorflow as tf
 
-from keras_ae.validation import check_positive_int
+from keras_ae.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="keras_ae")
@@ -30,7 +30,7 @@ class SinusoidalTimeEmbedding(keras.layers.Layer):
 
     def __init__(self, dim: int, max_period: float = 10_000.0, **kwargs):
         super().__init__(**kwargs)
-        self.dim = check_positive_int(dim, "dim", minimum=2)
+        self.dim = check_int(dim, "dim", minimum=2)
         if self.dim % 2:
             raise ValueError(f"dim must be even, got {dim}.")
         self.max_period = float(max_period)

@@ -28,14 +28,37 @@ codebook as one step on one device with the same global batch.
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from keras_ae.errors import InputValidationError
-from keras_ae.training.distribute import next_stateless_seed, replica_batch_position
-from keras_ae.validation import check_choice, check_positive_int
+from keras_ae.random import next_stateless_seed
+from keras_ae.replicas import replica_batch_position
+from keras_ae.validation import MAX_CODES, check_choice, check_int, check_parameter_budget, check_size
+from keras_ae.validation import check_bool, check_float, check_model_seed, check_nonnegative_float
 
 CODEBOOK_UPDATES = ("ema", "loss")
+
+
+def check_codebook_size(num_codes: int, code_dim: int, codebook_update: str = "ema") -> tuple[int, int]:
+    """Refuses a codebook too large to build or search: ``num_codes`` above :data:`MAX_CODES`, or weights
+    (codebook, EMA sums and counts) above :data:`~keras_ae.validation.MAX_PARAMETERS`.
+
+    ``build_vqvae`` and the layer (rebuilt from a saved config) run this same check before
+    anything is allocated.
+
+    Returns:
+        ``(num_codes, code_dim)`` as ints.
+
+    Example:
+        >>> check_codebook_size(128, 16)
+        (128, 16)
+    """
+    num_codes = check_size(num_codes, "num_codes", MAX_CODES,
+                           "the nearest-code search builds a (code vectors x num_codes) distance matrix", minimum=2)
+    code_dim = check_int(code_dim, "code_dim", minimum=1)
+    copies = 2 if codebook_update == "ema" else 1  # the EMA sums mirror the codebook
+    check_parameter_budget(copies * num_codes * code_dim + 2 * num_codes, "VQ-VAE codebook",
+                           advice="reduce num_codes or code_dim")
+    return num_codes, code_dim
 
 
 def global_sum(value: tf.Tensor) -> tf.Tensor:
@@ -94,21 +117,15 @@ class VectorQuantizer(keras.layers.Layer):
                  decay: float = 0.99, epsilon: float = 1e-5, dead_after: int = 20, restart_dead_codes: bool = True,
                  seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.num_codes = check_positive_int(num_codes, "num_codes", minimum=2)
-        self.code_dim = check_positive_int(code_dim, "code_dim")
-        if not np.isfinite(beta) or beta < 0:
-            raise InputValidationError(f"beta must be a finite number >= 0, got {beta}.")
-        self.beta = float(beta)
+        self.num_codes, self.code_dim = check_codebook_size(num_codes, code_dim, codebook_update)
+        self.beta = check_nonnegative_float(beta, "beta")
         self.codebook_update = check_choice(codebook_update, "codebook_update", CODEBOOK_UPDATES)
-        if not 0.0 <= float(decay) < 1.0:
-            raise InputValidationError(f"decay must be in [0, 1), got {decay}.")
-        if not float(epsilon) > 0:
-            raise InputValidationError(f"epsilon must be > 0, got {epsilon}.")
-        self.decay, self.epsilon = float(decay), float(epsilon)
-        self.dead_after = check_positive_int(dead_after, "dead_after")
-        self.restart_dead_codes = bool(restart_dead_codes)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed, name="vq_seed")
+        self.decay = check_float(decay, "decay", 0.0, 1.0, include_maximum=False)
+        self.epsilon = check_float(epsilon, "epsilon", minimum=0.0, include_minimum=False)
+        self.dead_after = check_int(dead_after, "dead_after", minimum=1)
+        self.restart_dead_codes = check_bool(restart_dead_codes, "restart_dead_codes")
+        self.seed = check_model_seed(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed, name="vq_seed")
 
     def build(self, input_shape=None):
         ema = self.codebook_update == "ema"

@@ -32,22 +32,26 @@ import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.likelihood import bits_per_dim
-from keras_ae.export.endpoints import ExportOptions, describe_data, image_endpoints
+from keras_ae.export.endpoints import MAX_SAMPLE_COUNT, ExportOptions, describe_data, image_endpoints
 from keras_ae.layers.masked_conv import MaskedConv2D
-from keras_ae.models.common import as_image_shape, check_int, check_seed, check_verbose, wrap_int
+from keras_ae.models.common import as_image_shape, check_int, check_seed
 from keras_ae.models.serialization import from_nested_config
 from keras_ae.registry import register_family
+from keras_ae.validation import check_bool, check_count, check_model_seed, check_verbose
 from keras_ae.training import DataSpec, Trainer
 from keras_ae.training.batches import example_count, iterate_batches
-from keras_ae.training.distribute import binarize_batch, next_stateless_seed, nonempty_batch
-from keras_ae.validation import check_array, check_positive_int
+from keras_ae.random import batch_seed, binarize_batch, next_stateless_seed
+from keras_ae.replicas import nonempty_batch
+from keras_ae.graph_checks import assert_on_grid
+from keras_ae.validation import check_array, check_on_grid
 
 
 def _image_shape_text(shape) -> str:
     return "x".join(str(d) for d in shape)
 
 
-def build_output_head(features: int, image_channels: int, levels: int, units: int | None = None, name: str = "head") -> keras.Model:
+def build_output_head(features: int, image_channels: int, levels: int, units: int | None = None,
+                      name: str = "head") -> keras.Model:
     """The 1x1 output layers of PixelCNN/PixelRNN: ReLU, masked 1x1 conv, ReLU, masked 1x1 conv to logits.
 
     Args:
@@ -65,7 +69,7 @@ def build_output_head(features: int, image_channels: int, levels: int, units: in
         (None, None, None, 1)
     """
     out = image_channels * (1 if levels == 2 else levels)
-    units = features if units is None else check_positive_int(units, "head_units")
+    units = features if units is None else check_int(units, "head_units", minimum=1)
     return keras.Sequential([
         keras.Input((None, None, features)),
         keras.layers.Activation("relu"),
@@ -171,12 +175,13 @@ class AutoregressiveModel(Trainer, keras.Model):
         super().__init__(**kwargs)
         self.network = network
         self.image_shape: tuple[int, int, int] = as_image_shape(image_shape)
-        self.levels = check_positive_int(levels, "levels", minimum=2)
-        self.dynamic_binarization = bool(dynamic_binarization)
+        self.levels = check_int(levels, "levels", minimum=2)
+        self.dynamic_binarization = check_bool(dynamic_binarization, "dynamic_binarization")
         if self.dynamic_binarization and self.levels != 2:
             raise InputValidationError("dynamic_binarization needs a binary model (levels=2).")
-        self.receptive_rows = None if receptive_rows is None else check_positive_int(receptive_rows, "receptive_rows", 0)
-        self.seed = seed
+        self.receptive_rows = (None if receptive_rows is None
+                               else check_int(receptive_rows, "receptive_rows", minimum=0))
+        self.seed = check_model_seed(seed)
         object.__setattr__(self, "info", dict(info or {}))
         expected = self.image_shape[-1] * self.outputs_per_channel
         if network.output_shape[-1] != expected:
@@ -184,7 +189,7 @@ class AutoregressiveModel(Trainer, keras.Model):
                 f"The network outputs {network.output_shape[-1]} channels; levels={levels} with "
                 f"{self.image_shape[-1]} image channel(s) needs {expected}."
             )
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.nll_tracker = keras.metrics.Mean(name="nll")
         self.bpd_tracker = keras.metrics.Mean(name="bits_per_dim")
@@ -289,8 +294,9 @@ class AutoregressiveModel(Trainer, keras.Model):
         got = x.shape[1:]
         if got[0] > h or got[1] > w:
             raise InputValidationError(
-                f"`{name}` holds {_image_shape_text(got)} images, larger than the {_image_shape_text(self.image_shape)} "
-                "images this model was built for; crop or resize them, or build a model for the larger size."
+                f"`{name}` holds {_image_shape_text(got)} images, larger than the "
+                f"{_image_shape_text(self.image_shape)} images this model was built for; crop or resize them, or "
+                "build a model for the larger size."
             )
         if got != (rows, w, c):
             raise InputValidationError(f"`{name}` has per-image shape {got}; the model expects {(rows, w, c)}.")
@@ -303,13 +309,7 @@ class AutoregressiveModel(Trainer, keras.Model):
                     "keras_ae.data.binarize(x, seed=0), or for training build the model with dynamic_binarization=True."
                 )
         elif not self.binary:
-            scaled = x * (self.levels - 1)
-            off = np.abs(scaled - np.round(scaled)) > 1e-3
-            if off.any():
-                raise InputValidationError(
-                    f"`{name}` has values off the grid of {self.levels} levels (e.g. {x[off][0]:g}); "
-                    f"the model expects k / {self.levels - 1}. Quantize with np.round(x * {self.levels - 1}) / {self.levels - 1}."
-                )
+            check_on_grid(x, self.levels, name)
         return x
 
     def check_data(self, x, y, names, training: bool):
@@ -336,14 +336,10 @@ class AutoregressiveModel(Trainer, keras.Model):
             >>> [e.name for e in model.serving_endpoints(ExportOptions())]
             ['log_likelihood', 'log_likelihood_uint8']
         """
-        steps = self.levels - 1
+        hint = "for this model" + (" (binarize them first)" if self.binary else "")
 
         def log_likelihood(images):
-            scaled = images * steps
-            on_grid = tf.reduce_all(tf.abs(scaled - tf.round(scaled)) <= 1e-3)
-            grid = "0 or 1 (binarize them first)" if self.binary else f"multiples of 1/{steps}"
-            with tf.control_dependencies([tf.debugging.Assert(on_grid, [f"`images` must be {grid} for this model."])]):
-                images = tf.identity(images)
+            images = assert_on_grid(images, self.levels, "images", hint)
             log_p = self.log_prob(images, self(images, training=False))
             return {"log_likelihood": log_p, "bits_per_dim": -log_p / (self.num_dims * math.log(2.0))}
 
@@ -360,11 +356,13 @@ class AutoregressiveModel(Trainer, keras.Model):
     def metrics(self):
         return [self.loss_tracker, self.nll_tracker, self.bpd_tracker]
 
-    def _terms(self, x, training: bool) -> dict[str, tf.Tensor]:
+    def compute_losses(self, x, training: bool = False) -> dict[str, tf.Tensor]:
+        """Loss terms of one batch of images ``x`` (float32): ``loss`` (``nll`` + layer losses),
+        ``nll`` (nats per image) and ``bits_per_dim``."""
         nll = -tf.reduce_mean(self.log_prob(x, self(x, training=training)))
         loss = nll
         if self.losses:  # layer regularizers
-            loss = loss + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
+            loss = loss + tf.add_n([tf.cast(penalty, tf.float32) for penalty in self.losses])
         return {"loss": loss, "nll": nll, "bits_per_dim": nll / (self.num_dims * math.log(2.0))}
 
     def train_step(self, data):
@@ -375,11 +373,11 @@ class AutoregressiveModel(Trainer, keras.Model):
             # A fresh binarization of every image in every batch: less overfitting. Drawn per
             # example of the global batch, so a mirrored step binarizes like one device.
             x = binarize_batch(x, next_stateless_seed(self.seed_generator))
-        return self.minimize(lambda: self._terms(x, training=True), batch)
+        return self.minimize(lambda: self.compute_losses(x, training=True), batch)
 
     def test_step(self, data):
         x, batch = nonempty_batch(keras.utils.unpack_x_y_sample_weight(data)[0])
-        return self.update_trackers(self._terms(tf.cast(x, tf.float32), training=False), batch)
+        return self.update_trackers(self.compute_losses(tf.cast(x, tf.float32), training=False), batch)
 
     # -- likelihood --------------------------------------------------------------------
     def log_likelihood(self, x, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
@@ -408,7 +406,8 @@ class AutoregressiveModel(Trainer, keras.Model):
         verbose = check_verbose(verbose)
         if self._compiled_log_prob is None:
             spec = tf.TensorSpec((None, *self.image_shape), tf.float32)
-            self._compiled_log_prob = tf.function(lambda b: self.log_prob(b, self(b, training=False)), input_signature=[spec])
+            self._compiled_log_prob = tf.function(lambda b: self.log_prob(b, self(b, training=False)),
+                                                  input_signature=[spec])
         target = example_count(x)
         # Stateful: shown as given. Progbar's own average ends on the last batch's value.
         bar = keras.utils.Progbar(target, verbose=verbose, unit_name="image", stateful_metrics=["log_likelihood"])
@@ -526,16 +525,17 @@ class AutoregressiveModel(Trainer, keras.Model):
 
     @staticmethod
     def _batch_seed(seed: int, batch: int) -> int:
-        # Each batch gets its own stream, so results don't depend on earlier batches. Wrapped
-        # to int64 (the identity for ordinary seeds) so that any int seed is accepted.
-        return wrap_int(int(seed) * 1_000_003 + batch, 64)
+        return batch_seed(seed, batch)
 
-    def _run_sampler(self, x, first_row: int, seed: int, batch_size: int, verbose: int, jit_compile: bool) -> np.ndarray:
+    def _run_sampler(self, x, first_row: int, seed: int, batch_size: int, verbose: int,
+                     jit_compile: bool) -> np.ndarray:
         if len(x) == 0:  # nothing to draw: skip tracing the sampler
             return np.zeros((0, *self.image_shape), np.float32)
         if self._compiled_sampler is None or self._compiled_sampler[0] != jit_compile:
-            spec = [tf.TensorSpec((None, *self.image_shape), tf.float32), tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.int64)]
-            self._compiled_sampler = (jit_compile, tf.function(self._sample_loop, input_signature=spec, jit_compile=jit_compile))
+            spec = [tf.TensorSpec((None, *self.image_shape), tf.float32), tf.TensorSpec((), tf.int32),
+                    tf.TensorSpec((), tf.int64)]
+            self._compiled_sampler = (jit_compile, tf.function(self._sample_loop, input_signature=spec,
+                                                               jit_compile=jit_compile))
         fn = self._compiled_sampler[1]
         bar = keras.utils.Progbar(len(x), verbose=verbose, unit_name="image")
         out = []
@@ -550,7 +550,9 @@ class AutoregressiveModel(Trainer, keras.Model):
         """Draws ``n`` images, one pixel (and colour) at a time, in one compiled loop.
 
         Args:
-            n: Number of images, an int >= 0 (0 gives an empty ``(0, h, w, c)`` array).
+            n: Number of images, an int >= 0 (0 gives an empty ``(0, h, w, c)`` array); drawn
+                in batches, refused when the result would exceed
+                :data:`~keras_ae.validation.MAX_RESULT_BYTES` (1 GiB).
             seed: Any int; the same seed gives the same images. ``None`` draws a fresh
                 seed from the model's random stream (new images on every call), as
                 :meth:`VAE.sample <keras_ae.models.vae.VAE.sample>` does.
@@ -567,7 +569,8 @@ class AutoregressiveModel(Trainer, keras.Model):
             >>> images.shape, np.unique(images)
             ((4, 8, 8, 1), array([0., 1.], dtype=float32))
         """
-        n = check_int(n, "n", minimum=0)
+        # The starting images and the drawn ones: twice the result.
+        n = check_count(n, "n", 2 * 4 * int(np.prod(self.image_shape)))
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         verbose = check_verbose(verbose)
         seed = self._sampler_seed(seed)
@@ -621,14 +624,15 @@ class AutoregressiveModel(Trainer, keras.Model):
         start[:, :rows_observed] = top
         return self._run_sampler(start, rows_observed, seed, batch_size, verbose, jit_compile)
 
-    def sample_naive(self, n: int, seed: int | None = 0, verbose: int = 0, compiled_forward: bool = False) -> np.ndarray:
+    def sample_naive(self, n: int, seed: int | None = 0, verbose: int = 0,
+                     compiled_forward: bool = False) -> np.ndarray:
         """The baseline sampler: a Python loop over pixels calling the full model each time.
 
         Draws the same random numbers as :meth:`sample` (for one batch), so it returns the
         same images for the same seed; only slower. Kept for benchmarks and tests.
 
         Args:
-            n: Number of images (one batch), an int >= 0.
+            n: Number of images (one batch), an int in [0, 10,000] (:meth:`sample` draws more).
             seed: Any int, or ``None`` for a fresh seed from the model's random stream.
             verbose: 1 shows a progress bar over pixels.
             compiled_forward: Wrap the model call in ``tf.function`` (the loop stays in Python).
@@ -642,7 +646,8 @@ class AutoregressiveModel(Trainer, keras.Model):
             >>> np.array_equal(slow, model.sample(2, seed=0, jit_compile=False))
             True
         """
-        n = check_int(n, "n", minimum=0)
+        n = check_count(n, "n", 4 * int(np.prod(self.image_shape)), maximum=MAX_SAMPLE_COUNT,
+                        advice="sample_naive runs the whole network on one batch; sample() draws more in batches")
         verbose = check_verbose(verbose)
         seed = self._sampler_seed(seed)
         h, w, c = self.image_shape

@@ -16,14 +16,15 @@ import tensorflow as tf
 
 from keras_ae.data.corruption import Corruption
 from keras_ae.errors import InputValidationError
-from keras_ae.export.endpoints import ExportOptions, data_name, describe_data, image_endpoints, make_endpoint, tensor_spec
+from keras_ae.export.endpoints import (ExportOptions, data_name, describe_data, image_endpoints, make_endpoint,
+                                       tensor_spec)
 from keras_ae.models.serialization import from_nested_config
 from keras_ae.registry import register_family
 from keras_ae.training import DataSpec, Trainer
 from keras_ae.training.batches import checked_batches, input_errors
 from keras_ae.training.defaults import dense_macs_per_example
-from keras_ae.training.distribute import nonempty_batch
-from keras_ae.validation import check_array, check_choice, check_positive_int
+from keras_ae.replicas import nonempty_batch
+from keras_ae.validation import check_array, check_choice, check_int, short_repr
 
 RECONSTRUCTION_LOSSES = ("mse", "bce")
 
@@ -53,6 +54,35 @@ def reconstruction_loss(target, output, kind: str):
     output = tf.clip_by_value(output, eps, 1.0 - eps)
     bce = -(target * tf.math.log(output) + (1.0 - target) * tf.math.log1p(-output))
     return tf.reduce_mean(bce, axis=axes)
+
+
+def take_fixed_settings(kwargs: dict, loss: str, family: str) -> None:
+    """Takes the :class:`AutoEncoder` keys ``loss``, ``corruption`` and ``sparsity_l1`` out of
+    ``kwargs`` for a family whose likelihood fixes them (the VAE, the VQ-VAE).
+
+    Their configs keep every base key (``super().get_config()``), so ``from_config`` passes
+    them back; a value the family would silently ignore is refused instead.
+
+    Args:
+        kwargs: The family's ``__init__`` keyword arguments (changed in place).
+        loss: The reconstruction loss the family's likelihood implies (``"bce"`` or ``"mse"``).
+        family: The family's name, for messages.
+
+    Example:
+        >>> kwargs = {"loss": "bce", "corruption": None, "sparsity_l1": 0.0, "name": "vae"}
+        >>> take_fixed_settings(kwargs, "bce", "VAE")
+        >>> kwargs
+        {'name': 'vae'}
+    """
+    given = kwargs.pop("loss", loss)
+    if given != loss:
+        raise InputValidationError(f"The {family}'s reconstruction loss follows its likelihood ({loss!r}), "
+                                   f"got loss={short_repr(given)}; choose the likelihood instead.")
+    if kwargs.pop("corruption", None) is not None:
+        raise InputValidationError(f"The {family} takes no corruption layer; corrupt the data before fit instead.")
+    sparsity = kwargs.pop("sparsity_l1", 0.0)
+    if sparsity != 0:
+        raise InputValidationError(f"The {family} takes no sparsity_l1 penalty, got {short_repr(sparsity)}.")
 
 
 @register_family("autoencoder", serving_default="reconstruct")
@@ -145,8 +175,12 @@ class AutoEncoder(Trainer, keras.Model):
         x = self.corruption(inputs, training=training) if self.corruption is not None else inputs
         return self.decoder(self.encoder(x, training=training), training=training)
 
-    def encode(self, x, batch_size: int = 256) -> np.ndarray:
-        """Codes of ``x`` (no corruption).
+    def codes(self, x, batch_size: int = 256) -> np.ndarray:
+        """One deterministic code per example, as a NumPy array: the code API of every family.
+
+        The auto-encoder's code is the encoder's output (no corruption; :meth:`encode`
+        returns the same array). The VAEs return the posterior mean, the VQ-VAE its code
+        indices (or embeddings), RealNVP its latent: callers never check the returned type.
 
         Args:
             x: Examples ``(n, *input_shape)``, or a ``tf.data.Dataset`` of them (``x`` or
@@ -159,15 +193,32 @@ class AutoEncoder(Trainer, keras.Model):
 
         Example:
             >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
-            >>> model.encode(x_digits[:3]).shape
+            >>> model.codes(x_digits[:3]).shape
             (3, 4)
-            >>> model.encode(tf.data.Dataset.from_tensor_slices(x_digits[:3])).shape  # streamed
+            >>> model.codes(tf.data.Dataset.from_tensor_slices(x_digits[:3])).shape  # streamed
             (3, 4)
         """
-        batch_size = check_positive_int(batch_size, "batch_size")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         if isinstance(x, tf.data.Dataset):
-            return self._predict_stream(self.encoder, x, self._inference_spec("encode"), batch_size, "encode")
+            return self._predict_stream(self.encoder, x, self._inference_spec("encode"), batch_size, "codes")
         return self.encoder.predict(self.validate_inputs(x), batch_size=batch_size, verbose=0)
+
+    def encode(self, x, batch_size: int = 256) -> np.ndarray:
+        """Codes of ``x`` (no corruption): the array :meth:`codes` returns.
+
+        Args:
+            x: Examples, or a ``tf.data.Dataset`` of them (as for :meth:`codes`).
+            batch_size: Examples per forward pass (for arrays and unbatched datasets).
+
+        Returns:
+            Float32 codes ``(n, *code_shape)``.
+
+        Example:
+            >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
+            >>> model.encode(x_digits[:3]).shape
+            (3, 4)
+        """
+        return AutoEncoder.codes(self, x, batch_size)
 
     def decode(self, codes, batch_size: int = 256) -> np.ndarray:
         """Reconstructions from codes.
@@ -182,7 +233,7 @@ class AutoEncoder(Trainer, keras.Model):
             >>> model.decode(np.zeros((3, 4))).shape
             (3, 8, 8, 1)
         """
-        batch_size = check_positive_int(batch_size, "batch_size")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         if isinstance(codes, tf.data.Dataset):
             return self._predict_stream(self.decoder, codes, DataSpec(self.code_shape), batch_size, "decode", "codes")
         codes = check_array(codes, "codes", expected_shape=self.code_shape)
@@ -200,7 +251,7 @@ class AutoEncoder(Trainer, keras.Model):
             >>> model.reconstruct(x_digits[:3]).shape
             (3, 8, 8, 1)
         """
-        batch_size = check_positive_int(batch_size, "batch_size")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         if isinstance(x, tf.data.Dataset):
             return self._predict_stream(self, x, self._inference_spec("encode"), batch_size, "reconstruct")
         return self.predict(self.validate_inputs(x), batch_size=batch_size, verbose=0)
@@ -256,7 +307,8 @@ class AutoEncoder(Trainer, keras.Model):
         def decode(code):
             return {x: self.decoder(code, training=False)}
 
-        functions = [("reconstruct", reconstruct, ["reconstruction"], f"{x} -> reconstruction (the auto-encoder's output)"),
+        functions = [("reconstruct", reconstruct, ["reconstruction"],
+                      f"{x} -> reconstruction (the auto-encoder's output)"),
                      ("encode", encode, [], f"{x} -> code")]
         if self.corruption is not None:
             functions.append(("denoise", denoise, ["denoised"], f"noisy {x} -> denoised {x}"))
@@ -343,7 +395,7 @@ class AutoEncoder(Trainer, keras.Model):
         terms = {"reconstruction": rec, **self.compute_penalties(inputs, code, training)}
         total = tf.add_n(list(terms.values()))
         if self.losses:  # layer regularizers (e.g. kernel_regularizer on a custom encoder)
-            total = total + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
+            total = total + tf.add_n([tf.cast(penalty, tf.float32) for penalty in self.losses])
         return {"loss": total, **terms}
 
     def train_step(self, data):

@@ -2,157 +2,36 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any, Sequence
 
+import keras
 import numpy as np
 
 from keras_ae.errors import InputValidationError
 from keras_ae.models.base import RECONSTRUCTION_LOSSES
-from keras_ae.validation import check_choice
 
-# Refuse models above this many parameters before building them: 2**31 float32 weights
-# are 8 GiB, and Keras would spend minutes allocating and initializing them (then an
-# optimizer doubles or triples it) before any error surfaced.
-MAX_PARAMETERS = 2**31
-BYTES_PER_PARAMETER = 4  # float32 weights
-_REPR_LIMIT = 80
+# The argument checks live in keras_ae.validation (data loaders use them too); re-exported for the builders.
+from keras_ae.validation import (  # noqa: F401
+    _is_int,
+    check_choice,
+    check_int,
+    check_nonnegative_float,
+    check_seed,
+    short_repr,
+)
 
-
-def short_repr(value: Any, limit: int = _REPR_LIMIT) -> str:
-    """``repr(value)`` cut to about ``limit`` characters, for error messages.
-
-    Example:
-        >>> len(short_repr("a" * 200))
-        80
-    """
-    try:
-        text = repr(value)
-    except Exception:  # a broken __repr__ must not hide the real error
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _is_int(value: Any) -> bool:
-    # bool is an int subclass, but True as a count or a seed is a mistake, not a 1.
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def check_int(value: Any, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
-    """Returns ``value`` as a Python int, refusing non-integers and values out of range.
-
-    Args:
-        value: The argument given.
-        name: The argument's name, for the message.
-        minimum: Smallest accepted value (``None``: no bound).
-        maximum: Largest accepted value (``None``: no bound).
-
-    Returns:
-        ``int(value)``.
-
-    Raises:
-        InputValidationError: naming the argument, the value and the accepted range.
-
-    Example:
-        >>> check_int(3, "n", minimum=0)
-        3
-    """
-    if minimum is not None and maximum is not None:
-        accepted = f"an integer in [{minimum}, {maximum}]"
-    elif minimum is not None:
-        accepted = f"an integer >= {minimum}"
-    elif maximum is not None:
-        accepted = f"an integer <= {maximum}"
-    else:
-        accepted = "an integer"
-    if not _is_int(value):
-        raise InputValidationError(
-            f"`{name}` must be {accepted}, got {short_repr(value)} ({type(value).__name__}).")
-    value = int(value)
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise InputValidationError(f"`{name}` must be {accepted}, got {short_repr(value)}.")
-    return value
-
-
-def check_nonnegative_float(value: Any, name: str) -> float:
-    """Returns ``value`` as a float, refusing non-numbers, NaN, infinity and negatives.
-
-    Example:
-        >>> check_nonnegative_float(1e-3, "l1")
-        0.001
-    """
-    ok = isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(value, (bool, np.bool_))
-    if not ok or not math.isfinite(float(value)) or float(value) < 0:
-        raise InputValidationError(
-            f"`{name}` must be a finite number >= 0, got {short_repr(value)}.")
-    return float(value)
-
-
-def check_seed(seed: Any, name: str = "seed") -> int | None:
-    """Returns ``seed`` as an int, or ``None`` (callers then draw a fresh seed).
-
-    Any integer is accepted; samplers reduce it to the range their generator takes.
-
-    Example:
-        >>> check_seed(7), check_seed(None)
-        (7, None)
-    """
-    if seed is None:
-        return None
-    if not _is_int(seed):
-        raise InputValidationError(
-            f"`{name}` must be an integer or None (a fresh random seed), got {short_repr(seed)} "
-            f"({type(seed).__name__}).")
-    return int(seed)
-
-
-def wrap_int(value: int, bits: int) -> int:
-    """Wraps an int into the signed ``bits``-bit range (identity for values already in it).
-
-    Example:
-        >>> wrap_int(2**31, 32), wrap_int(-5, 32)
-        (-2147483648, -5)
-    """
-    half = 1 << (bits - 1)
-    return (int(value) + half) % (1 << bits) - half
-
-
-def check_verbose(verbose: Any) -> int:
-    """Returns a progress-bar verbosity 0, 1 or 2 (as ``keras.utils.Progbar`` takes).
-
-    Example:
-        >>> check_verbose(1)
-        1
-    """
-    return check_int(verbose, "verbose", minimum=0, maximum=2)
-
-
-def check_parameter_budget(n_params: int, what: str, limit: int = MAX_PARAMETERS) -> int:
-    """Refuses a model whose weights alone would be absurdly large, before building it.
-
-    Args:
-        n_params: Estimated number of parameters.
-        what: The model, for the message (e.g. ``"dense auto-encoder"``).
-        limit: Largest accepted number of parameters.
-
-    Returns:
-        ``n_params``.
-
-    Raises:
-        InputValidationError: giving the estimate in parameters and GB of float32 weights.
-
-    Example:
-        >>> check_parameter_budget(1_000, "dense auto-encoder")
-        1000
-    """
-    if n_params > limit:
-        gb = n_params * BYTES_PER_PARAMETER / 1e9
-        raise InputValidationError(
-            f"The {what} would have about {n_params:.3g} parameters (~{gb:,.1f} GB of float32 weights), "
-            f"more than the {limit:.3g} ({limit * BYTES_PER_PARAMETER / 1e9:.1f} GB) keras_ae builds; "
-            "reduce input_shape, the layer widths or code_dim.")
-    return n_params
+# The size bounds (parameters, layers, values per example) live in keras_ae.validation, where the
+# layers that configs rebuild check them too; re-exported for the builders.
+from keras_ae.validation import (  # noqa: F401
+    BYTES_PER_PARAMETER,
+    MAX_EXAMPLE_VALUES,
+    MAX_LAYERS,
+    MAX_PARAMETERS,
+    check_example_size,
+    check_layer_budget,
+    check_parameter_budget,
+    check_size,
+)
 
 
 def dense_parameter_count(sizes: Sequence[int]) -> int:
@@ -230,7 +109,8 @@ def as_units(units: Sequence[int], name: str, allow_empty: bool = True) -> tuple
         >>> as_units([128, 64], "hidden")
         (128, 64)
     """
-    need = "a sequence of positive ints such as (128, 64)" if allow_empty else "a non-empty sequence of positive ints such as (32, 64)"
+    need = ("a sequence of positive ints such as (128, 64)" if allow_empty
+            else "a non-empty sequence of positive ints such as (32, 64)")
     if isinstance(units, (str, bytes)) or not hasattr(units, "__iter__"):
         raise InputValidationError(f"`{name}` must be {need}, got {short_repr(units)}.")
     try:
@@ -255,7 +135,24 @@ def check_kernel_size(kernel_size: Any, name: str = "kernel_size") -> tuple[int,
             and all(_is_int(k) and k >= 1 for k in kernel_size)):
         return (int(kernel_size[0]), int(kernel_size[1]))
     raise InputValidationError(
-        f"`{name}` must be a positive int or a pair of positive ints such as 3 or (3, 3), got {short_repr(kernel_size)}.")
+        f"`{name}` must be a positive int or a pair of positive ints such as 3 or (3, 3), "
+        f"got {short_repr(kernel_size)}.")
+
+
+def check_activation(activation: Any, name: str = "activation") -> Any:
+    """Returns ``activation`` if Keras knows it (a name such as ``"relu"``, a callable or ``None``).
+
+    Example:
+        >>> check_activation("tanh")
+        'tanh'
+    """
+    try:
+        keras.activations.get(activation)
+    except (ValueError, TypeError) as exc:
+        raise InputValidationError(
+            f"`{name}` must be a Keras activation such as 'relu' or 'tanh' (or a callable), "
+            f"got {short_repr(activation)}.") from exc
+    return activation
 
 
 def output_activation_for(loss: str, output_activation: str | None) -> str:

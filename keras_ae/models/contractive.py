@@ -95,14 +95,15 @@ class ContractiveAutoEncoder(AutoEncoder):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        if self.tied_decoder is not None:
-            config.pop("decoder")
+        if self.tied_decoder is not None:  # rebuilt from the encoder's kernels: the key stays, holding None
+            config["decoder"] = None
         penalty = self.jacobian_penalty
-        return {
-            **config, "contraction": self.contraction, "jacobian": self.jacobian_method,
+        config.update({
+            "contraction": self.contraction, "jacobian": self.jacobian_method,
             "n_projections": penalty.n_projections, "jacobian_memory_limit": penalty.memory_limit,
             "tied_decoder": self.tied_decoder, "seed": self.seed,
-        }
+        })
+        return config
 
     @property
     def resolved_jacobian(self) -> str:
@@ -120,7 +121,8 @@ class ContractiveAutoEncoder(AutoEncoder):
         if self.contraction == 0:
             penalties["contraction"] = tf.zeros((), tf.float32)
             return penalties
-        sq = self.jacobian_penalty.squared_norms(inputs, code=code, outputs=outputs, seed=self.seed_generator, training=training)
+        sq = self.jacobian_penalty.squared_norms(inputs, code=code, outputs=outputs, seed=self.seed_generator,
+                                                 training=training)
         penalties["contraction"] = self.contraction * tf.reduce_mean(sq)
         return penalties
 
@@ -149,7 +151,8 @@ class ContractiveAutoEncoder(AutoEncoder):
             >>> model.fit(x_digits, batch_size=128)
             Traceback (most recent call last):
             ...
-            keras_ae.jacobian.JacobianTooLargeError: The exact Jacobian (batch 128 x code 4 x input 64, float32) needs ...
+            keras_ae.jacobian.JacobianTooLargeError: The exact Jacobian (batch 128 x code 4 x input 64, float32)
+            needs ...
         """
         self.jacobian_penalty.check_memory(_batch_size_of(x, batch_size))
         return super().fit(x, y, batch_size, *args, **kwargs)
@@ -233,7 +236,8 @@ def build_contractive_ae(
         if tied:
             raise InputValidationError("tied=True needs architecture='dense'.")
         encoder = get_conv_encoder(shape, filters, code_dim, activation=activation)
-        decoder = get_conv_decoder(shape, tuple(reversed(as_units(filters, "filters"))), code_dim, activation=activation, output_activation=out_act)
+        decoder = get_conv_decoder(shape, tuple(reversed(as_units(filters, "filters"))), code_dim,
+                                   activation=activation, output_activation=out_act)
     else:
         encoder = get_dense_encoder(shape, hidden, code_dim, activation, code_activation)
         if tied:

@@ -141,7 +141,8 @@ def get_conv_decoder(
         >>> get_conv_decoder((28, 28, 1)).input_shape
         (None, 7, 7, 32)
     """
-    height, width, channels = as_image_shape(output_shape, "input_shape", "A convolutional auto-encoder", "use build_dense_ae for vectors")
+    height, width, channels = as_image_shape(output_shape, "input_shape", "A convolutional auto-encoder",
+                                             "use build_dense_ae for vectors")
     # At least one layer: the code's feature map has filters[0] channels.
     filters = as_units(filters, "filters", allow_empty=False)
     code_dim = _check_code_dim(code_dim)
@@ -158,7 +159,8 @@ def get_conv_decoder(
         h = keras.layers.Dense(small_h * small_w * filters[0], activation=activation, name="dense")(inputs)
         h = keras.layers.Reshape((small_h, small_w, filters[0]))(h)
     for i, f in enumerate(filters):
-        h = keras.layers.Conv2DTranspose(f, kernel_size, strides=2, padding="same", activation=activation, name=f"deconv_{i}")(h)
+        h = keras.layers.Conv2DTranspose(f, kernel_size, strides=2, padding="same", activation=activation,
+                                         name=f"deconv_{i}")(h)
     extra_h, extra_w = small_h * factor - height, small_w * factor - width
     if extra_h or extra_w:  # sizes not divisible by 2**len(filters)
         h = keras.layers.Cropping2D(((0, extra_h), (0, extra_w)))(h)
@@ -212,7 +214,8 @@ def build_conv_ae(
     code_dim = _check_code_dim(code_dim)
     check_kernel_size(kernel_size)
     sparsity_l1 = check_nonnegative_float(sparsity_l1, "sparsity_l1")
-    check_parameter_budget(sum(conv_ae_parameter_count(shape, filters, code_dim, kernel_size)), "convolutional auto-encoder")
+    check_parameter_budget(sum(conv_ae_parameter_count(shape, filters, code_dim, kernel_size)),
+                           "convolutional auto-encoder")
     out_act = output_activation_for(loss, output_activation)
     encoder = get_conv_encoder(shape, filters, code_dim, kernel_size, activation)
     decoder = get_conv_decoder(shape, filters[::-1], code_dim, kernel_size, activation, out_act)

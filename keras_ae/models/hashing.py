@@ -21,7 +21,7 @@ from keras_ae.models.common import as_shape, as_units, output_activation_for
 from keras_ae.models.conv import get_conv_decoder, get_conv_encoder
 from keras_ae.models.dense import get_dense_decoder, get_dense_encoder
 from keras_ae.registry import register_builder, register_family
-from keras_ae.validation import check_choice, check_positive_int
+from keras_ae.validation import check_choice, check_int
 
 
 @register_family("hashing", serving_default="hash")
@@ -78,7 +78,8 @@ class SemanticHashingAE(AutoEncoder):
 
         Example:
             >>> from keras_ae.export import ExportOptions
-            >>> [e.name for e in build_hashing_ae((8, 8, 1), n_bits=12, hidden=(16,)).serving_endpoints(ExportOptions())][:2]
+            >>> model = build_hashing_ae((8, 8, 1), n_bits=12, hidden=(16,))
+            >>> [e.name for e in model.serving_endpoints(ExportOptions())][:2]
             ['hash', 'hash_uint8']
         """
         x = data_name(self.example_shape)
@@ -137,7 +138,7 @@ def build_hashing_ae(
     """
     check_choice(architecture, "architecture", ("dense", "conv"))
     shape = as_shape(input_shape)
-    n_bits = check_positive_int(n_bits, "n_bits")
+    n_bits = check_int(n_bits, "n_bits", minimum=1)
     out_act = output_activation_for(loss, None)
     if architecture == "dense":
         hidden = as_units(hidden, "hidden")

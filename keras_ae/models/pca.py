@@ -14,10 +14,11 @@ from typing import Sequence
 
 import numpy as np
 
+from keras_ae.errors import InputValidationError
 from keras_ae.models.base import AutoEncoder
 from keras_ae.models.common import as_shape
 from keras_ae.models.dense import get_dense_decoder, get_dense_encoder
-from keras_ae.validation import check_array, check_positive_int
+from keras_ae.validation import check_array, check_int
 
 
 def _linear_ae(shape: tuple[int, ...], code_dim: int, name: str) -> AutoEncoder:
@@ -49,13 +50,13 @@ def fit_pca(x: np.ndarray, code_dim: int) -> AutoEncoder:
     """
     x = check_array(x, "x")
     if len(x) < 2:
-        raise ValueError("PCA needs at least two examples.")
+        raise InputValidationError(f"PCA needs at least two examples, got {len(x)}; pass more rows of `x`.")
     shape = x.shape[1:]
     flat = x.reshape(len(x), -1).astype(np.float64)
     dim = flat.shape[1]
-    code_dim = check_positive_int(code_dim, "code_dim")
+    code_dim = check_int(code_dim, "code_dim", minimum=1)
     if code_dim > dim:
-        raise ValueError(f"code_dim={code_dim} exceeds the data dimension {dim}.")
+        raise InputValidationError(f"code_dim={code_dim} exceeds the data dimension {dim}; pass code_dim <= {dim}.")
     mean = flat.mean(axis=0)
     centred = flat - mean
     cov = centred.T @ centred / len(flat)
@@ -103,4 +104,4 @@ def build_linear_ae(input_dim: int | Sequence[int], code_dim: int, name: str = "
         model.fit(x_train, epochs=100)
         ```
     """
-    return _linear_ae(as_shape(input_dim, "input_dim"), check_positive_int(code_dim, "code_dim"), name)
+    return _linear_ae(as_shape(input_dim, "input_dim"), check_int(code_dim, "code_dim", minimum=1), name)

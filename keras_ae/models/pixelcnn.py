@@ -23,8 +23,9 @@ from keras_ae.layers.masked_conv import MaskedConv2D
 from keras_ae.layers.one_hot_levels import OneHotLevels
 from keras_ae.models.autoregressive import AutoregressiveModel, build_output_head
 from keras_ae.models.common import as_image_shape
-from keras_ae.validation import check_choice, check_positive_int
+from keras_ae.validation import check_choice, check_int
 from keras_ae.registry import register_builder, register_family
+from keras_ae.validation import check_bool, check_float
 
 INPUT_ENCODINGS = ("scaled", "one_hot")
 
@@ -102,16 +103,18 @@ def get_pixelcnn_network(
         9
     """
     shape = as_image_shape(image_shape)
-    filters = check_positive_int(filters, "filters")
-    blocks = check_positive_int(blocks, "blocks", minimum=0)
-    levels = check_positive_int(levels, "levels", minimum=2)
-    k, k0, c = check_positive_int(kernel_size, "kernel_size"), check_positive_int(first_kernel_size, "first_kernel_size"), shape[-1]
+    filters = check_int(filters, "filters", minimum=1)
+    blocks = check_int(blocks, "blocks", minimum=0)
+    levels = check_int(levels, "levels", minimum=2)
+    k, k0, c = (check_int(kernel_size, "kernel_size", minimum=1),
+                check_int(first_kernel_size, "first_kernel_size", minimum=1), shape[-1])
     inputs = keras.Input((None, None, c), name="images")  # any band of rows
     x = inputs
     if check_choice(input_encoding, "input_encoding", INPUT_ENCODINGS) == "one_hot":
         x = OneHotLevels(levels, name="one_hot_levels")(inputs)
     if gated:
-        v, h = GatedPixelCNNBlock(filters, k0, first=True, color_channels=c, dropout=dropout, name="gated_block_0")([x, x])
+        v, h = GatedPixelCNNBlock(filters, k0, first=True, color_channels=c, dropout=dropout,
+                                  name="gated_block_0")([x, x])
         for b in range(1, blocks + 1):
             v, h = GatedPixelCNNBlock(filters, k, color_channels=c, dropout=dropout, name=f"gated_block_{b}")([v, h])
         rows = k0 // 2 + 1 + blocks * (k // 2)
@@ -192,6 +195,8 @@ def build_pixelcnn(
         >>> prior.network(np.zeros((2, 7, 7, 1), "float32")).shape  # 64 softmax logits per position
         TensorShape([2, 7, 7, 64])
     """
+    gated = check_bool(gated, "gated")
+    dropout = check_float(dropout, "dropout", 0.0, 1.0, include_maximum=False)
     network, rows = get_pixelcnn_network(image_shape, filters, blocks, gated, levels, kernel_size, first_kernel_size,
                                          head_units, dropout, input_encoding)
     return PixelCNN(network, image_shape, levels=levels, dynamic_binarization=dynamic_binarization, receptive_rows=rows,

@@ -34,8 +34,9 @@ from keras_ae.layers.masked_conv import MaskedConv2D
 from keras_ae.layers.pixel_rnn import DiagonalBiLSTM, RowLSTM
 from keras_ae.models.autoregressive import AutoregressiveModel, build_output_head
 from keras_ae.models.common import as_image_shape
-from keras_ae.validation import check_choice, check_positive_int
+from keras_ae.validation import check_choice, check_int
 from keras_ae.registry import register_builder, register_family
+from keras_ae.validation import check_bool
 
 PIXELRNN_KINDS = ("row_lstm", "diagonal_bilstm")
 
@@ -67,7 +68,8 @@ class PixelRNN(AutoregressiveModel):
         lstms = [layer for layer in self.network.layers if isinstance(layer, RowLSTM)]
         names = {layer.name for layer in self.network.layers}
         expected = {"input_conv", "head", *(f"residual_{i}" for i in range(len(lstms)))}
-        if not lstms or any(isinstance(layer, DiagonalBiLSTM) for layer in self.network.layers) or not expected <= names:
+        has_diagonal = any(isinstance(layer, DiagonalBiLSTM) for layer in self.network.layers)
+        if not lstms or has_diagonal or not expected <= names:
             return None  # not built by get_pixelrnn_network: the generic sampler
         get = self.network.get_layer
         return get("input_conv"), [(lstm, get(f"residual_{i}")) for i, lstm in enumerate(lstms)], get("head")
@@ -92,7 +94,8 @@ class PixelRNN(AutoregressiveModel):
         if self._row_lstm_parts() is None:
             return super()._begin_row_with_state(x, row, state)
         # Fixed while `row` is sampled: each layer's state-to-state part and cell from the row above.
-        return [(lstm.recurrent(h_prev), c_prev) for (lstm, _), (h_prev, c_prev) in zip(self._row_lstm_parts()[1], state)]
+        return [(lstm.recurrent(h_prev), c_prev)
+                for (lstm, _), (h_prev, c_prev) in zip(self._row_lstm_parts()[1], state)]
 
     def _rnn_row(self, x, row, cache):
         """Logits ``(n, w, c[, levels])`` of ``row`` and the LSTM states ``[(h, c)]`` of that row."""
@@ -144,7 +147,7 @@ def pixelrnn_dependencies(image_shape, kind: str = "diagonal_bilstm", layers: in
     """
     h, w = as_image_shape(image_shape)[:2]
     check_choice(kind, "PixelRNN kind", PIXELRNN_KINDS)
-    r = check_positive_int(first_kernel_size, "first_kernel_size") // 2
+    r = check_int(first_kernel_size, "first_kernel_size", minimum=1) // 2
     i, j = (a.reshape(-1, 1) for a in np.indices((h, w)))  # output pixel p
     k, m = (a.reshape(1, -1) for a in np.indices((h, w)))  # input pixel q
     e, col = i - k, m - j  # rows up, columns right
@@ -179,12 +182,12 @@ def get_pixelrnn_network(
     """
     shape = as_image_shape(image_shape)
     check_choice(kind, "PixelRNN kind", PIXELRNN_KINDS)
-    units = check_positive_int(units, "units")
-    layers = check_positive_int(layers, "layers")
-    filters = 2 * units if filters is None else check_positive_int(filters, "filters")
+    units = check_int(units, "units", minimum=1)
+    layers = check_int(layers, "layers", minimum=1)
+    filters = 2 * units if filters is None else check_int(filters, "filters", minimum=1)
     c = shape[-1]
     inputs = keras.Input((None, None, c), name="images")  # any band of rows
-    h = MaskedConv2D(filters, check_positive_int(first_kernel_size, "first_kernel_size"), mask_type="A",
+    h = MaskedConv2D(filters, check_int(first_kernel_size, "first_kernel_size", minimum=1), mask_type="A",
                      color_channels=c, name="input_conv")(inputs)
     for i in range(layers):
         if kind == "row_lstm":
@@ -197,7 +200,7 @@ def get_pixelrnn_network(
         # Residual connection: a masked 1x1 convolution back to `filters` channels.
         y = MaskedConv2D(filters, 1, mask_type="B", color_channels=c, name=f"residual_{i}")(y)
         h = keras.layers.Add(name=f"add_{i}")([h, y])
-    outputs = build_output_head(filters, c, check_positive_int(levels, "levels", minimum=2), head_units)(h)
+    outputs = build_output_head(filters, c, check_int(levels, "levels", minimum=2), head_units)(h)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -252,6 +255,7 @@ def build_pixelrnn(
         model.fit(x_train_binary, epochs=5)
         ```
     """
+    full_context = check_bool(full_context, "full_context")
     network = get_pixelrnn_network(image_shape, kind, units, layers, filters, levels, first_kernel_size, head_units,
                                    full_context)
     info = {"kind": kind, "units": units, "layers": layers}

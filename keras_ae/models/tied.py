@@ -21,7 +21,8 @@ from keras_ae.models.dense import dense_ae_parameter_count, get_dense_encoder
 from keras_ae.registry import register_builder, register_family
 
 
-def get_tied_decoder(encoder: keras.Model, activation: str = "relu", output_activation: str = "sigmoid", name: str = "decoder") -> keras.Model:
+def get_tied_decoder(encoder: keras.Model, activation: str = "relu", output_activation: str = "sigmoid",
+                     name: str = "decoder") -> keras.Model:
     """A decoder that reuses the transposed kernels of ``encoder``'s Dense layers.
 
     Args:
@@ -69,7 +70,8 @@ class TiedAutoEncoder(AutoEncoder):
         ('TiedAutoEncoder', 848)
     """
 
-    def __init__(self, encoder: keras.Model, decoder_activation: str = "relu", output_activation: str = "sigmoid", **kwargs):
+    def __init__(self, encoder: keras.Model, decoder_activation: str = "relu", output_activation: str = "sigmoid",
+                 **kwargs):
         kwargs.pop("decoder", None)
         decoder = get_tied_decoder(encoder, decoder_activation, output_activation)
         super().__init__(encoder, decoder, **kwargs)
@@ -78,8 +80,10 @@ class TiedAutoEncoder(AutoEncoder):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.pop("decoder")
-        return {**config, "decoder_activation": self.decoder_activation, "output_activation": self.output_activation}
+        # The decoder is rebuilt from the encoder's kernels: its key stays, holding None.
+        config.update(decoder=None, decoder_activation=self.decoder_activation,
+                      output_activation=self.output_activation)
+        return config
 
 
 @register_builder("tied")

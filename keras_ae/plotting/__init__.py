@@ -4,7 +4,7 @@ is imported only when a figure is drawn.
 | module | holds |
 | --- | --- |
 | ``grids`` | image grids: labelled rows of images, sample grids, first-layer filters, ``tile_images`` |
-| ``latent`` | codes and latent spaces: 2-D code scatter plots, a VAE's latent scatter, decoded latent grid, samples, interpolations |
+| ``latent`` | 2-D code scatter plots, a VAE's latent scatter, decoded latent grid, samples, interpolations |
 | ``manifold`` | tangent planes and contraction curves (the arrays: :mod:`keras_ae.manifold`) |
 | ``applications`` | the application recipes' curves, bars and histograms |
 

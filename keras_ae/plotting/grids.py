@@ -53,7 +53,8 @@ def save_image_rows(
     return _save(fig, path)
 
 
-def save_image_grid(images: np.ndarray, path: str | os.PathLike, cols: int = 10, image_shape: Sequence[int] | None = None, title: str | None = None) -> Path:
+def save_image_grid(images: np.ndarray, path: str | os.PathLike, cols: int = 10,
+                    image_shape: Sequence[int] | None = None, title: str | None = None) -> Path:
     """Saves images (samples, filters, ...) as one grid.
 
     Args:
@@ -72,10 +73,12 @@ def save_image_grid(images: np.ndarray, path: str | os.PathLike, cols: int = 10,
     """
     images = _as_images(images, image_shape)
     rows = int(np.ceil(len(images) / cols))
-    return save_image_rows({str(r): images[r * cols:(r + 1) * cols] for r in range(rows)}, path, n=min(cols, len(images)), title=title)
+    return save_image_rows({str(r): images[r * cols:(r + 1) * cols] for r in range(rows)}, path,
+                           n=min(cols, len(images)), title=title)
 
 
-def save_filters(kernel: np.ndarray, path: str | os.PathLike, image_shape: Sequence[int], n: int = 64, title: str | None = None) -> Path:
+def save_filters(kernel: np.ndarray, path: str | os.PathLike, image_shape: Sequence[int], n: int = 64,
+                 title: str | None = None) -> Path:
     """Shows first-layer filters (columns of a Dense kernel) as images.
 
     Args:

@@ -80,7 +80,8 @@ def latent_means(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def save_latent_scatter(model, x: np.ndarray, labels: np.ndarray, path: str | os.PathLike, title: str | None = None) -> Path:
+def save_latent_scatter(model, x: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
+                        title: str | None = None) -> Path:
     """Scatter of the posterior means of ``x`` coloured by label.
 
     A 2-D latent space is drawn as is; a larger one is projected on its first two
@@ -137,8 +138,8 @@ def save_latent_manifold(model, path: str | os.PathLike, n: int = 20, title: str
 
     if getattr(model, "latent_dim", None) != 2:
         raise InputValidationError(
-            f"The manifold figure needs a 2-D latent space, this model has latent_dim={getattr(model, 'latent_dim', None)}; "
-            "build one with latent_dim=2.")
+            "The manifold figure needs a 2-D latent space, this model has "
+            f"latent_dim={getattr(model, 'latent_dim', None)}; build one with latent_dim=2.")
     grid = norm.ppf(np.linspace(0.05, 0.95, n))
     # Rows go top to bottom with decreasing z2, so the picture matches the scatter plot's axes.
     z = np.array([[z1, z2] for z2 in grid[::-1] for z1 in grid], np.float32)
@@ -154,7 +155,8 @@ def save_latent_manifold(model, path: str | os.PathLike, n: int = 20, title: str
     return _save(fig, path)
 
 
-def save_samples(model, path: str | os.PathLike, n: int = 100, seed: int = 0, cols: int = 10, title: str | None = None) -> Path:
+def save_samples(model, path: str | os.PathLike, n: int = 100, seed: int = 0, cols: int = 10,
+                 title: str | None = None) -> Path:
     """Saves ``n`` samples ``model.sample(n, seed=seed)`` as a grid.
 
     Example:

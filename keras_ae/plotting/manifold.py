@@ -41,7 +41,8 @@ def save_tangent_planes(x: np.ndarray, planes: TangentPlane, path: str | os.Path
     x = np.asarray(x, dtype=np.float32)
     vectors, values = np.asarray(planes.vectors), np.asarray(planes.singular_values)
     if x.ndim != 4 and x.ndim != 3 or len(vectors) != len(x):
-        raise InputValidationError(f"Need images (m, h, w[, c]) and their tangent planes; got {x.shape} and {vectors.shape}.")
+        raise InputValidationError(
+            f"Need images (m, h, w[, c]) and their tangent planes; got {x.shape} and {vectors.shape}.")
     n, k = min(n, len(x)), vectors.shape[1]
     fig, axes = plt.subplots(n, k + 1, figsize=(1.3 * (k + 1), 1.4 * n), squeeze=False)
     for r in range(n):

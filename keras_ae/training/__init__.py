@@ -9,9 +9,9 @@
 | ``defaults`` | steps per execution, the XLA policy, the default optimizer and learning rate, with their measurements |
 | ``ema`` | :func:`ema_weights`: an optimizer's weight averages swapped into the model for a while |
 | ``nan_guard`` | :class:`NaNGuard`: stop on NaN/inf, restore the last finite state |
-| ``distribute`` | ``tf.distribute`` helpers (loss scaling, per-example noise, multi-worker fit) |
+| ``distribute`` | what ``fit`` needs on several hosts (``MultiWorkerMirroredStrategy``) |
 | ``checkpoints`` | resumable training (backups, best/last ``.keras`` checkpoints) |
-| ``callbacks`` | Keras callbacks, one per module (``GANMonitor``) |
+| ``callbacks`` | Keras callbacks, one per module (``KSchedule``, TensorBoard images and projector) |
 """
 
 from keras_ae.training.data_checks import DataSpec, check_dataset

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -78,7 +79,8 @@ def input_errors(where: str):
         ...     _ = list(ds)
         Traceback (most recent call last):
         ...
-        keras_ae.errors.InputValidationError: A dataset batch failed keras_ae's input check in encode: `x` holds values outside [0, 1].
+        keras_ae.errors.InputValidationError: A dataset batch failed keras_ae's input check in encode: `x` holds
+        values outside [0, 1].
     """
     try:
         yield
@@ -144,4 +146,69 @@ def example_count(x: Any) -> int | None:
     return None if isinstance(x, tf.data.Dataset) else len(x)
 
 
-__all__ = ["example_count", "checked_batches", "input_errors", "iterate_batches"]
+def compiled(cache: dict, key: str, fn: Callable, input_signature: Sequence[tf.TensorSpec],
+             autograph: bool = True) -> Callable:
+    """``tf.function(fn)`` traced once per ``key`` and kept in ``cache`` (a model's dict of them).
+
+    Args:
+        cache: Where the compiled functions of one model live.
+        key: Name of the function (e.g. ``"encode"``).
+        fn: The Python function of one batch.
+        input_signature: Its ``tf.TensorSpec`` inputs (a batch axis of ``None``: one trace).
+        autograph: ``False`` for functions without tensor-dependent Python control flow.
+
+    Returns:
+        The compiled function.
+
+    Example:
+        >>> cache = {}
+        >>> f = compiled(cache, "double", lambda b: 2 * b, [tf.TensorSpec((None,), tf.float32)])
+        >>> f(tf.ones(2)).numpy(), compiled(cache, "double", None, []) is f
+        (array([2., 2.], dtype=float32), True)
+    """
+    if key not in cache:
+        cache[key] = tf.function(fn, input_signature=input_signature, autograph=autograph)
+    return cache[key]
+
+
+def run_batches(fn: Callable, data: Any, batch_size: int, spec: DataSpec, where: str, dtype: tf.DType = tf.float32,
+                verbose: int = 0, unit: str = "image") -> Any:
+    """A compiled function of one batch run over an array or a ``tf.data`` dataset, results joined.
+
+    The batch runner of the inference methods (``encode``, ``decode``, ``reconstruct``,
+    bounds): batches come from :func:`iterate_batches` (a dataset checked batch by batch
+    against ``spec``), and the NumPy results (a tensor or a nest of them) are concatenated.
+
+    Args:
+        fn: Compiled function of one batch (see :func:`compiled`).
+        data: A checked array or a ``tf.data.Dataset``.
+        batch_size: Examples per call for arrays and unbatched datasets.
+        spec: The dataset check.
+        where: The method named when a dataset batch fails its check.
+        dtype: Batches are cast to it before the call.
+        verbose: 1 shows a progress bar.
+        unit: The progress bar's unit.
+
+    Returns:
+        The concatenated results (same nest as ``fn``'s output), or ``None`` for no batches.
+
+    Example:
+        >>> f = compiled({}, "double", lambda b: {"y": 2 * b}, [tf.TensorSpec((None, 2), tf.float32)])
+        >>> run_batches(f, np.ones((5, 2)), 2, DataSpec(example_shape=(2,)), "double")["y"].shape
+        (5, 2)
+    """
+    target = example_count(data)
+    bar = keras.utils.Progbar(target, verbose=verbose, unit_name=unit)
+    out, done = [], 0
+    for batch in iterate_batches(data, batch_size, spec, "x", where=where):
+        out.append(tf.nest.map_structure(lambda t: t.numpy(), fn(tf.cast(batch, dtype))))
+        done += int(batch.shape[0])
+        bar.update(done, finalize=False if target is None else None)
+    if target is None and verbose:
+        bar.update(done, finalize=True)
+    if not out:
+        return None
+    return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *out)
+
+
+__all__ = ["checked_batches", "compiled", "example_count", "input_errors", "iterate_batches", "run_batches"]

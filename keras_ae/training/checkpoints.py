@@ -57,9 +57,6 @@ def normalize_fingerprint(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
-_normalized = normalize_fingerprint  # the former private name
-
-
 class ResumableBackup(keras.callbacks.BackupAndRestore):
     """``BackupAndRestore`` that commits each epoch atomically, with its history and settings.
 
@@ -96,7 +93,7 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     def __init__(self, backup_dir: str | os.PathLike, fingerprint: Mapping[str, Any] | None = None,
                  delete_checkpoint: bool = True):
         super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=delete_checkpoint)
-        self.fingerprint = _normalized(dict(fingerprint)) if fingerprint is not None else None
+        self.fingerprint = normalize_fingerprint(dict(fingerprint)) if fingerprint is not None else None
         self.initial_epoch = 0
         self.epoch_logs: list[dict[str, float]] = []
 

@@ -12,6 +12,10 @@ cannot be read ahead, so :func:`check_dataset` checks it in two places:
   stops ``fit`` with :class:`~keras_ae.errors.InputValidationError` naming the problem
   and the epoch, and the weights of the last finished epoch are restored. A NaN is left
   to the NaN guard (:mod:`keras_ae.training.nan_guard`), which names the epoch and step.
+
+An empty dataset is refused as an empty array is: up front when its cardinality is known
+to be 0, otherwise inside the pipeline when a pass over it ends before its first batch
+(a counter carried along the stream, so the data is read once).
 """
 
 from __future__ import annotations
@@ -24,12 +28,19 @@ import keras
 import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
+from keras_ae.graph_checks import on_grid
+from keras_ae.validation import describe_grid
 
 _MARKER = "keras_ae input check"
 _END = " <<"  # closes the problem inside TensorFlow's "assertion failed: [...]" text
 _FOUND = re.compile(_MARKER + r": (.*?)" + re.escape(_END), re.S)
 # tf.ensure_shape's own message, for datasets whose static shape is unknown
-_SHAPE = re.compile(r"MapDataset.*?Shape of tensor \S+ (\[[\d,]*\]) is not compatible with expected shape (\[[\d?,]*\])", re.S)
+_EMPTY = "is an empty dataset (it ended before its first batch)"
+_EMPTY_HINT = "it needs at least one example: check the split, take() or filter() that produced it"
+# What a model that trains on x alone says about y, for arrays and datasets alike.
+_X_ALONE = "this model trains on x alone (its target is x itself)"
+_SHAPE = re.compile(r"MapDataset.*?Shape of tensor \S+ (\[[\d,]*\]) "
+                    r"is not compatible with expected shape (\[[\d?,]*\])", re.S)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +72,11 @@ class InputCheckFailed:
     def __init__(self, problem: str):
         self.problem = problem
 
+    @property
+    def empty(self) -> bool:
+        """Whether the check that failed is the one for an empty dataset."""
+        return self.problem.endswith(_EMPTY)
+
     @classmethod
     def from_error(cls, error: BaseException) -> "InputCheckFailed | None":
         """The check that failed, if ``error`` comes from one; else ``None``."""
@@ -70,13 +86,17 @@ class InputCheckFailed:
             return cls(found.group(1).strip().rstrip("."))
         shape = _SHAPE.search(text)
         if shape is not None and "EnsureShape" in text:
-            return cls(f"a batch has shape {shape.group(1)}, but the model expects {shape.group(2).replace('?', 'batch')}")
+            expected = shape.group(2).replace('?', 'batch')
+            return cls(f"a batch has shape {shape.group(1)}, but the model expects {expected}")
         return None
 
     def as_input_error(self, where: str, restored_from: str | None) -> InputValidationError:
         """The error ``fit`` raises."""
         restored = f" The weights from {restored_from} were restored." if restored_from else ""
-        return InputValidationError(f"A dataset batch failed keras_ae's input check in {where}: {self.problem}.{restored}")
+        if self.empty:
+            return InputValidationError(f"{self.problem} in {where}; {_EMPTY_HINT}.{restored}")
+        return InputValidationError(
+            f"A dataset batch failed keras_ae's input check in {where}: {self.problem}.{restored}")
 
 
 def is_pipeline(x: Any) -> bool:
@@ -109,10 +129,31 @@ def _split_element(spec, spec_of: DataSpec, name: str):
     if spec_of.targets == "labels" and y is None:
         raise InputValidationError(f"`{name}` yields images only; this model trains on (images, labels) batches.")
     if spec_of.targets == "none" and y is not None:
-        raise InputValidationError(
-            f"`{name}` yields (x, y) pairs; this model trains on x alone (its target is x itself). "
-            "Map the dataset to x, e.g. dataset.map(lambda x, y: x).")
+        raise x_alone_error(name, dataset=True)
     return parts[0], y
+
+
+def x_alone_error(name: str, dataset: bool = False) -> InputValidationError:
+    """The refusal of ``y`` by a family whose ``DataSpec.targets`` is ``"none"``, one text for arrays and datasets.
+
+    Args:
+        name: The argument that carried ``y`` (``"y"``) or the dataset that yields pairs (``"x"``).
+        dataset: Whether ``y`` came as the second item of a dataset's elements.
+
+    Returns:
+        The error to raise.
+
+    Example:
+        >>> print(x_alone_error("y"))
+        `y` was given, but this model trains on x alone (its target is x itself): pass x without y,
+        and map (x, y) datasets to x with dataset.map(lambda x, y: x).
+    """
+    if dataset:
+        return InputValidationError(
+            f"`{name}` yields (x, y) pairs; {_X_ALONE}. Map the dataset to x, e.g. dataset.map(lambda x, y: x).")
+    return InputValidationError(
+        f"`{name}` was given, but {_X_ALONE}: pass x without y, and map (x, y) datasets to x with "
+        "dataset.map(lambda x, y: x).")
 
 
 def _check_spec(x: tf.TensorSpec, expected: tuple, what: str, name: str) -> None:
@@ -132,7 +173,8 @@ def _check_spec(x: tf.TensorSpec, expected: tuple, what: str, name: str) -> None
 
 def _check_dtypes(x: tf.TensorSpec, y: tf.TensorSpec | None, spec: DataSpec, name: str) -> None:
     if not (x.dtype.is_floating or x.dtype.is_integer or x.dtype == tf.bool):
-        raise InputValidationError(f"`{name}` yields {x.dtype.name} data; expected numbers (float32 in [0, 1] for images).")
+        raise InputValidationError(
+            f"`{name}` yields {x.dtype.name} data; expected numbers (float32 in [0, 1] for images).")
     if x.dtype in (tf.uint8, tf.int8) and spec.value_range is not None and spec.value_range[1] <= 1.0:
         raise InputValidationError(
             f"`{name}` yields {x.dtype.name} images (0-255) but the model expects floats in "
@@ -162,11 +204,9 @@ def _batch_checks(spec: DataSpec, name: str):
             checks.append(_assert(tf.reduce_all(((values >= lo) & (values <= hi)) | tf.math.is_nan(values)),
                                   f"`{name}` holds values outside [{lo:g}, {hi:g}].{hint}"))
         if spec.levels is not None:
-            steps = float(spec.levels - 1)
-            grid = "0 or 1 (binarize it, e.g. keras_ae.data.binarize)" if spec.levels == 2 else f"multiples of 1/{steps:g}"
-            scaled = values * steps
-            checks.append(_assert(tf.reduce_all((tf.abs(scaled - tf.round(scaled)) <= 1e-3) | tf.math.is_nan(values)),
-                                  f"`{name}` holds values that are not {grid}"))
+            fix = " (binarize it, e.g. keras_ae.data.binarize)" if spec.levels == 2 else ""
+            checks.append(_assert(on_grid(values, spec.levels),
+                                  f"`{name}` holds values that are not {describe_grid(spec.levels)}{fix}"))
         with tf.control_dependencies(checks):
             return tf.identity(x)
 
@@ -192,19 +232,74 @@ def _batch_checks(spec: DataSpec, name: str):
     return check
 
 
+def _fails_when_empty(dataset: tf.data.Dataset, name: str) -> tf.data.Dataset:
+    """``dataset`` with an in-pipeline check that a pass over it yields at least one element.
+
+    Each element travels as a ``tf.experimental.Optional`` followed by one empty Optional
+    at the end; a ``scan`` counts the elements and fails at the end if it counted none. Each
+    pass (epoch) starts its own count. Only datasets of unknown cardinality need this.
+    """
+    spec = dataset.element_spec
+    pairs = isinstance(spec, tuple)
+    # do_not_convert: plain TF ops, and AutoGraph cannot parse several lambdas on one line.
+    wrap = tf.autograph.experimental.do_not_convert(
+        lambda *element: tf.experimental.Optional.from_value(element if pairs else element[0]))
+    end = tf.data.Dataset.from_tensors(0).map(
+        tf.autograph.experimental.do_not_convert(lambda _: tf.experimental.Optional.empty(spec)))
+
+    @tf.autograph.experimental.do_not_convert
+    def count(seen, item):
+        with tf.control_dependencies([_assert(item.has_value() | (seen > 0), f"`{name}` {_EMPTY}")]):
+            return seen + 1, item
+
+    counted = dataset.map(wrap).concatenate(end).scan(tf.constant(0, tf.int64), count)
+    return (counted.filter(tf.autograph.experimental.do_not_convert(lambda item: item.has_value()))
+            .map(tf.autograph.experimental.do_not_convert(lambda item: item.get_value())))
+
+
+def check_nonempty(dataset: tf.data.Dataset, name: str = "x") -> tf.data.Dataset:
+    """Refuses a dataset known to be empty now; one of unknown length when a pass over it yields nothing.
+
+    Args:
+        dataset: Any ``tf.data`` dataset.
+        name: Name used in messages.
+
+    Returns:
+        ``dataset`` (same elements), with the in-pipeline check when its cardinality is unknown.
+
+    Raises:
+        InputValidationError: the cardinality is 0. A pass that yields nothing fails
+            inside the pipeline with a check that :class:`InputCheckFailed` recovers.
+
+    Example:
+        >>> check_nonempty(tf.data.Dataset.range(0))
+        Traceback (most recent call last):
+        ...
+        keras_ae.errors.InputValidationError: `x` is an empty dataset (0 elements); it needs at least one example: ...
+    """
+    cardinality = int(dataset.cardinality())
+    if cardinality == 0:
+        raise InputValidationError(f"`{name}` is an empty dataset (0 elements); {_EMPTY_HINT}.")
+    if cardinality == tf.data.UNKNOWN_CARDINALITY:
+        return _fails_when_empty(dataset, name)
+    return dataset
+
+
 def check_dataset(dataset: tf.data.Dataset, spec: DataSpec | None, name: str = "x") -> tf.data.Dataset:
     """Checks ``dataset``'s ``element_spec`` now and its values batch by batch.
 
     Args:
         dataset: Batches of ``x``, ``(x,)`` or ``(x, y)``.
-        spec: What the family trains on (``None``: no checks).
+        spec: What the family trains on (``None``: only the emptiness check below).
         name: Name used in messages.
 
     Returns:
-        The dataset with the per-batch checks mapped over it (same elements).
+        The dataset with the per-batch checks mapped over it (same elements), refusing
+        to end before its first batch (:func:`check_nonempty`).
 
     Raises:
-        InputValidationError: a structure, batching, shape or dtype the model cannot take.
+        InputValidationError: a structure, batching, shape or dtype the model cannot
+            take, or a dataset known to be empty.
 
     Example:
         >>> spec = DataSpec(example_shape=(3,), value_range=(0.0, 1.0))
@@ -214,10 +309,11 @@ def check_dataset(dataset: tf.data.Dataset, spec: DataSpec | None, name: str = "
         >>> check_dataset(tf.data.Dataset.from_tensor_slices(tf.zeros((4, 3))), spec)
         Traceback (most recent call last):
         ...
-        keras_ae.errors.InputValidationError: `x` yields single examples of shape (3,) (not batches); call dataset.batch(batch_size).
+        keras_ae.errors.InputValidationError: `x` yields single examples of shape (3,) (not batches);
+        call dataset.batch(batch_size).
     """
     if spec is None:
-        return dataset
+        return check_nonempty(dataset, name)
     x, y = _split_element(dataset.element_spec, spec, name)
     _check_spec(x, tuple(spec.example_shape), "examples", name)
     if y is not None and spec.targets != "ignored":
@@ -227,7 +323,7 @@ def check_dataset(dataset: tf.data.Dataset, spec: DataSpec | None, name: str = "
             raise InputValidationError(
                 f"`{name}` yields labels of shape {tuple(y.shape)}; expected one class id per example, (batch,).")
     _check_dtypes(x, y, spec, name)
-    return dataset.map(_batch_checks(spec, name))
+    return check_nonempty(dataset.map(_batch_checks(spec, name)), name)
 
 
-__all__ = ["DataSpec", "InputCheckFailed", "check_dataset", "is_pipeline"]
+__all__ = ["DataSpec", "InputCheckFailed", "check_dataset", "check_nonempty", "is_pipeline", "x_alone_error"]

@@ -1,8 +1,8 @@
 """Training defaults chosen from measurements (``recipes/benchmark.py``, BENCHMARKS.md).
 
 Steps per execution, Adam's learning rate when ``compile()`` is given no optimizer
-(:func:`default_learning_rate`, set at the first ``fit``), and one XLA policy for every family (:func:`resolve_jit_compile`
-at compile time, :func:`choose_jit_compile` at an auto-encoder's first ``fit``).
+(:func:`default_learning_rate`, set at the first ``fit``), and one XLA policy for every family
+(:func:`resolve_jit_compile` at compile time, :func:`choose_jit_compile` at an auto-encoder's first ``fit``).
 
 Keras resolves ``jit_compile="auto"`` to *off* on a machine without a GPU. That is the
 right call for convolutions (oneDNN's kernels beat XLA's several times on CPU) and for
@@ -153,7 +153,8 @@ def choose_learning_rate(model: keras.Model, batch_size: int | None) -> float | 
     optimizer = getattr(model, "optimizer", None)
     if not getattr(model, "_default_optimizer", False) or optimizer is None or int(optimizer.iterations) > 0:
         return None
-    if not math.isclose(float(keras.ops.convert_to_numpy(optimizer.learning_rate)), DEFAULT_LEARNING_RATE, rel_tol=1e-6):
+    current = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    if not math.isclose(current, DEFAULT_LEARNING_RATE, rel_tol=1e-6):
         return None  # the user set model.optimizer.learning_rate after compile(): theirs
     rate = default_learning_rate(batch_size)
     optimizer.learning_rate = rate
@@ -260,7 +261,8 @@ def resolve_jit_compile(model: keras.Model, jit_compile: bool | str, networks=()
         False
     """
     if isinstance(jit_compile, str) and jit_compile == "auto" and networks:
-        has_conv = any(isinstance(layer, CONV_LAYERS) for net in networks for layer in net._flatten_layers(include_self=False))
+        has_conv = any(isinstance(layer, CONV_LAYERS)
+                       for net in networks for layer in net._flatten_layers(include_self=False))
         jit_compile = not (has_conv and not tf.config.list_physical_devices("GPU"))
     if jit_compile and jit_compile != "auto" and _distributed(model):
         return False

@@ -12,6 +12,8 @@ import contextlib
 
 import keras
 
+from keras_ae.errors import InputValidationError
+
 
 def _ema_optimizer(model: keras.Model):
     optimizer = getattr(model, "optimizer", None)
@@ -21,15 +23,36 @@ def _ema_optimizer(model: keras.Model):
     return optimizer
 
 
+def _averaged_variables(model: keras.Model, optimizer) -> list[tuple]:
+    """(variable, average) pairs, paired as the optimizer pairs them: by the variable list it was
+    built with, not by ``model.trainable_variables``, which shrinks or reorders when a sub-model's
+    ``trainable`` changes after ``fit`` (the optimizer keeps averaging every variable it was built with).
+    Keras' ``SwapEMAWeights`` pairs the same way."""
+    built_with = list(getattr(optimizer, "_trainable_variables", []))
+    averages = list(optimizer._model_variables_moving_average)
+    own = {id(v) for v in model.variables}
+    if len(built_with) != len(averages) or not all(id(v) in own for v in built_with):
+        raise InputValidationError(
+            f"The optimizer's {len(averages)} weight averages belong to variables that are not this model's "
+            "(it was built for another model, or the model was rebuilt after compile), so ema_weights cannot "
+            "swap them in. Compile the model with a fresh optimizer and train it."
+        )
+    return [(var, average) for var, average in zip(built_with, averages) if average is not None]
+
+
 @contextlib.contextmanager
 def ema_weights(model: keras.Model):
     """Within the block the model holds its optimizer's weight averages; after it, its own weights again.
 
     A no-op for a model whose optimizer keeps no averages (or has taken no step). The weights
-    come back even if the block raises.
+    come back even if the block raises. Every variable the optimizer averages gets its average,
+    including those of a sub-model frozen (``trainable = False``) after training.
 
     Args:
         model: A compiled model.
+
+    Raises:
+        InputValidationError: the optimizer's averages belong to variables that are not the model's.
 
     Example:
         >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,), dynamic_binarization=True)
@@ -47,7 +70,7 @@ def ema_weights(model: keras.Model):
     if optimizer is None:
         yield model
         return
-    pairs = list(zip(model.trainable_variables, optimizer._model_variables_moving_average))
+    pairs = _averaged_variables(model, optimizer)
     saved = [keras.ops.convert_to_numpy(var) for var, _ in pairs]
     for var, average in pairs:
         var.assign(average)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from keras_ae.data.pipeline import array_dataset
 
 # In-memory data up to this size goes through fit_pipeline; larger arrays stay with
 # Keras' own adapter (a tf.data pipeline holds its own copy of the arrays).
@@ -57,10 +58,7 @@ def fit_pipeline(x, y=None, batch_size: int | None = None, shuffle=True, **fit_k
         return None
     if tf.distribute.has_strategy():
         return None
-    ds = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
-    if shuffle:
-        ds = ds.shuffle(len(x), reshuffle_each_iteration=True)
-    return ds.batch(32 if batch_size is None else int(batch_size)).prefetch(tf.data.AUTOTUNE)
+    return array_dataset(x, y, 32 if batch_size is None else int(batch_size), shuffle=bool(shuffle))
 
 
 def through_fit_pipeline(model, x, y, batch_size, fit_kwargs: dict) -> tuple:

@@ -6,7 +6,11 @@ in this order:
 
 1. input checks: NumPy data through the family's ``check_data`` hook; ``tf.data``
    datasets against the family's ``data_spec`` (structure, shape, dtype up front, before
-   anything is traced; values batch by batch, see :mod:`keras_ae.training.data_checks`);
+   anything is traced; values batch by batch, see :mod:`keras_ae.training.data_checks`).
+   An empty dataset is refused like an empty array (up front when its length is known,
+   else when a pass over it ends before its first batch, weights restored). ``y`` follows
+   ``DataSpec.targets`` for arrays and datasets alike: a family with ``"none"`` refuses it
+   in both forms (one message, :func:`~keras_ae.training.data_checks.x_alone_error`);
 2. XLA at the first ``fit`` of a small dense model (:func:`~keras_ae.training.defaults.choose_jit_compile`);
 3. in-memory arrays through a prefetched ``tf.data`` pipeline
    (:func:`~keras_ae.training.pipeline.through_fit_pipeline`; ``pipeline=False`` keeps Keras' adapter);
@@ -14,6 +18,10 @@ in this order:
    (:func:`~keras_ae.training.defaults.whole_executions`);
 5. the NaN guard: a NaN/inf loss stops training with the last finite weights and
    optimizer state restored (:class:`~keras_ae.training.nan_guard.NaNGuard`).
+
+The same ``fit`` runs under ``MirroredStrategy`` and, on several hosts, under
+``MultiWorkerMirroredStrategy`` (:mod:`keras_ae.training.distribute`): checks and NaN guard
+included.
 
 A family provides ``check_data(x, y, names, training)`` and ``data_spec(training)``; it
 trains through its own ``train_step`` and reports through ``keras.metrics.Mean`` trackers
@@ -28,13 +36,14 @@ import keras
 import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
-from keras_ae.training.data_checks import DataSpec, InputCheckFailed, check_dataset, is_pipeline
+from keras_ae.replicas import scale_loss_for_replicas
+from keras_ae.training.data_checks import DataSpec, InputCheckFailed, check_dataset, is_pipeline, x_alone_error
 from keras_ae.training.defaults import (choose_jit_compile, choose_learning_rate,
                                        default_optimizer, default_steps_per_execution, whole_executions)
-from keras_ae.training.distribute import scale_loss_for_replicas
+from keras_ae.training.distribute import in_multi_worker_mode, with_reducible_logs
 from keras_ae.training.nan_guard import NaNGuard, raise_if_diverged
 from keras_ae.training.pipeline import through_fit_pipeline
-from keras_ae.validation import check_positive_int, check_same_length
+from keras_ae.validation import check_int, check_same_length
 
 
 def _split_validation(validation_data) -> tuple[Any, Any]:
@@ -49,7 +58,7 @@ def _split_validation(validation_data) -> tuple[Any, Any]:
 
 
 def _check_batch_size(batch_size: Any, name: str = "batch_size") -> int | None:
-    return None if batch_size is None else check_positive_int(batch_size, name)
+    return None if batch_size is None else check_int(batch_size, name, minimum=1)
 
 
 class Trainer:
@@ -92,6 +101,9 @@ class Trainer:
             return check_dataset(x, self.data_spec(training), names[0]), None
         if is_pipeline(x):
             return x, y  # keras.utils.PyDataset and generators: Keras reads them as they stream
+        spec = self.data_spec(training)
+        if y is not None and spec is not None and spec.targets == "none":
+            raise x_alone_error(names[1])  # the rule check_dataset applies to (x, y) datasets
         x, y = self.check_data(x, y, names, training)
         check_same_length({names[0]: x, names[1]: y})
         return x, y
@@ -131,7 +143,8 @@ class Trainer:
 
         Raises:
             InputValidationError: bad data (before training touches the weights), or a
-                dataset batch with bad values (the weights of the last finished epoch are
+                dataset batch with bad values or a dataset (training or validation) that
+                ends before its first batch (the weights of the last finished epoch are
                 restored).
             TrainingDivergedError: a NaN/inf loss (the last finite weights are restored).
 
@@ -144,7 +157,7 @@ class Trainer:
             keras_ae.errors.InputValidationError: `x` has values in [2, 2], outside the expected range [0, 1]. ...
         """
         batch_size = _check_batch_size(batch_size)
-        epochs = check_positive_int(epochs, "epochs", minimum=0)
+        epochs = check_int(epochs, "epochs", minimum=0)
         split = kwargs.get("validation_split")
         if split is not None and not (isinstance(split, (int, float)) and 0.0 <= split < 1.0):
             raise InputValidationError(f"validation_split must be a fraction in [0, 1), got {split!r}.")
@@ -188,8 +201,8 @@ class Trainer:
                 return super().evaluate(x, y, batch_size=batch_size, verbose=verbose, **kwargs)
             except tf.errors.InvalidArgumentError as exc:
                 failed = InputCheckFailed.from_error(exc)
-                if failed is None:
-                    raise
+                if failed is None or kwargs.get("_use_cached_eval_dataset"):
+                    raise  # fit's validation pass: fit names the epoch and restores the weights
                 raise failed.as_input_error("evaluate", None) from None
 
     # Families that own their loss: one optimizer, Adam by default.
@@ -198,6 +211,10 @@ class Trainer:
     # (``fit`` ends with the averages in the model) sets this to the EMA's momentum
     # (:func:`~keras_ae.training.defaults.default_optimizer`; the VAE: 0.99).
     default_ema_momentum: float | None = None
+    # False for a family that trains several networks with optimizers of its own (the GAN's
+    # d_optimizer and g_optimizer): its compile passes optimizer=None, which then stays None,
+    # and the CLI gives it no optimizer.
+    single_optimizer: bool = True
 
     def compile(self, optimizer=None, loss=None, steps_per_execution: int | None = None, **kwargs):
         """Compiles with Adam by default; the loss is the model's own.
@@ -228,11 +245,11 @@ class Trainer:
             raise InputValidationError(self.loss_refusal)
         if steps_per_execution is None:
             steps_per_execution = default_steps_per_execution(self)
-        steps_per_execution = check_positive_int(steps_per_execution, "steps_per_execution")
+        steps_per_execution = check_int(steps_per_execution, "steps_per_execution", minimum=1)
         # jit_compile left at "auto": the first fit may switch XLA on (choose_jit_compile).
         object.__setattr__(self, "_jit_compile_auto", kwargs.get("jit_compile", "auto") == "auto")
-        object.__setattr__(self, "_default_optimizer", optimizer is None)
-        if optimizer is None:
+        object.__setattr__(self, "_default_optimizer", optimizer is None and self.single_optimizer)
+        if optimizer is None and self.single_optimizer:
             optimizer = default_optimizer(self)
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
 
@@ -246,12 +263,27 @@ class Trainer:
         if self.built:  # so the saved optimizer state (Adam moments) loads too
             self.optimizer.build(self.trainable_variables)
 
+    def make_train_function(self, force: bool = False):
+        if not in_multi_worker_mode(self.distribute_strategy):
+            return super().make_train_function(force)
+        # Several hosts: scalar logs fail Keras' reduction there (keras_ae.training.distribute).
+        if self.train_function is None or force:
+            self.train_function = self._make_function(with_reducible_logs(self.train_step))
+        return self.train_function
+
+    def make_test_function(self, force: bool = False):
+        if not in_multi_worker_mode(self.distribute_strategy):
+            return super().make_test_function(force)
+        if self.test_function is None or force:
+            self.test_function = self._make_function(with_reducible_logs(self.test_step))
+        return self.test_function
+
     # -- one training step ----------------------------------------------------------------
     def minimize(self, compute_terms, batch_size) -> dict:
         """One optimizer step on ``compute_terms()["loss"]``: what a single-optimizer ``train_step`` does.
 
         The loss is weighted by this replica's share of the global batch under
-        ``tf.distribute`` (:func:`~keras_ae.training.distribute.scale_loss_for_replicas`) and
+        ``tf.distribute`` (:func:`~keras_ae.replicas.scale_loss_for_replicas`) and
         scaled for mixed-precision loss scaling; the trackers named in the terms are updated.
 
         Args:

@@ -1,12 +1,16 @@
-"""Trains each family's small model twice with the same seed; reports whether weights are identical.
+"""Trains each family's small model with a fixed seed; reports whether two runs give identical weights.
 
-Usage: python -m tests.scripts.determinism FAMILY [FAMILY ...]
+Usage: python -m tests.scripts.determinism [--once] [--reverse] [--save DIR] FAMILY [FAMILY ...]
   -> prints one JSON line {family: {"identical", "max_abs_diff", "n_weights"} or {"error"}}
+  --once     train each family once (no in-process comparison: "identical" is null)
+  --reverse  train the families in the reverse order (another process state before each)
+  --save DIR write the first run's weights to DIR/FAMILY.npz, for a comparison across processes
 One process serves every family (TensorFlow's start-up is most of the cost).
 """
 
+import argparse
 import json
-import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -26,13 +30,33 @@ def run(family):
     return [w.numpy() for w in model.weights]
 
 
-results = {}
-for family in sys.argv[1:]:
-    try:
-        a, b = run(family), run(family)
-        results[family] = {"identical": all(np.array_equal(u, v) for u, v in zip(a, b)),
-                           "max_abs_diff": max(float(np.max(np.abs(u - v), initial=0.0)) for u, v in zip(a, b)),
-                           "n_weights": len(a)}
-    except Exception as error:  # reported per family; the other families still run
-        results[family] = {"error": f"{type(error).__name__}: {error}"[-3000:]}
-print(json.dumps(results))
+def max_abs_diff(a, b) -> float:
+    return max(float(np.max(np.abs(u - v), initial=0.0)) for u, v in zip(a, b))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("families", nargs="+")
+    parser.add_argument("--once", action="store_true")
+    parser.add_argument("--reverse", action="store_true")
+    parser.add_argument("--save", type=Path)
+    args = parser.parse_args(argv)
+    results = {}
+    for family in (args.families[::-1] if args.reverse else args.families):
+        try:
+            a = run(family)
+            if args.save:
+                np.savez(args.save / f"{family}.npz", *a)
+            if args.once:
+                results[family] = {"identical": None, "n_weights": len(a)}
+                continue
+            b = run(family)
+            results[family] = {"identical": all(np.array_equal(u, v) for u, v in zip(a, b)),
+                               "max_abs_diff": max_abs_diff(a, b), "n_weights": len(a)}
+        except Exception as error:  # reported per family; the other families still run
+            results[family] = {"error": f"{type(error).__name__}: {error}"[-3000:]}
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

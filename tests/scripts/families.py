@@ -24,7 +24,7 @@ def _ae():
 def _dae(level=0.0):
     from keras_ae.models import build_denoising_ae
 
-    # The Corruption layer draws per example of the global batch (keras_ae.training.distribute.batch_noise),
+    # The Corruption layer draws per example of the global batch (keras_ae.random.batch_noise),
     # so a noisy denoiser matches one device under MirroredStrategy too.
     return build_denoising_ae((8, 8, 1), noise="masking", level=level, filters=(8,))
 
@@ -137,7 +137,7 @@ FAMILIES = {
 
 # Families whose one-step result must match exactly under MirroredStrategy. The VAE, the
 # GANs and the denoiser's Corruption layer draw their noise with
-# keras_ae.training.distribute.batch_noise (per example of the global batch).
+# keras_ae.random.batch_noise (per example of the global batch).
 MIRRORED = list(FAMILIES)
 # Uneven and empty replica batches, once per train_step implementation: the AutoEncoder
 # base (with convolutions, whose oneDNN gradients fail on empty batches), the VAE's noise

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Sequence
 
 from keras_ae.models.common import as_image_shape
-from keras_ae.models.diffusion.model import DiffusionModel
+from keras_ae.models.diffusion.model import DiffusionModel, check_sample_steps
+from keras_ae.models.diffusion.schedules import check_timesteps
 from keras_ae.models.diffusion.unet import build_unet
 from keras_ae.registry import register_builder
+from keras_ae.validation import check_bool, check_float, check_model_seed
 
 
 @register_builder("diffusion", family=DiffusionModel)
@@ -21,7 +23,7 @@ def build_diffusion(
     schedule: str = "cosine",
     variance: str = "small",
     ema_decay: float | None = 0.999,
-    sample_steps: int = 50,
+    sample_steps: int | None = None,
     seed: int | None = None,
     name: str = "diffusion",
 ) -> DiffusionModel:
@@ -38,7 +40,8 @@ def build_diffusion(
         schedule: ``"cosine"`` or ``"linear"``.
         variance: Reverse-process variance, ``"small"`` or ``"large"``.
         ema_decay: EMA of the weights used for sampling (``None``: off).
-        sample_steps: Default DDIM steps of ``sample()`` and the exported ``sample``.
+        sample_steps: Default DDIM steps of ``sample()`` and the exported ``sample``, in
+            ``[1, timesteps]`` (``None``: 50, or ``timesteps`` when smaller).
         seed: Seed of the model's random stream.
         name: Model name.
 
@@ -51,9 +54,16 @@ def build_diffusion(
         ('diffusion', 'unet', 'ema_network')
     """
     image_shape = as_image_shape(image_shape, what="A diffusion model")
+    timesteps = check_timesteps(timesteps)  # before the U-Net is built, as the saved model checks it
+    # The model's own checks, run before the U-Net is built.
+    sample_steps = check_sample_steps(sample_steps, timesteps)
+    ema_decay = check_float(ema_decay, "ema_decay", 0.0, 1.0, include_maximum=False, allow_none=True)
+    dropout = check_float(dropout, "dropout", 0.0, 1.0, include_maximum=False)
+    attention = check_bool(attention, "attention")
+    seed = check_model_seed(seed)
     network = build_unet(image_shape, channels=channels, blocks=blocks, attention=attention, dropout=dropout)
     return DiffusionModel(network, image_shape, timesteps=timesteps, schedule=schedule, variance=variance,
-                          ema_decay=ema_decay, sample_steps=min(sample_steps, timesteps), seed=seed, name=name)
+                          ema_decay=ema_decay, sample_steps=sample_steps, seed=seed, name=name)
 
 
 build_ddpm = build_diffusion  # the name of the issue; one registered builder, so the export smoke test runs it once

@@ -7,7 +7,7 @@ inside the model. The model owns:
 
 * training through the shared :class:`~keras_ae.training.Trainer` ``fit``: ``t`` and the
   noise drawn per example of the global batch
-  (:func:`~keras_ae.training.distribute.batch_noise`), then an EMA copy of the network
+  (:func:`~keras_ae.random.batch_noise`), then an EMA copy of the network
   (``ema_network``) moved towards the trained one after every step; sampling uses it;
 * ``sample(n, steps=, method="ddim"|"ddpm", eta=, seed=)``: the whole reverse walk is one
   ``tf.while_loop`` in one ``tf.function``; ``sample_naive`` is the same walk as a Python
@@ -31,19 +31,45 @@ from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.likelihood import bits_per_dim
 from keras_ae.export.endpoints import MAX_SAMPLE_COUNT, ExportOptions, describe_data, image_endpoints, make_endpoint
 from keras_ae.models.autoregressive import counter_uniform
-from keras_ae.models.common import (as_image_shape, check_int, check_nonnegative_float, check_seed, check_verbose,
-                                   wrap_int)
-from keras_ae.models.diffusion.schedules import (SCHEDULES, VARIANCES, NoiseSchedule, ddim_step, q_sample,
-                                                 sampling_plan, variational_bound)
+from keras_ae.models.common import (as_image_shape, check_example_size, check_int, check_nonnegative_float,
+                                   check_parameter_budget, check_seed)
+from keras_ae.models.diffusion.schedules import (SCHEDULES, VARIANCES, NoiseSchedule, check_timesteps, ddim_step,
+                                                 q_sample, sampling_plan, variational_bound)
 from keras_ae.models.serialization import from_nested_config
 from keras_ae.registry import register_family
+from keras_ae.validation import check_bool, check_count, check_float, check_model_seed, check_verbose
 from keras_ae.training import DataSpec, Trainer
 from keras_ae.training.batches import example_count, iterate_batches
-from keras_ae.training.distribute import batch_noise, next_stateless_seed, nonempty_batch
-from keras_ae.validation import check_array, check_choice
+from keras_ae.random import batch_noise, batch_seed, next_stateless_seed, wrap_int
+from keras_ae.replicas import nonempty_batch
+from keras_ae.graph_checks import assert_on_grid
+from keras_ae.validation import check_array, check_choice, check_on_grid
 
 METHODS = ("ddim", "ddpm")
+# DDIM steps of sample() when none are given: 50 of T = 1000 is Song et al.'s quality / speed middle ground.
+DEFAULT_SAMPLE_STEPS = 50
 _RANGE_HINT = "Scale 8-bit images to [0, 1] with x.astype('float32') / 255."
+
+
+def check_sample_steps(sample_steps: int | None, timesteps: int) -> int:
+    """A model's default DDIM steps: an int in ``[1, timesteps]``, or ``None`` for
+    ``min(DEFAULT_SAMPLE_STEPS, timesteps)``. The builder and the class (and so ``.keras``
+    loading) apply this one rule; a larger value is refused, never clamped.
+
+    Args:
+        sample_steps: The value given.
+        timesteps: The model's ``T``.
+
+    Returns:
+        The steps as an int.
+
+    Example:
+        >>> check_sample_steps(None, 20), check_sample_steps(10, 20)
+        (20, 10)
+    """
+    if sample_steps is None:
+        return min(DEFAULT_SAMPLE_STEPS, timesteps)
+    return check_int(sample_steps, "sample_steps", minimum=1, maximum=timesteps)
 
 
 def counter_normal(shape, seed, index) -> tf.Tensor:
@@ -78,7 +104,9 @@ class DiffusionModel(Trainer, keras.Model):
         ema_decay: Decay of the weight average sampling uses (``None``: sample with the
             trained weights). The decay is ``min(ema_decay, (1 + k) / (10 + k))`` after
             ``k`` steps, so early averages are not dominated by the initial weights.
-        sample_steps: Default DDIM steps of :meth:`sample` and of the ``sample`` signature.
+        sample_steps: Default DDIM steps of :meth:`sample` and of the ``sample`` signature,
+            ``1 <= sample_steps <= timesteps`` (``None``: :data:`DEFAULT_SAMPLE_STEPS`, or ``T``
+            when ``T`` is smaller).
         clip_denoised: Clip the predicted ``x_0`` to [-1, 1] at every sampling step.
         seed: Seed of the model's random stream (training noise, ``seed=None`` samples).
         info: JSON-serializable facts kept with the model.
@@ -111,7 +139,7 @@ class DiffusionModel(Trainer, keras.Model):
         schedule: str = "cosine",
         variance: str = "small",
         ema_decay: float | None = 0.999,
-        sample_steps: int = 50,
+        sample_steps: int | None = None,
         clip_denoised: bool = True,
         seed: int | None = None,
         info: dict | None = None,
@@ -119,20 +147,21 @@ class DiffusionModel(Trainer, keras.Model):
     ):
         super().__init__(**kwargs)
         self.network = network
-        self.image_shape: tuple[int, int, int] = as_image_shape(image_shape)
-        self.timesteps = check_int(timesteps, "timesteps", minimum=2)
+        self.image_shape: tuple[int, int, int] = check_example_size(as_image_shape(image_shape))
+        self.timesteps = check_timesteps(timesteps)
         self.schedule_name = check_choice(schedule, "schedule", SCHEDULES)
         self.variance = check_choice(variance, "variance", VARIANCES)
-        if ema_decay is not None and not 0.0 <= float(ema_decay) < 1.0:
-            raise InputValidationError(f"ema_decay must be in [0, 1) or None, got {ema_decay}.")
-        self.ema_decay = None if ema_decay is None else float(ema_decay)
-        self.sample_steps = check_int(sample_steps, "sample_steps", minimum=1, maximum=self.timesteps)
-        self.clip_denoised = bool(clip_denoised)
-        self.seed = seed
+        self.ema_decay = check_float(ema_decay, "ema_decay", 0.0, 1.0, include_maximum=False, allow_none=True)
+        self.sample_steps = check_sample_steps(sample_steps, self.timesteps)
+        self.clip_denoised = check_bool(clip_denoised, "clip_denoised")
+        self.seed = check_model_seed(seed)
         object.__setattr__(self, "info", dict(info or {}))
         object.__setattr__(self, "schedule", NoiseSchedule.make(self.schedule_name, self.timesteps, self.variance))
         self._check_network()
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        if ema_decay is not None:  # the EMA copy doubles the weights
+            check_parameter_budget(2 * self.network.count_params(), "diffusion model (network and its EMA copy)",
+                                   advice="reduce the network's channels or blocks, or pass ema_decay=None")
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.ema_network = self._clone_network() if self.ema_decay is not None else None
         self.loss_tracker = keras.metrics.Mean(name="loss")
         object.__setattr__(self, "_compiled", {})  # compiled samplers and bounds, reused across calls
@@ -226,18 +255,12 @@ class DiffusionModel(Trainer, keras.Model):
             arr = arr[..., None]
         arr = check_array(arr, name, expected_shape=self.image_shape, value_range=(0.0, 1.0), range_hint=_RANGE_HINT)
         if on_grid:
-            scaled = arr * 255.0
-            off = np.abs(scaled - np.round(scaled)) > 1e-3
-            if off.any():
-                raise InputValidationError(
-                    f"`{name}` has values off the 8-bit grid (e.g. {arr[off][0]:g}); the bound's discretized decoder "
-                    "scores 8-bit images k / 255. Quantize with np.round(x * 255) / 255.")
+            check_on_grid(arr, 256, name, "The bound's discretized decoder scores 8-bit images k / 255.")
         return arr
 
     def check_data(self, x, y, names, training: bool):
-        """``fit``/``evaluate`` hook: images only, in [0, 1]."""
-        if y is not None:
-            raise InputValidationError("A diffusion model models the images themselves: call fit(x) without y.")
+        """``fit``/``evaluate`` hook: images only, in [0, 1] (``y`` is refused by ``fit``: ``data_spec``
+        has no targets)."""
         return self.validate_images(x, names[0]), None
 
     def data_spec(self, training: bool) -> DataSpec:
@@ -255,7 +278,9 @@ class DiffusionModel(Trainer, keras.Model):
         t = tf.minimum(tf.cast(tf.floor(u[:, 0] * self.timesteps), tf.int32), self.timesteps - 1)
         return t, batch_noise("normal", tf.shape(x0), next_stateless_seed(self.seed_generator))
 
-    def _terms(self, x, t, noise, training: bool) -> dict[str, tf.Tensor]:
+    def compute_losses(self, x, t, noise, training: bool = False) -> dict[str, tf.Tensor]:
+        """The loss of one batch (float32): ``{"loss": mean squared error of the predicted noise}``
+        for images ``x`` in [0, 1] noised to steps ``t`` with ``noise`` (+ layer losses)."""
         x0 = 2.0 * tf.cast(x, tf.float32) - 1.0
         eps = self.predict_noise(self.network, q_sample(self.schedule, x0, t, noise), t, training=training)
         loss = tf.reduce_mean(tf.square(noise - eps))
@@ -267,14 +292,14 @@ class DiffusionModel(Trainer, keras.Model):
         # Under tf.distribute an empty replica batch becomes one example weighted 0.
         x, batch = nonempty_batch(keras.utils.unpack_x_y_sample_weight(data)[0])
         t, noise = self._noise_and_steps(x)
-        logs = self.minimize(lambda: self._terms(x, t, noise, training=True), batch)
+        logs = self.minimize(lambda: self.compute_losses(x, t, noise, training=True), batch)
         self.update_ema()
         return logs
 
     def test_step(self, data):
         x, batch = nonempty_batch(keras.utils.unpack_x_y_sample_weight(data)[0])
         t, noise = self._noise_and_steps(x)
-        return self.update_trackers(self._terms(x, t, noise, training=False), batch)
+        return self.update_trackers(self.compute_losses(x, t, noise, training=False), batch)
 
     def update_ema(self) -> None:
         """Moves the EMA network's weights towards the trained network's (after an optimizer step)."""
@@ -345,8 +370,7 @@ class DiffusionModel(Trainer, keras.Model):
 
     @staticmethod
     def _batch_seed(seed: int, batch: int) -> int:
-        # Each batch its own stream; wrapped to int64 so that any int seed is accepted.
-        return wrap_int(int(seed) * 1_000_003 + batch, 64)
+        return batch_seed(seed, batch)
 
     def sample(self, n: int, steps: int | None = None, method: str = "ddim", eta: float | None = None,
                seed: int | None = 0, batch_size: int = 500, use_ema: bool = True, jit_compile: bool = False,
@@ -354,7 +378,8 @@ class DiffusionModel(Trainer, keras.Model):
         """Draws ``n`` images by walking the reverse process, the whole walk one compiled loop.
 
         Args:
-            n: Number of images, an int >= 0.
+            n: Number of images, an int >= 0; walked in batches of ``batch_size``, refused
+                when the result would exceed :data:`~keras_ae.validation.MAX_RESULT_BYTES` (1 GiB).
             steps: Reverse steps, ``1 <= steps <= T`` (default ``sample_steps``), evenly
                 spaced over the ``T`` timesteps.
             method: ``"ddim"`` (Song et al. 2021; ``eta=0``: deterministic given the
@@ -376,7 +401,7 @@ class DiffusionModel(Trainer, keras.Model):
             >>> np.array_equal(a, model.sample(3, steps=4, seed=1)), a.shape
             (True, (3, 8, 8, 1))
         """
-        n = check_int(n, "n", minimum=0)
+        n = check_count(n, "n", 4 * self.num_dims)
         steps, plan = self._plan(steps, method, eta)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         verbose = check_verbose(verbose)
@@ -401,7 +426,8 @@ class DiffusionModel(Trainer, keras.Model):
         images up to float rounding; kept for benchmarks, tests and trajectory figures.
 
         Args:
-            n, steps, method, eta, seed, use_ema: As for :meth:`sample` (one batch of ``n``).
+            n, steps, method, eta, seed, use_ema: As for :meth:`sample`; ``n`` is one batch,
+                at most 10,000 images (:meth:`sample` draws more).
             compiled_forward: Wrap the network call in ``tf.function`` (the loop stays in Python).
             return_trajectory: Also return the images at every step.
             verbose: 1 shows a progress bar over steps.
@@ -417,8 +443,10 @@ class DiffusionModel(Trainer, keras.Model):
             >>> np.allclose(slow, model.sample(2, steps=4, seed=0), atol=1e-5), frames.shape
             (True, (5, 2, 8, 8, 1))
         """
-        n = check_int(n, "n", minimum=1)
         steps, plan = self._plan(steps, method, eta)
+        frames = len(plan["t"]) + 1 if return_trajectory else 1
+        n = check_count(n, "n", 4 * self.num_dims * frames, minimum=1, maximum=MAX_SAMPLE_COUNT,
+                        advice="sample_naive walks one batch; sample() draws more in batches")
         verbose = check_verbose(verbose)
         seed = tf.constant(self._batch_seed(self._sampler_seed(seed), 0), tf.int64)  # batch 0's stream in sample()
         network, plan = self.sampling_network(use_ema), self._as_tensors(plan)
@@ -554,10 +582,7 @@ class DiffusionModel(Trainer, keras.Model):
             return {"images": self._sample_loop(network, count, plan, seed)}
 
         def log_likelihood(images):
-            scaled = images * 255.0
-            on_grid = tf.reduce_all(tf.abs(scaled - tf.round(scaled)) <= 1e-3)
-            with tf.control_dependencies([tf.debugging.Assert(on_grid, ["`images` must be multiples of 1/255."])]):
-                images = tf.identity(images)
+            images = assert_on_grid(images, 256, "images")
             total = self._bound(network, images, tf.constant(0, tf.int64), all_steps)["total"]
             return {"log_likelihood": -total, "bits_per_dim": total / (self.num_dims * math.log(2.0))}
 

@@ -27,10 +27,23 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
-from keras_ae.models.common import check_int
+from keras_ae.models.common import check_size
+from keras_ae.validation import MAX_TIMESTEPS
 
 SCHEDULES = ("linear", "cosine")
 VARIANCES = ("small", "large")
+
+
+def check_timesteps(timesteps: int) -> int:
+    """``T`` as an int in ``[2, MAX_TIMESTEPS]`` (the builder, the model and its saved config check it alike).
+
+    Example:
+        >>> check_timesteps(1000)
+        1000
+    """
+    return check_size(timesteps, "timesteps", MAX_TIMESTEPS,
+                      "the schedule keeps arrays of T numbers and the likelihood bound takes one network pass per "
+                      "timestep (DDPM uses 1000)", minimum=2)
 
 
 def linear_betas(timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> np.ndarray:
@@ -41,7 +54,7 @@ def linear_betas(timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.0
         >>> float(betas[0]), float(betas[-1])
         (0.0001, 0.02)
     """
-    timesteps = check_int(timesteps, "timesteps", minimum=2)
+    timesteps = check_timesteps(timesteps)
     scale = 1000.0 / timesteps
     return np.linspace(scale * beta_start, min(scale * beta_end, 0.999), timesteps, dtype=np.float64)
 
@@ -54,7 +67,7 @@ def cosine_betas(timesteps: int, s: float = 0.008, max_beta: float = 0.999) -> n
         >>> bool(np.all(np.diff(betas) > 0)), float(betas[-1])
         (True, 0.999)
     """
-    timesteps = check_int(timesteps, "timesteps", minimum=2)
+    timesteps = check_timesteps(timesteps)
     f = np.cos((np.arange(timesteps + 1, dtype=np.float64) / timesteps + s) / (1 + s) * math.pi / 2) ** 2
     return np.minimum(1.0 - f[1:] / f[:-1], max_beta)
 
@@ -326,7 +339,7 @@ def ddim_step(x_t, eps, alpha_bar, alpha_bar_prev, sigma, noise, clip: bool = Tr
     return tf.sqrt(alpha_bar_prev) * x0 + direction * eps + sigma * noise, x0
 
 
-__all__ = ["DECODERS", "NoiseSchedule", "SCHEDULES", "VARIANCES", "cosine_betas", "ddim_step",
+__all__ = ["DECODERS", "NoiseSchedule", "SCHEDULES", "VARIANCES", "check_timesteps", "cosine_betas", "ddim_step",
            "discretized_gaussian_log_likelihood",
            "gaussian_log_likelihood", "linear_betas", "normal_kl", "q_posterior", "q_sample", "sampling_plan",
            "stateless_normal", "variational_bound", "x0_from_eps"]

@@ -14,7 +14,8 @@ import keras
 
 from keras_ae.errors import InputValidationError
 from keras_ae.layers.time_embedding import SinusoidalTimeEmbedding
-from keras_ae.models.common import as_image_shape, as_units, check_int
+from keras_ae.models.common import (as_image_shape, as_units, check_example_size, check_int, check_layer_budget,
+                                   check_parameter_budget)
 
 
 def residual_block(x, temb, channels: int, groups: int, dropout: float, name: str):
@@ -44,6 +45,55 @@ def attention_block(x, groups: int, heads: int, name: str):
     h = keras.layers.MultiHeadAttention(heads, channels // heads, name=f"{name}_mha")(h, h)
     h = keras.layers.Reshape((height, width, channels), name=f"{name}_map")(h)
     return keras.layers.Add(name=f"{name}_out")([x, h])
+
+
+def unet_size(image_shape: Sequence[int], channels: Sequence[int], blocks: int = 1, attention: bool = True,
+              heads: int = 4) -> tuple[int, int]:
+    """``(parameters, layers)`` of :func:`build_unet`, counted without building it.
+
+    Example:
+        >>> unet = build_unet((8, 8, 1), channels=(8, 16), attention=True)
+        >>> unet_size((8, 8, 1), (8, 16), attention=True) == (unet.count_params(), len(unet.layers))
+        True
+    """
+    image_channels, temb = image_shape[-1], 4 * channels[0]
+
+    def conv(c_in, c_out, k=3):
+        return k * k * c_in * c_out + c_out
+
+    def res(c_in, c):  # two norms, two 3x3 convolutions, the time projection, a 1x1 skip if widths differ
+        nonlocal layers
+        layers += 11 + (c_in != c)  # norm, act, conv, act, dense, reshape, add, norm, act, conv, add (+ skip)
+        return 2 * c_in + conv(c_in, c) + temb * c + c + 2 * c + conv(c, c) + (conv(c_in, c, 1) if c_in != c else 0)
+
+    parameters = channels[0] * temb + temb + temb * temb + temb + conv(image_channels, channels[0])
+    layers = 6  # inputs, embedding, time MLP, stem
+    width, skips = channels[0], [channels[0]]
+    for level, c in enumerate(channels):
+        for _ in range(blocks):
+            parameters, width = parameters + res(width, c), c
+            skips.append(c)
+        if level < len(channels) - 1:
+            parameters += conv(c, c)
+            skips.append(c)
+            layers += 1
+    parameters += res(width, width) + res(width, width)  # the middle blocks
+    if attention:
+        c = width
+        inner = heads * (c // heads)
+        parameters += 2 * c + 3 * (c * inner + inner) + inner * c + c
+        layers += 5
+    for level in reversed(range(len(channels))):
+        c = channels[level]
+        for _ in range(blocks + 1):
+            parameters, width = parameters + res(width + skips.pop(), c), c
+            layers += 1  # the concatenation
+        if level > 0:
+            parameters += conv(c, c)
+            layers += 2  # upsampling and its convolution
+    parameters += 2 * width + conv(width, image_channels)
+    layers += 4  # output norm, activation, convolution, float32 cast
+    return parameters, layers
 
 
 def build_unet(
@@ -84,6 +134,13 @@ def build_unet(
     heads = check_int(heads, "heads", minimum=1)
     if not 0.0 <= float(dropout) < 1.0:
         raise InputValidationError(f"dropout must be in [0, 1), got {dropout}.")
+    check_example_size(image_shape)
+    # Bounded before 2 ** levels below, and before anything is built; the first bound (11 layers per
+    # residual block at least) keeps the count itself from looping over absurd blocks.
+    check_layer_budget(11 * len(channels) * (2 * blocks + 1), "U-Net", "use fewer channel levels or blocks")
+    parameters, layers = unet_size(image_shape, channels, blocks, attention, heads)
+    check_layer_budget(layers, "U-Net", "use fewer channel levels or blocks")
+    check_parameter_budget(parameters, "U-Net", advice="reduce channels or blocks")
     factor = 2 ** (len(channels) - 1)
     if image_shape[0] % factor or image_shape[1] % factor:
         raise InputValidationError(

@@ -44,15 +44,22 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_ae.errors import InputValidationError
-from keras_ae.export.endpoints import MAX_SAMPLE_COUNT, ExportOptions, describe_data, image_endpoints, make_endpoint, tensor_spec
+from keras_ae.export.endpoints import (MAX_SAMPLE_COUNT, ExportOptions, describe_data, image_endpoints, make_endpoint,
+                                       tensor_spec)
 from keras_ae.layers.coupling import AffineCoupling
-from keras_ae.models.common import as_image_shape, check_int, check_seed, check_verbose
-from keras_ae.models.flow.networks import get_coupling_network
+from keras_ae.models.common import (as_image_shape, check_example_size, check_int, check_layer_budget,
+                                   check_parameter_budget, check_seed, check_size)
+from keras_ae.models.flow.networks import (coupling_network_layer_count, coupling_network_parameter_count,
+                                           get_coupling_network)
+from keras_ae.validation import MAX_SCALES
 from keras_ae.registry import register_family
+from keras_ae.validation import check_count, check_model_seed, check_verbose
 from keras_ae.training import DataSpec, Trainer
-from keras_ae.training.batches import example_count, iterate_batches
-from keras_ae.training.distribute import batch_noise, next_stateless_seed, nonempty_batch
-from keras_ae.validation import check_array
+from keras_ae.training.batches import compiled, example_count, iterate_batches, run_batches
+from keras_ae.random import batch_noise, next_stateless_seed
+from keras_ae.replicas import nonempty_batch
+from keras_ae.graph_checks import assert_on_grid
+from keras_ae.validation import check_array, check_on_grid
 
 tfb = tfp.bijectors
 
@@ -72,6 +79,31 @@ def logit_bijector(alpha: float) -> tfb.Bijector:
         (0.0, 0.3)
     """
     return tfb.Chain([tfb.Invert(tfb.Sigmoid()), tfb.Shift(alpha), tfb.Scale(1.0 - 2.0 * alpha)], name="logit")
+
+
+def realnvp_size(image_shape: tuple[int, int, int], scales: int, couplings: int, final_couplings: int, filters: int,
+                 blocks: int) -> tuple[int, int]:
+    """``(parameters, layers)`` of a :class:`RealNVP`, counted without building it.
+
+    Example:
+        >>> flow = build_realnvp((8, 8, 1), filters=8, blocks=1)
+        >>> realnvp_size((8, 8, 1), 2, 3, 4, 8, 1)[0] == flow.count_params()
+        True
+    """
+    channels, parameters, n_couplings = image_shape[-1], 0, 0
+    for scale in range(scales):
+        last = scale == scales - 1
+        n_checker = final_couplings if last else couplings
+        # checkerboard: the image and its mask in, log-scales and shifts of every channel out
+        parameters += n_checker * (coupling_network_parameter_count(channels + 1, channels, filters, blocks) + channels)
+        n_couplings += n_checker
+        if not last:
+            channels *= 4  # the squeeze
+            half = channels // 2
+            parameters += couplings * (coupling_network_parameter_count(half, half, filters, blocks) + half)
+            n_couplings += couplings
+            channels = half  # half goes to z
+    return parameters, n_couplings * coupling_network_layer_count(blocks)
 
 
 def _squeeze(h):
@@ -119,10 +151,12 @@ class RealNVP(Trainer, keras.Model):
     loss_refusal = "RealNVP owns its loss (the dequantized NLL in bits/dim); don't pass loss= to compile()."
 
     def __init__(self, image_shape, scales: int = 2, couplings: int = 3, final_couplings: int = 4, filters: int = 64,
-                 blocks: int = 2, alpha: float = 1e-5, seed: int | None = None, info: dict | None = None, **kwargs: Any):
+                 blocks: int = 2, alpha: float = 1e-5, seed: int | None = None, info: dict | None = None,
+                 **kwargs: Any):
         super().__init__(**kwargs)
-        self.image_shape = as_image_shape(image_shape, what="RealNVP", alternative="a flow on vectors is not built in")
-        self.scales = check_int(scales, "scales", minimum=1)
+        self.image_shape = check_example_size(
+            as_image_shape(image_shape, what="RealNVP", alternative="a flow on vectors is not built in"))
+        self.scales = check_size(scales, "scales", MAX_SCALES, "each scale but the last halves height and width")
         self.couplings = check_int(couplings, "couplings", minimum=1)
         self.final_couplings = check_int(final_couplings, "final_couplings", minimum=1)
         self.filters = check_int(filters, "filters", minimum=1)
@@ -130,7 +164,7 @@ class RealNVP(Trainer, keras.Model):
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) or not 0.0 < alpha < 0.5:
             raise InputValidationError(f"`alpha` must be a number in (0, 0.5), got {alpha!r}.")
         self.alpha = float(alpha)
-        self.seed = check_seed(seed)
+        self.seed = check_model_seed(seed)
         object.__setattr__(self, "info", dict(info or {}))
         h, w, c = self.image_shape
         factor = 2 ** (self.scales - 1)
@@ -138,6 +172,11 @@ class RealNVP(Trainer, keras.Model):
             raise InputValidationError(
                 f"{self.scales} scales squeeze {self.scales - 1} time(s): height and width must be divisible by "
                 f"{factor}, got {h}x{w}. Use fewer scales or pad the images.")
+        # Sizes a saved config declares are bounded here, before any coupling network is built.
+        parameters, layers = realnvp_size(self.image_shape, self.scales, self.couplings, self.final_couplings,
+                                          self.filters, self.blocks)
+        check_layer_budget(layers, "RealNVP", "reduce scales, couplings, final_couplings or blocks")
+        check_parameter_budget(parameters, "RealNVP", advice="reduce filters, blocks or the number of couplings")
         self.flow_layers, plan = [], []
         shape = (h, w, c)
         for scale in range(self.scales):
@@ -155,7 +194,7 @@ class RealNVP(Trainer, keras.Model):
             plan.append(steps)
         object.__setattr__(self, "_plan", plan)  # indices into flow_layers, per scale
         self.bijector = logit_bijector(self.alpha)
-        self.seed_generator = keras.random.SeedGenerator(seed, name="flow_seed")
+        self.seed_generator = keras.random.SeedGenerator(self.seed, name="flow_seed")
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.nll_tracker = keras.metrics.Mean(name="nll")
         self.bpd_tracker = keras.metrics.Mean(name="bits_per_dim")
@@ -327,7 +366,7 @@ class RealNVP(Trainer, keras.Model):
             >>> flow.validate_images(np.full((1, 8, 8, 1), 0.5))
             Traceback (most recent call last):
             ...
-            keras_ae.errors.InputValidationError: `x` has values off the 8-bit grid k / 255 (e.g. 0.5); ...
+            keras_ae.errors.InputValidationError: `x` has values off the 8-bit grid of 256 levels, ... (e.g. 0.5). ...
         """
         if isinstance(x, np.ndarray) and x.dtype == np.uint8:
             x = x.astype(np.float32) / (BINS - 1)
@@ -335,36 +374,40 @@ class RealNVP(Trainer, keras.Model):
         if x.ndim == 3 and self.image_shape[-1] == 1:
             x = x[..., None]
         if x.shape[1:] != self.image_shape:
-            raise InputValidationError(f"`{name}` has per-image shape {x.shape[1:]}; the model expects {self.image_shape}.")
-        scaled = x * (BINS - 1)
-        off = np.abs(scaled - np.round(scaled)) > 1e-3
-        if off.any():
             raise InputValidationError(
-                f"`{name}` has values off the 8-bit grid k / 255 (e.g. {x[off][0]:g}); {RANGE_HINT} "
-                "Quantize continuous images with np.round(x * 255) / 255.")
-        return x
+                f"`{name}` has per-image shape {x.shape[1:]}; the model expects {self.image_shape}.")
+        return check_on_grid(x, BINS, name, RANGE_HINT)
 
     def check_data(self, x, y, names, training: bool):
-        """``fit``/``evaluate`` hook: 8-bit images only (see :meth:`validate_images`)."""
-        if y is not None:
-            raise InputValidationError("RealNVP models the images themselves: call fit(x) without y.")
+        """``fit``/``evaluate`` hook: 8-bit images only (see :meth:`validate_images`; ``y`` is
+        refused by ``fit``: ``data_spec`` has no targets)."""
         return self.validate_images(x, names[0]), None
 
     def data_spec(self, training: bool) -> DataSpec:
         """``fit``/``evaluate`` hook: image batches in [0, 1] on the grid k / 255."""
         return DataSpec(self.image_shape, (0.0, 1.0), RANGE_HINT, levels=BINS)
 
+    def _inference_spec(self) -> DataSpec:
+        """What a dataset fed to :meth:`encode` or :meth:`log_likelihood` holds: 8-bit images, labels ignored."""
+        return DataSpec(self.image_shape, (0.0, 1.0), RANGE_HINT, targets="ignored", levels=BINS)
+
     # -- training --------------------------------------------------------------------------------
     @property
     def metrics(self):
         return [self.loss_tracker, self.nll_tracker, self.bpd_tracker]
 
-    def _terms(self, x, noise) -> dict[str, tf.Tensor]:
+    def compute_losses(self, x, noise, training: bool = False) -> dict[str, tf.Tensor]:
+        """Loss terms of one batch (float32): ``loss`` (bits per dimension, + layer losses),
+        ``nll`` (nats per image) and ``bits_per_dim`` of ``x`` dequantized by ``noise``.
+
+        ``training`` is the hook signature every family shares; the coupling networks hold no
+        batch statistics or dropout, so both modes compute the same.
+        """
         nll = -tf.reduce_mean(self.log_prob(x, noise))
         bpd = nll / (self.num_dims * LOG2)
         loss = bpd
         if self.losses:  # layer regularizers
-            loss = loss + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
+            loss = loss + tf.add_n([tf.cast(penalty, tf.float32) for penalty in self.losses])
         return {"loss": loss, "nll": nll, "bits_per_dim": bpd}
 
     def train_step(self, data):
@@ -374,20 +417,18 @@ class RealNVP(Trainer, keras.Model):
         # Fresh dequantization noise every step, drawn per example of the global batch:
         # a mirrored step equals one device.
         noise = batch_noise("uniform", tf.shape(x), next_stateless_seed(self.seed_generator))
-        return self.minimize(lambda: self._terms(x, noise), batch)
+        return self.minimize(lambda: self.compute_losses(x, noise, training=True), batch)
 
     def test_step(self, data):
         x, batch = nonempty_batch(keras.utils.unpack_x_y_sample_weight(data)[0])
         x = tf.cast(x, tf.float32)
         noise = batch_noise("uniform", tf.shape(x), tf.constant(_EVAL_SEED, tf.int32))
-        return self.update_trackers(self._terms(x, noise), batch)
+        return self.update_trackers(self.compute_losses(x, noise, training=False), batch)
 
     # -- likelihood ------------------------------------------------------------------------------
     def _compiled_fn(self, key: str, fn, spec):
-        if key not in self._compiled:
-            # No tensor-dependent Python control flow: AutoGraph has nothing to convert.
-            self._compiled[key] = tf.function(fn, input_signature=spec, autograph=False)
-        return self._compiled[key]
+        # No tensor-dependent Python control flow: AutoGraph has nothing to convert.
+        return compiled(self._compiled, key, fn, spec, autograph=False)
 
     def log_likelihood(self, x, num_samples: int = 1, seed: int = 0, batch_size: int = 256,
                        verbose: int = 0) -> np.ndarray:
@@ -426,8 +467,7 @@ class RealNVP(Trainer, keras.Model):
         target = example_count(x)
         bar = keras.utils.Progbar(target, verbose=verbose, unit_name="image", stateful_metrics=["log_likelihood"])
         out, total, done = [], 0.0, 0
-        data_spec = DataSpec(self.image_shape, (0.0, 1.0), RANGE_HINT, targets="ignored", levels=BINS)
-        for b, batch in enumerate(iterate_batches(x, batch_size, data_spec, "x", where="log_likelihood")):
+        for b, batch in enumerate(iterate_batches(x, batch_size, self._inference_spec(), "x", where="log_likelihood")):
             batch = tf.cast(batch, tf.float32)
             draws = [fn(batch, tf.constant([seed % (2**31 - 1), b * num_samples + s], tf.int32)).numpy()
                      for s in range(num_samples)]
@@ -438,7 +478,8 @@ class RealNVP(Trainer, keras.Model):
             bar.update(done, values=[("log_likelihood", total / max(done, 1))], finalize=True)
         return np.concatenate(out) if out else np.zeros(0, np.float64)
 
-    def bits_per_dim(self, x, num_samples: int = 1, seed: int = 0, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
+    def bits_per_dim(self, x, num_samples: int = 1, seed: int = 0, batch_size: int = 256,
+                     verbose: int = 0) -> np.ndarray:
         """``-log_likelihood(x) / (D log 2)`` per image: bits per dimension, dequantization included.
 
         Example:
@@ -464,17 +505,20 @@ class RealNVP(Trainer, keras.Model):
             raise InputValidationError(f"`{name}` has shape {z.shape}; the model's latents are (n, {self.num_dims}).")
         return z
 
-    def _batched(self, key: str, fn, spec, data: np.ndarray, batch_size: int, verbose: int, unit: str) -> np.ndarray:
-        fn = self._compiled_fn(key, fn, spec)
-        bar = keras.utils.Progbar(len(data), verbose=verbose, unit_name=unit)
-        out = []
-        for start in range(0, len(data), batch_size):
-            out.append(fn(tf.constant(data[start:start + batch_size])).numpy())
-            bar.add(len(out[-1]))
-        return np.concatenate(out) if out else None
+    def _batched(self, key: str, fn, spec, data, batch_size: int, verbose: int, unit: str) -> np.ndarray:
+        """``fn`` over a checked array, or over a ``tf.data`` dataset of images read batch by batch
+        and checked like :meth:`log_likelihood`'s (``_inference_spec``, labels dropped)."""
+        return run_batches(self._compiled_fn(key, fn, spec), data, batch_size, self._inference_spec(), key,
+                           spec[0].dtype, verbose, unit)
 
     def encode(self, x, batch_size: int = 256) -> np.ndarray:
         """Latents ``z = f(y)`` of 8-bit images at the centres of their bins, ``y = (k + 0.5) / 256``.
+
+        Args:
+            x: 8-bit images (uint8, or floats ``k / 255``), or a ``tf.data.Dataset`` of them
+                (``x`` or ``(x, y)``, labels ignored; batched or not), read one batch at a
+                time and checked like arrays.
+            batch_size: Images per compiled step (for arrays and unbatched datasets).
 
         Returns:
             float32 ``(n, D)``; :meth:`decode` maps it back to ``x`` exactly.
@@ -484,10 +528,29 @@ class RealNVP(Trainer, keras.Model):
             >>> flow.encode(np.round(x_digits[:3] * 255) / 255).shape
             (3, 64)
         """
-        x = self.validate_images(x)
+        if not isinstance(x, tf.data.Dataset):
+            x = self.validate_images(x)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         spec = [tf.TensorSpec((None, *self.image_shape), tf.float32)]
-        return self._batched("encode", lambda b: self(b), spec, x, batch_size, 0, "image")
+        out = self._batched("encode", lambda b: self(b), spec, x, batch_size, 0, "image")
+        return np.zeros((0, self.num_dims), np.float32) if out is None else out  # an empty dataset
+
+    def codes(self, x, batch_size: int = 256) -> np.ndarray:
+        """The code API of every family: the latents of :meth:`encode`.
+
+        Args:
+            x: 8-bit images, or a ``tf.data.Dataset`` of them (as for :meth:`encode`).
+            batch_size: Images per compiled step (for arrays and unbatched datasets).
+
+        Returns:
+            float32 ``(n, D)``.
+
+        Example:
+            >>> flow = build_realnvp((8, 8, 1), filters=4, blocks=0, couplings=1, final_couplings=1)
+            >>> flow.codes(np.round(x_digits[:3] * 255) / 255).dtype
+            dtype('float32')
+        """
+        return self.encode(x, batch_size)
 
     def decode(self, z, quantize: bool = True, batch_size: int = 256) -> np.ndarray:
         """Images of latents ``z``: ``y = f^-1(z)``, as 8-bit images ``floor(256 y) / 255`` or continuous ``y``.
@@ -517,7 +580,8 @@ class RealNVP(Trainer, keras.Model):
         """Draws ``n`` images: ``z ~ N(0, temperature^2 I)``, then ``f^-1(z)``.
 
         Args:
-            n: Number of images, an int >= 0.
+            n: Number of images, an int >= 0; decoded in batches, refused when the images
+                and their latents would exceed :data:`~keras_ae.validation.MAX_RESULT_BYTES` (1 GiB).
             seed: Any int (equal seeds, equal images); ``None`` draws a fresh seed from the
                 model's random stream.
             temperature: Scale of the latents, > 0 (below 1: smoother, more typical images).
@@ -534,7 +598,7 @@ class RealNVP(Trainer, keras.Model):
             >>> images.shape, np.array_equal(images, flow.sample(4, seed=0, temperature=0.7))
             ((4, 8, 8, 1), True)
         """
-        n = check_int(n, "n", minimum=0)
+        n = check_count(n, "n", 2 * 4 * self.num_dims)  # the latents are drawn at once, as big as the images
         seed = check_seed(seed)
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating)) \
                 or not 0 < temperature < math.inf:
@@ -564,10 +628,7 @@ class RealNVP(Trainer, keras.Model):
             ['log_likelihood', 'encode', 'decode', 'sample', 'log_likelihood_uint8', 'encode_uint8']
         """
         def on_grid(images):
-            scaled = images * (BINS - 1)
-            ok = tf.reduce_all(tf.abs(scaled - tf.round(scaled)) <= 1e-3)
-            with tf.control_dependencies([tf.debugging.Assert(ok, ["`images` must be 8-bit images k / 255."])]):
-                return tf.identity(images)
+            return assert_on_grid(images, BINS, "images", "(8-bit images k / 255)")
 
         def log_likelihood(images):
             log_p = self.log_prob(on_grid(images), seed=(0, 0))
@@ -584,7 +645,8 @@ class RealNVP(Trainer, keras.Model):
             z = tf.random.stateless_normal(tf.stack([count, self.num_dims]), seed=pair)
             return {"images": self._latents_to_images(z, True), "latents": z}
 
-        functions = [("log_likelihood", log_likelihood, [], "images -> log_likelihood (nats, dequantized), bits_per_dim"),
+        functions = [("log_likelihood", log_likelihood, [],
+                      "images -> log_likelihood (nats, dequantized), bits_per_dim"),
                      ("encode", encode, [], "images -> latents (bin centres through the flow)")]
         endpoints = image_endpoints("images", self.image_shape, (0.0, 1.0), options, functions)
         generative = [

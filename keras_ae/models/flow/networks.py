@@ -39,8 +39,27 @@ def get_coupling_network(input_shape: tuple[int, int, int], out_channels: int, f
         y = keras.layers.Conv2D(filters, 3, padding="same", name=f"block_{b}_conv_2")(y)
         h = keras.layers.Add(name=f"block_{b}_residual")([h, y])
     h = keras.layers.Activation("relu")(h)
-    outputs = keras.layers.Conv2D(2 * out_channels, 3, padding="same", kernel_initializer="zeros", name="log_scale_shift")(h)
+    outputs = keras.layers.Conv2D(2 * out_channels, 3, padding="same", kernel_initializer="zeros",
+                                  name="log_scale_shift")(h)
     return keras.Model(inputs, outputs, name=name)
 
 
-__all__ = ["get_coupling_network"]
+def coupling_network_parameter_count(in_channels: int, out_channels: int, filters: int, blocks: int) -> int:
+    """Weights of :func:`get_coupling_network` (3x3 convolutions with biases).
+
+    Example:
+        >>> net = get_coupling_network((8, 8, 2), out_channels=1, filters=8, blocks=1)
+        >>> coupling_network_parameter_count(2, 1, 8, 1) == net.count_params()
+        True
+    """
+    conv_in = 9 * in_channels * filters + filters
+    residual = blocks * 2 * (9 * filters * filters + filters)
+    return conv_in + residual + 9 * filters * 2 * out_channels + 2 * out_channels
+
+
+def coupling_network_layer_count(blocks: int) -> int:
+    """Keras layers of :func:`get_coupling_network` and its coupling layer: input, 3 + 4 per block, output, coupling."""
+    return 4 * blocks + 5
+
+
+__all__ = ["coupling_network_layer_count", "coupling_network_parameter_count", "get_coupling_network"]

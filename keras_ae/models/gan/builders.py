@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from keras_ae.errors import InputValidationError
-from keras_ae.models.common import as_units
+from keras_ae.models.common import as_units, check_kernel_size
 from keras_ae.models.gan.model import GAN
 from keras_ae.models.gan.networks import (
     get_dcgan_discriminator,
@@ -16,7 +16,7 @@ from keras_ae.models.gan.networks import (
     get_mlp_generator,
 )
 from keras_ae.registry import register_builder
-from keras_ae.validation import check_positive_int
+from keras_ae.validation import check_float, check_int
 
 
 @register_builder("gan")
@@ -54,6 +54,7 @@ def build_gan(
         >>> gan.generator.output_shape, gan.discriminator.output_shape
         ((None, 8, 8, 1), (None, 1))
     """
+    dropout = check_float(dropout, "dropout", 0.0, 1.0, include_maximum=False)
     generator = get_mlp_generator(data_shape, latent_dim, generator_units, data_range)
     discriminator = get_mlp_discriminator(data_shape, discriminator_units, maxout_pieces, dropout)
     return GAN(generator, discriminator, data_range=data_range, ema_decay=ema_decay, seed=seed, name=name)
@@ -96,6 +97,7 @@ def build_dcgan(
         (None, 8, 8, 1)
     """
     filters = as_units(filters, "filters")
+    check_kernel_size(kernel_size)
     generator = get_dcgan_generator(image_shape, latent_dim, filters, kernel_size, data_range)
     discriminator = get_dcgan_discriminator(image_shape, filters[::-1], kernel_size, discriminator_norm)
     return GAN(generator, discriminator, data_range=data_range, ema_decay=ema_decay, seed=seed, name=name)
@@ -146,9 +148,10 @@ def build_conditional_gan(
         >>> [tuple(i.shape) for i in cgan.generator.inputs]
         [(None, 4), (None, 1)]
     """
-    num_classes = check_positive_int(num_classes, "num_classes", 2)
+    num_classes = check_int(num_classes, "num_classes", minimum=2)
     if architecture == "dcgan":
         filters = as_units(filters, "filters")
+        check_kernel_size(kernel_size)
         generator = get_dcgan_generator(data_shape, latent_dim, filters, kernel_size, data_range, num_classes)
         discriminator = get_dcgan_discriminator(data_shape, filters[::-1], kernel_size, discriminator_norm, num_classes)
     elif architecture == "mlp":

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
 from keras_ae.export.endpoints import ExportOptions, describe_data, make_endpoint, tensor_spec
-from keras_ae.validation import check_array, check_positive_int
+from keras_ae.validation import check_array, check_count, check_int
 
 
 class GANInference:
@@ -81,7 +81,8 @@ class GANInference:
         """Maps data from the model's range to [0, 1] (for plots and sample metrics).
 
         Example:
-            >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,), data_range=(-1, 1))
+            >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,),
+            ...                 data_range=(-1, 1))
             >>> gan.to_unit_range(np.array([-1.0, 1.0]))  # tanh model
             array([0., 1.], dtype=float32)
         """
@@ -92,7 +93,8 @@ class GANInference:
         """Maps [0, 1] data (what ``load_dataset`` returns) to the generator's range.
 
         Example:
-            >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,), data_range=(-1, 1))
+            >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,),
+            ...                 data_range=(-1, 1))
             >>> x = gan.from_unit_range(x_digits)  # what gan.fit takes
             >>> float(x.min()), float(x.max())
             (-1.0, 1.0)
@@ -120,7 +122,7 @@ class GANInference:
             >>> gan.generate(np.zeros((4, gan.latent_dim))).shape
             (4, 8, 8, 1)
         """
-        batch_size = check_positive_int(batch_size, "batch_size")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         z = check_array(z, "z", expected_shape=(self.latent_dim,))
         network = self.sampling_generator if use_ema else self.generator
         if self.conditional:
@@ -142,7 +144,9 @@ class GANInference:
         """Draws ``n`` samples ``G(z)``, ``z ~ N(0, I)``, with the EMA generator by default.
 
         Args:
-            n: Number of samples.
+            n: Number of samples, an int >= 0 (0: an empty array, as every family's ``sample``);
+                generated in batches, refused when the result would exceed
+                :data:`~keras_ae.validation.MAX_RESULT_BYTES` (1 GiB).
             seed: Integer >= 0 seeding the latent draw (same seed, same samples); ``None``: fresh noise.
             labels: Conditional GAN: class ids ``(n,)``; default cycles ``0, 1, ..., K-1``.
             use_ema, batch_size, unit_range, verbose: As for :meth:`generate`.
@@ -156,12 +160,18 @@ class GANInference:
             >>> grid.shape, bool(np.array_equal(grid, gan.sample(16, seed=0, unit_range=True)))
             ((16, 8, 8, 1), True)
         """
-        n = check_positive_int(n, "n")
+        # The latents are drawn at once, then the images generated batch by batch.
+        n = check_count(n, "n", 4 * (int(np.prod(self.example_shape)) + self.latent_dim), "samples")
         if seed is not None:  # NumPy would raise a TypeError deep in SeedSequence for 'a' or 1.5
-            seed = check_positive_int(seed, "seed", minimum=0)
+            seed = check_int(seed, "seed", minimum=0)
         z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
         if self.conditional and labels is None:
             labels = np.arange(n) % self.num_classes
+        if n == 0:  # generate() refuses an empty batch of latents; no samples asked for is a valid request
+            check_int(batch_size, "batch_size", minimum=1)
+            if self.conditional:
+                self.validate_labels(labels, 0, "labels")
+            return np.zeros((0, *self.example_shape), np.float32)
         return self.generate(z, labels, use_ema=use_ema, batch_size=batch_size, unit_range=unit_range, verbose=verbose)
 
     # -- serving: the export signatures of the family ----------------------------------

@@ -23,10 +23,12 @@ from keras_ae.models.gan.losses import GAN_LOSSES, get_gan_loss, gradient_penalt
 from keras_ae.models.gan.networks import _as_data_range, _contains_batch_norm, _infer_data_range
 from keras_ae.models.serialization import from_nested_config
 from keras_ae.registry import register_family
+from keras_ae.validation import check_float, check_model_seed
 from keras_ae.training import DataSpec, Trainer
-from keras_ae.training.defaults import default_steps_per_execution, resolve_jit_compile
-from keras_ae.training.distribute import batch_noise, batch_size_of, next_stateless_seed, nonempty_batch, scale_loss_for_replicas
-from keras_ae.validation import check_positive_int
+from keras_ae.training.defaults import resolve_jit_compile
+from keras_ae.random import batch_noise, next_stateless_seed
+from keras_ae.replicas import batch_size_of, nonempty_batch, scale_loss_for_replicas
+from keras_ae.validation import check_int
 
 
 @register_family("gan", serving_default="generate")
@@ -66,6 +68,10 @@ class GAN(GANInference, Trainer, keras.Model):
     ```
     """
 
+    # Two networks, two optimizers of its own (compile's d_optimizer, g_optimizer): Trainer.compile
+    # adds no default optimizer, and the CLI passes none.
+    single_optimizer = False
+
     def __init__(
         self,
         generator: keras.Model,
@@ -80,18 +86,17 @@ class GAN(GANInference, Trainer, keras.Model):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
-        self.num_classes = None if num_classes is None else check_positive_int(num_classes, "num_classes", 2)
+        self.num_classes = None if num_classes is None else check_int(num_classes, "num_classes", minimum=2)
         if isinstance(data_range, str):
             if data_range != "auto":
                 raise InputValidationError(f"data_range must be (0, 1), (-1, 1), 'auto' or None, got {data_range!r}.")
             data_range = _infer_data_range(generator)
         self.data_range = None if data_range is None else _as_data_range(data_range)
         self._check_networks()
-        if ema_decay is not None and not 0.0 <= float(ema_decay) < 1.0:
-            raise InputValidationError(f"ema_decay must be in [0, 1) or None, got {ema_decay}.")
-        self.ema_decay = float(ema_decay) if ema_decay else None
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        ema_decay = check_float(ema_decay, "ema_decay", 0.0, 1.0, include_maximum=False, allow_none=True)
+        self.ema_decay = ema_decay if ema_decay else None
+        self.seed = check_model_seed(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         object.__setattr__(self, "info", dict(info or {}))
         # A copy of the generator whose weights follow the EMA of the trained ones.
         self.ema_generator = self._clone_generator() if self.ema_decay else None
@@ -219,7 +224,7 @@ class GAN(GANInference, Trainer, keras.Model):
                 except for convolutional networks on a CPU-only machine, where oneDNN
                 runs them faster than XLA (``recipes/benchmark.py``, ``bench_gan.py``);
                 off under a ``tf.distribute`` strategy, like Keras' ``"auto"``.
-            **kwargs: Passed to ``keras.Model.compile``. ``steps_per_execution`` defaults to
+            **kwargs: Passed to ``keras.Model.compile`` through ``Trainer.compile``. ``steps_per_execution`` defaults to
                 64 (1 under ``tf.distribute``), as for the auto-encoders
                 (:func:`~keras_ae.training.defaults.default_steps_per_execution`).
 
@@ -232,6 +237,9 @@ class GAN(GANInference, Trainer, keras.Model):
         spec = get_gan_loss(loss)
         if kwargs.pop("optimizer", None) is not None or kwargs.get("loss_weights") is not None:
             raise InputValidationError("GAN.compile takes d_optimizer and g_optimizer, not optimizer=.")
+        steps_per_execution = kwargs.pop("steps_per_execution", None)
+        if steps_per_execution is not None:  # checked before any state changes
+            steps_per_execution = check_int(steps_per_execution, "steps_per_execution", minimum=1)
         if spec.gradient_penalty and _contains_batch_norm(self.discriminator):
             raise InputValidationError(
                 "wasserstein_gp penalizes per-example input gradients, which batch normalization in the "
@@ -239,12 +247,12 @@ class GAN(GANInference, Trainer, keras.Model):
                 "discriminator_norm='layer' (or None)."
             )
         spec.discriminator(tf.zeros(1), tf.zeros(1), label_smoothing)  # validates label_smoothing for this loss
-        n_critic = check_positive_int(spec.default_n_critic if n_critic is None else n_critic, "n_critic")
+        n_critic = check_int(spec.default_n_critic if n_critic is None else n_critic, "n_critic", minimum=1)
         for name, value in (("gp_weight", gp_weight), ("instance_noise", instance_noise)):
             if not np.isfinite(value) or value < 0:
                 raise InputValidationError(f"{name} must be a finite number >= 0, got {value}.")
         if instance_noise_steps is not None:
-            instance_noise_steps = check_positive_int(instance_noise_steps, "instance_noise_steps")
+            instance_noise_steps = check_int(instance_noise_steps, "instance_noise_steps", minimum=1)
         defaults = (dict(learning_rate=1e-4, beta_1=0.0, beta_2=0.9) if spec.gradient_penalty
                     else dict(learning_rate=2e-4, beta_1=0.5))
         d_opt = keras.optimizers.Adam(**defaults) if d_optimizer is None else keras.optimizers.get(d_optimizer)
@@ -264,10 +272,8 @@ class GAN(GANInference, Trainer, keras.Model):
         self.g_optimizer.build(self.generator.trainable_variables)
         # One XLA policy for every family (keras_ae.training.defaults): off for convolutions on CPU.
         jit_compile = resolve_jit_compile(self, jit_compile, networks=(self.generator, self.discriminator))
-        if kwargs.get("steps_per_execution") is None:
-            kwargs["steps_per_execution"] = default_steps_per_execution(self)
-        kwargs["steps_per_execution"] = check_positive_int(kwargs["steps_per_execution"], "steps_per_execution")
-        keras.Model.compile(self, optimizer=None, jit_compile=jit_compile, **kwargs)
+        # Trainer.compile: the default steps_per_execution, no loss and no optimizer of Keras' own.
+        super().compile(optimizer=None, steps_per_execution=steps_per_execution, jit_compile=jit_compile, **kwargs)
 
     @property
     def loss_spec(self):
@@ -385,7 +391,7 @@ class GAN(GANInference, Trainer, keras.Model):
             terms = compute_terms()
             loss = terms[key]
             if network.losses:  # e.g. kernel_regularizer on a user's network
-                loss = loss + tf.add_n([tf.cast(l, tf.float32) for l in network.losses])
+                loss = loss + tf.add_n([tf.cast(penalty, tf.float32) for penalty in network.losses])
             loss = optimizer.scale_loss(scale_loss_for_replicas(loss, batch_size))
         grads = tape.gradient(loss, network.trainable_weights)
         optimizer.apply_gradients(zip(grads, network.trainable_weights))
@@ -395,7 +401,7 @@ class GAN(GANInference, Trainer, keras.Model):
         """One discriminator update (the generator only runs forward).
 
         ``weight_batch``: the replica's true batch size if ``real`` was padded by
-        :func:`~keras_ae.training.distribute.nonempty_batch` (default ``len(real)``)."""
+        :func:`~keras_ae.replicas.nonempty_batch` (default ``len(real)``)."""
         weight_batch = batch_size_of(real) if weight_batch is None else weight_batch
         return self._update(self.discriminator, self.d_optimizer,
                             lambda: self.discriminator_terms(real, labels, training=True), "d_loss", weight_batch)
@@ -423,7 +429,7 @@ class GAN(GANInference, Trainer, keras.Model):
         z = self.latent_noise(tf.shape(real)[0])
         with tf.GradientTape() as g_tape:
             fake = self._generate(z, labels, training=True)
-            g_reg = (tf.add_n([tf.cast(l, tf.float32) for l in self.generator.losses])
+            g_reg = (tf.add_n([tf.cast(penalty, tf.float32) for penalty in self.generator.losses])
                      if self.generator.losses else None)
         d_terms = self._update(self.discriminator, self.d_optimizer,
                                lambda: self.discriminator_terms(real, labels, training=True, fake=fake),
@@ -479,11 +485,28 @@ class GAN(GANInference, Trainer, keras.Model):
         self.update_ema()
         return self.update_trackers(g_terms, batch)
 
+    def compute_losses(self, x, labels=None, training: bool = False) -> dict[str, tf.Tensor]:
+        """Both players' loss terms on one batch of real examples (float32 scalars): the
+        :meth:`discriminator_terms` (``d_loss``, scores, gradient penalty), then the
+        :meth:`generator_terms` (``g_loss``) on as many fakes.
+
+        ``test_step`` reports these. ``train_step`` does not minimize them together: each
+        loss has its own network and optimizer, the discriminator takes ``n_critic`` steps
+        first and the generator's loss is taken through the updated discriminator, so it
+        calls the two hooks one update at a time.
+
+        Example:
+            >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,))
+            >>> gan.compile(jit_compile=False)
+            >>> sorted(gan.compute_losses(tf.constant(x_digits[:4])))
+            ['d_loss', 'fake_score', 'g_loss', 'real_score']
+        """
+        return {**self.discriminator_terms(x, labels, training=training),
+                **self.generator_terms(tf.shape(x)[0], labels, training=training)}
+
     def test_step(self, data):
         x, labels, batch = nonempty_batch(*self._unpack(data))
-        terms = {**self.discriminator_terms(x, labels, training=False),
-                 **self.generator_terms(tf.shape(x)[0], labels, training=False)}
-        return self.update_trackers(terms, batch)
+        return self.update_trackers(self.compute_losses(x, labels, training=False), batch)
 
     def call(self, inputs, training=False):
         """``generator(inputs)``: ``inputs`` is ``z`` (or ``[z, labels]`` when conditional)."""

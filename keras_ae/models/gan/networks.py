@@ -12,7 +12,7 @@ import numpy as np
 from keras_ae.errors import InputValidationError
 from keras_ae.layers.maxout import Maxout
 from keras_ae.models.common import as_image_shape, as_shape, as_units
-from keras_ae.validation import check_positive_int
+from keras_ae.validation import check_int
 
 # Output activation of the generator for each data range (Radford et al.: tanh for [-1, 1]).
 DATA_RANGES: dict[tuple[float, float], str] = {(0.0, 1.0): "sigmoid", (-1.0, 1.0): "tanh"}
@@ -42,11 +42,38 @@ def _infer_data_range(generator: keras.Model) -> tuple[float, float] | None:
 
 
 def _contains_batch_norm(model: keras.Model) -> bool:
-    return any(isinstance(l, keras.layers.BatchNormalization) for l in model._flatten_layers(include_self=False))
+    return any(isinstance(layer, keras.layers.BatchNormalization)
+               for layer in model._flatten_layers(include_self=False))
 
 
-def _label_input() -> keras.KerasTensor:
-    return keras.Input(shape=(1,), dtype="int32", name="labels")
+def _with_labels(h: keras.KerasTensor, num_classes: int, as_maps: bool = False) -> tuple:
+    """The class-id input of a conditional network and ``h`` with the one-hot labels concatenated.
+
+    Every network conditions the same way (Mirza & Osindero 2014): a vector ``h`` gets the
+    one-hot label appended; an image (``as_maps``) gets it as ``num_classes`` constant channels.
+    The added layers hold no weights, so conditional and unconditional networks share weight names.
+
+    Args:
+        h: The tensor to condition, ``(batch, d)`` or ``(batch, height, width, channels)``.
+        num_classes: Number of classes.
+        as_maps: Broadcast the one-hot label over the image's height and width.
+
+    Returns:
+        ``(labels, conditioned)``: the ``labels`` input ``(batch, 1)`` int32 and the tensor.
+
+    Example:
+        >>> labels, h = _with_labels(keras.Input((4, 4, 1)), 3, as_maps=True)
+        >>> tuple(labels.shape), tuple(h.shape)
+        ((None, 1), (None, 4, 4, 4))
+    """
+    labels = keras.Input(shape=(1,), dtype="int32", name="labels")
+    onehot = keras.layers.CategoryEncoding(num_classes, output_mode="one_hot")(labels)
+    if as_maps:
+        height, width = h.shape[1], h.shape[2]
+        onehot = keras.layers.UpSampling2D((height, width))(keras.layers.Reshape((1, 1, num_classes))(onehot))
+    else:
+        onehot = keras.layers.Flatten()(onehot)
+    return labels, keras.layers.Concatenate()([h, onehot])
 
 
 def _radford_init() -> keras.initializers.Initializer:
@@ -79,13 +106,11 @@ def get_mlp_generator(
         (None, 784)
     """
     shape = as_shape(data_shape, "data_shape")
-    z = keras.Input(shape=(check_positive_int(latent_dim, "latent_dim"),), name="latent")
+    z = keras.Input(shape=(check_int(latent_dim, "latent_dim", minimum=1),), name="latent")
     inputs, h = [z], z
     if num_classes is not None:
-        labels = _label_input()
+        labels, h = _with_labels(z, num_classes)
         inputs.append(labels)
-        onehot = keras.layers.Flatten()(keras.layers.CategoryEncoding(num_classes, output_mode="one_hot")(labels))
-        h = keras.layers.Concatenate()([z, onehot])
     for i, u in enumerate(as_units(units, "generator_units")):
         h = keras.layers.Dense(u, activation="relu", name=f"dense_{i}")(h)
     h = keras.layers.Dense(int(np.prod(shape)), activation=DATA_RANGES[_as_data_range(data_range)], name="output")(h)
@@ -124,10 +149,8 @@ def get_mlp_discriminator(
     inputs = [x]
     h = keras.layers.Flatten()(x) if len(shape) > 1 else x
     if num_classes is not None:
-        labels = _label_input()
+        labels, h = _with_labels(h, num_classes)
         inputs.append(labels)
-        onehot = keras.layers.Flatten()(keras.layers.CategoryEncoding(num_classes, output_mode="one_hot")(labels))
-        h = keras.layers.Concatenate()([h, onehot])
     for i, u in enumerate(as_units(units, "discriminator_units")):
         if maxout_pieces:
             h = Maxout(u, pieces=maxout_pieces, name=f"maxout_{i}")(h)
@@ -176,13 +199,11 @@ def get_dcgan_generator(
     filters = as_units(filters, "filters")
     factor = 2 ** len(filters)
     small_h, small_w = math.ceil(height / factor), math.ceil(width / factor)
-    z = keras.Input(shape=(check_positive_int(latent_dim, "latent_dim"),), name="latent")
+    z = keras.Input(shape=(check_int(latent_dim, "latent_dim", minimum=1),), name="latent")
     inputs, h = [z], z
     if num_classes is not None:
-        labels = _label_input()
+        labels, h = _with_labels(z, num_classes)
         inputs.append(labels)
-        onehot = keras.layers.Flatten()(keras.layers.CategoryEncoding(num_classes, output_mode="one_hot")(labels))
-        h = keras.layers.Concatenate()([z, onehot])
     init = _radford_init()
     h = keras.layers.Dense(small_h * small_w * filters[0], use_bias=False, kernel_initializer=init, name="project")(h)
     h = keras.layers.Reshape((small_h, small_w, filters[0]))(h)
@@ -235,11 +256,8 @@ def get_dcgan_discriminator(
     x = keras.Input(shape=(height, width, channels), name="data")
     inputs, h = [x], x
     if num_classes is not None:
-        labels = _label_input()
+        labels, h = _with_labels(x, num_classes, as_maps=True)
         inputs.append(labels)
-        onehot = keras.layers.CategoryEncoding(num_classes, output_mode="one_hot")(labels)
-        maps = keras.layers.UpSampling2D((height, width))(keras.layers.Reshape((1, 1, num_classes))(onehot))
-        h = keras.layers.Concatenate()([x, maps])
     init = _radford_init()
     for i, f in enumerate(as_units(filters, "filters")):
         h = keras.layers.Conv2D(f, kernel_size, strides=2, padding="same", kernel_initializer=init, name=f"conv_{i}")(h)

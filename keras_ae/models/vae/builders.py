@@ -7,14 +7,14 @@ from typing import Any, Sequence
 
 import keras
 
-from keras_ae.models.common import as_image_shape, as_shape, as_units
+from keras_ae.models.common import as_image_shape, as_shape, as_units, check_activation
 from keras_ae.models.conv import get_conv_decoder, get_conv_encoder
 from keras_ae.models.dense import get_dense_decoder, get_dense_encoder
 from keras_ae.models.vae.flow_vae import FlowVAE
 from keras_ae.models.vae.flows import FLOWS, PosteriorFlow
 from keras_ae.models.vae.model import ARCHITECTURES, LIKELIHOODS, STANDARD_NORMAL, VAE
 from keras_ae.registry import register_builder
-from keras_ae.validation import check_choice, check_positive_int
+from keras_ae.validation import check_choice, check_int
 
 
 def _features_to_posterior(features: keras.Model, shape: tuple[int, ...], width: int) -> keras.Model:
@@ -104,7 +104,8 @@ def build_vae(
         (None, 150)
     """
     shape = as_shape(input_shape)
-    latent_dim = check_positive_int(latent_dim, "latent_dim")
+    latent_dim = check_int(latent_dim, "latent_dim", minimum=1)
+    activation = None if activation is None else check_activation(activation)
     check_choice(likelihood, "likelihood", LIKELIHOODS)
     if decoder is None:
         decoder = encoder if isinstance(encoder, str) else "dense"
@@ -112,7 +113,8 @@ def build_vae(
     if posterior_flow is not None:
         context = latent_dim if flow_context_dim is None else flow_context_dim
         flow = PosteriorFlow(latent_dim, kind=check_choice(posterior_flow, "posterior_flow", FLOWS), steps=flow_steps,
-                             hidden_units=(4 * latent_dim,) if flow_hidden is None else flow_hidden,
+                             hidden_units=(4 * latent_dim,) if flow_hidden is None else as_units(
+                                 flow_hidden, "flow_hidden", allow_empty=False),
                              context_dim=context, name="posterior_flow")
     width = 2 * latent_dim + (flow.context_dim if flow is not None else 0)
 
@@ -124,13 +126,17 @@ def build_vae(
     elif check_choice(encoder, "encoder", ARCHITECTURES) == "dense":
         enc = get_dense_encoder(shape, hidden, width, act("dense"))
     else:
-        enc = get_conv_encoder(as_image_shape(shape, "input_shape", "A convolutional VAE", "use architecture='dense' for vectors"), filters, width, activation=act("conv"))
+        enc = get_conv_encoder(as_image_shape(shape, "input_shape", "A convolutional VAE",
+                                              "use architecture='dense' for vectors"),
+                               filters, width, activation=act("conv"))
     if isinstance(decoder, keras.Model):
         dec = _named_decoder(decoder, latent_dim)
     elif check_choice(decoder, "decoder", ARCHITECTURES) == "dense":
         dec = get_dense_decoder(latent_dim, tuple(reversed(as_units(hidden, "hidden"))), shape, act("dense"), "linear")
     else:
-        dec = get_conv_decoder(as_image_shape(shape, "input_shape", "A convolutional VAE", "use architecture='dense' for vectors"), tuple(reversed(as_units(filters, "filters"))), latent_dim,
+        dec = get_conv_decoder(as_image_shape(shape, "input_shape", "A convolutional VAE",
+                                              "use architecture='dense' for vectors"),
+                               tuple(reversed(as_units(filters, "filters"))), latent_dim,
                                activation=act("conv"), output_activation="linear")
     settings = dict(likelihood=likelihood, beta=beta, prior=prior, dynamic_binarization=dynamic_binarization,
                     objective=objective, k=k, min_scale=min_scale, max_scale=max_scale, seed=seed,

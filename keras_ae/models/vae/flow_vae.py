@@ -32,10 +32,10 @@ class FlowVAE(VAE):
     The encoder outputs ``2 * latent_dim + flow.context_dim`` numbers: the base
     Gaussian's means and pre-softplus standard deviations, then the context ``h``.
     :meth:`posterior_params` and the ``encode`` export signature report the base
-    Gaussian q0(z0|x); :meth:`encode` returns the full q(z|x) (a
+    Gaussian q0(z0|x); :meth:`posterior` returns the full q(z|x) (a
     ``tfd.TransformedDistribution``: sampling is one pass, ``log_prob`` of an arbitrary
-    z inverts the flow, ``latent_dim`` passes per IAF step); reconstructions and
-    interpolations decode ``flow(mean of q0)``.
+    z inverts the flow, ``latent_dim`` passes per IAF step); reconstructions,
+    interpolations and :meth:`codes` use ``flow(mean of q0)``.
 
     Args:
         encoder: Keras model ``x -> (batch, 2 * latent_dim + flow.context_dim)``.
@@ -50,7 +50,7 @@ class FlowVAE(VAE):
         ('FlowVAE', 'iaf', 2)
         >>> x = keras_ae.data.binarize(x_digits[:4], seed=0)
         >>> z, log_q = vae.posterior_sample(x, tf.constant([0, 0]), num_samples=3)
-        >>> bool(np.allclose(log_q, vae.encode(x).log_prob(z), atol=1e-4))  # exact density, both ways
+        >>> bool(np.allclose(log_q, vae.posterior(x).log_prob(z), atol=1e-4))  # exact density, both ways
         True
     """
 
@@ -89,12 +89,12 @@ class FlowVAE(VAE):
         loc, scale = self._loc_scale(params)
         return loc, scale, (params[..., 2 * self.latent_dim:] if self.flow.context_dim else None)
 
-    def encode(self, x, training: bool = False) -> tfd.Distribution:
+    def posterior(self, x, training: bool = False) -> tfd.Distribution:
         """q(z|x): the base Gaussian through the flow, a ``tfd.TransformedDistribution`` (batch ``(batch,)``).
 
         Example:
             >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,), posterior_flow="iaf")
-            >>> q = vae.encode(x_digits[:8])
+            >>> q = vae.posterior(x_digits[:8])
             >>> q.batch_shape, q.event_shape
             (TensorShape([8]), TensorShape([2]))
         """

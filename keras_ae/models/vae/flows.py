@@ -10,7 +10,7 @@ enters the ELBO and the IWAE bound without approximation. Kinds:
 
 | kind | one step (``sigma_t = sigmoid(s_t + 2)``) | TFP bijector |
 | --- | --- | --- |
-| ``"iaf"`` | ``z_i <- sigma_i * z_i + (1 - sigma_i) * m_i``, ``(m, s)`` of ``z_<i`` and ``h`` (MADE) | ``Invert(MaskedAutoregressiveFlow)`` |
+| ``"iaf"`` | ``z <- sigma * z + (1 - sigma) * m``, ``(m, s) = MADE(z_<i, h)`` | ``Invert(MaskedAutoregressiveFlow)`` |
 | ``"realnvp"`` | the same gated update of the second half from the first half and ``h`` | ``RealNVP`` |
 
 The inverse autoregressive flow is Kingma et al. 2016's (its gated update and its
@@ -28,8 +28,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_ae.errors import InputValidationError
-from keras_ae.layers.made import MADE
-from keras_ae.validation import check_choice, check_positive_int
+from keras_ae.layers.made import MADE, made_mask_count, made_parameter_count
+from keras_ae.validation import check_choice, check_int, check_layer_budget, check_parameter_budget
 
 tfb = tfp.bijectors
 
@@ -54,6 +54,31 @@ def gated_affine(params: tf.Tensor) -> tfb.Bijector:
     return tfb.Chain([tfb.Shift(tf.sigmoid(-s) * m), tfb.Scale(log_scale=tf.math.log_sigmoid(s))])
 
 
+def coupling_net_parameter_count(inputs: int, units: int, hidden_units: Sequence[int], context_size: int = 0) -> int:
+    """Weights of a :class:`CouplingNet` from ``inputs`` numbers (plus a context) to ``units`` pairs.
+
+    Example:
+        >>> coupling_net_parameter_count(2, 3, [8])  # 2*8 + 8 + 8*6 + 6
+        78
+    """
+    widths = [inputs, *hidden_units, 2 * units]
+    return sum(a * b + b for a, b in zip(widths[:-1], widths[1:])) + context_size * hidden_units[0]
+
+
+def flow_parameter_count(latent_dim: int, kind: str, steps: int, hidden_units: Sequence[int],
+                         context_dim: int = 0) -> int:
+    """Weights of a :class:`PosteriorFlow`: ``steps`` MADEs (``"iaf"``) or coupling networks (``"realnvp"``).
+
+    Example:
+        >>> flow_parameter_count(50, "iaf", steps=2, hidden_units=[200], context_dim=50)  # the README's IAF
+        80600
+    """
+    if kind == "iaf":
+        return steps * made_parameter_count(latent_dim, hidden_units, 2, context_dim)
+    half = latent_dim // 2
+    return steps * coupling_net_parameter_count(half, latent_dim - half, hidden_units, context_dim)
+
+
 @keras.saving.register_keras_serializable(package="keras_ae")
 class CouplingNet(keras.layers.Layer):
     """The RealNVP step's network: ``(..., d)`` first half (+ context) -> ``(..., units, 2)``.
@@ -66,8 +91,15 @@ class CouplingNet(keras.layers.Layer):
     def __init__(self, units: int, hidden_units: Sequence[int] = (64,), context_size: int = 0,
                  activation: str = "elu", **kwargs):
         super().__init__(**kwargs)
-        self.units, self.hidden_units = int(units), tuple(int(u) for u in hidden_units)
-        self.context_size, self.activation = int(context_size), activation
+        self.units = check_int(units, "units", minimum=1)
+        self.hidden_units = tuple(check_int(u, "hidden_units", minimum=1) for u in hidden_units)
+        if not self.hidden_units:
+            raise InputValidationError("CouplingNet needs at least one hidden layer, got hidden_units=().")
+        self.context_size, self.activation = check_int(context_size, "context_size", minimum=0), activation
+        check_layer_budget(len(self.hidden_units) + 2, "coupling network", "use fewer hidden layers")
+        # The input width is known at build() only: count one input (PosteriorFlow checks the whole flow).
+        check_parameter_budget(coupling_net_parameter_count(1, self.units, self.hidden_units, self.context_size),
+                               "coupling network", advice="reduce hidden_units (flow_hidden)")
         # The first layer's activation comes after the context is added.
         self.hidden = [keras.layers.Dense(u, activation=activation if i else None, name=f"hidden_{i}")
                        for i, u in enumerate(self.hidden_units)]
@@ -126,16 +158,24 @@ class PosteriorFlow(keras.layers.Layer):
     def __init__(self, latent_dim: int, kind: str = "iaf", steps: int = 2, hidden_units: Sequence[int] = (64,),
                  context_dim: int = 0, activation: str = "elu", **kwargs):
         super().__init__(**kwargs)
-        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+        self.latent_dim = check_int(latent_dim, "latent_dim", minimum=1)
         self.kind = check_choice(kind, "posterior_flow", FLOWS)
-        self.steps = check_positive_int(steps, "flow_steps")
-        self.hidden_units = tuple(check_positive_int(u, "flow_hidden") for u in hidden_units)
+        self.steps = check_int(steps, "flow_steps", minimum=1)
+        self.hidden_units = tuple(check_int(u, "flow_hidden", minimum=1) for u in hidden_units)
         if not self.hidden_units:
             raise InputValidationError("flow_hidden must name at least one hidden layer width, got ().")
         if not isinstance(context_dim, int) or isinstance(context_dim, bool) or context_dim < 0:
             raise InputValidationError(f"flow_context_dim must be an int >= 0, got {context_dim!r}.")
         if self.kind == "realnvp" and self.latent_dim < 2:
             raise InputValidationError("posterior_flow='realnvp' splits z in two halves: it needs latent_dim >= 2.")
+        # Checked before any step network is created (a saved config rebuilds the flow here too).
+        check_layer_budget(self.steps * (len(self.hidden_units) + 1), "posterior flow",
+                           "reduce flow_steps or the number of flow_hidden layers")
+        masks = self.steps * made_mask_count(self.latent_dim, self.hidden_units, 2) if self.kind == "iaf" else 0
+        check_parameter_budget(flow_parameter_count(self.latent_dim, self.kind, self.steps, self.hidden_units,
+                                                    context_dim) + masks,
+                               "posterior flow (weights and MADE masks)",
+                               advice="reduce flow_steps, flow_hidden or latent_dim")
         self.context_dim, self.activation = context_dim, activation
         self.num_masked = self.latent_dim // 2
         if self.kind == "iaf":

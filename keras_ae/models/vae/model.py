@@ -3,8 +3,8 @@
 The encoder sub-model maps ``x`` to ``2 * latent_dim`` numbers, the mean and the
 (pre-softplus) standard deviation of a diagonal Gaussian posterior q(z|x); the decoder
 sub-model maps ``z`` to the parameters of p(x|z) (logits for a Bernoulli likelihood).
-:meth:`VAE.encode`, :meth:`VAE.decode` and :attr:`VAE.prior` return ``tfd``
-distributions, so the ELBO is written as it reads in the paper:
+:meth:`VAE.posterior` (also :meth:`VAE.encode`), :meth:`VAE.decode` and :attr:`VAE.prior`
+return ``tfd`` distributions, so the ELBO is written as it reads in the paper:
 
     ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)).
 
@@ -28,17 +28,19 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from keras_ae.training.distribute import batch_noise, binarize_batch, next_stateless_seed
+from keras_ae.random import batch_noise, binarize_batch, next_stateless_seed
 from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.likelihood import importance_weighted_bound, logmeanexp
 from keras_ae.export.endpoints import (MAX_SAMPLE_COUNT, ExportOptions, data_name, describe_data, image_endpoints,
                                        make_endpoint, tensor_spec)
-from keras_ae.models.base import AutoEncoder
+from keras_ae.models.base import AutoEncoder, take_fixed_settings
 from keras_ae.models.common import check_binary_data, check_int, check_seed
 from keras_ae.models.vae.warmup import kl_warmup_weight
 from keras_ae.training import DataSpec
-from keras_ae.validation import check_array, check_choice, check_positive_int
+from keras_ae.training.batches import iterate_batches
+from keras_ae.validation import MAX_IMPORTANCE_SAMPLES, check_array, check_choice, check_size
 from keras_ae.registry import register_family
+from keras_ae.validation import check_bool, check_count, check_float, check_model_seed, check_nonnegative_float
 
 tfd = tfp.distributions
 
@@ -129,22 +131,26 @@ class VAE(AutoEncoder):
         **kwargs: Any,
     ):
         likelihood = check_choice(likelihood, "likelihood", LIKELIHOODS)
-        if not np.isfinite(beta) or beta < 0:
-            raise InputValidationError(f"beta must be a finite number >= 0, got {beta}.")
-        if not 0 < min_scale < max_scale or not np.isfinite(max_scale):
+        beta = check_nonnegative_float(beta, "beta")
+        min_scale = check_float(min_scale, "min_scale", minimum=0.0, include_minimum=False)
+        max_scale = check_float(max_scale, "max_scale", minimum=0.0, include_minimum=False)
+        if not min_scale < max_scale:
             raise InputValidationError(f"Need 0 < min_scale < max_scale < inf, got {min_scale}, {max_scale}.")
+        dynamic_binarization = check_bool(dynamic_binarization, "dynamic_binarization")
+        seed = check_model_seed(seed)
         if dynamic_binarization and likelihood != "bernoulli":
             raise InputValidationError("dynamic_binarization needs likelihood='bernoulli'.")
-        objective, k = check_choice(objective, "objective", OBJECTIVES), check_positive_int(k, "k")
+        objective = check_choice(objective, "objective", OBJECTIVES)
+        k = check_size(k, "k", MAX_IMPORTANCE_SAMPLES, "every training step decodes k samples of each example")
         if objective == "elbo" and k != 1:
             raise InputValidationError(f"k={k} importance samples need objective='iwae' (the ELBO uses one).")
         if objective == "iwae" and beta != 1:
             raise InputValidationError(f"objective='iwae' is the bound L_k itself: it takes no beta, got beta={beta}.")
-        kl_warmup_steps = check_positive_int(kl_warmup_steps, "kl_warmup_steps", minimum=0)
+        kl_warmup_steps = check_int(kl_warmup_steps, "kl_warmup_steps", minimum=0)
         if objective == "iwae" and kl_warmup_steps:
             raise InputValidationError("objective='iwae' is the bound L_k itself: it takes no KL warm-up, "
                                        f"got kl_warmup_steps={kl_warmup_steps}.")
-        settings = dict(latent_dim=check_positive_int(latent_dim, "latent_dim"), likelihood=likelihood,
+        settings = dict(latent_dim=check_int(latent_dim, "latent_dim", minimum=1), likelihood=likelihood,
                         beta=float(beta), min_scale=float(min_scale), max_scale=float(max_scale),
                         dynamic_binarization=bool(dynamic_binarization), objective=objective, k=k, seed=seed,
                         kl_warmup_steps=kl_warmup_steps, _prior_arg=prior)
@@ -155,7 +161,9 @@ class VAE(AutoEncoder):
             object.__setattr__(self, key, value)
         object.__setattr__(self, "_compiled_bounds", {})  # compiled likelihood steps, reused across calls
         # The base class's "bce" / "mse" only decides the accepted input range here.
-        super().__init__(encoder, decoder, loss="mse" if likelihood == "gaussian" else "bce", info=info, **kwargs)
+        loss = "mse" if likelihood == "gaussian" else "bce"
+        take_fixed_settings(kwargs, loss, "VAE")  # the base keys its config keeps
+        super().__init__(encoder, decoder, loss=loss, info=info, **kwargs)
         if not self.built:
             self.build(self.encoder.input_shape)
 
@@ -207,8 +215,6 @@ class VAE(AutoEncoder):
     # -- configuration ---------------------------------------------------------------
     def get_config(self) -> dict:
         config = super().get_config()
-        for key in ("loss", "corruption", "sparsity_l1"):
-            config.pop(key)
         if self._fixed_prior is not None:
             raise InputValidationError(
                 "This VAE's prior is a fixed tfd.Distribution, which cannot be saved. Wrap it in a Keras "
@@ -273,7 +279,7 @@ class VAE(AutoEncoder):
         loc, raw = params[..., : self.latent_dim], params[..., self.latent_dim: 2 * self.latent_dim]
         return loc, tf.minimum(tf.nn.softplus(raw) + self.min_scale, self.max_scale)
 
-    def encode(self, x, training: bool = False) -> tfd.Distribution:
+    def posterior(self, x, training: bool = False) -> tfd.Distribution:
         """The approximate posterior q(z|x), a ``tfd.MultivariateNormalDiag`` with batch shape ``(batch,)``.
 
         ``x`` may be a ``tf.data.Dataset`` (see :meth:`posterior_params`): the data is
@@ -281,12 +287,48 @@ class VAE(AutoEncoder):
 
         Example:
             >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-            >>> q = vae.encode(x_digits[:8])
+            >>> q = vae.posterior(x_digits[:8])
             >>> q.batch_shape, q.event_shape
             (TensorShape([8]), TensorShape([2]))
         """
         loc, scale = self.posterior_params(x, training=training)
         return tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale)
+
+    def encode(self, x, training: bool = False) -> tfd.Distribution:
+        """The posterior q(z|x) as a distribution: the same as :meth:`posterior`.
+
+        :meth:`codes` gives one code per example as a NumPy array (the posterior mean).
+
+        Example:
+            >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
+            >>> vae.encode(x_digits[:8]).batch_shape
+            TensorShape([8])
+        """
+        return self.posterior(x, training=training)
+
+    def codes(self, x, batch_size: int = 256) -> np.ndarray:
+        """One deterministic code per example: :meth:`posterior_point`, the mean of q(z|x)
+        (for a flow posterior the flow of the base Gaussian's mean), as a NumPy array.
+
+        Args:
+            x: Examples in range, or a ``tf.data.Dataset`` of them (``x`` or ``(x, y)``,
+                labels ignored; batched or not), read one batch at a time and checked like arrays.
+            batch_size: Examples per encoder pass (for arrays and unbatched datasets).
+
+        Returns:
+            Float32 ``(n, latent_dim)``.
+
+        Example:
+            >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
+            >>> codes = vae.codes(x_digits_test[:5])
+            >>> codes.shape, codes.dtype, np.allclose(codes, vae.posterior(x_digits_test[:5]).mean())
+            ((5, 2), dtype('float32'), True)
+        """
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        batches = iterate_batches(x, batch_size, self._inference_spec("encode"), "x", where="codes",
+                                  check=lambda a: self.validate_inputs(a, purpose="encode"))
+        parts = [self.posterior_point(tf.cast(batch, tf.float32)).numpy() for batch in batches]
+        return np.concatenate(parts) if parts else np.zeros((0, self.latent_dim), np.float32)
 
     def decode(self, z, training: bool = False) -> tfd.Distribution:
         """The likelihood p(x|z) with event shape ``input_shape``.
@@ -360,7 +402,7 @@ class VAE(AutoEncoder):
         Example:
             >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
             >>> x = keras_ae.data.binarize(x_digits[:8], seed=0)
-            >>> z = vae.encode(x).sample(seed=(0, 0))
+            >>> z = vae.posterior(x).sample(seed=(0, 0))
             >>> log_px = vae.data_log_prob(z, x)
             >>> log_px.shape, np.allclose(log_px, vae.decode(z).log_prob(x), atol=1e-4)
             (TensorShape([8]), True)
@@ -376,7 +418,7 @@ class VAE(AutoEncoder):
 
         Example:
             >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-            >>> kl = vae.kl_divergence(vae.encode(x_digits[:8]))
+            >>> kl = vae.kl_divergence(vae.posterior(x_digits[:8]))
             >>> kl.shape, bool(tf.reduce_all(kl >= 0))
             (TensorShape([8]), True)
         """
@@ -414,12 +456,12 @@ class VAE(AutoEncoder):
         XLA on CPU runs about 300x slower (it made ``jit_compile=True`` training 5x slower).
         One draw per example (``num_samples=None``, training), or ``num_samples`` with
         ``per_example`` (IWAE training), comes from
-        :func:`~keras_ae.training.distribute.batch_noise`, so it does not depend on how
+        :func:`~keras_ae.random.batch_noise`, so it does not depend on how
         ``tf.distribute`` splits the batch.
 
         Example:
             >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-            >>> z = VAE.sample_posterior(vae.encode(x_digits[:8]), seed=tf.constant([0, 0]), num_samples=10)
+            >>> z = VAE.sample_posterior(vae.posterior(x_digits[:8]), seed=tf.constant([0, 0]), num_samples=10)
             >>> z.shape  # (num_samples, batch, latent_dim)
             TensorShape([10, 8, 2])
         """
@@ -442,7 +484,7 @@ class VAE(AutoEncoder):
                          training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
         """Reparameterized z ~ q(z|x) and ``log q(z|x)`` (``num_samples`` first when given; training
         draws per example of the global batch, see :meth:`sample_posterior`). Flow posteriors override it."""
-        q = self.encode(x, training=training)
+        q = self.posterior(x, training=training)
         z = self.sample_posterior(q, seed, num_samples, per_example=training)
         return z, q.log_prob(z)
 
@@ -454,7 +496,7 @@ class VAE(AutoEncoder):
 
     def elbo_terms(self, x, seed: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
         """``log p(x|z)`` at one draw z ~ q(z|x), and the KL term (analytic when TFP has it), ``(batch,)`` each."""
-        q = self.encode(x, training=training)
+        q = self.posterior(x, training=training)
         z = self.sample_posterior(q, seed=seed)
         return self.data_log_prob(z, x, training=training), self.kl_divergence(q, z)
 
@@ -484,12 +526,12 @@ class VAE(AutoEncoder):
             terms = {"reconstruction": tf.reduce_mean(-log_px), "kl": tf.reduce_mean(kl)}
             total = terms["reconstruction"] + self.beta * self.kl_weight(training) * terms["kl"]
         if self.losses:  # layer regularizers of custom encoders / decoders
-            total = total + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
+            total = total + tf.add_n([tf.cast(penalty, tf.float32) for penalty in self.losses])
         return {"loss": total, **terms}
 
     def call(self, inputs, training: bool = False):
         """Mean of p(x|z) at the posterior mean z = E[q(z|x)] (a deterministic reconstruction)."""
-        return self.decode_mean(self.encode(inputs, training=training).mean(), training=training)
+        return self.decode_mean(self.posterior(inputs, training=training).mean(), training=training)
 
     # -- validation --------------------------------------------------------------------
     _range_hint = "Scale images to [0, 1] (e.g. x / 255) or build the VAE with likelihood='gaussian'."
@@ -562,7 +604,8 @@ class VAE(AutoEncoder):
             z = self.prior.sample(count, seed=tf.random.experimental.stateless_split(pair, 2)[0])
             return {x: self.decode(z).mean(), "latents": z}
 
-        functions = [("reconstruct", reconstruct, ["reconstruction"], f"{x} -> reconstruction (decoded posterior mean)"),
+        functions = [("reconstruct", reconstruct, ["reconstruction"],
+                      f"{x} -> reconstruction (decoded posterior mean)"),
                      ("encode", encode, [], f"{x} -> mean, stddev of q(z|x)")]
         endpoints = image_endpoints(x, self.example_shape, self.input_range, options, functions)
         generative = [
@@ -588,6 +631,10 @@ class VAE(AutoEncoder):
         }
 
     # -- generation ------------------------------------------------------------------
+    def _draw_bytes(self) -> int:
+        """Bytes one drawn example holds while sampling: its float32 values and its code."""
+        return 4 * (int(np.prod(self.example_shape)) + self.latent_dim)
+
     def _likelihood_values(self, z: np.ndarray, binary: bool, seed: tf.Tensor, batch_size: int) -> np.ndarray:
         out = []
         seeds = tf.random.experimental.stateless_split(seed, max(1, math.ceil(len(z) / batch_size)))
@@ -600,7 +647,9 @@ class VAE(AutoEncoder):
         """Draws ``n`` examples: z ~ p(z), then the mean of p(x|z) (or a draw from it).
 
         Args:
-            n: Number of samples, an int >= 0 (0 gives an empty ``(0, *input_shape)`` array).
+            n: Number of samples, an int >= 0 (0 gives an empty ``(0, *input_shape)`` array);
+                drawn in batches, refused when the result would exceed
+                :data:`~keras_ae.validation.MAX_RESULT_BYTES` (1 GiB).
             seed: Any int; equal seeds give equal samples. ``None`` draws a fresh seed from
                 the model's random stream (new samples on every call; the stream starts
                 from the model's own ``seed``).
@@ -612,8 +661,8 @@ class VAE(AutoEncoder):
             Float32 array ``(n, *input_shape)``.
 
         Raises:
-            InputValidationError: for a non-integer or negative ``n``, a ``seed`` that is
-                neither an int nor None, or a ``batch_size`` below 1.
+            InputValidationError: for a non-integer, negative or absurdly large ``n``, a
+                ``seed`` that is neither an int nor None, or a ``batch_size`` below 1.
 
         Example:
             >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
@@ -623,7 +672,7 @@ class VAE(AutoEncoder):
             >>> np.unique(vae.sample(4, seed=0, binary=True))  # x ~ p(x|z): 0/1 images
             array([0., 1.], dtype=float32)
         """
-        n = check_int(n, "n", minimum=0)
+        n = check_count(n, "n", self._draw_bytes(), "samples")
         seed = check_seed(seed)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         seed_t = self._next_seed() if seed is None else _as_seed(seed)
@@ -641,7 +690,7 @@ class VAE(AutoEncoder):
             >>> vae.reconstruct(tf.data.Dataset.from_tensor_slices(x_digits_test[:10])).shape  # streamed
             (10, 8, 8, 1)
         """
-        batch_size = check_positive_int(batch_size, "batch_size")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         if isinstance(x, tf.data.Dataset):
             return self._predict_stream(self, x, self._inference_spec("encode"), batch_size, "reconstruct")
         return self.predict(self.validate_inputs(x, purpose="encode"), batch_size=batch_size, verbose=0)
@@ -658,7 +707,8 @@ class VAE(AutoEncoder):
         Args:
             x1: One example (``input_shape``) or a batch ``(n, *input_shape)``.
             x2: Same shape as ``x1``.
-            steps: Points on the line, end points included.
+            steps: Points on the line, end points included; decoded in batches, refused
+                when the result would exceed :data:`~keras_ae.validation.MAX_RESULT_BYTES` (1 GiB).
 
         Returns:
             ``(steps, *input_shape)`` for single examples, ``(n, steps, *input_shape)`` for batches.
@@ -676,10 +726,13 @@ class VAE(AutoEncoder):
         x2 = self.validate_inputs(np.asarray(x2)[None] if single else x2, "x2", purpose="encode")
         if len(x1) != len(x2):
             raise InputValidationError(f"x1 and x2 must have the same number of examples, got {len(x1)} and {len(x2)}.")
+        what = "interpolation points" + ("" if single else f" for each of {len(x1)} pairs")
+        check_count(steps, "steps", len(x1) * self._draw_bytes(), what, minimum=2)
         z1, z2 = self.posterior_point(x1).numpy(), self.posterior_point(x2).numpy()
         t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[None, :, None]
-        z = (1.0 - t) * z1[:, None, :] + t * z2[:, None, :]
-        images = self.decode_mean(tf.constant(z)).numpy()
+        z = ((1.0 - t) * z1[:, None, :] + t * z2[:, None, :]).reshape(-1, self.latent_dim)
+        images = np.concatenate([self.decode_mean(tf.constant(z[i:i + 1000])).numpy() for i in range(0, len(z), 1000)])
+        images = images.reshape(len(x1), steps, *images.shape[1:])
         return images[0] if single else images
 
     def posterior_point(self, x) -> tf.Tensor:
@@ -702,7 +755,7 @@ class VAE(AutoEncoder):
         """
         x = tf.cast(x, tf.float32)
         if analytic_kl:
-            q = self.encode(x, training=training)
+            q = self.posterior(x, training=training)
             z = self.sample_posterior(q, seed=seed, num_samples=num_samples)  # (samples, batch, latent)
             return self.data_log_prob(z, x, training=training) - self.kl_divergence(q)[None, :]
         z, log_q = self.posterior_sample(x, seed, num_samples, training=training)
@@ -791,7 +844,8 @@ class VAE(AutoEncoder):
         if not isinstance(x, tf.data.Dataset):
             x = self.validate_inputs(x, purpose="evaluate")
         return importance_weighted_bound(self.log_weights, x, k=k, batch_size=batch_size, max_rows=max_rows,
-                                         seed=self._int_seed(seed), reduction="logmeanexp", jit_compile=jit_compile, verbose=verbose,
+                                         seed=self._int_seed(seed), reduction="logmeanexp", jit_compile=jit_compile,
+                                         verbose=verbose,
                                          label="log_likelihood", cache=self._compiled_bounds,
                                          spec=self._inference_spec("evaluate"))
 

@@ -8,12 +8,14 @@ from typing import Sequence
 import keras
 
 from keras_ae.errors import InputValidationError
-from keras_ae.layers.vector_quantizer import CODEBOOK_UPDATES, VectorQuantizer
-from keras_ae.models.common import as_image_shape, as_units
+from keras_ae.layers.vector_quantizer import CODEBOOK_UPDATES, VectorQuantizer, check_codebook_size
+from keras_ae.models.common import (as_image_shape, as_units, check_example_size, check_layer_budget,
+                                   check_parameter_budget)
 from keras_ae.models.pixelcnn import PixelCNN, build_pixelcnn
 from keras_ae.models.vqvae.model import LIKELIHOODS, VQVAE
 from keras_ae.registry import register_builder
-from keras_ae.validation import check_choice, check_positive_int
+from keras_ae.validation import check_bool, check_float, check_model_seed
+from keras_ae.validation import check_choice, check_int
 
 
 def _residual(h, filters: int, name: str):
@@ -81,6 +83,38 @@ def get_code_prior(code_map_shape, num_codes: int, filters: int = 64, blocks: in
                           name="prior")
 
 
+def vqvae_size(image_shape: tuple[int, int, int], num_codes: int, code_dim: int, filters: Sequence[int],
+               residual_blocks: int, prior: bool = True, prior_filters: int = 64, prior_blocks: int = 4,
+               first_kernel_size: int = 5) -> tuple[int, int]:
+    """``(parameters, layers)`` of :func:`build_vqvae`'s model (codebook and its EMA copy, networks, prior), counted
+    without building it.
+
+    Example:
+        >>> model = build_vqvae((8, 8, 1), num_codes=8, code_dim=4, filters=(8,), prior=False)
+        >>> vqvae_size((8, 8, 1), 8, 4, (8,), 2, prior=False)[0] == model.count_params()
+        True
+        >>> vqvae_size((28, 28, 1), 128, 16, (32, 64), 2)  # the default model
+        (1087729, 41)
+    """
+    channels, last = image_shape[-1], filters[-1]
+    blocks = residual_blocks * 2 * (9 * last * last + last + last * last + last)  # encoder and decoder
+    widths = [channels, *filters]
+    down = sum(16 * a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    up_widths = [last, *reversed(filters)]
+    up = sum(16 * a * b + b for a, b in zip(up_widths[:-1], up_widths[1:]))
+    networks = (down + 9 * last * last + last + last * code_dim + code_dim  # encoder: stride-2 convs, features, z_e
+                + 9 * code_dim * last + last + up + 9 * filters[0] * channels + channels + blocks)
+    codebook = 2 * num_codes * code_dim + 2 * num_codes
+    parameters, layers = networks + codebook, 2 * (len(filters) + 5 * residual_blocks + 4)
+    if prior:  # gated blocks: vertical, link, horizontal and output convolutions; one-hot codes in
+        f, k0 = prior_filters, first_kernel_size
+        first = ((k0 // 2 + 1) * k0 + k0) * num_codes * 2 * f + 4 * f * f + f * f + 7 * f
+        later = (2 * 3 + 3) * f * 2 * f + 4 * f * f + f * f + 7 * f  # 3x3 kernels on f maps
+        parameters += first + prior_blocks * later + f * f + f + f * num_codes + num_codes  # and the output head
+        layers += prior_blocks + 5
+    return parameters, layers
+
+
 @register_builder("vqvae")
 def build_vqvae(
     image_shape: Sequence[int] = (28, 28, 1),
@@ -133,13 +167,22 @@ def build_vqvae(
         >>> model.encoder.output_shape, model.code_map_shape, model.num_codes
         ((None, 7, 7, 16), (7, 7), 64)
     """
-    shape = as_image_shape(image_shape, "image_shape", "A VQ-VAE")
+    shape = check_example_size(as_image_shape(image_shape, "image_shape", "A VQ-VAE"))
     filters = as_units(filters, "filters", allow_empty=False)
-    num_codes = check_positive_int(num_codes, "num_codes", minimum=2)
-    code_dim = check_positive_int(code_dim, "code_dim")
-    residual_blocks = check_positive_int(residual_blocks, "residual_blocks", minimum=0)
+    num_codes, code_dim = check_codebook_size(num_codes, code_dim, codebook_update)  # as the saved quantizer
+    residual_blocks = check_int(residual_blocks, "residual_blocks", minimum=0)
+    prior_filters = check_int(prior_filters, "prior_filters", minimum=1)
+    prior_blocks = check_int(prior_blocks, "prior_blocks", minimum=0)
+    # Before 2 ** len(filters) below and before anything is built.
+    parameters, layers = vqvae_size(shape, num_codes, code_dim, filters, residual_blocks, bool(prior), prior_filters,
+                                    prior_blocks)
+    check_layer_budget(layers, "VQ-VAE", "use fewer filters levels, residual_blocks or prior_blocks")
+    check_parameter_budget(parameters, "VQ-VAE", advice="reduce num_codes, code_dim, filters or prior_filters")
     check_choice(likelihood, "likelihood", LIKELIHOODS)
     check_choice(codebook_update, "codebook_update", CODEBOOK_UPDATES)
+    prior = check_bool(prior, "prior")
+    seed = check_model_seed(seed)
+    prior_dropout = check_float(prior_dropout, "prior_dropout", 0.0, 1.0, include_maximum=False)
     factor = 2 ** len(filters)
     if shape[0] % factor or shape[1] % factor:
         raise InputValidationError(

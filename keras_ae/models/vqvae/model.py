@@ -32,12 +32,15 @@ from keras_ae.export.endpoints import (MAX_SAMPLE_COUNT, ExportOptions, data_nam
                                        make_endpoint, tensor_spec)
 from keras_ae.layers.vector_quantizer import VectorQuantizer, global_sum, perplexity
 from keras_ae.models.autoregressive import AutoregressiveModel
-from keras_ae.models.base import AutoEncoder
-from keras_ae.models.common import check_binary_data, check_verbose
+from keras_ae.models.base import AutoEncoder, take_fixed_settings
+from keras_ae.models.common import check_binary_data
 from keras_ae.registry import register_family
+from keras_ae.validation import check_bool, check_count, check_model_seed, check_verbose
 from keras_ae.training import DataSpec
-from keras_ae.training.distribute import binarize_batch, next_stateless_seed, nonempty_batch
-from keras_ae.validation import check_array, check_choice, check_positive_int
+from keras_ae.training.batches import compiled, run_batches
+from keras_ae.random import binarize_batch, next_stateless_seed
+from keras_ae.replicas import nonempty_batch
+from keras_ae.validation import check_array, check_choice, check_int
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -86,6 +89,8 @@ class VQVAE(AutoEncoder):
                  prior: AutoregressiveModel | None = None, likelihood: str = "bernoulli",
                  dynamic_binarization: bool = False, seed: int | None = None, info: dict | None = None, **kwargs: Any):
         likelihood = check_choice(likelihood, "likelihood", LIKELIHOODS)
+        dynamic_binarization = check_bool(dynamic_binarization, "dynamic_binarization")
+        seed = check_model_seed(seed)
         if dynamic_binarization and likelihood != "bernoulli":
             raise InputValidationError("dynamic_binarization needs likelihood='bernoulli'.")
         if not isinstance(quantizer, VectorQuantizer):
@@ -100,7 +105,9 @@ class VQVAE(AutoEncoder):
                                _quantizer_arg=quantizer, _prior_arg=prior).items():
             object.__setattr__(self, key, value)
         object.__setattr__(self, "_compiled", {})  # tf.functions of the inference methods
-        super().__init__(encoder, decoder, loss="mse" if likelihood == "gaussian" else "bce", info=info, **kwargs)
+        loss = "mse" if likelihood == "gaussian" else "bce"
+        take_fixed_settings(kwargs, loss, "VQ-VAE")  # the base keys its config keeps
+        super().__init__(encoder, decoder, loss=loss, info=info, **kwargs)
         if not self.built:
             self.build(self.encoder.input_shape)
 
@@ -141,8 +148,6 @@ class VQVAE(AutoEncoder):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        for key in ("loss", "corruption", "sparsity_l1"):
-            config.pop(key)
         config.update(quantizer=keras.saving.serialize_keras_object(self.quantizer),
                       prior=None if self.prior is None else keras.saving.serialize_keras_object(self.prior),
                       likelihood=self.likelihood, dynamic_binarization=self.dynamic_binarization, seed=self.seed)
@@ -206,7 +211,17 @@ class VQVAE(AutoEncoder):
     def _binarize(self, x: tf.Tensor) -> tf.Tensor:
         return binarize_batch(x, next_stateless_seed(self.seed_generator))
 
-    def _forward_terms(self, x, training: bool) -> tuple[dict, tf.Tensor, tf.Tensor]:
+    def compute_losses(self, x, target=None, training: bool = False,
+                       forward: dict | None = None) -> dict[str, tf.Tensor]:
+        """Loss terms of one batch (float32, per image): ``loss``, ``reconstruction`` (nats), ``commitment``
+        (and ``codebook`` when the codebook learns by its loss).
+
+        Args:
+            x: Images (binary for a Bernoulli likelihood); ``target`` is unused (the images are the targets).
+            training: Run the networks in training mode.
+            forward: A dict that receives the encoder's output ``z_e`` and the code ``indices``,
+                which the codebook update and the usage counts of ``train_step`` / ``test_step`` read.
+        """
         z_e = tf.cast(self.encoder(x, training=training), tf.float32)
         indices, z_q = self.quantizer.discretize(z_e)
         out = self._decoder_output(VectorQuantizer.straight_through(z_e, z_q), training=training)
@@ -214,12 +229,10 @@ class VQVAE(AutoEncoder):
         terms.update({k: tf.reduce_mean(v) for k, v in self.quantizer.loss_terms(z_e, z_q).items()})
         total = terms["reconstruction"] + self.quantizer.beta * terms["commitment"] + terms.get("codebook", 0.0)
         if self.losses:  # layer regularizers of custom encoders / decoders
-            total = total + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
-        return {"loss": total, **terms}, z_e, indices
-
-    def compute_losses(self, x, target=None, training: bool = False) -> dict[str, tf.Tensor]:
-        """Loss terms of one batch (float32, per image): ``loss``, ``reconstruction`` (nats), ``commitment``."""
-        return self._forward_terms(x, training)[0]
+            total = total + tf.add_n([tf.cast(penalty, tf.float32) for penalty in self.losses])
+        if forward is not None:
+            forward.update(z_e=z_e, indices=indices)
+        return {"loss": total, **terms}
 
     def train_step(self, data):
         x, _, batch = nonempty_batch(*keras.utils.unpack_x_y_sample_weight(data)[:2])
@@ -228,17 +241,14 @@ class VQVAE(AutoEncoder):
             x = self._binarize(x)
         weights = tf.cast(tf.range(tf.shape(x)[0]) < tf.cast(batch, tf.int32), tf.float32)  # 0: padding
         forward = {}
-
-        def terms():
-            out, forward["z_e"], forward["indices"] = self._forward_terms(x, training=True)
-            return out
-
-        self.minimize(terms, batch)
+        self.minimize(lambda: self.compute_losses(x, training=True, forward=forward), batch)
         return self.update_trackers(self.quantizer.update(forward["z_e"], forward["indices"], weights), batch)
 
     def test_step(self, data):
         x, _, batch = nonempty_batch(*keras.utils.unpack_x_y_sample_weight(data)[:2])
-        terms, _, indices = self._forward_terms(tf.cast(x, tf.float32), training=False)
+        forward = {}
+        terms = self.compute_losses(tf.cast(x, tf.float32), training=False, forward=forward)
+        indices = forward["indices"]
         weights = tf.cast(tf.range(tf.shape(indices)[0]) < tf.cast(batch, tf.int32), tf.float32)
         counts = global_sum(self.quantizer.code_counts(indices, weights))
         return self.update_trackers({**terms, **self.quantizer.usage_terms(counts)}, batch)
@@ -270,16 +280,14 @@ class VQVAE(AutoEncoder):
         return x
 
     def check_data(self, x, y, names, training: bool):
-        """``fit``/``evaluate`` hook: images only (the model reconstructs them)."""
-        if y is not None:
-            raise InputValidationError("A VQ-VAE reconstructs its inputs: call fit(x) without y.")
+        """``fit``/``evaluate`` hook: images only (``y`` is refused by ``fit``: ``data_spec`` has no targets)."""
         return self.validate_inputs(x, names[0], purpose="fit" if training else "evaluate"), None
 
     def data_spec(self, training: bool) -> DataSpec:
-        """``fit``/``evaluate`` hook: binary batches for a Bernoulli likelihood unless dynamic binarization."""
+        """``fit``/``evaluate`` hook: batches of images alone (the model reconstructs them), binary for
+        a Bernoulli likelihood unless dynamic binarization."""
         binary = self.likelihood == "bernoulli" and not (training and self.dynamic_binarization)
-        return DataSpec(self.example_shape, self.input_range, self._range_hint, targets="ignored",
-                        levels=2 if binary else None)
+        return DataSpec(self.example_shape, self.input_range, self._range_hint, levels=2 if binary else None)
 
     def _inference_spec(self, purpose: str) -> DataSpec:
         binary = purpose == "evaluate" and self.likelihood == "bernoulli"
@@ -300,31 +308,28 @@ class VQVAE(AutoEncoder):
         if arr.ndim != 3 or tuple(arr.shape[1:]) != self.code_map_shape:
             raise InputValidationError(
                 f"`{name}` has shape {arr.shape}; expected code maps (n, {', '.join(map(str, self.code_map_shape))}).")
-        if not (np.issubdtype(arr.dtype, np.integer) or (np.issubdtype(arr.dtype, np.floating)
-                                                         and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))):
+        whole_floats = (np.issubdtype(arr.dtype, np.floating)
+                        and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))
+        if not (np.issubdtype(arr.dtype, np.integer) or whole_floats):
             raise InputValidationError(f"`{name}` must hold integer code indices, got dtype {arr.dtype}.")
         if arr.size and (arr.min() < 0 or arr.max() >= self.num_codes):
             raise InputValidationError(
-                f"`{name}` holds codes in [{arr.min():g}, {arr.max():g}]; this VQ-VAE has codes 0..{self.num_codes - 1}.")
+                f"`{name}` holds codes in [{arr.min():g}, {arr.max():g}]; "
+                f"this VQ-VAE has codes 0..{self.num_codes - 1}.")
         return arr.astype(np.int32)
 
     # -- inference ---------------------------------------------------------------------
-    def _function(self, key: str, fn, spec):
-        if key not in self._compiled:
-            self._compiled[key] = tf.function(fn, input_signature=spec)
-        return self._compiled[key]
+    def _batched(self, key: str, fn, spec, data, batch_size: int, verbose: int = 0, purpose: str = "encode",
+                 where: str | None = None):
+        """``fn`` over checked arrays, or over a ``tf.data`` dataset read batch by batch and checked
+        like the AutoEncoder's streamed ``encode`` (``_inference_spec(purpose)``, labels dropped;
+        a failed batch check names ``where``, by default ``key``)."""
+        return run_batches(compiled(self._compiled, key, fn, spec), data, batch_size, self._inference_spec(purpose),
+                           where or key, spec[0].dtype, verbose)
 
-    def _batched(self, key: str, fn, spec, data: np.ndarray, batch_size: int, verbose: int = 0, label: str = ""):
-        f = self._function(key, fn, spec)
-        bar = keras.utils.Progbar(len(data), verbose=verbose, unit_name="image")
-        out = []
-        for start in range(0, len(data), batch_size):
-            result = f(tf.constant(data[start:start + batch_size]))
-            out.append(tf.nest.map_structure(lambda t: t.numpy(), result))
-            bar.add(len(data[start:start + batch_size]))
-        if not out:
-            return None
-        return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *out)
+    def _checked_images(self, x, purpose: str):
+        """Arrays checked whole now; a dataset passes through (checked batch by batch in :meth:`_batched`)."""
+        return x if isinstance(x, tf.data.Dataset) else self.validate_inputs(x, purpose=purpose)
 
     def _image_spec(self):
         return [tf.TensorSpec((None, *self.example_shape), tf.float32)]
@@ -332,17 +337,50 @@ class VQVAE(AutoEncoder):
     def encode(self, x, batch_size: int = 256) -> np.ndarray:
         """Code maps of ``x``: int32 indices ``(n, h', w')`` of the nearest codes.
 
+        Args:
+            x: Images ``(n, *input_shape)``, or a ``tf.data.Dataset`` of them (``x`` or
+                ``(x, y)``, labels ignored; batched or not), read one batch at a time and
+                checked like arrays.
+            batch_size: Images per compiled step (for arrays and unbatched datasets).
+
         Example:
             >>> model = build_vqvae((8, 8, 1), num_codes=8, code_dim=2, filters=(4,), prior=False)
             >>> codes = model.encode(x_digits[:3])
             >>> codes.shape, codes.dtype, bool(codes.max() < 8)
             ((3, 4, 4), dtype('int32'), True)
         """
-        x = self.validate_inputs(x, purpose="encode")
-        batch_size = check_positive_int(batch_size, "batch_size")
+        x = self._checked_images(x, "encode")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         out = self._batched("encode", lambda b: self.quantizer.nearest(self.encoder(b, training=False)),
                             self._image_spec(), x, batch_size)
         return np.zeros((0, *self.code_map_shape), np.int32) if out is None else out
+
+    def codes(self, x, batch_size: int = 256, kind: str = "indices") -> np.ndarray:
+        """The codes of ``x`` as a NumPy array: code indices (what :meth:`encode` returns), or their vectors.
+
+        Args:
+            x: Images, or a ``tf.data.Dataset`` of them (as for :meth:`encode`).
+            batch_size: Images per compiled step (for arrays and unbatched datasets).
+            kind: ``"indices"``: int32 ``(n, h', w')`` indices of the nearest codes (what
+                :meth:`decode` and the prior take); ``"embeddings"``: float32
+                ``(n, h', w', code_dim)``, the codebook vectors z_q the decoder sees.
+
+        Returns:
+            The codes, int32 indices or float32 embeddings.
+
+        Example:
+            >>> model = build_vqvae((8, 8, 1), num_codes=8, code_dim=2, filters=(4,), prior=False)
+            >>> model.codes(x_digits[:3]).shape, model.codes(x_digits[:3], kind="embeddings").shape
+            ((3, 4, 4), (3, 4, 4, 2))
+        """
+        kind = check_choice(kind, "kind", ("indices", "embeddings"))
+        if kind == "indices":
+            return self.encode(x, batch_size)
+        x = self._checked_images(x, "encode")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        out = self._batched("codes_embeddings", lambda b: self.quantizer.discretize(self.encoder(b, training=False))[1],
+                            self._image_spec(), x, batch_size, where="codes")
+        return np.zeros((0, *self.code_map_shape, self.quantizer.code_dim), np.float32) if out is None else out
 
     def decode(self, indices, batch_size: int = 256) -> np.ndarray:
         """Images (means of p(x | z_q)) of code maps ``(n, h', w')`` of integer indices.
@@ -353,7 +391,7 @@ class VQVAE(AutoEncoder):
             (2, 8, 8, 1)
         """
         indices = self.check_indices(indices)
-        batch_size = check_positive_int(batch_size, "batch_size")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         spec = [tf.TensorSpec((None, *self.code_map_shape), tf.int32)]
         out = self._batched("decode", self._decode_indices, spec, indices, batch_size)
         return np.zeros((0, *self.example_shape), np.float32) if out is None else out
@@ -369,8 +407,8 @@ class VQVAE(AutoEncoder):
             >>> model.reconstruct(x_digits[:3]).shape
             (3, 8, 8, 1)
         """
-        x = self.validate_inputs(x, purpose="encode")
-        batch_size = check_positive_int(batch_size, "batch_size")
+        x = self._checked_images(x, "encode")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         out = self._batched("reconstruct", lambda b: self(b, training=False), self._image_spec(), x, batch_size)
         return np.zeros((0, *self.example_shape), np.float32) if out is None else out
 
@@ -405,10 +443,12 @@ class VQVAE(AutoEncoder):
 
         Args:
             x: Images (encoded with :meth:`encode`; binarize grey images first if the
-                bound will be evaluated on binarized data).
+                bound will be evaluated on binarized data), or a ``tf.data.Dataset`` of them
+                (as for :meth:`encode`): read once, and the prior trains on the code maps
+                kept in memory (``h' * w'`` floats per image).
             epochs: Passes over the code maps.
             batch_size: Code maps per step.
-            validation_data: Images whose code maps are the validation set.
+            validation_data: Images (an array or a dataset) whose code maps are the validation set.
             optimizer: Optimizer of the prior's first ``fit_prior`` (later calls continue with it).
             verbose: Keras' progress bar setting.
             **kwargs: Other arguments of the prior's ``fit`` (callbacks, ...).
@@ -438,7 +478,9 @@ class VQVAE(AutoEncoder):
             model.sample_codes(2, seed=0).shape  # (2, 7, 7) for 28x28 images
             ```
         """
-        maps = self._require_prior("sample").sample(n, seed=seed, batch_size=batch_size, verbose=verbose,
+        prior = self._require_prior("sample")
+        n = check_count(n, "n", 4 * int(np.prod(prior.image_shape)), "code maps")
+        maps = prior.sample(n, seed=seed, batch_size=batch_size, verbose=verbose,
                                                      jit_compile=jit_compile)
         return np.round(maps[..., 0] * (self.num_codes - 1)).astype(np.int32)
 
@@ -447,7 +489,8 @@ class VQVAE(AutoEncoder):
         """Draws ``n`` images: code maps from the prior, decoded (means of p(x | z_q)).
 
         Args:
-            n: Number of images, an int >= 0.
+            n: Number of images, an int >= 0; drawn and decoded in batches, refused when
+                the result would exceed :data:`~keras_ae.validation.MAX_RESULT_BYTES` (1 GiB).
             seed: Any int; equal seeds give equal images. ``None``: a fresh seed.
             batch_size: Code maps sampled in parallel.
             verbose: 1 shows a progress bar.
@@ -464,6 +507,8 @@ class VQVAE(AutoEncoder):
             images = model.sample(100, seed=0)  # (100, 28, 28, 1); the same seed gives the same images
             ```
         """
+        self._require_prior("sample")
+        n = check_count(n, "n", 4 * int(np.prod(self.example_shape)))
         return self.decode(self.sample_codes(n, seed, batch_size, verbose, jit_compile))
 
     def _bound_terms(self, x):
@@ -487,10 +532,11 @@ class VQVAE(AutoEncoder):
         self._require_prior("The likelihood bound")
         if self.likelihood != "bernoulli":
             raise InputValidationError("The bound is in nats for binary data: it needs likelihood='bernoulli'.")
-        x = self.validate_inputs(x, purpose="evaluate")
-        batch_size = check_positive_int(batch_size, "batch_size")
+        x = self._checked_images(x, "evaluate")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         verbose = check_verbose(verbose)
-        out = self._batched("bound", self._bound_terms, self._image_spec(), x, batch_size, verbose)
+        out = self._batched("bound", self._bound_terms, self._image_spec(), x, batch_size, verbose,
+                            purpose="evaluate", where="log_likelihood")
         if out is None:
             return {"log_px_given_z": np.zeros(0), "log_prior": np.zeros(0)}
         return {k: v.astype(np.float64) for k, v in out.items()}
@@ -543,7 +589,8 @@ class VQVAE(AutoEncoder):
         functions = [("reconstruct", reconstruct, ["reconstruction"], f"{x} -> reconstruction through the code"),
                      ("encode", encode, [], f"{x} -> indices (code maps)")]
         endpoints = image_endpoints(x, self.example_shape, self.input_range, options, functions)
-        generative = [make_endpoint("decode", decode, {"indices": tensor_spec(self.code_map_shape, "indices", tf.int32)},
+        indices_spec = {"indices": tensor_spec(self.code_map_shape, "indices", tf.int32)}
+        generative = [make_endpoint("decode", decode, indices_spec,
                                     f"indices -> {x} (mean of p(x|z_q))", {"indices": (0, self.num_codes - 1)})]
         if self.prior is not None:
             generative.append(make_endpoint(

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.training.callbacks.image_summaries import as_images, tile
-from keras_ae.validation import check_positive_int
+from keras_ae.validation import check_int
 
 CHECKPOINT_PREFIX = "embedding.ckpt"
 # The name a tf.train.Checkpoint gives the attribute `embedding` (what the projector reads).
@@ -28,20 +28,20 @@ MAX_SPRITE_SIDE = 8192  # the projector's limit on the sprite's width and height
 
 
 def model_codes(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Codes of ``x``, flattened to ``(n, d)``: ``model.encode`` per batch (a distribution's mean for VAEs).
+    """Codes of ``x``, flattened to ``(n, d)`` float32: ``model.codes`` (one deterministic
+    code per example in every family: an auto-encoder's code, a VAE's posterior mean or a flow
+    posterior's flow of the base mean, a VQ-VAE's code indices, RealNVP's latent).
 
     Example:
         >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
         >>> model_codes(vae, x_digits_test[:5]).shape
         (5, 2)
+        >>> iaf = build_vae((8, 8, 1), latent_dim=2, hidden=(16,), posterior_flow="iaf")
+        >>> model_codes(iaf, x_digits_test[:5]).shape
+        (5, 2)
     """
-    parts = []
-    for start in range(0, len(x), batch_size):
-        codes = model.encode(x[start:start + batch_size])
-        if callable(getattr(codes, "mean", None)) and not isinstance(codes, np.ndarray):
-            codes = codes.mean()  # a posterior (VAE): its mean is the code
-        parts.append(np.asarray(codes, dtype=np.float32).reshape(len(x[start:start + batch_size]), -1))
-    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+    codes = model.codes(x, batch_size=batch_size)
+    return np.asarray(codes, dtype=np.float32).reshape(len(codes), -1)
 
 
 def sprite(images: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
@@ -124,15 +124,15 @@ class EmbeddingProjector(keras.callbacks.Callback):
     def __init__(self, log_dir: str | os.PathLike, x: np.ndarray, y: Any = None, max_points: int = 2048):
         super().__init__()
         self.log_dir = Path(log_dir)
-        self.max_points = check_positive_int(max_points, "max_points")
+        self.max_points = check_int(max_points, "max_points", minimum=1)
         self.x = np.asarray(x)[: self.max_points]
         self.y = None if y is None else np.asarray(y)[: self.max_points]
         self.path: Path | None = None
 
     @staticmethod
     def applies(model, x: np.ndarray | None = None) -> bool:
-        """Whether the model has codes to show (``encode``, not a GAN's generator)."""
-        return x is not None and callable(getattr(model, "encode", None))
+        """Whether the model has codes to show (``codes``, not a GAN's generator)."""
+        return x is not None and callable(getattr(model, "codes", None))
 
     def on_train_end(self, logs=None):
         codes = model_codes(self.model, self.x)

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ae.validation import check_positive_int
+from keras_ae.validation import check_int
 
 IMAGES_RUN = "images"  # sub-folder of the log dir (a TensorBoard run)
 HOOK = "tensorboard_images"  # optional model method: (n, seed) -> {tag: images (k, h, w, c) in [0, 1]}
@@ -155,10 +155,10 @@ class ImageSummaries(keras.callbacks.Callback):
                  every: int = 5, seed: int = 0):
         super().__init__()
         self.log_dir = Path(log_dir)
-        self.x = None if x is None else np.asarray(x[: check_positive_int(n, "n")])
-        self.n = check_positive_int(n, "n")
-        self.cols = check_positive_int(cols, "cols") if cols is not None else max(1, math.isqrt(self.n))
-        self.every = check_positive_int(every, "every")
+        self.x = None if x is None else np.asarray(x[: check_int(n, "n", minimum=1)])
+        self.n = check_int(n, "n", minimum=1)
+        self.cols = check_int(cols, "cols", minimum=1) if cols is not None else max(1, math.isqrt(self.n))
+        self.every = check_int(every, "every", minimum=1)
         self.seed = int(seed)
         self.written: list[tuple[str, int]] = []
         self._writer = None

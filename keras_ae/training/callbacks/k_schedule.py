@@ -11,8 +11,7 @@ from __future__ import annotations
 import keras
 
 from keras_ae.errors import InputValidationError
-from keras_ae.layers.k_sparse import KSparse
-from keras_ae.validation import check_positive_int
+from keras_ae.validation import check_int
 
 
 def scheduled_k(epoch: int, target_k: int, initial_k: int, anneal_epochs: int) -> int:
@@ -32,6 +31,9 @@ def scheduled_k(epoch: int, target_k: int, initial_k: int, anneal_epochs: int) -
 
 class KSchedule(keras.callbacks.Callback):
     """Sets the k of every :class:`~keras_ae.layers.KSparse` layer of the model at the start of each epoch.
+
+    A layer takes part when its class sets ``schedulable_k = True`` and it holds an int ``k``
+    (as ``KSparse`` does), so this callback needs no import of ``keras_ae.layers``.
 
     k follows :func:`scheduled_k`; when it changes, the train function is rebuilt (``k`` is
     read when the graph is traced), so each epoch trains with its own k. After the
@@ -54,14 +56,15 @@ class KSchedule(keras.callbacks.Callback):
 
     def __init__(self, target_k: int | None = None, initial_k: int = 100, anneal_epochs: int = 5):
         super().__init__()
-        self.target_k = None if target_k is None else check_positive_int(target_k, "target_k")
-        self.initial_k = check_positive_int(initial_k, "initial_k")
-        self.anneal_epochs = check_positive_int(anneal_epochs, "anneal_epochs", minimum=0)
+        self.target_k = None if target_k is None else check_int(target_k, "target_k", minimum=1)
+        self.initial_k = check_int(initial_k, "initial_k", minimum=1)
+        self.anneal_epochs = check_int(anneal_epochs, "anneal_epochs", minimum=0)
         self.current_k: int | None = None
 
-    def layers(self) -> list[KSparse]:
-        """The model's KSparse layers (searched through its sub-models)."""
-        found = [layer for layer in self.model._flatten_layers(include_self=False) if isinstance(layer, KSparse)]
+    def layers(self) -> list[keras.layers.Layer]:
+        """The model's layers with a schedulable ``k`` (searched through its sub-models)."""
+        found = [layer for layer in self.model._flatten_layers(include_self=False)
+                 if getattr(layer, "schedulable_k", False) is True]
         if not found:
             raise InputValidationError("KSchedule needs a model with a KSparse layer (build_sparse_ae(..., k=...)).")
         return found

@@ -11,7 +11,7 @@ import numpy as np
 
 from keras_ae.training.callbacks.embedding_projector import EmbeddingProjector
 from keras_ae.training.callbacks.image_summaries import ImageSummaries
-from keras_ae.validation import check_positive_int
+from keras_ae.validation import check_int
 
 
 def tensorboard_callbacks(log_dir: str | os.PathLike, model, x_test: np.ndarray | None = None, y_test: Any = None,
@@ -23,7 +23,7 @@ def tensorboard_callbacks(log_dir: str | os.PathLike, model, x_test: np.ndarray 
     | --- | --- | --- |
     | ``keras.callbacks.TensorBoard`` | ``epoch_loss``, ... in ``train/`` and ``validation/`` | every model |
     | :class:`ImageSummaries` | ``reconstructions`` / ``samples`` in ``images/`` | every ``every`` epochs |
-    | :class:`EmbeddingProjector` | checkpoint, ``metadata.tsv``, ``sprite.png``, ``projector_config.pbtxt`` | models with ``encode`` |
+    | :class:`EmbeddingProjector` | checkpoint, ``metadata.tsv``, ``sprite.png``, projector config | with ``encode`` |
 
     Args:
         log_dir: The folder for ``tensorboard --logdir``.
@@ -45,7 +45,7 @@ def tensorboard_callbacks(log_dir: str | os.PathLike, model, x_test: np.ndarray 
         ['TensorBoard', 'ImageSummaries']
     """
     log_dir = Path(log_dir)
-    every = check_positive_int(every, "every")
+    every = check_int(every, "every", minimum=1)
     # write_graph=False: keras_ae models train through custom train steps whose traced graph
     # says little, and tracing it would cost a second compilation.
     callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TensorBoard(str(log_dir), write_graph=False)]

@@ -1,5 +1,9 @@
 """``GANMonitor``: a grid of samples from fixed latent vectors every N epochs, so the
-grids of successive epochs are directly comparable."""
+grids of successive epochs are directly comparable.
+
+A GAN's callback, beside the model it samples: it draws through :meth:`GAN.generate` and
+saves through :mod:`keras_ae.plotting`, which ``keras_ae.training`` may not import.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from keras_ae.validation import check_positive_int
+from keras_ae.validation import check_int
 
 
 class GANMonitor(keras.callbacks.Callback):
@@ -48,9 +52,9 @@ class GANMonitor(keras.callbacks.Callback):
                  seed: int = 0, labels: Sequence[int] | None = None, use_ema: bool = True):
         super().__init__()
         self.out_dir = Path(out_dir)
-        self.n = check_positive_int(n, "n")
-        self.cols = check_positive_int(cols, "cols")
-        self.every = check_positive_int(every, "every")
+        self.n = check_int(n, "n", minimum=1)
+        self.cols = check_int(cols, "cols", minimum=1)
+        self.every = check_int(every, "every", minimum=1)
         self.seed = seed
         self.labels = None if labels is None else np.asarray(labels)
         self.use_ema = use_ema
@@ -72,6 +76,7 @@ class GANMonitor(keras.callbacks.Callback):
             >>> monitor.save(0).name  # the untrained generator
             'epoch_000.png'
         """
+        # Imported here: matplotlib loads only when a grid is saved.
         from keras_ae.plotting import save_image_grid
 
         if not hasattr(self, "z"):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import h5py
@@ -88,6 +90,7 @@ PEAK_RSS = HIGH_WATER_MARK + textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_weights_bomb_is_refused_quickly_without_allocating(good, members, tmp_path):
     bomb = _zip(tmp_path / "bomb.keras", {**members, "model.weights.h5": _bomb_weights([(250_000_000,)])},
                 zipfile.ZIP_DEFLATED)
@@ -103,6 +106,101 @@ def test_a_weights_bomb_is_refused_quickly_without_allocating(good, members, tmp
     assert "250000000" in verdict and len(verdict) < 600
     assert after < 1024 and after - before < 100, (before, after)  # MiB: no 1 GB (let alone 4.5 GB) buffer
     assert seconds < 10
+
+
+def _deflated(head: bytes, total: int, block: int = 2**24) -> bytes:
+    """A zlib stream of ``head`` then zeros, ``total`` bytes inflated, built in about a second:
+    after a full flush deflate starts afresh, so one compressed block of zeros repeats."""
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate; header and checksum added below
+    zeros, checksum = bytes(block), zlib.adler32(head)
+    count, rest = divmod(total - len(head), block)
+    start = deflater.compress(head) + deflater.flush(zlib.Z_FULL_FLUSH)
+    repeated = deflater.compress(zeros) + deflater.flush(zlib.Z_FULL_FLUSH)
+    end = deflater.compress(zeros[:rest]) + deflater.flush()
+    for _ in range(count):
+        checksum = zlib.adler32(zeros, checksum)
+    checksum = zlib.adler32(zeros[:rest], checksum)
+    return b"\x78\xda" + start + repeated * count + end + checksum.to_bytes(4, "big")
+
+
+def _chunk_bomb(members: dict[str, bytes], rows: int = 64, inflated: int = 2**30, cut: int = 0, **storage) -> bytes:
+    """The good weights with the encoder's first kernel (64, 8) rewritten as one gzip chunk of
+    ``rows`` rows whose stream inflates to ``inflated`` bytes (the kernel's values, then zeros),
+    less its last ``cut`` bytes; ``storage``: more ``create_dataset`` options."""
+    buffer = io.BytesIO(members["model.weights.h5"])
+    with h5py.File(buffer, "r+") as weights:
+        kernel = weights[BOMBED][()]
+        assert kernel.shape == (64, 8)
+        del weights[BOMBED]
+        dataset = weights.create_dataset(BOMBED, shape=kernel.shape, dtype=kernel.dtype, chunks=(rows, 8),
+                                         **{"compression": "gzip", **storage})
+        stream = _deflated(kernel.tobytes(), inflated)
+        dataset.id.write_direct_chunk((0, 0), stream[:len(stream) - cut])
+    return buffer.getvalue()
+
+
+BOMBED = "encoder/layers/dense/vars/0"
+GIB_CHUNKS = {  # each a kernel of the right shape whose reading inflates 1 GiB
+    "one 1 GiB chunk of a resizable dataset": ({"rows": 2**25, "maxshape": (None, 8)}, "is resizable"),
+    "a 2 KiB chunk whose gzip stream holds 1 GiB": ({}, "inflates from \\d+ to more than 2048 bytes"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(GIB_CHUNKS))
+def test_a_gzip_chunk_bomb_behind_a_right_shaped_kernel_is_refused_quickly_without_allocating(
+        good, members, tmp_path, case):
+    """HDF5 inflates a whole chunk to read any part of it, and inflates a gzip stream to whatever
+    it holds: both files load without the storage check, and peak 1 GiB higher."""
+    storage, expected = GIB_CHUNKS[case]
+    bomb = _zip(tmp_path / "chunk_bomb.keras", {**members, "model.weights.h5": _chunk_bomb(members, **storage)},
+                zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < 40_000  # a 1 MB zlib stream of zeros deflates again in the zip
+    script = tmp_path / "peak.py"
+    script.write_text(PEAK_RSS)
+    result = subprocess.run([sys.executable, str(script), str(good), str(bomb)], env=ENV, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    verdict, numbers = result.stdout.strip().splitlines()[-2:]
+    before, after, seconds = (float(v) for v in numbers.split())
+    assert verdict.startswith("REFUSED") and BOMBED in verdict and len(verdict) < 600, verdict
+    assert re.search(expected, verdict), verdict
+    assert after - before < 100, (before, after)  # MiB: no 1 GiB chunk buffer
+    assert seconds < 10
+
+
+CHUNK_BOMBS = {  # storage -> what the refusal names
+    "a gzip stream one byte longer than its chunk": ({"inflated": 2049}, "inflates from \\d+ to more than 2048"),
+    "a truncated gzip stream": ({"inflated": 2048, "cut": 12}, "not a valid gzip"),
+    "a resizable dataset": ({"inflated": 2048, "maxshape": (None, 8)}, "is resizable"),
+    "a filter Keras never writes": ({"inflated": 2048, "compression": "lzf"}, "HDF5 filters"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHUNK_BOMBS))
+def test_chunked_storage_off_what_keras_writes_is_refused_before_reading(members, tmp_path, case):
+    storage, expected = CHUNK_BOMBS[case]
+    path = _zip(tmp_path / "bomb.keras", {**members, "model.weights.h5": _chunk_bomb(members, **storage)})
+    start = time.monotonic()
+    with pytest.raises(InputValidationError, match=expected) as info:
+        load_model(path)
+    assert time.monotonic() - start < 5 and BOMBED in str(info.value) and len(str(info.value)) < 600
+
+
+def test_gzip_shuffle_and_fletcher32_weights_written_by_h5py_still_load(good, members, tmp_path):
+    """A model whose weights file was rewritten with h5py's compression options loads, values intact."""
+    source = io.BytesIO(members["model.weights.h5"])
+    target = io.BytesIO()
+    with h5py.File(source, "r") as old, h5py.File(target, "w") as new:
+        def copy(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                options = {"compression": "gzip", "shuffle": True, "fletcher32": True} if obj.size > 1 else {}
+                new.create_dataset(name, data=obj[()], **options)
+            else:
+                new.require_group(name)
+        old.visititems(copy)
+    path = _zip(tmp_path / "compressed.keras", {**members, "model.weights.h5": target.getvalue()})
+    np.testing.assert_allclose(load_model(path).reconstruct(X), load_model(good).reconstruct(X), atol=1e-6)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=SHARED)
@@ -140,7 +238,8 @@ def _broken_files(members: dict[str, bytes], tmp_path: Path, good: Path) -> dict
     (tmp_path / "empty.keras").write_bytes(b"")
     return {
         "no config.json": _zip(tmp_path / "no_config.keras", {k: v for k, v in members.items() if k != "config.json"}),
-        "no weights": _zip(tmp_path / "no_weights.keras", {k: v for k, v in members.items() if k != "model.weights.h5"}),
+        "no weights": _zip(tmp_path / "no_weights.keras",
+                           {k: v for k, v in members.items() if k != "model.weights.h5"}),
         "garbage weights": _zip(tmp_path / "garbage.keras", {**members, "model.weights.h5": os.urandom(4096)}),
         "encoder null": _zip(tmp_path / "null.keras", {**members, "config.json": json.dumps(config)}),
         "config not json": _zip(tmp_path / "bad_json.keras", {**members, "config.json": b"{\"class_name\": "}),

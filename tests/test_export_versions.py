@@ -1,4 +1,4 @@
-"""Export hardening: atomic automatic versions under concurrency, strict names and versions,
+"""Export versions and names: atomic automatic versions under concurrency, strict names and versions,
 and no visible trace of an export killed (SIGKILL) at any stage."""
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ CONCURRENT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_concurrent_automatic_exports_get_consecutive_complete_versions(model_file, model, tmp_path):
     n = 8
     script = tmp_path / "export_one.py"
@@ -173,10 +174,10 @@ def test_export_next_to_unicode_digit_folders(model, tmp_path):
 # --- 3. SIGKILL at every stage --------------------------------------------------------------
 
 KILLED = textwrap.dedent("""
-    import importlib, os, sys, time
+    import os, sys, time
     from pathlib import Path
-    exporter = importlib.import_module("keras_ae.export.exporter")  # keras_ae.export is also a function
-    versions = importlib.import_module("keras_ae.export.versions")
+    import keras_ae.export.exporter as exporter
+    import keras_ae.export.versions as versions
     from keras_ae.saving import load_model
     model_file, base, stage, marker = sys.argv[1:5]
 
@@ -213,6 +214,7 @@ KILLED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["created", "writing", "written", "overwriting"])
 def test_an_export_killed_at_any_stage_leaves_no_visible_version(stage, model_file, model, tmp_path):
     base = tmp_path / "saved_models"

@@ -1,4 +1,4 @@
-"""Smoke tests of the foundation recipes: each runs as a script on digits with tiny settings.
+"""Smoke tests of the denoising, deep_ae and pca_vs_ae recipes: each runs as a script on digits with tiny settings.
 
 The three scripts start together in subprocesses (they are independent), then each test
 checks what its recipe wrote: results.json, the figures and the saved model, with numbers
@@ -58,6 +58,7 @@ def _assert_png(path: Path) -> None:
     assert path.read_bytes()[:8] == PNG_MAGIC
 
 
+@pytest.mark.slow
 def test_denoising_defaults_to_offline_digits_and_scores_the_saved_model(recipe_runs):
     import keras
 
@@ -82,6 +83,7 @@ def test_denoising_defaults_to_offline_digits_and_scores_the_saved_model(recipe_
     assert res["psnr_gain_db"] > 2.0
 
 
+@pytest.mark.slow
 def test_deep_ae_reports_test_error_and_pca_baseline(recipe_runs):
     import keras
 
@@ -104,6 +106,7 @@ def test_deep_ae_reports_test_error_and_pca_baseline(recipe_runs):
     assert res["test_sse_per_image"] < 0.6 * mean_image_error
 
 
+@pytest.mark.slow
 def test_pca_vs_ae_table_linear_check_and_codes(recipe_runs):
     out = recipe_runs["pca_vs_ae"]
     res = _results(out)

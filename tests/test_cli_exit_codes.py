@@ -18,14 +18,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keras_ae import cli
+from keras_ae import cli, cli_config
 from keras_ae.cli import main
 from keras_ae.errors import DatasetNotAvailableError, InputValidationError
 
 SMALL = ["-p", "hidden=[16]", "-p", "code_dim=4", "--limit", "64", "--verbose", "0"]
 
 
-def _one_short_line(err: str, limit: int = cli.MAX_ERROR_LINE + 100) -> str:
+def _one_short_line(err: str, limit: int = cli_config.MAX_ERROR_LINE + 100) -> str:
     """The stderr of a failed command: exactly one bounded line, no traceback."""
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err[:2000]
@@ -72,7 +72,7 @@ def test_self_referencing_yaml_is_refused(tmp_path, capsys):
 
 def test_oversized_config_is_refused_before_parsing(tmp_path, capsys):
     config = tmp_path / "big.yaml"
-    config.write_text("model: dense\n" + "#" * cli.MAX_CONFIG_BYTES)
+    config.write_text("model: dense\n" + "#" * cli_config.MAX_CONFIG_BYTES)
     assert main(["train", "--config", str(config)]) == 2
     assert "larger than 1,048,576 bytes" in _one_short_line(capsys.readouterr().err)
 
@@ -167,7 +167,8 @@ def test_any_bad_setting_in_a_config_exits_2(data, capsys):
 
 
 def test_check_train_config_accepts_good_values():
-    config = cli.check_train_config({**cli.TRAIN_DEFAULTS, "model": "dense", "learning_rate": "1e-3", "limit": 5})
+    config = cli_config.check_train_config(
+        {**cli_config.TRAIN_DEFAULTS, "model": "dense", "learning_rate": "1e-3", "limit": 5})
     assert config["learning_rate"] == pytest.approx(1e-3) and config["limit"] == 5
 
 
