@@ -308,21 +308,27 @@ def quiet_tensorflow_import(verbose: bool = False, modules: Sequence[str] = TF_M
 
 
 def is_entry_point(argv: Sequence[str] | None = None) -> bool:
-    """Whether this process is ``keras-ae``, ``python -m keras_ae`` or a ``recipes/*.py`` script.
+    """Whether this process is ``keras-ae``, ``python -m keras_ae`` or one of keras_ae's recipes.
 
-    ``sys.argv[0]`` is ``"-m"`` while ``python -m keras_ae`` imports the package.
+    ``sys.argv[0]`` is ``"-m"`` while ``python -m keras_ae`` imports the package. A recipe is a
+    ``.py`` file in the ``recipes/`` folder of a keras_ae source tree (beside ``keras_ae/``):
+    a user's own script in a folder that happens to be called ``recipes`` keeps its stderr.
 
     Example:
-        >>> is_entry_point(["/usr/bin/keras-ae", "datasets"]), is_entry_point(["recipes/vae.py"])
+        >>> recipe = Path(__file__).resolve().parents[1] / "recipes" / "vae.py"
+        >>> is_entry_point(["/usr/bin/keras-ae", "datasets"]), is_entry_point([str(recipe)])
         (True, True)
-        >>> is_entry_point(["notebook.py"])
-        False
+        >>> is_entry_point(["notebook.py"]), is_entry_point(["/elsewhere/recipes/cooking.py"])
+        (False, False)
     """
     argv = sys.argv if argv is None else argv
     if not argv or not argv[0]:
         return False
-    prog = Path(argv[0])
-    return argv[0] == "-m" or prog.name in _ENTRY_SCRIPTS or (prog.parent.name == "recipes" and prog.suffix == ".py")
+    if argv[0] == "-m" or Path(argv[0]).name in _ENTRY_SCRIPTS:
+        return True
+    prog = Path(argv[0]).resolve()
+    return (prog.suffix == ".py" and prog.parent.name == "recipes"
+            and (prog.parent.parent / "keras_ae" / "quiet.py").is_file())
 
 
 def wants_verbose(argv: Sequence[str] | None = None) -> bool:

@@ -35,24 +35,28 @@ def wrap_int(value: int, bits: int) -> int:
     return (int(value) + half) % (1 << bits) - half
 
 
-def batch_seed(seed: int, batch: int) -> int:
+def batch_seed(seed: int | tf.Tensor, batch: int) -> int | tf.Tensor:
     """The int64 seed of batch ``batch`` of a sampler called with ``seed``.
 
     Each batch gets its own stream, so a batch's images do not depend on the batches drawn
     before it. Wrapped to int64 (the identity for ordinary seeds) so that any int seed is
-    accepted.
+    accepted. A tensor seed (an exported ``sample`` signature's) gives the same value in
+    int64 arithmetic, which wraps the same way, so Python and TF Serving draw the same images.
 
     Args:
-        seed: The caller's seed (any int).
+        seed: The caller's seed (any int, or an integer tensor).
         batch: The batch index, from 0.
 
     Returns:
-        ``seed`` times a fixed stride plus ``batch``, wrapped to a signed 64-bit int.
+        ``seed`` times a fixed stride plus ``batch``, wrapped to a signed 64-bit int (an int64
+        tensor for a tensor seed).
 
     Example:
-        >>> batch_seed(0, 2), batch_seed(1, 0)
-        (2, 1000003)
+        >>> batch_seed(0, 2), batch_seed(1, 0), int(batch_seed(tf.constant(1, tf.int64), 0))
+        (2, 1000003, 1000003)
     """
+    if isinstance(seed, tf.Tensor):
+        return tf.cast(seed, tf.int64) * _BATCH_STREAM_STRIDE + int(batch)
     return wrap_int(int(seed) * _BATCH_STREAM_STRIDE + int(batch), 64)
 
 

@@ -578,8 +578,8 @@ class DiffusionModel(Trainer, keras.Model):
         all_steps = tf.range(1, self.timesteps, dtype=tf.int32)
 
         def sample(count, seed):
-            seed = seed * 1_000_003  # DiffusionModel._batch_seed(seed, 0), wrapping like int64
-            return {"images": self._sample_loop(network, count, plan, seed)}
+            # Batch 0's stream, as DiffusionModel.sample(n, seed) draws it.
+            return {"images": self._sample_loop(network, count, plan, batch_seed(seed, 0))}
 
         def log_likelihood(images):
             images = assert_on_grid(images, 256, "images")

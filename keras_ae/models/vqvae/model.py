@@ -38,7 +38,7 @@ from keras_ae.registry import register_family
 from keras_ae.validation import check_bool, check_count, check_model_seed, check_verbose
 from keras_ae.training import DataSpec
 from keras_ae.training.batches import compiled, run_batches
-from keras_ae.random import binarize_batch, next_stateless_seed
+from keras_ae.random import batch_seed, binarize_batch, next_stateless_seed
 from keras_ae.replicas import nonempty_batch
 from keras_ae.validation import check_array, check_choice, check_int
 
@@ -580,9 +580,9 @@ class VQVAE(AutoEncoder):
             return {x: self._decode_indices(indices)}
 
         def sample(count, seed):
-            # VQVAE.sample -> AutoregressiveModel.sample: batch 0's stream is seed * 1_000_003 (int64, wrapping).
+            # Batch 0's stream, as VQVAE.sample -> AutoregressiveModel.sample draws it.
             start = tf.zeros(tf.stack([count, *self.prior.image_shape]), tf.float32)
-            maps = self.prior._sample_loop(start, tf.constant(0), seed * 1_000_003)
+            maps = self.prior._sample_loop(start, tf.constant(0), batch_seed(seed, 0))
             indices = tf.cast(tf.round(maps[..., 0] * (self.num_codes - 1)), tf.int32)
             return {x: self._decode_indices(indices), "indices": indices}
 
