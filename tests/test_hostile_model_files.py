@@ -90,11 +90,8 @@ PEAK_RSS = HIGH_WATER_MARK + textwrap.dedent("""
 """)
 
 
-@pytest.mark.slow
-def test_a_weights_bomb_is_refused_quickly_without_allocating(good, members, tmp_path):
-    bomb = _zip(tmp_path / "bomb.keras", {**members, "model.weights.h5": _bomb_weights([(250_000_000,)])},
-                zipfile.ZIP_DEFLATED)
-    assert bomb.stat().st_size < 20_000  # a few KiB on disk, 1 GB declared
+def _load_in_a_fresh_process(good: Path, bomb: Path, tmp_path: Path) -> tuple[str, float, float, float]:
+    """Loads ``good`` then ``bomb`` in a subprocess: the verdict line, peak MiB before and after, seconds."""
     script = tmp_path / "peak.py"
     script.write_text(PEAK_RSS)
     result = subprocess.run([sys.executable, str(script), str(good), str(bomb)], env=ENV, capture_output=True,
@@ -102,6 +99,15 @@ def test_a_weights_bomb_is_refused_quickly_without_allocating(good, members, tmp
     assert result.returncode == 0, result.stderr[-3000:]
     verdict, numbers = result.stdout.strip().splitlines()[-2:]
     before, after, seconds = (float(v) for v in numbers.split())
+    return verdict, before, after, seconds
+
+
+@pytest.mark.slow
+def test_a_weights_bomb_is_refused_quickly_without_allocating(good, members, tmp_path):
+    bomb = _zip(tmp_path / "bomb.keras", {**members, "model.weights.h5": _bomb_weights([(250_000_000,)])},
+                zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < 20_000  # a few KiB on disk, 1 GB declared
+    verdict, before, after, seconds = _load_in_a_fresh_process(good, bomb, tmp_path)
     assert verdict.startswith("REFUSED") and "matches none of the model's variables" in verdict, verdict
     assert "250000000" in verdict and len(verdict) < 600
     assert after < 1024 and after - before < 100, (before, after)  # MiB: no 1 GB (let alone 4.5 GB) buffer
@@ -156,13 +162,7 @@ def test_a_gzip_chunk_bomb_behind_a_right_shaped_kernel_is_refused_quickly_witho
     bomb = _zip(tmp_path / "chunk_bomb.keras", {**members, "model.weights.h5": _chunk_bomb(members, **storage)},
                 zipfile.ZIP_DEFLATED)
     assert bomb.stat().st_size < 40_000  # a 1 MB zlib stream of zeros deflates again in the zip
-    script = tmp_path / "peak.py"
-    script.write_text(PEAK_RSS)
-    result = subprocess.run([sys.executable, str(script), str(good), str(bomb)], env=ENV, capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    verdict, numbers = result.stdout.strip().splitlines()[-2:]
-    before, after, seconds = (float(v) for v in numbers.split())
+    verdict, before, after, seconds = _load_in_a_fresh_process(good, bomb, tmp_path)
     assert verdict.startswith("REFUSED") and BOMBED in verdict and len(verdict) < 600, verdict
     assert re.search(expected, verdict), verdict
     assert after - before < 100, (before, after)  # MiB: no 1 GiB chunk buffer
