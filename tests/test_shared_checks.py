@@ -151,7 +151,7 @@ def test_the_label_helper_broadcasts_the_one_hot_label_over_an_image():
 
 
 def test_flow_and_vqvae_inference_run_through_the_one_batch_runner(monkeypatch):
-    from keras_ae.models.flow import model as flow_module
+    from keras_ae.models.flow import sampling as flow_module
     from keras_ae.models.flow.builders import build_realnvp
     from keras_ae.models.vqvae import model as vqvae_module
     from keras_ae.models.vqvae.builders import build_vqvae

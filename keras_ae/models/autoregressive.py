@@ -19,6 +19,12 @@ mapping images to logits) and owns:
 * ``sample_naive``: the textbook Python loop calling the full model once per pixel,
   kept as the benchmark baseline. Both samplers draw the same random numbers, so for a
   given seed they return the same images.
+
+This module holds the networks' wiring, the distribution, the loss hook and the training
+step; the methods used outside ``fit`` come from mixins in sibling modules:
+:mod:`~keras_ae.models.autoregressive_sampling` (the samplers and :func:`counter_uniform`),
+:mod:`~keras_ae.models.autoregressive_likelihood` (``log_likelihood``, ``bits_per_dim``) and
+:mod:`~keras_ae.models.autoregressive_serving` (the export signatures).
 """
 
 from __future__ import annotations
@@ -31,19 +37,21 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
-from keras_ae.evaluation.likelihood import bits_per_dim
-from keras_ae.export.endpoints import MAX_SAMPLE_COUNT, ExportOptions, describe_data, image_endpoints
 from keras_ae.layers.masked_conv import MaskedConv2D
-from keras_ae.models.common import as_image_shape, check_int, check_seed
+from keras_ae.models.autoregressive_likelihood import AutoregressiveLikelihood
+from keras_ae.models.autoregressive_sampling import AutoregressiveSampling, counter_uniform
+from keras_ae.models.autoregressive_serving import AutoregressiveServing
+from keras_ae.models.common import as_image_shape, check_int
 from keras_ae.models.serialization import from_nested_config
 from keras_ae.registry import register_family
-from keras_ae.validation import check_bool, check_count, check_model_seed, check_verbose
+from keras_ae.validation import check_bool, check_model_seed
 from keras_ae.training import DataSpec, Trainer
-from keras_ae.training.batches import example_count, iterate_batches
-from keras_ae.random import batch_seed, binarize_batch, next_stateless_seed
+from keras_ae.random import binarize_batch, next_stateless_seed
 from keras_ae.replicas import nonempty_batch
-from keras_ae.graph_checks import assert_on_grid
 from keras_ae.validation import check_array, check_on_grid
+
+# counter_uniform lives with the samplers; it stays importable from here.
+__all__ = ["AutoregressiveModel", "build_output_head", "counter_uniform"]
 
 
 def _image_shape_text(shape) -> str:
@@ -78,48 +86,9 @@ def build_output_head(features: int, image_channels: int, levels: int, units: in
     ], name=name)
 
 
-def _u32(value: int):
-    return tf.constant(value, tf.uint32)
-
-
-def _mix32(x):
-    """The "lowbias32" integer hash (C. Wellons): a bijection of uint32 with good avalanche."""
-    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, _u32(16))) * _u32(0x7FEB352D)
-    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, _u32(15))) * _u32(0x846CA68B)
-    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, _u32(16)))
-
-
-def counter_uniform(shape, seed, index):
-    """Uniform numbers in (0, 1) as a pure function of ``(seed, index, position)``.
-
-    A counter-based generator made of integer ops only, so it returns the same bits
-    eagerly, in ``tf.function`` and under XLA (TF's stateless Philox does not: XLA
-    derives its key differently). The samplers draw pixel ``index`` with it, so the
-    compiled and the naive sampler produce identical images.
-
-    Args:
-        shape: Output shape (a tensor or list).
-        seed: int64 seed.
-        index: int32 pixel index (raster order, colours innermost).
-
-    Returns:
-        float32 tensor of ``shape`` with values ``(k + 0.5) / 2**24``.
-
-    Example:
-        >>> float(counter_uniform([1], 0, 0)[0]) == float(counter_uniform([1], 0, 0)[0])
-        True
-    """
-    seed = tf.cast(seed, tf.uint64)
-    lo = tf.cast(tf.bitwise.bitwise_and(seed, tf.constant(0xFFFFFFFF, tf.uint64)), tf.uint32)
-    hi = tf.cast(tf.bitwise.right_shift(seed, tf.constant(32, tf.uint64)), tf.uint32)
-    key = _mix32(tf.bitwise.bitwise_xor(_mix32(tf.bitwise.bitwise_xor(lo, _mix32(hi))), tf.cast(index, tf.uint32)))
-    ids = tf.cast(tf.range(tf.reduce_prod(shape)), tf.uint32) * _u32(0x9E3779B9)
-    bits = tf.bitwise.right_shift(_mix32(tf.bitwise.bitwise_xor(ids, key)), _u32(8))
-    return tf.reshape((tf.cast(bits, tf.float32) + 0.5) * (2.0 ** -24), shape)
-
-
 @register_family("autoregressive", serving_default="log_likelihood")
-class AutoregressiveModel(Trainer, keras.Model):
+class AutoregressiveModel(AutoregressiveSampling, AutoregressiveLikelihood, AutoregressiveServing, Trainer,
+                          keras.Model):
     """A causal network over pixels with exact likelihoods and a compiled sampler.
 
     Args:
@@ -324,33 +293,6 @@ class AutoregressiveModel(Trainer, keras.Model):
         return DataSpec(self.image_shape, (0.0, 1.0), "Scale 8-bit images to [0, 1] with x / 255.",
                         levels=None if grey_ok else self.levels)
 
-    # -- serving: the export signatures of the family ----------------------------------
-    def serving_endpoints(self, options: ExportOptions) -> list:
-        """``log_likelihood`` (images -> exact ``log_likelihood`` in nats and ``bits_per_dim``)
-        and its uint8 twin. Images must lie on the model's grid of levels (0/1 for a binary
-        model), which the signature checks.
-
-        Example:
-            >>> from keras_ae.export import ExportOptions
-            >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
-            >>> [e.name for e in model.serving_endpoints(ExportOptions())]
-            ['log_likelihood', 'log_likelihood_uint8']
-        """
-        hint = "for this model" + (" (binarize them first)" if self.binary else "")
-
-        def log_likelihood(images):
-            images = assert_on_grid(images, self.levels, "images", hint)
-            log_p = self.log_prob(images, self(images, training=False))
-            return {"log_likelihood": log_p, "bits_per_dim": -log_p / (self.num_dims * math.log(2.0))}
-
-        functions = [("log_likelihood", log_likelihood, [], "images -> log_likelihood (nats), bits_per_dim")]
-        return image_endpoints("images", self.image_shape, (0.0, 1.0), options, functions)
-
-    def serving_metadata(self) -> dict:
-        """Facts recorded in an export's metadata: image shape, levels, dimensions."""
-        return {"input": describe_data("images", self.image_shape, (0.0, 1.0)), "levels": self.levels,
-                "num_dims": self.num_dims}
-
     # -- training ----------------------------------------------------------------------
     @property
     def metrics(self):
@@ -379,292 +321,3 @@ class AutoregressiveModel(Trainer, keras.Model):
         x, batch = nonempty_batch(keras.utils.unpack_x_y_sample_weight(data)[0])
         return self.update_trackers(self.compute_losses(tf.cast(x, tf.float32), training=False), batch)
 
-    # -- likelihood --------------------------------------------------------------------
-    def log_likelihood(self, x, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
-        """Exact ``log p(x)`` of each image, in nats.
-
-        Args:
-            x: Images the model can score (binary for a binary model), or a
-                ``tf.data.Dataset`` of them (``x`` or ``(x, y)``; labels ignored; unbatched
-                datasets are batched with ``batch_size``), read one batch at a time and
-                checked batch by batch (range, levels).
-            batch_size: Images per forward pass, an int >= 1.
-            verbose: 1 shows a progress bar with the mean log-likelihood of the images so far.
-
-        Returns:
-            float64 array ``(n,)``; the test NLL is ``-log_likelihood(x).mean()``.
-
-        Example:
-            >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
-            >>> ll = model.log_likelihood(keras_ae.data.binarize(x_digits_test, seed=0))
-            >>> ll.shape, ll.dtype, bool(np.all(ll < 0))
-            ((64,), dtype('float64'), True)
-        """
-        if not isinstance(x, tf.data.Dataset):  # a dataset is checked batch by batch as it is read
-            x = self.validate_images(x)
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
-        verbose = check_verbose(verbose)
-        if self._compiled_log_prob is None:
-            spec = tf.TensorSpec((None, *self.image_shape), tf.float32)
-            self._compiled_log_prob = tf.function(lambda b: self.log_prob(b, self(b, training=False)),
-                                                  input_signature=[spec])
-        target = example_count(x)
-        # Stateful: shown as given. Progbar's own average ends on the last batch's value.
-        bar = keras.utils.Progbar(target, verbose=verbose, unit_name="image", stateful_metrics=["log_likelihood"])
-        out = []
-        total, done = 0.0, 0
-        data_spec = DataSpec(self.image_shape, (0.0, 1.0), "Scale 8-bit images to [0, 1] with x / 255.",
-                             targets="ignored", levels=self.levels)
-        for batch in iterate_batches(x, batch_size, data_spec, "x", where="log_likelihood"):
-            out.append(self._compiled_log_prob(tf.cast(batch, tf.float32)).numpy().astype(np.float64))
-            total, done = total + float(out[-1].sum()), done + len(out[-1])
-            bar.update(done, values=[("log_likelihood", total / done)], finalize=False if target is None else None)
-        if target is None and verbose:
-            # An open-ended bar prints its final line only when told the stream has ended.
-            bar.update(done, values=[("log_likelihood", total / max(done, 1))], finalize=True)
-        return np.concatenate(out) if out else np.zeros(0, np.float64)
-
-    def bits_per_dim(self, x, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
-        """Negative log-likelihood of each image in bits per dimension (pixel x channel).
-
-        Args:
-            x: Images the model can score, or a ``tf.data.Dataset`` of them (as for
-                :meth:`log_likelihood`).
-            batch_size: Images per forward pass, an int >= 1.
-            verbose: 1 shows a progress bar (with the running mean log-likelihood in nats).
-
-        Returns:
-            float64 array ``(n,)``.
-
-        Example:
-            >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
-            >>> x = keras_ae.data.binarize(x_digits_test, seed=0)
-            >>> np.allclose(model.bits_per_dim(x), -model.log_likelihood(x) / (64 * np.log(2)))
-            True
-        """
-        return bits_per_dim(-self.log_likelihood(x, batch_size=batch_size, verbose=verbose), self.num_dims)
-
-    # -- sampling ------------------------------------------------------------------------
-    def _draw(self, logit, seed, index):
-        """Samples pixel values from ``logit`` ((n,) or (n, levels)) with a stateless seed.
-
-        Keyed by ``(seed, index)``: the compiled and the naive samplers draw the same numbers.
-        """
-        logit = tf.cast(logit, tf.float32)
-        u = counter_uniform(tf.shape(logit), seed, index)
-        if self.binary:
-            return tf.cast(u < tf.sigmoid(logit), tf.float32)
-        level = tf.argmax(logit - tf.math.log(-tf.math.log(u)), axis=-1)  # Gumbel-max
-        # A lookup, not a division: graph rewrites of x / 255 could change the last bit.
-        return tf.gather(np.arange(self.levels, dtype=np.float32) / (self.levels - 1), level)
-
-    def _put(self, x, value, index):
-        """Writes ``value`` ((n,)) at flat raster position ``index`` of images ``x``."""
-        h, w, c = self.image_shape
-        at = tf.reshape(tf.equal(tf.range(h * w * c), index), (1, h, w, c))
-        return tf.where(at, tf.cast(value, x.dtype)[:, None, None, None], x)
-
-    def _band(self, x, row):
-        """The band of rows the pixels of ``row`` can see, and ``row``'s index in it."""
-        h = self.image_shape[0]
-        height = h if self.receptive_rows is None else min(h, self.receptive_rows + 1)
-        if height == h:
-            return x, row
-        start = tf.clip_by_value(row - self.receptive_rows, 0, h - height)
-        band = tf.slice(x, tf.stack([0, start, 0, 0]), tf.stack([tf.shape(x)[0], height, -1, -1]))
-        return band, row - start
-
-    def _begin_row(self, x, row):
-        """Work shared by the pixels of ``row`` (nothing by default)."""
-        return ()
-
-    def _row_logits(self, x, row, cache):
-        """Logits of every pixel of ``row`` given the current images ``x``: ``(n, w, c[, levels])``."""
-        band, r = self._band(x, row)
-        return tf.gather(self(band, training=False), r, axis=1)
-
-    # Recurrent models (PixelRNN's Row LSTM) carry a state from row to row instead of
-    # recomputing the rows above: these three hooks do nothing for the others.
-    def _initial_row_state(self, x, first_row):
-        """The state carried into row ``first_row`` (a nest of tensors; none by default)."""
-        return ()
-
-    def _begin_row_with_state(self, x, row, state):
-        """``_begin_row`` given the state carried from the row above (ignored by default)."""
-        return self._begin_row(x, row)
-
-    def _end_row(self, x, row, cache, state):
-        """The state carried into the next row, once ``row`` is drawn (unchanged by default)."""
-        return state
-
-    def _sample_loop(self, x, first_row, seed):
-        h, w, c = self.image_shape
-
-        def row_body(i, x, state):
-            cache = self._begin_row_with_state(x, i, state)
-
-            def pixel_body(j, x):
-                for k in range(c):  # colours of one pixel, one after another
-                    logit = tf.gather(self._row_logits(x, i, cache), j, axis=1)[:, k]
-                    index = (i * w + j) * c + k
-                    x = self._put(x, self._draw(logit, seed, index), index)
-                return j + 1, x
-
-            x = tf.while_loop(lambda j, _: j < w, pixel_body, (tf.constant(0), x))[1]
-            return i + 1, x, self._end_row(x, i, cache, state)
-
-        return tf.while_loop(lambda i, *_: i < h, row_body, (first_row, x, self._initial_row_state(x, first_row)))[1]
-
-    def _sampler_seed(self, seed: int | None) -> int:
-        """A validated int seed; ``None`` takes a fresh one from the model's random stream (as the VAE does)."""
-        seed = check_seed(seed)
-        if seed is None:
-            pair = next_stateless_seed(self.seed_generator).numpy()
-            seed = int(pair[0]) * 2**32 + int(pair[1])
-        return seed
-
-    @staticmethod
-    def _batch_seed(seed: int, batch: int) -> int:
-        return batch_seed(seed, batch)
-
-    def _run_sampler(self, x, first_row: int, seed: int, batch_size: int, verbose: int,
-                     jit_compile: bool) -> np.ndarray:
-        if len(x) == 0:  # nothing to draw: skip tracing the sampler
-            return np.zeros((0, *self.image_shape), np.float32)
-        if self._compiled_sampler is None or self._compiled_sampler[0] != jit_compile:
-            spec = [tf.TensorSpec((None, *self.image_shape), tf.float32), tf.TensorSpec((), tf.int32),
-                    tf.TensorSpec((), tf.int64)]
-            self._compiled_sampler = (jit_compile, tf.function(self._sample_loop, input_signature=spec,
-                                                               jit_compile=jit_compile))
-        fn = self._compiled_sampler[1]
-        bar = keras.utils.Progbar(len(x), verbose=verbose, unit_name="image")
-        out = []
-        for b, start in enumerate(range(0, len(x), batch_size)):
-            out.append(fn(tf.constant(x[start:start + batch_size]), tf.constant(first_row, tf.int32),
-                          tf.constant(self._batch_seed(seed, b), tf.int64)).numpy())
-            bar.add(len(out[-1]))
-        return np.concatenate(out)
-
-    def sample(self, n: int, seed: int | None = 0, batch_size: int = 256, verbose: int = 0,
-               jit_compile: bool = True) -> np.ndarray:
-        """Draws ``n`` images, one pixel (and colour) at a time, in one compiled loop.
-
-        Args:
-            n: Number of images, an int >= 0 (0 gives an empty ``(0, h, w, c)`` array); drawn
-                in batches, refused when the result would exceed
-                :data:`~keras_ae.validation.MAX_RESULT_BYTES` (1 GiB).
-            seed: Any int; the same seed gives the same images. ``None`` draws a fresh
-                seed from the model's random stream (new images on every call), as
-                :meth:`VAE.sample <keras_ae.models.vae.VAE.sample>` does.
-            batch_size: Images sampled in parallel, an int >= 1.
-            verbose: 1 shows a progress bar over batches.
-            jit_compile: Compile the loop with XLA.
-
-        Returns:
-            float32 images ``(n, h, w, c)`` with values ``level / (levels - 1)``.
-
-        Example:
-            >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
-            >>> images = model.sample(4, seed=0, jit_compile=False)
-            >>> images.shape, np.unique(images)
-            ((4, 8, 8, 1), array([0., 1.], dtype=float32))
-        """
-        # The starting images and the drawn ones: twice the result.
-        n = check_count(n, "n", 2 * 4 * int(np.prod(self.image_shape)))
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
-        verbose = check_verbose(verbose)
-        seed = self._sampler_seed(seed)
-        x = np.zeros((n, *self.image_shape), np.float32)
-        return self._run_sampler(x, 0, seed, batch_size, verbose, jit_compile)
-
-    def complete(self, x, rows_observed: int, seed: int | None = 0, batch_size: int = 256, verbose: int = 0,
-                 jit_compile: bool = True) -> np.ndarray:
-        """Image completion: keeps the top ``rows_observed`` rows and samples the rest.
-
-        Args:
-            x: Images ``(n, h, w, c)`` (rows from ``rows_observed`` on are ignored) or just
-                their top rows ``(n, rows_observed, w, c)``.
-            rows_observed: Number of observed rows, ``1 <= rows_observed <= h``.
-            seed: Any int, or ``None`` for a fresh seed from the model's random stream.
-            batch_size: Images completed in parallel, an int >= 1.
-            verbose: 1 shows a progress bar.
-            jit_compile: Compile the loop with XLA.
-
-        Returns:
-            float32 completed images ``(n, h, w, c)``.
-
-        Raises:
-            InputValidationError: if no pixel is observed (``rows_observed < 1``), for too
-                many rows, or for images the model cannot score.
-
-        Example:
-            >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
-            >>> x = keras_ae.data.binarize(x_digits_test[:4], seed=0)
-            >>> filled = model.complete(x, rows_observed=6, seed=0, jit_compile=False)
-            >>> filled.shape, np.array_equal(filled[:, :6], x[:, :6])  # the observed rows are kept
-            ((4, 8, 8, 1), True)
-        """
-        h = self.image_shape[0]
-        rows_observed = check_int(rows_observed, "rows_observed")
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
-        verbose = check_verbose(verbose)
-        seed = self._sampler_seed(seed)
-        if rows_observed < 1:
-            raise InputValidationError(
-                f"rows_observed={rows_observed}: a completion needs at least one observed row; "
-                "use sample(n) to draw images from scratch."
-            )
-        if rows_observed > h:
-            raise InputValidationError(f"rows_observed={rows_observed} exceeds the image height {h}.")
-        arr = np.asarray(x)
-        if arr.ndim >= 2 and rows_observed <= arr.shape[1] <= h:
-            arr = arr[:, :rows_observed]  # the unobserved rows are ignored
-        top = self.validate_images(arr, "x", rows=rows_observed)
-        start = np.zeros((len(top), *self.image_shape), np.float32)
-        start[:, :rows_observed] = top
-        return self._run_sampler(start, rows_observed, seed, batch_size, verbose, jit_compile)
-
-    def sample_naive(self, n: int, seed: int | None = 0, verbose: int = 0,
-                     compiled_forward: bool = False) -> np.ndarray:
-        """The baseline sampler: a Python loop over pixels calling the full model each time.
-
-        Draws the same random numbers as :meth:`sample` (for one batch), so it returns the
-        same images for the same seed; only slower. Kept for benchmarks and tests.
-
-        Args:
-            n: Number of images (one batch), an int in [0, 10,000] (:meth:`sample` draws more).
-            seed: Any int, or ``None`` for a fresh seed from the model's random stream.
-            verbose: 1 shows a progress bar over pixels.
-            compiled_forward: Wrap the model call in ``tf.function`` (the loop stays in Python).
-
-        Returns:
-            float32 images ``(n, h, w, c)``.
-
-        Example:
-            >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
-            >>> slow = model.sample_naive(2, seed=0, compiled_forward=True)
-            >>> np.array_equal(slow, model.sample(2, seed=0, jit_compile=False))
-            True
-        """
-        n = check_count(n, "n", 4 * int(np.prod(self.image_shape)), maximum=MAX_SAMPLE_COUNT,
-                        advice="sample_naive runs the whole network on one batch; sample() draws more in batches")
-        verbose = check_verbose(verbose)
-        seed = self._sampler_seed(seed)
-        h, w, c = self.image_shape
-        if n == 0:
-            return np.zeros((0, h, w, c), np.float32)
-
-        def forward(images):  # the full model on the full images
-            return self(images, training=False)
-
-        if compiled_forward:
-            forward = tf.function(forward)
-        x = tf.zeros((n, h, w, c))
-        seed = tf.constant(self._batch_seed(seed, 0), tf.int64)  # batch 0's stream in sample()
-        bar = keras.utils.Progbar(h * w * c, verbose=verbose, unit_name="pixel")
-        for index in range(h * w * c):
-            i, j, k = index // (w * c), (index // c) % w, index % c
-            logit = forward(x)[:, i, j, k]
-            x = self._put(x, self._draw(logit, seed, index), index)
-            bar.add(1)
-        return x.numpy()

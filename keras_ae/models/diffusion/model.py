@@ -20,7 +20,6 @@ inside the model. The model owns:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import keras
@@ -28,27 +27,21 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
-from keras_ae.evaluation.likelihood import bits_per_dim
-from keras_ae.export.endpoints import MAX_SAMPLE_COUNT, ExportOptions, describe_data, image_endpoints, make_endpoint
-from keras_ae.models.autoregressive import counter_uniform
-from keras_ae.models.common import (as_image_shape, check_example_size, check_int, check_nonnegative_float,
-                                   check_parameter_budget, check_seed)
-from keras_ae.models.diffusion.schedules import (SCHEDULES, VARIANCES, NoiseSchedule, check_timesteps, ddim_step,
-                                                 q_sample, sampling_plan, variational_bound)
+from keras_ae.models.common import as_image_shape, check_example_size, check_int, check_parameter_budget
+from keras_ae.models.diffusion.likelihood import _RANGE_HINT, DiffusionLikelihood
+from keras_ae.models.diffusion.sampling import METHODS, DiffusionSampling, counter_normal
+from keras_ae.models.diffusion.schedules import SCHEDULES, VARIANCES, NoiseSchedule, check_timesteps, q_sample
+from keras_ae.models.diffusion.serving import DiffusionServing
 from keras_ae.models.serialization import from_nested_config
 from keras_ae.registry import register_family
-from keras_ae.validation import check_bool, check_count, check_float, check_model_seed, check_verbose
+from keras_ae.validation import check_bool, check_float, check_model_seed
 from keras_ae.training import DataSpec, Trainer
-from keras_ae.training.batches import example_count, iterate_batches
-from keras_ae.random import batch_noise, batch_seed, next_stateless_seed, wrap_int
+from keras_ae.random import batch_noise, next_stateless_seed
 from keras_ae.replicas import nonempty_batch
-from keras_ae.graph_checks import assert_on_grid
 from keras_ae.validation import check_array, check_choice, check_on_grid
 
-METHODS = ("ddim", "ddpm")
 # DDIM steps of sample() when none are given: 50 of T = 1000 is Song et al.'s quality / speed middle ground.
 DEFAULT_SAMPLE_STEPS = 50
-_RANGE_HINT = "Scale 8-bit images to [0, 1] with x.astype('float32') / 255."
 
 
 def check_sample_steps(sample_steps: int | None, timesteps: int) -> int:
@@ -72,26 +65,8 @@ def check_sample_steps(sample_steps: int | None, timesteps: int) -> int:
     return check_int(sample_steps, "sample_steps", minimum=1, maximum=timesteps)
 
 
-def counter_normal(shape, seed, index) -> tf.Tensor:
-    """Standard normal noise as a pure function of ``(seed, index, position)`` (Box-Muller).
-
-    Built on :func:`~keras_ae.models.autoregressive.counter_uniform`, so it returns the
-    same numbers eagerly, in ``tf.function`` and under XLA: the compiled and the Python-loop
-    samplers draw identical noise.
-
-    Example:
-        >>> z = counter_normal([10_000], 0, 3)
-        >>> abs(float(tf.reduce_mean(z))) < 0.05, abs(float(tf.math.reduce_std(z)) - 1) < 0.05
-        (True, True)
-    """
-    index = tf.cast(index, tf.int32)
-    u1 = counter_uniform(shape, seed, 2 * index)
-    u2 = counter_uniform(shape, seed, 2 * index + 1)
-    return tf.sqrt(-2.0 * tf.math.log(u1)) * tf.cos(2.0 * math.pi * u2)
-
-
 @register_family("diffusion", serving_default="sample")
-class DiffusionModel(Trainer, keras.Model):
+class DiffusionModel(DiffusionSampling, DiffusionLikelihood, DiffusionServing, Trainer, keras.Model):
     """A denoising diffusion model of images in [0, 1].
 
     Args:
@@ -313,289 +288,5 @@ class DiffusionModel(Trainer, keras.Model):
             else:
                 ema.assign(w)
 
-    # -- sampling ------------------------------------------------------------------------
-    def _plan(self, steps, method: str, eta) -> tuple[int, dict[str, np.ndarray]]:
-        steps = self.sample_steps if steps is None else check_int(steps, "steps", minimum=1)
-        if steps > self.timesteps:
-            raise InputValidationError(
-                f"steps={steps} exceeds the model's {self.timesteps} diffusion timesteps; "
-                f"use steps <= {self.timesteps}.")
-        method = check_choice(method, "method", METHODS)
-        if method == "ddpm":
-            if eta is not None and float(eta) != 1.0:
-                raise InputValidationError(
-                    f"eta={eta} applies to method='ddim'; 'ddpm' is ancestral sampling (eta=1).")
-            eta = 1.0
-        eta = 0.0 if eta is None else check_nonnegative_float(eta, "eta")
-        return steps, sampling_plan(self.schedule, steps, eta)
 
-    def _step(self, network, x, i, plan, seed):
-        """Step ``i`` of the reverse walk (``plan`` holds float32 tensors); returns ``(x_prev, x0_hat)``."""
-        n = tf.shape(x)[0]
-        eps = self.predict_noise(network, x, tf.fill([n], plan["t"][i]))
-        return ddim_step(x, eps, plan["alpha_bar"][i], plan["alpha_bar_prev"][i], plan["sigma"][i],
-                         counter_normal(tf.shape(x), seed, i + 1), clip=self.clip_denoised)
-
-    def _sample_loop(self, network, n, plan, seed):
-        x = counter_normal(tf.stack([n, *self.image_shape]), seed, 0)
-
-        def body(i, x):
-            return i + 1, self._step(network, x, i, plan, seed)[0]
-
-        x = tf.while_loop(lambda i, _: i < tf.size(plan["t"]), body, (tf.constant(0), x))[1]
-        return tf.clip_by_value((x + 1.0) / 2.0, 0.0, 1.0)
-
-    def _compiled_sampler(self, use_ema: bool, jit_compile: bool):
-        key = ("sample", use_ema and self.ema_network is not None, bool(jit_compile))
-        if key not in self._compiled:
-            network = self.sampling_network(use_ema)
-            plan_spec = {"t": tf.TensorSpec([None], tf.int32), **{k: tf.TensorSpec([None], tf.float32)
-                                                                    for k in ("alpha_bar", "alpha_bar_prev", "sigma")}}
-            self._compiled[key] = tf.function(
-                lambda n, plan, seed: self._sample_loop(network, n, plan, seed), jit_compile=bool(jit_compile),
-                autograph=False,
-                input_signature=[tf.TensorSpec((), tf.int32), plan_spec, tf.TensorSpec((), tf.int64)])
-        return self._compiled[key]
-
-    @staticmethod
-    def _as_tensors(plan: dict[str, np.ndarray]) -> dict[str, tf.Tensor]:
-        return {k: tf.constant(v, tf.int32 if k == "t" else tf.float32) for k, v in plan.items()}
-
-    def _sampler_seed(self, seed) -> int:
-        seed = check_seed(seed)
-        if seed is None:
-            pair = next_stateless_seed(self.seed_generator).numpy()
-            seed = int(pair[0]) * 2**32 + int(pair[1])
-        return seed
-
-    @staticmethod
-    def _batch_seed(seed: int, batch: int) -> int:
-        return batch_seed(seed, batch)
-
-    def sample(self, n: int, steps: int | None = None, method: str = "ddim", eta: float | None = None,
-               seed: int | None = 0, batch_size: int = 500, use_ema: bool = True, jit_compile: bool = False,
-               verbose: int = 0) -> np.ndarray:
-        """Draws ``n`` images by walking the reverse process, the whole walk one compiled loop.
-
-        Args:
-            n: Number of images, an int >= 0; walked in batches of ``batch_size``, refused
-                when the result would exceed :data:`~keras_ae.validation.MAX_RESULT_BYTES` (1 GiB).
-            steps: Reverse steps, ``1 <= steps <= T`` (default ``sample_steps``), evenly
-                spaced over the ``T`` timesteps.
-            method: ``"ddim"`` (Song et al. 2021; ``eta=0``: deterministic given the
-                starting noise) or ``"ddpm"`` (ancestral sampling, ``eta=1``).
-            eta: DDIM's noise scale, a number >= 0 (``"ddim"`` only; default 0).
-            seed: Any int (same seed, same images), or ``None`` for a fresh one from the
-                model's random stream.
-            batch_size: Images walked in parallel, an int >= 1.
-            use_ema: Sample with the EMA weights (when the model keeps them).
-            jit_compile: Compile the loop with XLA (same noise, so nearly the same images).
-            verbose: 1 shows a progress bar over images.
-
-        Returns:
-            float32 images ``(n, h, w, c)`` in [0, 1].
-
-        Example:
-            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=20)
-            >>> a = model.sample(3, steps=4, seed=1)
-            >>> np.array_equal(a, model.sample(3, steps=4, seed=1)), a.shape
-            (True, (3, 8, 8, 1))
-        """
-        n = check_count(n, "n", 4 * self.num_dims)
-        steps, plan = self._plan(steps, method, eta)
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
-        verbose = check_verbose(verbose)
-        seed = self._sampler_seed(seed)
-        if n == 0:
-            return np.zeros((0, *self.image_shape), np.float32)
-        fn, plan = self._compiled_sampler(use_ema, jit_compile), self._as_tensors(plan)
-        bar = keras.utils.Progbar(n, verbose=verbose, unit_name="image")
-        out = []
-        for b, start in enumerate(range(0, n, batch_size)):
-            count = min(batch_size, n - start)
-            out.append(fn(tf.constant(count, tf.int32), plan, tf.constant(self._batch_seed(seed, b), tf.int64)).numpy())
-            bar.add(count)
-        return np.concatenate(out)
-
-    def sample_naive(self, n: int, steps: int | None = None, method: str = "ddim", eta: float | None = None,
-                     seed: int | None = 0, use_ema: bool = True, compiled_forward: bool = False,
-                     return_trajectory: bool = False, verbose: int = 0):
-        """The baseline sampler: a Python loop over the steps, calling the network once per step.
-
-        Draws the same noise as :meth:`sample` (for one batch), so it returns the same
-        images up to float rounding; kept for benchmarks, tests and trajectory figures.
-
-        Args:
-            n, steps, method, eta, seed, use_ema: As for :meth:`sample`; ``n`` is one batch,
-                at most 10,000 images (:meth:`sample` draws more).
-            compiled_forward: Wrap the network call in ``tf.function`` (the loop stays in Python).
-            return_trajectory: Also return the images at every step.
-            verbose: 1 shows a progress bar over steps.
-
-        Returns:
-            float32 images ``(n, h, w, c)`` in [0, 1]; with ``return_trajectory`` also
-            ``(steps + 1, n, h, w, c)``: ``x_T`` (pure noise) first, then ``x_t`` after
-            each step, in [0, 1] (clipped).
-
-        Example:
-            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=20)
-            >>> slow, frames = model.sample_naive(2, steps=4, seed=0, return_trajectory=True)
-            >>> np.allclose(slow, model.sample(2, steps=4, seed=0), atol=1e-5), frames.shape
-            (True, (5, 2, 8, 8, 1))
-        """
-        steps, plan = self._plan(steps, method, eta)
-        frames = len(plan["t"]) + 1 if return_trajectory else 1
-        n = check_count(n, "n", 4 * self.num_dims * frames, minimum=1, maximum=MAX_SAMPLE_COUNT,
-                        advice="sample_naive walks one batch; sample() draws more in batches")
-        verbose = check_verbose(verbose)
-        seed = tf.constant(self._batch_seed(self._sampler_seed(seed), 0), tf.int64)  # batch 0's stream in sample()
-        network, plan = self.sampling_network(use_ema), self._as_tensors(plan)
-        if compiled_forward:
-            network = tf.function(network)
-        x = counter_normal(tf.constant([n, *self.image_shape]), seed, 0)
-        frames = [x]
-        bar = keras.utils.Progbar(len(plan["t"]), verbose=verbose, unit_name="step")
-        for i in range(len(plan["t"])):
-            x = self._step(network, x, tf.constant(i), plan, seed)[0]
-            frames.append(x)
-            bar.add(1)
-        images = tf.clip_by_value((x + 1.0) / 2.0, 0.0, 1.0).numpy()
-        if not return_trajectory:
-            return images
-        return images, np.clip((np.stack([f.numpy() for f in frames]) + 1.0) / 2.0, 0.0, 1.0)
-
-    # -- the variational bound ------------------------------------------------------------
-    def _bound(self, network, x, seed, timesteps=None) -> dict[str, tf.Tensor]:
-        """Ho et al.'s Eq. 5 terms of images ``x`` in [0, 1] (nats per image)."""
-        x0 = 2.0 * tf.cast(x, tf.float32) - 1.0
-
-        def eps_fn(x_t, t):
-            return self.predict_noise(network, x_t, t)
-
-        return variational_bound(self.schedule, eps_fn, x0, seed, decoder="discretized", timesteps=timesteps)
-
-    def _compiled_bound(self, use_ema: bool):
-        key = ("bound", use_ema and self.ema_network is not None)
-        if key not in self._compiled:
-            network = self.sampling_network(use_ema)
-            self._compiled[key] = tf.function(
-                lambda x, seed, ts: self._bound(network, x, seed, ts), autograph=False,
-                input_signature=[tf.TensorSpec((None, *self.image_shape), tf.float32), tf.TensorSpec((), tf.int64),
-                                 tf.TensorSpec([None], tf.int32)])
-        return self._compiled[key]
-
-    def log_likelihood(self, x, batch_size: int = 100, timesteps: int | None = None, seed: int = 0,
-                       use_ema: bool = True, verbose: int = 0, return_terms: bool = False):
-        """The variational lower bound on ``log p(x)`` of each 8-bit image, in nats (Ho et al. Eq. 5).
-
-        ``-log_likelihood(x)`` is ``L_T + sum_{t>1} L_{t-1} + L_0`` with the discretized
-        Gaussian decoder ``L_0``: an upper bound on the NLL of the 8-bit image (one draw
-        of ``x_t`` per term).
-
-        Args:
-            x: Images in [0, 1] on the 8-bit grid (``k / 255``), or a ``tf.data.Dataset``
-                of them (``x`` or ``(x, y)``; labels ignored), checked batch by batch.
-            batch_size: Images per compiled pass, an int >= 1.
-            timesteps: ``None`` sums all ``T - 1`` terms ``L_{t-1}`` (``T`` network calls
-                per batch); an int ``k`` estimates their sum from ``k`` distinct timesteps
-                drawn uniformly per batch (unbiased, ``k + 1`` calls).
-            seed: Int seed of the draws of ``x_t`` (and of the timesteps).
-            use_ema: Score with the EMA weights (what :meth:`sample` uses).
-            verbose: 1 shows a progress bar with the mean bits/dim so far.
-            return_terms: Also return the mean of each term ``{"prior", "diffusion", "decoder"}`` (nats).
-
-        Returns:
-            float64 array ``(n,)`` (and the terms dict with ``return_terms``).
-
-        Example:
-            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=20)
-            >>> ll = model.log_likelihood(np.round(x_digits_test[:4] * 255) / 255)
-            >>> ll.shape, bool(np.all(ll < 0))
-            ((4,), True)
-        """
-        if not isinstance(x, tf.data.Dataset):
-            x = self.validate_images(x, on_grid=True)
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
-        verbose = check_verbose(verbose)
-        seed = check_seed(seed)
-        seed = 0 if seed is None else seed
-        if timesteps is not None:
-            timesteps = check_int(timesteps, "timesteps", minimum=1, maximum=self.timesteps - 1)
-        fn = self._compiled_bound(use_ema)
-        rng = np.random.default_rng(wrap_int(seed, 63) % 2**63)
-        spec = DataSpec(self.image_shape, (0.0, 1.0), _RANGE_HINT, targets="ignored", levels=256)
-        target = example_count(x)
-        bar = keras.utils.Progbar(target, verbose=verbose, unit_name="image", stateful_metrics=["bits_per_dim"])
-        out, sums, done = [], {"prior": 0.0, "diffusion": 0.0, "decoder": 0.0}, 0
-        for b, batch in enumerate(iterate_batches(x, batch_size, spec, "x", where="log_likelihood")):
-            if timesteps is None:
-                ts = np.arange(1, self.timesteps, dtype=np.int32)
-            else:  # k distinct timesteps drawn uniformly: the scaled sum is unbiased
-                ts = np.sort(rng.choice(np.arange(1, self.timesteps, dtype=np.int32), timesteps, replace=False))
-            terms = fn(tf.cast(batch, tf.float32), tf.constant(self._batch_seed(seed, b), tf.int64), tf.constant(ts))
-            out.append(-terms["total"].numpy().astype(np.float64))
-            for key in sums:
-                sums[key] += float(tf.reduce_sum(terms[key]))
-            done += len(out[-1])
-            mean_bpd = -float(np.concatenate(out).mean()) / (self.num_dims * math.log(2.0))
-            bar.update(done, values=[("bits_per_dim", mean_bpd)], finalize=False if target is None else None)
-        if target is None and verbose:
-            bar.update(done, values=[("bits_per_dim", mean_bpd if done else float("nan"))], finalize=True)
-        ll = np.concatenate(out) if out else np.zeros(0, np.float64)
-        if return_terms:
-            return ll, {k: v / max(done, 1) for k, v in sums.items()}
-        return ll
-
-    def bits_per_dim(self, x, batch_size: int = 100, timesteps: int | None = None, seed: int = 0,
-                     use_ema: bool = True, verbose: int = 0) -> np.ndarray:
-        """The bound on the NLL of each 8-bit image in bits per dimension (see :meth:`log_likelihood`).
-
-        Example:
-            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=20)
-            >>> x = np.round(x_digits_test[:4] * 255) / 255
-            >>> np.allclose(model.bits_per_dim(x), -model.log_likelihood(x) / (64 * np.log(2)))
-            True
-        """
-        ll = self.log_likelihood(x, batch_size=batch_size, timesteps=timesteps, seed=seed, use_ema=use_ema,
-                                 verbose=verbose)
-        return bits_per_dim(-ll, self.num_dims)
-
-    # -- serving: the export signatures of the family ----------------------------------
-    def serving_endpoints(self, options: ExportOptions) -> list:
-        """``sample`` (``count``, ``seed`` -> images: ``sample_steps`` DDIM steps with the EMA
-        weights, the images of ``DiffusionModel.sample(count, seed=seed)``), ``log_likelihood``
-        (8-bit images -> the bound ``log_likelihood`` in nats and ``bits_per_dim``, all ``T``
-        terms, seed 0) and its uint8 twin.
-
-        Example:
-            >>> from keras_ae.export import ExportOptions
-            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=20)
-            >>> [e.name for e in model.serving_endpoints(ExportOptions())]
-            ['sample', 'log_likelihood', 'log_likelihood_uint8']
-        """
-        network = self.sampling_network(True)
-        plan = self._as_tensors(self._plan(self.sample_steps, "ddim", 0.0)[1])
-        all_steps = tf.range(1, self.timesteps, dtype=tf.int32)
-
-        def sample(count, seed):
-            # Batch 0's stream, as DiffusionModel.sample(n, seed) draws it.
-            return {"images": self._sample_loop(network, count, plan, batch_seed(seed, 0))}
-
-        def log_likelihood(images):
-            images = assert_on_grid(images, 256, "images")
-            total = self._bound(network, images, tf.constant(0, tf.int64), all_steps)["total"]
-            return {"log_likelihood": -total, "bits_per_dim": total / (self.num_dims * math.log(2.0))}
-
-        generative = make_endpoint(
-            "sample", sample, {"count": tf.TensorSpec((), tf.int32, name="count"),
-                               "seed": tf.TensorSpec((), tf.int64, name="seed")},
-            f"count, seed -> images ({self.sample_steps} DDIM steps; count <= {MAX_SAMPLE_COUNT})",
-            {"count": (0, MAX_SAMPLE_COUNT)})
-        functions = [("log_likelihood", log_likelihood, [], "images -> log_likelihood (bound, nats), bits_per_dim")]
-        return [generative, *image_endpoints("images", self.image_shape, (0.0, 1.0), options, functions)]
-
-    def serving_metadata(self) -> dict:
-        """Facts recorded in an export's metadata."""
-        return {"input": describe_data("images", self.image_shape, (0.0, 1.0)), "timesteps": self.timesteps,
-                "schedule": self.schedule_name, "variance": self.variance, "sample_steps": self.sample_steps,
-                "num_dims": self.num_dims, "ema": self.ema_network is not None, "max_sample_count": MAX_SAMPLE_COUNT}
+__all__ = ["DEFAULT_SAMPLE_STEPS", "METHODS", "DiffusionModel", "check_sample_steps", "counter_normal"]

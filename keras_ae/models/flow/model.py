@@ -44,27 +44,25 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_ae.errors import InputValidationError
-from keras_ae.export.endpoints import (MAX_SAMPLE_COUNT, ExportOptions, describe_data, image_endpoints, make_endpoint,
-                                       tensor_spec)
 from keras_ae.layers.coupling import AffineCoupling
 from keras_ae.models.common import (as_image_shape, check_example_size, check_int, check_layer_budget,
-                                   check_parameter_budget, check_seed, check_size)
+                                   check_parameter_budget, check_size)
+from keras_ae.models.flow.likelihood import BINS, LOG2, RealNVPLikelihood
 from keras_ae.models.flow.networks import (coupling_network_layer_count, coupling_network_parameter_count,
                                            get_coupling_network)
+from keras_ae.models.flow.sampling import RealNVPSampling
+from keras_ae.models.flow.serving import RealNVPServing
 from keras_ae.validation import MAX_SCALES
 from keras_ae.registry import register_family
-from keras_ae.validation import check_count, check_model_seed, check_verbose
+from keras_ae.validation import check_model_seed
 from keras_ae.training import DataSpec, Trainer
-from keras_ae.training.batches import compiled, example_count, iterate_batches, run_batches
+from keras_ae.training.batches import compiled
 from keras_ae.random import batch_noise, next_stateless_seed
 from keras_ae.replicas import nonempty_batch
-from keras_ae.graph_checks import assert_on_grid
 from keras_ae.validation import check_array, check_on_grid
 
 tfb = tfp.bijectors
 
-BINS = 256  # 8-bit images
-LOG2 = math.log(2.0)
 RANGE_HINT = "RealNVP scores 8-bit images: pass uint8 arrays, or floats k / 255 (x.astype('float32') / 255)."
 # Fixed dequantization noise of validation and test steps: evaluate() is deterministic.
 _EVAL_SEED = (1234, 0)
@@ -115,7 +113,7 @@ def _unsqueeze(h):
 
 
 @register_family("flow", serving_default="log_likelihood")
-class RealNVP(Trainer, keras.Model):
+class RealNVP(RealNVPLikelihood, RealNVPSampling, RealNVPServing, Trainer, keras.Model):
     """A multi-scale RealNVP flow with exact log-densities, sampling and the bijection.
 
     Args:
@@ -425,250 +423,10 @@ class RealNVP(Trainer, keras.Model):
         noise = batch_noise("uniform", tf.shape(x), tf.constant(_EVAL_SEED, tf.int32))
         return self.update_trackers(self.compute_losses(x, noise, training=False), batch)
 
-    # -- likelihood ------------------------------------------------------------------------------
+    # -- compiled steps, shared by the likelihood and the bijection on 8-bit images --------
     def _compiled_fn(self, key: str, fn, spec):
         # No tensor-dependent Python control flow: AutoGraph has nothing to convert.
         return compiled(self._compiled, key, fn, spec, autograph=False)
-
-    def log_likelihood(self, x, num_samples: int = 1, seed: int = 0, batch_size: int = 256,
-                       verbose: int = 0) -> np.ndarray:
-        """The dequantization bound ``E_u log p_Y((k + u) / 256) - D log 256`` per image, in nats.
-
-        A lower bound on the log-probability of the discrete image (module docstring),
-        estimated with ``num_samples`` draws of ``u`` per image; the flow's density and
-        the logit transform are exact.
-
-        Args:
-            x: 8-bit images (uint8, or floats ``k / 255``), or a ``tf.data.Dataset`` of
-                them (``x`` or ``(x, y)``; labels ignored), read and checked batch by batch.
-            num_samples: Dequantization draws averaged per image, an int >= 1.
-            seed: Any int; the same seed and batch size reproduce the estimate exactly.
-            batch_size: Images per compiled step.
-            verbose: 1 shows a progress bar with the mean so far.
-
-        Returns:
-            float64 ``(n,)``; the test NLL is ``-log_likelihood(x).mean()``.
-
-        Example:
-            >>> flow = build_realnvp((8, 8, 1), filters=4, blocks=0, couplings=1, final_couplings=1)
-            >>> ll = flow.log_likelihood(np.round(x_digits_test * 255) / 255)
-            >>> ll.shape, ll.dtype, bool(np.all(np.isfinite(ll)))
-            ((64,), dtype('float64'), True)
-        """
-        num_samples = check_int(num_samples, "num_samples", minimum=1)
-        seed = check_seed(seed)
-        seed = int(next_stateless_seed(self.seed_generator)[0]) if seed is None else seed
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
-        verbose = check_verbose(verbose)
-        if not isinstance(x, tf.data.Dataset):
-            x = self.validate_images(x)
-        spec = [tf.TensorSpec((None, *self.image_shape), tf.float32), tf.TensorSpec((2,), tf.int32)]
-        fn = self._compiled_fn("log_prob", lambda b, s: self.log_prob(b, seed=s), spec)
-        target = example_count(x)
-        bar = keras.utils.Progbar(target, verbose=verbose, unit_name="image", stateful_metrics=["log_likelihood"])
-        out, total, done = [], 0.0, 0
-        for b, batch in enumerate(iterate_batches(x, batch_size, self._inference_spec(), "x", where="log_likelihood")):
-            batch = tf.cast(batch, tf.float32)
-            draws = [fn(batch, tf.constant([seed % (2**31 - 1), b * num_samples + s], tf.int32)).numpy()
-                     for s in range(num_samples)]
-            out.append(np.mean(np.asarray(draws, np.float64), axis=0))
-            total, done = total + float(out[-1].sum()), done + len(out[-1])
-            bar.update(done, values=[("log_likelihood", total / done)], finalize=False if target is None else None)
-        if target is None and verbose:
-            bar.update(done, values=[("log_likelihood", total / max(done, 1))], finalize=True)
-        return np.concatenate(out) if out else np.zeros(0, np.float64)
-
-    def bits_per_dim(self, x, num_samples: int = 1, seed: int = 0, batch_size: int = 256,
-                     verbose: int = 0) -> np.ndarray:
-        """``-log_likelihood(x) / (D log 2)`` per image: bits per dimension, dequantization included.
-
-        Example:
-            >>> flow = build_realnvp((8, 8, 1), filters=4, blocks=0, couplings=1, final_couplings=1)
-            >>> x = np.round(x_digits_test * 255) / 255
-            >>> np.allclose(flow.bits_per_dim(x), -flow.log_likelihood(x) / (64 * np.log(2)))
-            True
-        """
-        return -self.log_likelihood(x, num_samples, seed, batch_size, verbose) / (self.num_dims * LOG2)
-
-    # -- the bijection on 8-bit images, and sampling ------------------------------------------
-    def _latents_to_images(self, z, quantize: bool) -> tf.Tensor:
-        y = tf.clip_by_value(self.inverse(z), 0.0, 1.0)
-        if not quantize:
-            return y
-        k = tf.cast(tf.clip_by_value(tf.floor(y * BINS), 0.0, BINS - 1.0), tf.int32)
-        # A lookup, not a division: graph rewrites of k / 255 could change the last bit.
-        return tf.gather(np.arange(BINS, dtype=np.float32) / (BINS - 1), k)
-
-    def _check_latents(self, z, name: str = "z") -> np.ndarray:
-        z = check_array(z, name)
-        if z.ndim != 2 or z.shape[1] != self.num_dims:
-            raise InputValidationError(f"`{name}` has shape {z.shape}; the model's latents are (n, {self.num_dims}).")
-        return z
-
-    def _batched(self, key: str, fn, spec, data, batch_size: int, verbose: int, unit: str) -> np.ndarray:
-        """``fn`` over a checked array, or over a ``tf.data`` dataset of images read batch by batch
-        and checked like :meth:`log_likelihood`'s (``_inference_spec``, labels dropped)."""
-        return run_batches(self._compiled_fn(key, fn, spec), data, batch_size, self._inference_spec(), key,
-                           spec[0].dtype, verbose, unit)
-
-    def encode(self, x, batch_size: int = 256) -> np.ndarray:
-        """Latents ``z = f(y)`` of 8-bit images at the centres of their bins, ``y = (k + 0.5) / 256``.
-
-        Args:
-            x: 8-bit images (uint8, or floats ``k / 255``), or a ``tf.data.Dataset`` of them
-                (``x`` or ``(x, y)``, labels ignored; batched or not), read one batch at a
-                time and checked like arrays.
-            batch_size: Images per compiled step (for arrays and unbatched datasets).
-
-        Returns:
-            float32 ``(n, D)``; :meth:`decode` maps it back to ``x`` exactly.
-
-        Example:
-            >>> flow = build_realnvp((8, 8, 1), filters=4, blocks=0, couplings=1, final_couplings=1)
-            >>> flow.encode(np.round(x_digits[:3] * 255) / 255).shape
-            (3, 64)
-        """
-        if not isinstance(x, tf.data.Dataset):
-            x = self.validate_images(x)
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
-        spec = [tf.TensorSpec((None, *self.image_shape), tf.float32)]
-        out = self._batched("encode", lambda b: self(b), spec, x, batch_size, 0, "image")
-        return np.zeros((0, self.num_dims), np.float32) if out is None else out  # an empty dataset
-
-    def codes(self, x, batch_size: int = 256) -> np.ndarray:
-        """The code API of every family: the latents of :meth:`encode`.
-
-        Args:
-            x: 8-bit images, or a ``tf.data.Dataset`` of them (as for :meth:`encode`).
-            batch_size: Images per compiled step (for arrays and unbatched datasets).
-
-        Returns:
-            float32 ``(n, D)``.
-
-        Example:
-            >>> flow = build_realnvp((8, 8, 1), filters=4, blocks=0, couplings=1, final_couplings=1)
-            >>> flow.codes(np.round(x_digits[:3] * 255) / 255).dtype
-            dtype('float32')
-        """
-        return self.encode(x, batch_size)
-
-    def decode(self, z, quantize: bool = True, batch_size: int = 256) -> np.ndarray:
-        """Images of latents ``z``: ``y = f^-1(z)``, as 8-bit images ``floor(256 y) / 255`` or continuous ``y``.
-
-        Args:
-            z: Latents ``(n, D)``.
-            quantize: Return 8-bit images ``k / 255`` (``False``: the continuous ``y`` in [0, 1]).
-            batch_size: Latents per compiled step.
-
-        Returns:
-            float32 ``(n, h, w, c)``.
-
-        Example:
-            >>> flow = build_realnvp((8, 8, 1), filters=4, blocks=0, couplings=1, final_couplings=1)
-            >>> flow.decode(np.zeros((2, 64), "float32")).shape
-            (2, 8, 8, 1)
-        """
-        z = self._check_latents(z)
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
-        spec = [tf.TensorSpec((None, self.num_dims), tf.float32)]
-        key = "decode" if quantize else "decode_continuous"
-        out = self._batched(key, lambda b: self._latents_to_images(b, bool(quantize)), spec, z, batch_size, 0, "image")
-        return np.zeros((0, *self.image_shape), np.float32) if out is None else out
-
-    def sample(self, n: int, seed: int | None = 0, temperature: float = 1.0, quantize: bool = True,
-               batch_size: int = 256, verbose: int = 0) -> np.ndarray:
-        """Draws ``n`` images: ``z ~ N(0, temperature^2 I)``, then ``f^-1(z)``.
-
-        Args:
-            n: Number of images, an int >= 0; decoded in batches, refused when the images
-                and their latents would exceed :data:`~keras_ae.validation.MAX_RESULT_BYTES` (1 GiB).
-            seed: Any int (equal seeds, equal images); ``None`` draws a fresh seed from the
-                model's random stream.
-            temperature: Scale of the latents, > 0 (below 1: smoother, more typical images).
-            quantize: 8-bit images ``k / 255`` (``False``: continuous values in [0, 1]).
-            batch_size: Images decoded per compiled step.
-            verbose: 1 shows a progress bar.
-
-        Returns:
-            float32 ``(n, h, w, c)``.
-
-        Example:
-            >>> flow = build_realnvp((8, 8, 1), filters=4, blocks=0, couplings=1, final_couplings=1)
-            >>> images = flow.sample(4, seed=0, temperature=0.7)
-            >>> images.shape, np.array_equal(images, flow.sample(4, seed=0, temperature=0.7))
-            ((4, 8, 8, 1), True)
-        """
-        n = check_count(n, "n", 2 * 4 * self.num_dims)  # the latents are drawn at once, as big as the images
-        seed = check_seed(seed)
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating)) \
-                or not 0 < temperature < math.inf:
-            raise InputValidationError(f"`temperature` must be a finite number > 0, got {temperature!r}.")
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
-        verbose = check_verbose(verbose)
-        pair = next_stateless_seed(self.seed_generator) if seed is None else _seed_pair(seed)
-        z = tf.random.stateless_normal((n, self.num_dims), seed=pair).numpy() * np.float32(temperature)
-        spec = [tf.TensorSpec((None, self.num_dims), tf.float32)]
-        key = "decode" if quantize else "decode_continuous"
-        out = self._batched(key, lambda b: self._latents_to_images(b, bool(quantize)), spec, z, batch_size, verbose,
-                            "image")
-        return np.zeros((0, *self.image_shape), np.float32) if out is None else out
-
-    # -- serving: the export signatures of the family ------------------------------------------
-    def serving_endpoints(self, options: ExportOptions) -> list:
-        """``log_likelihood`` (images -> the dequantization bound in nats, one draw of ``u``
-        with seed (0, 0) per batch: ``log_likelihood(x, seed=0)`` for one batch, and
-        ``bits_per_dim``), ``encode`` (images -> latents), ``decode`` (latents -> images),
-        ``sample`` (``count``, ``seed`` -> images and latents, as ``sample(count, seed)``),
-        and ``*_uint8`` twins of the image inputs.
-
-        Example:
-            >>> from keras_ae.export import ExportOptions
-            >>> flow = build_realnvp((8, 8, 1), filters=4, blocks=0, couplings=1, final_couplings=1)
-            >>> [e.name for e in flow.serving_endpoints(ExportOptions())]
-            ['log_likelihood', 'encode', 'decode', 'sample', 'log_likelihood_uint8', 'encode_uint8']
-        """
-        def on_grid(images):
-            return assert_on_grid(images, BINS, "images", "(8-bit images k / 255)")
-
-        def log_likelihood(images):
-            log_p = self.log_prob(on_grid(images), seed=(0, 0))
-            return {"log_likelihood": log_p, "bits_per_dim": -log_p / (self.num_dims * LOG2)}
-
-        def encode(images):
-            return {"latents": self(on_grid(images))}
-
-        def decode(latents):
-            return {"images": self._latents_to_images(latents, True)}
-
-        def sample(count, seed):
-            pair = tf.stack([tf.cast(tf.math.floormod(seed, 2**31 - 1), tf.int32), 0])
-            z = tf.random.stateless_normal(tf.stack([count, self.num_dims]), seed=pair)
-            return {"images": self._latents_to_images(z, True), "latents": z}
-
-        functions = [("log_likelihood", log_likelihood, [],
-                      "images -> log_likelihood (nats, dequantized), bits_per_dim"),
-                     ("encode", encode, [], "images -> latents (bin centres through the flow)")]
-        endpoints = image_endpoints("images", self.image_shape, (0.0, 1.0), options, functions)
-        generative = [
-            make_endpoint("decode", decode, {"latents": tensor_spec((self.num_dims,), "latents")},
-                          "latents -> images (8-bit, k / 255)"),
-            make_endpoint("sample", sample, {"count": tf.TensorSpec((), tf.int32, name="count"),
-                                             "seed": tf.TensorSpec((), tf.int64, name="seed")},
-                          f"count, seed -> images, latents (z ~ N(0, I); count <= {MAX_SAMPLE_COUNT})",
-                          {"count": (0, MAX_SAMPLE_COUNT)}),
-        ]
-        return [*endpoints[:len(functions)], *generative, *endpoints[len(functions):]]
-
-    def serving_metadata(self) -> dict:
-        """Facts recorded in an export's metadata: input, dimensions, architecture, dequantization."""
-        return {"input": describe_data("images", self.image_shape, (0.0, 1.0)), "num_dims": self.num_dims,
-                "latent_dim": self.num_dims, "scales": self.scales, "alpha": self.alpha,
-                "dequantization": "uniform, (k + u) / 256", "max_sample_count": MAX_SAMPLE_COUNT}
-
-
-def _seed_pair(seed: int) -> tf.Tensor:
-    """An int seed as the stateless pair of :meth:`RealNVP.sample` (and the ``sample`` signature)."""
-    return tf.constant([int(seed) % (2**31 - 1), 0], tf.int32)
 
 
 __all__ = ["BINS", "RealNVP", "logit_bijector"]

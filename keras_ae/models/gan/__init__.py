@@ -1,6 +1,7 @@
 """Generative adversarial networks: the ``GAN`` model, its networks, losses and builders.
 
-* :mod:`~keras_ae.models.gan.model`: :class:`GAN` (compile, ``train_step``, EMA generator);
+* :mod:`~keras_ae.models.gan.model`: :class:`GAN` (networks, loss terms, ``train_step``, EMA generator);
+* :mod:`~keras_ae.models.gan.compile`: its ``compile`` (optimizers, loss, XLA policy) and compile config;
 * :mod:`~keras_ae.models.gan.inference`: its data checks, ``generate``/``sample`` and export signatures;
 * :mod:`~keras_ae.models.gan.networks`: MLP and DCGAN generators and discriminators;
 * :mod:`~keras_ae.models.gan.builders`: :func:`build_gan`, :func:`build_dcgan`, :func:`build_conditional_gan`;

@@ -1,7 +1,10 @@
 """Variational auto-encoders (Kingma & Welling 2014) on TensorFlow Probability distributions.
 
-* :mod:`~keras_ae.models.vae.model`: :class:`VAE` (distributions, ELBO training step, data
-  checks, export signatures, sampling, ELBO / IWAE likelihoods) and the family's constants;
+* :mod:`~keras_ae.models.vae.model`: :class:`VAE` (networks, distributions, the ELBO / IWAE loss
+  hook) and the family's constants; the mixins it inherits: data checks, codes and reconstructions
+  (:mod:`~keras_ae.models.vae.inference`), posterior draws, ``sample`` and ``interpolate``
+  (:mod:`~keras_ae.models.vae.sampling`), ELBO / IWAE likelihoods (:mod:`~keras_ae.models.vae.likelihood`),
+  export signatures (:mod:`~keras_ae.models.vae.serving`);
 * :mod:`~keras_ae.models.vae.flows`: :class:`PosteriorFlow` (IAF / RealNVP on TFP bijectors);
 * :mod:`~keras_ae.models.vae.flow_vae`: :class:`FlowVAE`, a VAE with a flow posterior;
 * :mod:`~keras_ae.models.vae.builders`: :func:`build_vae` (``keras-ae train vae``) and its networks.

@@ -16,6 +16,10 @@ Log-likelihoods use the importance-weighted bound (Burda et al. 2016), see
 
 The module also holds the family's constants (``tfd``, ``LIKELIHOODS``, ``STANDARD_NORMAL``);
 :func:`~keras_ae.models.vae.builders.build_vae` and its networks are in :mod:`keras_ae.models.vae.builders`.
+What is used outside the loss lives in the mixins :class:`VAE` inherits: data checks, codes and
+reconstructions (:mod:`~keras_ae.models.vae.inference`), posterior draws and samples
+(:mod:`~keras_ae.models.vae.sampling`), densities and bounds (:mod:`~keras_ae.models.vae.likelihood`)
+and export signatures (:mod:`~keras_ae.models.vae.serving`).
 """
 
 from __future__ import annotations
@@ -28,19 +32,20 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from keras_ae.random import batch_noise, binarize_batch, next_stateless_seed
+from keras_ae.random import binarize_batch, next_stateless_seed
 from keras_ae.errors import InputValidationError
-from keras_ae.evaluation.likelihood import importance_weighted_bound, logmeanexp
-from keras_ae.export.endpoints import (MAX_SAMPLE_COUNT, ExportOptions, data_name, describe_data, image_endpoints,
-                                       make_endpoint, tensor_spec)
+from keras_ae.evaluation.likelihood import logmeanexp
 from keras_ae.models.base import AutoEncoder, take_fixed_settings
-from keras_ae.models.common import check_binary_data, check_int, check_seed
+from keras_ae.models.common import check_int
+from keras_ae.models.vae.inference import VAEInference
+from keras_ae.models.vae.likelihood import VAELikelihood
+from keras_ae.models.vae.sampling import RNG_ALG, VAESampling  # noqa: F401  (RNG_ALG: a family constant)
+from keras_ae.models.vae.serving import VAEServing
 from keras_ae.models.vae.warmup import kl_warmup_weight
 from keras_ae.training import DataSpec
-from keras_ae.training.batches import iterate_batches
 from keras_ae.validation import MAX_IMPORTANCE_SAMPLES, check_array, check_choice, check_size
 from keras_ae.registry import register_family
-from keras_ae.validation import check_bool, check_count, check_float, check_model_seed, check_nonnegative_float
+from keras_ae.validation import check_bool, check_float, check_model_seed, check_nonnegative_float
 
 tfd = tfp.distributions
 
@@ -48,17 +53,10 @@ LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
 OBJECTIVES = ("elbo", "iwae")
 ARCHITECTURES = ("dense", "conv")
 STANDARD_NORMAL = "standard_normal"
-# Philox explicitly: the default ("auto_select") stateless algorithm is very slow under XLA on CPU.
-RNG_ALG = "philox"
-
-
-def _as_seed(seed: int) -> tf.Tensor:
-    """An int seed as the int32 ``(2,)`` stateless seed TFP samplers take."""
-    return tf.constant([int(seed) % (2**31 - 1), 0], tf.int32)
 
 
 @register_family("vae", serving_default="reconstruct")
-class VAE(AutoEncoder):
+class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, AutoEncoder):
     """A variational auto-encoder with a diagonal Gaussian posterior.
 
     Args:
@@ -306,30 +304,6 @@ class VAE(AutoEncoder):
         """
         return self.posterior(x, training=training)
 
-    def codes(self, x, batch_size: int = 256) -> np.ndarray:
-        """One deterministic code per example: :meth:`posterior_point`, the mean of q(z|x)
-        (for a flow posterior the flow of the base Gaussian's mean), as a NumPy array.
-
-        Args:
-            x: Examples in range, or a ``tf.data.Dataset`` of them (``x`` or ``(x, y)``,
-                labels ignored; batched or not), read one batch at a time and checked like arrays.
-            batch_size: Examples per encoder pass (for arrays and unbatched datasets).
-
-        Returns:
-            Float32 ``(n, latent_dim)``.
-
-        Example:
-            >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-            >>> codes = vae.codes(x_digits_test[:5])
-            >>> codes.shape, codes.dtype, np.allclose(codes, vae.posterior(x_digits_test[:5]).mean())
-            ((5, 2), dtype('float32'), True)
-        """
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
-        batches = iterate_batches(x, batch_size, self._inference_spec("encode"), "x", where="codes",
-                                  check=lambda a: self.validate_inputs(a, purpose="encode"))
-        parts = [self.posterior_point(tf.cast(batch, tf.float32)).numpy() for batch in batches]
-        return np.concatenate(parts) if parts else np.zeros((0, self.latent_dim), np.float32)
-
     def decode(self, z, training: bool = False) -> tfd.Distribution:
         """The likelihood p(x|z) with event shape ``input_shape``.
 
@@ -392,93 +366,12 @@ class VAE(AutoEncoder):
         """Standard deviation of a Gaussian likelihood, per data dimension (float32)."""
         return tf.nn.softplus(tf.cast(self.observation_scale, tf.float32)) + 1e-3
 
-    def data_log_prob(self, z: tf.Tensor, x: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """``log p(x|z)`` summed over data dimensions, shape ``z.shape[:-1]``.
-
-        Equals ``decode(z).log_prob(x)``; for a Bernoulli likelihood it uses
-        ``log p(x|l) = sum(x * l) - sum(softplus(l))`` directly, several times faster
-        than the generic Bernoulli log-density on CPU (it dominates IWAE evaluation).
-
-        Example:
-            >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-            >>> x = keras_ae.data.binarize(x_digits[:8], seed=0)
-            >>> z = vae.posterior(x).sample(seed=(0, 0))
-            >>> log_px = vae.data_log_prob(z, x)
-            >>> log_px.shape, np.allclose(log_px, vae.decode(z).log_prob(x), atol=1e-4)
-            (TensorShape([8]), True)
-        """
-        if self.likelihood != "bernoulli":
-            return self.decode(z, training=training).log_prob(tf.cast(x, tf.float32))
-        logits = self.decoder_output(z, training=training)
-        axes = list(range(-len(self.example_shape), 0))
-        return tf.reduce_sum(tf.cast(x, tf.float32) * logits, axes) - tf.reduce_sum(tf.nn.softplus(logits), axes)
-
-    def kl_divergence(self, q: tfd.Distribution, z: tf.Tensor | None = None) -> tf.Tensor:
-        """KL(q || prior): analytic when TFP has a formula, else ``log q(z) - log p(z)`` at ``z``.
-
-        Example:
-            >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-            >>> kl = vae.kl_divergence(vae.posterior(x_digits[:8]))
-            >>> kl.shape, bool(tf.reduce_all(kl >= 0))
-            (TensorShape([8]), True)
-        """
-        prior = self.prior
-        try:
-            return tfd.kl_divergence(q, prior)
-        except NotImplementedError:
-            if z is None:
-                raise
-            return q.log_prob(z) - prior.log_prob(z)
-
-    def has_analytic_kl(self) -> bool:
-        """Whether KL(q || prior) has a closed form in TFP (True for Gaussian priors)."""
-        q = tfd.MultivariateNormalDiag(loc=tf.zeros([1, self.latent_dim]), scale_diag=tf.ones([1, self.latent_dim]))
-        try:
-            tfd.kl_divergence(q, self.prior)
-            return True
-        except NotImplementedError:
-            return False
-
     # -- training ----------------------------------------------------------------------
     def _next_seed(self) -> tf.Tensor:
         return next_stateless_seed(self.seed_generator)
 
     def _binarize(self, x: tf.Tensor) -> tf.Tensor:
         return binarize_batch(x, self._next_seed())
-
-    @staticmethod
-    def sample_posterior(q: tfd.MultivariateNormalDiag, seed: tf.Tensor, num_samples: int | None = None,
-                         per_example: bool = False) -> tf.Tensor:
-        """Reparameterized draws ``z = mean + stddev * eps`` from q, ``eps ~ N(0, I)``.
-
-        Same distribution as ``q.sample(num_samples, seed)``, but the noise comes from
-        the Philox generator: TFP's samplers use TensorFlow's default algorithm, which
-        XLA on CPU runs about 300x slower (it made ``jit_compile=True`` training 5x slower).
-        One draw per example (``num_samples=None``, training), or ``num_samples`` with
-        ``per_example`` (IWAE training), comes from
-        :func:`~keras_ae.random.batch_noise`, so it does not depend on how
-        ``tf.distribute`` splits the batch.
-
-        Example:
-            >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-            >>> z = VAE.sample_posterior(vae.posterior(x_digits[:8]), seed=tf.constant([0, 0]), num_samples=10)
-            >>> z.shape  # (num_samples, batch, latent_dim)
-            TensorShape([10, 8, 2])
-        """
-        loc, scale = q.mean(), q.stddev()
-        return loc + scale * VAE.posterior_noise(loc, seed, num_samples, per_example)
-
-    @staticmethod
-    def posterior_noise(loc: tf.Tensor, seed: tf.Tensor, num_samples: int | None = None,
-                        per_example: bool = False) -> tf.Tensor:
-        """The N(0, I) noise of :meth:`sample_posterior`, ``loc.shape`` or ``(num_samples, *loc.shape)``."""
-        if num_samples is None:
-            return batch_noise("normal", tf.shape(loc), seed, dtype=loc.dtype)
-        if per_example:  # (batch, samples, latent) rows of the global batch, then samples first
-            eps = batch_noise("normal", tf.stack([tf.shape(loc)[0], num_samples, tf.shape(loc)[1]]), seed, loc.dtype)
-            return tf.transpose(eps, [1, 0, 2])
-        shape = tf.concat([[num_samples], tf.shape(loc)], axis=0)
-        return tf.random.stateless_normal(shape, seed=seed, dtype=loc.dtype, alg=RNG_ALG)
 
     def posterior_sample(self, x, seed: tf.Tensor, num_samples: int | None = None,
                          training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
@@ -534,318 +427,8 @@ class VAE(AutoEncoder):
         return self.decode_mean(self.posterior(inputs, training=training).mean(), training=training)
 
     # -- validation --------------------------------------------------------------------
-    _range_hint = "Scale images to [0, 1] (e.g. x / 255) or build the VAE with likelihood='gaussian'."
-
-    def validate_inputs(self, x, name: str = "x", purpose: str = "fit") -> np.ndarray:
-        """Checks shape, dtype, NaN/inf and range; for a Bernoulli likelihood also binarity.
-
-        Args:
-            x: Examples.
-            name: Name used in error messages.
-            purpose: ``"fit"`` (binary data required unless ``dynamic_binarization``),
-                ``"evaluate"`` (likelihoods: binary data required for Bernoulli) or
-                ``"encode"`` (any data in range).
-
-        Returns:
-            The data as float32.
-
-        Example:
-            >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-            >>> vae.validate_inputs(keras_ae.data.binarize(x_digits_test, seed=0), purpose="evaluate").shape
-            (64, 8, 8, 1)
-            >>> vae.validate_inputs(x_digits_test, purpose="evaluate")
-            Traceback (most recent call last):
-            ...
-            InputValidationError: `x` is not binary (...% of values are neither 0 nor 1) but the VAE has a
-            Bernoulli likelihood; binarize it once with keras_ae.data.binarize(x, seed=0) (fixed evaluation ...
-        """
-        x = check_array(x, name, expected_shape=self.example_shape, value_range=self.input_range,
-                        range_hint=self._range_hint)
-        if self.likelihood == "bernoulli":
-            check_binary_data(x, name, purpose, self.dynamic_binarization, "VAE",
-                              other_fix="use likelihood='continuous_bernoulli'")
-        return x
-
     def data_spec(self, training: bool) -> DataSpec:
         """``fit``/``evaluate`` hook: binary batches for a Bernoulli likelihood unless dynamic binarization."""
         binary = self.likelihood == "bernoulli" and not self.dynamic_binarization
         return DataSpec(self.example_shape, self.input_range, self._range_hint, targets="same",
                         levels=2 if binary else None)
-
-    # -- serving: the export signatures of the family ----------------------------------
-    def serving_endpoints(self, options: ExportOptions) -> list:
-        """``reconstruct`` (mean of p(x|z) at the posterior mean), ``encode`` (posterior
-        ``mean`` and ``stddev``), ``decode`` (latents -> mean of p(x|z)), ``sample``
-        (``count`` + ``seed`` -> images and their latents, the same draws as
-        ``VAE.sample(count, seed)``), and ``*_uint8`` variants of the image inputs.
-
-        Example:
-            >>> from keras_ae.export import ExportOptions
-            >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(8,))
-            >>> [e.name for e in vae.serving_endpoints(ExportOptions())]
-            ['reconstruct', 'encode', 'decode', 'sample', 'reconstruct_uint8', 'encode_uint8']
-        """
-        x = data_name(self.example_shape)
-
-        def reconstruct(**inputs):
-            return {"reconstruction": self(inputs[x], training=False)}
-
-        def encode(**inputs):
-            mean, stddev = self.posterior_params(inputs[x])
-            return {"mean": mean, "stddev": stddev}
-
-        def decode(latents):
-            return {x: self.decode(latents).mean()}
-
-        def sample(count, seed):
-            # VAE.sample's seeding: the int seed becomes the stateless pair (seed mod (2^31 - 1), 0),
-            # split in two; the first half draws z from the prior.
-            pair = tf.stack([tf.cast(tf.math.floormod(seed, 2**31 - 1), tf.int32), 0])
-            z = self.prior.sample(count, seed=tf.random.experimental.stateless_split(pair, 2)[0])
-            return {x: self.decode(z).mean(), "latents": z}
-
-        functions = [("reconstruct", reconstruct, ["reconstruction"],
-                      f"{x} -> reconstruction (decoded posterior mean)"),
-                     ("encode", encode, [], f"{x} -> mean, stddev of q(z|x)")]
-        endpoints = image_endpoints(x, self.example_shape, self.input_range, options, functions)
-        generative = [
-            make_endpoint("decode", decode, {"latents": tensor_spec((self.latent_dim,), "latents")},
-                          f"latents -> {x} (mean of p(x|z))"),
-            make_endpoint("sample", sample, {"count": tf.TensorSpec((), tf.int32, name="count"),
-                                             "seed": tf.TensorSpec((), tf.int64, name="seed")},
-                          f"count, seed -> {x}, latents (z ~ prior; count <= {MAX_SAMPLE_COUNT})",
-                          {"count": (0, MAX_SAMPLE_COUNT)}),
-        ]
-        return [*endpoints[:len(functions)], *generative, *endpoints[len(functions):]]
-
-    def serving_metadata(self) -> dict:
-        """Facts recorded in an export's metadata: input, latent size, likelihood, prior."""
-        return {
-            "input": describe_data(data_name(self.example_shape), self.example_shape, self.input_range),
-            "code_size": self.latent_dim,
-            "latent_dim": self.latent_dim,
-            "likelihood": self.likelihood,
-            "beta": self.beta,
-            "prior": "standard_normal" if self.prior_layer is None else type(self.prior_layer).__name__,
-            "max_sample_count": MAX_SAMPLE_COUNT,
-        }
-
-    # -- generation ------------------------------------------------------------------
-    def _draw_bytes(self) -> int:
-        """Bytes one drawn example holds while sampling: its float32 values and its code."""
-        return 4 * (int(np.prod(self.example_shape)) + self.latent_dim)
-
-    def _likelihood_values(self, z: np.ndarray, binary: bool, seed: tf.Tensor, batch_size: int) -> np.ndarray:
-        out = []
-        seeds = tf.random.experimental.stateless_split(seed, max(1, math.ceil(len(z) / batch_size)))
-        for i, start in enumerate(range(0, len(z), batch_size)):
-            p = self.decode(tf.constant(z[start:start + batch_size]))
-            out.append((p.sample(seed=seeds[i]) if binary else p.mean()).numpy())
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, *self.example_shape), np.float32)
-
-    def sample(self, n: int, seed: int | None = None, binary: bool = False, batch_size: int = 1000) -> np.ndarray:
-        """Draws ``n`` examples: z ~ p(z), then the mean of p(x|z) (or a draw from it).
-
-        Args:
-            n: Number of samples, an int >= 0 (0 gives an empty ``(0, *input_shape)`` array);
-                drawn in batches, refused when the result would exceed
-                :data:`~keras_ae.validation.MAX_RESULT_BYTES` (1 GiB).
-            seed: Any int; equal seeds give equal samples. ``None`` draws a fresh seed from
-                the model's random stream (new samples on every call; the stream starts
-                from the model's own ``seed``).
-            binary: Return draws x ~ p(x|z) (0/1 images for a Bernoulli likelihood)
-                instead of the means (probabilities in [0, 1]).
-            batch_size: Codes decoded per pass, an int >= 1.
-
-        Returns:
-            Float32 array ``(n, *input_shape)``.
-
-        Raises:
-            InputValidationError: for a non-integer, negative or absurdly large ``n``, a
-                ``seed`` that is neither an int nor None, or a ``batch_size`` below 1.
-
-        Example:
-            >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-            >>> images = vae.sample(16, seed=0)
-            >>> images.shape, np.array_equal(images, vae.sample(16, seed=0))
-            ((16, 8, 8, 1), True)
-            >>> np.unique(vae.sample(4, seed=0, binary=True))  # x ~ p(x|z): 0/1 images
-            array([0., 1.], dtype=float32)
-        """
-        n = check_count(n, "n", self._draw_bytes(), "samples")
-        seed = check_seed(seed)
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
-        seed_t = self._next_seed() if seed is None else _as_seed(seed)
-        z_seed, x_seed = tf.unstack(tf.random.experimental.stateless_split(seed_t, 2))
-        z = self.prior.sample(n, seed=z_seed).numpy()
-        return self._likelihood_values(z, binary, x_seed, batch_size)
-
-    def reconstruct(self, x, batch_size: int = 256) -> np.ndarray:
-        """Means of p(x|z) at the posterior means of ``x`` (deterministic).
-
-        Example:
-            >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-            >>> vae.reconstruct(x_digits_test[:10]).shape
-            (10, 8, 8, 1)
-            >>> vae.reconstruct(tf.data.Dataset.from_tensor_slices(x_digits_test[:10])).shape  # streamed
-            (10, 8, 8, 1)
-        """
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
-        if isinstance(x, tf.data.Dataset):
-            return self._predict_stream(self, x, self._inference_spec("encode"), batch_size, "reconstruct")
-        return self.predict(self.validate_inputs(x, purpose="encode"), batch_size=batch_size, verbose=0)
-
-    def _inference_spec(self, purpose: str) -> DataSpec:
-        """Dataset check of the inference methods: data in range; binary for Bernoulli likelihoods ("evaluate")."""
-        binary = purpose == "evaluate" and self.likelihood == "bernoulli"
-        return DataSpec(self.example_shape, self.input_range, self._range_hint, targets="ignored",
-                        levels=2 if binary else None)
-
-    def interpolate(self, x1, x2, steps: int = 10) -> np.ndarray:
-        """Decodes the straight line between the posterior means of ``x1`` and ``x2``.
-
-        Args:
-            x1: One example (``input_shape``) or a batch ``(n, *input_shape)``.
-            x2: Same shape as ``x1``.
-            steps: Points on the line, end points included; decoded in batches, refused
-                when the result would exceed :data:`~keras_ae.validation.MAX_RESULT_BYTES` (1 GiB).
-
-        Returns:
-            ``(steps, *input_shape)`` for single examples, ``(n, steps, *input_shape)`` for batches.
-
-        Example:
-            >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-            >>> vae.interpolate(x_digits_test[0], x_digits_test[1], steps=8).shape
-            (8, 8, 8, 1)
-            >>> vae.interpolate(x_digits_test[:3], x_digits_test[3:6], steps=8).shape
-            (3, 8, 8, 8, 1)
-        """
-        steps = check_int(steps, "steps", minimum=2)
-        single = np.ndim(x1) == len(self.example_shape)
-        x1 = self.validate_inputs(np.asarray(x1)[None] if single else x1, "x1", purpose="encode")
-        x2 = self.validate_inputs(np.asarray(x2)[None] if single else x2, "x2", purpose="encode")
-        if len(x1) != len(x2):
-            raise InputValidationError(f"x1 and x2 must have the same number of examples, got {len(x1)} and {len(x2)}.")
-        what = "interpolation points" + ("" if single else f" for each of {len(x1)} pairs")
-        check_count(steps, "steps", len(x1) * self._draw_bytes(), what, minimum=2)
-        z1, z2 = self.posterior_point(x1).numpy(), self.posterior_point(x2).numpy()
-        t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[None, :, None]
-        z = ((1.0 - t) * z1[:, None, :] + t * z2[:, None, :]).reshape(-1, self.latent_dim)
-        images = np.concatenate([self.decode_mean(tf.constant(z[i:i + 1000])).numpy() for i in range(0, len(z), 1000)])
-        images = images.reshape(len(x1), steps, *images.shape[1:])
-        return images[0] if single else images
-
-    def posterior_point(self, x) -> tf.Tensor:
-        """One deterministic code per example, ``(batch, latent_dim)``: the posterior mean."""
-        return self.posterior_params(x)[0]
-
-    # -- evaluation --------------------------------------------------------------------
-    def log_weights(self, x: tf.Tensor, num_samples: int, seed: tf.Tensor, analytic_kl: bool = False,
-                    training: bool = False) -> tf.Tensor:
-        """Log importance weights ``log p(x|z) + log p(z) - log q(z|x)``, shape ``(num_samples, batch)``.
-
-        With ``analytic_kl`` the last two terms are replaced by ``-KL(q || p)`` (same
-        mean, lower variance: the ELBO estimator). Decodes all samples in one pass.
-
-        Example:
-            >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-            >>> x = keras_ae.data.binarize(x_digits[:4], seed=0)
-            >>> vae.log_weights(tf.constant(x), 10, tf.constant([0, 0])).shape  # (num_samples, batch)
-            TensorShape([10, 4])
-        """
-        x = tf.cast(x, tf.float32)
-        if analytic_kl:
-            q = self.posterior(x, training=training)
-            z = self.sample_posterior(q, seed=seed, num_samples=num_samples)  # (samples, batch, latent)
-            return self.data_log_prob(z, x, training=training) - self.kl_divergence(q)[None, :]
-        z, log_q = self.posterior_sample(x, seed, num_samples, training=training)
-        return self.data_log_prob(z, x, training=training) + self.prior.log_prob(z) - log_q  # x broadcasts
-
-    def elbo(self, x, num_samples: int = 1, batch_size: int = 100, max_rows: int = 2_000, seed: int | None = 0,
-             verbose: int = 0) -> np.ndarray:
-        """ELBO per example in nats: ``mean_s log p(x|z_s) - KL`` (analytic KL when available).
-
-        Args:
-            x: Examples (binary for a Bernoulli likelihood), or a ``tf.data.Dataset`` of
-                them (``x`` or ``(x, y)``, batched or not): streamed in batches of
-                ``batch_size``, checked batch by batch, equal to the array's result.
-            num_samples: Monte Carlo samples of z per example.
-            batch_size: Examples per step.
-            max_rows: Upper bound on the samples decoded in one pass.
-            seed: Any int, or ``None`` for a fresh seed from the model's random stream.
-            verbose: Progress bar on (1) or off (0); it shows the mean ELBO of the examples so far.
-
-        Returns:
-            Float64 array ``(n,)``; ``-elbo(x).mean()`` is the usual "negative ELBO".
-
-        Example:
-            >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-            >>> elbo = vae.elbo(keras_ae.data.binarize(x_digits_test, seed=0))
-            >>> elbo.shape, elbo.dtype, bool(np.all(elbo < 0))
-            ((64,), dtype('float64'), True)
-        """
-        if not isinstance(x, tf.data.Dataset):
-            x = self.validate_inputs(x, purpose="evaluate")
-        fn = self._elbo_terms if self.has_analytic_kl() else self.log_weights
-        return importance_weighted_bound(fn, x, k=num_samples, batch_size=batch_size, max_rows=max_rows,
-                                         seed=self._int_seed(seed),
-                                         reduction="mean", verbose=verbose, label="elbo", cache=self._compiled_bounds,
-                                         spec=self._inference_spec("evaluate"))
-
-    def _int_seed(self, seed: int | None) -> int:
-        """An int seed for the likelihood estimators; ``None`` takes one from the model's stream."""
-        seed = check_seed(seed)
-        return int(self._next_seed()[0]) if seed is None else seed
-
-    def _elbo_terms(self, x: tf.Tensor, num_samples: int, seed: tf.Tensor) -> tf.Tensor:
-        return self.log_weights(x, num_samples, seed, analytic_kl=True)
-
-    def log_likelihood(self, x, k: int = 5000, batch_size: int = 10, max_rows: int = 2_000, seed: int | None = 0,
-                       jit_compile: bool = False, verbose: int = 1) -> np.ndarray:
-        """The importance-weighted bound L_k (Burda et al. 2016) on log p(x), per example in nats.
-
-        ``L_1`` is the ELBO and ``L_k`` increases towards ``log p(x)`` with ``k``; the
-        IWAE paper reports ``-mean L_5000`` as the test NLL. Memory is bounded by
-        ``max_rows`` decoded samples at a time.
-
-        Args:
-            x: Examples (binary for a Bernoulli likelihood: binarize test data once), or a
-                ``tf.data.Dataset`` of them (``x`` or ``(x, y)``, batched or not): streamed in
-                batches of ``batch_size`` (memory does not grow with its length) and checked
-                batch by batch; the estimate equals the array's for the same seed.
-            k: Importance samples per example.
-            batch_size: Examples per compiled step.
-            max_rows: Upper bound on the samples decoded in one pass.
-            seed: Any int; the same seed (and batch size) reproduces the estimate exactly.
-                ``None`` takes a fresh seed from the model's random stream.
-            jit_compile: XLA-compile each step (off: slower on CPU, see
-                :func:`~keras_ae.evaluation.likelihood.importance_weighted_bound`).
-            verbose: Progress bar on (1) or off (0); it shows the mean bound of the examples so far.
-
-        Returns:
-            Float64 array ``(n,)``; ``-log_likelihood(x).mean()`` is the test NLL.
-
-        Example:
-            >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-            >>> x = keras_ae.data.binarize(x_digits_test, seed=0)
-            >>> ll = vae.log_likelihood(x, k=100, verbose=0)
-            >>> ll.shape, ll.dtype
-            ((64,), dtype('float64'))
-            >>> np.array_equal(ll, vae.log_likelihood(x, k=100, verbose=0))  # same seed, same estimate
-            True
-
-            The IWAE paper's test NLL on MNIST (a trained model; minutes with k=5000):
-
-            ```python
-            ll = vae.log_likelihood(keras_ae.data.binarize(x_test, seed=0), k=5000)
-            print(f"NLL {-ll.mean():.2f} nats")
-            ```
-        """
-        if not isinstance(x, tf.data.Dataset):
-            x = self.validate_inputs(x, purpose="evaluate")
-        return importance_weighted_bound(self.log_weights, x, k=k, batch_size=batch_size, max_rows=max_rows,
-                                         seed=self._int_seed(seed), reduction="logmeanexp", jit_compile=jit_compile,
-                                         verbose=verbose,
-                                         label="log_likelihood", cache=self._compiled_bounds,
-                                         spec=self._inference_spec("evaluate"))
-

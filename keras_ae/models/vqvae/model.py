@@ -16,6 +16,10 @@ draws code maps from it and decodes them, and :meth:`VQVAE.log_likelihood` is th
     log p(x) >= log p(x | z_q(x)) + log p_prior(z_q(x))
 
 (a deterministic posterior puts all its mass on ``z_q(x)``: the ELBO's entropy term is 0).
+
+This module holds the networks' wiring, the loss hook, the training step and encode / decode;
+the prior (:mod:`~keras_ae.models.vqvae.prior`), the bound (:mod:`~keras_ae.models.vqvae.likelihood`)
+and the export signatures (:mod:`~keras_ae.models.vqvae.serving`) come from mixins.
 """
 
 from __future__ import annotations
@@ -28,17 +32,18 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
-from keras_ae.export.endpoints import (MAX_SAMPLE_COUNT, ExportOptions, data_name, describe_data, image_endpoints,
-                                       make_endpoint, tensor_spec)
 from keras_ae.layers.vector_quantizer import VectorQuantizer, global_sum, perplexity
 from keras_ae.models.autoregressive import AutoregressiveModel
 from keras_ae.models.base import AutoEncoder, take_fixed_settings
 from keras_ae.models.common import check_binary_data
+from keras_ae.models.vqvae.likelihood import VQVAELikelihood
+from keras_ae.models.vqvae.prior import VQVAEPrior
+from keras_ae.models.vqvae.serving import VQVAEServing
 from keras_ae.registry import register_family
-from keras_ae.validation import check_bool, check_count, check_model_seed, check_verbose
+from keras_ae.validation import check_bool, check_model_seed
 from keras_ae.training import DataSpec
 from keras_ae.training.batches import compiled, run_batches
-from keras_ae.random import batch_seed, binarize_batch, next_stateless_seed
+from keras_ae.random import binarize_batch, next_stateless_seed
 from keras_ae.replicas import nonempty_batch
 from keras_ae.validation import check_array, check_choice, check_int
 
@@ -46,7 +51,7 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 
 
 @register_family("vqvae", serving_default="reconstruct")
-class VQVAE(AutoEncoder):
+class VQVAE(VQVAEPrior, VQVAELikelihood, VQVAEServing, AutoEncoder):
     """A vector-quantized auto-encoder with an optional PixelCNN prior over its code maps.
 
     Args:
@@ -428,191 +433,6 @@ class VQVAE(AutoEncoder):
         counts = np.bincount(self.encode(x, batch_size).ravel(), minlength=self.num_codes).astype(np.float64)
         return {"counts": counts, "perplexity": float(perplexity(tf.constant(counts))),
                 "codes_in_use": float(np.mean(counts > 0))}
-
-    # -- the prior ---------------------------------------------------------------------
-    def _require_prior(self, what: str) -> AutoregressiveModel:
-        if self.prior is None:
-            raise InputValidationError(
-                f"{what} needs a prior over the codes, and this VQ-VAE has none: build it with "
-                "build_vqvae(..., prior=True) (a gated PixelCNN over the code maps).")
-        return self.prior
-
-    def fit_prior(self, x, epochs: int = 10, batch_size: int = 64, validation_data=None, optimizer="adam",
-                  verbose="auto", **kwargs):
-        """Trains the PixelCNN prior on the code maps of ``x`` (the auto-encoder stays fixed).
-
-        Args:
-            x: Images (encoded with :meth:`encode`; binarize grey images first if the
-                bound will be evaluated on binarized data), or a ``tf.data.Dataset`` of them
-                (as for :meth:`encode`): read once, and the prior trains on the code maps
-                kept in memory (``h' * w'`` floats per image).
-            epochs: Passes over the code maps.
-            batch_size: Code maps per step.
-            validation_data: Images (an array or a dataset) whose code maps are the validation set.
-            optimizer: Optimizer of the prior's first ``fit_prior`` (later calls continue with it).
-            verbose: Keras' progress bar setting.
-            **kwargs: Other arguments of the prior's ``fit`` (callbacks, ...).
-
-        Returns:
-            The prior's ``History`` (``nll`` in nats per code map).
-
-        Example:
-            ```python
-            history = model.fit_prior(keras_ae.data.binarize(x_train, seed=0), epochs=20)
-            sorted(history.history)  # ['bits_per_dim', 'loss', 'nll']
-            ```
-        """
-        prior = self._require_prior("fit_prior")
-        maps = self.code_maps(x)
-        val = None if validation_data is None else self.code_maps(validation_data)
-        if not prior.compiled:
-            prior.compile(optimizer=optimizer)
-        return prior.fit(maps, epochs=epochs, batch_size=batch_size, validation_data=val, verbose=verbose, **kwargs)
-
-    def sample_codes(self, n: int, seed: int | None = 0, batch_size: int = 256, verbose: int = 0,
-                     jit_compile: bool = False) -> np.ndarray:
-        """Code maps ``(n, h', w')`` drawn from the prior with its compiled sampler.
-
-        Example:
-            ```python
-            model.sample_codes(2, seed=0).shape  # (2, 7, 7) for 28x28 images
-            ```
-        """
-        prior = self._require_prior("sample")
-        n = check_count(n, "n", 4 * int(np.prod(prior.image_shape)), "code maps")
-        maps = prior.sample(n, seed=seed, batch_size=batch_size, verbose=verbose,
-                                                     jit_compile=jit_compile)
-        return np.round(maps[..., 0] * (self.num_codes - 1)).astype(np.int32)
-
-    def sample(self, n: int, seed: int | None = 0, batch_size: int = 256, verbose: int = 0,
-               jit_compile: bool = False) -> np.ndarray:
-        """Draws ``n`` images: code maps from the prior, decoded (means of p(x | z_q)).
-
-        Args:
-            n: Number of images, an int >= 0; drawn and decoded in batches, refused when
-                the result would exceed :data:`~keras_ae.validation.MAX_RESULT_BYTES` (1 GiB).
-            seed: Any int; equal seeds give equal images. ``None``: a fresh seed.
-            batch_size: Code maps sampled in parallel.
-            verbose: 1 shows a progress bar.
-            jit_compile: Compile the prior's sampling loop with XLA.
-
-        Returns:
-            Float32 images ``(n, *input_shape)``.
-
-        Raises:
-            InputValidationError: if the model has no prior, or for bad ``n`` / ``seed``.
-
-        Example:
-            ```python
-            images = model.sample(100, seed=0)  # (100, 28, 28, 1); the same seed gives the same images
-            ```
-        """
-        self._require_prior("sample")
-        n = check_count(n, "n", 4 * int(np.prod(self.example_shape)))
-        return self.decode(self.sample_codes(n, seed, batch_size, verbose, jit_compile))
-
-    def _bound_terms(self, x):
-        z_e = self.encoder(x, training=False)
-        indices = self.quantizer.nearest(z_e)
-        log_px = self.data_log_prob(self._decoder_output(self.quantizer.lookup(indices)), x)
-        maps = tf.cast(indices, tf.float32)[..., None] / (self.num_codes - 1)
-        log_prior = self.prior.log_prob(maps, self.prior(maps, training=False))
-        return {"log_px_given_z": log_px, "log_prior": log_prior}
-
-    def bound_terms(self, x, batch_size: int = 256, verbose: int = 0) -> dict[str, np.ndarray]:
-        """The two terms of the bound per image, in nats: ``log_px_given_z`` = log p(x | z_q(x))
-        (its negative is the reconstruction error) and ``log_prior`` = log p_prior(z_q(x)) <= 0.
-
-        Example:
-            >>> model = build_vqvae((8, 8, 1), num_codes=8, code_dim=2, filters=(4,), prior_filters=4, prior_blocks=0)
-            >>> terms = model.bound_terms(keras_ae.data.binarize(x_digits_test[:4], seed=0))
-            >>> sorted(terms), bool(np.all(terms["log_prior"] <= 0))
-            (['log_prior', 'log_px_given_z'], True)
-        """
-        self._require_prior("The likelihood bound")
-        if self.likelihood != "bernoulli":
-            raise InputValidationError("The bound is in nats for binary data: it needs likelihood='bernoulli'.")
-        x = self._checked_images(x, "evaluate")
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
-        verbose = check_verbose(verbose)
-        out = self._batched("bound", self._bound_terms, self._image_spec(), x, batch_size, verbose,
-                            purpose="evaluate", where="log_likelihood")
-        if out is None:
-            return {"log_px_given_z": np.zeros(0), "log_prior": np.zeros(0)}
-        return {k: v.astype(np.float64) for k, v in out.items()}
-
-    def log_likelihood(self, x, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
-        """The bound ``log p(x | z_q(x)) + log p_prior(z_q(x)) <= log p(x)`` per image, in nats.
-
-        ``-log_likelihood(x).mean()`` enters the same NLL column as the VAE's IWAE bound and
-        the PixelCNN's exact NLL (binary data: binarize test images once, seed 0).
-
-        Example:
-            ```python
-            nll_bound = -model.log_likelihood(keras_ae.data.binarize(x_test, seed=0)).mean()
-            ```
-        """
-        terms = self.bound_terms(x, batch_size, verbose)
-        return terms["log_px_given_z"] + terms["log_prior"]
-
-    # -- serving: the export signatures of the family ----------------------------------
-    def serving_endpoints(self, options: ExportOptions) -> list:
-        """``reconstruct``, ``encode`` (images -> int32 ``indices``), ``decode`` (``indices``
-        -> images), ``sample`` (``count``, ``seed`` -> images and their code maps, the draws
-        of ``VQVAE.sample(count, seed)`` for ``count <= batch_size``; only with a prior) and
-        ``*_uint8`` twins of the image inputs.
-
-        Example:
-            >>> from keras_ae.export import ExportOptions
-            >>> model = build_vqvae((8, 8, 1), num_codes=8, code_dim=2, filters=(4,), prior=False)
-            >>> [e.name for e in model.serving_endpoints(ExportOptions())]  # no prior: no `sample`
-            ['reconstruct', 'encode', 'decode', 'reconstruct_uint8', 'encode_uint8']
-        """
-        x = data_name(self.example_shape)
-
-        def reconstruct(**inputs):
-            return {"reconstruction": self(inputs[x], training=False)}
-
-        def encode(**inputs):
-            return {"indices": self.quantizer.nearest(self.encoder(inputs[x], training=False))}
-
-        def decode(indices):
-            return {x: self._decode_indices(indices)}
-
-        def sample(count, seed):
-            # Batch 0's stream, as VQVAE.sample -> AutoregressiveModel.sample draws it.
-            start = tf.zeros(tf.stack([count, *self.prior.image_shape]), tf.float32)
-            maps = self.prior._sample_loop(start, tf.constant(0), batch_seed(seed, 0))
-            indices = tf.cast(tf.round(maps[..., 0] * (self.num_codes - 1)), tf.int32)
-            return {x: self._decode_indices(indices), "indices": indices}
-
-        functions = [("reconstruct", reconstruct, ["reconstruction"], f"{x} -> reconstruction through the code"),
-                     ("encode", encode, [], f"{x} -> indices (code maps)")]
-        endpoints = image_endpoints(x, self.example_shape, self.input_range, options, functions)
-        indices_spec = {"indices": tensor_spec(self.code_map_shape, "indices", tf.int32)}
-        generative = [make_endpoint("decode", decode, indices_spec,
-                                    f"indices -> {x} (mean of p(x|z_q))", {"indices": (0, self.num_codes - 1)})]
-        if self.prior is not None:
-            generative.append(make_endpoint(
-                "sample", sample, {"count": tf.TensorSpec((), tf.int32, name="count"),
-                                   "seed": tf.TensorSpec((), tf.int64, name="seed")},
-                f"count, seed -> {x}, indices (codes ~ PixelCNN prior; count <= {MAX_SAMPLE_COUNT})",
-                {"count": (0, MAX_SAMPLE_COUNT)}))
-        return [*endpoints[:len(functions)], *generative, *endpoints[len(functions):]]
-
-    def serving_metadata(self) -> dict:
-        """Facts recorded in an export's metadata: input, code maps, codebook, likelihood, prior."""
-        return {
-            "input": describe_data(data_name(self.example_shape), self.example_shape, self.input_range),
-            "code_map_shape": list(self.code_map_shape),
-            "code_size": int(np.prod(self.code_map_shape)),
-            "num_codes": self.num_codes,
-            "code_dim": self.quantizer.code_dim,
-            "likelihood": self.likelihood,
-            "codebook_update": self.quantizer.codebook_update,
-            "prior": None if self.prior is None else type(self.prior).__name__,
-            "max_sample_count": MAX_SAMPLE_COUNT,
-        }
 
 
 __all__ = ["LIKELIHOODS", "VQVAE"]

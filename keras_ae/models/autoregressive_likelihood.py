@@ -1,0 +1,88 @@
+"""``AutoregressiveLikelihood``, the exact likelihoods of
+:class:`~keras_ae.models.autoregressive.AutoregressiveModel` outside ``fit``:
+``log_likelihood`` and ``bits_per_dim`` of arrays or datasets, batch by batch."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ae.evaluation.likelihood import bits_per_dim
+from keras_ae.models.common import check_int
+from keras_ae.training import DataSpec
+from keras_ae.training.batches import example_count, iterate_batches
+from keras_ae.validation import check_verbose
+
+
+class AutoregressiveLikelihood:
+    """Mixin of :class:`~keras_ae.models.autoregressive.AutoregressiveModel`: likelihood evaluation.
+
+    It uses the model's ``image_shape``, ``levels``, ``num_dims``, ``log_prob``,
+    ``validate_images`` and ``__call__``; its state is the cached ``_compiled_log_prob``,
+    which the model's ``__init__`` sets.
+    """
+
+    def log_likelihood(self, x, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
+        """Exact ``log p(x)`` of each image, in nats.
+
+        Args:
+            x: Images the model can score (binary for a binary model), or a
+                ``tf.data.Dataset`` of them (``x`` or ``(x, y)``; labels ignored; unbatched
+                datasets are batched with ``batch_size``), read one batch at a time and
+                checked batch by batch (range, levels).
+            batch_size: Images per forward pass, an int >= 1.
+            verbose: 1 shows a progress bar with the mean log-likelihood of the images so far.
+
+        Returns:
+            float64 array ``(n,)``; the test NLL is ``-log_likelihood(x).mean()``.
+
+        Example:
+            >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
+            >>> ll = model.log_likelihood(keras_ae.data.binarize(x_digits_test, seed=0))
+            >>> ll.shape, ll.dtype, bool(np.all(ll < 0))
+            ((64,), dtype('float64'), True)
+        """
+        if not isinstance(x, tf.data.Dataset):  # a dataset is checked batch by batch as it is read
+            x = self.validate_images(x)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        verbose = check_verbose(verbose)
+        if self._compiled_log_prob is None:
+            spec = tf.TensorSpec((None, *self.image_shape), tf.float32)
+            self._compiled_log_prob = tf.function(lambda b: self.log_prob(b, self(b, training=False)),
+                                                  input_signature=[spec])
+        target = example_count(x)
+        # Stateful: shown as given. Progbar's own average ends on the last batch's value.
+        bar = keras.utils.Progbar(target, verbose=verbose, unit_name="image", stateful_metrics=["log_likelihood"])
+        out = []
+        total, done = 0.0, 0
+        data_spec = DataSpec(self.image_shape, (0.0, 1.0), "Scale 8-bit images to [0, 1] with x / 255.",
+                             targets="ignored", levels=self.levels)
+        for batch in iterate_batches(x, batch_size, data_spec, "x", where="log_likelihood"):
+            out.append(self._compiled_log_prob(tf.cast(batch, tf.float32)).numpy().astype(np.float64))
+            total, done = total + float(out[-1].sum()), done + len(out[-1])
+            bar.update(done, values=[("log_likelihood", total / done)], finalize=False if target is None else None)
+        if target is None and verbose:
+            # An open-ended bar prints its final line only when told the stream has ended.
+            bar.update(done, values=[("log_likelihood", total / max(done, 1))], finalize=True)
+        return np.concatenate(out) if out else np.zeros(0, np.float64)
+
+    def bits_per_dim(self, x, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
+        """Negative log-likelihood of each image in bits per dimension (pixel x channel).
+
+        Args:
+            x: Images the model can score, or a ``tf.data.Dataset`` of them (as for
+                :meth:`log_likelihood`).
+            batch_size: Images per forward pass, an int >= 1.
+            verbose: 1 shows a progress bar (with the running mean log-likelihood in nats).
+
+        Returns:
+            float64 array ``(n,)``.
+
+        Example:
+            >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
+            >>> x = keras_ae.data.binarize(x_digits_test, seed=0)
+            >>> np.allclose(model.bits_per_dim(x), -model.log_likelihood(x) / (64 * np.log(2)))
+            True
+        """
+        return bits_per_dim(-self.log_likelihood(x, batch_size=batch_size, verbose=verbose), self.num_dims)

@@ -1,0 +1,124 @@
+"""``DiffusionLikelihood``, the variational bound of :class:`~keras_ae.models.diffusion.model.DiffusionModel`
+(Ho et al. Eq. 5 with the discretized Gaussian decoder): ``log_likelihood`` in nats and ``bits_per_dim``."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ae.evaluation.likelihood import bits_per_dim
+from keras_ae.models.common import check_int, check_seed
+from keras_ae.models.diffusion.schedules import variational_bound
+from keras_ae.random import wrap_int
+from keras_ae.training import DataSpec
+from keras_ae.training.batches import example_count, iterate_batches
+from keras_ae.validation import check_verbose
+
+_RANGE_HINT = "Scale 8-bit images to [0, 1] with x.astype('float32') / 255."
+
+
+class DiffusionLikelihood:
+    """Mixin of :class:`~keras_ae.models.diffusion.model.DiffusionModel`: the bound per image.
+
+    It uses the model's ``predict_noise``, ``sampling_network``, ``validate_images``,
+    ``schedule``, ``timesteps``, ``ema_network``, ``image_shape``, ``num_dims``, ``_batch_seed``
+    and ``_compiled`` cache, and holds no state of its own.
+    """
+
+    def _bound(self, network, x, seed, timesteps=None) -> dict[str, tf.Tensor]:
+        """Ho et al.'s Eq. 5 terms of images ``x`` in [0, 1] (nats per image)."""
+        x0 = 2.0 * tf.cast(x, tf.float32) - 1.0
+
+        def eps_fn(x_t, t):
+            return self.predict_noise(network, x_t, t)
+
+        return variational_bound(self.schedule, eps_fn, x0, seed, decoder="discretized", timesteps=timesteps)
+
+    def _compiled_bound(self, use_ema: bool):
+        key = ("bound", use_ema and self.ema_network is not None)
+        if key not in self._compiled:
+            network = self.sampling_network(use_ema)
+            self._compiled[key] = tf.function(
+                lambda x, seed, ts: self._bound(network, x, seed, ts), autograph=False,
+                input_signature=[tf.TensorSpec((None, *self.image_shape), tf.float32), tf.TensorSpec((), tf.int64),
+                                 tf.TensorSpec([None], tf.int32)])
+        return self._compiled[key]
+
+    def log_likelihood(self, x, batch_size: int = 100, timesteps: int | None = None, seed: int = 0,
+                       use_ema: bool = True, verbose: int = 0, return_terms: bool = False):
+        """The variational lower bound on ``log p(x)`` of each 8-bit image, in nats (Ho et al. Eq. 5).
+
+        ``-log_likelihood(x)`` is ``L_T + sum_{t>1} L_{t-1} + L_0`` with the discretized
+        Gaussian decoder ``L_0``: an upper bound on the NLL of the 8-bit image (one draw
+        of ``x_t`` per term).
+
+        Args:
+            x: Images in [0, 1] on the 8-bit grid (``k / 255``), or a ``tf.data.Dataset``
+                of them (``x`` or ``(x, y)``; labels ignored), checked batch by batch.
+            batch_size: Images per compiled pass, an int >= 1.
+            timesteps: ``None`` sums all ``T - 1`` terms ``L_{t-1}`` (``T`` network calls
+                per batch); an int ``k`` estimates their sum from ``k`` distinct timesteps
+                drawn uniformly per batch (unbiased, ``k + 1`` calls).
+            seed: Int seed of the draws of ``x_t`` (and of the timesteps).
+            use_ema: Score with the EMA weights (what :meth:`sample` uses).
+            verbose: 1 shows a progress bar with the mean bits/dim so far.
+            return_terms: Also return the mean of each term ``{"prior", "diffusion", "decoder"}`` (nats).
+
+        Returns:
+            float64 array ``(n,)`` (and the terms dict with ``return_terms``).
+
+        Example:
+            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=20)
+            >>> ll = model.log_likelihood(np.round(x_digits_test[:4] * 255) / 255)
+            >>> ll.shape, bool(np.all(ll < 0))
+            ((4,), True)
+        """
+        if not isinstance(x, tf.data.Dataset):
+            x = self.validate_images(x, on_grid=True)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        verbose = check_verbose(verbose)
+        seed = check_seed(seed)
+        seed = 0 if seed is None else seed
+        if timesteps is not None:
+            timesteps = check_int(timesteps, "timesteps", minimum=1, maximum=self.timesteps - 1)
+        fn = self._compiled_bound(use_ema)
+        rng = np.random.default_rng(wrap_int(seed, 63) % 2**63)
+        spec = DataSpec(self.image_shape, (0.0, 1.0), _RANGE_HINT, targets="ignored", levels=256)
+        target = example_count(x)
+        bar = keras.utils.Progbar(target, verbose=verbose, unit_name="image", stateful_metrics=["bits_per_dim"])
+        out, sums, done = [], {"prior": 0.0, "diffusion": 0.0, "decoder": 0.0}, 0
+        for b, batch in enumerate(iterate_batches(x, batch_size, spec, "x", where="log_likelihood")):
+            if timesteps is None:
+                ts = np.arange(1, self.timesteps, dtype=np.int32)
+            else:  # k distinct timesteps drawn uniformly: the scaled sum is unbiased
+                ts = np.sort(rng.choice(np.arange(1, self.timesteps, dtype=np.int32), timesteps, replace=False))
+            terms = fn(tf.cast(batch, tf.float32), tf.constant(self._batch_seed(seed, b), tf.int64), tf.constant(ts))
+            out.append(-terms["total"].numpy().astype(np.float64))
+            for key in sums:
+                sums[key] += float(tf.reduce_sum(terms[key]))
+            done += len(out[-1])
+            mean_bpd = -float(np.concatenate(out).mean()) / (self.num_dims * math.log(2.0))
+            bar.update(done, values=[("bits_per_dim", mean_bpd)], finalize=False if target is None else None)
+        if target is None and verbose:
+            bar.update(done, values=[("bits_per_dim", mean_bpd if done else float("nan"))], finalize=True)
+        ll = np.concatenate(out) if out else np.zeros(0, np.float64)
+        if return_terms:
+            return ll, {k: v / max(done, 1) for k, v in sums.items()}
+        return ll
+
+    def bits_per_dim(self, x, batch_size: int = 100, timesteps: int | None = None, seed: int = 0,
+                     use_ema: bool = True, verbose: int = 0) -> np.ndarray:
+        """The bound on the NLL of each 8-bit image in bits per dimension (see :meth:`log_likelihood`).
+
+        Example:
+            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=20)
+            >>> x = np.round(x_digits_test[:4] * 255) / 255
+            >>> np.allclose(model.bits_per_dim(x), -model.log_likelihood(x) / (64 * np.log(2)))
+            True
+        """
+        ll = self.log_likelihood(x, batch_size=batch_size, timesteps=timesteps, seed=seed, use_ema=use_ema,
+                                 verbose=verbose)
+        return bits_per_dim(-ll, self.num_dims)

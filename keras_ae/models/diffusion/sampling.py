@@ -1,0 +1,198 @@
+"""``DiffusionSampling``, the reverse walk of :class:`~keras_ae.models.diffusion.model.DiffusionModel`:
+``sample`` (the whole walk one compiled ``tf.while_loop``) and ``sample_naive`` (the same walk as a
+Python loop), both drawing their noise from :func:`counter_normal`."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ae.errors import InputValidationError
+from keras_ae.export.endpoints import MAX_SAMPLE_COUNT
+from keras_ae.models.autoregressive import counter_uniform
+from keras_ae.models.common import check_int, check_nonnegative_float, check_seed
+from keras_ae.models.diffusion.schedules import ddim_step, sampling_plan
+from keras_ae.random import batch_seed, next_stateless_seed
+from keras_ae.validation import check_choice, check_count, check_verbose
+
+METHODS = ("ddim", "ddpm")
+
+
+def counter_normal(shape, seed, index) -> tf.Tensor:
+    """Standard normal noise as a pure function of ``(seed, index, position)`` (Box-Muller).
+
+    Built on :func:`~keras_ae.models.autoregressive.counter_uniform`, so it returns the
+    same numbers eagerly, in ``tf.function`` and under XLA: the compiled and the Python-loop
+    samplers draw identical noise.
+
+    Example:
+        >>> z = counter_normal([10_000], 0, 3)
+        >>> abs(float(tf.reduce_mean(z))) < 0.05, abs(float(tf.math.reduce_std(z)) - 1) < 0.05
+        (True, True)
+    """
+    index = tf.cast(index, tf.int32)
+    u1 = counter_uniform(shape, seed, 2 * index)
+    u2 = counter_uniform(shape, seed, 2 * index + 1)
+    return tf.sqrt(-2.0 * tf.math.log(u1)) * tf.cos(2.0 * math.pi * u2)
+
+
+class DiffusionSampling:
+    """Mixin of :class:`~keras_ae.models.diffusion.model.DiffusionModel`: ``sample`` and ``sample_naive``.
+
+    It uses the model's ``predict_noise``, ``sampling_network``, ``schedule``, ``timesteps``,
+    ``sample_steps``, ``clip_denoised``, ``ema_network``, ``image_shape``, ``num_dims``,
+    ``seed_generator`` and ``_compiled`` cache, and holds no state of its own.
+    """
+
+    def _plan(self, steps, method: str, eta) -> tuple[int, dict[str, np.ndarray]]:
+        steps = self.sample_steps if steps is None else check_int(steps, "steps", minimum=1)
+        if steps > self.timesteps:
+            raise InputValidationError(
+                f"steps={steps} exceeds the model's {self.timesteps} diffusion timesteps; "
+                f"use steps <= {self.timesteps}.")
+        method = check_choice(method, "method", METHODS)
+        if method == "ddpm":
+            if eta is not None and float(eta) != 1.0:
+                raise InputValidationError(
+                    f"eta={eta} applies to method='ddim'; 'ddpm' is ancestral sampling (eta=1).")
+            eta = 1.0
+        eta = 0.0 if eta is None else check_nonnegative_float(eta, "eta")
+        return steps, sampling_plan(self.schedule, steps, eta)
+
+    def _step(self, network, x, i, plan, seed):
+        """Step ``i`` of the reverse walk (``plan`` holds float32 tensors); returns ``(x_prev, x0_hat)``."""
+        n = tf.shape(x)[0]
+        eps = self.predict_noise(network, x, tf.fill([n], plan["t"][i]))
+        return ddim_step(x, eps, plan["alpha_bar"][i], plan["alpha_bar_prev"][i], plan["sigma"][i],
+                         counter_normal(tf.shape(x), seed, i + 1), clip=self.clip_denoised)
+
+    def _sample_loop(self, network, n, plan, seed):
+        x = counter_normal(tf.stack([n, *self.image_shape]), seed, 0)
+
+        def body(i, x):
+            return i + 1, self._step(network, x, i, plan, seed)[0]
+
+        x = tf.while_loop(lambda i, _: i < tf.size(plan["t"]), body, (tf.constant(0), x))[1]
+        return tf.clip_by_value((x + 1.0) / 2.0, 0.0, 1.0)
+
+    def _compiled_sampler(self, use_ema: bool, jit_compile: bool):
+        key = ("sample", use_ema and self.ema_network is not None, bool(jit_compile))
+        if key not in self._compiled:
+            network = self.sampling_network(use_ema)
+            plan_spec = {"t": tf.TensorSpec([None], tf.int32), **{k: tf.TensorSpec([None], tf.float32)
+                                                                    for k in ("alpha_bar", "alpha_bar_prev", "sigma")}}
+            self._compiled[key] = tf.function(
+                lambda n, plan, seed: self._sample_loop(network, n, plan, seed), jit_compile=bool(jit_compile),
+                autograph=False,
+                input_signature=[tf.TensorSpec((), tf.int32), plan_spec, tf.TensorSpec((), tf.int64)])
+        return self._compiled[key]
+
+    @staticmethod
+    def _as_tensors(plan: dict[str, np.ndarray]) -> dict[str, tf.Tensor]:
+        return {k: tf.constant(v, tf.int32 if k == "t" else tf.float32) for k, v in plan.items()}
+
+    def _sampler_seed(self, seed) -> int:
+        seed = check_seed(seed)
+        if seed is None:
+            pair = next_stateless_seed(self.seed_generator).numpy()
+            seed = int(pair[0]) * 2**32 + int(pair[1])
+        return seed
+
+    @staticmethod
+    def _batch_seed(seed: int, batch: int) -> int:
+        return batch_seed(seed, batch)
+
+    def sample(self, n: int, steps: int | None = None, method: str = "ddim", eta: float | None = None,
+               seed: int | None = 0, batch_size: int = 500, use_ema: bool = True, jit_compile: bool = False,
+               verbose: int = 0) -> np.ndarray:
+        """Draws ``n`` images by walking the reverse process, the whole walk one compiled loop.
+
+        Args:
+            n: Number of images, an int >= 0; walked in batches of ``batch_size``, refused
+                when the result would exceed :data:`~keras_ae.validation.MAX_RESULT_BYTES` (1 GiB).
+            steps: Reverse steps, ``1 <= steps <= T`` (default ``sample_steps``), evenly
+                spaced over the ``T`` timesteps.
+            method: ``"ddim"`` (Song et al. 2021; ``eta=0``: deterministic given the
+                starting noise) or ``"ddpm"`` (ancestral sampling, ``eta=1``).
+            eta: DDIM's noise scale, a number >= 0 (``"ddim"`` only; default 0).
+            seed: Any int (same seed, same images), or ``None`` for a fresh one from the
+                model's random stream.
+            batch_size: Images walked in parallel, an int >= 1.
+            use_ema: Sample with the EMA weights (when the model keeps them).
+            jit_compile: Compile the loop with XLA (same noise, so nearly the same images).
+            verbose: 1 shows a progress bar over images.
+
+        Returns:
+            float32 images ``(n, h, w, c)`` in [0, 1].
+
+        Example:
+            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=20)
+            >>> a = model.sample(3, steps=4, seed=1)
+            >>> np.array_equal(a, model.sample(3, steps=4, seed=1)), a.shape
+            (True, (3, 8, 8, 1))
+        """
+        n = check_count(n, "n", 4 * self.num_dims)
+        steps, plan = self._plan(steps, method, eta)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        verbose = check_verbose(verbose)
+        seed = self._sampler_seed(seed)
+        if n == 0:
+            return np.zeros((0, *self.image_shape), np.float32)
+        fn, plan = self._compiled_sampler(use_ema, jit_compile), self._as_tensors(plan)
+        bar = keras.utils.Progbar(n, verbose=verbose, unit_name="image")
+        out = []
+        for b, start in enumerate(range(0, n, batch_size)):
+            count = min(batch_size, n - start)
+            out.append(fn(tf.constant(count, tf.int32), plan, tf.constant(self._batch_seed(seed, b), tf.int64)).numpy())
+            bar.add(count)
+        return np.concatenate(out)
+
+    def sample_naive(self, n: int, steps: int | None = None, method: str = "ddim", eta: float | None = None,
+                     seed: int | None = 0, use_ema: bool = True, compiled_forward: bool = False,
+                     return_trajectory: bool = False, verbose: int = 0):
+        """The baseline sampler: a Python loop over the steps, calling the network once per step.
+
+        Draws the same noise as :meth:`sample` (for one batch), so it returns the same
+        images up to float rounding; kept for benchmarks, tests and trajectory figures.
+
+        Args:
+            n, steps, method, eta, seed, use_ema: As for :meth:`sample`; ``n`` is one batch,
+                at most 10,000 images (:meth:`sample` draws more).
+            compiled_forward: Wrap the network call in ``tf.function`` (the loop stays in Python).
+            return_trajectory: Also return the images at every step.
+            verbose: 1 shows a progress bar over steps.
+
+        Returns:
+            float32 images ``(n, h, w, c)`` in [0, 1]; with ``return_trajectory`` also
+            ``(steps + 1, n, h, w, c)``: ``x_T`` (pure noise) first, then ``x_t`` after
+            each step, in [0, 1] (clipped).
+
+        Example:
+            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=20)
+            >>> slow, frames = model.sample_naive(2, steps=4, seed=0, return_trajectory=True)
+            >>> np.allclose(slow, model.sample(2, steps=4, seed=0), atol=1e-5), frames.shape
+            (True, (5, 2, 8, 8, 1))
+        """
+        steps, plan = self._plan(steps, method, eta)
+        frames = len(plan["t"]) + 1 if return_trajectory else 1
+        n = check_count(n, "n", 4 * self.num_dims * frames, minimum=1, maximum=MAX_SAMPLE_COUNT,
+                        advice="sample_naive walks one batch; sample() draws more in batches")
+        verbose = check_verbose(verbose)
+        seed = tf.constant(self._batch_seed(self._sampler_seed(seed), 0), tf.int64)  # batch 0's stream in sample()
+        network, plan = self.sampling_network(use_ema), self._as_tensors(plan)
+        if compiled_forward:
+            network = tf.function(network)
+        x = counter_normal(tf.constant([n, *self.image_shape]), seed, 0)
+        frames = [x]
+        bar = keras.utils.Progbar(len(plan["t"]), verbose=verbose, unit_name="step")
+        for i in range(len(plan["t"])):
+            x = self._step(network, x, tf.constant(i), plan, seed)[0]
+            frames.append(x)
+            bar.add(1)
+        images = tf.clip_by_value((x + 1.0) / 2.0, 0.0, 1.0).numpy()
+        if not return_trajectory:
+            return images
+        return images, np.clip((np.stack([f.numpy() for f in frames]) + 1.0) / 2.0, 0.0, 1.0)
