@@ -244,7 +244,7 @@ def _train_streamed(args: argparse.Namespace, config: dict, out: Path, resumed, 
     import tensorflow as tf
 
     from keras_ae.data import load_dataset
-    from keras_ae.errors import TrainingDivergedError
+    from keras_ae.errors import InputValidationError, TrainingDivergedError
     from keras_ae.training.checkpoints import clear_backup, fit_resumable
 
     if "as_dataset" not in inspect.signature(load_dataset).parameters:
@@ -279,7 +279,10 @@ def _train_streamed(args: argparse.Namespace, config: dict, out: Path, resumed, 
             ds = ds.shuffle(10_000, seed=int(config["seed"]), reshuffle_each_iteration=True)
         return ds.batch(int(config["batch_size"])).prefetch(tf.data.AUTOTUNE)
 
-    x_test, y_test = (np.asarray(t) for t in next(iter(test_ds.batch(2048))))  # fixed summary examples
+    first = next(iter(test_ds.batch(2048)), None)  # fixed summary examples
+    if first is None:  # as the array path: validation and summaries need test examples
+        raise InputValidationError(f"The test split of {config['dataset']!r} is empty; it needs at least one example.")
+    x_test, y_test = (np.asarray(t) for t in first)
     n_params = sum(int(np.prod(w.shape)) for w in model.weights)
     print(f"Training {config['model']} ({type(model).__name__}, {n_params:,} parameters) on {config['dataset']} "
           f"streamed from tf.data (batches of {config['batch_size']}), examples of shape {input_shape}.")

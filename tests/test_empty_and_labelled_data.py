@@ -107,16 +107,20 @@ def test_inference_methods_refuse_an_empty_dataset(name):
                 run()
 
 
-def test_the_cli_exits_2_on_a_streamed_npz_whose_train_split_is_empty(tmp_path, capsys):
+@pytest.mark.parametrize("empty_split", ["train", "test"])
+def test_the_cli_exits_2_on_a_streamed_npz_with_an_empty_split(tmp_path, capsys, empty_split):
     data = tmp_path / "data"
     data.mkdir()
-    np.savez(data / "mnist.npz", x_train=np.zeros((0, 28, 28), "uint8"), y_train=np.zeros(0, "uint8"),
-             x_test=np.zeros((4, 28, 28), "uint8"), y_test=np.zeros(4, "uint8"))
+    sizes = {"train": 4, "test": 4, empty_split: 0}
+    np.savez(data / "mnist.npz", x_train=np.zeros((sizes["train"], 28, 28), "uint8"),
+             y_train=np.zeros(sizes["train"], "uint8"), x_test=np.zeros((sizes["test"], 28, 28), "uint8"),
+             y_test=np.zeros(sizes["test"], "uint8"))
     out = tmp_path / "run"
     code = main(["train", "dense", "--dataset", "mnist", "--data-dir", str(data), "--stream", "--epochs", "1",
                  "--out", str(out), "-p", "hidden=[16]", "-p", "code_dim=4", "--verbose", "0"])
-    assert code == 2
-    assert "empty" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "empty" in err and "StopIteration" not in err and len(err.strip().splitlines()) == 1, err
     assert not (out / "model.keras").exists()
 
 
