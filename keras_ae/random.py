@@ -16,6 +16,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from keras_ae.replicas import replica_batch_position
+from keras_ae.validation import check_seed
 
 # tf.random's Philox algorithm id (RNG_ALG_PHILOX) for the raw stateless ops.
 _PHILOX = 1
@@ -58,6 +59,27 @@ def batch_seed(seed: int | tf.Tensor, batch: int) -> int | tf.Tensor:
     if isinstance(seed, tf.Tensor):
         return tf.cast(seed, tf.int64) * _BATCH_STREAM_STRIDE + int(batch)
     return wrap_int(int(seed) * _BATCH_STREAM_STRIDE + int(batch), 64)
+
+
+def sampler_seed(seed, seed_generator) -> int:
+    """A sampler's validated int seed; ``None`` takes a fresh one from ``seed_generator``.
+
+    Args:
+        seed: Any int, or ``None`` for a fresh seed.
+        seed_generator: The model's ``keras.random.SeedGenerator``.
+
+    Returns:
+        The seed as a Python int.
+
+    Example:
+        >>> sampler_seed(7, None)
+        7
+    """
+    seed = check_seed(seed)
+    if seed is None:
+        pair = next_stateless_seed(seed_generator).numpy()
+        seed = int(pair[0]) * 2**32 + int(pair[1])
+    return seed
 
 
 def next_stateless_seed(seed_generator) -> tf.Tensor:

@@ -11,8 +11,8 @@ import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
 from keras_ae.export.endpoints import MAX_SAMPLE_COUNT
-from keras_ae.models.common import check_int, check_seed
-from keras_ae.random import batch_seed, next_stateless_seed
+from keras_ae.models.common import check_int
+from keras_ae.random import batch_seed, sampler_seed
 from keras_ae.validation import check_count, check_verbose
 
 
@@ -138,11 +138,7 @@ class AutoregressiveSampling:
 
     def _sampler_seed(self, seed: int | None) -> int:
         """A validated int seed; ``None`` takes a fresh one from the model's random stream (as the VAE does)."""
-        seed = check_seed(seed)
-        if seed is None:
-            pair = next_stateless_seed(self.seed_generator).numpy()
-            seed = int(pair[0]) * 2**32 + int(pair[1])
-        return seed
+        return sampler_seed(seed, self.seed_generator)
 
     @staticmethod
     def _batch_seed(seed: int, batch: int) -> int:

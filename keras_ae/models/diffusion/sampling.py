@@ -13,9 +13,9 @@ import tensorflow as tf
 from keras_ae.errors import InputValidationError
 from keras_ae.export.endpoints import MAX_SAMPLE_COUNT
 from keras_ae.models.autoregressive import counter_uniform
-from keras_ae.models.common import check_int, check_nonnegative_float, check_seed
+from keras_ae.models.common import check_int, check_nonnegative_float
 from keras_ae.models.diffusion.schedules import ddim_step, sampling_plan
-from keras_ae.random import batch_seed, next_stateless_seed
+from keras_ae.random import batch_seed, sampler_seed
 from keras_ae.validation import check_choice, check_count, check_verbose
 
 METHODS = ("ddim", "ddpm")
@@ -94,12 +94,9 @@ class DiffusionSampling:
     def _as_tensors(plan: dict[str, np.ndarray]) -> dict[str, tf.Tensor]:
         return {k: tf.constant(v, tf.int32 if k == "t" else tf.float32) for k, v in plan.items()}
 
-    def _sampler_seed(self, seed) -> int:
-        seed = check_seed(seed)
-        if seed is None:
-            pair = next_stateless_seed(self.seed_generator).numpy()
-            seed = int(pair[0]) * 2**32 + int(pair[1])
-        return seed
+    def _sampler_seed(self, seed: int | None) -> int:
+        """A validated int seed; ``None`` takes a fresh one from the model's random stream (as the VAE does)."""
+        return sampler_seed(seed, self.seed_generator)
 
     @staticmethod
     def _batch_seed(seed: int, batch: int) -> int:
