@@ -5,7 +5,9 @@ binarization) come from :func:`batch_noise`: example ``i`` of the global batch g
 same numbers whichever replica holds it, so one step on ``n`` replicas equals one step on
 one device with the same global batch. Seeds come from a ``keras.random.SeedGenerator``
 (:func:`next_stateless_seed`); samplers give batch ``b`` of a seeded call its own stream
-(:func:`batch_seed`).
+(:func:`batch_seed`). Library code that needs seeded weights or data order (a
+classifier, layer-wise pre-training, an estimator's ``random_state``) runs under
+:func:`seeded`, which restores the caller's global random state afterwards.
 
 A foundation module (below ``layers/``, ``data/`` and ``training/``): it imports only
 :mod:`keras_ae.replicas`.
@@ -13,16 +15,80 @@ A foundation module (below ``layers/``, ``data/`` and ``training/``): it imports
 
 from __future__ import annotations
 
+import contextlib
+import random as python_random
+from collections.abc import Iterator
+
+import numpy as np
 import tensorflow as tf
 
 from keras_ae.replicas import replica_batch_position
-from keras_ae.validation import check_seed
+from keras_ae.validation import check_int, check_seed
 
 # tf.random's Philox algorithm id (RNG_ALG_PHILOX) for the raw stateless ops.
 _PHILOX = 1
 _NOISE_KINDS = ("normal", "uniform")
 # Batch b of a sampler called with seed s draws from stream s * _BATCH_STREAM_STRIDE + b.
 _BATCH_STREAM_STRIDE = 1_000_003
+# One-shot draws (a VAE's prior, a flow's base): the stateless pair (s mod _PAIR_MODULUS, stream).
+_PAIR_MODULUS = 2**31 - 1
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None) -> Iterator[None]:
+    """Seeds Python, NumPy, TensorFlow and Keras for a block, then restores the caller's state.
+
+    Inside the block every unseeded draw (weight initialisers, dropout, ``fit``'s shuffling,
+    NumPy) is reproducible from ``seed``, exactly as after Keras' global seed utility;
+    after it, the caller's Python, NumPy, TensorFlow and Keras random states are what they
+    were, so a library call never resets a user's global seed.
+
+    Args:
+        seed: An int in ``[0, 2**32 - 1]``, or ``None``: the block runs on the caller's
+            state, untouched (an estimator's ``random_state=None``).
+
+    Example:
+        >>> import numpy as np
+        >>> np.random.seed(7); before = np.random.get_state()[1].copy()
+        >>> with seeded(0):
+        ...     first = np.random.rand()
+        >>> with seeded(0):
+        ...     second = np.random.rand()
+        >>> first == second, bool((np.random.get_state()[1] == before).all())
+        (True, True)
+    """
+    from keras.src.backend.common import global_state
+    from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
+    from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED
+    from tensorflow.python.eager import context
+
+    if seed is None:
+        yield
+        return
+    seed = check_int(seed, "seed", minimum=0, maximum=2**32 - 1)
+    ctx = context.context()
+    # TensorFlow keeps its eager global seed and op-seed stream on the context (no public getter).
+    tf_seed, tf_rng = ctx._seed, getattr(ctx, "_rng", None)
+    tf_rng_state = tf_rng.getstate() if tf_rng is not None else None
+    saved = (python_random.getstate(), np.random.get_state(),
+             global_state.get_global_attribute(GLOBAL_RANDOM_SEED),
+             global_state.get_global_attribute(GLOBAL_SEED_GENERATOR))
+    # The same four states Keras' global seed utility sets, so the block behaves identically.
+    global_state.set_global_attribute(GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, None)  # re-created from the seeded Python random
+    python_random.seed(seed)
+    np.random.seed(seed)
+    tf.random.set_seed(seed)
+    try:
+        yield
+    finally:
+        python_random.setstate(saved[0])
+        np.random.set_state(saved[1])
+        global_state.set_global_attribute(GLOBAL_RANDOM_SEED, saved[2])
+        global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, saved[3])
+        tf.random.set_seed(tf_seed)
+        if tf_rng_state is not None:
+            ctx._rng.setstate(tf_rng_state)
 
 
 def wrap_int(value: int, bits: int) -> int:
@@ -59,6 +125,33 @@ def batch_seed(seed: int | tf.Tensor, batch: int) -> int | tf.Tensor:
     if isinstance(seed, tf.Tensor):
         return tf.cast(seed, tf.int64) * _BATCH_STREAM_STRIDE + int(batch)
     return wrap_int(int(seed) * _BATCH_STREAM_STRIDE + int(batch), 64)
+
+
+def stateless_pair(seed: int | tf.Tensor, stream: int | tf.Tensor = 0) -> tf.Tensor:
+    """The int32 stateless seed ``(seed mod (2**31 - 1), stream)`` of a seeded one-shot draw.
+
+    The VAE's and RealNVP's ``sample(n, seed)`` and their exported ``sample`` signatures (an
+    int64 ``seed`` tensor) both call this, so one seed gives the same draws in Python and in
+    TF Serving. Samplers that draw batch by batch use :func:`batch_seed` instead.
+
+    Args:
+        seed: Any int, or an integer tensor (reduced in int64 arithmetic, as Python reduces an int).
+        stream: The pair's second element: which of the seed's streams (e.g. a batch and draw index).
+
+    Returns:
+        An int32 ``(2,)`` tensor for ``tf.random.stateless_*`` and TFP's ``sample(seed=)``.
+
+    Example:
+        >>> stateless_pair(7).numpy(), stateless_pair(-1, 3).numpy()
+        (array([7, 0], dtype=int32), array([2147483646,          3], dtype=int32))
+        >>> bool(tf.reduce_all(stateless_pair(tf.constant(2**40, tf.int64)) == stateless_pair(2**40)))
+        True
+    """
+    if isinstance(seed, tf.Tensor):
+        first = tf.cast(tf.math.floormod(tf.cast(seed, tf.int64), _PAIR_MODULUS), tf.int32)
+    else:
+        first = tf.constant(int(seed) % _PAIR_MODULUS, tf.int32)
+    return tf.stack([first, tf.cast(stream, tf.int32)])
 
 
 def sampler_seed(seed, seed_generator) -> int:

@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.models.gan import build_dcgan
-from keras_ae.models.pixelcnn import get_pixelcnn_network
+from keras_ae.models.pixelcnn import build_pixelcnn
 
 
 def compile_keras_io(model: keras.Model, loss, jit_compile: bool | None = None) -> keras.Model:
@@ -190,8 +190,7 @@ def plain_pixelcnn(shape: tuple, filters: int, blocks: int) -> keras.Model:
         >>> plain_pixelcnn((28, 28, 1), 16, 1).output_shape
         (None, None, None, 1)
     """
-    network, _ = get_pixelcnn_network(shape, filters, blocks)
-    return network
+    return build_pixelcnn(shape, filters, blocks).network
 
 
 # -- the keras.io recipes' own models and hyper-parameters (recipes/time_to_quality.py) ------------

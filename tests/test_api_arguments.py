@@ -205,6 +205,7 @@ def pixelrnn():
     return build_pixelrnn(SHAPE, kind="row_lstm", units=4, layers=1, first_kernel_size=3, seed=1)
 
 
+@pytest.mark.slow
 def test_seed_none_means_a_fresh_seed_for_every_sampler(vae, pixelcnn):
     # The VAE accepted None, PixelCNN raised a TypeError: both now draw from the model's stream.
     for sample in (vae.sample, pixelcnn.sample, pixelcnn.sample_naive):
@@ -215,6 +216,7 @@ def test_seed_none_means_a_fresh_seed_for_every_sampler(vae, pixelcnn):
     assert filled.shape == (2, *SHAPE) and np.all(filled[:, :2] == 1)
 
 
+@pytest.mark.slow
 def test_int_seeds_of_any_size_are_accepted_and_reproducible(vae, pixelcnn):
     for seed in (2**31, -(2**70), 10**30):
         np.testing.assert_array_equal(vae.sample(2, seed=seed), vae.sample(2, seed=seed))
@@ -319,6 +321,7 @@ def recorded_bars(monkeypatch):
     return bars
 
 
+@pytest.mark.slow
 @FEW
 @given(n=st.integers(2, 23), batch_size=st.integers(1, 8), reduction=st.sampled_from(["mean", "logmeanexp"]))
 def test_likelihood_bar_ends_on_the_mean_of_all_examples(n, batch_size, reduction, recorded_bars):
@@ -335,6 +338,7 @@ def test_likelihood_bar_ends_on_the_mean_of_all_examples(n, batch_size, reductio
     assert total / count == pytest.approx(out.mean(), rel=1e-9)
 
 
+@pytest.mark.slow
 def test_vae_bars_show_the_returned_mean(vae, capsys):
     x = (np.random.default_rng(0).random((7, *SHAPE)) < np.linspace(0.1, 0.9, 7)[:, None, None, None]).astype("float32")
     capsys.readouterr()

@@ -91,6 +91,7 @@ def test_hungarian_accuracy():
         clustering_accuracy([0, 1], [0])
 
 
+@pytest.mark.slow
 def test_dec_separates_blobs():
     from sklearn.datasets import make_blobs
 

@@ -65,6 +65,7 @@ def test_psnr_of_sigma_25_noise(photos):
     assert image_psnr(flower, add_noise(flower, seed=0)) == pytest.approx(20.17, abs=0.05)
 
 
+@pytest.mark.slow
 def test_patch_dae_denoises_a_held_out_photo(photos, tmp_path):
     train = extract_patches(photos["china"], max_patches=20000, seed=0)
     model = build_patch_ae(128, noise_std=25 / 255)

@@ -106,6 +106,7 @@ def test_binary_code_layer():
     assert 0.0 < noisy.min() and noisy.max() < 1.0 and abs(noisy.mean() - 0.5) < 0.05
 
 
+@pytest.mark.slow
 def test_hashing_ae_beats_lsh_on_digits(digits):
     (x_train, y_train), (x_test, y_test) = digits
     model = build_hashing_ae(x_train.shape[1:], n_bits=16, hidden=(128,), seed=0)

@@ -32,6 +32,7 @@ def test_labelled_subset():
         labelled_subset(y, 6)
 
 
+@pytest.mark.slow
 def test_classifier_copies_the_encoder(digits):
     (x_train, y_train), (x_test, _) = digits
     ae = build_pretraining_ae("plain", (8, 8, 1), hidden=(32,), code_dim=16)
@@ -88,6 +89,7 @@ def test_labelled_split_is_disjoint_and_balanced():
         select_by_validation([{"pretraining": "none", "test_error": 0.1}], "none")
 
 
+@pytest.mark.slow
 def test_fine_tune_trains_head_then_everything(digits):
     (x_train, y_train), _ = digits
     encoder = build_pretraining_ae("plain", (8, 8, 1), hidden=(16,), code_dim=8).encoder
@@ -99,6 +101,7 @@ def test_fine_tune_trains_head_then_everything(digits):
     assert all(np.array_equal(a, b) for a, b in zip(before, encoder.get_weights()))
 
 
+@pytest.mark.slow
 def test_stacked_layers_each_learn_to_denoise_the_codes_below_then_fine_tune(digits):
     (x_train, y_train), (x_test, y_test) = digits
     x = x_train[:512]
@@ -129,6 +132,7 @@ def test_stacked_layers_each_learn_to_denoise_the_codes_below_then_fine_tune(dig
     assert classification_error(clf, x_test, y_test) < 0.4  # chance is 0.9; measured 0.23 (300 labels, 15+15 epochs)
 
 
+@pytest.mark.slow
 def test_greedy_pretrain_has_the_end_to_end_encoders_shape_and_unknown_kinds_fail_fast(digits):
     (x_train, y_train), (x_test, y_test) = digits
     stacked = greedy_layerwise_pretrain(x_train[:64], hidden=(16, 8), epochs=1)

@@ -37,6 +37,7 @@ def test_pipeline_grid_search_over_code_size(flat_digits):
     assert search.best_estimator_[:-1].transform(x_test).shape == (len(x_test), 12)
 
 
+@pytest.mark.slow
 def test_transform_inverse_transform_and_score(flat_digits):
     x_train, _, x_test, _ = flat_digits
     ae = AutoEncoderTransformer(code_dim=16, **SMALL).fit(x_train)
@@ -52,12 +53,14 @@ def test_transform_inverse_transform_and_score(flat_digits):
     assert list(ae.get_feature_names_out()[:2]) == ["code0", "code1"]
 
 
+@pytest.mark.slow
 def test_standardized_data_uses_squared_error(flat_digits):
     x_train, _, _, _ = flat_digits
     pipe = Pipeline([("scale", StandardScaler()), ("ae", AutoEncoderTransformer(code_dim=4, **SMALL))]).fit(x_train)
     assert pipe.named_steps["ae"].loss_ == "mse"
 
 
+@pytest.mark.slow
 def test_params_clone_and_builders(flat_digits):
     x_train, _, _, _ = flat_digits
     ae = AutoEncoderTransformer(code_dim=3, builder="tied", builder_kwargs={"hidden": (16,)}, epochs=2)
@@ -72,6 +75,7 @@ def test_params_clone_and_builders(flat_digits):
     assert conv.inverse_transform(conv.transform(x_train[:3])).shape == (3, 64)
 
 
+@pytest.mark.slow
 def test_bad_input(flat_digits):
     x_train, _, _, _ = flat_digits
     ae = AutoEncoderTransformer(code_dim=2, epochs=1)

@@ -14,6 +14,7 @@ from keras_ae.applications.visualization import (
 from keras_ae.errors import InputValidationError, UnknownNameError
 
 
+@pytest.mark.slow
 def test_trustworthiness_ranks_real_embeddings_above_noise(digits):
     (x_train, _), (x_test, y_test) = digits
     codes, scores = compare_embeddings(x_train, x_test, methods=("pca", "autoencoder"), epochs=15)
@@ -24,6 +25,7 @@ def test_trustworthiness_ranks_real_embeddings_above_noise(digits):
     assert scores["pca"] > random_score + 0.2 and scores["autoencoder"] > random_score + 0.2
 
 
+@pytest.mark.slow
 def test_vae_panel(digits):
     (x_train, _), (x_test, _) = digits
     assert "vae" in METHODS

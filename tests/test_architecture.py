@@ -87,16 +87,7 @@ def test_no_import_circle_in_the_package():
     assert not real, f"import circles: {real}"
 
 
-def test_training_package_imports_no_model_module():
-    offenders = {}
-    for path in (PACKAGE / "training").rglob("*.py"):
-        text = path.read_text()
-        bad = [line.strip() for line in text.splitlines() if "keras_ae.models" in line and "import" in line]
-        if bad:
-            offenders[str(path.relative_to(PACKAGE))] = bad
-    assert not offenders
-
-
+@pytest.mark.slow
 def test_every_family_is_declared_once_and_found_through_the_class_hierarchy():
     from keras_ae.models import GAN, VAE, ContractiveAutoEncoder, PixelCNN, PixelRNN, SemanticHashingAE, TiedAutoEncoder
 
@@ -117,6 +108,7 @@ def test_every_family_is_declared_once_and_found_through_the_class_hierarchy():
         assert registry.family_of(builder((8, 8, 1))) is not None, name
 
 
+@pytest.mark.slow
 def test_reliability_scripts_cover_every_registered_family():
     from tests.scripts.families import uncovered_families
 
@@ -147,6 +139,7 @@ def toy_family():
     assert "toy_scaled" not in registry.BUILDERS
 
 
+@pytest.mark.slow
 def test_a_new_family_exports_loads_safely_and_trains_from_the_cli(toy_family, tmp_path, monkeypatch, capsys):
     cls, build = toy_family
     model = build((8, 8, 1))
@@ -189,6 +182,7 @@ def test_pixelcnn_fit_has_the_nan_guard():
         np.testing.assert_array_equal(w, b)
 
 
+@pytest.mark.slow
 def test_pixelcnn_fit_uses_the_pipeline_unless_switched_off(monkeypatch):
     from keras_ae.training import trainer
 
@@ -210,6 +204,7 @@ def test_pixelcnn_fit_uses_the_pipeline_unless_switched_off(monkeypatch):
     assert not seen  # Keras' own array adapter
 
 
+@pytest.mark.slow
 def test_pipeline_switch_trains_like_keras_adapter_without_shuffling():
     x = np.random.default_rng(1).random((48, 8, 8, 1)).astype("float32")
     losses = []
@@ -222,6 +217,7 @@ def test_pipeline_switch_trains_like_keras_adapter_without_shuffling():
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_pixelcnn_steps_per_epoch_is_exact_whatever_the_steps_per_execution():
     model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
     model.compile()  # 64 steps per execution by default, like every family
@@ -256,6 +252,7 @@ def _family_models():
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", sorted(_family_models()))
 def test_mixed_bfloat16_model_of_each_family_round_trips_through_keras_file(family, tmp_path):
     previous = keras.mixed_precision.global_policy()

@@ -50,6 +50,7 @@ def test_every_builder_learns_on_digits(name, digits):
     assert {"loss", "reconstruction"} <= set(history.history)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["dense", "gan"])
 @pytest.mark.parametrize("steps_per_epoch", [3, 100])
 def test_steps_per_epoch_is_exact_whatever_the_steps_per_execution(family, steps_per_epoch, digits):
@@ -123,6 +124,7 @@ def test_denoising_improves_psnr_on_noisy_digits(digits):
     assert gain > 3.0, gain
 
 
+@pytest.mark.slow
 def test_k_sparse_codes_have_exactly_k_nonzeros(digits):
     (x, _), (xt, _) = digits
     model = BUILDERS["k_sparse"]()
@@ -147,6 +149,7 @@ def test_l1_penalty_makes_codes_sparser(digits):
     assert fractions[3e-2] > fractions[0.0] + 0.2, fractions
 
 
+@pytest.mark.slow
 def test_tied_model_shares_one_kernel_per_pair(digits):
     (x, _), _ = digits
     model = build_tied_ae(SHAPE, hidden=(64, 32), code_dim=16)
@@ -163,6 +166,7 @@ def test_tied_model_shares_one_kernel_per_pair(digits):
     np.testing.assert_allclose(tied0(h).numpy(), np.maximum(h @ w_code.T + tied0.bias.numpy(), 0), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_fit_accepts_tf_data_and_validation_data(digits):
     (x, _), (xt, _) = digits
     model = BUILDERS["dense"]()
@@ -193,6 +197,7 @@ def test_bad_input_fails_before_training(data, message):
         np.testing.assert_array_equal(w.numpy(), b)
 
 
+@pytest.mark.slow
 def test_mse_model_accepts_real_valued_data_and_compile_rejects_a_loss():
     model = build_dense_ae(3, hidden=(8,), code_dim=2, loss="mse")
     assert model.decoder.get_layer("output").activation.__name__ == "linear"

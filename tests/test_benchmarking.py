@@ -122,6 +122,7 @@ def test_interleaved_runs_variants_in_turn():
     assert fixed == {"x": [0.25, 0.25]}
 
 
+@pytest.mark.slow
 def test_epoch_timer_records_every_epoch(digits):
     (x, _), _ = digits
     model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
@@ -203,6 +204,7 @@ def test_op_determinism_keeps_keras_choice():
         disable_op_determinism()
 
 
+@pytest.mark.slow
 def test_first_long_fit_turns_xla_on_and_still_learns(digits, monkeypatch):
     from keras_ae.training import defaults as compile_defaults
 

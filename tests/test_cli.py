@@ -23,12 +23,13 @@ SMALL = ["-p", "hidden=[16]", "-p", "code_dim=4", "--limit", "256", "--verbose",
 
 @pytest.fixture(scope="module")
 def denoiser_run(tmp_path_factory):
-    """The README's command: `keras-ae train denoising --dataset digits --epochs 2 --out <tmp>`."""
+    """The documented command (docs/cli.md): `keras-ae train denoising --dataset digits --epochs 2 --out <tmp>`."""
     out = tmp_path_factory.mktemp("cli") / "denoising"
     code = main(["train", "denoising", "--dataset", "digits", "--epochs", "2", "--out", str(out)])
     return code, out
 
 
+@pytest.mark.slow
 def test_train_writes_model_history_and_config(denoiser_run, capsys):
     code, out = denoiser_run
     assert code == 0
@@ -40,6 +41,7 @@ def test_train_writes_model_history_and_config(denoiser_run, capsys):
     assert (out / "model.keras").is_file()
 
 
+@pytest.mark.slow
 def test_evaluate_reproduces_the_last_validation_loss(denoiser_run, capsys):
     _, out = denoiser_run
     capsys.readouterr()
@@ -52,6 +54,7 @@ def test_evaluate_reproduces_the_last_validation_loss(denoiser_run, capsys):
     assert "| psnr_db |" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_export_after_train_then_versions_and_refusals(denoiser_run, tmp_path, capsys):
     _, out = denoiser_run
     base = tmp_path / "saved_models"
@@ -122,6 +125,7 @@ def test_bad_config_files_are_usage_errors(tmp_path, capsys):
     assert "Unknown key(s) ['epoch']" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_failures_exit_1(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "missing.keras")]) == 1
     assert "No such model file" in capsys.readouterr().err

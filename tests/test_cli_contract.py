@@ -65,6 +65,7 @@ def test_cli_trains_an_iaf_vae_with_tensorboard_and_saves_it(tmp_path, monkeypat
     assert (tmp_path / "tb" / "projector_config.pbtxt").is_file()
 
 
+@pytest.mark.slow
 def test_a_failing_summary_callback_exits_1_after_saving_the_trained_model(tmp_path, monkeypatch, capsys):
     def broken(self, logs=None):
         raise RuntimeError("the projector broke")
@@ -82,6 +83,7 @@ def test_a_failing_summary_callback_exits_1_after_saving_the_trained_model(tmp_p
     assert model.info["epochs"] == 1
 
 
+@pytest.mark.slow
 def test_a_failing_summary_callback_in_a_recipe_keeps_the_history(tmp_path, monkeypatch, capsys):
     from keras_ae.experiment import fit_recipe_model, recipe_parser
 
@@ -110,6 +112,7 @@ def test_keras_ae_train_realnvp_works_out_of_the_box(tmp_path, monkeypatch, caps
     assert main(["evaluate", "run/model.keras"]) == 0  # scored on the same grid
 
 
+@pytest.mark.slow
 def test_quantize_rounds_the_images_to_the_grid_it_names(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     seen = []

@@ -89,6 +89,7 @@ def test_huge_values_are_never_echoed_in_full(tmp_path, capsys):
 
 
 # -- 2. bad values: exit 2 with one line ------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("text, key", [
     (b"\xff\xfe\x00model: dense\n", "UTF-8"),
     (b"model: dense\nparams: {hidden: " + b"[" * 5000 + b"]" * 5000 + b"}\n", "nested"),
@@ -266,6 +267,7 @@ def _three_keys(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_resuming_with_fewer_epochs_than_done_is_refused(tmp_path, monkeypatch, capsys):
     import keras_ae.training.checkpoints as checkpoints
 

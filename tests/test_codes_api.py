@@ -36,6 +36,7 @@ def _row(name):
     return build(), data(16)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CODE_ROWS))
 def test_codes_are_a_numpy_array_of_the_documented_shape_for_arrays_and_datasets(name):
     model, x = _row(name)
@@ -53,7 +54,7 @@ def test_the_gaussian_vaes_codes_are_its_posterior_mean_and_posterior_is_the_dis
     q = model.posterior(x)
     np.testing.assert_allclose(model.codes(x), q.mean().numpy(), rtol=1e-5, atol=1e-6)
     assert q.batch_shape == [len(x)] and q.event_shape == [4]
-    np.testing.assert_allclose(model.encode(x).mean(), q.mean(), rtol=1e-6)  # encode: the README's name, kept
+    np.testing.assert_allclose(model.encode(x).mean(), q.mean(), rtol=1e-6)  # encode: the documented name, kept
 
 
 def test_a_flow_vaes_codes_are_the_flow_of_the_base_mean():
@@ -86,6 +87,7 @@ def test_codes_refuse_a_bad_batch_size_and_bad_data_with_a_clear_error(name):
     assert model.codes(x[:2]).shape[0] == 2  # still usable
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["vae_iaf", "vqvae", "realnvp"])
 def test_the_embedding_projector_reads_codes_of_every_family(name):
     from keras_ae.training.callbacks.embedding_projector import EmbeddingProjector, model_codes
@@ -101,6 +103,7 @@ def test_the_embedding_projector_reads_codes_of_every_family(name):
 HOOK_ROWS = ["dense_ae", "contractive_ae", "vae", "vqvae", "pixelcnn", "realnvp", "diffusion", "gan"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", HOOK_ROWS)
 def test_every_family_trains_and_evaluates_through_its_compute_losses_hook(name, monkeypatch):
     build, data, compile_kwargs = FAMILIES[name]
@@ -126,6 +129,7 @@ def test_every_family_trains_and_evaluates_through_its_compute_losses_hook(name,
 
 
 # -- configs keep their base keys --------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["vae", "vae_iaf", "vqvae"])
 def test_a_vae_config_keeps_the_autoencoder_keys_and_loads_with_or_without_them(name):
     model, x = _row(name)

@@ -132,6 +132,7 @@ def test_memory_guard_refuses_before_training(digits):
     stochastic.jacobian_penalty.check_memory(256)
 
 
+@pytest.mark.slow
 def test_contraction_lowers_the_jacobian(digits):
     (x_train, _), (x_test, _) = digits
     norms, recs = {}, {}
@@ -150,6 +151,7 @@ def test_contraction_lowers_the_jacobian(digits):
     assert recs[0.1] < recs[0.0] * 1.5  # it still reconstructs
 
 
+@pytest.mark.slow
 def test_deep_stochastic_training_lowers_the_jacobian(digits):
     (x_train, _), (x_test, _) = digits
     norms = {}

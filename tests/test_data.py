@@ -178,6 +178,7 @@ def test_fit_pipeline_leaves_what_it_does_not_implement_to_keras(case, monkeypat
         assert pipeline.fit_pipeline(np.zeros((8, 3), "float32"), batch_size=4) is not None
 
 
+@pytest.mark.slow
 def test_fit_through_the_pipeline_trains_exactly_like_keras_array_adapter(digits, monkeypatch):
     # Same batches in the same order (shuffle=False): the pipeline must not change what is learned.
     import keras

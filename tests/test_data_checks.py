@@ -74,6 +74,7 @@ CASES = {
 BAD = [(family, i) for family, (_, _, bad) in CASES.items() for i in range(len(bad))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family,case", BAD)
 def test_bad_dataset_is_refused_and_the_model_stays_usable(family, case):
     make, good, bad = CASES[family]
@@ -91,6 +92,7 @@ def test_bad_dataset_is_refused_and_the_model_stays_usable(family, case):
         model.evaluate(dataset(), verbose=0)
 
 
+@pytest.mark.slow
 def test_nan_batch_stops_through_the_nan_guard_naming_the_step():
     from keras_ae.errors import TrainingDivergedError
 
@@ -103,6 +105,7 @@ def test_nan_batch_stops_through_the_nan_guard_naming_the_step():
     assert all(np.isfinite(w).all() for w in model.get_weights())
 
 
+@pytest.mark.slow
 def test_bad_batch_mid_epoch_restores_the_last_finished_epoch():
     model = _dense()
     model.fit(ds(X), epochs=1, verbose=0)
@@ -114,6 +117,7 @@ def test_bad_batch_mid_epoch_restores_the_last_finished_epoch():
         np.testing.assert_array_equal(w, b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fitted", [False, True])
 def test_unbatched_or_wrongly_shaped_dataset_is_refused_before_any_trace(fitted):
     model = _dense()
@@ -131,6 +135,7 @@ def test_unbatched_or_wrongly_shaped_dataset_is_refused_before_any_trace(fitted)
     assert np.isfinite(history.history["loss"][-1])
 
 
+@pytest.mark.slow
 def test_dataset_of_unknown_shape_is_checked_per_batch():
     model = _dense()
     gen = tf.data.Dataset.from_generator(lambda: iter([X[:16].reshape(16, 64)]),
@@ -150,6 +155,7 @@ def test_checked_dataset_yields_the_same_batches():
         np.testing.assert_array_equal(b.numpy(), d.numpy())
 
 
+@pytest.mark.slow
 def test_streaming_fit_equals_in_memory_fit():
     losses = []
     for data in (X, ds(X)):

@@ -72,6 +72,7 @@ def test_forward_process_closed_form_matches_the_markov_chain_by_monte_carlo(kin
             np.testing.assert_allclose(one_step.numpy().var(0), 1.0 - ab, rtol=0.03, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_bound_with_the_optimal_noise_predictor_is_within_2_percent_of_the_exact_nll():
     # x0 ~ N(m, s^2): x_t ~ N(sqrt(a) m, a s^2 + 1 - a) and E[eps | x_t] is linear in x_t.
     m, s = 0.0, 1.0
@@ -120,6 +121,7 @@ def test_sampling_plan_spaces_steps_evenly_and_ddpm_noise_is_the_respaced_poster
 # -- samplers ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ddim_with_eta_0_is_deterministic_for_a_seed_and_ddpm_differs_across_seeds(trained):
     model = trained[0]
     a = model.sample(4, steps=10, method="ddim", seed=5)
@@ -130,6 +132,7 @@ def test_ddim_with_eta_0_is_deterministic_for_a_seed_and_ddpm_differs_across_see
     assert a.min() >= 0 and a.max() <= 1 and a.shape == (4, 8, 8, 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method, eta", [("ddim", 0.0), ("ddim", 0.5), ("ddpm", None)])
 def test_compiled_sampler_equals_the_python_loop_for_the_same_seed(trained, method, eta):
     model = trained[0]
@@ -151,6 +154,7 @@ def test_tiny_unet_learns_the_noise_and_its_bound_improves(trained, untrained, d
     assert model.bits_per_dim(x).mean() < 0.5 * untrained.bits_per_dim(x).mean()
 
 
+@pytest.mark.slow
 def test_ema_follows_the_trained_weights_with_the_warm_up_rate(trained):
     before, after, ema = trained[2]
     rate = 1.0 - 2.0 / 11.0  # after k = 1 step the decay is min(0.999, (1 + k) / (10 + k))
@@ -159,6 +163,7 @@ def test_ema_follows_the_trained_weights_with_the_warm_up_rate(trained):
         np.testing.assert_allclose(e, w0 + rate * (w1 - w0), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_keras_round_trip_keeps_ema_weights_and_samples(trained, tmp_path):
     model = trained[0]
     assert any(not np.array_equal(a, b) for a, b in zip(model.network.get_weights(), model.ema_network.get_weights()))
@@ -172,6 +177,7 @@ def test_keras_round_trip_keeps_ema_weights_and_samples(trained, tmp_path):
     assert loaded.get_config()["timesteps"] == 20 and loaded.schedule_name == "cosine"
 
 
+@pytest.mark.slow
 def test_export_signatures_sample_and_score_like_the_model(trained, tmp_path, digits):
     model = trained[0]
     path = export(model, "ddpm", base_dir=tmp_path, uint8=False)  # the uint8 twin: the every-builder export test

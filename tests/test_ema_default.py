@@ -32,6 +32,7 @@ def test_the_vae_default_averages_and_other_families_and_explicit_optimizers_do_
         assert not vae.optimizer.use_ema  # exactly what the user passed
 
 
+@pytest.mark.slow
 def test_fit_leaves_the_exponential_average_of_every_step_in_the_model(x):
     # Record the weights after every step, average them by hand (Keras' rule: the first step
     # copies, then avg = 0.99 avg + 0.01 w) and compare with what fit leaves in the model.
@@ -50,6 +51,7 @@ def test_fit_leaves_the_exponential_average_of_every_step_in_the_model(x):
     assert any(not np.allclose(a, w, atol=1e-6) for a, w in zip(average, seen[-1]))  # not just the last step
 
 
+@pytest.mark.slow
 def test_ema_weights_swaps_the_averages_in_and_restores_the_weights_even_on_error(x):
     vae = _vae()
     vae.compile()
@@ -69,6 +71,7 @@ def test_ema_weights_swaps_the_averages_in_and_restores_the_weights_even_on_erro
         np.testing.assert_array_equal(a.numpy(), before)  # the averages are untouched too
 
 
+@pytest.mark.slow
 def test_ema_weights_is_a_no_op_without_averages(x):
     ae = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
     ae.compile()
@@ -83,6 +86,7 @@ def test_ema_weights_is_a_no_op_without_averages(x):
         pass
 
 
+@pytest.mark.slow
 def test_a_saved_vae_keeps_averaging_after_loading(x, tmp_path):
     vae = _vae()
     vae.compile()
@@ -96,6 +100,7 @@ def test_a_saved_vae_keeps_averaging_after_loading(x, tmp_path):
     assert np.all(np.isfinite(loss))
 
 
+@pytest.mark.slow
 def test_ema_weights_pairs_each_average_with_its_variable_after_a_sub_model_is_frozen(x):
     vae = _vae()
     vae.compile()
@@ -116,6 +121,7 @@ def test_ema_weights_pairs_each_average_with_its_variable_after_a_sub_model_is_f
     assert np.all(np.isfinite(vae.evaluate(x, batch_size=32, verbose=0)))
 
 
+@pytest.mark.slow
 def test_ema_weights_refuses_averages_that_belong_to_another_model(x):
     trained = _vae()
     trained.compile()

@@ -52,6 +52,7 @@ def _filtered_empty(x) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices(x).filter(lambda e: tf.reduce_all(e < -1.0)).batch(8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ROWS))
 def test_an_empty_dataset_of_known_length_is_refused_before_anything_runs(name):
     model, x = _model(name)
@@ -96,6 +97,7 @@ def _inference_calls(model, data):
     return calls
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["dense_ae", "vae", "vqvae", "realnvp", "diffusion", "pixelcnn"])
 def test_inference_methods_refuse_an_empty_dataset(name):
     model, x = _model(name)
@@ -133,6 +135,7 @@ def _outcome(run) -> str:
     return "trained"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_fit_x_y_and_a_dataset_of_x_y_pairs_get_the_same_answer(name):
     model, x = _model(name)
@@ -142,6 +145,7 @@ def test_fit_x_y_and_a_dataset_of_x_y_pairs_get_the_same_answer(name):
     assert as_arrays.split(":")[0] == as_dataset.split(":")[0], (as_arrays, as_dataset)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["vqvae", "realnvp", "diffusion", "pixelcnn"])
 def test_families_that_train_on_x_alone_refuse_y_in_every_form_with_one_rule(name):
     model, x = _model(name)
@@ -167,6 +171,7 @@ def _datasets(x):
             "unknown length": tf.data.Dataset.from_tensor_slices(x).filter(lambda e: True).batch(4)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["vqvae", "realnvp"])
 def test_encode_of_a_dataset_equals_encode_of_the_array(name):
     model, x = _model(name)

@@ -73,6 +73,13 @@ def models(digits):
 
 
 @pytest.fixture(scope="module")
+def dense(digits):
+    """The trained dense auto-encoder alone, for the export-folder tests (cheaper than ``models``)."""
+    keras.utils.set_random_seed(1)
+    return _trained(build_dense_ae(SHAPE, hidden=(32,), code_dim=6), digits[0][0])
+
+
+@pytest.fixture(scope="module")
 def exports(models, tmp_path_factory):
     base = tmp_path_factory.mktemp("exports")
     return base, {label: export(model, label, base_dir=base, allow_untrained=label in UNTRAINED)
@@ -257,6 +264,7 @@ def test_every_signature_matches_keras_in_a_tensorflow_only_process(models, expo
     assert "reconstruct_uint8" not in cases["pca"]  # squared-error model of unbounded data: floats only
 
 
+@pytest.mark.slow
 def test_metadata_records_family_shapes_versions_and_training(models, exports):
     base, paths = exports
     meta = read_metadata(paths["denoiser"])
@@ -289,6 +297,7 @@ def test_saved_model_cli_lists_every_signature(exports, saved_model_cli_listing)
     assert "shape: (-1, 8, 8, 1)" in stdout  # free batch dimension
 
 
+@pytest.mark.slow
 def test_signatures_reject_bad_inputs_naming_the_expected_shape(exports):
     _, paths = exports
     loaded = tf.saved_model.load(str(paths["denoiser"]))
@@ -309,6 +318,7 @@ def test_signatures_reject_bad_inputs_naming_the_expected_shape(exports):
         loaded.signatures["denoise_uint8"](images=tf.zeros((1, 8, 8, 1)))
 
 
+@pytest.mark.slow
 def test_family_signatures_check_their_own_inputs(exports, digits):
     _, (xt, _) = digits
     _, paths = exports
@@ -324,6 +334,7 @@ def test_family_signatures_check_their_own_inputs(exports, digits):
         log_likelihood(images=tf.constant(xt[:2]))  # grey images for a binary model
 
 
+@pytest.mark.slow
 def test_metadata_of_the_generative_families(exports):
     _, paths = exports
     vae, gan = read_metadata(paths["vae"]), read_metadata(paths["conditional_gan"])
@@ -338,6 +349,7 @@ def test_metadata_of_the_generative_families(exports):
     assert (hashing["family"], hashing["serving_default"], hashing["hash_bytes"]) == ("hashing", "hash", 2)
 
 
+@pytest.mark.slow
 def test_tfsm_layer_loads_the_export_back_into_keras(models, exports, digits):
     _, (xt, _) = digits
     _, paths = exports
@@ -359,6 +371,7 @@ def _interrupt_after_writing(original):
     return write_then_fail
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("existing", [False, True])
 def test_interrupted_export_leaves_no_version_and_no_temporary(models, tmp_path, monkeypatch, existing):
     if existing:
@@ -372,16 +385,16 @@ def test_interrupted_export_leaves_no_version_and_no_temporary(models, tmp_path,
         assert list(tmp_path.iterdir()) == []  # not even an empty ae/ folder
 
 
-def test_rename_failure_also_cleans_up(models, tmp_path, monkeypatch):
+def test_rename_failure_also_cleans_up(dense, tmp_path, monkeypatch):
     def fail(*args):
         raise OSError("disk full")
     monkeypatch.setattr(exporter.os, "rename", fail)
     with pytest.raises(OSError, match="disk full"):
-        export(models["dense"], "ae", base_dir=tmp_path, **FAST)
+        export(dense, "ae", base_dir=tmp_path, **FAST)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_temporaries_of_killed_exports_are_removed(models, tmp_path):
+def test_temporaries_of_killed_exports_are_removed(dense, tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     stale = tmp_path / "ae" / f".keras_ae-tmp-{dead.pid}-x1"
@@ -389,11 +402,12 @@ def test_temporaries_of_killed_exports_are_removed(models, tmp_path):
     for folder in (stale, live):
         folder.mkdir(parents=True)
         (folder / "saved_model.pb").write_bytes(b"half")
-    export(models["dense"], "ae", base_dir=tmp_path, **FAST)
+    export(dense, "ae", base_dir=tmp_path, **FAST)
     assert not stale.exists() and live.exists()
     assert existing_versions(tmp_path / "ae") == [1]
 
 
+@pytest.mark.slow
 def test_versions_increment_and_existing_versions_are_refused(models, tmp_path):
     model = models["dense"]
     assert export(model, "ae", base_dir=tmp_path, **FAST).name == "1"
@@ -411,18 +425,18 @@ def test_versions_increment_and_existing_versions_are_refused(models, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", "..", "", ".hidden", "/abs", "a\\b", "x" * 200])
-def test_names_that_are_not_one_folder_are_refused(models, tmp_path, name):
+def test_names_that_are_not_one_folder_are_refused(dense, tmp_path, name):
     with pytest.raises(InputValidationError, match="one folder name"):
-        export(models["dense"], name, base_dir=tmp_path / "base")
+        export(dense, name, base_dir=tmp_path / "base")
     assert not (tmp_path / "base").exists() and not (tmp_path / "escape").exists()
 
 
-def test_a_symlink_cannot_lead_the_export_out_of_base_dir(models, tmp_path):
+def test_a_symlink_cannot_lead_the_export_out_of_base_dir(dense, tmp_path):
     (tmp_path / "base").mkdir()
     (tmp_path / "outside").mkdir()
     (tmp_path / "base" / "ae").symlink_to(tmp_path / "outside")
     with pytest.raises(InputValidationError, match="outside"):
-        export(models["dense"], "ae", base_dir=tmp_path / "base")
+        export(dense, "ae", base_dir=tmp_path / "base")
     assert list((tmp_path / "outside").iterdir()) == []
 
 
@@ -480,11 +494,8 @@ def test_unknown_model_types_are_refused_listing_the_exportable_ones(tmp_path):
 # bound signature runs the network once per step (1,000 by default).
 SMOKE_ARGUMENTS = {"diffusion": {"timesteps": 50}}
 # Families whose signatures take 3-30 CPU seconds to trace: in the full tier only.
-SLOW_TO_TRACE = {"diffusion", "pixelrnn", "realnvp", "vqvae"}
-
-
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_TO_TRACE else name
-                                  for name in sorted(BUILDERS)])
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_every_registered_builder_exports_with_working_signatures(name, tmp_path):
     """Smoke test over keras_ae.models.BUILDERS: each model exports and every signature runs
     on inputs of its declared shape and dtype, returning outputs of the declared shape."""

@@ -66,6 +66,7 @@ def models():
     return {label: build() for label, build in MODELS.items()}
 
 
+@pytest.mark.slow
 def test_every_registered_family_has_a_model_in_the_empty_input_test(models):
     covered = {registry.family_of(model).name for model in models.values()}
     assert sorted(f.name for f in registry.families() if f.name not in covered | set(ABSTRACT)) == []
@@ -103,6 +104,7 @@ def test_a_signature_with_two_batched_inputs_refuses_unequal_rows_naming_both():
     assert ep.function(tf.zeros((0, 2)), tf.zeros((0, 2)))["sum"].shape == (0, 2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("label", SAMPLERS)
 def test_sample_of_zero_is_an_empty_float32_array_in_every_generative_family(models, label):
     model = models[label]

@@ -100,6 +100,7 @@ def test_concurrent_automatic_exports_get_consecutive_complete_versions(model_fi
         np.testing.assert_allclose(_reconstruct(model_dir / str(v)), expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_an_explicit_existing_version_still_needs_overwrite(model, tmp_path):
     first = export(model, "ae", base_dir=tmp_path, version=3, metadata={"run": "a"}, **FAST)
     with pytest.raises(ExportExistsError, match="overwrite"):
@@ -162,6 +163,7 @@ def test_only_ascii_digit_folders_are_versions(tmp_path, odd, ascii):
     assert existing_versions(model_dir) == [ascii]
 
 
+@pytest.mark.slow
 def test_export_next_to_unicode_digit_folders(model, tmp_path):
     for folder in ["²", "٣", "9" * 25, ".keras_ae-tmp-²-x", ".keras_ae-tmp-99999999999999999999-x"]:
         (tmp_path / "ae" / folder).mkdir(parents=True)

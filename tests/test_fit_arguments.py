@@ -44,6 +44,7 @@ def test_validation_split_must_be_a_fraction(model, split):
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
 
 
+@pytest.mark.slow
 def test_validation_data_as_a_list_is_read_like_a_tuple(model):
     with pytest.raises(InputValidationError) as info:
         model.fit(X, validation_data=[X[:, :4]], epochs=1, verbose=0)

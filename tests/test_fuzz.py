@@ -303,6 +303,7 @@ def test_make_tf_dataset(x, batch_size):
 
 
 # -- the fit wrappers ---------------------------------------------------------------------------
+@pytest.mark.slow
 @FUZZ
 @given(x=ANY_ARRAY, y=st.one_of(st.none(), ANY_ARRAY))
 @example(x=HALF, y=None)
@@ -318,6 +319,7 @@ def test_fit_and_evaluate(dense_ae, x, y):
         assert math.isfinite(scores["loss"])
 
 
+@pytest.mark.slow
 @FUZZ
 @given(validation=ANY_ARRAY)
 @example(validation=HALF)
@@ -327,6 +329,7 @@ def test_fit_validation_data(mse_ae, validation):
         assert np.isfinite(history.history["val_loss"]).all()
 
 
+@pytest.mark.slow
 @FUZZ
 @given(x=ANY_ARRAY, batch_size=SIZES)
 @example(x=HALF, batch_size=2)
@@ -338,6 +341,7 @@ def test_encode_reconstruct(dense_ae, x, batch_size):
         assert codes.shape == (len(x), 2) and recon.shape == np.shape(x) and np.isfinite(recon).all()
 
 
+@pytest.mark.slow
 @FUZZ
 @given(codes=mostly(numeric_arrays(example_shapes=((2,), (3,), (), (2, 1))), ODD_VALUES))
 @example(codes=np.zeros((3, 2), "float32"))
@@ -358,6 +362,7 @@ def fitted_transformer():
                                             random_state=0).fit(x)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=10)
 @given(x=mostly(numeric_arrays(example_shapes=((4,), (3,), (2, 2), ())), ODD_VALUES),
        code_dim=SIZES, loss=names("auto", "mse", "bce"))
@@ -370,6 +375,7 @@ def test_transformer_fit(x, code_dim, loss):
         assert result.transform(x).shape == (len(x), code_dim)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(x=mostly(numeric_arrays(example_shapes=((4,), (2,), (2, 2), ())), ODD_VALUES))
 @example(x=np.full((3, 4), 0.5, "float32"))
@@ -478,6 +484,7 @@ def _valid_for(model, drawn) -> bool:
             and (drawn["structure"] != "(x, labels)" or bool(np.all((drawn["labels"] >= 0) & (drawn["labels"] < 3)))))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", sorted(DATASET_FAMILIES))
 def test_fit_on_any_dataset_trains_or_refuses_and_the_model_stays_usable(family):
     make, valid = DATASET_FAMILIES[family]

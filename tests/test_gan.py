@@ -193,6 +193,7 @@ def test_each_step_updates_only_its_network_with_batch_norm(digits):
     assert not same(g0, values(gan.generator.trainable_weights))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("builder", ["mlp", "dcgan"])
 def test_shared_fake_step_equals_a_discriminator_then_a_generator_step_on_the_same_noise(builder, digits):
     # train_step's default (reuse_fakes): one generator forward pass serves both updates.
@@ -226,6 +227,7 @@ def test_shared_fake_step_equals_a_discriminator_then_a_generator_step_on_the_sa
     assert fresh.get_compile_config()["reuse_fakes"] is False
 
 
+@pytest.mark.slow
 def test_n_critic_steps_per_generator_step(digits):
     (x, _), _ = digits
     gan = tiny_mlp_gan()
@@ -259,6 +261,7 @@ def test_ema_follows_its_formula_and_is_what_sample_uses(digits):
     np.testing.assert_array_equal(gan.sample(6, seed=7), samples)  # same seed, same samples
 
 
+@pytest.mark.slow
 def test_default_compile_is_xla_and_trains_through_fit(digits):
     (x, _), _ = digits
     gan = tiny_mlp_gan()
@@ -270,6 +273,7 @@ def test_default_compile_is_xla_and_trains_through_fit(digits):
     assert 0.0 < history.history["real_score"][0] < 1.0  # a probability for the cross-entropy losses
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", sorted(L.GAN_LOSSES))
 def test_discriminator_steps_lower_its_loss_and_generator_steps_lower_theirs(loss, digits):
     (x, _), _ = digits
@@ -288,6 +292,7 @@ def test_discriminator_steps_lower_its_loss_and_generator_steps_lower_theirs(los
     assert g_after < g_before - 0.1, (loss, g_before, g_after)
 
 
+@pytest.mark.slow
 def test_gan_learns_a_one_dimensional_distribution():
     # Data: N(0.7, 0.05^2). The generator starts near 0.5; its EMA average ends near 0.7.
     rng = np.random.default_rng(0)
@@ -323,6 +328,7 @@ def test_label_smoothing_and_instance_noise_reach_the_losses(digits):
     np.testing.assert_array_equal(noisy._with_instance_noise(batch).numpy(), batch.numpy())
 
 
+@pytest.mark.slow
 def test_conditional_gan_trains_on_labels_and_samples_requested_classes(digits):
     (x, y), _ = digits
     cgan = build_conditional_gan((8, 8, 1), num_classes=10, latent_dim=4, filters=(8, 4), seed=0)
@@ -387,6 +393,7 @@ def test_sample_refuses_a_seed_that_is_not_a_non_negative_int(seed):
     np.testing.assert_array_equal(gan.sample(4, seed=np.int64(5), verbose=0), gan.sample(4, seed=5, verbose=0))
 
 
+@pytest.mark.slow
 def test_nan_batch_stops_training_and_keeps_last_good_weights(digits):
     (x, _), _ = digits
     gan = tiny_mlp_gan()
@@ -402,6 +409,7 @@ def test_nan_batch_stops_training_and_keeps_last_good_weights(digits):
     assert same(restored, good)  # the last finite weights (here: from the start), generator and EMA included
 
 
+@pytest.mark.slow
 def test_absurd_learning_rate_diverges_and_keeps_finite_weights(digits):
     (x, _), _ = digits
     gan = tiny_mlp_gan()
@@ -448,6 +456,7 @@ def test_conditional_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.sample(6, seed=0), cgan.sample(6, seed=0))
 
 
+@pytest.mark.slow
 def test_gan_monitor_saves_fixed_noise_grids(tmp_path, digits):
     (x, _), _ = digits
     gan = tiny_mlp_gan()

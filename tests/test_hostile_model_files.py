@@ -62,6 +62,7 @@ def _bomb_weights(shapes: list[tuple[int, ...]], dtype: str = "float32") -> byte
     return buffer.getvalue()
 
 
+@pytest.mark.slow
 def test_the_good_file_still_loads_with_its_weights(good):
     model = load_model(good)
     check_keras_file(good)
@@ -177,6 +178,7 @@ CHUNK_BOMBS = {  # storage -> what the refusal names
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CHUNK_BOMBS))
 def test_chunked_storage_off_what_keras_writes_is_refused_before_reading(members, tmp_path, case):
     storage, expected = CHUNK_BOMBS[case]

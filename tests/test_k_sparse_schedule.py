@@ -26,6 +26,7 @@ def test_scheduled_k_formula():
     assert scheduled_k(0, 25, 100, 10) == 100 and scheduled_k(10, 25, 100, 10) == 25
 
 
+@pytest.mark.slow
 def test_each_epoch_trains_with_the_scheduled_k(digits, monkeypatch):
     """The train function is retraced with each epoch's k (recorded at trace time), and k is logged."""
     (x, _), _ = digits
@@ -47,6 +48,7 @@ def test_each_epoch_trains_with_the_scheduled_k(digits, monkeypatch):
     assert traced[-1] == 3 and k_sparse_layer(model).k == 3  # ends at the target
 
 
+@pytest.mark.slow
 def test_schedule_caps_initial_k_at_the_code_size(digits):
     (x, _), _ = digits
     model = _model(k=2, code_dim=8)
@@ -85,6 +87,7 @@ def test_alpha_is_validated_and_default_behaviour_unchanged():
     assert KSparse.from_config(KSparse(2, alpha=3).get_config()).alpha == 3.0
 
 
+@pytest.mark.slow
 def test_k_sparse_model_trained_with_the_schedule_saves_and_loads(digits, tmp_path):
     (x, _), _ = digits
     model = _model(k=3, alpha=2.0)

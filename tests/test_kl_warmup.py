@@ -17,6 +17,7 @@ def _vae(**kwargs):
     return build_vae((8, 8, 1), hidden=(16,), latent_dim=2, dynamic_binarization=True, seed=0, **kwargs)
 
 
+@pytest.mark.slow
 def test_the_weight_rises_linearly_with_the_optimizer_steps_then_stays_at_one(x):
     vae = _vae(kl_warmup_steps=8)
     vae.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=1)
@@ -28,6 +29,7 @@ def test_the_weight_rises_linearly_with_the_optimizer_steps_then_stays_at_one(x)
     assert float(vae.kl_weight(training=False)) == 1.0  # evaluation is always the true ELBO
 
 
+@pytest.mark.slow
 def test_the_training_loss_weights_the_kl_term_and_evaluation_does_not(x):
     vae = _vae(kl_warmup_steps=100)
     vae.compile(optimizer=keras.optimizers.Adam(1e-3))
@@ -47,6 +49,7 @@ def test_no_warm_up_is_the_plain_elbo(x):
     assert float(terms["loss"]) == pytest.approx(float(terms["reconstruction"]) + float(terms["kl"]), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_a_saved_vae_resumes_the_ramp_where_it_stopped(x, tmp_path):
     vae = _vae(kl_warmup_steps=40)
     vae.compile(optimizer=keras.optimizers.Adam(1e-3))
@@ -57,6 +60,7 @@ def test_a_saved_vae_resumes_the_ramp_where_it_stopped(x, tmp_path):
     assert float(loaded.kl_weight(training=True)) == pytest.approx(9 / 40)
 
 
+@pytest.mark.slow
 def test_the_flow_vae_takes_the_warm_up_too(x):
     vae = _vae(kl_warmup_steps=10, posterior_flow="iaf", flow_steps=1)
     vae.compile(optimizer=keras.optimizers.Adam(1e-3))

@@ -186,6 +186,7 @@ def test_imports_on_the_same_floor_or_below_are_accepted():
         assert violations(source, module, "x.py") == [], (module, source)
 
 
+@pytest.mark.slow
 def test_an_upward_import_injected_into_a_real_module_fails_the_package_check(tmp_path):
     import shutil
 

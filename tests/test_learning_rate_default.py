@@ -21,6 +21,7 @@ def _rate(model) -> float:
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch, expected", [(256, 2e-3), (1024, 4e-3), (64, 1e-3), (16, 1e-3), (None, 1e-3)])
 def test_default_optimizer_takes_the_square_root_rule_at_the_first_fit(x, batch, expected):
     model = _model()
@@ -31,6 +32,7 @@ def test_default_optimizer_takes_the_square_root_rule_at_the_first_fit(x, batch,
     assert default_learning_rate(batch) == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_later_fits_keep_the_rate_of_the_first(x):
     model = _model()
     model.compile()
@@ -39,6 +41,7 @@ def test_later_fits_keep_the_rate_of_the_first(x):
     assert _rate(model) == pytest.approx(2e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["adam", "explicit"])
 def test_an_optimizer_given_explicitly_is_used_exactly(x, optimizer):
     model = _model()
@@ -47,6 +50,7 @@ def test_an_optimizer_given_explicitly_is_used_exactly(x, optimizer):
     assert _rate(model) == pytest.approx(1e-3 if optimizer == "adam" else 5e-4)
 
 
+@pytest.mark.slow
 def test_the_larger_rate_trains_the_same_model_further_in_the_same_epochs(x):
     # Real behaviour, not only the number: at batch 256 the default moves the loss further
     # than Keras' 1e-3 in the same number of steps on this small problem.
@@ -59,6 +63,7 @@ def test_the_larger_rate_trains_the_same_model_further_in_the_same_epochs(x):
     assert losses["default"] < losses["keras"]
 
 
+@pytest.mark.slow
 def test_a_rate_set_on_the_optimizer_after_compile_is_kept(x):
     model = _model()
     model.compile()

@@ -77,6 +77,7 @@ def test_filter_measure_refuses_a_wrong_kernel():
         filter_autocorrelation(np.ones((4, 1)), (2, 2), mask=np.zeros((2, 2), bool))
 
 
+@pytest.mark.slow
 def test_circle_projection_is_the_nearest_point():
     x, _ = circle(200, noise=0.2, seed=3)
     p = circle_projection(x)

@@ -15,6 +15,7 @@ from tests.scripts.families import FAMILIES
 FAMILIES_CHECKED_HERE = ["vae", "vae_iaf", "vae_iwae", "vqvae", "pixelcnn", "diffusion", "realnvp"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILIES_CHECKED_HERE)
 def test_nan_batch_stops_training_keeps_the_last_finite_weights_and_the_model_trains_on(family):
     build, data, compile_kwargs = FAMILIES[family]

@@ -22,6 +22,7 @@ def _check_error_equals_discarded_eigenvalues(x, m):
     return pca
 
 
+@pytest.mark.slow
 def test_pca_error_is_the_sum_of_discarded_eigenvalues_on_digits(digits):
     (x, _), _ = digits
     for m in (2, 10, 30):
@@ -52,6 +53,7 @@ def test_pca_agrees_with_scikit_learn(digits):
     np.testing.assert_allclose(ours.predict(flat_t, verbose=0), ref.inverse_transform(ref.transform(flat_t)), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_linear_autoencoder_trained_by_gradient_descent_finds_the_pca_subspace(digits):
     (x, _), _ = digits
     flat = x.reshape(len(x), -1)

@@ -91,6 +91,7 @@ def test_mask_is_applied_in_the_product_not_written_into_the_weights(digits):
     assert (grad[layer.mask == 0] == 0).all() and (grad[layer.mask == 1] != 0).any()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(MODELS))
 @pytest.mark.parametrize("channels", [1, 3])
 def test_models_are_causal(name, channels):
@@ -125,6 +126,7 @@ def test_gated_pixelcnn_has_no_blind_spot_unlike_plain_pixelcnn():
     assert (prior & ~diag).sum() < (prior & ~rows).sum()  # diagonal BiLSTM sees more than Row LSTM's triangle
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,shape,levels", [
     ("gated_pixelcnn", (2, 2, 1), 2), ("pixelcnn", (2, 2, 1), 3), ("diagonal_bilstm", (2, 2, 1), 2),
     ("row_lstm", (2, 2, 1), 2), ("gated_pixelcnn", (1, 2, 3), 2),
@@ -140,6 +142,7 @@ def test_log_likelihood_is_exact_and_normalized(name, shape, levels):
     assert model.bits_per_dim(everything[:3]) == pytest.approx(-log_p[:3] / (d * np.log(2)), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_sampler_draws_from_the_model_distribution():
     shape = (2, 2, 1)
     model = MODELS["gated_pixelcnn"](shape)
@@ -155,6 +158,7 @@ def test_sampler_draws_from_the_model_distribution():
     assert 0.5 * np.abs(freq - p).sum() < 0.04  # total variation distance
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,levels", [("gated_pixelcnn", 2), ("pixelcnn", 2), ("gated_pixelcnn", 256)])
 def test_sampler_rows_match_the_full_network(name, levels):
     """The sampler's per-row shortcut (a band of rows; for gated: cached vertical stack) is exact."""
@@ -188,6 +192,7 @@ def test_counter_uniform_is_uniform_and_identical_under_xla():
     assert abs(np.corrcoef(u, counter_uniform([20000], tf.constant(5, tf.int64), 4).numpy())[0, 1]) < 0.03
 
 
+@pytest.mark.slow
 def test_completion_keeps_observed_rows():
     model = MODELS["gated_pixelcnn"]((6, 5, 1))
     x = (np.random.default_rng(0).random((4, 6, 5, 1)) > 0.5).astype(np.float32)
@@ -199,6 +204,7 @@ def test_completion_keeps_observed_rows():
     assert not np.array_equal(done, model.complete(x, rows_observed=3, seed=2, jit_compile=False))
 
 
+@pytest.mark.slow
 def test_bad_inputs_give_clear_errors():
     model = MODELS["gated_pixelcnn"]((6, 5, 1))
     grey = np.full((2, 6, 5, 1), 0.5, np.float32)

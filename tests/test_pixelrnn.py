@@ -53,6 +53,7 @@ CONFIGS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(str(v) for v in c.values()))
 def test_receptive_field_is_exactly_as_documented(config):
     """For every (output, input) pixel pair on 8x8: causal, and reachable exactly as documented."""
@@ -152,6 +153,7 @@ def test_row_by_row_rows_match_the_full_network():
                                    atol=1e-5)
 
 
+@pytest.mark.slow
 def test_row_by_row_completion_equals_the_generic_sampler():
     model = build_pixelrnn((7, 6, 1), kind="row_lstm", units=4, layers=2, first_kernel_size=3)
     generic = build_pixelrnn((7, 6, 1), kind="row_lstm", units=4, layers=2, first_kernel_size=3)
@@ -164,12 +166,14 @@ def test_row_by_row_completion_equals_the_generic_sampler():
         np.testing.assert_array_equal(done, generic.complete(x, rows_observed=rows, seed=1, jit_compile=False))
 
 
+@pytest.mark.slow
 def test_diagonal_bilstm_uses_the_generic_sampler_and_matches_naive():
     model = build_pixelrnn((5, 4, 1), kind="diagonal_bilstm", units=4, layers=1, first_kernel_size=3)
     assert model._row_lstm_parts() is None
     np.testing.assert_array_equal(model.sample(2, seed=3, jit_compile=False), model.sample_naive(2, seed=3))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", [dict(kind="diagonal_bilstm"), dict(kind="diagonal_bilstm", full_context=False),
                                     dict(kind="row_lstm")])
 def test_keras_saving_round_trip(config, tmp_path):

@@ -64,6 +64,7 @@ def test_coupling_layer_inverts_to_1e4_and_its_log_det_is_the_numerical_jacobian
     np.testing.assert_allclose(log_det.numpy(), numerical, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_whole_flow_is_a_bijection_and_its_log_density_is_the_change_of_variables():
     flow = build_realnvp((4, 4, 1), scales=2, couplings=2, final_couplings=2, filters=4, blocks=1)
     _randomize_outputs(flow.flow_layers, std=0.2)
@@ -100,6 +101,7 @@ def test_dequantized_likelihood_of_a_constant_image_matches_a_hand_computation(l
     np.testing.assert_allclose(flow.bits_per_dim(x, num_samples=3), -ll / (d * math.log(2)))
 
 
+@pytest.mark.slow
 def test_tiny_flow_learns_digits(digits):
     x, x_test = digits
     keras.utils.set_random_seed(0)
@@ -112,6 +114,7 @@ def test_tiny_flow_learns_digits(digits):
     assert after < before - 1.0, (before, after)
 
 
+@pytest.mark.slow
 def test_keras_round_trip_and_export_signatures(digits, tmp_path):
     x, x_test = digits
     flow = build_realnvp((8, 8, 1), scales=1, final_couplings=2, filters=4, blocks=0, seed=3)

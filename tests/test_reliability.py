@@ -106,6 +106,7 @@ def _mixed_models():
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["dense_ae", "vae", "gan"])
 def test_trains_under_mixed_bfloat16_with_float32_losses(family, digits):
     (x, _), _ = digits
@@ -134,7 +135,7 @@ def test_trains_under_mixed_bfloat16_with_float32_losses(family, digits):
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_seeded_training_is_bit_identical(family, determinism_results):
     """set_random_seed + op determinism: two runs give the same weights, bit for bit
-    (WGAN-GP: within the tolerance NEAR_IDENTICAL gives and the README states)."""
+    (WGAN-GP: within the tolerance NEAR_IDENTICAL gives and docs/reliability.md states)."""
     out = _family_result(determinism_results, family)
     tolerance = NEAR_IDENTICAL.get(family)
     assert out["n_weights"] > 0, out
@@ -226,6 +227,7 @@ def _nan_safety_model(family):
     return model, "loss"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family,fault", [("dense_ae", "nan_batch"), ("dense_ae", "absurd_lr"), ("gan", "nan_batch")])
 def test_divergence_restores_weights_and_optimizer_state_so_training_can_continue(family, fault, digits):
     """After a NaN batch or an absurd learning rate, NaNGuard puts back the weights *and*

@@ -57,6 +57,7 @@ def _model():
     return model
 
 
+@pytest.mark.slow
 def test_interrupted_fit_resumes_with_weights_optimizer_and_history(digits, tmp_path):
     (x, _), (x_test, _) = digits
     kwargs = dict(out_dir=tmp_path, epochs=5, batch_size=64, verbose=0, validation_data=(x_test,),
@@ -88,6 +89,7 @@ def test_interrupted_fit_resumes_with_weights_optimizer_and_history(digits, tmp_
         min(history["val_loss"]), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_finished_but_uncleared_backup_reruns_no_epoch(digits, tmp_path):
     """Fault: killed after the last epoch, before the run's own outputs were written."""
     (x, _), _ = digits
@@ -100,6 +102,7 @@ def test_finished_but_uncleared_backup_reruns_no_epoch(digits, tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+@pytest.mark.slow
 def test_backup_of_another_run_is_refused(digits, tmp_path):
     (x, _), _ = digits
     with pytest.raises(KeyboardInterrupt):
@@ -110,6 +113,7 @@ def test_backup_of_another_run_is_refused(digits, tmp_path):
     assert read_backup(tmp_path / BACKUP_DIR)["epoch"] == 1  # left untouched
 
 
+@pytest.mark.slow
 def test_diverged_epoch_is_never_backed_up(digits, tmp_path):
     (x, _), _ = digits
 
@@ -131,6 +135,7 @@ def test_diverged_epoch_is_never_backed_up(digits, tmp_path):
     assert all(np.isfinite(v.numpy()).all() for v in model.weights)  # NaNGuard restored them too
 
 
+@pytest.mark.slow
 def test_torn_backup_writes_are_finished_or_discarded(digits, tmp_path):
     """Faults: a kill before the commit point (partial weights) or between the two renames."""
     (x, _), _ = digits
@@ -161,6 +166,7 @@ def test_torn_backup_writes_are_finished_or_discarded(digits, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [BACKUP_DIR, "best.keras", "last.keras"]
 
 
+@pytest.mark.slow
 def test_cli_rerun_with_other_settings_is_a_usage_error(tmp_path, capsys):
     args = ["train", "dense", "--dataset", "digits", "-p", "hidden=[8]", "-p", "code_dim=2", "--limit", "64",
             "--verbose", "0", "--out", str(tmp_path)]
@@ -244,6 +250,7 @@ def test_sigkilled_cli_training_resumes_after_the_last_finished_epoch(digits, tm
 
 
 # -- recipes: one shared helper makes every recipe's fit resumable ------------------------
+@pytest.mark.slow
 def test_recipe_fits_resume_keep_best_and_last_and_finish_cleanly(digits, tmp_path):
     import argparse
 

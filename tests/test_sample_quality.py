@@ -88,6 +88,7 @@ def test_classifier_score_and_mode_coverage_by_hand():
         classifier_score(np.ones((3, 2)))
 
 
+@pytest.mark.slow
 def test_dataset_classifier_is_cached_by_data(tmp_path, digits):
     (x, y), (xt, yt) = digits
     first = dataset_classifier(x, y, dataset="digits", x_test=xt, y_test=yt, epochs=4, batch_size=32,

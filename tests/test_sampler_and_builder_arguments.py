@@ -101,6 +101,7 @@ SAMPLERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", sorted(SAMPLERS))
 def test_an_absurd_sample_count_is_refused_at_once_and_the_model_still_samples(models, sampler):
     family, draw = SAMPLERS[sampler]
@@ -204,6 +205,7 @@ BAD_ARGUMENTS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family,argument,bad", BAD_ARGUMENTS,
                          ids=[f"{f}-{a}-{b!r}" for f, a, b in BAD_ARGUMENTS])
 def test_a_bad_builder_argument_is_refused_naming_it(family, argument, bad):
@@ -211,6 +213,7 @@ def test_a_bad_builder_argument_is_refused_naming_it(family, argument, bad):
         BUILDERS[family](**{argument: bad})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["vae", "vqvae", "realnvp", "diffusion", "gan", "pixelcnn"])
 def test_a_seed_beyond_int64_builds_a_model_that_samples_as_its_wrapped_seed(family):
     big = BUILDERS[family](seed=2**70 + 5)
@@ -239,6 +242,7 @@ def test_every_refusal_is_a_keras_ae_error_for_every_family_and_argument():
 
 
 # -- finding 16 (part): sample_steps -------------------------------------------------------------
+@pytest.mark.slow
 def test_sample_steps_above_the_timesteps_are_refused_by_the_builder_as_by_the_class_and_sample():
     with pytest.raises(InputValidationError, match=r"`sample_steps` must be an integer in \[1, 20\]"):
         build_diffusion(SHAPE, channels=(8,), attention=False, timesteps=20, sample_steps=10**9)

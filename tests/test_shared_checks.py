@@ -121,6 +121,7 @@ def _conditional_networks():
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(_conditional_networks()))
 def test_conditional_gan_networks_append_the_one_hot_label_and_survive_a_save_load(name, tmp_path):
     keras.utils.set_random_seed(0)
@@ -150,6 +151,7 @@ def test_the_label_helper_broadcasts_the_one_hot_label_over_an_image():
     np.testing.assert_array_equal(out[1, :, :, 1:], np.broadcast_to([0, 0, 0, 1], (3, 2, 4)))
 
 
+@pytest.mark.slow
 def test_flow_and_vqvae_inference_run_through_the_one_batch_runner(monkeypatch):
     from keras_ae.models.flow import sampling as flow_module
     from keras_ae.models.flow.builders import build_realnvp

@@ -109,6 +109,7 @@ def _refusal(call) -> tuple[str, float]:
     return str(info.value), time.monotonic() - start
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family, name, value, key_path, expected", CASES, ids=IDS)
 def test_an_absurd_size_gets_the_same_refusal_from_the_builder_a_saved_file_and_the_cli(
         saved, tmp_path, capsys, family, name, value, key_path, expected):
@@ -135,8 +136,9 @@ def test_an_absurd_size_gets_the_same_refusal_from_the_builder_a_saved_file_and_
 
 
 
+@pytest.mark.slow
 def test_the_recipe_and_default_sizes_are_accepted():
-    # RealNVP of the README: 2 scales, 3 + 3 + 4 couplings, 64 filters, 28x28 (counted, then built).
+    # RealNVP of docs/results.md: 2 scales, 3 + 3 + 4 couplings, 64 filters, 28x28 (counted, then built).
     parameters, layers = realnvp_size((28, 28, 1), 2, 3, 4, 64, 2)
     assert parameters < MAX_PARAMETERS and layers < MAX_LAYERS
     assert build_realnvp((28, 28, 1), filters=64, blocks=2).count_params() == parameters
@@ -157,6 +159,7 @@ def test_the_recipe_and_default_sizes_are_accepted():
     build_vae((28, 28, 1), objective="iwae", k=50)
 
 
+@pytest.mark.slow
 def test_the_size_estimates_are_exact_on_small_models():
     flow = build_realnvp((8, 8, 3), scales=3, couplings=2, final_couplings=1, filters=4, blocks=0)
     assert realnvp_size((8, 8, 3), 3, 2, 1, 4, 0) == (flow.count_params(), 45)

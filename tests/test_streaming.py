@@ -53,6 +53,7 @@ def _run(family: str, x, source: str):
     return {k: v[-1] for k, v in history.history.items()}, evaluated
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_streaming_fit_and_evaluate_equal_the_in_memory_run(data, family):
     x = data[2] if family == "vae" else data[0]  # a Bernoulli VAE trains on binary images
@@ -66,6 +67,7 @@ def test_streaming_fit_and_evaluate_equal_the_in_memory_run(data, family):
 
 
 # -- inference consumers on a dataset equal their NumPy results ------------------------------------
+@pytest.mark.slow
 def test_autoencoder_encode_reconstruct_decode_stream(data):
     x, y, _ = data
     model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
@@ -76,6 +78,7 @@ def test_autoencoder_encode_reconstruct_decode_stream(data):
     np.testing.assert_allclose(model.decode(_ds(codes, batch=20)), model.decode(codes), rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_vae_posterior_reconstruct_elbo_and_iwae_stream(data):
     _, y, binary = data
     vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,), seed=0)
@@ -143,6 +146,7 @@ def test_sample_quality_streams_real_and_generated_images(digits):
 
 
 # -- bad datasets ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_bad_datasets_raise_input_validation_errors(data):
     x, _, binary = data
     ae = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)

@@ -62,6 +62,7 @@ def check_projector(log_dir: Path, n: int, dim: int, image_side: int = 8) -> Non
     assert codes.shape == (n, dim)
 
 
+@pytest.mark.slow
 def test_dense_autoencoder_writes_scalars_reconstructions_and_projector(tmp_path, digits):
     x, _, x_test, y_test = digits
     model = keras_ae.build_dense_ae((8, 8, 1), hidden=(16,), code_dim=3)
@@ -80,6 +81,7 @@ def test_dense_autoencoder_writes_scalars_reconstructions_and_projector(tmp_path
     check_projector(tmp_path, n=len(x_test), dim=3)
 
 
+@pytest.mark.slow
 def test_vae_writes_reconstructions_fixed_samples_and_projector(tmp_path, digits):
     x, _, x_test, y_test = digits
     vae = keras_ae.build_vae((8, 8, 1), latent_dim=2, hidden=(16,), dynamic_binarization=True)
@@ -97,6 +99,7 @@ def test_vae_samples_use_the_same_z_every_time(digits):
     np.testing.assert_array_equal(first, keras_ae.training.callbacks.model_images(vae, None, n=4, seed=3)["samples"])
 
 
+@pytest.mark.slow
 def test_gan_writes_sample_grids_and_no_projector(tmp_path, digits):
     x, _, x_test, _ = digits
     gan = keras_ae.build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,))
@@ -117,6 +120,7 @@ def test_conditional_gan_cycles_labels(digits):
     assert callback._labels.tolist() == [0, 1, 2, 3]
 
 
+@pytest.mark.slow
 def test_pixelcnn_writes_samples(tmp_path, digits):
     x, _, x_test, y_test = digits
     x, x_test = keras_ae.data.binarize(x, seed=0), keras_ae.data.binarize(x_test, seed=1)
@@ -136,6 +140,7 @@ def test_projector_skips_the_sprite_for_non_images(tmp_path):
     assert (tmp_path / "metadata.tsv").read_text() == "a\nb\nc\nd\ne\n"
 
 
+@pytest.mark.slow
 def test_cli_train_tensorboard_flag(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code = keras_ae.cli.main(["train", "dense", "-p", "code_dim=3", "--epochs", "2", "--limit", "128",
@@ -156,6 +161,7 @@ def test_cli_tensorboard_config_value_is_checked():
         keras_ae.cli_config.check_train_config({**config, "tensorboard": None, "stream": "yes"})
 
 
+@pytest.mark.slow
 def test_recipe_parser_tensorboard_and_fit_recipe_model(tmp_path, digits):
     from keras_ae.experiment import fit_recipe_model, recipe_parser
 
@@ -169,6 +175,7 @@ def test_recipe_parser_tensorboard_and_fit_recipe_model(tmp_path, digits):
     check_projector(tmp_path / "tb" / "small", n=len(x_test), dim=3)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif("as_dataset" not in inspect.signature(keras_ae.load_dataset).parameters,
                     reason="keras_ae.load_dataset(..., as_dataset=True) has not landed yet (keras_ae/data)")
 @pytest.mark.parametrize("model", ["dense", "conditional_gan"])

@@ -347,6 +347,7 @@ def test_cli_train_on_missing_tfds_data_exits_1_with_one_line(tmp_path, monkeypa
     assert not (tmp_path / "runs" / "vae" / "model.keras").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stream", [False, True])
 def test_cli_trains_a_vae_on_local_tfds_data(mocked, stream, tmp_path, monkeypatch, capsys):
     from keras_ae import cli

@@ -46,6 +46,7 @@ class _SlowSteps(keras.callbacks.Callback):
 
 
 # -- the clock -----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_clock_excludes_scoring_time_and_stops_at_the_budget(ttq):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(optimizer="adam", loss="mse")
@@ -171,6 +172,7 @@ def test_negative_elbo_is_kl_plus_bernoulli_cross_entropy_by_hand(ttq):
 
 
 # -- the recipe --------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_quick_race_on_digits_writes_finite_rows_curves_and_figures(ttq, tmp_path):
     out = tmp_path / "ttq"
     results = ttq.main(["--quick", "--families", "dense", "vae", "--seeds", "0", "--budget-scale", "0.5",

@@ -84,6 +84,7 @@ def test_chunks_combine_into_one_logmeanexp():
     np.testing.assert_allclose(one_pass, 0.5, atol=0.05)
 
 
+@pytest.mark.slow
 def test_iwae_converges_to_exact_log_likelihood_of_linear_gaussian_model():
     # p(z) = N(0, I), p(x|z) = N(Wz + b, s^2 I) has log p(x) = log N(x; b, W W^T + s^2 I) in
     # closed form. With the decoder frozen and the encoder fitted to the model's own samples,
@@ -143,6 +144,7 @@ def test_conv_and_custom_encoders_build_and_train_one_step(digits):
         assert np.isfinite(logs["loss"][0])
 
 
+@pytest.mark.slow
 def test_training_reduces_negative_elbo_and_logs_trackers(trained):
     vae, history, _ = trained
     logs = history.history
@@ -153,6 +155,7 @@ def test_training_reduces_negative_elbo_and_logs_trackers(trained):
     assert all(k > 0 for k in logs["kl"])
 
 
+@pytest.mark.slow
 def test_beta_weights_the_kl_term(digits):
     (x_train, _), _ = digits
     vae = small_vae(beta=4.0, dynamic_binarization=True)
@@ -161,6 +164,7 @@ def test_beta_weights_the_kl_term(digits):
     np.testing.assert_allclose(np.add(logs["reconstruction"], 4.0 * np.asarray(logs["kl"])), logs["loss"], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_bounds_are_ordered_elbo_iwae50_iwae500(trained):
     # ELBO = E[L_1] <= E[L_5] <= E[L_50] <= E[L_500] <= log p(x) (Burda et al. 2016, theorem 1),
     # checked on test-set means for several seeds (compiled steps are reused across seeds).
@@ -179,6 +183,7 @@ def test_bounds_are_ordered_elbo_iwae50_iwae500(trained):
     assert not np.array_equal(again, vae.log_likelihood(x_test[:40], k=50, seed=1, verbose=0))
 
 
+@pytest.mark.slow
 def test_sampling_interpolation_and_reconstruction(trained):
     vae, _, x_test = trained
     s = vae.sample(16, seed=3)
@@ -231,6 +236,7 @@ def test_mixture_prior_uses_monte_carlo_kl_and_trains(digits):
     assert not np.allclose(before, vae.prior_layer.locs.numpy())  # the prior is learned
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("likelihood", ["gaussian", "continuous_bernoulli"])
 def test_other_likelihoods_train_on_grey_images(digits, likelihood):
     (x_train, _), (x_test, _) = digits
@@ -267,6 +273,7 @@ def test_keras_round_trip_in_fresh_process_reproduces_log_likelihood(trained, tm
     np.testing.assert_allclose(got["sample"], expected["sample"], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_round_trip_keeps_mixture_prior_and_gaussian_scale(tmp_path):
     x = np.random.default_rng(0).random((5, 8, 8, 1)).astype(np.float32)
     for vae in (small_vae(latent_dim=2, prior=GaussianMixturePrior(2, 3)), small_vae(likelihood="gaussian")):

@@ -33,6 +33,7 @@ def x_bin(digits):
     return binarize(x_train[:512], seed=0), binarize(x_test[:64], seed=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["iaf", "realnvp"])
 def test_flow_log_det_equals_the_log_det_of_the_autodiff_jacobian(kind):
     flow = PosteriorFlow(3, kind=kind, steps=2, hidden_units=(8,), context_dim=2)
@@ -132,6 +133,7 @@ def test_iwae_objective_with_k1_is_the_one_sample_elbo_for_the_same_noise(flow, 
         assert iwae["loss"] != pytest.approx(elbo["loss"], abs=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flow", [None, "iaf"])
 def test_iwae_loss_is_minus_logmeanexp_of_the_log_weights_and_tighter_than_k1(flow, x_bin):
     x = tf.constant(x_bin[0][:32])
@@ -168,6 +170,7 @@ def test_tiny_flow_and_iwae_vaes_learn(options, x_bin):
     assert all(not np.allclose(a, b.numpy()) for a, b in zip(flow_before, flow))  # the flow trains
 
 
+@pytest.mark.slow
 def test_keras_round_trip_gives_identical_log_likelihoods(tmp_path, x_bin):
     vae = _flow_vae(objective="iwae", k=3)
     _randomize(vae.flow, scale=0.3)
@@ -181,6 +184,7 @@ def test_keras_round_trip_gives_identical_log_likelihoods(tmp_path, x_bin):
     np.testing.assert_array_equal(loaded.reconstruct(x), vae.reconstruct(x))
 
 
+@pytest.mark.slow
 def test_flow_vae_exports_the_vae_signatures(tmp_path, x_bin):
     vae = _flow_vae()
     _randomize(vae.flow, scale=0.3)

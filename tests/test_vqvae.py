@@ -112,6 +112,7 @@ def trained(digits):
     return model, history.history, keras_ae.data.binarize(x_test[:64], seed=0)
 
 
+@pytest.mark.slow
 def test_tiny_vqvae_learns_and_uses_several_codes(trained):
     model, history, x_test = trained
     assert history["loss"][-1] < 0.8 * history["loss"][0]
@@ -120,6 +121,7 @@ def test_tiny_vqvae_learns_and_uses_several_codes(trained):
     assert usage["counts"].sum() == len(x_test) * 16 and usage["perplexity"] > 2.0
 
 
+@pytest.mark.slow
 def test_bound_is_decoder_log_likelihood_at_the_quantized_code_plus_a_log_prior_below_zero(trained):
     model, _, x = trained
     terms = model.bound_terms(x)
@@ -142,6 +144,7 @@ def test_code_prior_compiled_sampler_equals_the_naive_loop_with_one_hot_inputs()
     assert set(np.round(np.unique(fast) * 4)) <= set(range(5))
 
 
+@pytest.mark.slow
 def test_keras_round_trip_and_export_signatures_give_the_same_outputs(trained, tmp_path):
     model, _, x = trained
     model.save(tmp_path / "vq.keras")
@@ -166,6 +169,7 @@ def test_keras_round_trip_and_export_signatures_give_the_same_outputs(trained, t
         served.signatures["decode"](indices=tf.fill([1, *model.code_map_shape], 16))
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_refused_with_clear_errors(trained, digits):
     model, _, x = trained
     grey = digits[0][0][:4]

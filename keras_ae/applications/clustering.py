@@ -26,6 +26,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted
 
 from keras_ae.errors import InputValidationError
+from keras_ae.random import seeded
 from keras_ae.validation import check_array, check_int
 
 
@@ -284,56 +285,55 @@ class DEC(ClusterMixin, BaseEstimator):
             raise InputValidationError(f"tol must be in [0, 1), got {self.tol}.")
         update_interval = check_int(self.update_interval, "update_interval", minimum=1)
         batch_size = check_int(self.batch_size, "batch_size", minimum=1)
-        if self.random_state is not None:
-            keras.utils.set_random_seed(int(self.random_state))
         rng = np.random.default_rng(self.random_state)
+        with seeded(self.random_state):  # the caller's global seeds are restored afterwards
 
-        self.autoencoder_ = self._pretrained_autoencoder(x)
-        source = self.autoencoder_.encoder
-        if len(source.output_shape) != 2:
-            raise InputValidationError(f"DEC needs flat codes, the encoder outputs {source.output_shape}.")
-        # A copy, so that fine-tuning leaves the caller's auto-encoder (and its k-means baseline) intact.
-        self.encoder_ = keras.models.clone_model(source)
-        self.encoder_.set_weights(source.get_weights())
-        z = self.encoder_.predict(x, batch_size=1024, verbose=0)
-        self.kmeans_ = KMeans(n_clusters, n_init=self.n_init, random_state=self.random_state).fit(z)
+            self.autoencoder_ = self._pretrained_autoencoder(x)
+            source = self.autoencoder_.encoder
+            if len(source.output_shape) != 2:
+                raise InputValidationError(f"DEC needs flat codes, the encoder outputs {source.output_shape}.")
+            # A copy, so that fine-tuning leaves the caller's auto-encoder (and its k-means baseline) intact.
+            self.encoder_ = keras.models.clone_model(source)
+            self.encoder_.set_weights(source.get_weights())
+            z = self.encoder_.predict(x, batch_size=1024, verbose=0)
+            self.kmeans_ = KMeans(n_clusters, n_init=self.n_init, random_state=self.random_state).fit(z)
 
-        clustering = ClusteringLayer(n_clusters, alpha=self.alpha, name="clustering")
-        self._model = keras.Model(self.encoder_.input, clustering(self.encoder_.output), name="dec")
-        clustering.centers.assign(self.kmeans_.cluster_centers_.astype(np.float32))
-        optimizer = keras.optimizers.SGD(self.learning_rate, momentum=self.momentum)
-        variables = self._model.trainable_variables
-        optimizer.build(variables)
+            clustering = ClusteringLayer(n_clusters, alpha=self.alpha, name="clustering")
+            self._model = keras.Model(self.encoder_.input, clustering(self.encoder_.output), name="dec")
+            clustering.centers.assign(self.kmeans_.cluster_centers_.astype(np.float32))
+            optimizer = keras.optimizers.SGD(self.learning_rate, momentum=self.momentum)
+            variables = self._model.trainable_variables
+            optimizer.build(variables)
 
-        @tf.function(reduce_retracing=True)
-        def train_step(xb, pb):
-            with tf.GradientTape() as tape:
-                loss = kl_loss(pb, self._model(xb, training=True))
-            optimizer.apply(tape.gradient(loss, variables), variables)
-            return loss
+            @tf.function(reduce_retracing=True)
+            def train_step(xb, pb):
+                with tf.GradientTape() as tape:
+                    loss = kl_loss(pb, self._model(xb, training=True))
+                optimizer.apply(tape.gradient(loss, variables), variables)
+                return loss
 
-        labels_last = self.kmeans_.labels_.copy()
-        order, position = rng.permutation(len(x)), 0
-        progress = keras.utils.Progbar(self.max_iter, verbose=1 if self.verbose else 0, unit_name="iteration")
-        self.delta_label_, self.n_iter_, loss = float("nan"), 0, float("nan")
-        for iteration in range(int(self.max_iter)):
-            if iteration % update_interval == 0:
-                q = self._q(x)
-                p = target_distribution(q).astype(np.float32)
-                labels = q.argmax(axis=1)
-                self.delta_label_ = float(np.mean(labels != labels_last))
-                labels_last = labels
-                if iteration > 0 and self.delta_label_ < self.tol:
-                    break
-            if position + batch_size > len(x):  # a new epoch: reshuffle
-                order, position = rng.permutation(len(x)), 0
-            idx = order[position:position + batch_size]
-            position += batch_size
-            loss = float(train_step(tf.constant(x[idx]), tf.constant(p[idx])))
-            self.n_iter_ = iteration + 1
-            progress.update(self.n_iter_, values=[("kl", loss), ("delta_label", self.delta_label_)])
-        self.cluster_centers_ = clustering.centers.numpy()
-        self.labels_ = self._q(x).argmax(axis=1)
+            labels_last = self.kmeans_.labels_.copy()
+            order, position = rng.permutation(len(x)), 0
+            progress = keras.utils.Progbar(self.max_iter, verbose=1 if self.verbose else 0, unit_name="iteration")
+            self.delta_label_, self.n_iter_, loss = float("nan"), 0, float("nan")
+            for iteration in range(int(self.max_iter)):
+                if iteration % update_interval == 0:
+                    q = self._q(x)
+                    p = target_distribution(q).astype(np.float32)
+                    labels = q.argmax(axis=1)
+                    self.delta_label_ = float(np.mean(labels != labels_last))
+                    labels_last = labels
+                    if iteration > 0 and self.delta_label_ < self.tol:
+                        break
+                if position + batch_size > len(x):  # a new epoch: reshuffle
+                    order, position = rng.permutation(len(x)), 0
+                idx = order[position:position + batch_size]
+                position += batch_size
+                loss = float(train_step(tf.constant(x[idx]), tf.constant(p[idx])))
+                self.n_iter_ = iteration + 1
+                progress.update(self.n_iter_, values=[("kl", loss), ("delta_label", self.delta_label_)])
+            self.cluster_centers_ = clustering.centers.numpy()
+            self.labels_ = self._q(x).argmax(axis=1)
         return self
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ linear probe (logistic regression) on the frozen codes.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import keras
 import numpy as np
@@ -20,6 +20,7 @@ from keras_ae.models.base import AutoEncoder
 from keras_ae.models.contractive import build_contractive_ae
 from keras_ae.models.dense import build_dense_ae, get_dense_encoder
 from keras_ae.models.denoising import build_denoising_ae
+from keras_ae.random import seeded
 from keras_ae.validation import check_array, check_choice, check_int
 
 #: The greedy layer-wise kind of :func:`compare_pretraining` (not an auto-encoder of
@@ -150,7 +151,7 @@ def layerwise_daes(
         epochs: Epochs of every layer (``0``: untrained, the seeded initialisation).
         batch_size: Batch size.
         learning_rate: Adam learning rate.
-        seed: Layer ``i`` is initialised after ``keras.utils.set_random_seed(seed + i)``,
+        seed: Layer ``i`` is built and trained under ``keras_ae.random.seeded(seed + i)``,
             so runs with different ``epochs`` start from the same weights.
         verbose: Keras ``fit`` verbosity (also prints one line per layer when non-zero).
 
@@ -170,20 +171,20 @@ def layerwise_daes(
     daes, inputs = [], x
     for i, units in enumerate(hidden):
         first = i == 0
-        keras.utils.set_random_seed(seed + i)
-        dae = build_denoising_ae(
-            inputs.shape[1:], noise=noise, level=level, architecture="dense", hidden=(), code_dim=units,
-            code_activation="relu", loss="bce" if first else "mse", clip=(0.0, 1.0) if first else None,
-            name=f"layer_{i}_dae")
-        dae.compile(optimizer=keras.optimizers.Adam(learning_rate))
-        if verbose:
-            print(f"Layer {i + 1}/{len(hidden)}: {int(np.prod(inputs.shape[1:]))} -> {units} denoising AE "
-                  f"({noise} {level:g})")
-        if epochs:
-            dae.fit(inputs, epochs=epochs, batch_size=batch_size, verbose=verbose)
-        daes.append(dae)
-        if i + 1 < len(hidden):  # the next layer learns from clean codes; its own DAE corrupts them
-            inputs = dae.encoder.predict(inputs, batch_size=512, verbose=0)
+        with seeded(seed + i):  # layer i's weights and batch order; the caller's seeds are restored
+            dae = build_denoising_ae(
+                inputs.shape[1:], noise=noise, level=level, architecture="dense", hidden=(), code_dim=units,
+                code_activation="relu", loss="bce" if first else "mse", clip=(0.0, 1.0) if first else None,
+                name=f"layer_{i}_dae")
+            dae.compile(optimizer=keras.optimizers.Adam(learning_rate))
+            if verbose:
+                print(f"Layer {i + 1}/{len(hidden)}: {int(np.prod(inputs.shape[1:]))} -> {units} denoising AE "
+                      f"({noise} {level:g})")
+            if epochs:
+                dae.fit(inputs, epochs=epochs, batch_size=batch_size, verbose=verbose)
+            daes.append(dae)
+            if i + 1 < len(hidden):  # the next layer learns from clean codes; its own DAE corrupts them
+                inputs = dae.encoder.predict(inputs, batch_size=512, verbose=0)
     return daes
 
 
@@ -216,17 +217,7 @@ def stack_encoders(daes: Sequence[AutoEncoder], name: str = "stacked_encoder") -
     return encoder
 
 
-def greedy_layerwise_pretrain(
-    x: np.ndarray,
-    hidden: Sequence[int] = (1000, 500, 250),
-    noise: str = "masking",
-    level: float = 0.25,
-    epochs: int = 100,
-    batch_size: int = 128,
-    learning_rate: float = 1e-3,
-    seed: int = 0,
-    verbose: int = 0,
-) -> keras.Model:
+def greedy_layerwise_pretrain(x: np.ndarray, *args: Any, **kwargs: Any) -> keras.Model:
     """A stacked denoising auto-encoder's encoder: :func:`layerwise_daes`, then :func:`stack_encoders`.
 
     With ``epochs`` per layer it costs about what ``epochs`` of the end-to-end
@@ -235,14 +226,10 @@ def greedy_layerwise_pretrain(
 
     Args:
         x: Training inputs (images in [0, 1]).
-        hidden: Widths, bottom first; the last is the code.
-        noise: Corruption of each layer's input.
-        level: Corruption level.
-        epochs: Epochs per layer.
-        batch_size: Batch size.
-        learning_rate: Adam learning rate.
-        seed: Seed of the layers' initialisations.
-        verbose: Keras ``fit`` verbosity.
+        *args: The other arguments of :func:`layerwise_daes`, with its defaults: ``hidden``
+            (widths, bottom first; the last is the code), ``noise``, ``level``, ``epochs`` (per
+            layer), ``batch_size``, ``learning_rate``, ``seed`` and ``verbose``.
+        **kwargs: The same, by name.
 
     Returns:
         The stacked encoder, ready for :func:`fine_tune` or :func:`build_classifier`.
@@ -252,7 +239,7 @@ def greedy_layerwise_pretrain(
         >>> build_classifier(encoder, 10).output_shape
         (None, 10)
     """
-    return stack_encoders(layerwise_daes(x, hidden, noise, level, epochs, batch_size, learning_rate, seed, verbose))
+    return stack_encoders(layerwise_daes(x, *args, **kwargs))
 
 
 def build_classifier(encoder: keras.Model, n_classes: int, trainable: bool = True,
@@ -440,31 +427,33 @@ def compare_pretraining(
         row = {"method": method, "pretraining": pretraining, "test_error": test_error, "labels": len(subset)}
         rows.append(row if val_error is None else {**row, "val_error": val_error})
 
-    keras.utils.set_random_seed(seed)
-    fresh = build_pretraining_ae("plain", shape, hidden, code_dim).encoder  # same network, random weights
+    # Every network starts from `seed` (the same initial weights and batch order for every row);
+    # the caller's global seeds are restored afterwards.
+    with seeded(seed):
+        fresh = build_pretraining_ae("plain", shape, hidden, code_dim).encoder  # same network, random weights
     for lr in scratch_learning_rates:
-        keras.utils.set_random_seed(seed)
-        scratch = build_classifier(fresh, n_classes, seed=seed)
-        add(f"scratch (lr={lr:g})", "none", train_classifier(scratch, x_few, y_few, finetune_epochs, learning_rate=lr,
-                                                          verbose=verbose))
+        with seeded(seed):
+            scratch = build_classifier(fresh, n_classes, seed=seed)
+            add(f"scratch (lr={lr:g})", "none", train_classifier(scratch, x_few, y_few, finetune_epochs,
+                                                              learning_rate=lr, verbose=verbose))
     for kind in kinds:
-        keras.utils.set_random_seed(seed)
-        if kind == STACKED:
-            encoder = greedy_layerwise_pretrain(x_train, (*hidden, code_dim), level=stacked_level,
-                                                epochs=pretrain_epochs, seed=seed, verbose=verbose)
-        else:
-            ae = build_pretraining_ae(kind, shape, hidden, code_dim)
-            ae.compile(optimizer=keras.optimizers.Adam(1e-3))
-            ae.fit(x_train, epochs=pretrain_epochs, batch_size=128, verbose=verbose)
-            encoder = ae.encoder
-        keras.utils.set_random_seed(seed)
-        add(f"{kind} + fine-tune", kind, train_classifier(build_classifier(encoder, n_classes, seed=seed), x_few, y_few,
-                                                          finetune_epochs, learning_rate=scratch_learning_rates[0],
-                                                          verbose=verbose))
-        keras.utils.set_random_seed(seed)
-        add(f"{kind} + probe, fine-tune", kind,
-            fine_tune(encoder, x_few, y_few, n_classes, head_epochs=finetune_epochs, epochs=finetune_epochs,
-                      learning_rate=scratch_learning_rates[0] / 10, seed=seed, verbose=verbose))
+        with seeded(seed):
+            if kind == STACKED:
+                encoder = greedy_layerwise_pretrain(x_train, (*hidden, code_dim), level=stacked_level,
+                                                    epochs=pretrain_epochs, seed=seed, verbose=verbose)
+            else:
+                ae = build_pretraining_ae(kind, shape, hidden, code_dim)
+                ae.compile(optimizer=keras.optimizers.Adam(1e-3))
+                ae.fit(x_train, epochs=pretrain_epochs, batch_size=128, verbose=verbose)
+                encoder = ae.encoder
+        with seeded(seed):
+            add(f"{kind} + fine-tune", kind, train_classifier(
+                build_classifier(encoder, n_classes, seed=seed), x_few, y_few, finetune_epochs,
+                learning_rate=scratch_learning_rates[0], verbose=verbose))
+        with seeded(seed):
+            add(f"{kind} + probe, fine-tune", kind,
+                fine_tune(encoder, x_few, y_few, n_classes, head_epochs=finetune_epochs, epochs=finetune_epochs,
+                          learning_rate=scratch_learning_rates[0] / 10, seed=seed, verbose=verbose))
         add(f"{kind} linear probe", kind, (
             linear_probe_error(encoder, x_few, y_few, x_test, y_test),
             linear_probe_error(encoder, x_few, y_few, x_train[val], y_train[val]) if len(val) else None))

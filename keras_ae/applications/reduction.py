@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from keras_ae.errors import InputValidationError
+from keras_ae.random import seeded
 from keras_ae.validation import check_array, check_choice
 
 
@@ -139,13 +140,12 @@ class AutoEncoderTransformer(TransformerMixin, BaseEstimator):
         loss = check_choice(self.loss, "loss", ("auto", "bce", "mse"))
         if loss == "auto":
             loss = "bce" if x.min() >= 0.0 and x.max() <= 1.0 else "mse"
-        if self.random_state is not None:
-            keras.utils.set_random_seed(int(self.random_state))
         build = resolve_builder(self.builder)
-        model = build(shape, code_dim=self.code_dim, loss=loss, **dict(self.builder_kwargs or {}))
-        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
-        history = model.fit(x.reshape((-1, *shape)), epochs=self.epochs, batch_size=self.batch_size,
-                            verbose=self.verbose, shuffle=True)
+        with seeded(self.random_state):  # the caller's global seeds are restored afterwards
+            model = build(shape, code_dim=self.code_dim, loss=loss, **dict(self.builder_kwargs or {}))
+            model.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
+            history = model.fit(x.reshape((-1, *shape)), epochs=self.epochs, batch_size=self.batch_size,
+                                verbose=self.verbose, shuffle=True)
         self.model_ = model
         self.loss_ = loss
         self.n_features_in_ = x.shape[1]

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from keras_ae.errors import InputValidationError
+from keras_ae.random import seeded
 from keras_ae.models.dense import build_dense_ae
 from keras_ae.models.pca import fit_pca
 from keras_ae.models.vae import build_vae
@@ -120,6 +121,6 @@ def compare_embeddings(
     methods = tuple(methods) if methods is not None else METHODS
     codes = {}
     for method in methods:
-        keras.utils.set_random_seed(0)
-        codes[method] = fit_embedding(method, x_train, epochs=epochs, verbose=verbose)(x_test)
+        with seeded(0):  # every method starts from the same seed; the caller's seeds are restored
+            codes[method] = fit_embedding(method, x_train, epochs=epochs, verbose=verbose)(x_test)
     return codes, trustworthiness_scores(x_test, codes, n_neighbors)

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from keras_ae.errors import InputValidationError, KerasAEError
 from keras_ae.evaluation.feature_statistics import FeatureStatistics
+from keras_ae.random import seeded
 from keras_ae.training.batches import example_count, iterate_batches
 from keras_ae.training.data_checks import DataSpec
 from keras_ae.validation import check_array, check_int
@@ -254,11 +255,11 @@ def dataset_classifier(
         classifier = keras.models.load_model(path, compile=False, safe_mode=True)
         info = {**json.loads(meta_path.read_text()), "cache_file": str(path), "from_cache": True}
         return _as_extractor(classifier, info)
-    keras.utils.set_random_seed(seed)
-    classifier = get_feature_classifier(x_train.shape[1:], num_classes, feature_dim)
-    classifier.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
-                       metrics=["accuracy"])
-    classifier.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, verbose=verbose)
+    with seeded(seed):  # reproducible weights and batch order; the caller's seeds are restored
+        classifier = get_feature_classifier(x_train.shape[1:], num_classes, feature_dim)
+        classifier.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                           metrics=["accuracy"])
+        classifier.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, verbose=verbose)
     info: dict[str, Any] = {"dataset": dataset, "n_train": len(x_train), **config}
     if x_test is not None and y_test is not None:
         x_test = check_array(x_test, "x_test", expected_shape=x_train.shape[1:], value_range=(0.0, 1.0))

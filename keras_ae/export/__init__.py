@@ -34,7 +34,7 @@ from typing import Any
 
 from keras_ae.export.endpoints import (
     MAX_SAMPLE_COUNT, Endpoint, ExportOptions, data_name, describe_data, describe_endpoint, image_endpoints,
-    make_endpoint, tensor_spec, to_uint8, uint8_endpoint,
+    make_endpoint, sample_endpoint, tensor_spec, to_uint8, uint8_endpoint,
 )
 from keras_ae.export import exporter
 from keras_ae.export.exporter import (
@@ -49,7 +49,7 @@ __all__ = [
     "DEFAULT_BASE_DIR", "MAX_SAMPLE_COUNT", "METADATA_FILE", "Endpoint", "ExportError", "ExportExistsError",
     "ExportOptions", "check_export_name", "data_name", "describe_data", "describe_endpoint", "existing_versions",
     "export", "export_metadata", "family_for", "image_endpoints", "is_trained", "make_endpoint", "model_directory",
-    "read_metadata", "remove_stale_temporaries", "tensor_spec", "to_uint8", "uint8_endpoint",
+    "read_metadata", "remove_stale_temporaries", "sample_endpoint", "tensor_spec", "to_uint8", "uint8_endpoint",
 ]
 
 

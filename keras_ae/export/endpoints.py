@@ -27,7 +27,7 @@ class Endpoint:
         name: Signature name (``"reconstruct"``).
         function: The ``tf.function``; its inputs are named after the ``TensorSpec`` names
             and it returns a dict, whose keys name the outputs.
-        doc: One line for the metadata and the README.
+        doc: One line for the metadata and the docs.
         ranges: Inclusive value range of each input that is checked in the graph.
     """
 
@@ -158,6 +158,28 @@ def make_endpoint(
     return Endpoint(name, tf.function(signature, input_signature=specs, autograph=False), doc, ranges)
 
 
+def sample_endpoint(fn: Callable[..., Mapping[str, tf.Tensor]], outputs: str, note: str) -> Endpoint:
+    """The ``sample`` signature of the generative families: a scalar int32 ``count`` (at most
+    :data:`MAX_SAMPLE_COUNT`) and an int64 ``seed`` in.
+
+    Args:
+        fn: ``fn(count, seed) -> {output_name: tensor}``.
+        outputs: The outputs, for the description (e.g. ``"images, latents"``).
+        note: How the examples are drawn, for the description (e.g. ``"z ~ N(0, I)"``).
+
+    Returns:
+        An :class:`Endpoint` described as ``count, seed -> <outputs> (<note>; count <= MAX_SAMPLE_COUNT)``.
+
+    Example:
+        >>> ep = sample_endpoint(lambda count, seed: {"z": tf.zeros(tf.stack([count, 2]))}, "z", "zeros")
+        >>> ep.doc, ep.function(tf.constant(3), tf.constant(0, tf.int64))["z"].shape
+        ('count, seed -> z (zeros; count <= 10000)', TensorShape([3, 2]))
+    """
+    specs = {"count": tf.TensorSpec((), tf.int32, name="count"), "seed": tf.TensorSpec((), tf.int64, name="seed")}
+    return make_endpoint("sample", fn, specs, f"count, seed -> {outputs} ({note}; count <= {MAX_SAMPLE_COUNT})",
+                         {"count": (0, MAX_SAMPLE_COUNT)})
+
+
 def to_uint8(images: tf.Tensor) -> tf.Tensor:
     """[0, 1] floats -> uint8 [0, 255] (clipped and rounded, as image files store them).
 
@@ -227,6 +249,7 @@ def image_endpoints(
     value_range: tuple[float, float] | None,
     options: ExportOptions,
     functions: Sequence[tuple[str, Callable, Sequence[str], str]],
+    generative: Sequence[Endpoint] = (),
 ) -> list[Endpoint]:
     """Signatures that take data (images), plus their ``*_uint8`` twins for [0, 1] data.
 
@@ -237,9 +260,11 @@ def image_endpoints(
         options: Export options (``uint8``, ``check_values``).
         functions: ``(name, fn(**{data_name: x}) -> outputs, image outputs, doc)``; the
             image outputs become uint8 in the ``*_uint8`` twin.
+        generative: The family's signatures that take no data (``decode``, ``sample``),
+            listed between the float endpoints and the uint8 ones.
 
     Returns:
-        The float endpoints, then the uint8 ones.
+        The float endpoints, then ``generative``, then the uint8 ones.
 
     Example:
         >>> eps = image_endpoints("images", (8, 8, 1), (0.0, 1.0), ExportOptions(),
@@ -252,6 +277,7 @@ def image_endpoints(
     hint = f"Send 0-255 {data_name} to the *_uint8 signatures, or divide by 255." if uint8 else ""
     checked = {data_name: value_range if options.check_values else None}
     endpoints = [make_endpoint(name, fn, spec, doc, checked, hint) for name, fn, _, doc in functions]
+    endpoints += generative
     if uint8:
         endpoints += [uint8_endpoint(f"{name}_uint8", fn, spec, [data_name], outputs,
                                      f"{doc}; uint8 [0, 255] {data_name} in" + (", uint8 out" if outputs else ""))
@@ -287,4 +313,4 @@ def describe_endpoint(endpoint: Endpoint) -> dict:
 
 
 __all__ = ["MAX_SAMPLE_COUNT", "Endpoint", "ExportOptions", "data_name", "describe_data", "describe_endpoint",
-           "image_endpoints", "make_endpoint", "tensor_spec", "to_uint8", "uint8_endpoint"]
+           "image_endpoints", "make_endpoint", "sample_endpoint", "tensor_spec", "to_uint8", "uint8_endpoint"]

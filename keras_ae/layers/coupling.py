@@ -116,29 +116,24 @@ class AffineCoupling(keras.layers.Layer):
 
     def forward(self, x):
         """``(y, log |det dy/dx|)``, the log-det a float32 ``(batch,)`` tensor."""
+        return self._couple(x, lambda z, log_s, shift: z * tf.exp(log_s) + shift, log_det_sign=1.0)
+
+    def inverse(self, y):
+        """``(x, log |det dx/dy|)``: undoes :meth:`forward` (its log-det is minus the forward's)."""
+        return self._couple(y, lambda z, log_s, shift: (z - shift) * tf.exp(-log_s), log_det_sign=-1.0)
+
+    def _couple(self, x, affine, log_det_sign: float):
+        """Both directions: the kept part conditions the network and ``affine`` maps the other part."""
         x = tf.cast(x, tf.float32)
         self._check(x)
         cond, b = self._split(x)
         log_s, shift = self._log_scale_and_shift(cond)
-        if b is not None:
-            y = x * b + (1.0 - b) * (x * tf.exp(log_s) + shift)
-            return y, tf.reduce_sum((1.0 - b) * log_s, axis=[1, 2, 3])
+        if b is not None:  # b is 0 or 1: (1 - b) * affine(x) is the masked affine map, exactly
+            y = x * b + (1.0 - b) * affine(x, log_s, shift)
+            return y, log_det_sign * tf.reduce_sum((1.0 - b) * log_s, axis=[1, 2, 3])
         half = self.transformed
-        changed = (x[..., half:] if self.parity == 0 else x[..., :half]) * tf.exp(log_s) + shift
-        return self._join(cond, changed), tf.reduce_sum(log_s, axis=[1, 2, 3])
-
-    def inverse(self, y):
-        """``(x, log |det dx/dy|)``: undoes :meth:`forward` (its log-det is minus the forward's)."""
-        y = tf.cast(y, tf.float32)
-        self._check(y)
-        cond, b = self._split(y)
-        log_s, shift = self._log_scale_and_shift(cond)
-        if b is not None:
-            x = y * b + (1.0 - b) * (y - shift) * tf.exp(-log_s)
-            return x, -tf.reduce_sum((1.0 - b) * log_s, axis=[1, 2, 3])
-        half = self.transformed
-        changed = ((y[..., half:] if self.parity == 0 else y[..., :half]) - shift) * tf.exp(-log_s)
-        return self._join(cond, changed), -tf.reduce_sum(log_s, axis=[1, 2, 3])
+        changed = affine(x[..., half:] if self.parity == 0 else x[..., :half], log_s, shift)
+        return self._join(cond, changed), log_det_sign * tf.reduce_sum(log_s, axis=[1, 2, 3])
 
     def call(self, inputs):
         return self.forward(inputs)

@@ -2,7 +2,7 @@
 
 Importing this package registers every keras_ae model family (:mod:`keras_ae.registry`):
 ``.keras`` files load after ``import keras_ae``, export finds each family's signatures
-and ``keras-ae train NAME`` finds each builder. A new family is its module(s) plus one
+and ``keras-ae train NAME`` finds each builder. Adding a family takes its module(s) plus one
 import line here.
 """
 

@@ -42,7 +42,7 @@ from keras_ae.models.autoregressive_likelihood import AutoregressiveLikelihood
 from keras_ae.models.autoregressive_sampling import AutoregressiveSampling, counter_uniform
 from keras_ae.models.autoregressive_serving import AutoregressiveServing
 from keras_ae.models.common import as_image_shape, check_int
-from keras_ae.models.serialization import from_nested_config
+from keras_ae.models.serialization import NestedConfig
 from keras_ae.registry import register_family
 from keras_ae.validation import check_bool, check_model_seed
 from keras_ae.training import DataSpec, Trainer
@@ -88,7 +88,7 @@ def build_output_head(features: int, image_channels: int, levels: int, units: in
 
 @register_family("autoregressive", serving_default="log_likelihood")
 class AutoregressiveModel(AutoregressiveSampling, AutoregressiveLikelihood, AutoregressiveServing, Trainer,
-                          keras.Model):
+                          NestedConfig, keras.Model):
     """A causal network over pixels with exact likelihoods and a compiled sampler.
 
     Args:
@@ -129,6 +129,7 @@ class AutoregressiveModel(AutoregressiveSampling, AutoregressiveLikelihood, Auto
     """
 
     loss_refusal = "Autoregressive models own their loss (the exact NLL); don't pass loss= to compile()."
+    nested_config_keys = ("network",)
 
     def __init__(
         self,
@@ -167,24 +168,9 @@ class AutoregressiveModel(AutoregressiveSampling, AutoregressiveLikelihood, Auto
         self.built = True  # the network is a functional model, built at construction: saving an untrained model works
 
     def get_config(self) -> dict:
-        config = super().get_config()  # name, trainable, dtype (policy)
-        config.update({
-            "network": keras.saving.serialize_keras_object(self.network),
-            "image_shape": list(self.image_shape),
-            "levels": self.levels,
-            "dynamic_binarization": self.dynamic_binarization,
-            "receptive_rows": self.receptive_rows,
-            "seed": self.seed,
-            "info": self.info,
-        })
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        return from_nested_config(cls, config, ("network",), custom_objects)
-
-    def build(self, input_shape=None):
-        self.built = True  # the network is a functional model, built at construction
+        return {**super().get_config(), "image_shape": list(self.image_shape), "levels": self.levels,
+                "dynamic_binarization": self.dynamic_binarization, "receptive_rows": self.receptive_rows,
+                "seed": self.seed, "info": self.info}
 
     # -- the distribution ------------------------------------------------------------
     @property

@@ -8,6 +8,7 @@ a corruption layer and penalty hooks instead of separate training loops.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
@@ -204,14 +205,7 @@ class AutoEncoder(Trainer, keras.Model):
         return self.encoder.predict(self.validate_inputs(x), batch_size=batch_size, verbose=0)
 
     def encode(self, x, batch_size: int = 256) -> np.ndarray:
-        """Codes of ``x`` (no corruption): the array :meth:`codes` returns.
-
-        Args:
-            x: Examples, or a ``tf.data.Dataset`` of them (as for :meth:`codes`).
-            batch_size: Examples per forward pass (for arrays and unbatched datasets).
-
-        Returns:
-            Float32 codes ``(n, *code_shape)``.
+        """Codes of ``x`` (no corruption): the array :meth:`codes` returns, with the same arguments.
 
         Example:
             >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
@@ -312,9 +306,8 @@ class AutoEncoder(Trainer, keras.Model):
                      ("encode", encode, [], f"{x} -> code")]
         if self.corruption is not None:
             functions.append(("denoise", denoise, ["denoised"], f"noisy {x} -> denoised {x}"))
-        endpoints = image_endpoints(x, self.example_shape, self.input_range, options, functions)
         decoder = make_endpoint("decode", decode, {"code": tensor_spec(self.code_shape, "code")}, f"code -> {x}")
-        return [*endpoints[:len(functions)], decoder, *endpoints[len(functions):]]
+        return image_endpoints(x, self.example_shape, self.input_range, options, functions, [decoder])
 
     def serving_metadata(self) -> dict:
         """Facts recorded in an export's metadata: input, code, loss, corruption."""
@@ -408,3 +401,40 @@ class AutoEncoder(Trainer, keras.Model):
         x, y, batch = nonempty_batch(*keras.utils.unpack_x_y_sample_weight(data)[:2])
         terms = self.compute_losses(x, x if y is None else y, training=False)
         return self.update_trackers(terms, batch)
+
+
+class LikelihoodAutoEncoder(AutoEncoder):
+    """The base of the auto-encoders whose likelihood fixes the reconstruction loss (the VAE, the VQ-VAE).
+
+    A subclass checks its arguments and stores its plain settings (``likelihood`` among them)
+    before calling this ``__init__``, and creates its state in ``build``: Keras locks a
+    model's state once it is built, and :class:`AutoEncoder` ends by building it. A Gaussian
+    likelihood learns one standard deviation per data dimension (:meth:`observation_stddev`).
+
+    Example:
+        >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(8,), likelihood="gaussian")
+        >>> isinstance(vae, LikelihoodAutoEncoder), vae.loss_kind, vae.observation_stddev().shape
+        (True, 'mse', TensorShape([8, 8, 1]))
+    """
+
+    likelihood: str
+    family_title = "auto-encoder"  # the family's name in messages ("VAE")
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, info: dict | None = None, **kwargs: Any):
+        # The base class's "bce" / "mse" only decides the accepted input range here.
+        loss = "mse" if self.likelihood == "gaussian" else "bce"
+        take_fixed_settings(kwargs, loss, self.family_title)  # the base keys its config keeps
+        super().__init__(encoder, decoder, loss=loss, info=info, **kwargs)
+        if not self.built:
+            self.build(self.encoder.input_shape)
+
+    def _add_observation_scale(self) -> None:
+        """Called in build(): a Gaussian likelihood's standard deviations, one weight per data dimension."""
+        if self.likelihood == "gaussian":
+            start = math.log(math.expm1(0.1))  # softplus^-1(0.1)
+            self.observation_scale = self.add_weight(
+                shape=self.example_shape, initializer=keras.initializers.Constant(start), name="observation_scale")
+
+    def observation_stddev(self) -> tf.Tensor:
+        """Standard deviation of a Gaussian likelihood, per data dimension (float32)."""
+        return tf.nn.softplus(tf.cast(self.observation_scale, tf.float32)) + 1e-3

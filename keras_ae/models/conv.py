@@ -19,8 +19,12 @@ from keras_ae.models.common import (as_image_shape, as_units, check_int, check_k
 from keras_ae.registry import register_builder
 
 
-def _check_code_dim(code_dim: int | None) -> int | None:
-    return None if code_dim is None else check_int(code_dim, "code_dim", minimum=1)
+def _checked_conv_arguments(shape: Sequence[int], filters: Sequence[int], code_dim: int | None,
+                            kernel_size: int | tuple[int, int]) -> tuple:
+    """``(shape, filters, code_dim, kernel)`` checked in one order by every conv builder: one refusal per mistake."""
+    return (as_image_shape(shape, "input_shape", "A convolutional auto-encoder", "use build_dense_ae for vectors"),
+            as_units(filters, "filters", allow_empty=False),  # at least one layer: the code map has filters[0] channels
+            None if code_dim is None else check_int(code_dim, "code_dim", minimum=1), check_kernel_size(kernel_size))
 
 
 def _conv_encoder_parameter_count(shape: Sequence[int], filters: Sequence[int], code_dim: int | None,
@@ -99,10 +103,7 @@ def get_conv_encoder(
         >>> get_conv_encoder((28, 28, 1)).output_shape
         (None, 7, 7, 32)
     """
-    shape = as_image_shape(input_shape, "input_shape", "A convolutional auto-encoder", "use build_dense_ae for vectors")
-    filters = as_units(filters, "filters", allow_empty=False)
-    code_dim = _check_code_dim(code_dim)
-    kernel = check_kernel_size(kernel_size)
+    shape, filters, code_dim, kernel = _checked_conv_arguments(input_shape, filters, code_dim, kernel_size)
     check_parameter_budget(_conv_encoder_parameter_count(shape, filters, code_dim, kernel), "convolutional encoder")
     inputs = keras.Input(shape=shape, name="inputs")
     h = inputs
@@ -141,14 +142,9 @@ def get_conv_decoder(
         >>> get_conv_decoder((28, 28, 1)).input_shape
         (None, 7, 7, 32)
     """
-    height, width, channels = as_image_shape(output_shape, "input_shape", "A convolutional auto-encoder",
-                                             "use build_dense_ae for vectors")
-    # At least one layer: the code's feature map has filters[0] channels.
-    filters = as_units(filters, "filters", allow_empty=False)
-    code_dim = _check_code_dim(code_dim)
-    kernel = check_kernel_size(kernel_size)
-    check_parameter_budget(_conv_decoder_parameter_count((height, width, channels), filters, code_dim, kernel),
-                           "convolutional decoder")
+    shape, filters, code_dim, kernel = _checked_conv_arguments(output_shape, filters, code_dim, kernel_size)
+    check_parameter_budget(_conv_decoder_parameter_count(shape, filters, code_dim, kernel), "convolutional decoder")
+    height, width, channels = shape
     factor = 2 ** len(filters)
     small_h, small_w = -(-height // factor), -(-width // factor)  # ceil, exact for any depth
     if code_dim is None:
@@ -209,10 +205,7 @@ def build_conv_ae(
         (None, 32)
     """
     # Check everything before building anything (see build_dense_ae).
-    shape = as_image_shape(input_shape, "input_shape", "A convolutional auto-encoder", "use build_dense_ae for vectors")
-    filters = as_units(filters, "filters", allow_empty=False)
-    code_dim = _check_code_dim(code_dim)
-    check_kernel_size(kernel_size)
+    shape, filters, code_dim, _ = _checked_conv_arguments(input_shape, filters, code_dim, kernel_size)
     sparsity_l1 = check_nonnegative_float(sparsity_l1, "sparsity_l1")
     check_parameter_budget(sum(conv_ae_parameter_count(shape, filters, code_dim, kernel_size)),
                            "convolutional auto-encoder")

@@ -38,6 +38,17 @@ def check_k(k: int | None, code_dim: int) -> int | None:
     return k
 
 
+def check_dense_arguments(input_shape: int | Sequence[int], hidden: Sequence[int],
+                          code_dim: int) -> tuple[tuple[int, ...], tuple[int, ...], int]:
+    """The example shape, hidden widths and code size of a dense auto-encoder builder, checked in that order.
+
+    Example:
+        >>> check_dense_arguments(784, [64], 8)
+        ((784,), (64,), 8)
+    """
+    return as_shape(input_shape), as_units(hidden, "hidden"), check_int(code_dim, "code_dim", minimum=1)
+
+
 def dense_ae_parameter_count(input_shape: Sequence[int], hidden: Sequence[int], code_dim: int) -> tuple[int, int]:
     """Parameters of the dense encoder and of its mirrored decoder, computed without building them.
 
@@ -187,9 +198,7 @@ def build_dense_ae(
     """
     # Check everything before building anything: a refused decoder must not follow
     # a minute spent allocating the encoder.
-    shape = as_shape(input_shape)
-    hidden = as_units(hidden, "hidden")
-    code_dim = check_int(code_dim, "code_dim", minimum=1)
+    shape, hidden, code_dim = check_dense_arguments(input_shape, hidden, code_dim)
     k = check_k(k, code_dim)
     sparsity_l1 = check_nonnegative_float(sparsity_l1, "sparsity_l1")
     check_parameter_budget(sum(dense_ae_parameter_count(shape, hidden, code_dim)), "dense auto-encoder")

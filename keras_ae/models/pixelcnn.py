@@ -77,41 +77,12 @@ class PixelCNN(AutoregressiveModel):
         return self.split_logits(self.network.get_layer("head")(h))[:, 0]
 
 
-def get_pixelcnn_network(
-    image_shape=(28, 28, 1),
-    filters: int = 32,
-    blocks: int = 5,
-    gated: bool = True,
-    levels: int = 2,
-    kernel_size: int = 3,
-    first_kernel_size: int = 7,
-    head_units: int | None = None,
-    dropout: float = 0.0,
-    input_encoding: str = "scaled",
-    name: str = "network",
-) -> tuple[keras.Model, int]:
-    """The causal network of a PixelCNN and the number of rows above a pixel it can see.
-
-    Args: as :func:`build_pixelcnn`.
-
-    Returns:
-        ``(network, receptive_rows)``.
-
-    Example:
-        >>> net, rows = get_pixelcnn_network((8, 8, 1), filters=8, blocks=5)
-        >>> rows
-        9
-    """
-    shape = as_image_shape(image_shape)
-    filters = check_int(filters, "filters", minimum=1)
-    blocks = check_int(blocks, "blocks", minimum=0)
-    levels = check_int(levels, "levels", minimum=2)
-    k, k0, c = (check_int(kernel_size, "kernel_size", minimum=1),
-                check_int(first_kernel_size, "first_kernel_size", minimum=1), shape[-1])
+def _pixelcnn_network(shape: tuple[int, int, int], filters: int, blocks: int, gated: bool, levels: int, k: int,
+                      k0: int, head_units: int | None, dropout: float, one_hot: bool) -> tuple[keras.Model, int]:
+    """The causal network of :func:`build_pixelcnn`, from its checked arguments, and the rows above a pixel it sees."""
+    c = shape[-1]
     inputs = keras.Input((None, None, c), name="images")  # any band of rows
-    x = inputs
-    if check_choice(input_encoding, "input_encoding", INPUT_ENCODINGS) == "one_hot":
-        x = OneHotLevels(levels, name="one_hot_levels")(inputs)
+    x = OneHotLevels(levels, name="one_hot_levels")(inputs) if one_hot else inputs
     if gated:
         v, h = GatedPixelCNNBlock(filters, k0, first=True, color_channels=c, dropout=dropout,
                                   name="gated_block_0")([x, x])
@@ -129,7 +100,7 @@ def get_pixelcnn_network(
             h = keras.layers.Add(name=f"block_{b}_residual")([h, y])
         rows = k0 // 2 + blocks * (k // 2)
     outputs = build_output_head(filters, c, levels, head_units)(h)
-    return keras.Model(inputs, outputs, name=name), rows
+    return keras.Model(inputs, outputs, name="network"), rows
 
 
 @register_builder("pixelcnn")
@@ -180,6 +151,8 @@ def build_pixelcnn(
         >>> model.compile()
         >>> model.network(x_digits[:2]).shape  # one logit per pixel (2 levels)
         TensorShape([2, 8, 8, 1])
+        >>> build_pixelcnn((8, 8, 1), filters=8, blocks=5).receptive_rows  # rows above a pixel the network sees
+        9
 
         Training on MNIST (minutes on a CPU):
 
@@ -197,8 +170,15 @@ def build_pixelcnn(
     """
     gated = check_bool(gated, "gated")
     dropout = check_float(dropout, "dropout", 0.0, 1.0, include_maximum=False)
-    network, rows = get_pixelcnn_network(image_shape, filters, blocks, gated, levels, kernel_size, first_kernel_size,
-                                         head_units, dropout, input_encoding)
+    shape = as_image_shape(image_shape)
+    filters = check_int(filters, "filters", minimum=1)
+    blocks = check_int(blocks, "blocks", minimum=0)
+    levels = check_int(levels, "levels", minimum=2)
+    kernel_size = check_int(kernel_size, "kernel_size", minimum=1)
+    first_kernel_size = check_int(first_kernel_size, "first_kernel_size", minimum=1)
+    one_hot = check_choice(input_encoding, "input_encoding", INPUT_ENCODINGS) == "one_hot"
+    network, rows = _pixelcnn_network(shape, filters, blocks, gated, levels, kernel_size, first_kernel_size, head_units,
+                                      dropout, one_hot)
     return PixelCNN(network, image_shape, levels=levels, dynamic_binarization=dynamic_binarization, receptive_rows=rows,
                     seed=seed, info={"gated": bool(gated), "filters": filters, "blocks": blocks, "dropout": dropout,
                           "input_encoding": input_encoding}, name=name)

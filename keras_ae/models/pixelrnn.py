@@ -70,7 +70,7 @@ class PixelRNN(AutoregressiveModel):
         expected = {"input_conv", "head", *(f"residual_{i}" for i in range(len(lstms)))}
         has_diagonal = any(isinstance(layer, DiagonalBiLSTM) for layer in self.network.layers)
         if not lstms or has_diagonal or not expected <= names:
-            return None  # not built by get_pixelrnn_network: the generic sampler
+            return None  # not built by build_pixelrnn: the generic sampler
         get = self.network.get_layer
         return get("input_conv"), [(lstm, get(f"residual_{i}")) for i, lstm in enumerate(lstms)], get("head")
 
@@ -159,36 +159,12 @@ def pixelrnn_dependencies(image_shape, kind: str = "diagonal_bilstm", layers: in
     return rows_above | ((e == 0) & (col < 0) & (col >= -layers - r))
 
 
-def get_pixelrnn_network(
-    image_shape=(28, 28, 1),
-    kind: str = "diagonal_bilstm",
-    units: int = 32,
-    layers: int = 2,
-    filters: int | None = None,
-    levels: int = 2,
-    first_kernel_size: int = 7,
-    head_units: int | None = None,
-    full_context: bool = True,
-    name: str = "network",
-) -> keras.Model:
-    """The causal network of a PixelRNN (arguments as :func:`build_pixelrnn`).
-
-    Example:
-        >>> net = get_pixelrnn_network((8, 8, 1), kind="row_lstm", units=8, layers=1)
-        >>> net.output_shape  # any height and width: the sampler feeds bands of rows
-        (None, None, None, 1)
-        >>> net(np.zeros((2, 8, 8, 1), "float32")).shape
-        TensorShape([2, 8, 8, 1])
-    """
-    shape = as_image_shape(image_shape)
-    check_choice(kind, "PixelRNN kind", PIXELRNN_KINDS)
-    units = check_int(units, "units", minimum=1)
-    layers = check_int(layers, "layers", minimum=1)
-    filters = 2 * units if filters is None else check_int(filters, "filters", minimum=1)
+def _pixelrnn_network(shape: tuple[int, int, int], kind: str, units: int, layers: int, filters: int, levels: int,
+                      first_kernel_size: int, head_units: int | None, full_context: bool) -> keras.Model:
+    """The causal network of :func:`build_pixelrnn` from its checked arguments (the sampler finds layers by name)."""
     c = shape[-1]
     inputs = keras.Input((None, None, c), name="images")  # any band of rows
-    h = MaskedConv2D(filters, check_int(first_kernel_size, "first_kernel_size", minimum=1), mask_type="A",
-                     color_channels=c, name="input_conv")(inputs)
+    h = MaskedConv2D(filters, first_kernel_size, mask_type="A", color_channels=c, name="input_conv")(inputs)
     for i in range(layers):
         if kind == "row_lstm":
             y = RowLSTM(units, color_channels=c, name=f"row_lstm_{i}")(h)
@@ -200,8 +176,8 @@ def get_pixelrnn_network(
         # Residual connection: a masked 1x1 convolution back to `filters` channels.
         y = MaskedConv2D(filters, 1, mask_type="B", color_channels=c, name=f"residual_{i}")(y)
         h = keras.layers.Add(name=f"add_{i}")([h, y])
-    outputs = build_output_head(filters, c, check_int(levels, "levels", minimum=2), head_units)(h)
-    return keras.Model(inputs, outputs, name=name)
+    outputs = build_output_head(filters, c, levels, head_units)(h)
+    return keras.Model(inputs, outputs, name="network")
 
 
 @register_builder("pixelrnn")
@@ -246,6 +222,8 @@ def build_pixelrnn(
         >>> model.compile()
         >>> model.network.count_params() > 0
         True
+        >>> model.network.output_shape  # any height and width: the sampler feeds bands of rows
+        (None, None, None, 1)
 
         Training on binarized MNIST (minutes on a CPU):
 
@@ -256,8 +234,15 @@ def build_pixelrnn(
         ```
     """
     full_context = check_bool(full_context, "full_context")
-    network = get_pixelrnn_network(image_shape, kind, units, layers, filters, levels, first_kernel_size, head_units,
-                                   full_context)
+    shape = as_image_shape(image_shape)
+    check_choice(kind, "PixelRNN kind", PIXELRNN_KINDS)
+    units = check_int(units, "units", minimum=1)
+    layers = check_int(layers, "layers", minimum=1)
+    filters = 2 * units if filters is None else check_int(filters, "filters", minimum=1)
+    first_kernel_size = check_int(first_kernel_size, "first_kernel_size", minimum=1)
+    levels = check_int(levels, "levels", minimum=2)
+    network = _pixelrnn_network(shape, kind, units, layers, filters, levels, first_kernel_size, head_units,
+                                full_context)
     info = {"kind": kind, "units": units, "layers": layers}
     if kind == "diagonal_bilstm":
         info["full_context"] = bool(full_context)

@@ -15,9 +15,8 @@ import numpy as np
 from keras_ae.layers.dense_transpose import DenseTranspose
 from keras_ae.models.base import AutoEncoder
 from keras_ae.errors import InputValidationError
-from keras_ae.models.common import (as_shape, as_units, check_int, check_nonnegative_float, check_parameter_budget,
-                                    output_activation_for)
-from keras_ae.models.dense import dense_ae_parameter_count, get_dense_encoder
+from keras_ae.models.common import check_nonnegative_float, check_parameter_budget, output_activation_for
+from keras_ae.models.dense import check_dense_arguments, dense_ae_parameter_count, get_dense_encoder
 from keras_ae.registry import register_builder, register_family
 
 
@@ -127,9 +126,7 @@ def build_tied_ae(
         >>> model.reconstruct(x_digits_test).shape
         (64, 8, 8, 1)
     """
-    shape = as_shape(input_shape)
-    hidden = as_units(hidden, "hidden")
-    code_dim = check_int(code_dim, "code_dim", minimum=1)
+    shape, hidden, code_dim = check_dense_arguments(input_shape, hidden, code_dim)
     if "sparsity_l1" in kwargs:
         kwargs["sparsity_l1"] = check_nonnegative_float(kwargs["sparsity_l1"], "sparsity_l1")
     # The decoder shares the encoder's kernels: its own weights are only biases.

@@ -26,7 +26,7 @@ def fit_pipeline(x, y=None, batch_size: int | None = None, shuffle=True, **fit_k
     the training step then starts on a batch that is already waiting, which made a small
     dense auto-encoder's epochs 1.1-1.25x faster on CPU (``recipes/benchmark.py``,
     BENCHMARKS.md). Examples are reshuffled every epoch from TensorFlow's global seed
-    (``keras.utils.set_random_seed`` makes the order reproducible). Under such a seed
+    (a global seed, ``tf.random.set_seed`` or the CLI's ``--seed``, makes the order reproducible). Under such a seed
     Keras 3's array adapter (TensorFlow backend) shows the examples in the *same* order
     every epoch (its permutation is a stateful op re-run from the same seed by each
     epoch's iterator); this pipeline does not.

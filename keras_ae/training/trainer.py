@@ -266,17 +266,19 @@ class Trainer:
     def make_train_function(self, force: bool = False):
         if not in_multi_worker_mode(self.distribute_strategy):
             return super().make_train_function(force)
-        # Several hosts: scalar logs fail Keras' reduction there (keras_ae.training.distribute).
-        if self.train_function is None or force:
-            self.train_function = self._make_function(with_reducible_logs(self.train_step))
-        return self.train_function
+        return self._make_reducible_function("train_function", self.train_step, force)
 
     def make_test_function(self, force: bool = False):
         if not in_multi_worker_mode(self.distribute_strategy):
             return super().make_test_function(force)
-        if self.test_function is None or force:
-            self.test_function = self._make_function(with_reducible_logs(self.test_step))
-        return self.test_function
+        return self._make_reducible_function("test_function", self.test_step, force)
+
+    def _make_reducible_function(self, attribute: str, step, force: bool):
+        """Several hosts: scalar logs fail Keras' reduction there (keras_ae.training.distribute), so the
+        step's logs are made reducible; the function is cached in ``attribute`` as Keras caches its own."""
+        if getattr(self, attribute) is None or force:
+            setattr(self, attribute, self._make_function(with_reducible_logs(step)))
+        return getattr(self, attribute)
 
     # -- one training step ----------------------------------------------------------------
     def minimize(self, compute_terms, batch_size) -> dict:

@@ -71,7 +71,7 @@ class DiffusionLikelihood:
             float64 array ``(n,)`` (and the terms dict with ``return_terms``).
 
         Example:
-            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=20)
+            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=10)
             >>> ll = model.log_likelihood(np.round(x_digits_test[:4] * 255) / 255)
             >>> ll.shape, bool(np.all(ll < 0))
             ((4,), True)
@@ -114,7 +114,7 @@ class DiffusionLikelihood:
         """The bound on the NLL of each 8-bit image in bits per dimension (see :meth:`log_likelihood`).
 
         Example:
-            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=20)
+            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=10)
             >>> x = np.round(x_digits_test[:4] * 255) / 255
             >>> np.allclose(model.bits_per_dim(x), -model.log_likelihood(x) / (64 * np.log(2)))
             True

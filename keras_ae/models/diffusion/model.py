@@ -32,7 +32,7 @@ from keras_ae.models.diffusion.likelihood import _RANGE_HINT, DiffusionLikelihoo
 from keras_ae.models.diffusion.sampling import METHODS, DiffusionSampling, counter_normal
 from keras_ae.models.diffusion.schedules import SCHEDULES, VARIANCES, NoiseSchedule, check_timesteps, q_sample
 from keras_ae.models.diffusion.serving import DiffusionServing
-from keras_ae.models.serialization import from_nested_config
+from keras_ae.models.serialization import NestedConfig, frozen_copy
 from keras_ae.registry import register_family
 from keras_ae.validation import check_bool, check_float, check_model_seed
 from keras_ae.training import DataSpec, Trainer
@@ -66,7 +66,7 @@ def check_sample_steps(sample_steps: int | None, timesteps: int) -> int:
 
 
 @register_family("diffusion", serving_default="sample")
-class DiffusionModel(DiffusionSampling, DiffusionLikelihood, DiffusionServing, Trainer, keras.Model):
+class DiffusionModel(DiffusionSampling, DiffusionLikelihood, DiffusionServing, Trainer, NestedConfig, keras.Model):
     """A denoising diffusion model of images in [0, 1].
 
     Args:
@@ -95,7 +95,7 @@ class DiffusionModel(DiffusionSampling, DiffusionLikelihood, DiffusionServing, T
         8x8 digits, tens of minutes on MNIST on a CPU, so not run here):
 
         ```python
-        (x_train, _), (x_test, _) = keras_ae.load_dataset("mnist", data_dir="../shared/data/mnist10k")
+        (x_train, _), (x_test, _) = keras_ae.load_dataset("mnist10k")
         model = build_diffusion((28, 28, 1))
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
         model.fit(x_train, epochs=20, batch_size=128)
@@ -105,6 +105,7 @@ class DiffusionModel(DiffusionSampling, DiffusionLikelihood, DiffusionServing, T
     """
 
     loss_refusal = "Diffusion models own their loss (the epsilon MSE); don't pass loss= to compile()."
+    nested_config_keys = ("network",)  # the EMA network is a copy, made again at loading
 
     def __init__(
         self,
@@ -137,7 +138,7 @@ class DiffusionModel(DiffusionSampling, DiffusionLikelihood, DiffusionServing, T
             check_parameter_budget(2 * self.network.count_params(), "diffusion model (network and its EMA copy)",
                                    advice="reduce the network's channels or blocks, or pass ema_decay=None")
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.ema_network = self._clone_network() if self.ema_decay is not None else None
+        self.ema_network = frozen_copy(self.network, "ema_network") if self.ema_decay is not None else None
         self.loss_tracker = keras.metrics.Mean(name="loss")
         object.__setattr__(self, "_compiled", {})  # compiled samplers and bounds, reused across calls
         self.built = True  # the networks are functional models, built at construction
@@ -151,35 +152,11 @@ class DiffusionModel(DiffusionSampling, DiffusionLikelihood, DiffusionServing, T
                 raise InputValidationError(
                     f"The noise predictor's {what} has shape {tuple(shape[1:])}, the images {self.image_shape}.")
 
-    def _clone_network(self) -> keras.Model:
-        clone = keras.models.clone_model(self.network)
-        clone.name = "ema_network"
-        clone.set_weights(self.network.get_weights())
-        clone.trainable = False
-        return clone
-
     def get_config(self) -> dict:
-        config = super().get_config()  # name, trainable, dtype (policy)
-        config.update({
-            "network": keras.saving.serialize_keras_object(self.network),
-            "image_shape": list(self.image_shape),
-            "timesteps": self.timesteps,
-            "schedule": self.schedule_name,
-            "variance": self.variance,
-            "ema_decay": self.ema_decay,
-            "sample_steps": self.sample_steps,
-            "clip_denoised": self.clip_denoised,
-            "seed": self.seed,
-            "info": self.info,
-        })
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        return from_nested_config(cls, config, ("network",), custom_objects)
-
-    def build(self, input_shape=None):
-        self.built = True
+        return {**super().get_config(), "image_shape": list(self.image_shape), "timesteps": self.timesteps,
+                "schedule": self.schedule_name, "variance": self.variance, "ema_decay": self.ema_decay,
+                "sample_steps": self.sample_steps, "clip_denoised": self.clip_denoised, "seed": self.seed,
+                "info": self.info}
 
     # -- the network -------------------------------------------------------------------
     @property

@@ -6,7 +6,7 @@ import math
 
 import tensorflow as tf
 
-from keras_ae.export.endpoints import MAX_SAMPLE_COUNT, ExportOptions, describe_data, image_endpoints, make_endpoint
+from keras_ae.export.endpoints import MAX_SAMPLE_COUNT, ExportOptions, describe_data, image_endpoints, sample_endpoint
 from keras_ae.graph_checks import assert_on_grid
 from keras_ae.random import batch_seed
 
@@ -45,11 +45,7 @@ class DiffusionServing:
             total = self._bound(network, images, tf.constant(0, tf.int64), all_steps)["total"]
             return {"log_likelihood": -total, "bits_per_dim": total / (self.num_dims * math.log(2.0))}
 
-        generative = make_endpoint(
-            "sample", sample, {"count": tf.TensorSpec((), tf.int32, name="count"),
-                               "seed": tf.TensorSpec((), tf.int64, name="seed")},
-            f"count, seed -> images ({self.sample_steps} DDIM steps; count <= {MAX_SAMPLE_COUNT})",
-            {"count": (0, MAX_SAMPLE_COUNT)})
+        generative = sample_endpoint(sample, "images", f"{self.sample_steps} DDIM steps")
         functions = [("log_likelihood", log_likelihood, [], "images -> log_likelihood (bound, nats), bits_per_dim")]
         return [generative, *image_endpoints("images", self.image_shape, (0.0, 1.0), options, functions)]
 

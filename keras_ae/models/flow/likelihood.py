@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.models.common import check_int, check_seed
-from keras_ae.random import next_stateless_seed
+from keras_ae.random import next_stateless_seed, stateless_pair
 from keras_ae.training.batches import example_count, iterate_batches
 from keras_ae.validation import check_verbose
 
@@ -65,7 +65,7 @@ class RealNVPLikelihood:
         out, total, done = [], 0.0, 0
         for b, batch in enumerate(iterate_batches(x, batch_size, self._inference_spec(), "x", where="log_likelihood")):
             batch = tf.cast(batch, tf.float32)
-            draws = [fn(batch, tf.constant([seed % (2**31 - 1), b * num_samples + s], tf.int32)).numpy()
+            draws = [fn(batch, stateless_pair(seed, b * num_samples + s)).numpy()
                      for s in range(num_samples)]
             out.append(np.mean(np.asarray(draws, np.float64), axis=0))
             total, done = total + float(out[-1].sum()), done + len(out[-1])

@@ -12,7 +12,7 @@ import tensorflow as tf
 from keras_ae.errors import InputValidationError
 from keras_ae.models.common import check_int, check_seed
 from keras_ae.models.flow.likelihood import BINS
-from keras_ae.random import next_stateless_seed
+from keras_ae.random import next_stateless_seed, stateless_pair
 from keras_ae.training.batches import run_batches
 from keras_ae.validation import check_array, check_count, check_verbose
 
@@ -138,15 +138,10 @@ class RealNVPSampling:
             raise InputValidationError(f"`temperature` must be a finite number > 0, got {temperature!r}.")
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         verbose = check_verbose(verbose)
-        pair = next_stateless_seed(self.seed_generator) if seed is None else _seed_pair(seed)
+        pair = next_stateless_seed(self.seed_generator) if seed is None else stateless_pair(seed)
         z = tf.random.stateless_normal((n, self.num_dims), seed=pair).numpy() * np.float32(temperature)
         spec = [tf.TensorSpec((None, self.num_dims), tf.float32)]
         key = "decode" if quantize else "decode_continuous"
         out = self._batched(key, lambda b: self._latents_to_images(b, bool(quantize)), spec, z, batch_size, verbose,
                             "image")
         return np.zeros((0, *self.image_shape), np.float32) if out is None else out
-
-
-def _seed_pair(seed: int) -> tf.Tensor:
-    """An int seed as the stateless pair of :meth:`RealNVP.sample` (and the ``sample`` signature)."""
-    return tf.constant([int(seed) % (2**31 - 1), 0], tf.int32)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import tensorflow as tf
 
 from keras_ae.export.endpoints import (MAX_SAMPLE_COUNT, ExportOptions, describe_data, image_endpoints, make_endpoint,
-                                       tensor_spec)
+                                       sample_endpoint, tensor_spec)
 from keras_ae.graph_checks import assert_on_grid
 from keras_ae.models.flow.likelihood import BINS, LOG2
+from keras_ae.random import stateless_pair
 
 
 class RealNVPServing:
@@ -44,23 +45,16 @@ class RealNVPServing:
             return {"images": self._latents_to_images(latents, True)}
 
         def sample(count, seed):
-            pair = tf.stack([tf.cast(tf.math.floormod(seed, 2**31 - 1), tf.int32), 0])
-            z = tf.random.stateless_normal(tf.stack([count, self.num_dims]), seed=pair)
+            z = tf.random.stateless_normal(tf.stack([count, self.num_dims]), seed=stateless_pair(seed))  # as sample()
             return {"images": self._latents_to_images(z, True), "latents": z}
 
         functions = [("log_likelihood", log_likelihood, [],
                       "images -> log_likelihood (nats, dequantized), bits_per_dim"),
                      ("encode", encode, [], "images -> latents (bin centres through the flow)")]
-        endpoints = image_endpoints("images", self.image_shape, (0.0, 1.0), options, functions)
-        generative = [
-            make_endpoint("decode", decode, {"latents": tensor_spec((self.num_dims,), "latents")},
-                          "latents -> images (8-bit, k / 255)"),
-            make_endpoint("sample", sample, {"count": tf.TensorSpec((), tf.int32, name="count"),
-                                             "seed": tf.TensorSpec((), tf.int64, name="seed")},
-                          f"count, seed -> images, latents (z ~ N(0, I); count <= {MAX_SAMPLE_COUNT})",
-                          {"count": (0, MAX_SAMPLE_COUNT)}),
-        ]
-        return [*endpoints[:len(functions)], *generative, *endpoints[len(functions):]]
+        generative = [make_endpoint("decode", decode, {"latents": tensor_spec((self.num_dims,), "latents")},
+                                    "latents -> images (8-bit, k / 255)"),
+                      sample_endpoint(sample, "images, latents", "z ~ N(0, I)")]
+        return image_endpoints("images", self.image_shape, (0.0, 1.0), options, functions, generative)
 
     def serving_metadata(self) -> dict:
         """Facts recorded in an export's metadata: input, dimensions, architecture, dequantization."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import keras
+
 from keras_ae.errors import InputValidationError
 from keras_ae.models.common import as_units, check_kernel_size
 from keras_ae.models.gan.model import GAN
@@ -17,6 +19,16 @@ from keras_ae.models.gan.networks import (
 )
 from keras_ae.registry import register_builder
 from keras_ae.validation import check_float, check_int
+
+
+def _dcgan_networks(image_shape: Sequence[int], latent_dim: int, filters: Sequence[int], kernel_size: int,
+                    data_range: Sequence[float], discriminator_norm: str | None,
+                    num_classes: int | None = None) -> tuple[keras.Model, keras.Model]:
+    """The DCGAN generator and its mirrored discriminator: one wiring for build_dcgan and the conditional DCGAN."""
+    filters = as_units(filters, "filters")
+    check_kernel_size(kernel_size)
+    return (get_dcgan_generator(image_shape, latent_dim, filters, kernel_size, data_range, num_classes),
+            get_dcgan_discriminator(image_shape, filters[::-1], kernel_size, discriminator_norm, num_classes))
 
 
 @register_builder("gan")
@@ -96,10 +108,8 @@ def build_dcgan(
         >>> gan.generator.output_shape
         (None, 8, 8, 1)
     """
-    filters = as_units(filters, "filters")
-    check_kernel_size(kernel_size)
-    generator = get_dcgan_generator(image_shape, latent_dim, filters, kernel_size, data_range)
-    discriminator = get_dcgan_discriminator(image_shape, filters[::-1], kernel_size, discriminator_norm)
+    generator, discriminator = _dcgan_networks(image_shape, latent_dim, filters, kernel_size, data_range,
+                                               discriminator_norm)
     return GAN(generator, discriminator, data_range=data_range, ema_decay=ema_decay, seed=seed, name=name)
 
 
@@ -150,10 +160,8 @@ def build_conditional_gan(
     """
     num_classes = check_int(num_classes, "num_classes", minimum=2)
     if architecture == "dcgan":
-        filters = as_units(filters, "filters")
-        check_kernel_size(kernel_size)
-        generator = get_dcgan_generator(data_shape, latent_dim, filters, kernel_size, data_range, num_classes)
-        discriminator = get_dcgan_discriminator(data_shape, filters[::-1], kernel_size, discriminator_norm, num_classes)
+        generator, discriminator = _dcgan_networks(data_shape, latent_dim, filters, kernel_size, data_range,
+                                                   discriminator_norm, num_classes)
     elif architecture == "mlp":
         generator = get_mlp_generator(data_shape, latent_dim, generator_units, data_range, num_classes)
         discriminator = get_mlp_discriminator(data_shape, discriminator_units, num_classes=num_classes)

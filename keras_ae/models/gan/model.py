@@ -22,7 +22,7 @@ from keras_ae.models.gan.compile import GANCompile
 from keras_ae.models.gan.inference import GANInference
 from keras_ae.models.gan.losses import GAN_LOSSES, gradient_penalty, interpolate
 from keras_ae.models.gan.networks import _as_data_range, _infer_data_range
-from keras_ae.models.serialization import from_nested_config
+from keras_ae.models.serialization import NestedConfig, frozen_copy
 from keras_ae.registry import register_family
 from keras_ae.validation import check_float, check_model_seed
 from keras_ae.training import DataSpec, Trainer
@@ -32,7 +32,7 @@ from keras_ae.validation import check_int
 
 
 @register_family("gan", serving_default="generate")
-class GAN(GANCompile, GANInference, Trainer, keras.Model):
+class GAN(GANCompile, GANInference, Trainer, NestedConfig, keras.Model):
     """A generative adversarial network trained by its own ``train_step``.
 
     Args:
@@ -60,7 +60,7 @@ class GAN(GANCompile, GANInference, Trainer, keras.Model):
     Training on MNIST (minutes on a CPU):
 
     ```python
-    (x_train, _), _ = keras_ae.load_dataset("mnist", data_dir="../shared/data/mnist10k")
+    (x_train, _), _ = keras_ae.load_dataset("mnist10k")
     gan = build_dcgan((28, 28, 1), latent_dim=64)
     gan.compile()
     gan.fit(x_train, epochs=5, batch_size=64)
@@ -71,6 +71,7 @@ class GAN(GANCompile, GANInference, Trainer, keras.Model):
     # Two networks, two optimizers of its own (compile's d_optimizer, g_optimizer): Trainer.compile
     # adds no default optimizer, and the CLI passes none.
     single_optimizer = False
+    nested_config_keys = ("generator", "discriminator")  # the EMA generator is a copy, made again at loading
 
     def __init__(
         self,
@@ -99,7 +100,7 @@ class GAN(GANCompile, GANInference, Trainer, keras.Model):
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         object.__setattr__(self, "info", dict(info or {}))
         # A copy of the generator whose weights follow the EMA of the trained ones.
-        self.ema_generator = self._clone_generator() if self.ema_decay else None
+        self.ema_generator = frozen_copy(self.generator, "ema_generator") if self.ema_decay else None
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.real_score_tracker = keras.metrics.Mean(name="real_score")
@@ -135,36 +136,11 @@ class GAN(GANCompile, GANInference, Trainer, keras.Model):
                 "End it with keras.layers.Dense(1) and no activation (the losses take raw logits)."
             )
 
-    def _clone_generator(self) -> keras.Model:
-        try:
-            clone = keras.models.clone_model(self.generator)
-        except Exception:  # subclassed generators: rebuild from their config
-            clone = self.generator.__class__.from_config(self.generator.get_config())
-        clone.name = "ema_generator"
-        clone.set_weights(self.generator.get_weights())
-        clone.trainable = False
-        return clone
-
     # -- configuration -----------------------------------------------------------------
     def get_config(self) -> dict:
-        config = super().get_config()  # name, trainable, dtype (policy)
-        config.update({
-            "generator": keras.saving.serialize_keras_object(self.generator),
-            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
-            "num_classes": self.num_classes,
-            "data_range": list(self.data_range) if self.data_range else None,
-            "ema_decay": self.ema_decay,
-            "seed": self.seed,
-            "info": self.info,
-        })
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        return from_nested_config(cls, config, ("generator", "discriminator"), custom_objects)
-
-    def build(self, input_shape=None):
-        self.built = True
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "data_range": list(self.data_range) if self.data_range else None, "ema_decay": self.ema_decay,
+                "seed": self.seed, "info": self.info}
 
     # -- shapes --------------------------------------------------------------------------
     @property

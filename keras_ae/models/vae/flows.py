@@ -70,7 +70,7 @@ def flow_parameter_count(latent_dim: int, kind: str, steps: int, hidden_units: S
     """Weights of a :class:`PosteriorFlow`: ``steps`` MADEs (``"iaf"``) or coupling networks (``"realnvp"``).
 
     Example:
-        >>> flow_parameter_count(50, "iaf", steps=2, hidden_units=[200], context_dim=50)  # the README's IAF
+        >>> flow_parameter_count(50, "iaf", steps=2, hidden_units=[200], context_dim=50)  # docs/results.md's IAF
         80600
     """
     if kind == "iaf":

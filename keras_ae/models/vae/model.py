@@ -24,7 +24,6 @@ and export signatures (:mod:`~keras_ae.models.vae.serving`).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import keras
@@ -35,7 +34,7 @@ import tensorflow_probability as tfp
 from keras_ae.random import binarize_batch, next_stateless_seed
 from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.likelihood import logmeanexp
-from keras_ae.models.base import AutoEncoder, take_fixed_settings
+from keras_ae.models.base import AutoEncoder, LikelihoodAutoEncoder
 from keras_ae.models.common import check_int
 from keras_ae.models.vae.inference import VAEInference
 from keras_ae.models.vae.likelihood import VAELikelihood
@@ -56,7 +55,7 @@ STANDARD_NORMAL = "standard_normal"
 
 
 @register_family("vae", serving_default="reconstruct")
-class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, AutoEncoder):
+class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, LikelihoodAutoEncoder):
     """A variational auto-encoder with a diagonal Gaussian posterior.
 
     Args:
@@ -105,8 +104,9 @@ class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, AutoEncoder):
 
 
     nested_config_keys = (*AutoEncoder.nested_config_keys, "prior")  # a prior layer, or "standard_normal"
+    family_title = "VAE"
     # compile() without an optimizer averages the weights (Adam's EMA over ~100 steps): the test
-    # ELBO no longer jitters +-0.5 nats per epoch (README "Time to quality": 68 / 74 epochs to the
+    # ELBO does not jitter +-0.5 nats per epoch (docs/performance.md: 68 / 74 epochs to the
     # keras.io VAE's best instead of 86 / 100, seeds 0 / 1; 101.5 / 102.9 nats after 200 vs 103.5 / 105.3).
     default_ema_momentum = 0.99
 
@@ -158,22 +158,13 @@ class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, AutoEncoder):
         for key, value in settings.items():
             object.__setattr__(self, key, value)
         object.__setattr__(self, "_compiled_bounds", {})  # compiled likelihood steps, reused across calls
-        # The base class's "bce" / "mse" only decides the accepted input range here.
-        loss = "mse" if likelihood == "gaussian" else "bce"
-        take_fixed_settings(kwargs, loss, "VAE")  # the base keys its config keeps
-        super().__init__(encoder, decoder, loss=loss, info=info, **kwargs)
-        if not self.built:
-            self.build(self.encoder.input_shape)
+        super().__init__(encoder, decoder, info=info, **kwargs)
 
     def build(self, input_shape=None):
         self._check_submodels()
         self._set_prior(self.__dict__.pop("_prior_arg", STANDARD_NORMAL))
         self.seed_generator = keras.random.SeedGenerator(self.seed, name="vae_seed")
-        if self.likelihood == "gaussian":
-            # One learned standard deviation per data dimension, shared by all z.
-            start = math.log(math.expm1(0.1))  # softplus^-1(0.1)
-            self.observation_scale = self.add_weight(
-                shape=self.example_shape, initializer=keras.initializers.Constant(start), name="observation_scale")
+        self._add_observation_scale()  # Gaussian likelihood: one learned standard deviation per dimension, for all z
         self.add_penalty_tracker("kl")
         super().build(input_shape)
 
@@ -361,10 +352,6 @@ class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, AutoEncoder):
             (TensorShape([4, 8, 8, 1]), True)
         """
         return self.decode(z, training=training).mean()
-
-    def observation_stddev(self) -> tf.Tensor:
-        """Standard deviation of a Gaussian likelihood, per data dimension (float32)."""
-        return tf.nn.softplus(tf.cast(self.observation_scale, tf.float32)) + 1e-3
 
     # -- training ----------------------------------------------------------------------
     def _next_seed(self) -> tf.Tensor:

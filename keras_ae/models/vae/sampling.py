@@ -12,16 +12,11 @@ from tensorflow_probability import distributions as tfd
 
 from keras_ae.errors import InputValidationError
 from keras_ae.models.common import check_int, check_seed
-from keras_ae.random import batch_noise
+from keras_ae.random import batch_noise, stateless_pair
 from keras_ae.validation import check_count
 
 # Philox explicitly: the default ("auto_select") stateless algorithm is very slow under XLA on CPU.
 RNG_ALG = "philox"
-
-
-def _as_seed(seed: int) -> tf.Tensor:
-    """An int seed as the int32 ``(2,)`` stateless seed TFP samplers take."""
-    return tf.constant([int(seed) % (2**31 - 1), 0], tf.int32)
 
 
 class VAESampling:
@@ -112,7 +107,7 @@ class VAESampling:
         n = check_count(n, "n", self._draw_bytes(), "samples")
         seed = check_seed(seed)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
-        seed_t = self._next_seed() if seed is None else _as_seed(seed)
+        seed_t = self._next_seed() if seed is None else stateless_pair(seed)
         z_seed, x_seed = tf.unstack(tf.random.experimental.stateless_split(seed_t, 2))
         z = self.prior.sample(n, seed=z_seed).numpy()
         return self._likelihood_values(z, binary, x_seed, batch_size)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 from keras_ae.export.endpoints import (MAX_SAMPLE_COUNT, ExportOptions, data_name, describe_data, image_endpoints,
-                                       make_endpoint, tensor_spec)
+                                       make_endpoint, sample_endpoint, tensor_spec)
+from keras_ae.random import stateless_pair
 
 
 class VAEServing:
@@ -43,25 +44,17 @@ class VAEServing:
             return {x: self.decode(latents).mean()}
 
         def sample(count, seed):
-            # VAE.sample's seeding: the int seed becomes the stateless pair (seed mod (2^31 - 1), 0),
-            # split in two; the first half draws z from the prior.
-            pair = tf.stack([tf.cast(tf.math.floormod(seed, 2**31 - 1), tf.int32), 0])
-            z = self.prior.sample(count, seed=tf.random.experimental.stateless_split(pair, 2)[0])
+            # VAE.sample's seeding: the pair of the int seed, split in two; the first half draws z.
+            z = self.prior.sample(count, seed=tf.random.experimental.stateless_split(stateless_pair(seed), 2)[0])
             return {x: self.decode(z).mean(), "latents": z}
 
         functions = [("reconstruct", reconstruct, ["reconstruction"],
                       f"{x} -> reconstruction (decoded posterior mean)"),
                      ("encode", encode, [], f"{x} -> mean, stddev of q(z|x)")]
-        endpoints = image_endpoints(x, self.example_shape, self.input_range, options, functions)
-        generative = [
-            make_endpoint("decode", decode, {"latents": tensor_spec((self.latent_dim,), "latents")},
-                          f"latents -> {x} (mean of p(x|z))"),
-            make_endpoint("sample", sample, {"count": tf.TensorSpec((), tf.int32, name="count"),
-                                             "seed": tf.TensorSpec((), tf.int64, name="seed")},
-                          f"count, seed -> {x}, latents (z ~ prior; count <= {MAX_SAMPLE_COUNT})",
-                          {"count": (0, MAX_SAMPLE_COUNT)}),
-        ]
-        return [*endpoints[:len(functions)], *generative, *endpoints[len(functions):]]
+        generative = [make_endpoint("decode", decode, {"latents": tensor_spec((self.latent_dim,), "latents")},
+                                    f"latents -> {x} (mean of p(x|z))"),
+                      sample_endpoint(sample, f"{x}, latents", "z ~ prior")]
+        return image_endpoints(x, self.example_shape, self.input_range, options, functions, generative)
 
     def serving_metadata(self) -> dict:
         """Facts recorded in an export's metadata: input, latent size, likelihood, prior."""

@@ -34,7 +34,7 @@ import tensorflow as tf
 from keras_ae.errors import InputValidationError
 from keras_ae.layers.vector_quantizer import VectorQuantizer, global_sum, perplexity
 from keras_ae.models.autoregressive import AutoregressiveModel
-from keras_ae.models.base import AutoEncoder, take_fixed_settings
+from keras_ae.models.base import AutoEncoder, LikelihoodAutoEncoder
 from keras_ae.models.common import check_binary_data
 from keras_ae.models.vqvae.likelihood import VQVAELikelihood
 from keras_ae.models.vqvae.prior import VQVAEPrior
@@ -51,7 +51,7 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 
 
 @register_family("vqvae", serving_default="reconstruct")
-class VQVAE(VQVAEPrior, VQVAELikelihood, VQVAEServing, AutoEncoder):
+class VQVAE(VQVAEPrior, VQVAELikelihood, VQVAEServing, LikelihoodAutoEncoder):
     """A vector-quantized auto-encoder with an optional PixelCNN prior over its code maps.
 
     Args:
@@ -89,6 +89,7 @@ class VQVAE(VQVAEPrior, VQVAELikelihood, VQVAEServing, AutoEncoder):
     """
 
     nested_config_keys = (*AutoEncoder.nested_config_keys, "quantizer", "prior")
+    family_title = "VQ-VAE"
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, quantizer: VectorQuantizer,
                  prior: AutoregressiveModel | None = None, likelihood: str = "bernoulli",
@@ -110,11 +111,7 @@ class VQVAE(VQVAEPrior, VQVAELikelihood, VQVAEServing, AutoEncoder):
                                _quantizer_arg=quantizer, _prior_arg=prior).items():
             object.__setattr__(self, key, value)
         object.__setattr__(self, "_compiled", {})  # tf.functions of the inference methods
-        loss = "mse" if likelihood == "gaussian" else "bce"
-        take_fixed_settings(kwargs, loss, "VQ-VAE")  # the base keys its config keeps
-        super().__init__(encoder, decoder, loss=loss, info=info, **kwargs)
-        if not self.built:
-            self.build(self.encoder.input_shape)
+        super().__init__(encoder, decoder, info=info, **kwargs)
 
     def build(self, input_shape=None):
         self.quantizer = self.__dict__.pop("_quantizer_arg")
@@ -123,10 +120,7 @@ class VQVAE(VQVAEPrior, VQVAELikelihood, VQVAEServing, AutoEncoder):
         if not self.quantizer.built:
             self.quantizer.build(self.encoder.output_shape)
         self.seed_generator = keras.random.SeedGenerator(self.seed, name="vqvae_seed")
-        if self.likelihood == "gaussian":
-            start = math.log(math.expm1(0.1))  # softplus^-1(0.1), as the VAE
-            self.observation_scale = self.add_weight(
-                shape=self.example_shape, initializer=keras.initializers.Constant(start), name="observation_scale")
+        self._add_observation_scale()
         for name in ("commitment", *(("codebook",) if self.quantizer.codebook_update == "loss" else ()),
                      "perplexity", "codes_in_use", "dead_codes"):
             self.add_penalty_tracker(name)
@@ -192,10 +186,6 @@ class VQVAE(VQVAEPrior, VQVAELikelihood, VQVAEServing, AutoEncoder):
 
     def _mean(self, out: tf.Tensor) -> tf.Tensor:
         return tf.sigmoid(out) if self.likelihood == "bernoulli" else out
-
-    def observation_stddev(self) -> tf.Tensor:
-        """Standard deviation of a Gaussian likelihood, per data dimension (float32)."""
-        return tf.nn.softplus(tf.cast(self.observation_scale, tf.float32)) + 1e-3
 
     def data_log_prob(self, out: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
         """``log p(x | z_q)`` per example (summed over data dimensions) from the decoder's output."""

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.export.endpoints import (MAX_SAMPLE_COUNT, ExportOptions, data_name, describe_data, image_endpoints,
-                                       make_endpoint, tensor_spec)
+                                       make_endpoint, sample_endpoint, tensor_spec)
 from keras_ae.random import batch_seed
 
 
@@ -52,17 +52,12 @@ class VQVAEServing:
 
         functions = [("reconstruct", reconstruct, ["reconstruction"], f"{x} -> reconstruction through the code"),
                      ("encode", encode, [], f"{x} -> indices (code maps)")]
-        endpoints = image_endpoints(x, self.example_shape, self.input_range, options, functions)
         indices_spec = {"indices": tensor_spec(self.code_map_shape, "indices", tf.int32)}
         generative = [make_endpoint("decode", decode, indices_spec,
                                     f"indices -> {x} (mean of p(x|z_q))", {"indices": (0, self.num_codes - 1)})]
         if self.prior is not None:
-            generative.append(make_endpoint(
-                "sample", sample, {"count": tf.TensorSpec((), tf.int32, name="count"),
-                                   "seed": tf.TensorSpec((), tf.int64, name="seed")},
-                f"count, seed -> {x}, indices (codes ~ PixelCNN prior; count <= {MAX_SAMPLE_COUNT})",
-                {"count": (0, MAX_SAMPLE_COUNT)}))
-        return [*endpoints[:len(functions)], *generative, *endpoints[len(functions):]]
+            generative.append(sample_endpoint(sample, f"{x}, indices", "codes ~ PixelCNN prior"))
+        return image_endpoints(x, self.example_shape, self.input_range, options, functions, generative)
 
     def serving_metadata(self) -> dict:
         """Facts recorded in an export's metadata: input, code maps, codebook, likelihood, prior."""
