@@ -545,7 +545,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     rows += [{"dataset": name, "kind": "tfds", "shape": "-", "status": dataset_status(name, args.data_dir)}
              for name in TFDS_DATASETS]
     print(_table(rows))
-    print("\n'download needed': pass --data-dir DIR holding a Keras-format <name>.npz, or go online. "
+    print("\n'offline': ships with keras_ae (digits; mnist10k, the MNIST test set split 8,000 / 2,000) or is "
+          "generated. 'download needed': pass --data-dir DIR holding a Keras-format <name>.npz, or go online. "
           "TFDS names read prepared TFDS data from --data-dir (default ~/tensorflow_datasets); "
           "'missing' shows the command that prepares it on a machine with internet.")
     return EXIT_OK
@@ -580,6 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = add("train", cmd_train, "Train a model by builder name and save model.keras, history.json, config.json.",
                 "examples:\n  keras-ae train denoising --dataset digits --epochs 2 --out runs/cli_denoising\n"
+                "  keras-ae train denoising --dataset mnist10k --epochs 5   # 28x28 MNIST, offline\n"
                 "  keras-ae train dense -p code_dim=16 -p hidden=[64,32] --epochs 5\n"
                 "  keras-ae train --config runs/cli_denoising/config.json   # rerun exactly\n"
                 "Flags override the config file; the resolved config is saved as config.json.\n"
@@ -589,8 +591,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "an unknown name lists the valid ones")
     train.add_argument("--config",
                        help="JSON or YAML file with these settings (keys: " + ", ".join(TRAIN_DEFAULTS) + ")")
-    train.add_argument("--dataset", help="dataset name (default digits; see `keras-ae datasets`)")
-    train.add_argument("--data-dir", help="folder with a Keras-format <dataset>.npz for offline use")
+    train.add_argument("--dataset", help="dataset name (default digits; mnist10k: the MNIST test set split "
+                                         "8,000 / 2,000 that ships with keras_ae; see `keras-ae datasets`)")
+    train.add_argument("--data-dir", help="folder with a Keras-format <dataset>.npz for offline use "
+                                          "(not for digits or mnist10k, which ship with keras_ae)")
     train.add_argument("--epochs", type=int, help="training epochs (default 10)")
     train.add_argument("--batch-size", type=int, help="batch size (default 128)")
     train.add_argument("--learning-rate", type=float, help="Adam learning rate (default 1e-3)")

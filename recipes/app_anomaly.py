@@ -11,7 +11,7 @@ IsolationForest on pixels. Reports the per-class and the mean AUC, saves a group
 bar chart of the per-class AUCs and ``results.json``.
 
 Example:
-    python recipes/app_anomaly.py --data-dir ../shared/data/mnist10k
+    python recipes/app_anomaly.py     # MNIST: the embedded mnist10k split, load_dataset("mnist10k")
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 
 from keras_ae.applications.anomaly import (ReconstructionAnomalyDetector, isolation_forest_detector,
                                            leave_one_class_out, negative_elbo_score, pca_detector)
-from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
+from keras_ae.experiment import describe_recipe_data, load_recipe_data, recipe_parser, write_results
 from keras_ae.models.dense import build_dense_ae
 from keras_ae.models.vae import build_vae
 
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
     figure = save_per_class_auc(result, Path(args.out) / "per_class_auc.png",
                                 f"{args.dataset}: leave-one-class-out ROC AUC ({args.epochs} epochs per class)")
     results = {
-        "split": f"{args.dataset} ({args.data_dir}): train on the other classes of train, score test",
+        "split": f"{describe_recipe_data(args)}: train on the other classes of train, score test",
         **result, "best_keras_ae": best,
         "best_beats_baselines": bool(all(result["mean_auc"][best] > result["mean_auc"][b] for b in baselines)),
         "total_seconds": total_seconds, "figure": str(figure),

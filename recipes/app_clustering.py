@@ -9,7 +9,7 @@ and fine-tunes encoder and centres by KL(P || Q). Saves a bar chart of test accu
 NMI and one row of test images per DEC cluster.
 
 Example:
-    python recipes/app_clustering.py --data-dir ../shared/data/mnist10k
+    python recipes/app_clustering.py     # MNIST: the embedded mnist10k split, load_dataset("mnist10k")
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from keras_ae.applications.clustering import DEC, clustering_scores
-from keras_ae.experiment import fit_recipe_model, load_recipe_data, recipe_parser, write_results
+from keras_ae.experiment import describe_recipe_data, fit_recipe_model, load_recipe_data, recipe_parser, write_results
 from keras_ae.models.dense import build_dense_ae
 from keras_ae.models.pca import fit_pca
 from keras_ae.plotting import save_bars, save_image_rows
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
     by_name = {r["method"]: r for r in rows}
     pixels, ae_row, dec_row = rows[0], rows[2], rows[3]
     results = {
-        "split": f"{args.dataset} ({args.data_dir}): fit on train ({len(x_train)}), scored on test ({len(x_test)})",
+        "split": f"{describe_recipe_data(args)}: fit on train ({len(x_train)}), scored on test ({len(x_test)})",
         "methods": by_name, "ae_kmeans_check": ae_kmeans,
         "ae_minus_pixels_accuracy_points": 100 * (ae_row["test accuracy"] - pixels["test accuracy"]),
         "dec_minus_ae_accuracy_points": 100 * (dec_row["test accuracy"] - ae_row["test accuracy"]),

@@ -5,7 +5,7 @@ Prints precision@k and mAP per method and the ratio to PCA; saves a precision@k 
 and example retrievals.
 
 Example:
-    python recipes/app_hashing.py --data-dir ../shared/data/mnist10k
+    python recipes/app_hashing.py     # MNIST: the embedded mnist10k split, load_dataset("mnist10k")
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import numpy as np
 
 from keras_ae.applications.hashing import HammingIndex, PCASignHasher, RandomProjectionHasher, retrieval_metrics
 from keras_ae.data.corruption import Corruption
-from keras_ae.experiment import load_recipe_data, recipe_parser, recipe_tensorboard_callbacks, write_results
+from keras_ae.experiment import (describe_recipe_data, load_recipe_data, recipe_parser, recipe_tensorboard_callbacks,
+                                 write_results)
 from keras_ae.models.hashing import build_hashing_ae
 from keras_ae.plotting import save_curves, save_image_rows
 
@@ -72,7 +73,7 @@ def main(argv=None):
                     f"{args.out}/retrievals.png", n=10, title="query, then its 9 nearest codes")
     ae = rows[0]
     results = {
-        "split": f"{args.dataset} ({args.data_dir})", "bits": args.bits,
+        "split": describe_recipe_data(args), "bits": args.bits,
         "ae_precision@100": ae["precision@100"], "pca_precision@100": pca_p100,
         "lsh_precision@100": rows[2]["precision@100"], "ae_over_pca": ae["ratio_to_pca"],
         "ae_mAP": ae["mAP"], "train_seconds": train_seconds,

@@ -12,7 +12,7 @@ error and its ratio to the chosen from-scratch model's; saves two bar charts
 (``test_error.png``: every row; ``test_error_per_kind.png``: the chosen model per kind).
 
 Example:
-    python recipes/app_pretraining.py --data-dir ../shared/data/mnist10k --kinds plain,denoising,stacked
+    python recipes/app_pretraining.py --kinds plain,denoising,stacked   # the embedded mnist10k split
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from pathlib import Path
 
 import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines, keras_ae.quiet)
 from keras_ae.applications.pretraining import COMPARISON_KINDS, compare_pretraining, select_by_validation
-from keras_ae.experiment import format_table, load_recipe_data, recipe_parser, write_results
+from keras_ae.experiment import (describe_recipe_data, format_table, load_recipe_data, recipe_data_source,
+                                 recipe_parser, write_results)
 from keras_ae.plotting import save_bars
 
 
@@ -55,13 +56,14 @@ def main(argv=None):
     per_kind = [{"pretraining": r["pretraining"], "chosen on validation": r["method"], "val_error": r["val_error"],
                  "test_error": r["test_error"], "ratio_to_scratch": r["ratio_to_scratch"]} for r in chosen]
     # Name the split (e.g. mnist10k), not only the dataset: its errors are not full-MNIST errors.
-    local = args.data_dir and (Path(args.data_dir) / f"{args.dataset}.npz").is_file()
-    split = Path(args.data_dir).name if local else args.dataset
+    name, data_dir = recipe_data_source(args)  # no --data-dir: the embedded mnist10k
+    local = data_dir and (Path(data_dir) / f"{name}.npz").is_file()
+    split = Path(data_dir).name if local else name
     title = f"{split}, {args.per_class} labels per class"
     save_bars({r["method"]: r["test_error"] for r in rows}, f"{args.out}/test_error.png", "test error", title=title)
     save_bars({("from scratch" if r["pretraining"] == "none" else r["pretraining"]): r["test_error"] for r in per_kind},
               f"{args.out}/test_error_per_kind.png", "test error (validation-chosen)", title=title)
-    write_results(args.out, {"split": f"{args.dataset} ({args.data_dir})", "scratch": scratch["method"],
+    write_results(args.out, {"split": describe_recipe_data(args), "scratch": scratch["method"],
                              "scratch_error": scratch["test_error"], "best_pretrained": best["method"],
                              "best_pretrained_error": best["test_error"], "ratio": best["ratio_to_scratch"],
                              "per_kind": per_kind,

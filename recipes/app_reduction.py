@@ -5,7 +5,7 @@ are tuned over the same code sizes with cross-validation on the training split; 
 of each is scored on the test split. Saves CV accuracy against code size.
 
 Example:
-    python recipes/app_reduction.py --data-dir ../shared/data/mnist10k
+    python recipes/app_reduction.py     # MNIST: the embedded mnist10k split, load_dataset("mnist10k")
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from keras_ae.applications.reduction import AutoEncoderTransformer
-from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
+from keras_ae.experiment import describe_recipe_data, load_recipe_data, recipe_parser, write_results
 from keras_ae.plotting import save_curves
 
 
@@ -53,7 +53,7 @@ def main(argv=None):
     save_curves(curves, f"{args.out}/cv_accuracy_vs_code_size.png", "code size", "CV accuracy (logistic regression)",
                 title=f"{args.dataset}: reduce, then classify", logx=True)
     ae = rows[0]
-    write_results(args.out, {"split": f"{args.dataset} ({args.data_dir})", "ae_best_code_size": ae["best_code_size"],
+    write_results(args.out, {"split": describe_recipe_data(args), "ae_best_code_size": ae["best_code_size"],
                              "ae_test_accuracy": ae["test_accuracy"], "pca_test_accuracy": rows[1]["test_accuracy"]},
                   rows, args)
     print(f"auto-encoder pipeline: code size {ae['best_code_size']} chosen by GridSearchCV, "

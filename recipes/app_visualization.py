@@ -5,13 +5,13 @@ label and the table lists scikit-learn's trustworthiness (1.0 = 2-D neighbours a
 true neighbours).
 
 Example:
-    python recipes/app_visualization.py --data-dir ../shared/data/mnist10k
+    python recipes/app_visualization.py     # MNIST: the embedded mnist10k split, load_dataset("mnist10k")
 """
 
 from __future__ import annotations
 
 from keras_ae.applications.visualization import METHODS, compare_embeddings
-from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
+from keras_ae.experiment import describe_recipe_data, load_recipe_data, recipe_parser, write_results
 from keras_ae.plotting import save_code_scatter
 
 NAMES = {"pca": "PCA", "autoencoder": "auto-encoder", "vae": "VAE (posterior mean)"}
@@ -31,7 +31,7 @@ def main(argv=None):
                       scores={NAMES[m]: s for m, s in scores.items()})
     rows = [{"method": NAMES[m], "trustworthiness": s, "n_neighbors": args.n_neighbors, "points": len(x_show)}
             for m, s in scores.items()]
-    write_results(args.out, {"split": f"{args.dataset} ({args.data_dir})",
+    write_results(args.out, {"split": describe_recipe_data(args),
                              **{f"trustworthiness_{m}": s for m, s in scores.items()}}, rows, args)
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.errors import DatasetNotAvailableError
-from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
+from keras_ae.experiment import describe_recipe_data, load_recipe_data, recipe_parser, write_results
 from keras_ae.jacobian import tape_exact_sq_norms
 from keras_ae.models.base import AutoEncoder
 from keras_ae.models.contractive import ContractiveAutoEncoder
@@ -99,7 +99,7 @@ def batch_of(args: argparse.Namespace) -> tuple[tf.Tensor, str]:
     """
     try:
         (x_train, _), _ = load_recipe_data(args, flatten=True)
-        x, source = x_train[: args.batch_size], f"{args.dataset} ({args.data_dir})"
+        x, source = x_train[: args.batch_size], describe_recipe_data(args)
     except DatasetNotAvailableError:
         x, source = np.random.default_rng(args.seed).random((args.batch_size, 784), dtype=np.float32), "uniform noise"
     if x.shape[1:] != (784,) or len(x) < args.batch_size:

@@ -43,7 +43,8 @@ from keras_ae.benchmarking import (EpochTimer, cpu_model, interleaved, load_aver
                                    peak_rss_mb, reset_peak_rss, time_call, training_flops)
 from keras_ae.data import binarize, corrupt, make_tf_dataset
 from keras_ae.errors import DatasetNotAvailableError
-from keras_ae.experiment import format_table, load_recipe_data, machine_description, recipe_parser, write_results
+from keras_ae.experiment import (describe_recipe_data, format_table, load_recipe_data, machine_description,
+                                 recipe_parser, write_results)
 from keras_ae.models.dense import build_dense_ae
 from keras_ae.models.denoising import build_denoising_ae
 from keras_ae.models.gan import build_dcgan
@@ -419,7 +420,7 @@ def _check(value: float, target: float) -> str:
 
 
 def targets(train: list[dict]) -> list[dict]:
-    """The issue's "Done means" checked against the measured rows.
+    """The benchmark's targets checked against the measured rows.
 
     Example:
         >>> targets([])
@@ -461,9 +462,9 @@ def defaults_section(train: list[dict]) -> list[str]:
                 f"{a['images/CPU-s'] / b['images/CPU-s']:.2f}x)")
 
     lines += [
-        "- **XLA for dense auto-encoders on CPU, for long runs** (new; `keras_ae/training/defaults.py`). "
+        "- **XLA for dense auto-encoders on CPU, for long runs** (`keras_ae/training/defaults.py`). "
         "Keras turns XLA off on CPU-only machines. A plain dense `AutoEncoder` (no corruption, no custom loss) of at "
-        "most 3M multiply-adds per example now gets `jit_compile=True` at its first `fit` when that fit processes "
+        "most 3M multiply-adds per example gets `jit_compile=True` at its first `fit` when that fit processes "
         "at least 300,000 examples (epochs x examples; compiling costs ~2 s, ~5-8 s under load), unless op "
         "determinism is on. Tutorial dense AE, "
         f"XLA off -> on: {pair('dense AE 784-128', 'keras_ae', 'keras_ae, XLA flipped')}; wide dense AE "
@@ -473,7 +474,7 @@ def defaults_section(train: list[dict]) -> list[str]:
         "ops are very slow under XLA on CPU) or the VAE.",
         "- **DCGAN without XLA on CPU** (kept; `GAN.compile(jit_compile=\"auto\")`; MLP GANs and GPUs get XLA): "
         f"XLA on -> off {pair('DCGAN', 'keras_ae', 'keras_ae, XLA flipped')} (0.86-0.95x with XLA in earlier runs).",
-        "- **64 training steps per execution** (changed from 16; `AutoEncoder.compile`, now also `GAN.compile`): "
+        "- **64 training steps per execution** (`AutoEncoder.compile` and `GAN.compile`): "
         "1 -> 64 steps per call into the graph (one call per epoch here), "
         f"tutorial dense AE {pair('dense AE 784-128', 'keras_ae', 'keras_ae, steps/exec 1')}; conv denoiser "
         f"{pair('conv denoising', 'keras_ae', 'keras_ae, steps/exec 1')}; "
@@ -485,20 +486,20 @@ def defaults_section(train: list[dict]) -> list[str]:
         "batched, prefetched "
         "dataset instead of going through Keras' array adapter. It also reshuffles every epoch under "
         "`keras.utils.set_random_seed`, where Keras 3's adapter repeats the first epoch's order (seeded recipes' "
-        "plain AEs now reach a 2-7% lower test error). Keras' adapter -> pipeline: tutorial dense AE "
+        "plain AEs reach a 2-7% lower test error). Keras' adapter -> pipeline: tutorial dense AE "
         f"{pair('dense AE 784-128', 'keras_ae', 'keras_ae, Keras array adapter')}; wide dense AE "
         f"{pair('dense AE 784-1000', 'keras_ae', 'keras_ae, Keras array adapter')}; conv denoiser "
         f"{pair('conv denoising', 'keras_ae', 'keras_ae, Keras array adapter')}; VAE "
         f"{pair('VAE', 'keras_ae', 'keras_ae, Keras array adapter')}; DCGAN "
         f"{pair('DCGAN', 'keras_ae', 'keras_ae, Keras array adapter')}. `sample_weight`, `class_weight`, "
         "`validation_split`, `steps_per_epoch`, `shuffle=\"batch\"` and `tf.distribute` keep Keras' adapter.",
-        "- **The generator step reuses the discriminator step's fakes** (new; `GAN.compile(reuse_fakes=True)`, one "
+        "- **The generator step reuses the discriminator step's fakes** (`GAN.compile(reuse_fakes=True)`, one "
         "critic step per generator step): the generator runs forward once per step, under a tape, and its update "
         "back-propagates through the updated discriminator into that pass (as the PyTorch DCGAN example does; the "
         "keras.io example draws fresh noise and runs G again). Fresh fakes -> reused: "
         f"{pair('DCGAN', 'keras_ae', 'keras_ae, fresh fakes for G')}. Sample quality unchanged: "
         "`python recipes/gan.py --time-budget-min 10 --checkpoints 5 10 20` (60 epochs on mnist10k) FCD 12.61 with "
-        "reused fakes vs 12.29 before, KID 0.492 vs 0.482, classifier score 6.40 vs 6.49 (one seed each).",
+        "reused fakes vs 12.29 with fresh ones, KID 0.492 vs 0.482, classifier score 6.40 vs 6.49 (one seed each).",
         "- **Batch size** (not changed): the rows use the tutorials' batch sizes for both sides. A larger default "
         "batch would also have to reach the same test error; for the conv denoiser it is not even faster per image "
         "(batch 256 / 512: 0.96x / 0.94x, `python recipes/bench_conv_rewrites.py`).",
@@ -586,7 +587,7 @@ def write_markdown(path: Path, results: dict, args: argparse.Namespace) -> None:
         "holds every round of every variant.",
         "",
     ]
-    for title, key in (("Training throughput (sections 1-3)", "train"), ("Done means", "targets"),
+    for title, key in (("Training throughput (sections 1-3)", "train"), ("Targets", "targets"),
                        ("Inference: Keras vs exported SavedModel", "inference"),
                        ("Scaling: epoch time and peak memory vs data size (keras_ae dense AE)", "scaling"),
                        ("Per-topic rows", "topics")):
@@ -657,7 +658,7 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     try:
         (x, _), (x_test, _) = load_recipe_data(args)
-        data = f"{args.dataset} ({args.data_dir})" + (", mnist10k split" if args.dataset == "mnist" else "")
+        data = describe_recipe_data(args)
     except DatasetNotAvailableError as error:
         print(f"{error}\nFalling back to scikit-learn's digits (8x8), which ship offline.")
         args.dataset = "digits"

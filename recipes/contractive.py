@@ -16,7 +16,7 @@ regulariser: none, input corruption (masking noise), or the contractive penalty
 and saves the tangent planes (top right singular vectors of the Jacobian) of a few test
 digits: the lecture's "check the tangent planes" picture.
 
-    python recipes/contractive.py --data-dir ../shared/data/mnist10k     # ~10 min on 2 cores
+    python recipes/contractive.py                                         # mnist10k, ~10 min on 2 cores
     python recipes/contractive.py --hidden --code-dim 1000 --tied          # Rifai et al.'s one layer
     python recipes/contractive.py --dataset digits --epochs 30 --hidden 64 --code-dim 16
 """

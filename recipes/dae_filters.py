@@ -17,9 +17,10 @@ always 0, so their weights never get an input gradient and keep their random
 initialisation whatever the noise level. The recipe also logs it after every epoch
 (``smoothness`` in the history), to show the trend is not a one-epoch accident.
 
-On the mnist10k split (official MNIST test set split 8,000 / 2,000)::
+On the mnist10k split (official MNIST test set split 8,000 / 2,000, shipped with keras_ae:
+``load_dataset("mnist10k")``)::
 
-    python recipes/dae_filters.py --dataset mnist --data-dir ../shared/data/mnist10k
+    python recipes/dae_filters.py --dataset mnist
 """
 
 from __future__ import annotations

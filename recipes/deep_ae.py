@@ -4,7 +4,7 @@ Reports the test squared error per image (sum over pixels, Hinton & Salakhutdino
 measure) next to PCA with the same code size, saves a figure with test images and their
 reconstructions, the trained model (``.keras``) and ``results.json``::
 
-    python recipes/deep_ae.py --dataset mnist --data-dir ../shared/data/mnist10k
+    python recipes/deep_ae.py --dataset mnist     # the embedded mnist10k split, load_dataset("mnist10k")
     python recipes/deep_ae.py --dataset digits --epochs 100
 """
 

@@ -39,7 +39,7 @@ from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
 from keras_ae.models.diffusion import build_diffusion
 from keras_ae.plotting import save_image_grid, save_image_rows
 
-DCGAN_FCD = 12.6  # README: recipes/gan.py on the same split, scored by compare_generative.py
+DCGAN_FCD = 12.6  # docs/results.md: recipes/gan.py on the same split, scored by compare_generative.py
 
 
 class TimeBudget(keras.callbacks.Callback):

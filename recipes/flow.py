@@ -14,7 +14,7 @@ copied into a float32 model, the one evaluated, sampled and saved). ``--time-bud
 stops training at the end of the epoch that passes it (the best epoch's weights are kept).
 
 Usage:
-    python recipes/flow.py --precision mixed_bfloat16           # the README number (mnist10k split)
+    python recipes/flow.py --precision mixed_bfloat16           # the docs/results.md number (mnist10k split)
     python recipes/flow.py --dataset digits --epochs 2 --filters 8 --blocks 1   # a quick smoke run
 """
 

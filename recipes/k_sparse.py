@@ -19,7 +19,7 @@ nonzero code units per example and the fraction of units never active on the tes
 On the mnist10k split (official MNIST test set split 8,000 / 2,000; numbers not comparable
 to the paper's full-MNIST 1.35%)::
 
-    python recipes/k_sparse.py --dataset mnist --data-dir ../shared/data/mnist10k
+    python recipes/k_sparse.py --dataset mnist     # the embedded split, load_dataset("mnist10k")
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Three comparisons, one table:
    side by side and scored by 5-nearest-neighbour label accuracy and trustworthiness.
    ``--skip-2d`` skips it.
 
-    python recipes/pca_vs_ae.py --dataset mnist --data-dir ../shared/data/mnist10k
+    python recipes/pca_vs_ae.py --dataset mnist   # the embedded mnist10k split, load_dataset("mnist10k")
     python recipes/pca_vs_ae.py --quick        # a few epochs each, to try it out
 """
 

@@ -15,7 +15,7 @@ with AVX512-BF16); the trained weights are then copied into a float32 model, whi
 one evaluated, sampled, benchmarked and saved.
 
 Usage:
-    python recipes/pixelcnn.py --precision mixed_bfloat16   # the README numbers (mnist10k, ~55 min on 2 busy cores)
+    python recipes/pixelcnn.py --precision mixed_bfloat16   # docs/results.md numbers (mnist10k, ~55 min, 2 busy cores)
     python recipes/pixelcnn.py --dataset digits --epochs 2 --rnn-epochs 1   # a quick smoke run
 """
 

@@ -15,7 +15,7 @@ latent scatter by label and the decoded latent grid ("manifold") of a second VAE
 latent_dim=2 (``--manifold-epochs 0`` skips it).
 
 Usage:
-    python recipes/vae.py                                   # dense, the defaults behind the README number
+    python recipes/vae.py                                   # dense, the defaults behind the docs/results.md number
     python recipes/vae.py --variant conv --epochs 100 --manifold-epochs 20
     python recipes/vae.py --posterior-flow iaf --flow-steps 2 --manifold-epochs 0 --out runs/vae_iaf
     python recipes/vae.py --objective iwae --iwae-train-k 5 --manifold-epochs 0 --out runs/vae_iwae
@@ -36,7 +36,7 @@ import numpy as np
 
 from keras_ae.data import binarize, is_prebinarized
 from keras_ae.evaluation.likelihood import bits_per_dim
-from keras_ae.experiment import fit_recipe_model, load_recipe_data, recipe_parser, write_results
+from keras_ae.experiment import describe_recipe_data, fit_recipe_model, load_recipe_data, recipe_parser, write_results
 from keras_ae.models.vae import build_vae
 from keras_ae.plotting import (save_image_rows, save_interpolations, save_latent_manifold, save_latent_scatter,
                                save_samples)
@@ -190,7 +190,7 @@ def main(argv=None):
         vae.save(out / f"{name}.keras")  # saved before the (long) evaluation
     rows = evaluate(vae, x_test, args)
     save_figures(vae, x_test, out, args.seed)
-    results = {"split": f"{args.dataset} ({args.data_dir}): train dynamically binarized, test binarized with seed 0",
+    results = {"split": f"{describe_recipe_data(args)}: train dynamically binarized, test binarized with seed 0",
                "variant": args.variant, "model": describe_model(vae), "objective": vae.objective,
                "iwae_train_k": vae.k if vae.objective == "iwae" else None,
                "posterior_flow": vae.flow.kind if getattr(vae, "flow", None) is not None else None,

@@ -23,7 +23,7 @@ Printed and saved:
 Figures: reconstructions, the codebook usage histogram, prior samples.
 
 Usage:
-    python recipes/vqvae.py                                         # the README numbers
+    python recipes/vqvae.py                                         # the docs/results.md numbers
     python recipes/vqvae.py --vae-model runs/vae/vae_dense.keras    # a reference VAE (default path below)
     python recipes/vqvae.py --dataset digits --epochs 3 --prior-epochs 2 --n-samples 500   # a quick smoke run
 """
@@ -41,7 +41,7 @@ import numpy as np
 from keras_ae.data import binarize, is_prebinarized
 from keras_ae.evaluation.likelihood import bits_per_dim
 from keras_ae.evaluation.sample_quality import SampleQuality, dataset_classifier
-from keras_ae.experiment import fit_recipe_model, load_recipe_data, recipe_parser, write_results
+from keras_ae.experiment import describe_recipe_data, fit_recipe_model, load_recipe_data, recipe_parser, write_results
 from keras_ae.models.vqvae import build_vqvae
 from keras_ae.plotting import save_image_grid, save_image_rows
 
@@ -162,7 +162,7 @@ def main(argv=None):
     (x_train, y_train), (x_test_grey, y_test) = load_recipe_data(args)
     x_test = x_test_grey if is_prebinarized(args.dataset) else binarize(x_test_grey, seed=0)
     keras.utils.set_random_seed(args.seed)
-    results = {"split": f"{args.dataset} ({args.data_dir}): train dynamically binarized, test binarized with seed 0"}
+    results = {"split": f"{describe_recipe_data(args)}: train dynamically binarized, test binarized with seed 0"}
     if args.model:
         model = keras.saving.load_model(args.model)
     else:

@@ -22,7 +22,7 @@ from tests.conftest import REPO
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 RECIPE_ARGS = {
-    "denoising": ["--epochs", "3"],
+    "denoising": ["--dataset", "digits", "--epochs", "3"],  # the default, mnist10k, is test_mnist10k's
     "deep_ae": ["--dataset", "digits", "--epochs", "15", "--batch-size", "32", "--hidden", "32", "--code-dim", "8"],
     "pca_vs_ae": ["--dataset", "digits", "--quick", "--code-dim", "10", "--hidden", "64", "32"],
 }
@@ -59,7 +59,7 @@ def _assert_png(path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_denoising_defaults_to_offline_digits_and_scores_the_saved_model(recipe_runs):
+def test_denoising_on_digits_scores_the_saved_model(recipe_runs):
     import keras
 
     from keras_ae.data import corrupt, load_dataset
@@ -141,6 +141,8 @@ def test_recipe_help_lists_the_shared_flags(name, capsys):
 def test_denoising_defaults_are_per_dataset():
     recipe = _load_recipe("denoising")
     default = recipe.parse_args([])
-    assert default.dataset == "digits" and default.epochs == recipe.DEFAULTS["digits"]["epochs"]
+    assert default.dataset == "mnist" and default.epochs == recipe.DEFAULTS["mnist"]["epochs"]  # embedded mnist10k
+    digits = recipe.parse_args(["--dataset", "digits"])
+    assert digits.epochs == recipe.DEFAULTS["digits"]["epochs"] and digits.batch_size == 32
     mnist = recipe.parse_args(["--dataset", "mnist", "--batch-size", "7"])
     assert mnist.loss == recipe.DEFAULTS["mnist"]["loss"] and mnist.batch_size == 7

@@ -4,9 +4,10 @@ Example:
     >>> from keras_ae.data import load_dataset
     >>> (x_train, y_train), (x_test, y_test) = load_dataset("digits")
 
-TensorFlow Datasets load as ``"tfds:<name>"`` (``"binarized_mnist"`` for short); with
-``as_dataset=True`` every name streams as ``(train_ds, test_ds)`` of unbatched
-``(image, label)`` elements.
+``"mnist10k"`` (the MNIST test set split 8,000 / 2,000) ships inside the package and loads
+offline: ``load_dataset("mnist10k")``. TensorFlow Datasets load as ``"tfds:<name>"``
+(``"binarized_mnist"`` for short); with ``as_dataset=True`` every name streams as
+``(train_ds, test_ds)`` of unbatched ``(image, label)`` elements.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import os
 from keras_ae.data.corruption import NOISE_KINDS, Corruption, corrupt, corrupt_tensor
 from keras_ae.data.images import (
     DATA_DIR_ENV,
+    EMBEDDED_DATASETS,
     IMAGE_DATASETS,
     Dataset,
     Split,
     binarize,
     check_data_dir,
     check_keras_npz,
+    embedded_npz,
     find_npz,
     load_image_dataset,
     read_keras_npz,
@@ -30,7 +33,7 @@ from keras_ae.data.images import (
 from keras_ae.data.manifolds import MANIFOLDS, broken_swiss_roll, check_test_fraction, helix, swiss_roll, twin_peaks
 from keras_ae.data.pipeline import make_tf_dataset
 from keras_ae.data.tfds import NO_LABEL, TFDS_DATASETS, is_prebinarized, is_tfds_name, load_tfds, tfds_status
-from keras_ae.errors import InputValidationError
+from keras_ae.errors import DatasetNotAvailableError, InputValidationError
 from keras_ae.validation import check_choice
 
 DATASETS = tuple(IMAGE_DATASETS) + tuple(MANIFOLDS)
@@ -56,6 +59,13 @@ def load_dataset(
     ids. Manifolds (``swiss_roll``, ``broken_swiss_roll``, ``twin_peaks``, ``helix``)
     return 3-D points with their intrinsic coordinates as ``y``.
 
+    ``"mnist10k"`` ships inside keras_ae and always loads offline: the official MNIST test
+    set (10,000 images) split 8,000 train / 2,000 test, the "mnist10k split" of the
+    recipes' published numbers (not comparable with full-MNIST numbers). MNIST is by Yann
+    LeCun, Corinna Cortes and Christopher J.C. Burges, used under CC BY-SA 3.0 (see
+    ``keras_ae/data/mnist10k_LICENSE.txt``). ``"mnist"`` stays full MNIST: Keras' download,
+    or your own ``mnist.npz`` in ``data_dir``.
+
     Any TensorFlow Datasets image dataset loads as ``"tfds:<name>"`` (``"tfds:mnist"``,
     ``"tfds:svhn_cropped"``, ``"tfds:celeb_a"``); ``"binarized_mnist"`` is
     ``"tfds:binarized_mnist"`` (fixed binarization, train/validation/test, no labels).
@@ -66,17 +76,20 @@ def load_dataset(
     UNBATCHED ``(image, label)`` elements, image float32 ``(h, w, c)`` (or flat) in [0, 1],
     label an int64 scalar (``-1`` for unlabelled datasets; float32 intrinsic coordinates
     for manifolds). Nothing is materialized: TFDS streams its prepared files, a Keras
-    ``.npz`` is read chunk by chunk (about 8 MB at a time); digits, manifolds and a fresh
-    Keras download are sliced from memory (small). Batch, shuffle and prefetch yourself.
+    ``.npz`` (``mnist10k``'s embedded file too) is read chunk by chunk (about 8 MB at a
+    time); digits, manifolds and a fresh Keras download are sliced from memory (small).
+    Batch, shuffle and prefetch yourself.
 
     Args:
         name: One of :data:`DATASETS`, ``"tfds:<name>"`` or ``"binarized_mnist"``.
         data_dir: Keras datasets: folder with ``<name>.npz`` (or the file). TFDS: the TFDS
-            data folder (default ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
+            data folder (default ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``). Ignored by
+            ``digits`` and the manifolds; refused for ``"mnist10k"``, which ships inside the
+            package (``$KERAS_AE_DATA_DIR`` is not consulted for it either).
         flatten: Flatten images to vectors.
         download: Allow downloading what is not found locally. Default (``None``): yes for
-            the Keras datasets (as before), no for TFDS (offline-first: you get the prepare
-            command instead).
+            the Keras datasets, no for TFDS (offline-first: you get the prepare
+            command instead). ``digits`` and ``mnist10k`` never download.
         n_samples: Manifolds only: number of points (train + test).
         test_fraction: Manifolds only: fraction held out as the test split.
         noise: Manifolds only: Gaussian noise standard deviation.
@@ -100,8 +113,9 @@ def load_dataset(
         DatasetNotAvailableError: when offline without the data (the message names the
             file or TFDS folder, and for TFDS the command that prepares it); a truncated,
             damaged or too-large file, or values outside the rule above.
-        InputValidationError: a bad argument (``data_dir`` not a path, a TFDS split that
-            selects nothing, a manifold's ``test_fraction`` leaving a split empty, NaN noise).
+        InputValidationError: a bad argument (``data_dir`` not a path or given for
+            ``"mnist10k"``, a TFDS split that selects nothing, a manifold's ``test_fraction``
+            leaving a split empty, NaN noise).
 
     Example:
         >>> (x_train, y_train), (x_test, y_test) = load_dataset("digits")
@@ -111,10 +125,16 @@ def load_dataset(
         >>> train_ds.element_spec
         (TensorSpec(shape=(8, 8, 1), dtype=tf.float32, name=None), TensorSpec(shape=(), dtype=tf.int64, name=None))
 
-        MNIST from a local copy (no download), and TFDS data prepared in ``~/tfds``:
+        The embedded MNIST test set split (offline, no file to provide):
+
+        >>> (x_train, y_train), (x_test, y_test) = load_dataset("mnist10k")
+        >>> x_train.shape, x_test.shape, y_train.dtype
+        ((8000, 28, 28, 1), (2000, 28, 28, 1), dtype('int64'))
+
+        Full MNIST from a local copy (no download), and TFDS data prepared in ``~/tfds``:
 
         ```python
-        (x_train, y_train), (x_test, y_test) = load_dataset("mnist", data_dir="../shared/data/mnist10k")
+        (x_train, y_train), (x_test, y_test) = load_dataset("mnist", data_dir="~/data/mnist")
         train_ds, test_ds = load_dataset("binarized_mnist", data_dir="~/tfds", as_dataset=True)
         model.fit(train_ds.map(lambda x, y: x).shuffle(10_000).batch(128), epochs=10)
         ```
@@ -146,14 +166,21 @@ def _expand(data_dir: str | os.PathLike | None) -> str | None:
 def dataset_status(name: str, data_dir: str | os.PathLike | None = None) -> str:
     """Says whether a dataset can be loaded without a download.
 
+    ``data_dir`` is not consulted for datasets that ship (``digits``, ``mnist10k``) or are
+    generated (the manifolds).
+
+    Args:
+        name: A dataset name (see :func:`load_dataset`).
+        data_dir: Where to look for ``<name>.npz`` (or the TFDS data folder).
+
     Returns:
         ``"offline"`` (ships or generated), ``"local: <path>"``, ``"unusable: <path>
         (<why>)"`` for a broken ``.npz``, ``"download needed"``, or for TFDS names
         ``"missing (prepare: <command>)"``.
 
     Example:
-        >>> dataset_status("digits")
-        'offline'
+        >>> dataset_status("digits"), dataset_status("mnist10k")
+        ('offline', 'offline')
         >>> dataset_status("binarized_mnist", tmp_dir).startswith("missing (prepare: python -c")
         True
     """
@@ -163,6 +190,13 @@ def dataset_status(name: str, data_dir: str | os.PathLike | None = None) -> str:
     check_choice(name, "dataset", DATASETS + ("binarized_mnist", "tfds:<name>"))
     if name == "digits" or name in MANIFOLDS:
         return "offline"
+    if name in EMBEDDED_DATASETS:
+        try:
+            path = embedded_npz(name)
+        except DatasetNotAvailableError as exc:  # a broken installation: say so, the listing goes on
+            return f"unusable ({exc})"
+        problem = check_keras_npz(path, IMAGE_DATASETS[name][0])
+        return f"unusable: {path} ({problem})" if problem else "offline"
     path = find_npz(name, data_dir)
     if path is None:
         return "download needed"
@@ -171,9 +205,9 @@ def dataset_status(name: str, data_dir: str | os.PathLike | None = None) -> str:
 
 
 __all__ = [
-    "DATASETS", "DATA_DIR_ENV", "DEFAULT_DATASET", "Corruption", "Dataset", "MANIFOLDS",
+    "DATASETS", "DATA_DIR_ENV", "DEFAULT_DATASET", "Corruption", "Dataset", "EMBEDDED_DATASETS", "MANIFOLDS",
     "NOISE_KINDS", "NO_LABEL", "Split", "TFDS_DATASETS", "binarize", "broken_swiss_roll",
-    "check_keras_npz", "corrupt", "corrupt_tensor", "dataset_status", "find_npz", "helix",
+    "check_keras_npz", "corrupt", "corrupt_tensor", "dataset_status", "embedded_npz", "find_npz", "helix",
     "is_prebinarized", "load_dataset", "make_tf_dataset", "read_keras_npz", "stream_keras_npz",
     "swiss_roll", "twin_peaks",
 ]

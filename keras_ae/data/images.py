@@ -1,9 +1,12 @@
-"""Image datasets: MNIST, Fashion-MNIST, CIFAR-10 and scikit-learn's digits.
+"""Image datasets: MNIST, Fashion-MNIST, CIFAR-10, scikit-learn's digits and the embedded mnist10k.
 
 Users with internet get the real download (Keras datasets). Offline, point
 ``data_dir`` (or the ``KERAS_AE_DATA_DIR`` environment variable) at a folder holding a
 Keras-format ``<name>.npz`` (keys ``x_train``, ``y_train``, ``x_test``, ``y_test``),
-or at the ``.npz`` file itself. ``digits`` ships with scikit-learn and always works.
+or at the ``.npz`` file itself. ``digits`` ships with scikit-learn and always works;
+``mnist10k`` (the MNIST test set split 8,000 / 2,000, CC BY-SA 3.0, see
+``mnist10k_LICENSE.txt``) ships inside this package as a Keras-format ``.npz`` and is read
+by the same code as a user's ``mnist.npz``.
 
 ``as_dataset=True`` streams a ``.npz`` chunk by chunk (:func:`stream_keras_npz`) instead
 of loading it, so memory holds about one chunk (8 MB), not the dataset.
@@ -44,10 +47,37 @@ class Dataset(NamedTuple):
 # name -> (per-example shape, Keras loader attribute)
 IMAGE_DATASETS: dict[str, tuple[tuple[int, ...], str | None]] = {
     "mnist": ((28, 28, 1), "mnist"),
+    "mnist10k": ((28, 28, 1), None),
     "fashion_mnist": ((28, 28, 1), "fashion_mnist"),
     "cifar10": ((32, 32, 3), "cifar10"),
     "digits": ((8, 8, 1), None),
 }
+# Datasets that ship inside the package as Keras-format .npz files (package data, next to this module).
+EMBEDDED_DATASETS: dict[str, str] = {"mnist10k": "mnist10k.npz"}
+
+
+def embedded_npz(name: str) -> Path:
+    """The ``.npz`` file of a dataset that ships inside keras_ae (see :data:`EMBEDDED_DATASETS`).
+
+    Args:
+        name: An embedded dataset's name, e.g. ``"mnist10k"``.
+
+    Returns:
+        The path of its Keras-format ``.npz`` inside the installed package.
+
+    Raises:
+        DatasetNotAvailableError: the file is missing from this installation (a broken install).
+
+    Example:
+        >>> embedded_npz("mnist10k").name
+        'mnist10k.npz'
+    """
+    path = Path(__file__).resolve().with_name(EMBEDDED_DATASETS[name])
+    if not path.is_file():
+        raise DatasetNotAvailableError(
+            f"Dataset {name!r} ships with keras_ae, but {path} is missing from this installation: reinstall "
+            "keras_ae (the file is package data, see [tool.setuptools.package-data] in pyproject.toml).")
+    return path
 
 
 def check_data_dir(data_dir: Any) -> str | os.PathLike | None:
@@ -568,7 +598,13 @@ def _to_float(x: np.ndarray, shape: tuple[int, ...], scale: float = 255.0) -> np
 
 
 def _locate_or_download(name: str, data_dir, download: bool) -> tuple[Path | None, tuple | None]:
-    """``(npz path, None)`` when a local file exists, else ``(None, arrays)`` from Keras' download."""
+    """``(npz path, None)`` when a local (or embedded) file exists, else ``(None, arrays)`` from Keras' download."""
+    if name in EMBEDDED_DATASETS:
+        if data_dir is not None:
+            raise InputValidationError(
+                f"Dataset {name!r} ships inside keras_ae and reads no data_dir (got {os.fspath(data_dir)!r}); "
+                f"drop data_dir, or load your own copy with load_dataset('mnist', data_dir=...).")
+        return embedded_npz(name), None
     path = find_npz(name, data_dir)
     if path is None and (data_dir is not None or os.environ.get(DATA_DIR_ENV)):
         where = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
@@ -596,16 +632,22 @@ def load_image_dataset(
     """Loads an image dataset as float32 in [0, 1] with int64 labels.
 
     Args:
-        name: ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"`` or ``"digits"``.
-        data_dir: Folder holding ``<name>.npz`` (or the file). Overrides the download.
+        name: ``"mnist"``, ``"mnist10k"``, ``"fashion_mnist"``, ``"cifar10"`` or ``"digits"``.
+        data_dir: Folder holding ``<name>.npz`` (or the file). Overrides the download. Refused
+            for ``"mnist10k"``, which ships inside the package (``$KERAS_AE_DATA_DIR`` is ignored).
         flatten: Return ``(n, h*w*c)`` vectors instead of ``(n, h, w, c)`` images.
-        download: Whether to try downloading when no local file is found.
+        download: Whether to try downloading when no local file is found (unused by the
+            embedded ``"mnist10k"`` and ``"digits"``).
         as_dataset: Return ``tf.data`` datasets streamed from the ``.npz`` instead of arrays
             (a fresh download or ``digits`` is sliced from memory).
 
     Returns:
         ``Dataset((x_train, y_train), (x_test, y_test))``, or with ``as_dataset=True``
         ``(train_ds, test_ds)`` of unbatched ``(float32 image, int64 label)`` elements.
+
+    Raises:
+        InputValidationError: ``data_dir`` given for ``"mnist10k"``.
+        DatasetNotAvailableError: no usable file (and no download).
 
     Example:
         >>> (x_train, y_train), (x_test, y_test) = load_image_dataset("digits")

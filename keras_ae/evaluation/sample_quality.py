@@ -23,7 +23,7 @@ copy of the ImageNet weights (keras_ae never downloads them).
 Example (MNIST, a trained ``gan``; minutes of training):
 
 ```python
-(x_train, y_train), (x_test, y_test) = load_dataset("mnist", data_dir="../shared/data/mnist10k")
+(x_train, y_train), (x_test, y_test) = load_dataset("mnist10k")
 extractor = dataset_classifier(x_train, y_train, dataset="mnist")
 quality = SampleQuality(extractor, x_test, x_train)
 quality.evaluate(gan.sample(10_000, unit_range=True))["frechet_distance"]

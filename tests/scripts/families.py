@@ -81,7 +81,7 @@ def _vqvae():
 def _gan():
     from keras_ae.models import build_gan
 
-    # No dropout: Keras' Dropout draws the same mask on every replica (see README), so it
+    # No dropout: Keras' Dropout draws the same mask on every replica (docs/scale.md), so it
     # cannot match one device. Maxout and the EMA generator stay.
     return build_gan((8, 8, 1), latent_dim=4, generator_units=(16,), discriminator_units=(16,),
                      maxout_pieces=2, dropout=0.0, seed=0)
@@ -159,7 +159,7 @@ SHARED_STEP = {
     "autoregressive": "the abstract base of PixelCNN and PixelRNN (pixelcnn row)",
     "pixelrnn": "the AutoregressiveModel train_step of the pixelcnn row, with recurrent layers",
     "tied": "the AutoEncoder train_step of the dense_ae row; only the decoder's kernels are shared",
-    "hashing": "the AutoEncoder train_step; its BinaryCode noise is keras.random's, like Dropout (see README)",
+    "hashing": "the AutoEncoder train_step; its BinaryCode noise is keras.random's, like Dropout (docs/scale.md)",
 }
 
 
