@@ -71,7 +71,7 @@ CONCURRENT = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_concurrent_automatic_exports_get_consecutive_complete_versions(model_file, model, tmp_path):
-    n = 8
+    n = 4  # four processes released at once race for the next version number
     script = tmp_path / "export_one.py"
     script.write_text(CONCURRENT)
     base, go = tmp_path / "saved_models", tmp_path / "go"
