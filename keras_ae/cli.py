@@ -42,7 +42,8 @@ from typing import Callable, Sequence
 
 # Training-config handling (defaults, file reading and bounds, checks) lives in keras_ae.cli_config.
 from keras_ae.cli_config import (
-    MAX_SEED, TRAIN_DEFAULTS, UsageError, _RESUME_FREE, _one_line, _show, resolve_train_config,
+    FOLDER_SETTINGS, MAX_SEED, TRAIN_DEFAULTS, UsageError, _RESUME_FREE, _one_line, _show, folder_options,
+    resolve_train_config,
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -164,7 +165,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.fresh:
         clear_backup(out)
     resumed = read_backup(out / BACKUP_DIR)
-    fingerprint = {k: v for k, v in config.items() if k not in _RESUME_FREE}
+    fingerprint = {k: v for k, v in config.items()
+                   if k not in _RESUME_FREE and not (k in FOLDER_SETTINGS and v is None)}
     # A resumed run cannot un-train epochs: with fewer --epochs than already finished, the
     # history, model info and config.json would disagree. Refuse (other settings that differ
     # are reported by fit_resumable, so only check a backup of this very run).
@@ -177,9 +179,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     keras.utils.set_random_seed(int(config["seed"]))
     if config["stream"]:
         return _train_streamed(args, config, out, resumed, fingerprint)
-    (x_train, y_train), (x_test, y_test) = load_dataset(config["dataset"], data_dir=config["data_dir"])
-    if config["limit"]:
-        x_train, y_train = x_train[: int(config["limit"])], y_train[: int(config["limit"])]
+    (x_train, y_train), (x_test, y_test) = load_dataset(config["dataset"], data_dir=config["data_dir"],
+                                                        **_dataset_options(config))
+    if config["limit"]:  # y is None for unlabelled data (an image folder without class folders)
+        x_train = x_train[: int(config["limit"])]
+        y_train = None if y_train is None else y_train[: int(config["limit"])]
     if config["binarize"]:  # fixed binarization (seeded) for Bernoulli models: VAE, PixelCNN
         from keras_ae.data import binarize
 
@@ -216,6 +220,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return _finish_training(args, config, model, history, seconds, resumed, len(x_train), summaries)
 
 
+def _dataset_options(config: dict) -> dict:
+    """The folder arguments of :func:`keras_ae.load_dataset` for ``--dataset dir:PATH`` (none otherwise)."""
+    from keras_ae.data import is_dir_name
+
+    if not is_dir_name(config["dataset"]):
+        return {}
+    return {"seed": int(config["seed"]), **folder_options(config)}
+
+
 def _announce_grid(model, config: dict) -> int | None:
     """:func:`grid_levels` of the run, saved in ``model.info`` (``evaluate`` rounds the same way)."""
     levels = grid_levels(model, config.get("quantize"))
@@ -250,7 +263,8 @@ def _train_streamed(args: argparse.Namespace, config: dict, out: Path, resumed, 
     if "as_dataset" not in inspect.signature(load_dataset).parameters:
         raise UsageError("--stream needs keras_ae.load_dataset(..., as_dataset=True), which this version lacks.")
     # Unbatched (image, label) elements, float32 in [0, 1].
-    train_ds, test_ds = load_dataset(config["dataset"], data_dir=config["data_dir"], as_dataset=True)
+    train_ds, test_ds = load_dataset(config["dataset"], data_dir=config["data_dir"], as_dataset=True,
+                                     **_dataset_options(config))
     if config["limit"]:
         train_ds = train_ds.take(int(config["limit"]))
     if config["binarize"]:  # seeded per element: the same bits on every epoch, as `binarize` once
@@ -583,6 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "examples:\n  keras-ae train denoising --dataset digits --epochs 2 --out runs/cli_denoising\n"
                 "  keras-ae train denoising --dataset mnist10k --epochs 5   # 28x28 MNIST, offline\n"
                 "  keras-ae train dense -p code_dim=16 -p hidden=[64,32] --epochs 5\n"
+                "  keras-ae train dense --dataset dir:photos/ --epochs 5   # a folder of images, one folder per class\n"
                 "  keras-ae train --config runs/cli_denoising/config.json   # rerun exactly\n"
                 "Flags override the config file; the resolved config is saved as config.json.\n"
                 "Resumable: out/backup/ holds the state after each epoch; after a crash, run the same command\n"
@@ -592,9 +607,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config",
                        help="JSON or YAML file with these settings (keys: " + ", ".join(TRAIN_DEFAULTS) + ")")
     train.add_argument("--dataset", help="dataset name (default digits; mnist10k: the MNIST test set split "
-                                         "8,000 / 2,000 that ships with keras_ae; see `keras-ae datasets`)")
+                                         "8,000 / 2,000 that ships with keras_ae; dir:PATH: a folder of images, "
+                                         "one sub-folder per class; see `keras-ae datasets`)")
     train.add_argument("--data-dir", help="folder with a Keras-format <dataset>.npz for offline use "
                                           "(not for digits or mnist10k, which ship with keras_ae)")
+    train.add_argument("--image-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
+                       help="dir:PATH only: resize the images to HEIGHT x WIDTH (default: their own size)")
+    train.add_argument("--color-mode", choices=("grayscale", "rgb"),
+                       help="dir:PATH only: grayscale or rgb (default: grayscale when every image is grey)")
+    train.add_argument("--validation-split", type=float,
+                       help="dir:PATH without a test/ folder: fraction held out as the test split (default 0.2, "
+                            "shuffled with --seed)")
     train.add_argument("--epochs", type=int, help="training epochs (default 10)")
     train.add_argument("--batch-size", type=int, help="batch size (default 128)")
     train.add_argument("--learning-rate", type=float, help="Adam learning rate (default 1e-3)")

@@ -24,8 +24,11 @@ from typing import Any, Sequence
 TRAIN_DEFAULTS: dict[str, Any] = {
     "model": None, "dataset": "digits", "data_dir": None, "epochs": 10, "batch_size": 128,
     "learning_rate": 1e-3, "seed": 0, "limit": None, "binarize": False, "validation": True, "out": None,
-    "steps_per_execution": None, "tensorboard": None, "stream": False, "quantize": None, "params": {},
+    "steps_per_execution": None, "tensorboard": None, "stream": False, "quantize": None,
+    "image_size": None, "color_mode": None, "validation_split": None, "params": {},
 }
+# Settings of image folders (--dataset dir:PATH) only; left out of a run's fingerprint while unset.
+FOLDER_SETTINGS = ("image_size", "color_mode", "validation_split")
 # --quantize LEVELS: at most 8-bit grids (the flow and diffusion families score 8-bit images).
 MAX_QUANTIZE_LEVELS = 256
 # The builders' shape arguments (their first, positional one): the CLI passes the dataset's shape.
@@ -254,6 +257,48 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)  # True is an int in Python
 
 
+def check_folder_settings(config: dict) -> None:
+    """Checks ``image_size``, ``color_mode`` and ``validation_split`` (image folders only).
+
+    They are config-file keys (``--config``): ``image_size: [64, 64]``, ``color_mode: rgb``,
+    ``validation_split: 0.1``; unset, :func:`keras_ae.load_dataset`'s defaults apply.
+
+    Example:
+        >>> check_folder_settings({"dataset": "digits", "image_size": [28, 28]})
+        Traceback (most recent call last):
+        ...
+        keras_ae.cli_config.UsageError: image_size applies to image folders (--dataset dir:PATH) only, ...
+    """
+    given = [key for key in FOLDER_SETTINGS if config.get(key) is not None]
+    if not given:
+        return
+    if not str(config.get("dataset", "")).startswith("dir:"):
+        raise UsageError(f"{given[0]} applies to image folders (--dataset dir:PATH) only, not "
+                         f"{_show(config.get('dataset'))}.")
+    size = config.get("image_size")
+    if size is not None and (not isinstance(size, list) or len(size) != 2
+                             or not all(_is_int(d) and d >= 1 for d in size)):
+        raise UsageError(f"image_size must be [height, width] of positive integers, got {_show(size)}.")
+    if config.get("color_mode") not in (None, "grayscale", "rgb"):
+        raise UsageError(f"color_mode must be grayscale or rgb, got {_show(config['color_mode'])}.")
+    split = config.get("validation_split")
+    if split is not None and (isinstance(split, bool) or not isinstance(split, (int, float)) or not 0 < split < 1):
+        raise UsageError(f"validation_split must be a fraction in (0, 1), got {_show(split)}.")
+
+
+def folder_options(config: dict) -> dict:
+    """The :func:`keras_ae.load_dataset` arguments of the folder settings that are set.
+
+    Example:
+        >>> folder_options({"image_size": [28, 28], "color_mode": None, "validation_split": None})
+        {'image_size': (28, 28)}
+    """
+    options = {key: config.get(key) for key in FOLDER_SETTINGS if config.get(key) is not None}
+    if "image_size" in options:
+        options["image_size"] = tuple(options["image_size"])
+    return options
+
+
 def check_train_config(config: dict) -> dict:
     """Checks (and normalizes, in place) the value of every training setting.
 
@@ -311,6 +356,7 @@ def check_train_config(config: dict) -> dict:
     if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not math.isfinite(rate) or rate <= 0:
         raise bad("learning_rate", "a positive number")
     config["learning_rate"] = float(rate)
+    check_folder_settings(config)
     params = config["params"]
     if not isinstance(params, dict) or not all(isinstance(k, str) and k.isidentifier() for k in params):
         raise bad("params", "a mapping of builder argument names to values")

@@ -7,7 +7,8 @@ Example:
 ``"mnist10k"`` (the MNIST test set split 8,000 / 2,000) ships inside the package and loads
 offline: ``load_dataset("mnist10k")``. TensorFlow Datasets load as ``"tfds:<name>"``
 (``"binarized_mnist"`` for short); with ``as_dataset=True`` every name streams as
-``(train_ds, test_ds)`` of unbatched ``(image, label)`` elements.
+``(train_ds, test_ds)`` of unbatched ``(image, label)`` elements. A folder of image files
+loads as ``"dir:PATH"`` (see :mod:`keras_ae.data.folders`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 
 from keras_ae.data.corruption import NOISE_KINDS, Corruption, corrupt, corrupt_tensor
+from keras_ae.data.folders import DIR_PREFIX, folder_of, is_dir_name, load_image_folder, scan_image_folder
 from keras_ae.data.images import (
     DATA_DIR_ENV,
     EMBEDDED_DATASETS,
@@ -51,6 +53,9 @@ def load_dataset(
     seed: int = 0,
     as_dataset: bool = False,
     split: tuple[str, str] | None = None,
+    image_size: tuple[int, int] | None = None,
+    color_mode: str | None = None,
+    validation_split: float = 0.2,
 ):
     """Loads a dataset by name as float32 arrays, or as streaming ``tf.data`` datasets.
 
@@ -72,6 +77,15 @@ def load_dataset(
     Their label is the dataset's class label; datasets without one give ``y = None``.
     The test split is ``"test"``, else ``"validation"``.
 
+    A folder of PNG, JPEG, GIF or BMP files loads as ``"dir:PATH"``
+    (:func:`~keras_ae.data.folders.load_image_folder`, built on Keras'
+    ``image_dataset_from_directory``): labels are the indices of the sorted class
+    sub-folders, none without sub-folders (``y = None``). The test split is ``PATH/test``
+    when present, else ``validation_split`` of the files (shuffled with ``seed``). Every file
+    is checked first: a missing or empty folder, a file that is not an image, a truncated,
+    corrupt or unreadable one fails with one line naming it. Images larger than
+    ``image_size`` are resized; smaller ones are refused.
+
     With ``as_dataset=True`` the result is ``(train_ds, test_ds)``: ``tf.data.Dataset`` s of
     UNBATCHED ``(image, label)`` elements, image float32 ``(h, w, c)`` (or flat) in [0, 1],
     label an int64 scalar (``-1`` for unlabelled datasets; float32 intrinsic coordinates
@@ -81,7 +95,7 @@ def load_dataset(
     Batch, shuffle and prefetch yourself.
 
     Args:
-        name: One of :data:`DATASETS`, ``"tfds:<name>"`` or ``"binarized_mnist"``.
+        name: One of :data:`DATASETS`, ``"tfds:<name>"``, ``"binarized_mnist"`` or ``"dir:PATH"``.
         data_dir: Keras datasets: folder with ``<name>.npz`` (or the file). TFDS: the TFDS
             data folder (default ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``). Ignored by
             ``digits`` and the manifolds; refused for ``"mnist10k"``, which ships inside the
@@ -93,10 +107,15 @@ def load_dataset(
         n_samples: Manifolds only: number of points (train + test).
         test_fraction: Manifolds only: fraction held out as the test split.
         noise: Manifolds only: Gaussian noise standard deviation.
-        seed: Manifolds only: random seed.
+        seed: Manifolds: random seed. Folders: seed of the shuffle before ``validation_split``.
         as_dataset: Return streaming ``(train_ds, test_ds)`` instead of arrays.
         split: TFDS only: ``(train_split, test_split)``, e.g. ``("train[:90%]", "validation")``;
             a slice that selects nothing is refused.
+        image_size: Folders only: ``(height, width)`` to load at (default: the images' own
+            size, which must agree).
+        color_mode: Folders only: ``"grayscale"`` or ``"rgb"`` (default: grey if every image is).
+        validation_split: Folders only: fraction held out as the test split when ``PATH/test``
+            does not exist.
 
     Returns:
         ``Dataset((x_train, y_train), (x_test, y_test))``; unpacks like Keras' loaders
@@ -140,10 +159,20 @@ def load_dataset(
         ```
     """
     check_data_dir(data_dir)
+    folder_only = {"image_size": image_size, "color_mode": color_mode}
+    if is_dir_name(name):
+        if data_dir is not None or split is not None:
+            raise InputValidationError(f"data_dir= and split= do not apply to an image folder ({name!r}).")
+        return load_image_folder(folder_of(name), image_size=image_size, color_mode=color_mode,
+                                 validation_split=validation_split, seed=seed, flatten=flatten, as_dataset=as_dataset)
+    given = [key for key, value in folder_only.items() if value is not None]
+    if given or validation_split != 0.2:
+        raise InputValidationError(f"{(given or ['validation_split'])[0]}= applies to image folders "
+                                   f"('dir:PATH') only, not {name!r}.")
     if is_tfds_name(name):
         return load_tfds(name, data_dir=_expand(data_dir), flatten=flatten, download=bool(download),
                          split=split, as_dataset=as_dataset)
-    check_choice(name, "dataset", DATASETS + ("binarized_mnist", "tfds:<name>"))
+    check_choice(name, "dataset", DATASETS + ("binarized_mnist", "tfds:<name>", "dir:PATH"))
     if split is not None:
         raise InputValidationError(f"split= applies to TFDS datasets only, not {name!r}.")
     if name in IMAGE_DATASETS:
@@ -176,7 +205,8 @@ def dataset_status(name: str, data_dir: str | os.PathLike | None = None) -> str:
     Returns:
         ``"offline"`` (ships or generated), ``"local: <path>"``, ``"unusable: <path>
         (<why>)"`` for a broken ``.npz``, ``"download needed"``, or for TFDS names
-        ``"missing (prepare: <command>)"``.
+        ``"missing (prepare: <command>)"``; ``"dir:PATH"`` gives ``"local: PATH"`` or
+        ``"missing: PATH"`` (the files are checked when loaded).
 
     Example:
         >>> dataset_status("digits"), dataset_status("mnist10k")
@@ -185,6 +215,9 @@ def dataset_status(name: str, data_dir: str | os.PathLike | None = None) -> str:
         True
     """
     check_data_dir(data_dir)
+    if is_dir_name(name):
+        folder = folder_of(name)
+        return f"local: {folder}" if folder.is_dir() else f"missing: {folder}"
     if is_tfds_name(name):
         return tfds_status(name, _expand(data_dir))
     check_choice(name, "dataset", DATASETS + ("binarized_mnist", "tfds:<name>"))
@@ -205,9 +238,9 @@ def dataset_status(name: str, data_dir: str | os.PathLike | None = None) -> str:
 
 
 __all__ = [
-    "DATASETS", "DATA_DIR_ENV", "DEFAULT_DATASET", "Corruption", "Dataset", "EMBEDDED_DATASETS", "MANIFOLDS",
-    "NOISE_KINDS", "NO_LABEL", "Split", "TFDS_DATASETS", "binarize", "broken_swiss_roll",
+    "DATASETS", "DATA_DIR_ENV", "DEFAULT_DATASET", "DIR_PREFIX", "Corruption", "Dataset", "EMBEDDED_DATASETS",
+    "MANIFOLDS", "NOISE_KINDS", "NO_LABEL", "Split", "TFDS_DATASETS", "binarize", "broken_swiss_roll",
     "check_keras_npz", "corrupt", "corrupt_tensor", "dataset_status", "embedded_npz", "find_npz", "helix",
-    "is_prebinarized", "load_dataset", "make_tf_dataset", "read_keras_npz", "stream_keras_npz",
-    "swiss_roll", "twin_peaks",
+    "is_dir_name", "is_prebinarized", "load_dataset", "load_image_folder", "make_tf_dataset", "read_keras_npz",
+    "scan_image_folder", "stream_keras_npz", "swiss_roll", "twin_peaks",
 ]
