@@ -163,6 +163,7 @@ def pixelcnn_cases(model, x: np.ndarray) -> dict:
         return {"log_likelihood": ll, "bits_per_dim": -ll / np.float32(model.num_dims * np.log(2.0))}
 
     cases = image_cases({"log_likelihood": (log_likelihood, [])}, binarize(x, seed=0), uint8=True)
+    cases["sample"] = ({"count": np.int32(3), "seed": np.int64(7)}, {"images": model.sample(3, seed=7)})
     cases["serving_default"] = cases["log_likelihood"]
     return cases
 
