@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_ae.errors import DatasetNotAvailableError, InputValidationError
+from keras_ae.validation import check_float
 
 DIR_PREFIX = "dir:"
 # The extensions image_dataset_from_directory reads (it skips other files silently; keras_ae refuses them).
@@ -311,9 +312,8 @@ def load_image_folder(
     scan = scan_image_folder(root, image_size, color_mode, decode_bytes=STREAM_CHECK_BYTES if as_dataset else None)
     n_files = len(scan.files)
     if scan.test_root is None:
-        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
-                or not 0 < validation_split < 1:
-            raise InputValidationError(f"validation_split must be a fraction in (0, 1), got {validation_split!r}.")
+        validation_split = check_float(validation_split, "validation_split", 0.0, 1.0, include_minimum=False,
+                                       include_maximum=False)
         n_test = int(validation_split * n_files)
         if n_test < 1 or n_test >= n_files:
             raise InputValidationError(
