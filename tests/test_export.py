@@ -154,7 +154,13 @@ def gan_cases(gan, rng) -> dict:
         case = ({"latents": z, "labels": labels}, {"images": gan.generate(z, labels)})
     else:
         case = ({"latents": z}, {"images": gan.generate(z)})
-    return {"generate": case, "serving_default": case}
+    # The same seed gives the images of GAN.sample in the TF-only process.
+    sample_inputs = {"count": np.int32(4), "seed": np.int64(7)}
+    if gan.conditional:
+        sample_inputs["labels"] = np.array([2, 0, 9, 2], np.int32)
+    sample = ({**sample_inputs}, {"images": gan.sample(4, seed=7, labels=sample_inputs.get("labels"), verbose=0),
+                                  "latents": gan.latents(4, seed=7)})
+    return {"generate": case, "serving_default": case, "sample": sample}
 
 
 def pixelcnn_cases(model, x: np.ndarray) -> dict:
@@ -330,6 +336,11 @@ def test_family_signatures_check_their_own_inputs(exports, digits):
     generate = tf.saved_model.load(str(paths["conditional_gan"])).signatures["generate"]
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"`labels` must lie in \[0, 9\]"):
         generate(latents=tf.zeros((2, 4)), labels=tf.constant([1, 10]))
+    sample_gan = tf.saved_model.load(str(paths["conditional_gan"])).signatures["sample"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="labels must have `count` entries"):
+        sample_gan(count=tf.constant(3), seed=tf.constant(1, tf.int64), labels=tf.constant([1, 2]))
+    assert sample_gan(count=tf.constant(2), seed=tf.constant(1, tf.int64),
+                      labels=tf.constant([1, 2]))["images"].shape == (2, 8, 8, 1)
     log_likelihood = tf.saved_model.load(str(paths["pixelcnn"])).signatures["log_likelihood"]
     with pytest.raises(tf.errors.InvalidArgumentError, match="must be 0 or 1"):
         log_likelihood(images=tf.constant(xt[:2]))  # grey images for a binary model

@@ -252,7 +252,7 @@ def test_ema_follows_its_formula_and_is_what_sample_uses(digits):
     for _ in range(5):
         gan.train_on_batch(x[:32])
     assert not same(values(gan.generator.weights), values(gan.ema_generator.weights))
-    z = np.random.default_rng(7).standard_normal((6, gan.latent_dim)).astype("float32")
+    z = gan.latents(6, seed=7)  # what sample(6, seed=7) decodes
     samples = gan.sample(6, seed=7)
     np.testing.assert_allclose(samples, gan.ema_generator(z, training=False).numpy(), rtol=1e-6)
     raw = gan.generator(z, training=False).numpy()
@@ -385,12 +385,20 @@ def test_generate_refuses_a_batch_size_that_is_not_a_positive_int(batch_size):
     assert gan.generate(z, batch_size=3).shape == (4, *gan.example_shape)  # a valid size still splits the batch
 
 
-@pytest.mark.parametrize("seed", ["a", 1.5, -1, [1, 2]])
-def test_sample_refuses_a_seed_that_is_not_a_non_negative_int(seed):
+@pytest.mark.parametrize("seed", ["a", 1.5, True, [1, 2]])
+def test_sample_refuses_a_seed_that_is_not_an_int(seed):
     gan = tiny_mlp_gan()
     with pytest.raises(InputValidationError, match="seed"):
         gan.sample(4, seed=seed, verbose=0)
     np.testing.assert_array_equal(gan.sample(4, seed=np.int64(5), verbose=0), gan.sample(4, seed=5, verbose=0))
+
+
+def test_any_int_seeds_sample_as_every_family_does_and_none_draws_fresh_latents():
+    gan = tiny_mlp_gan()
+    negative, huge = gan.sample(4, seed=-1, verbose=0), gan.sample(4, seed=2**40, verbose=0)
+    assert not np.array_equal(negative, huge)
+    np.testing.assert_array_equal(negative, gan.sample(4, seed=-1, verbose=0))
+    assert not np.array_equal(gan.latents(4), gan.latents(4))  # fresh seeds from the model's generator
 
 
 @pytest.mark.slow
@@ -465,6 +473,6 @@ def test_gan_monitor_saves_fixed_noise_grids(tmp_path, digits):
     gan.fit(x[:64], epochs=3, batch_size=32, callbacks=[monitor], verbose=0)
     assert [p.name for p in monitor.paths] == ["epoch_002.png", "epoch_003.png"]
     assert all(p.stat().st_size > 1000 for p in monitor.paths)
-    # Every grid comes from the same latent vectors, drawn once from the seed.
-    z = np.random.default_rng(0).standard_normal((20, gan.latent_dim)).astype("float32")
-    np.testing.assert_array_equal(monitor.z, z)
+    # Every grid comes from the same latent vectors, drawn once from the seed: sample(20, seed=0)'s.
+    np.testing.assert_array_equal(monitor.z, gan.latents(20, seed=0))
+    np.testing.assert_allclose(gan.generate(monitor.z), gan.sample(20, seed=0, verbose=0), rtol=1e-6)

@@ -32,8 +32,9 @@ def outputs(name: str, model, x: np.ndarray) -> dict[str, np.ndarray]:
     if name == "vqvae":
         return {"codes": model.codes(x), "log_likelihood": model.log_likelihood(binary),
                 "samples": model.sample(2, seed=1)}
-    if name == "gan":
-        return {"samples": model.sample(4, seed=1)}
+    if name == "gan":  # generate pins the weights; sample also the seed convention (stateless_pair)
+        z = np.linspace(-2, 2, 4 * model.latent_dim, dtype=np.float32).reshape(4, model.latent_dim)
+        return {"samples": model.sample(4, seed=1), "generated": model.generate(z)}
     if name == "pixelcnn":
         return {"log_likelihood": model.log_likelihood(binary), "samples": model.sample(2, seed=1)}
     if name == "realnvp":

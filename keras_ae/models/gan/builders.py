@@ -96,9 +96,7 @@ def build_dcgan(
             (tanh output, as in the paper; scale data with ``gan.from_unit_range``).
         discriminator_norm: ``"batch"`` (the paper), ``"layer"`` or ``None``; use
             ``"layer"`` with ``loss="wasserstein_gp"``.
-        ema_decay: Generator weight EMA for sampling (``None`` disables it).
-        seed: Seed of the training noise.
-        name: Model name.
+        ema_decay, seed, name: As for :func:`build_gan`.
 
     Returns:
         An (uncompiled) :class:`GAN`.
@@ -144,11 +142,8 @@ def build_conditional_gan(
         kernel_size: DCGAN kernel size.
         generator_units: MLP generator widths.
         discriminator_units: MLP discriminator widths.
-        data_range: ``(0, 1)`` or ``(-1, 1)``.
-        discriminator_norm: DCGAN discriminator normalization.
-        ema_decay: Generator weight EMA for sampling.
-        seed: Seed of the training noise.
-        name: Model name.
+        discriminator_norm: DCGAN discriminator normalization (see :func:`build_dcgan`).
+        data_range, ema_decay, seed, name: As for :func:`build_gan`.
 
     Returns:
         An (uncompiled) conditional :class:`GAN`.

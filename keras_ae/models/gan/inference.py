@@ -10,8 +10,10 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
-from keras_ae.export.endpoints import ExportOptions, describe_data, make_endpoint, tensor_spec
-from keras_ae.validation import check_array, check_count, check_int
+from keras_ae.export.endpoints import (MAX_SAMPLE_COUNT, ExportOptions, describe_data, make_endpoint,
+                                       sample_endpoint, tensor_spec)
+from keras_ae.random import next_stateless_seed, stateless_pair
+from keras_ae.validation import check_array, check_count, check_int, check_seed
 
 
 class GANInference:
@@ -139,6 +141,31 @@ class GANInference:
         images = np.concatenate(out).astype(np.float32)
         return self.to_unit_range(images) if unit_range else images
 
+    def latents(self, n: int, seed: int | None = None) -> np.ndarray:
+        """The latent vectors ``z ~ N(0, I)`` that :meth:`sample` decodes for ``(n, seed)``.
+
+        Drawn with ``tf.random.stateless_normal`` from :func:`keras_ae.random.stateless_pair`,
+        as the exported ``sample`` signature draws them, so one seed gives the same images in
+        Python and in TF Serving.
+
+        Args:
+            n: Number of latent vectors, an int >= 0.
+            seed: Any int (same seed, same latents); ``None`` takes a fresh seed from the
+                model's seed generator.
+
+        Returns:
+            float32 ``(n, latent_dim)``.
+
+        Example:
+            >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,))
+            >>> gan.latents(3, seed=0).shape, bool(np.array_equal(gan.latents(3, seed=0), gan.latents(3, seed=0)))
+            ((3, 4), True)
+        """
+        n = check_int(n, "n", minimum=0)
+        seed = check_seed(seed)
+        pair = next_stateless_seed(self.seed_generator) if seed is None else stateless_pair(seed)
+        return tf.random.stateless_normal((n, self.latent_dim), seed=pair).numpy()
+
     def sample(self, n: int, seed: int | None = None, labels=None, use_ema: bool = True,
                batch_size: int = 256, unit_range: bool = False, verbose: int = 1) -> np.ndarray:
         """Draws ``n`` samples ``G(z)``, ``z ~ N(0, I)``, with the EMA generator by default.
@@ -147,7 +174,8 @@ class GANInference:
             n: Number of samples, an int >= 0 (0: an empty array, as every family's ``sample``);
                 generated in batches, refused when the result would exceed
                 :data:`~keras_ae.validation.MAX_RESULT_BYTES` (1 GiB).
-            seed: Integer >= 0 seeding the latent draw (same seed, same samples); ``None``: fresh noise.
+            seed: Any int seeding the latent draw (:meth:`latents`; same seed, same samples, also
+                through the exported ``sample`` signature); ``None``: fresh noise.
             labels: Conditional GAN: class ids ``(n,)``; default cycles ``0, 1, ..., K-1``.
             use_ema, batch_size, unit_range, verbose: As for :meth:`generate`.
 
@@ -162,9 +190,7 @@ class GANInference:
         """
         # The latents are drawn at once, then the images generated batch by batch.
         n = check_count(n, "n", 4 * (int(np.prod(self.example_shape)) + self.latent_dim), "samples")
-        if seed is not None:  # NumPy would raise a TypeError deep in SeedSequence for 'a' or 1.5
-            seed = check_int(seed, "seed", minimum=0)
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
+        z = self.latents(n, seed)
         if self.conditional and labels is None:
             labels = np.arange(n) % self.num_classes
         if n == 0:  # generate() refuses an empty batch of latents; no samples asked for is a valid request
@@ -177,14 +203,16 @@ class GANInference:
     # -- serving: the export signatures of the family ----------------------------------
     def serving_endpoints(self, options: ExportOptions) -> list:
         """``generate``: latents (and ``labels`` for a conditional GAN) -> images in the
-        model's data range, computed by the generator :meth:`sample` uses (the EMA
-        generator when there is one). The discriminator is not exported.
+        model's data range; ``sample``: ``count``, ``seed`` (and ``labels``) -> images and
+        latents, the images of ``sample(count, seed=seed)`` (the latents of :meth:`latents`).
+        Both use the generator :meth:`sample` uses (the EMA generator when there is one).
+        The discriminator is not exported.
 
         Example:
             >>> from keras_ae.export import ExportOptions
             >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,))
             >>> [e.name for e in gan.serving_endpoints(ExportOptions())]
-            ['generate']
+            ['generate', 'sample']
         """
         network = self.sampling_generator
         inputs = {"latents": tensor_spec((self.latent_dim,), "latents")}
@@ -198,8 +226,34 @@ class GANInference:
                 return {"images": network(latents, training=False)}
             return {"images": network([latents, tf.reshape(labels, [-1, 1])], training=False)}
 
+        def draw(count, seed):
+            return tf.random.stateless_normal(tf.stack([count, self.latent_dim]), seed=stateless_pair(seed))
+
         doc = "latents" + (", labels" if self.conditional else "") + " -> images"
-        return [make_endpoint("generate", generate, inputs, doc, ranges)]
+        endpoints = [make_endpoint("generate", generate, inputs, doc, ranges)]
+        if not self.conditional:
+            def sample_unconditional(count, seed):
+                z = draw(count, seed)
+                return {**generate(z), "latents": z}
+
+            endpoints.append(sample_endpoint(sample_unconditional, "images, latents", "z ~ N(0, I), as GAN.sample"))
+            return endpoints
+
+        def sample(count, seed, labels):
+            # One label per image: the graph refuses labels whose length is not count.
+            check = tf.debugging.assert_equal(tf.size(labels), count, message="labels must have `count` entries")
+            with tf.control_dependencies([check]):
+                labels = tf.identity(labels)
+            z = draw(count, seed)
+            return {**generate(z, labels), "latents": z}
+
+        specs = {"count": tf.TensorSpec((), tf.int32, name="count"), "seed": tf.TensorSpec((), tf.int64, name="seed"),
+                 "labels": inputs["labels"]}
+        endpoints.append(make_endpoint(
+            "sample", sample, specs,
+            f"count, seed, labels -> images, latents (z ~ N(0, I), as GAN.sample; count <= {MAX_SAMPLE_COUNT})",
+            {"count": (0, MAX_SAMPLE_COUNT), "labels": ranges["labels"]}))
+        return endpoints
 
     def serving_metadata(self) -> dict:
         """Facts recorded in an export's metadata: latents, output range, conditioning."""

@@ -14,7 +14,7 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from keras_ae.validation import check_int
+from keras_ae.validation import check_int, check_seed
 
 
 class GANMonitor(keras.callbacks.Callback):
@@ -29,7 +29,7 @@ class GANMonitor(keras.callbacks.Callback):
         n: Number of samples in the grid.
         cols: Images per row.
         every: Save after every ``every``-th epoch (and after the last one).
-        seed: Seed of the fixed latent vectors.
+        seed: Seed of the fixed latent vectors (the latents of ``GAN.sample(n, seed=seed)``).
         labels: Class ids for a conditional GAN (default cycles through the classes,
             so each column is one class with ``cols == num_classes``).
         use_ema: Sample from the EMA generator when available.
@@ -55,14 +55,14 @@ class GANMonitor(keras.callbacks.Callback):
         self.n = check_int(n, "n", minimum=1)
         self.cols = check_int(cols, "cols", minimum=1)
         self.every = check_int(every, "every", minimum=1)
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.labels = None if labels is None else np.asarray(labels)
         self.use_ema = use_ema
         self.paths: list[Path] = []
         self._last_saved = None
 
     def on_train_begin(self, logs=None):
-        self.z = np.random.default_rng(self.seed).standard_normal((self.n, self.model.latent_dim)).astype(np.float32)
+        self.z = self.model.latents(self.n, self.seed)  # the latents of model.sample(n, seed=seed)
         if self.model.conditional and self.labels is None:
             self.labels = np.arange(self.n) % self.model.num_classes
 
