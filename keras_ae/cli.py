@@ -342,7 +342,7 @@ def _finish_training(args: argparse.Namespace, config: dict, model, history: dic
     if isinstance(getattr(model, "info", None), dict):  # saved with the model, read by `export`
         model.info.update({"dataset": config["dataset"], "data_dir": config["data_dir"],
                            "binarized": bool(config["binarize"]), "seed": config["seed"],
-                           "train_examples": n_train,
+                           "dataset_options": _dataset_options(config), "train_examples": n_train,
                            "epochs": config["epochs"], "final_metrics": final, "trained_with": f"{PROG} train"})
     save_model(model, model_path)
     history_path.write_text(json.dumps(history, indent=2))
@@ -417,7 +417,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     info = getattr(model, "info", None) or {}
     dataset = args.dataset or info.get("dataset") or "digits"
     data_dir = args.data_dir or (None if args.dataset else info.get("data_dir"))
-    _, (x_test, y_test) = load_dataset(dataset, data_dir=data_dir)
+    # The recorded dataset is loaded as `train` loaded it (an image folder's size, colour mode and
+    # split); another image folder at the model's own image size and colour mode.
+    options = dict(info.get("dataset_options") or {}) if dataset == info.get("dataset") else {}
+    if "image_size" in options:
+        options["image_size"] = tuple(options["image_size"])
+    if dataset.startswith("dir:") and not options:
+        shape = tuple(getattr(model, "example_shape", None) or getattr(model, "image_shape", None) or ())
+        if len(shape) == 3 and shape[-1] in (1, 3):
+            options = {"image_size": shape[:2], "color_mode": "grayscale" if shape[-1] == 1 else "rgb"}
+    _, (x_test, y_test) = load_dataset(dataset, data_dir=data_dir, **options)
     if args.binarize or (info.get("binarized") and not args.dataset):  # as `train --binarize` did
         from keras_ae.data import binarize
 

@@ -146,6 +146,22 @@ def test_image_size_rules(digits):
         keras_ae.load_dataset("digits", image_size=(8, 8))
 
 
+def test_arrays_larger_than_the_bound_are_refused_before_decoding_and_stream_instead(digits, monkeypatch):
+    import keras_ae.data.folders as folders
+
+    monkeypatch.setattr(folders, "MAX_RESULT_BYTES", 40 * 28 * 28 * 4 - 1)  # one float32 byte short of 40 digits
+    decoded = []
+    monkeypatch.setattr(folders, "_keras_datasets", lambda *a: decoded.append(a))
+    with pytest.raises(InputValidationError, match=r"as_dataset=True") as exc:
+        keras_ae.load_dataset(f"dir:{digits}")
+    _one_line_naming(exc, str(digits))
+    assert decoded == []  # refused before any image was decoded into arrays
+    monkeypatch.undo()
+    monkeypatch.setattr(folders, "MAX_RESULT_BYTES", 40 * 28 * 28 * 4 - 1)
+    train_ds, _ = keras_ae.load_dataset(f"dir:{digits}", as_dataset=True)  # streaming is not bounded by it
+    assert sum(1 for _ in train_ds) == 32
+
+
 def test_unreadable_file_is_named(digits, monkeypatch):
     import PIL.Image
 
@@ -229,5 +245,11 @@ def test_cli_folder_flags_resize_split_and_are_refused_for_other_datasets(digits
     config = json.loads((out / "config.json").read_text())
     assert (config["image_size"], config["color_mode"], config["validation_split"]) == ([14, 14], "grayscale", 0.25)
     assert keras.models.load_model(out / "model.keras").encoder.input_shape == (None, 14, 14, 1)
+    # `evaluate` loads the folder as `train` did: 14x14, the same 25% test split (10 of 40 files).
+    assert main(["evaluate", str(out / "model.keras"), "--json", str(out / "eval.json")]) == 0
+    assert json.loads((out / "eval.json").read_text())["results"]["loss"] == pytest.approx(
+        json.loads((out / "history.json").read_text())["val_loss"][-1], rel=1e-4)
+    other = write_digits(tmp_path / "other", 10, classes=False)  # 28x28 files: read at the model's 14x14
+    assert main(["evaluate", str(out / "model.keras"), "--dataset", f"dir:{other}"]) == 0
     assert main(["train", "dense", "--dataset", "digits", "--image-size", "14", "14", "--epochs", "1",
                  "--out", str(tmp_path / "refused"), *SMALL]) == 2

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_ae.errors import DatasetNotAvailableError, InputValidationError
-from keras_ae.validation import check_float
+from keras_ae.validation import MAX_RESULT_BYTES, check_float
 
 DIR_PREFIX = "dir:"
 # The extensions image_dataset_from_directory reads (it skips other files silently; keras_ae refuses them).
@@ -291,7 +291,8 @@ def load_image_folder(
 
     Raises:
         DatasetNotAvailableError: a missing, empty or unreadable folder, or a bad file.
-        InputValidationError: a bad argument, or images that do not fit ``image_size``.
+        InputValidationError: a bad argument, images that do not fit ``image_size``, or arrays
+            above :data:`~keras_ae.validation.MAX_RESULT_BYTES` (stream those with ``as_dataset=True``).
 
     Example:
         >>> from PIL import Image
@@ -319,6 +320,14 @@ def load_image_folder(
             raise InputValidationError(
                 f"validation_split={validation_split} of the {n_files} images of {root} leaves a split empty; "
                 "add images or change validation_split.")
+    channels = 1 if scan.color_mode == "grayscale" else 3
+    array_bytes = (n_files + len(scan.test_files)) * scan.image_size[0] * scan.image_size[1] * channels * 4
+    if not as_dataset and array_bytes > MAX_RESULT_BYTES:  # refused before decoding anything into memory
+        raise InputValidationError(
+            f"The {n_files + len(scan.test_files)} images of {root} at {scan.image_size[0]}x{scan.image_size[1]}x"
+            f"{channels} would take {array_bytes / 2**30:.1f} GiB as float32 arrays (the bound is "
+            f"{MAX_RESULT_BYTES / 2**30:.0f} GiB); stream them with as_dataset=True (keras-ae train --stream) "
+            "or pass a smaller image_size.")
     train_ds, test_ds = _keras_datasets(scan, validation_split, seed)
 
     def convert(*element):
