@@ -38,6 +38,7 @@ from keras_ae.models import (
     build_conditional_gan,
     build_contractive_ae,
     build_conv_ae,
+    build_conv1d_ae,
     build_dcgan,
     build_ddpm,
     build_dense_ae,
@@ -62,7 +63,7 @@ from keras_ae import export
 __all__ = [
     "GAN", "VAE", "AutoEncoder", "DatasetNotAvailableError", "InputValidationError",
     "KerasAEError", "TrainingDivergedError", "UnknownNameError", "__version__",
-    "build_conditional_gan", "build_contractive_ae", "build_conv_ae", "build_dcgan", "build_ddpm",
+    "build_conditional_gan", "build_contractive_ae", "build_conv1d_ae", "build_conv_ae", "build_dcgan", "build_ddpm",
     "build_dense_ae", "build_denoising_ae", "build_diffusion", "build_gan", "build_hashing_ae", "build_linear_ae",
     "build_pixelcnn", "build_pixelrnn", "build_realnvp", "build_sparse_ae", "build_tied_ae", "build_vae",
     "build_vqvae", "export", "fit_pca", "load_dataset", "make_tf_dataset",

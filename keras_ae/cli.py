@@ -1,4 +1,4 @@
-"""The ``keras-ae`` command line: train, evaluate, export, recipes and datasets.
+"""The ``keras-ae`` command line: train, evaluate, export, sample, reconstruct, recipes and datasets.
 
 Examples::
 
@@ -6,6 +6,8 @@ Examples::
     keras-ae train denoising --dataset digits --epochs 2 --out runs/cli_denoising
     keras-ae evaluate runs/cli_denoising/model.keras
     keras-ae export runs/cli_denoising/model.keras --name digits_denoiser
+    keras-ae reconstruct runs/cli_denoising/model.keras --input noisy_pngs/ --out denoised/
+    keras-ae sample runs/cli_vae/model.keras -n 64 --out samples/ --seed 0
     keras-ae recipes list
 
 Training is resumable: after a crash, the same ``train`` command continues from the last
@@ -45,10 +47,13 @@ from keras_ae.cli_config import (
     FOLDER_SETTINGS, MAX_SEED, TRAIN_DEFAULTS, UsageError, _RESUME_FREE, _one_line, _show, folder_options,
     resolve_train_config,
 )
+from keras_ae.cli_files import add_file_commands
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 PROG = "keras-ae"
 RECIPES_ENV = "KERAS_AE_RECIPES"
+# The builders that standardize a table's columns inside the model (their `standardize=` argument).
+TABLE_MODELS = ("dense", "vae")
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -176,6 +181,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{out / BACKUP_DIR} holds an unfinished run with {int(resumed['epoch'])} epochs done, more than "
             f"--epochs {config['epochs']}. Pass --epochs {int(resumed['epoch'])} or more to finish it, or --fresh "
             "to start over.")
+    from keras_ae.data import is_table_name
+
+    if is_table_name(config["dataset"]) and config["model"] not in TABLE_MODELS:  # before reading the table
+        raise UsageError(f"A table ({_show(config['dataset'])}) trains {' or '.join(TABLE_MODELS)} (they standardize "
+                         f"the columns inside the model), not {_show(config['model'])}.")
     keras.utils.set_random_seed(int(config["seed"]))
     if config["stream"]:
         return _train_streamed(args, config, out, resumed, fingerprint)
@@ -188,7 +198,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         from keras_ae.data import binarize
 
         x_train, x_test = binarize(x_train, seed=int(config["seed"])), binarize(x_test, seed=int(config["seed"]) + 1)
-    model = _build_model(config["model"], tuple(x_train.shape[1:]), config["params"])
+    model = _build_model(config["model"], tuple(x_train.shape[1:]), {**config["params"], **_table_params(config,
+                                                                                                       x_train)})
     levels = _announce_grid(model, config)
     if levels:
         x_train, x_test = quantize(x_train, levels), quantize(x_test, levels)
@@ -221,12 +232,30 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _dataset_options(config: dict) -> dict:
-    """The folder arguments of :func:`keras_ae.load_dataset` for ``--dataset dir:PATH`` (none otherwise)."""
-    from keras_ae.data import is_dir_name
+    """The arguments of :func:`keras_ae.load_dataset` for an image folder or a table (none otherwise)."""
+    from keras_ae.data import is_dir_name, is_table_name
 
-    if not is_dir_name(config["dataset"]):
+    if not (is_dir_name(config["dataset"]) or is_table_name(config["dataset"])):
         return {}
     return {"seed": int(config["seed"]), **folder_options(config)}
+
+
+def _table_params(config: dict, x_train) -> dict:
+    """Builder arguments of a table: standardization on the training rows and the squared error.
+
+    The standardization statistics become weights of the model (not config.json values), so
+    the saved model and its export take raw rows.
+    """
+    from keras_ae.data import is_table_name
+
+    if not is_table_name(config["dataset"]):
+        return {}
+    params = dict(config["params"])
+    if config["model"] == "vae":
+        params.setdefault("likelihood", "gaussian")
+    else:
+        params.setdefault("loss", "mse")
+    return {**params, "standardize": x_train}
 
 
 def _announce_grid(model, config: dict) -> int | None:
@@ -260,6 +289,11 @@ def _train_streamed(args: argparse.Namespace, config: dict, out: Path, resumed, 
     from keras_ae.errors import InputValidationError, TrainingDivergedError
     from keras_ae.training.checkpoints import clear_backup, fit_resumable
 
+    from keras_ae.data import is_table_name
+
+    if is_table_name(config["dataset"]):
+        raise UsageError("--stream does not apply to tables: the model's standardization is learned from the "
+                         "training rows in memory; drop --stream.")
     if "as_dataset" not in inspect.signature(load_dataset).parameters:
         raise UsageError("--stream needs keras_ae.load_dataset(..., as_dataset=True), which this version lacks.")
     # Unbatched (image, label) elements, float32 in [0, 1].
@@ -617,7 +651,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="JSON or YAML file with these settings (keys: " + ", ".join(TRAIN_DEFAULTS) + ")")
     train.add_argument("--dataset", help="dataset name (default digits; mnist10k: the MNIST test set split "
                                          "8,000 / 2,000 that ships with keras_ae; dir:PATH: a folder of images, "
-                                         "one sub-folder per class; see `keras-ae datasets`)")
+                                         "one sub-folder per class; csv:PATH / npy:PATH: a numeric table, "
+                                         "standardized inside the model; see `keras-ae datasets`)")
     train.add_argument("--data-dir", help="folder with a Keras-format <dataset>.npz for offline use "
                                           "(not for digits or mnist10k, which ship with keras_ae)")
     train.add_argument("--image-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
@@ -625,8 +660,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--color-mode", choices=("grayscale", "rgb"),
                        help="dir:PATH only: grayscale or rgb (default: grayscale when every image is grey)")
     train.add_argument("--validation-split", type=float,
-                       help="dir:PATH without a test/ folder: fraction held out as the test split (default 0.2, "
-                            "shuffled with --seed)")
+                       help="dir:PATH without a test/ folder, or a table (csv:PATH, npy:PATH): fraction held "
+                            "out as the test split (default 0.2, shuffled with --seed)")
+    train.add_argument("--label-column", metavar="NAME",
+                       help="csv:PATH only: the column of class labels (left out of the features)")
+    train.add_argument("--missing", choices=("error", "drop"),
+                       help="csv:PATH only: refuse rows with missing values (error, default) or drop them")
     train.add_argument("--epochs", type=int, help="training epochs (default 10)")
     train.add_argument("--batch-size", type=int, help="batch size (default 128)")
     train.add_argument("--learning-rate", type=float, help="Adam learning rate (default 1e-3)")
@@ -694,6 +733,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     datasets = add("datasets", cmd_datasets, "List the datasets and whether each is available offline.")
     datasets.add_argument("--data-dir", help="folder with Keras-format <name>.npz files to check")
+    add_file_commands(add)  # sample, reconstruct: keras_ae.cli_files
     return parser
 
 

@@ -25,10 +25,13 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "model": None, "dataset": "digits", "data_dir": None, "epochs": 10, "batch_size": 128,
     "learning_rate": 1e-3, "seed": 0, "limit": None, "binarize": False, "validation": True, "out": None,
     "steps_per_execution": None, "tensorboard": None, "stream": False, "quantize": None,
-    "image_size": None, "color_mode": None, "validation_split": None, "params": {},
+    "image_size": None, "color_mode": None, "validation_split": None, "label_column": None, "missing": None,
+    "params": {},
 }
-# Settings of image folders (--dataset dir:PATH) only; left out of a run's fingerprint while unset.
-FOLDER_SETTINGS = ("image_size", "color_mode", "validation_split")
+# Settings of image folders (--dataset dir:PATH) and tables (csv:PATH, npy:PATH); left out of a
+# run's fingerprint while unset. validation_split applies to both.
+FOLDER_SETTINGS = ("image_size", "color_mode", "validation_split", "label_column", "missing")
+_FOLDER_ONLY, _TABLE_ONLY = ("image_size", "color_mode"), ("label_column", "missing")
 # --quantize LEVELS: at most 8-bit grids (the flow and diffusion families score 8-bit images).
 MAX_QUANTIZE_LEVELS = 256
 # The builders' shape arguments (their first, positional one): the CLI passes the dataset's shape.
@@ -258,10 +261,13 @@ def _is_int(value: Any) -> bool:
 
 
 def check_folder_settings(config: dict) -> None:
-    """Checks ``image_size``, ``color_mode`` and ``validation_split`` (image folders only).
+    """Checks the settings of image folders and tables (``FOLDER_SETTINGS``).
 
-    They are config-file keys (``--config``): ``image_size: [64, 64]``, ``color_mode: rgb``,
-    ``validation_split: 0.1``; unset, :func:`keras_ae.load_dataset`'s defaults apply.
+    ``image_size`` and ``color_mode`` apply to image folders (``dir:PATH``), ``label_column``
+    and ``missing`` to tables (``csv:PATH``, ``npy:PATH``), ``validation_split`` to both. They
+    are flags and config-file keys (``--config``): ``image_size: [64, 64]``, ``color_mode: rgb``,
+    ``validation_split: 0.1``, ``label_column: diagnosis``, ``missing: drop``; unset,
+    :func:`keras_ae.load_dataset`'s defaults apply.
 
     Example:
         >>> check_folder_settings({"dataset": "digits", "image_size": [28, 28]})
@@ -272,9 +278,20 @@ def check_folder_settings(config: dict) -> None:
     given = [key for key in FOLDER_SETTINGS if config.get(key) is not None]
     if not given:
         return
-    if not str(config.get("dataset", "")).startswith("dir:"):
-        raise UsageError(f"{given[0]} applies to image folders (--dataset dir:PATH) only, not "
-                         f"{_show(config.get('dataset'))}.")
+    dataset = str(config.get("dataset", ""))
+    from keras_ae.data.tables import is_table_name
+
+    folder, table = dataset.startswith("dir:"), is_table_name(dataset)
+    for key in given:
+        if key in _FOLDER_ONLY and not folder:
+            raise UsageError(f"{key} applies to image folders (--dataset dir:PATH) only, not "
+                             f"{_show(config.get('dataset'))}.")
+        if key in _TABLE_ONLY and not table:
+            raise UsageError(f"{key} applies to tables (--dataset csv:PATH or npy:PATH) only, not "
+                             f"{_show(config.get('dataset'))}.")
+        if not (folder or table):
+            raise UsageError(f"{key} applies to image folders (dir:PATH) and tables (csv:PATH, npy:PATH) only, "
+                             f"not {_show(config.get('dataset'))}.")
     size = config.get("image_size")
     if size is not None and (not isinstance(size, list) or len(size) != 2
                              or not all(_is_int(d) and d >= 1 for d in size)):
@@ -284,10 +301,15 @@ def check_folder_settings(config: dict) -> None:
     split = config.get("validation_split")
     if split is not None and (isinstance(split, bool) or not isinstance(split, (int, float)) or not 0 < split < 1):
         raise UsageError(f"validation_split must be a fraction in (0, 1), got {_show(split)}.")
+    column = config.get("label_column")
+    if column is not None and (not isinstance(column, str) or not column.strip() or len(column) > 1000):
+        raise UsageError(f"label_column must name a column of the table, got {_show(column)}.")
+    if config.get("missing") not in (None, "error", "drop"):
+        raise UsageError(f"missing must be error or drop, got {_show(config['missing'])}.")
 
 
 def folder_options(config: dict) -> dict:
-    """The :func:`keras_ae.load_dataset` arguments of the folder settings that are set.
+    """The :func:`keras_ae.load_dataset` arguments of the folder and table settings that are set.
 
     Example:
         >>> folder_options({"image_size": [28, 28], "color_mode": None, "validation_split": None})

@@ -505,13 +505,15 @@ def test_unknown_model_types_are_refused_listing_the_exportable_ones(tmp_path):
 # Defaults that make a smoke test slow without changing what it checks: the diffusion
 # bound signature runs the network once per step (1,000 by default).
 SMOKE_ARGUMENTS = {"diffusion": {"timesteps": 50}}
+# Builders of other data than images: the example shape they take instead of SHAPE.
+SMOKE_SHAPES = {"conv1d": (8, 1)}  # windows (length, channels) of a series
 # Families whose signatures take 3-30 CPU seconds to trace: in the full tier only.
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_every_registered_builder_exports_with_working_signatures(name, tmp_path):
     """Smoke test over keras_ae.models.BUILDERS: each model exports and every signature runs
     on inputs of its declared shape and dtype, returning outputs of the declared shape."""
-    model = BUILDERS[name](SHAPE, **SMOKE_ARGUMENTS.get(name, {}))
+    model = BUILDERS[name](SMOKE_SHAPES.get(name, SHAPE), **SMOKE_ARGUMENTS.get(name, {}))
     path = export(model, name, base_dir=tmp_path, allow_untrained=True)
     meta = read_metadata(path)
     loaded = tf.saved_model.load(str(path))

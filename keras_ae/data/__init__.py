@@ -8,7 +8,8 @@ Example:
 offline: ``load_dataset("mnist10k")``. TensorFlow Datasets load as ``"tfds:<name>"``
 (``"binarized_mnist"`` for short); with ``as_dataset=True`` every name streams as
 ``(train_ds, test_ds)`` of unbatched ``(image, label)`` elements. A folder of image files
-loads as ``"dir:PATH"`` (see :mod:`keras_ae.data.folders`).
+loads as ``"dir:PATH"`` (see :mod:`keras_ae.data.folders`), a numeric table as ``"csv:PATH"`` or
+``"npy:PATH"`` (see :mod:`keras_ae.data.tables`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from keras_ae.data.images import (
 )
 from keras_ae.data.manifolds import MANIFOLDS, broken_swiss_roll, check_test_fraction, helix, swiss_roll, twin_peaks
 from keras_ae.data.pipeline import make_tf_dataset
+from keras_ae.data.tables import TABLE_PREFIXES, Table, is_table_name, load_table, read_table, table_of
+from keras_ae.data.sequences import window_scores_to_series, windows
 from keras_ae.data.tfds import NO_LABEL, TFDS_DATASETS, is_prebinarized, is_tfds_name, load_tfds, tfds_status
 from keras_ae.errors import DatasetNotAvailableError, InputValidationError
 from keras_ae.validation import check_choice
@@ -56,6 +59,8 @@ def load_dataset(
     image_size: tuple[int, int] | None = None,
     color_mode: str | None = None,
     validation_split: float = 0.2,
+    label_column: str | None = None,
+    missing: str = "error",
 ):
     """Loads a dataset by name as float32 arrays, or as streaming ``tf.data`` datasets.
 
@@ -86,6 +91,16 @@ def load_dataset(
     corrupt or unreadable one fails with one line naming it. Images larger than
     ``image_size`` are resized; smaller ones are refused.
 
+    A numeric table loads as ``"csv:PATH"`` (a CSV file with a header line of column names)
+    or ``"npy:PATH"`` (``"npz:PATH"``: a 2-D ``.npy`` array, or an ``.npz`` with ``x`` and
+    optional ``y``), see :func:`~keras_ae.data.tables.load_table`: float32 rows ``(n, columns)``,
+    not rescaled (build the model with ``standardize=x_train``), ``y`` the ``label_column``'s
+    class ids (integers as they are; text labels mapped in sorted order to 0..K-1) or
+    ``None``. The test split is ``validation_split`` of the rows, shuffled with ``seed``. A
+    bad file fails with one error naming the file, the line (or row) and the column: no
+    header, ragged rows, missing values, text in a numeric column, infinite values, a
+    constant column, an unknown ``label_column``, a file above 2 GiB or 100,000 columns.
+
     With ``as_dataset=True`` the result is ``(train_ds, test_ds)``: ``tf.data.Dataset`` s of
     UNBATCHED ``(image, label)`` elements, image float32 ``(h, w, c)`` (or flat) in [0, 1],
     label an int64 scalar (``-1`` for unlabelled datasets; float32 intrinsic coordinates
@@ -95,7 +110,8 @@ def load_dataset(
     Batch, shuffle and prefetch yourself.
 
     Args:
-        name: One of :data:`DATASETS`, ``"tfds:<name>"``, ``"binarized_mnist"`` or ``"dir:PATH"``.
+        name: One of :data:`DATASETS`, ``"tfds:<name>"``, ``"binarized_mnist"``, ``"dir:PATH"``,
+            ``"csv:PATH"`` or ``"npy:PATH"``.
         data_dir: Keras datasets: folder with ``<name>.npz`` (or the file). TFDS: the TFDS
             data folder (default ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``). Ignored by
             ``digits`` and the manifolds; refused for ``"mnist10k"``, which ships inside the
@@ -107,15 +123,19 @@ def load_dataset(
         n_samples: Manifolds only: number of points (train + test).
         test_fraction: Manifolds only: fraction held out as the test split.
         noise: Manifolds only: Gaussian noise standard deviation.
-        seed: Manifolds: random seed. Folders: seed of the shuffle before ``validation_split``.
+        seed: Manifolds: random seed. Folders and tables: seed of the shuffle before ``validation_split``.
         as_dataset: Return streaming ``(train_ds, test_ds)`` instead of arrays.
         split: TFDS only: ``(train_split, test_split)``, e.g. ``("train[:90%]", "validation")``;
             a slice that selects nothing is refused.
         image_size: Folders only: ``(height, width)`` to load at (default: the images' own
             size, which must agree).
         color_mode: Folders only: ``"grayscale"`` or ``"rgb"`` (default: grey if every image is).
-        validation_split: Folders only: fraction held out as the test split when ``PATH/test``
-            does not exist.
+        validation_split: Folders and tables only: fraction held out as the test split (for
+            folders, when ``PATH/test`` does not exist).
+        label_column: CSV tables only: the name of the column of class labels (``None``: no labels).
+        missing: Tables only: ``"error"`` (default) refuses a missing value (an empty cell,
+            ``NA``, ``NaN``), naming its line and column; ``"drop"`` drops the rows with any
+            missing value and warns how many.
 
     Returns:
         ``Dataset((x_train, y_train), (x_test, y_test))``; unpacks like Keras' loaders
@@ -152,6 +172,14 @@ def load_dataset(
 
         Full MNIST from a local copy (no download), and TFDS data prepared in ``~/tfds``:
 
+        A CSV table with a label column (rows stay in their own units):
+
+        >>> _ = (tmp_dir / "cells.csv").write_text("size,mass,kind\\n" + "".join(
+        ...     f"{i},{i * i * 100},{'ab'[i % 2]}\\n" for i in range(10)))
+        >>> (x_train, y_train), (x_test, y_test) = load_dataset(f"csv:{tmp_dir}/cells.csv", label_column="kind")
+        >>> x_train.shape, x_test.shape, y_train.dtype
+        ((8, 2), (2, 2), dtype('int64'))
+
         ```python
         (x_train, y_train), (x_test, y_test) = load_dataset("mnist", data_dir="~/data/mnist")
         train_ds, test_ds = load_dataset("binarized_mnist", data_dir="~/tfds", as_dataset=True)
@@ -159,6 +187,17 @@ def load_dataset(
         ```
     """
     check_data_dir(data_dir)
+    if is_table_name(name):
+        given = [key for key, value in {"data_dir": data_dir, "split": split, "image_size": image_size,
+                                        "color_mode": color_mode}.items() if value is not None]
+        if given:
+            raise InputValidationError(f"{given[0]}= does not apply to a table ({name!r}).")
+        path, kind = table_of(name)
+        return load_table(path, label_column=label_column, missing=missing, validation_split=validation_split,
+                          seed=seed, format=kind, as_dataset=as_dataset)
+    if label_column is not None or missing != "error":
+        raise InputValidationError(f"{'label_column' if label_column is not None else 'missing'}= applies to tables "
+                                   f"('csv:PATH', 'npy:PATH') only, not {name!r}.")
     folder_only = {"image_size": image_size, "color_mode": color_mode}
     if is_dir_name(name):
         if data_dir is not None or split is not None:
@@ -168,11 +207,11 @@ def load_dataset(
     given = [key for key, value in folder_only.items() if value is not None]
     if given or validation_split != 0.2:
         raise InputValidationError(f"{(given or ['validation_split'])[0]}= applies to image folders "
-                                   f"('dir:PATH') only, not {name!r}.")
+                                   f"('dir:PATH'){'' if given else ' and tables'} only, not {name!r}.")
     if is_tfds_name(name):
         return load_tfds(name, data_dir=_expand(data_dir), flatten=flatten, download=bool(download),
                          split=split, as_dataset=as_dataset)
-    check_choice(name, "dataset", DATASETS + ("binarized_mnist", "tfds:<name>", "dir:PATH"))
+    check_choice(name, "dataset", DATASETS + ("binarized_mnist", "tfds:<name>", "dir:PATH", "csv:PATH", "npy:PATH"))
     if split is not None:
         raise InputValidationError(f"split= applies to TFDS datasets only, not {name!r}.")
     if name in IMAGE_DATASETS:
@@ -205,8 +244,9 @@ def dataset_status(name: str, data_dir: str | os.PathLike | None = None) -> str:
     Returns:
         ``"offline"`` (ships or generated), ``"local: <path>"``, ``"unusable: <path>
         (<why>)"`` for a broken ``.npz``, ``"download needed"``, or for TFDS names
-        ``"missing (prepare: <command>)"``; ``"dir:PATH"`` gives ``"local: PATH"`` or
-        ``"missing: PATH"`` (the files are checked when loaded).
+        ``"missing (prepare: <command>)"``; ``"dir:PATH"`` and the tables (``"csv:PATH"``,
+        ``"npy:PATH"``) give ``"local: PATH"`` or ``"missing: PATH"`` (the files are checked
+        when loaded).
 
     Example:
         >>> dataset_status("digits"), dataset_status("mnist10k")
@@ -218,6 +258,9 @@ def dataset_status(name: str, data_dir: str | os.PathLike | None = None) -> str:
     if is_dir_name(name):
         folder = folder_of(name)
         return f"local: {folder}" if folder.is_dir() else f"missing: {folder}"
+    if is_table_name(name):
+        path, _ = table_of(name)
+        return f"local: {path}" if path.is_file() else f"missing: {path}"
     if is_tfds_name(name):
         return tfds_status(name, _expand(data_dir))
     check_choice(name, "dataset", DATASETS + ("binarized_mnist", "tfds:<name>"))
@@ -243,4 +286,6 @@ __all__ = [
     "check_keras_npz", "corrupt", "corrupt_tensor", "dataset_status", "embedded_npz", "find_npz", "helix",
     "is_dir_name", "is_prebinarized", "load_dataset", "load_image_folder", "make_tf_dataset", "read_keras_npz",
     "scan_image_folder", "stream_keras_npz", "swiss_roll", "twin_peaks",
+    "TABLE_PREFIXES", "Table", "is_table_name", "load_table", "read_table", "table_of",
+    "window_scores_to_series", "windows",
 ]

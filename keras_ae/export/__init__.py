@@ -13,7 +13,8 @@ and a free batch dimension; the auto-encoder family exports::
 
 Modules: :mod:`~keras_ae.export.endpoints` (checked signatures),
 :mod:`~keras_ae.export.versions` (folders, versions, atomic publishing),
-:mod:`~keras_ae.export.exporter` (``export()`` and the metadata asset).
+:mod:`~keras_ae.export.exporter` (``export()`` and the metadata asset),
+:mod:`~keras_ae.export.tflite` (``format="tflite"``, run with LiteRT: :func:`run_tflite`, :func:`tflite_parity`).
 
 The package is also the function: ``keras_ae.export(model, name)`` calls
 :func:`~keras_ae.export.exporter.export`, while ``import keras_ae.export as m`` gives this
@@ -44,12 +45,14 @@ from keras_ae.export.versions import (
     DEFAULT_BASE_DIR, ExportExistsError, check_export_name, existing_versions, model_directory,
     remove_stale_temporaries,
 )
+from keras_ae.export.tflite import QUANTIZATIONS, TFLITE_FAMILIES, TFLITE_FILE, run_tflite, tflite_parity
 
 __all__ = [
-    "DEFAULT_BASE_DIR", "MAX_SAMPLE_COUNT", "METADATA_FILE", "Endpoint", "ExportError", "ExportExistsError",
-    "ExportOptions", "check_export_name", "data_name", "describe_data", "describe_endpoint", "existing_versions",
-    "export", "export_metadata", "family_for", "image_endpoints", "is_trained", "make_endpoint", "model_directory",
-    "read_metadata", "remove_stale_temporaries", "sample_endpoint", "tensor_spec", "to_uint8", "uint8_endpoint",
+    "DEFAULT_BASE_DIR", "MAX_SAMPLE_COUNT", "METADATA_FILE", "QUANTIZATIONS", "TFLITE_FAMILIES", "TFLITE_FILE",
+    "Endpoint", "ExportError", "ExportExistsError", "ExportOptions", "check_export_name", "data_name",
+    "describe_data", "describe_endpoint", "existing_versions", "export", "export_metadata", "family_for",
+    "image_endpoints", "is_trained", "make_endpoint", "model_directory", "read_metadata", "remove_stale_temporaries",
+    "run_tflite", "sample_endpoint", "tensor_spec", "tflite_parity", "to_uint8", "uint8_endpoint",
 ]
 
 

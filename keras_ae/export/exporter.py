@@ -27,10 +27,12 @@ from keras_ae.errors import InputValidationError, KerasAEError
 from keras_ae.export.endpoints import Endpoint, ExportOptions, describe_endpoint
 from keras_ae.export.versions import (_TMP_PREFIX, DEFAULT_BASE_DIR, _check_version, _exists, _publish,
                                       _publish_next, model_directory, remove_stale_temporaries)
+from keras_ae.validation import check_choice
 from keras_ae.version import __version__
 
 METADATA_FILE = "keras_ae_metadata.json"
 METADATA_FORMAT = "keras_ae.export/1"
+FORMATS = ("savedmodel", "tflite")
 
 
 class ExportError(KerasAEError, ValueError):
@@ -220,6 +222,8 @@ def export(
     check_values: bool = True,
     input_shape: Sequence[int] | None = None,
     allow_untrained: bool = False,
+    format: str = "savedmodel",
+    quantize: str | None = None,
 ) -> Path:
     """Exports ``model`` as a TensorFlow Serving SavedModel in ``base_dir/name/version/``.
 
@@ -252,6 +256,9 @@ def export(
         check_values: Check NaN/inf and the value range of float inputs in the graph.
         input_shape: Builds an unbuilt model for this per-example shape.
         allow_untrained: Export a model that was never trained (e.g. for a smoke test).
+        format: ``"savedmodel"``, or ``"tflite"`` for ``model.tflite`` with one signature per
+            endpoint (auto-encoder families; see :mod:`keras_ae.export.tflite`).
+        quantize: TFLite weights: ``None`` (float32), ``"float16"`` or ``"dynamic"`` (int8).
 
     Returns:
         The version folder, e.g. ``saved_models/mnist_denoiser/1``.
@@ -260,6 +267,7 @@ def export(
         InputValidationError: bad name or version.
         ExportError: unbuilt model without ``input_shape``, untrained model, unknown family.
         ExportExistsError: the version exists and ``overwrite`` is False.
+        UnknownNameError: unknown ``format`` or ``quantize``.
 
     Example:
         >>> model = build_denoising_ae((8, 8, 1), architecture="dense", hidden=(16,), code_dim=4)
@@ -277,6 +285,10 @@ def export(
         TensorShape([2, 8, 8, 1])
     """
     family = family_for(model)
+    if check_choice(format, "format", FORMATS) == "tflite" or quantize is not None:
+        from keras_ae.export import tflite  # same floor; here because tflite.py imports this module
+
+        tflite.check_tflite_export(model, family, format, quantize)
     model_dir = model_directory(base_dir, name)
     if version is not None:
         version = _check_version(version)
@@ -298,7 +310,10 @@ def export(
     temporary, created = _make_temporary(model_dir)
     try:
         os.chmod(temporary, 0o755)  # mkdtemp makes it owner-only; a server may run as another user
-        _write_savedmodel(temporary, endpoints, default, meta)
+        if format == "tflite":
+            tflite.write_tflite(temporary, endpoints, default, meta, quantize)
+        else:
+            _write_savedmodel(temporary, endpoints, default, meta)
         if version is None:
             target = _publish_next(temporary, model_dir)
         else:

@@ -10,6 +10,7 @@ from keras_ae.registry import BUILDERS
 from keras_ae.models.base import AutoEncoder, reconstruction_loss
 from keras_ae.models.dense import build_dense_ae, get_dense_decoder, get_dense_encoder
 from keras_ae.models.conv import build_conv_ae, get_conv_decoder, get_conv_encoder
+from keras_ae.models.conv1d import build_conv1d_ae, get_conv1d_decoder, get_conv1d_encoder
 from keras_ae.models.denoising import build_denoising_ae
 from keras_ae.models.sparse import build_sparse_ae
 from keras_ae.models.tied import TiedAutoEncoder, build_tied_ae, count_kernels, get_tied_decoder
@@ -35,4 +36,5 @@ __all__ = [
     "FlowVAE",
     "VQVAE", "build_vqvae", "get_code_prior",
     "RealNVP", "build_realnvp",
+    "build_conv1d_ae", "get_conv1d_decoder", "get_conv1d_encoder",
 ]

@@ -28,6 +28,56 @@ from keras_ae.replicas import nonempty_batch
 from keras_ae.validation import check_array, check_choice, check_int, short_repr
 
 RECONSTRUCTION_LOSSES = ("mse", "bce")
+# Names of the keras.layers.Normalization layers of a model that takes raw table rows: the
+# encoder's first layer standardizes them, the decoder's last one maps back to raw units.
+STANDARDIZE, UNSTANDARDIZE = "standardize", "unstandardize"
+
+
+def standardization_of(network: keras.Model, name: str = STANDARDIZE) -> keras.layers.Normalization | None:
+    """The ``Normalization`` layer called ``name`` among a sub-model's layers, or ``None``.
+
+    ``"standardize"`` is the encoder's first layer and ``"unstandardize"`` (``invert=True``)
+    the decoder's last one in the models built with ``standardize=x_train``
+    (:func:`~keras_ae.models.dense.standardization_layer`).
+
+    Args:
+        network: An encoder or decoder.
+        name: ``"standardize"`` or ``"unstandardize"``.
+
+    Returns:
+        The layer, or ``None``.
+
+    Example:
+        >>> model = build_dense_ae((3,), hidden=(4,), code_dim=2, loss="mse", standardize=np.eye(3))
+        >>> standardization_of(model.encoder).name, standardization_of(model.decoder, "unstandardize").invert
+        ('standardize', True)
+    """
+    for layer in network.layers:
+        if isinstance(layer, keras.layers.Normalization) and layer.name == name:
+            return layer
+    return None
+
+
+def standardization_moments(layer: keras.layers.Normalization) -> tuple[tf.Tensor, tf.Tensor]:
+    """Float32 mean and standard deviation ``(columns,)`` of a standardization layer, as it divides.
+
+    Keras' ``Normalization`` divides by ``max(sqrt(variance), epsilon)``; so do the losses.
+
+    Args:
+        layer: A built ``Normalization`` layer (adapted, or given its mean and variance).
+
+    Returns:
+        ``(mean, stddev)``, float32 tensors of shape ``(columns,)``.
+
+    Example:
+        >>> layer = build_dense_ae((2,), hidden=(4,), code_dim=1, loss="mse",
+        ...                        standardize=np.array([[0.0, 1.0], [2.0, 5.0]])).encoder.get_layer("standardize")
+        >>> [t.numpy().tolist() for t in standardization_moments(layer)]
+        [[1.0, 3.0], [1.0, 2.0]]
+    """
+    mean = tf.reshape(tf.cast(layer.mean, tf.float32), [-1])
+    variance = tf.reshape(tf.cast(layer.variance, tf.float32), [-1])
+    return mean, tf.maximum(tf.sqrt(variance), keras.config.epsilon())
 
 
 def reconstruction_loss(target, output, kind: str):
@@ -127,6 +177,7 @@ class AutoEncoder(Trainer, keras.Model):
         self.decoder = decoder
         self.loss_kind = check_choice(loss, "reconstruction loss", RECONSTRUCTION_LOSSES)
         self.corruption = corruption
+        self._check_standardization()
         if not np.isfinite(sparsity_l1) or sparsity_l1 < 0:
             raise InputValidationError(f"sparsity_l1 must be >= 0, got {sparsity_l1}.")
         self.sparsity_l1 = float(sparsity_l1)
@@ -155,6 +206,56 @@ class AutoEncoder(Trainer, keras.Model):
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
         return from_nested_config(cls, config, cls.nested_config_keys, custom_objects)
+
+    def _check_standardization(self) -> None:
+        """Standardized models pair the encoder's ``standardize`` with the decoder's ``unstandardize``
+        and train on the squared error of standardized values."""
+        forward = standardization_of(self.encoder, STANDARDIZE)
+        inverse = standardization_of(self.decoder, UNSTANDARDIZE)
+        if forward is None and inverse is None:
+            return
+        if forward is None or inverse is None:
+            has, lacks = (("encoder", "decoder") if inverse is None else ("decoder", "encoder"))
+            raise InputValidationError(
+                f"The {has} has a {(STANDARDIZE if inverse is None else UNSTANDARDIZE)!r} layer but the {lacks} lacks "
+                f"its counterpart; build both with standardize=x_train (build_dense_ae, build_vae).")
+        if any(not np.allclose(np.asarray(a), np.asarray(b)) for a, b in
+               ((forward.mean, inverse.mean), (forward.variance, inverse.variance))):
+            raise InputValidationError("The encoder's 'standardize' and the decoder's 'unstandardize' layers hold "
+                                       "different means or variances; adapt both on the same rows.")
+        if self.loss_kind != "mse":
+            raise InputValidationError(
+                "This model standardizes its inputs (the encoder starts with a 'standardize' layer), so it trains on "
+                f"the squared error of standardized values: it needs loss='mse' (likelihood='gaussian' for a VAE), "
+                f"not the [0, 1] loss {self.loss_kind!r}.")
+
+    @property
+    def standardization(self) -> keras.layers.Normalization | None:
+        """The encoder's ``standardize`` layer when the model takes raw table rows, else ``None``."""
+        return standardization_of(self.encoder, STANDARDIZE)
+
+    def standardized(self, x) -> tf.Tensor:
+        """``x`` (raw rows or reconstructions) in the units of the loss, float32: standardized
+        with the encoder's statistics when the model has them, else unchanged.
+
+        Args:
+            x: Rows ``(..., columns)`` in raw units (a tensor or an array).
+
+        Returns:
+            A float32 tensor of the same shape.
+
+        Example:
+            >>> model = build_dense_ae((2,), hidden=(4,), code_dim=1, loss="mse",
+            ...                        standardize=np.array([[0.0, 1.0], [2.0, 5.0]]))
+            >>> model.standardized(np.array([[1.0, 5.0]], "float32")).numpy().tolist()
+            [[0.0, 1.0]]
+        """
+        x = tf.cast(x, tf.float32)
+        layer = self.standardization
+        if layer is None:
+            return x
+        mean, stddev = standardization_moments(layer)
+        return (x - mean) / stddev
 
     def build(self, input_shape=None):
         # Encoder and decoder are functional models, already built at construction time;
@@ -384,7 +485,8 @@ class AutoEncoder(Trainer, keras.Model):
         inputs = self.corruption(x, training=training) if self.corruption is not None else x
         code = self.encoder(inputs, training=training)
         output = self.decoder(code, training=training)
-        rec = tf.reduce_mean(reconstruction_loss(target, output, self.loss_kind))
+        # A standardized model compares standardized values: every column counts equally.
+        rec = tf.reduce_mean(reconstruction_loss(self.standardized(target), self.standardized(output), self.loss_kind))
         terms = {"reconstruction": rec, **self.compute_penalties(inputs, code, training)}
         total = tf.add_n(list(terms.values()))
         if self.losses:  # layer regularizers (e.g. kernel_regularizer on a custom encoder)

@@ -130,13 +130,11 @@ def get_conv_decoder(
         output_shape: ``(height, width, channels)`` of the reconstruction.
         filters: Channels of each transposed convolution, code side first.
         code_dim: Size of a dense code, or ``None`` for a feature-map code.
-        kernel_size: Kernel size.
-        activation: Hidden activation.
+        kernel_size, activation, name: As for :func:`get_conv_encoder`.
         output_activation: ``"sigmoid"`` for [0, 1] images, ``"linear"`` otherwise.
-        name: Model name.
 
     Returns:
-        A functional ``keras.Model``.
+        A functional ``keras.Model`` from the code to images of ``output_shape``.
 
     Example:
         >>> get_conv_decoder((28, 28, 1)).input_shape

@@ -3,6 +3,11 @@
 Default: 784-128-64-32-64-128-784 with ReLU hidden units, a linear 32-unit code
 (Hinton & Salakhutdinov 2006 use linear code units) and a sigmoid output trained with
 cross-entropy. Images keep their shape: the encoder flattens, the decoder reshapes back.
+
+Numeric tables (``load_dataset("csv:PATH")``) train with ``standardize=x_train``: the encoder
+starts with a ``keras.layers.Normalization`` adapted on the raw training rows and the decoder
+ends with its inverse, so the model, its ``.keras`` file and its exports take and return raw
+rows while the loss compares standardized values.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ import keras
 import numpy as np
 
 from keras_ae.data.corruption import Corruption
+from keras_ae.data.tables import column_statistics
 from keras_ae.errors import InputValidationError
 from keras_ae.layers.k_sparse import KSparse
-from keras_ae.models.base import AutoEncoder
+from keras_ae.models.base import STANDARDIZE, UNSTANDARDIZE, AutoEncoder
 from keras_ae.models.common import (as_shape, as_units, check_int, check_nonnegative_float, check_parameter_budget,
                                     dense_parameter_count, output_activation_for)
 from keras_ae.registry import register_builder
+from keras_ae.validation import check_array, short_repr
 
 
 def check_k(k: int | None, code_dim: int) -> int | None:
@@ -49,6 +56,57 @@ def check_dense_arguments(input_shape: int | Sequence[int], hidden: Sequence[int
     return as_shape(input_shape), as_units(hidden, "hidden"), check_int(code_dim, "code_dim", minimum=1)
 
 
+def check_standardize(rows, input_shape: Sequence[int]) -> np.ndarray:
+    """The raw training rows a ``standardize=`` argument gives, checked: float32 ``(n, columns)``.
+
+    Args:
+        rows: Raw training rows ``(n, *input_shape)``; ``input_shape`` must be ``(columns,)``.
+        input_shape: The model's example shape.
+
+    Returns:
+        The rows as float32.
+
+    Raises:
+        InputValidationError: for image shapes, a wrong shape, NaN or infinite values, or
+            constant columns (standardizing would divide by zero), naming the columns.
+
+    Example:
+        >>> check_standardize([[1, 10], [3, 50]], (2,)).dtype
+        dtype('float32')
+    """
+    shape = tuple(input_shape)
+    if len(shape) != 1:
+        raise InputValidationError(
+            f"standardize= standardizes the columns of table rows, so input_shape must be (columns,), got {shape}; "
+            "scale images to [0, 1] instead.")
+    rows = check_array(rows, "standardize", expected_shape=shape)
+    column_statistics(rows, source="standardize (the training rows)")
+    return rows
+
+
+def standardization_layer(rows, invert: bool = False) -> keras.layers.Normalization:
+    """A ``keras.layers.Normalization`` adapted on raw training rows (mean and variance per column).
+
+    Args:
+        rows: Raw rows ``(n, columns)`` (checked with :func:`check_standardize`).
+        invert: ``False``: the encoder's first layer ``"standardize"``, ``(x - mean) / std``;
+            ``True``: the decoder's last layer ``"unstandardize"``, ``mean + x * std``.
+
+    Returns:
+        The built, adapted layer (its statistics are non-trainable weights saved with the model).
+
+    Example:
+        >>> layer = standardization_layer(np.array([[0.0, 10.0], [2.0, 30.0]]))
+        >>> layer.name, layer(np.array([[2.0, 10.0]])).numpy().tolist()
+        ('standardize', [[1.0, -1.0]])
+    """
+    rows = check_array(rows, "standardize", expected_shape=(None,))
+    layer = keras.layers.Normalization(axis=-1, invert=invert, name=UNSTANDARDIZE if invert else STANDARDIZE)
+    layer.build((None, rows.shape[1]))  # before adapt, so the saved build config has no row count
+    layer.adapt(rows)
+    return layer
+
+
 def dense_ae_parameter_count(input_shape: Sequence[int], hidden: Sequence[int], code_dim: int) -> tuple[int, int]:
     """Parameters of the dense encoder and of its mirrored decoder, computed without building them.
 
@@ -68,6 +126,7 @@ def get_dense_encoder(
     code_activation: str = "linear",
     k: int | None = None,
     name: str = "encoder",
+    standardize: np.ndarray | None = None,
 ) -> keras.Model:
     """A dense encoder ``x -> h`` (flattens image inputs).
 
@@ -79,6 +138,8 @@ def get_dense_encoder(
         code_activation: Activation of the code layer.
         k: If set, keep only the k largest code units per example (k-sparse).
         name: Model name.
+        standardize: Raw training rows ``(n, columns)``: the encoder starts with a
+            ``"standardize"`` layer adapted on them (``input_shape`` must be ``(columns,)``).
 
     Returns:
         A functional ``keras.Model``.
@@ -94,6 +155,8 @@ def get_dense_encoder(
     check_parameter_budget(dense_ae_parameter_count(shape, hidden, code_dim)[0], "dense encoder")
     inputs = keras.Input(shape=shape, name="inputs")
     h = keras.layers.Flatten()(inputs) if len(shape) > 1 else inputs
+    if standardize is not None:
+        h = standardization_layer(check_standardize(standardize, shape))(h)
     for i, units in enumerate(hidden):
         h = keras.layers.Dense(units, activation=activation, name=f"dense_{i}")(h)
     h = keras.layers.Dense(code_dim, activation=code_activation, name="code")(h)
@@ -109,6 +172,7 @@ def get_dense_decoder(
     activation: str = "relu",
     output_activation: str = "sigmoid",
     name: str = "decoder",
+    standardize: np.ndarray | None = None,
 ) -> keras.Model:
     """A dense decoder ``h -> x`` (reshapes to image outputs).
 
@@ -119,6 +183,9 @@ def get_dense_decoder(
         activation: Hidden activation.
         output_activation: ``"sigmoid"`` for [0, 1] data, ``"linear"`` for real data.
         name: Model name.
+        standardize: Raw training rows ``(n, columns)``: the decoder ends with an
+            ``"unstandardize"`` layer (``Normalization(invert=True)`` adapted on them), so its
+            outputs are in raw units.
 
     Returns:
         A functional ``keras.Model``.
@@ -139,6 +206,8 @@ def get_dense_decoder(
     h = keras.layers.Dense(int(np.prod(shape)), activation=output_activation, name="output")(h)
     if len(shape) > 1:
         h = keras.layers.Reshape(shape)(h)
+    if standardize is not None:
+        h = standardization_layer(check_standardize(standardize, shape), invert=True)(h)
     return keras.Model(inputs, h, name=name)
 
 
@@ -155,6 +224,7 @@ def build_dense_ae(
     sparsity_l1: float = 0.0,
     k: int | None = None,
     name: str = "dense_ae",
+    standardize: np.ndarray | None = None,
 ) -> AutoEncoder:
     """The deep dense auto-encoder (784-128-64-32-64-128-784 by default).
 
@@ -170,6 +240,13 @@ def build_dense_ae(
         sparsity_l1: L1 penalty weight on the code (see ``build_sparse_ae``).
         k: Keep the k largest code units (k-sparse).
         name: Model name.
+        standardize: Raw training rows ``(n, columns)`` of a table (``None``: no
+            standardization). The encoder starts with a ``keras.layers.Normalization``
+            adapted on them and the decoder ends with its inverse, so ``fit``, ``predict``,
+            ``.keras`` files and exports take raw rows and reconstruct in raw units, while
+            the loss is the squared error of standardized values (every column counts
+            equally; 1.0 is the error of predicting the column means). Needs
+            ``loss="mse"``, a ``(columns,)`` ``input_shape``, finite rows and no constant column.
 
     Returns:
         An :class:`AutoEncoder` with ``.encoder`` and ``.decoder``.
@@ -189,6 +266,15 @@ def build_dense_ae(
 
         The Keras tutorial's model on MNIST (minutes of training, so not run here):
 
+        A table in raw units (columns of very different scales):
+
+        >>> rows = np.random.default_rng(0).normal([0.0, 100.0, 1e4], [1.0, 10.0, 1e3], (256, 3))
+        >>> model = build_dense_ae((3,), hidden=(8,), code_dim=2, loss="mse", standardize=rows)
+        >>> model.compile(optimizer="adam")
+        >>> history = model.fit(rows, epochs=1, verbose=0)
+        >>> model.reconstruct(rows[:2]).shape, [layer.name for layer in model.encoder.layers][:2]
+        ((2, 3), ['inputs', 'standardize'])
+
         ```python
         (x_train, _), (x_test, _) = keras_ae.load_dataset("mnist")
         model = build_dense_ae((28, 28, 1))  # 784-128-64-32-64-128-784
@@ -203,6 +289,12 @@ def build_dense_ae(
     sparsity_l1 = check_nonnegative_float(sparsity_l1, "sparsity_l1")
     check_parameter_budget(sum(dense_ae_parameter_count(shape, hidden, code_dim)), "dense auto-encoder")
     out_act = output_activation_for(loss, output_activation)
-    encoder = get_dense_encoder(shape, hidden, code_dim, activation, code_activation, k=k)
-    decoder = get_dense_decoder(code_dim, hidden[::-1], shape, activation, out_act)
+    if standardize is not None:
+        if loss != "mse":
+            raise InputValidationError(
+                f"standardize= trains on the squared error of standardized rows: pass loss='mse', got loss="
+                f"{short_repr(loss)}.")
+        standardize = check_standardize(standardize, shape)
+    encoder = get_dense_encoder(shape, hidden, code_dim, activation, code_activation, k=k, standardize=standardize)
+    decoder = get_dense_decoder(code_dim, hidden[::-1], shape, activation, out_act, standardize=standardize)
     return AutoEncoder(encoder, decoder, loss=loss, corruption=corruption, sparsity_l1=sparsity_l1, name=name)

@@ -6,30 +6,37 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import keras
+import numpy as np
 
 from keras_ae.models.common import as_image_shape, as_shape, as_units, check_activation
 from keras_ae.models.conv import get_conv_decoder, get_conv_encoder
-from keras_ae.models.dense import get_dense_decoder, get_dense_encoder
+from keras_ae.errors import InputValidationError
+from keras_ae.models.dense import check_standardize, get_dense_decoder, get_dense_encoder, standardization_layer
 from keras_ae.models.vae.flow_vae import FlowVAE
 from keras_ae.models.vae.flows import FLOWS, PosteriorFlow
 from keras_ae.models.vae.model import ARCHITECTURES, LIKELIHOODS, STANDARD_NORMAL, VAE
 from keras_ae.registry import register_builder
-from keras_ae.validation import check_choice, check_int
+from keras_ae.validation import check_choice, check_int, short_repr
 
 
-def _features_to_posterior(features: keras.Model, shape: tuple[int, ...], width: int) -> keras.Model:
+def _features_to_posterior(features: keras.Model, shape: tuple[int, ...], width: int,
+                           standardize: np.ndarray | None = None) -> keras.Model:
     """Wraps a user's feature extractor into an encoder with a posterior-parameter head."""
     inputs = keras.Input(shape=shape, name="inputs")
-    h = features(inputs)
+    h = inputs if standardize is None else standardization_layer(standardize)(inputs)
+    h = features(h)
     if len(h.shape) > 2:
         h = keras.layers.Flatten()(h)
     params = keras.layers.Dense(width, name="posterior_params")(h)
     return keras.Model(inputs, params, name="encoder")
 
 
-def _named_decoder(decoder: keras.Model, latent_dim: int) -> keras.Model:
+def _named_decoder(decoder: keras.Model, latent_dim: int, standardize: np.ndarray | None = None) -> keras.Model:
     inputs = keras.Input(shape=(latent_dim,), name="code")
-    return keras.Model(inputs, decoder(inputs), name="decoder")
+    h = decoder(inputs)
+    if standardize is not None:
+        h = standardization_layer(standardize, invert=True)(h)
+    return keras.Model(inputs, h, name="decoder")
 
 
 @register_builder("vae")
@@ -56,6 +63,7 @@ def build_vae(
     seed: int | None = None,
     kl_warmup_steps: int = 0,
     name: str = "vae",
+    standardize: np.ndarray | None = None,
 ) -> VAE:
     """A variational auto-encoder; by default the IWAE paper's 784-[200, 200]-50 model.
 
@@ -90,6 +98,14 @@ def build_vae(
         kl_warmup_steps: Steps over which the KL weight rises linearly to 1 (KL annealing,
             Bowman et al. 2016; 0: none). ELBO only.
         name: Model name.
+        standardize: Raw training rows ``(n, columns)`` of a table (``None``: none). The
+            encoder starts with a ``keras.layers.Normalization`` adapted on them and the
+            decoder ends with its inverse: the VAE takes raw rows, and reconstructions,
+            decoded means and samples come back in raw units. p(x|z) is a Gaussian on the
+            standardized row (so every column counts equally): the loss, ``elbo`` and
+            ``log_likelihood`` are in nats of standardized rows (raw-unit densities differ by
+            the constant ``-sum(log std)``). Needs ``likelihood="gaussian"``, a
+            ``(columns,)`` ``input_shape`` and a dense or custom (not ``"conv"``) network.
 
     Returns:
         A :class:`VAE` (a :class:`FlowVAE` with ``posterior_flow``) with ``.encoder`` and
@@ -102,11 +118,27 @@ def build_vae(
         >>> iaf = build_vae((28, 28, 1), latent_dim=50, posterior_flow="iaf", flow_steps=2)
         >>> iaf.encoder.output_shape  # means, stddevs and the flow's context h
         (None, 150)
+
+        A table in raw units:
+
+        >>> rows = np.random.default_rng(0).normal([0.0, 1e4], [1.0, 1e3], (64, 2))
+        >>> table_vae = build_vae((2,), latent_dim=1, hidden=(8,), likelihood="gaussian", standardize=rows)
+        >>> table_vae.reconstruct(rows[:3]).shape
+        (3, 2)
     """
     shape = as_shape(input_shape)
     latent_dim = check_int(latent_dim, "latent_dim", minimum=1)
     activation = None if activation is None else check_activation(activation)
     check_choice(likelihood, "likelihood", LIKELIHOODS)
+    if standardize is not None:
+        if likelihood != "gaussian":
+            raise InputValidationError(
+                "standardize= models standardized real-valued rows: pass likelihood='gaussian', got likelihood="
+                f"{short_repr(likelihood)}.")
+        standardize = check_standardize(standardize, shape)
+        if "conv" in (encoder, decoder):
+            raise InputValidationError("standardize= takes table rows: use encoder='dense' (or a Keras model), "
+                                       "not 'conv'.")
     if decoder is None:
         decoder = encoder if isinstance(encoder, str) else "dense"
     flow = None
@@ -122,17 +154,18 @@ def build_vae(
         return activation or ("tanh" if kind == "dense" else "relu")
 
     if isinstance(encoder, keras.Model):
-        enc = _features_to_posterior(encoder, shape, width)
+        enc = _features_to_posterior(encoder, shape, width, standardize)
     elif check_choice(encoder, "encoder", ARCHITECTURES) == "dense":
-        enc = get_dense_encoder(shape, hidden, width, act("dense"))
+        enc = get_dense_encoder(shape, hidden, width, act("dense"), standardize=standardize)
     else:
         enc = get_conv_encoder(as_image_shape(shape, "input_shape", "A convolutional VAE",
                                               "use architecture='dense' for vectors"),
                                filters, width, activation=act("conv"))
     if isinstance(decoder, keras.Model):
-        dec = _named_decoder(decoder, latent_dim)
+        dec = _named_decoder(decoder, latent_dim, standardize)
     elif check_choice(decoder, "decoder", ARCHITECTURES) == "dense":
-        dec = get_dense_decoder(latent_dim, tuple(reversed(as_units(hidden, "hidden"))), shape, act("dense"), "linear")
+        dec = get_dense_decoder(latent_dim, tuple(reversed(as_units(hidden, "hidden"))), shape, act("dense"), "linear",
+                                standardize=standardize)
     else:
         dec = get_conv_decoder(as_image_shape(shape, "input_shape", "A convolutional VAE",
                                               "use architecture='dense' for vectors"),

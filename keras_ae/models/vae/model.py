@@ -34,7 +34,7 @@ import tensorflow_probability as tfp
 from keras_ae.random import binarize_batch, next_stateless_seed
 from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.likelihood import logmeanexp
-from keras_ae.models.base import AutoEncoder, LikelihoodAutoEncoder
+from keras_ae.models.base import AutoEncoder, LikelihoodAutoEncoder, standardization_moments
 from keras_ae.models.common import check_int
 from keras_ae.models.vae.inference import VAEInference
 from keras_ae.models.vae.likelihood import VAELikelihood
@@ -316,8 +316,45 @@ class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, LikelihoodAutoEn
         elif self.likelihood == "continuous_bernoulli":
             base = tfd.ContinuousBernoulli(logits=out)
         else:
-            base = tfd.Normal(loc=out, scale=self.observation_stddev())
+            base = tfd.Normal(loc=out, scale=self.observation_stddev() * self._column_stddev())
         return tfd.Independent(base, reinterpreted_batch_ndims=ndims)
+
+    def _column_stddev(self) -> tf.Tensor | float:
+        """The raw units of one standardized unit, per data dimension (1 without standardization)."""
+        layer = self.standardization
+        return 1.0 if layer is None else tf.reshape(standardization_moments(layer)[1], self.example_shape)
+
+    def data_log_prob(self, z: tf.Tensor, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """``log p(x|z)`` summed over data dimensions, shape ``z.shape[:-1]`` (see
+        :meth:`~keras_ae.models.vae.likelihood.VAELikelihood.data_log_prob`).
+
+        A standardized VAE (``standardize=x_train``) scores the standardized row ``x`` against
+        the standardized decoder mean: every column counts equally, and the loss and bounds
+        are in nats of standardized rows (``decode(z).log_prob`` of the raw row is lower by
+        ``sum(log std)``, the change of units).
+
+        Args:
+            z: Latents ``(..., latent_dim)``.
+            x: Rows ``(batch, *input_shape)`` in raw units (broadcast against ``z``'s leading axes).
+            training: Run the decoder in training mode.
+
+        Returns:
+            A float32 tensor of shape ``z.shape[:-1]``.
+
+        Example:
+            >>> rows = np.random.default_rng(0).normal([0.0, 1e4], [1.0, 1e3], (64, 2)).astype("float32")
+            >>> vae = build_vae((2,), latent_dim=1, hidden=(8,), likelihood="gaussian", standardize=rows)
+            >>> z = vae.posterior(rows[:4]).mean()
+            >>> log_std = float(tf.reduce_sum(tf.math.log(vae._column_stddev())))
+            >>> np.allclose(vae.data_log_prob(z, rows[:4]) - log_std, vae.decode(z).log_prob(rows[:4]), atol=1e-3)
+            True
+        """
+        if self.standardization is None:
+            return super().data_log_prob(z, x, training=training)
+        mean = self.standardized(self.decoder_output(z, training=training))
+        p = tfd.Independent(tfd.Normal(loc=mean, scale=self.observation_stddev()),
+                            reinterpreted_batch_ndims=len(self.example_shape))
+        return p.log_prob(self.standardized(x))
 
     def decoder_output(self, z, training: bool = False) -> tf.Tensor:
         """The decoder's raw float32 output (logits or means), shape ``z.shape[:-1] + input_shape``.
