@@ -59,9 +59,10 @@ from keras_ae.models import (
 
 # The package keras_ae.export, callable as the function: keras_ae.export(model, "name").
 from keras_ae import export
+from keras_ae.applications.detectors import AnomalyDetector  # registered, so saved detectors load anywhere
 
 __all__ = [
-    "GAN", "VAE", "AutoEncoder", "DatasetNotAvailableError", "InputValidationError",
+    "GAN", "VAE", "AnomalyDetector", "AutoEncoder", "DatasetNotAvailableError", "InputValidationError",
     "KerasAEError", "TrainingDivergedError", "UnknownNameError", "__version__",
     "build_conditional_gan", "build_contractive_ae", "build_conv1d_ae", "build_conv_ae", "build_dcgan", "build_ddpm",
     "build_dense_ae", "build_denoising_ae", "build_diffusion", "build_gan", "build_hashing_ae", "build_linear_ae",

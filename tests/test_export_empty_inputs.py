@@ -56,7 +56,8 @@ MODELS = {
     "diffusion": lambda: build_diffusion(SHAPE, channels=(8,), attention=False, timesteps=4, sample_steps=2, seed=0),
 }
 # Registered families without a model here: their signatures are a subclass's.
-ABSTRACT = {"autoregressive": "the base of PixelCNN and PixelRNN, both exported above"}
+ABSTRACT = {"autoregressive": "the base of PixelCNN and PixelRNN, both exported above",
+            "anomaly_detector": "wraps the families above; its empty batches are in tests/test_detectors.py"}
 SAMPLERS = ["vae", "flow_vae", "gan", "dcgan", "conditional_gan", "pixelcnn", "pixelrnn", "vqvae", "realnvp",
             "diffusion"]
 

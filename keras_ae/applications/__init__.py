@@ -10,7 +10,10 @@
   few labels, linear probes.
 - :mod:`~keras_ae.applications.hashing`: semantic hashing, ``HammingIndex`` search and
   retrieval metrics, LSH and PCA baselines.
-- :mod:`~keras_ae.applications.anomaly`: reconstruction-error anomaly detection.
+- :mod:`~keras_ae.applications.detectors`: ``AnomalyDetector``, a calibrated anomaly detector
+  (scikit-learn / PyOD API) that saves as ``.keras`` and exports as one SavedModel.
+- :mod:`~keras_ae.applications.anomaly`: reconstruction-error anomaly detection and the
+  leave-one-class-out benchmark.
 
 Example:
     >>> from keras_ae.applications import AutoEncoderTransformer, HammingIndex
@@ -23,6 +26,7 @@ from keras_ae.applications.anomaly import (
     negative_elbo_score,
     pca_detector,
 )
+from keras_ae.applications.detectors import AnomalyDetector
 from keras_ae.applications.clustering import DEC, ClusteringLayer, clustering_accuracy, clustering_scores
 from keras_ae.applications.denoising_photos import (
     build_patch_ae,
@@ -56,7 +60,7 @@ from keras_ae.applications.reduction import AutoEncoderTransformer
 from keras_ae.applications.visualization import compare_embeddings, fit_embedding, trustworthiness_scores
 
 __all__ = [
-    "AutoEncoderTransformer", "HammingIndex", "PCASignHasher", "RandomProjectionHasher",
+    "AnomalyDetector", "AutoEncoderTransformer", "HammingIndex", "PCASignHasher", "RandomProjectionHasher",
     "ReconstructionAnomalyDetector", "build_classifier", "build_patch_ae", "build_pretraining_ae", "compare_embeddings",
     "compare_pretraining", "denoise_image",
     "extract_patches", "fit_embedding", "labelled_split", "labelled_subset", "linear_probe_error", "load_photos",

@@ -11,6 +11,9 @@ One held-out class says little (the AUC depends on which class it is), so
 other classes and scores the test split, with the held-out class as the anomalies; it
 reports the per-class and the mean ROC AUC. Scores: :func:`negative_elbo_score` for a
 VAE; :func:`pca_detector` and :func:`isolation_forest_detector` are the baselines.
+
+:class:`~keras_ae.applications.detectors.AnomalyDetector` is the detector to deploy: the
+scikit-learn / PyOD API, several scoring rules, and its calibration saved and exported with it.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ def _binary_labels(y, n: int, name: str = "y") -> np.ndarray:
 
 class ReconstructionAnomalyDetector:
     """Flags inputs whose reconstruction error exceeds a threshold chosen on validation data.
+
+    A light detector for benchmarks, with an F1-maximising threshold when labels are given; its
+    threshold lives in Python only (:class:`~keras_ae.applications.detectors.AnomalyDetector`
+    saves and exports its calibration with the model).
 
     Args:
         model: A trained keras_ae auto-encoder (anything with ``predict``).

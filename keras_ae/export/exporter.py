@@ -92,8 +92,9 @@ def _optimizer_steps(model: keras.Model) -> int:
 
 
 def is_trained(model: keras.Model, history: Any = None) -> bool:
-    """Whether ``model`` has been fitted: optimizer steps, a history, or a closed-form fit
-    recorded in ``model.info["method"]`` (PCA).
+    """Whether ``model`` has been fitted: optimizer steps, a history, a closed-form fit
+    recorded in ``model.info["method"]`` (PCA), or a trained ``model.wrapped_model`` (an
+    :class:`~keras_ae.applications.AnomalyDetector`).
 
     Example:
         >>> model = build_dense_ae((8, 8, 1), code_dim=4)
@@ -105,7 +106,9 @@ def is_trained(model: keras.Model, history: Any = None) -> bool:
         True
     """
     info = getattr(model, "info", None) or {}
-    return _optimizer_steps(model) > 0 or bool(_history_dict(history)) or bool(info.get("method"))
+    wrapped = getattr(model, "wrapped_model", None)  # an anomaly detector is as trained as the model it wraps
+    return (_optimizer_steps(model) > 0 or bool(_history_dict(history)) or bool(info.get("method"))
+            or (isinstance(wrapped, keras.Model) and wrapped is not model and is_trained(wrapped)))
 
 
 def _json_safe(value: Any) -> Any:

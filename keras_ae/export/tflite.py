@@ -44,8 +44,8 @@ from keras_ae.validation import check_array, check_choice
 TFLITE_FILE = "model.tflite"
 QUANTIZATIONS = (None, "float16", "dynamic")
 # Families whose every signature converts to builtin TFLite ops (auto-encoders: dense, conv,
-# denoising, sparse, k-sparse, tied, contractive).
-TFLITE_FAMILIES = ("autoencoder", "tied", "contractive")
+# denoising, sparse, k-sparse, tied, contractive; anomaly detectors over them, reconstruction scores).
+TFLITE_FAMILIES = ("autoencoder", "tied", "contractive", "anomaly_detector")
 
 
 def check_tflite_export(model: keras.Model, family: registry.Family, format: str, quantize: str | None) -> None:
@@ -62,7 +62,8 @@ def check_tflite_export(model: keras.Model, family: registry.Family, format: str
     Raises:
         InputValidationError: ``quantize`` with ``format="savedmodel"``.
         UnknownNameError: an unknown ``quantize``.
-        ExportError: a family other than :data:`TFLITE_FAMILIES`.
+        ExportError: a family other than :data:`TFLITE_FAMILIES`, or a model whose
+            ``tflite_refusal()`` gives a reason (e.g. an anomaly detector over a VAE).
 
     Example:
         >>> model = build_dense_ae((8, 8, 1), hidden=(8,), code_dim=2)
@@ -81,9 +82,14 @@ def check_tflite_export(model: keras.Model, family: registry.Family, format: str
     if family.name not in TFLITE_FAMILIES:
         raise ExportError(
             f"TFLite export supports the auto-encoder families ({', '.join(TFLITE_FAMILIES)}: dense, conv, "
-            f"denoising, sparse, tied, contractive), not {type(model).__name__} (family {family.name!r}). "
+            f"denoising, sparse, tied, contractive; anomaly detectors over them), not {type(model).__name__} "
+            f"(family {family.name!r}). "
             "Export a SavedModel instead (format='savedmodel')."
         )
+    refusal = getattr(model, "tflite_refusal", None)  # a family member that cannot convert says why
+    reason = refusal() if callable(refusal) else None
+    if reason:
+        raise ExportError(reason)
 
 
 def convert(endpoints: Sequence[Endpoint], default: str, metadata: dict, quantize: str | None = None) -> bytes:

@@ -160,6 +160,7 @@ SHARED_STEP = {
     "pixelrnn": "the AutoregressiveModel train_step of the pixelcnn row, with recurrent layers",
     "tied": "the AutoEncoder train_step of the dense_ae row; only the decoder's kernels are shared",
     "hashing": "the AutoEncoder train_step; its BinaryCode noise is keras.random's, like Dropout (docs/scale.md)",
+    "anomaly_detector": "no train_step: it calibrates a trained model of another family (tests/test_detectors.py)",
 }
 
 
