@@ -9,11 +9,11 @@ One run, three data sets, one table of ROC AUCs (``results.json``'s ``table``):
   (``standardize=x_train``), PCA scores the standardized rows, IsolationForest the raw ones.
   The keras_ae detectors are :class:`~keras_ae.applications.detectors.AnomalyDetector` s (mean
   and spread over ``--table-seeds`` seeds).
-* **a seasonal series** (a daily and a weekly sine, trend and noise; seeded) with spikes,
+* **a seasonal series** (a daily and a weekly sine and noise; seeded) with spikes,
   level shifts and flat stretches injected in its test part: windows of ``--window``
   timesteps, a window is anomalous when it holds an injected timestep. The Conv1D
-  auto-encoder's detector (windows standardized with the training statistics) against PCA and
-  IsolationForest on the same windows.
+  auto-encoder's detector (windows standardized with the training statistics, a 12-number
+  bottleneck) against PCA and IsolationForest on the same windows.
 * **mnist10k, leave one digit out**: one held-out class is a lottery (the AUC depends on which
   digit it is), so every class is held out in turn: each detector is fitted on the training
   images of the other nine classes and scores the whole test split, with the held-out class as
@@ -117,14 +117,14 @@ def breast_cancer_table(seeds: int, epochs: int, seed: int) -> dict:
 
 
 def seasonal_series(seed: int, length: int = 6_000) -> tuple[np.ndarray, np.ndarray]:
-    """A daily (24) and weekly (168) sine with a slow trend and noise; anomalies injected after 70%.
+    """A daily (24) and a weekly (168) sine with noise; anomalies injected after 70%.
 
     Returns:
         ``(series (length,), is_anomaly (length,) bool)``.
     """
     rng = np.random.default_rng(seed)
     t = np.arange(length)
-    series = np.sin(2 * np.pi * t / 24) + 0.5 * np.sin(2 * np.pi * t / 168) + t / length
+    series = np.sin(2 * np.pi * t / 24) + 0.5 * np.sin(2 * np.pi * t / 168)
     series += 0.1 * rng.standard_normal(length)
     is_anomaly = np.zeros(length, bool)
     starts = rng.choice(np.arange(int(0.7 * length) + 50, length - 60, 60), size=12, replace=False)
@@ -154,7 +154,10 @@ def series_table(seed: int, window: int, epochs: int) -> dict:
     mean, std = train.mean(), train.std()
     train, test = (train - mean) / std, (test - mean) / std
     keras.utils.set_random_seed(seed)
-    model = build_conv1d_ae((window, 1), filters=(32, 16))
+    # A bottleneck (6 timesteps x 2 channels for windows of 48): with the builder's keras.io widths
+    # (32, 16) the code has more numbers than the window, and the model reconstructs anomalies too
+    # (ROC AUC 0.77 against 0.93 here).
+    model = build_conv1d_ae((window, 1), filters=(32, 16, 2))
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.fit(train, epochs=epochs, batch_size=64, verbose=0)
     auc = {"Conv1D AE reconstruction error": _auc(labels, AnomalyDetector(model).decision_function(test))}
