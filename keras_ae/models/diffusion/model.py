@@ -9,7 +9,7 @@ inside the model. The model owns:
   noise drawn per example of the global batch
   (:func:`~keras_ae.random.batch_noise`), then an EMA copy of the network
   (``ema_network``) moved towards the trained one after every step; sampling uses it;
-* ``sample(n, steps=, method="ddim"|"ddpm", eta=, seed=)``: the whole reverse walk is one
+* ``sample(n, steps=, method="ddim"|"ddpm"|"dpm++2m", eta=, seed=)``: the whole reverse walk is one
   ``tf.while_loop`` in one ``tf.function``; ``sample_naive`` is the same walk as a Python
   loop (the benchmark baseline; same noise, so the same images for a seed);
 * ``log_likelihood(x)`` / ``bits_per_dim(x)``: the variational bound of Ho et al. Eq. 5

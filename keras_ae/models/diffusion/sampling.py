@@ -14,11 +14,11 @@ from keras_ae.errors import InputValidationError
 from keras_ae.export.endpoints import MAX_SAMPLE_COUNT
 from keras_ae.models.autoregressive import counter_uniform
 from keras_ae.models.common import check_int, check_nonnegative_float
-from keras_ae.models.diffusion.schedules import ddim_step, sampling_plan
+from keras_ae.models.diffusion.schedules import ddim_step, dpm_solver_plan, dpm_solver_step, sampling_plan
 from keras_ae.random import batch_seed, sampler_seed
 from keras_ae.validation import check_choice, check_count, check_verbose
 
-METHODS = ("ddim", "ddpm")
+METHODS = ("ddim", "ddpm", "dpm++2m")
 
 
 def counter_normal(shape, seed, index) -> tf.Tensor:
@@ -39,6 +39,11 @@ def counter_normal(shape, seed, index) -> tf.Tensor:
     return tf.sqrt(-2.0 * tf.math.log(u1)) * tf.cos(2.0 * math.pi * u2)
 
 
+def _is_multistep(plan) -> bool:
+    """Whether ``plan`` is DPM-Solver++(2M)'s (:func:`dpm_solver_plan`), whose steps need the previous ``x0``."""
+    return "correction" in plan
+
+
 class DiffusionSampling:
     """Mixin of :class:`~keras_ae.models.diffusion.model.DiffusionModel`: ``sample`` and ``sample_naive``.
 
@@ -48,12 +53,19 @@ class DiffusionSampling:
     """
 
     def _plan(self, steps, method: str, eta) -> tuple[int, dict[str, np.ndarray]]:
+        """``(steps, plan)``: the per-step arrays of ``method``'s walk (a DDIM plan for "ddim" and "ddpm")."""
         steps = self.sample_steps if steps is None else check_int(steps, "steps", minimum=1)
         if steps > self.timesteps:
             raise InputValidationError(
                 f"steps={steps} exceeds the model's {self.timesteps} diffusion timesteps; "
                 f"use steps <= {self.timesteps}.")
         method = check_choice(method, "method", METHODS)
+        if method == "dpm++2m":
+            if eta is not None and check_nonnegative_float(eta, "eta") != 0.0:
+                raise InputValidationError(
+                    f"eta={eta} applies to method='ddim'; 'dpm++2m' solves the probability-flow ODE "
+                    "(deterministic, eta=0): drop eta.")
+            return steps, dpm_solver_plan(self.schedule, steps)
         if method == "ddpm":
             if eta is not None and float(eta) != 1.0:
                 raise InputValidationError(
@@ -62,28 +74,44 @@ class DiffusionSampling:
         eta = 0.0 if eta is None else check_nonnegative_float(eta, "eta")
         return steps, sampling_plan(self.schedule, steps, eta)
 
-    def _step(self, network, x, i, plan, seed):
-        """Step ``i`` of the reverse walk (``plan`` holds float32 tensors); returns ``(x_prev, x0_hat)``."""
+    def _step(self, network, x, i, plan, seed, x0_prev=None):
+        """Step ``i`` of the reverse walk (``plan`` holds float32 tensors); returns ``(x_prev, x0_hat)``.
+
+        ``network`` is called as ``network([x_t, t], training=False)``; DPM-Solver++(2M)
+        (a plan with a ``"correction"``) also takes the previous step's ``x0_hat``.
+        """
         n = tf.shape(x)[0]
         eps = self.predict_noise(network, x, tf.fill([n], plan["t"][i]))
+        if _is_multistep(plan):
+            return dpm_solver_step(x, eps, plan["alpha_bar"][i], x0_prev, plan["x_scale"][i], plan["x0_scale"][i],
+                                   plan["correction"][i], clip=self.clip_denoised)
         return ddim_step(x, eps, plan["alpha_bar"][i], plan["alpha_bar_prev"][i], plan["sigma"][i],
                          counter_normal(tf.shape(x), seed, i + 1), clip=self.clip_denoised)
 
     def _sample_loop(self, network, n, plan, seed):
         x = counter_normal(tf.stack([n, *self.image_shape]), seed, 0)
+        if _is_multistep(plan):  # the loop also carries the previous step's x0 prediction
 
-        def body(i, x):
-            return i + 1, self._step(network, x, i, plan, seed)[0]
+            def body(i, x, x0):
+                return (i + 1, *self._step(network, x, i, plan, seed, x0))
 
-        x = tf.while_loop(lambda i, _: i < tf.size(plan["t"]), body, (tf.constant(0), x))[1]
+            state = (tf.constant(0), x, tf.zeros_like(x))
+        else:
+
+            def body(i, x):
+                return i + 1, self._step(network, x, i, plan, seed)[0]
+
+            state = (tf.constant(0), x)
+        x = tf.while_loop(lambda i, *_: i < tf.size(plan["t"]), body, state)[1]
         return tf.clip_by_value((x + 1.0) / 2.0, 0.0, 1.0)
 
-    def _compiled_sampler(self, use_ema: bool, jit_compile: bool):
-        key = ("sample", use_ema and self.ema_network is not None, bool(jit_compile))
+    def _compiled_sampler(self, use_ema: bool, jit_compile: bool, plan_keys):
+        """The compiled walk of plans with the keys ``plan_keys`` (one function per kind of plan)."""
+        plan_keys = tuple(sorted(plan_keys))
+        key = ("sample", use_ema and self.ema_network is not None, bool(jit_compile), plan_keys)
         if key not in self._compiled:
             network = self.sampling_network(use_ema)
-            plan_spec = {"t": tf.TensorSpec([None], tf.int32), **{k: tf.TensorSpec([None], tf.float32)
-                                                                    for k in ("alpha_bar", "alpha_bar_prev", "sigma")}}
+            plan_spec = {k: tf.TensorSpec([None], tf.int32 if k == "t" else tf.float32) for k in plan_keys}
             self._compiled[key] = tf.function(
                 lambda n, plan, seed: self._sample_loop(network, n, plan, seed), jit_compile=bool(jit_compile),
                 autograph=False,
@@ -110,10 +138,13 @@ class DiffusionSampling:
         Args:
             n: Number of images, an int >= 0; walked in batches of ``batch_size``, refused
                 when the result would exceed :data:`~keras_ae.validation.MAX_RESULT_BYTES` (1 GiB).
-            steps: Reverse steps, ``1 <= steps <= T`` (default ``sample_steps``), evenly
-                spaced over the ``T`` timesteps.
+            steps: Reverse steps (network calls), ``1 <= steps <= T`` (default
+                ``sample_steps``), evenly spaced over the ``T`` timesteps.
             method: ``"ddim"`` (Song et al. 2021; ``eta=0``: deterministic given the
-                starting noise) or ``"ddpm"`` (ancestral sampling, ``eta=1``).
+                starting noise), ``"ddpm"`` (ancestral sampling, ``eta=1``) or
+                ``"dpm++2m"`` (DPM-Solver++(2M), Lu et al. 2022: a deterministic
+                second-order multistep solver of the probability-flow ODE, on DDIM's
+                timesteps; see :func:`~keras_ae.models.diffusion.schedules.dpm_solver_plan`).
             eta: DDIM's noise scale, a number >= 0 (``"ddim"`` only; default 0).
             seed: Any int (same seed, same images), or ``None`` for a fresh one from the
                 model's random stream.
@@ -130,6 +161,8 @@ class DiffusionSampling:
             >>> a = model.sample(3, steps=4, seed=1)
             >>> np.array_equal(a, model.sample(3, steps=4, seed=1)), a.shape
             (True, (3, 8, 8, 1))
+            >>> model.sample(3, steps=4, method="dpm++2m", seed=1).shape
+            (3, 8, 8, 1)
         """
         n = check_count(n, "n", 4 * self.num_dims)
         steps, plan = self._plan(steps, method, eta)
@@ -138,7 +171,7 @@ class DiffusionSampling:
         seed = self._sampler_seed(seed)
         if n == 0:
             return np.zeros((0, *self.image_shape), np.float32)
-        fn, plan = self._compiled_sampler(use_ema, jit_compile), self._as_tensors(plan)
+        fn, plan = self._compiled_sampler(use_ema, jit_compile, plan), self._as_tensors(plan)
         bar = keras.utils.Progbar(n, verbose=verbose, unit_name="image")
         out = []
         for b, start in enumerate(range(0, n, batch_size)):
@@ -183,10 +216,11 @@ class DiffusionSampling:
         if compiled_forward:
             network = tf.function(network)
         x = counter_normal(tf.constant([n, *self.image_shape]), seed, 0)
+        x0 = tf.zeros_like(x)
         frames = [x]
         bar = keras.utils.Progbar(len(plan["t"]), verbose=verbose, unit_name="step")
         for i in range(len(plan["t"])):
-            x = self._step(network, x, tf.constant(i), plan, seed)[0]
+            x, x0 = self._step(network, x, tf.constant(i), plan, seed, x0)
             frames.append(x)
             bar.add(1)
         images = tf.clip_by_value((x + 1.0) / 2.0, 0.0, 1.0).numpy()
