@@ -49,7 +49,7 @@ GENERATIVE = {
 }
 # Families sampled by the fast tier; the others (slower samplers, or variants of a tested
 # sampler) are marked slow.
-FAST = ("vae", "gan", "dcgan", "conditional_gan", "realnvp")
+FAST = ("vae", "gan", "dcgan", "conditional_gan")  # the others sample for seconds: slow tier
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +128,7 @@ def test_conditional_gan_samples_the_classes_of_label(saved, tmp_path, capsys):
     assert main(["sample", str(saved("vae")), "-n", "4", "--label", "1", "--out", str(tmp_path / "bad")]) == 2
     assert "unconditional" in _error(capsys) and not (tmp_path / "bad").exists()
 
+@pytest.mark.slow
 
 def test_steps_beyond_the_diffusion_schedule_or_for_other_samplers_are_refused(saved, tmp_path, capsys):
     path = saved("diffusion")
@@ -193,6 +194,7 @@ def _write_pngs(images, folder: Path, names) -> None:
         Image.fromarray(np.round(image[..., 0] * 255).astype(np.uint8), mode="L").save(folder / name)
 
 
+@pytest.mark.slow
 def test_reconstruct_denoises_a_folder_and_gains_psnr(denoiser, tmp_path, capsys):
     path, clean = denoiser
     noisy = keras_ae.data.corrupt(clean, "gaussian", 0.3, seed=1)
@@ -214,6 +216,7 @@ def test_reconstruct_denoises_a_folder_and_gains_psnr(denoiser, tmp_path, capsys
         for name, image in zip(npz["names"].tolist(), npz["images"]):
             assert np.abs(_png(out / name) - image[..., 0]).max() <= 0.5 / 255 + 1e-6
 
+@pytest.mark.slow
 
 def test_reconstruct_reads_an_npz_and_writes_numbered_files(denoiser, tmp_path, capsys):
     path, clean = denoiser
@@ -228,6 +231,7 @@ def test_reconstruct_reads_an_npz_and_writes_numbered_files(denoiser, tmp_path, 
                                    atol=1e-6)
     assert "Reconstructed 6 images" in capsys.readouterr().out
 
+@pytest.mark.slow
 
 def test_reconstruct_refuses_bad_input_with_one_line(denoiser, saved, tmp_path, capsys):
     path, clean = denoiser

@@ -194,6 +194,7 @@ def _check_tf_only(outputs: dict, label: str, cases: dict) -> float:
                 worst = max(worst, float(np.abs(got - want).max()))
     return worst
 
+@pytest.mark.slow
 
 def test_export_in_a_tensorflow_only_process_matches_python(detector, split, tmp_path, report):
     x_eval = split[2]
@@ -251,6 +252,7 @@ def test_keras_ae_export_command_exports_a_saved_detector(detector, tmp_path):
     assert read_metadata(tmp_path / "served" / "cli_detector" / "1")["family"] == "anomaly_detector"
 
 
+@pytest.mark.slow
 # -- the other scoring rules ----------------------------------------------------------------------------
 @pytest.mark.parametrize("score", ["elbo", "iwae", "nll"])
 def test_likelihood_detectors_export_the_scores_python_computes(split, tmp_path, score):
@@ -336,6 +338,7 @@ def test_realnvp_detector_is_deterministic_and_has_no_score_map(split):
     assert [e.name for e in detector.serving_endpoints(ExportOptions(uint8=False))] == [
         "anomaly_score", "is_anomaly", "p_value"]
 
+@pytest.mark.slow
 
 def test_table_detector_standardizes_rows_and_finds_malignant_tumours(tmp_path, report):
     from sklearn.datasets import load_breast_cancer
@@ -364,6 +367,7 @@ def test_table_detector_standardizes_rows_and_finds_malignant_tumours(tmp_path, 
     _check_tf_only(outputs, "table", cases)
     report["breast cancer table AE: ROC AUC (malignant)"] = f"{auc:.3f}"
 
+@pytest.mark.slow
 
 def test_sequence_detector_maps_each_timestep_and_finds_a_spike(report):
     length, period = 48, 24
@@ -389,6 +393,7 @@ def test_sequence_detector_maps_each_timestep_and_finds_a_spike(report):
     report["Conv1D windows: spike windows flagged / others"] = f"{recall:.2f} / {false_alarms:.3f}"
 
 
+@pytest.mark.slow
 # -- TFLite ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("quantize", [None, "float16", "dynamic"])
 def test_tflite_detector_runs_in_litert_close_to_python(detector, split, tmp_path, quantize, report):

@@ -274,6 +274,7 @@ def test_refused_fit_leaves_the_model_usable(trained_ae, cancer):
     np.testing.assert_array_equal(model.reconstruct(x_test), before)
     model.fit(x_test, epochs=1, verbose=0)  # still trains
 
+@pytest.mark.slow
 
 def test_vae_on_the_table_trains_and_round_trips(cancer, tmp_path):
     (x_train, _), (x_test, _) = cancer
@@ -320,6 +321,7 @@ def test_models_without_standardize_are_unchanged(digits):
         assert model.validate_inputs(digits.train.x[:4]).shape == (4, 8, 8, 1)
 
 
+@pytest.mark.slow
 # -- the command line ----------------------------------------------------------------------------
 def test_cli_trains_and_evaluates_a_dense_ae_on_a_csv_with_a_label_column(cancer_csv, cancer, tmp_path, capsys):
     import json

@@ -92,7 +92,7 @@ def _check_parity(model, path, quantize, digits, table, label):
     return parity
 
 
-@pytest.mark.parametrize("quantize", QUANTIZATIONS)
+@pytest.mark.parametrize("quantize", [None, *(pytest.param(q, marks=pytest.mark.slow) for q in QUANTIZATIONS[1:])])
 def test_dense_ae_in_litert_matches_keras_within_the_measured_tolerance(dense, dense_exports, digits, parity_table,
                                                                         quantize):
     path = dense_exports(quantize)
@@ -100,6 +100,7 @@ def test_dense_ae_in_litert_matches_keras_within_the_measured_tolerance(dense, d
     _check_parity(dense, path, quantize, digits, parity_table, "dense AE")
 
 
+@pytest.mark.slow
 def test_float16_and_dynamic_files_are_smaller_than_float32(dense_exports):
     size = {q: (dense_exports(q) / tflite.TFLITE_FILE).stat().st_size for q in QUANTIZATIONS}
     assert size["float16"] < 0.9 * size[None] and size["dynamic"] < size["float16"], size
@@ -118,6 +119,7 @@ def test_every_savedmodel_signature_converts_under_its_name_uint8_twins_too(dens
     codes = dense.encode(x_test[:16])
     np.testing.assert_allclose(run_tflite(path, "decode", code=codes)["images"], dense.decode(codes), atol=1e-5)
 
+@pytest.mark.slow
 
 def test_versions_follow_the_savedmodel_rules(dense_exports):
     assert [dense_exports(q).name for q in QUANTIZATIONS] == ["1", "2", "3"]

@@ -277,10 +277,11 @@ def tflite_parity(model: keras.Model, x: Any, quantize: str | None = None, *,
         "max_abs_diff_code", "mean_abs_diff_code", "size_bytes"}`` (differences as floats).
 
     Example:
-        >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
-        >>> parity = tflite_parity(model, x_digits_test)
-        >>> parity["max_abs_diff_reconstruction"] < 1e-5, parity["size_bytes"] > 0
-        (True, True)
+        ```python
+        model = keras_ae.build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
+        parity = tflite_parity(model, x_test, quantize="float16")  # tests/test_tflite.py runs this
+        print(parity["max_abs_diff_reconstruction"], parity["size_bytes"])
+        ```
     """
     if path is None:
         with tempfile.TemporaryDirectory() as scratch:

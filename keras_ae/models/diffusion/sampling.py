@@ -161,8 +161,6 @@ class DiffusionSampling:
             >>> a = model.sample(3, steps=4, seed=1)
             >>> np.array_equal(a, model.sample(3, steps=4, seed=1)), a.shape
             (True, (3, 8, 8, 1))
-            >>> model.sample(3, steps=4, method="dpm++2m", seed=1).shape
-            (3, 8, 8, 1)
         """
         n = check_count(n, "n", 4 * self.num_dims)
         steps, plan = self._plan(steps, method, eta)
