@@ -135,31 +135,52 @@ class ReconstructionAnomalyDetector:
             y: 0/1 labels (1 = anomaly), both present.
 
         Returns:
-            ``{"roc_auc", "precision", "recall", "f1", "false_positive_rate", "threshold"}``.
+            :func:`threshold_report`'s dict.
 
         Example:
             >>> detector = ReconstructionAnomalyDetector(build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4))
             >>> detector = detector.fit_threshold(x_digits)
             >>> x_test = np.concatenate([x_digits_test, 1 - x_digits_test])
             >>> sorted(detector.evaluate(x_test, np.repeat([0, 1], 64)))
-            ['f1', 'false_positive_rate', 'precision', 'recall', 'roc_auc', 'threshold']
+            ['average_precision', 'f1', 'false_positive_rate', 'precision', 'recall', 'roc_auc', 'threshold']
         """
         self._check_fitted()
-        from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+        return threshold_report(self.score_samples(x), y, self.threshold_)
 
-        scores = self.score_samples(x)
-        y = _binary_labels(y, len(scores))
-        if y.all() or not y.any():
-            raise InputValidationError("ROC AUC needs both normal (0) and anomalous (1) test examples.")
-        flags = scores > self.threshold_
-        return {
-            "roc_auc": float(roc_auc_score(y, scores)),
-            "precision": float(precision_score(y, flags, zero_division=0)),
-            "recall": float(recall_score(y, flags)),
-            "f1": float(f1_score(y, flags)),
-            "false_positive_rate": float(flags[~y].mean()),
-            "threshold": self.threshold_,
-        }
+
+def threshold_report(scores: np.ndarray, y, threshold: float) -> dict[str, float]:
+    """ROC AUC and average precision of anomaly scores, and precision / recall / F1 / false-alarm
+    rate of the flags ``score > threshold`` (the ``evaluate`` of every detector).
+
+    Args:
+        scores: Anomaly scores ``(n,)``, higher = more anomalous.
+        y: 0/1 labels ``(n,)`` (1 = anomaly), both present.
+        threshold: The alarm threshold.
+
+    Returns:
+        ``{"roc_auc", "average_precision", "precision", "recall", "f1", "false_positive_rate", "threshold"}``.
+
+    Example:
+        >>> report = threshold_report(np.array([0.1, 0.2, 0.9, 0.4]), [0, 0, 1, 1], threshold=0.3)
+        >>> report["roc_auc"], report["recall"], report["false_positive_rate"]
+        (1.0, 1.0, 0.0)
+    """
+    from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
+
+    scores = np.asarray(scores)
+    y = _binary_labels(y, len(scores))
+    if y.all() or not y.any():
+        raise InputValidationError("ROC AUC needs both normal (0) and anomalous (1) test examples.")
+    flags = scores > threshold
+    return {
+        "roc_auc": float(roc_auc_score(y, scores)),
+        "average_precision": float(average_precision_score(y, scores)),
+        "precision": float(precision_score(y, flags, zero_division=0)),
+        "recall": float(recall_score(y, flags)),
+        "f1": float(f1_score(y, flags)),
+        "false_positive_rate": float(flags[~y].mean()),
+        "threshold": threshold,
+    }
 
 
 # A detector factory: normal training data in, a score function (higher = stranger) out.

@@ -46,6 +46,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
+from keras_ae.applications.anomaly import threshold_report
 from keras_ae.errors import InputValidationError
 from keras_ae.export.endpoints import ExportOptions, data_name, describe_data, image_endpoints
 from keras_ae.graph_checks import assert_on_grid
@@ -71,15 +72,6 @@ def _not_fitted(what: str):
 
     return NotFittedError(f"This AnomalyDetector is not calibrated yet: call fit(x_normal) on held-out normal data "
                           f"before {what}.")
-
-
-def _binary_labels(y, n: int) -> np.ndarray:
-    y = np.asarray(y).reshape(-1)
-    if len(y) != n:
-        raise InputValidationError(f"`y` has {len(y)} labels for {n} examples.")
-    if not np.isin(y, (0, 1)).all():
-        raise InputValidationError("`y` must hold 0 (normal) and 1 (anomaly) labels.")
-    return y.astype(bool)
 
 
 @register_family("anomaly_detector", serving_default="anomaly_score")
@@ -551,22 +543,7 @@ class AnomalyDetector(keras.Model):
             ['average_precision', 'f1', 'false_positive_rate']
         """
         self._check_fitted("evaluate()")
-        from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
-
-        scores = self.decision_function(x)
-        y = _binary_labels(y, len(scores))
-        if y.all() or not y.any():
-            raise InputValidationError("evaluate() needs both normal (0) and anomalous (1) test examples.")
-        flags = scores > self.threshold_
-        return {
-            "roc_auc": float(roc_auc_score(y, scores)),
-            "average_precision": float(average_precision_score(y, scores)),
-            "precision": float(precision_score(y, flags, zero_division=0)),
-            "recall": float(recall_score(y, flags)),
-            "f1": float(f1_score(y, flags)),
-            "false_positive_rate": float(flags[~y].mean()),
-            "threshold": self.threshold_,
-        }
+        return threshold_report(self.decision_function(x), y, self.threshold_)
 
     # -- serving ----------------------------------------------------------------------------------
     def serving_endpoints(self, options: ExportOptions) -> list:
