@@ -252,8 +252,8 @@ def test_keras_ae_export_command_exports_a_saved_detector(detector, tmp_path):
     assert read_metadata(tmp_path / "served" / "cli_detector" / "1")["family"] == "anomaly_detector"
 
 
-@pytest.mark.slow
 # -- the other scoring rules ----------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("score", ["elbo", "iwae", "nll"])
 def test_likelihood_detectors_export_the_scores_python_computes(split, tmp_path, score):
     """Untrained small models (fast); the trained ones, in a TensorFlow-only process, are the slow tests below."""
