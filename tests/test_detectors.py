@@ -393,8 +393,8 @@ def test_sequence_detector_maps_each_timestep_and_finds_a_spike(report):
     report["Conv1D windows: spike windows flagged / others"] = f"{recall:.2f} / {false_alarms:.3f}"
 
 
-@pytest.mark.slow
 # -- TFLite ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("quantize", [None, "float16", "dynamic"])
 def test_tflite_detector_runs_in_litert_close_to_python(detector, split, tmp_path, quantize, report):
     _, _, x_eval, y_eval = split

@@ -321,8 +321,8 @@ def test_models_without_standardize_are_unchanged(digits):
         assert model.validate_inputs(digits.train.x[:4]).shape == (4, 8, 8, 1)
 
 
-@pytest.mark.slow
 # -- the command line ----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_trains_and_evaluates_a_dense_ae_on_a_csv_with_a_label_column(cancer_csv, cancer, tmp_path, capsys):
     import json
 
