@@ -406,7 +406,7 @@ def evaluate_model(model, x, batch_size: int = 256, seed: int = 0, y=None) -> di
         x: Test examples.
         batch_size: Evaluation batch size.
         seed: Seed of a denoiser's noise.
-        y: Class labels, for class-conditional models (a conditional GAN); else ``None``.
+        y: Class labels, for class-conditional models (``num_classes=K``); else ``None``.
 
     Returns:
         Metric name -> value.
@@ -420,11 +420,12 @@ def evaluate_model(model, x, batch_size: int = 256, seed: int = 0, y=None) -> di
         ['denoised_psnr_db', 'loss', 'noisy_psnr_db', 'psnr_db', 'reconstruction', 'squared_error_per_example']
     """
     from keras_ae.evaluation import psnr, squared_error_per_example
+    from keras_ae.validation import label_arguments
 
     scores = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
     results = {k: float(v) for k, v in scores.items()}
     if callable(getattr(model, "reconstruct", None)) and getattr(model, "input_range", None) == (0.0, 1.0):
-        recon = model.reconstruct(x, batch_size=batch_size)
+        recon = model.reconstruct(x, batch_size=batch_size, **label_arguments(model, y))
         results["squared_error_per_example"] = float(squared_error_per_example(x, recon).mean())
         results["psnr_db"] = float(psnr(x, recon).mean())
         corruption = getattr(model, "corruption", None)
@@ -433,7 +434,8 @@ def evaluate_model(model, x, batch_size: int = 256, seed: int = 0, y=None) -> di
 
             noisy = corrupt(x, corruption.noise, corruption.level, seed=seed, clip=corruption.clip)
             results["noisy_psnr_db"] = float(psnr(x, noisy).mean())
-            results["denoised_psnr_db"] = float(psnr(x, model.reconstruct(noisy, batch_size=batch_size)).mean())
+            results["denoised_psnr_db"] = float(psnr(x, model.reconstruct(noisy, batch_size=batch_size,
+                                                                          **label_arguments(model, y))).mean())
     return results
 
 

@@ -261,7 +261,7 @@ def _image_shape(model) -> tuple[int, ...]:
 
 
 def sampler_options(model, seed: int = 0, labels: Sequence[int] | None = None, steps: int | None = None,
-                    batch_size: int | None = None, verbose: int = 0) -> dict:
+                    batch_size: int | None = None, verbose: int = 0, guidance: float | None = None) -> dict:
     """The keyword arguments of ``model.sample`` for these settings, only those its sampler takes.
 
     ``labels`` go to a class-conditional model only, ``steps`` to samplers with steps
@@ -274,12 +274,15 @@ def sampler_options(model, seed: int = 0, labels: Sequence[int] | None = None, s
         steps: Reverse steps (diffusion), or ``None`` for the model's default.
         batch_size: Images per batch, or ``None`` for the model's default.
         verbose: Progress bar of samplers that have one.
+        guidance: Classifier-free guidance weight (class-conditional diffusion), or ``None``
+            for the model's default.
 
     Returns:
         Keyword arguments for ``model.sample(n, **options)``.
 
     Raises:
-        UsageError: ``labels`` for an unconditional model, or ``steps`` for a sampler without steps.
+        UsageError: ``labels`` for an unconditional model, ``steps`` for a sampler without steps, or
+            ``guidance`` for a model without classifier-free guidance.
 
     Example:
         >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,))
@@ -294,14 +297,19 @@ def sampler_options(model, seed: int = 0, labels: Sequence[int] | None = None, s
     options: dict = {"seed": int(seed)}
     if labels is not None:
         if not getattr(model, "conditional", False) or "labels" not in accepted:
-            raise UsageError(f"--label is for class-conditional models (build_conditional_gan); {_describe(model)} "
-                             "is unconditional.")
+            raise UsageError(f"--label is for class-conditional models (built with num_classes=K); "
+                             f"{_describe(model)} is unconditional.")
         options["labels"] = labels
     if steps is not None:
         if "steps" not in accepted:
             raise UsageError(f"--steps is for samplers with steps (diffusion); {_describe(model)} samples "
                              "without them.")
         options["steps"] = int(steps)
+    if guidance is not None:
+        if "guidance" not in accepted or not getattr(model, "conditional", False):
+            raise UsageError(f"--guidance is for class-conditional diffusion models (build_diffusion(num_classes=K)); "
+                             f"{_describe(model)} has no classifier-free guidance.")
+        options["guidance"] = float(guidance)
     if batch_size is not None:
         options["batch_size"] = int(batch_size)
     if "unit_range" in accepted:
@@ -312,14 +320,14 @@ def sampler_options(model, seed: int = 0, labels: Sequence[int] | None = None, s
 
 
 def sample_images(model, n: int, seed: int = 0, labels: Sequence[int] | None = None, steps: int | None = None,
-                  batch_size: int | None = None, verbose: int = 0):
+                  batch_size: int | None = None, verbose: int = 0, guidance: float | None = None):
     """``model.sample(n, seed=seed, ...)`` as float32 images in [0, 1] (clipped).
 
     Args:
         model: A generative keras_ae model.
         n: Number of images, ``>= 1`` (the model's own count check bounds it too).
         seed: The sampler's seed: the same seed gives the same images.
-        labels, steps, batch_size, verbose: As for :func:`sampler_options`.
+        labels, steps, batch_size, verbose, guidance: As for :func:`sampler_options`.
 
     Returns:
         float32 ``(n, *example_shape)`` in [0, 1].
@@ -332,7 +340,7 @@ def sample_images(model, n: int, seed: int = 0, labels: Sequence[int] | None = N
     """
     import numpy as np
 
-    images = model.sample(n, **sampler_options(model, seed, labels, steps, batch_size, verbose))
+    images = model.sample(n, **sampler_options(model, seed, labels, steps, batch_size, verbose, guidance))
     return np.clip(np.asarray(images, np.float32), 0.0, 1.0)
 
 
@@ -355,20 +363,27 @@ def _check_generative(model, path: str) -> None:
 
 
 def _check_labels(model, labels: Sequence[int] | None, n: int):
-    """``--label``: one id for every image or several cycled; refused unless the model is conditional."""
+    """``--label``: one id for every image or several cycled, under the models' one labels contract
+    (:func:`keras_ae.validation.check_class_labels`): required by a conditional model, refused by
+    an unconditional one."""
     import numpy as np
 
-    if labels is None:
-        return np.arange(n, dtype=np.int32) % model.num_classes if getattr(model, "conditional", False) else None
-    if not getattr(model, "conditional", False):
-        raise UsageError(f"--label is for class-conditional models (build_conditional_gan); {_describe(model)} "
+    from keras_ae.errors import InputValidationError
+    from keras_ae.validation import check_class_labels
+
+    classes = getattr(model, "num_classes", None) if getattr(model, "conditional", False) else None
+    if labels is None and classes is not None:
+        raise UsageError(f"{_describe(model)} is class-conditional ({classes} classes): pass --label with one or "
+                         f"more class ids in [0, {classes - 1}] (several are cycled over the images).")
+    if labels is not None and classes is None:
+        raise UsageError(f"--label is for class-conditional models (built with num_classes=K); {_describe(model)} "
                          "is unconditional.")
-    classes = int(model.num_classes)
-    wrong = [label for label in labels if not 0 <= label < classes]
-    if wrong:
-        raise UsageError(f"--label {wrong[0]} is not a class of this conditional GAN: its classes are 0 to "
-                         f"{classes - 1} ({classes} classes).")
-    return np.resize(np.asarray(labels, np.int32), n)
+    if labels is None:
+        return None
+    try:
+        return check_class_labels(np.resize(np.asarray(labels), n), n, classes, "--label")
+    except InputValidationError as exc:
+        raise UsageError(f"{exc} Its classes are 0 to {classes - 1}.") from None
 
 
 def _interactive() -> int:
@@ -423,8 +438,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     _refuse_existing(out, [*names, GRID_FILE, SAMPLES_FILE], args.overwrite)
     verbose = _interactive()
     # Sampled before the folder is made: a count or setting the model refuses writes nothing.
-    images = sample_images(model, n, seed=args.seed, labels=None if args.label is None else labels,
-                           steps=args.steps, batch_size=args.batch_size, verbose=verbose)
+    images = sample_images(model, n, seed=args.seed, labels=labels, steps=args.steps, batch_size=args.batch_size,
+                           verbose=verbose, guidance=args.guidance)
     save_images(images, out, names, verbose=verbose)
     save_grid(images, out / GRID_FILE, title=f"{model.name}: seed {args.seed}")
     arrays = {"images": images, "seed": np.int64(args.seed)}
@@ -646,9 +661,14 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     _refuse_existing(out, [*targets, RECONSTRUCTIONS_FILE, *([PSNR_FILE] if clean is not None else [])],
                      args.overwrite)
     options = {} if args.batch_size is None else {"batch_size": int(args.batch_size)}
+    labels = _check_labels(model, args.label, len(x))
+    if labels is not None:
+        options["labels"] = labels
     reconstructed = np.clip(np.asarray(model.reconstruct(x, **options), np.float32), 0.0, 1.0)
     save_images(reconstructed, out, targets, verbose=_interactive())
     arrays = {"images": reconstructed}
+    if labels is not None:
+        arrays["labels"] = labels
     if names is not None:
         arrays["names"] = np.asarray(names, dtype=str)
     write_npz(out / RECONSTRUCTIONS_FILE, **arrays)
@@ -701,6 +721,9 @@ def add_file_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     sample.add_argument("--label", type=int, nargs="+", action="extend", metavar="L",
                         help="class-conditional models: one class for every image, or several cycled")
     sample.add_argument("--steps", type=int, help="diffusion: reverse steps (default: the model's sample_steps)")
+    sample.add_argument("--guidance", type=float, metavar="W",
+                        help="class-conditional diffusion: classifier-free guidance weight, 0 (unconditional) and "
+                             "up (default: the model's)")
     sample.add_argument("--batch-size", type=int,
                         help="images drawn per batch (default: the model's; diffusion, PixelCNN and PixelRNN draw "
                              "different images for a different batch size)")
@@ -720,6 +743,9 @@ def add_file_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     rec.add_argument("--clean", metavar="DIR|FILE.npz",
                      help="clean references, same names (folder) or order (.npz): print and save the mean PSNR of "
                           "the input and of the reconstruction, and the gain")
+    rec.add_argument("--label", type=int, nargs="+", action="extend", metavar="L",
+                     help="class-conditional models (e.g. a VAE with num_classes): the class of every image, or "
+                          "several cycled over them")
     rec.add_argument("--batch-size", type=int, help="images per forward pass (default: the model's, 256)")
     rec.add_argument("--overwrite", action="store_true", help="replace files that exist in --out")
 

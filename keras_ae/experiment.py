@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import keras
+
 # The recipes' --data-dir default: $KERAS_AE_DATA_DIR, else none (``mnist`` then loads the embedded mnist10k).
 DEFAULT_DATA_DIR: str | None = os.environ.get("KERAS_AE_DATA_DIR") or None
 # Arguments that may change between a crashed run and its restart.
@@ -224,6 +226,47 @@ def fit_recipe_model(model, x, args: argparse.Namespace, name: str | None = None
         print(f"warning: --tensorboard: {failure}; training finished, the TensorBoard logs of {name} are "
               "incomplete.", file=sys.stderr, flush=True)
     return history
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops ``fit`` at the end of the first epoch after which ``minutes`` of epochs have run.
+
+    The epochs' own wall time is summed (what the recipes report as training time), so the
+    time between ``fit`` calls (evaluation, sampling) does not count against the budget.
+
+    Args:
+        minutes: The budget, or ``None`` for none (the callback then only times the epochs).
+
+    Attributes:
+        train_s: Seconds of epochs run so far (over every ``fit`` the callback has seen).
+        epochs: Epochs run so far.
+        stopped_after: The epoch count at which the budget stopped training, else ``None``.
+
+    Example:
+        >>> ae = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
+        >>> ae.compile()
+        >>> budget = TimeBudget(minutes=0.0)  # stops after the first epoch
+        >>> _ = ae.fit(x_digits, epochs=5, batch_size=64, verbose=0, callbacks=[budget])
+        >>> budget.epochs, budget.stopped_after
+        (1, 1)
+    """
+
+    def __init__(self, minutes: float | None):
+        super().__init__()
+        self.budget_s = None if minutes is None else 60.0 * float(minutes)
+        self.train_s, self.epochs, self.stopped_after = 0.0, 0, None
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.train_s += time.perf_counter() - self._start
+        self.epochs += 1
+        if self.budget_s is not None and self.train_s >= self.budget_s:
+            print(f"\nTime budget reached after epoch {epoch + 1} ({self.train_s / 60:.1f} min of training).")
+            self.model.stop_training = True
+            self.stopped_after = epoch + 1
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], floatfmt: str = ".4g") -> str:

@@ -260,6 +260,100 @@ def check_int(value: Any, name: str, minimum: int | None = None, maximum: int | 
     return value
 
 
+def check_class_labels(labels: Any, n: int, num_classes: int | None, name: str = "labels") -> np.ndarray | None:
+    """The one labels contract of the class-conditional models: ``None``, an int, a list or an array.
+
+    An int asks for that class for all ``n`` examples; a list or an array gives one class per
+    example (length ``n``; a column ``(n, 1)`` is accepted). Whole floats (``3.0``) pass;
+    fractional, NaN, boolean or out-of-range ids do not. An unconditional model
+    (``num_classes=None``) takes no labels, a conditional one needs them.
+
+    Args:
+        labels: The labels given.
+        n: How many examples they are for.
+        num_classes: The model's number of classes ``K`` (ids ``0 .. K-1``), or ``None`` for an
+            unconditional model.
+        name: The argument's name, for the message.
+
+    Returns:
+        int32 ``(n,)``, or ``None`` for an unconditional model given no labels.
+
+    Raises:
+        InputValidationError: labels for an unconditional model, none for a conditional one,
+            a wrong length, a non-integer or an id outside ``[0, K)``; the message names it.
+
+    Example:
+        >>> check_class_labels(3, 4, num_classes=10).tolist()
+        [3, 3, 3, 3]
+        >>> check_class_labels([0, 9], 2, num_classes=10).tolist()
+        [0, 9]
+        >>> check_class_labels(10, 2, num_classes=10)
+        Traceback (most recent call last):
+        ...
+        keras_ae.errors.InputValidationError: `labels` holds class 10, outside [0, 9] (num_classes=10).
+    """
+    if num_classes is None:
+        if labels is not None:
+            raise InputValidationError(
+                f"`{name}` given to an unconditional model; build it with num_classes=K to condition on classes.")
+        return None
+    if labels is None:
+        raise InputValidationError(
+            f"This model is class-conditional (num_classes={num_classes}): pass `{name}`, a class id in "
+            f"[0, {num_classes - 1}] or one per example (e.g. np.arange(n) % {num_classes}).")
+    if isinstance(labels, (bool, np.bool_)):
+        raise InputValidationError(f"`{name}` must be integer class ids, got a bool.")
+    if _is_int(labels) or (isinstance(labels, (float, np.floating)) and np.ndim(labels) == 0):
+        labels = np.full((n,), labels)
+    try:
+        y = np.asarray(labels)
+    except (TypeError, ValueError) as err:
+        raise InputValidationError(f"`{name}` must be integer class ids: {short_repr(err)}") from None
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or len(y) != n:
+        raise InputValidationError(
+            f"`{name}` must hold one class id per example, shape ({n},), or one int; got shape {_describe(y.shape)}.")
+    if y.dtype == np.bool_ or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+        raise InputValidationError(f"`{name}` must be integer class ids, got dtype {y.dtype}.")
+    if np.issubdtype(y.dtype, np.floating) and y.size:
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            raise InputValidationError(
+                f"`{name}` must be integer class ids; {int(bad.sum())} of {y.size} are not whole numbers "
+                f"(first: {short_repr(y[bad][0])}).")
+    if y.size:
+        out = y[(y < 0) | (y >= num_classes)]
+        if out.size:
+            raise InputValidationError(
+                f"`{name}` holds class {short_repr(out[0].item())}, outside [0, {num_classes - 1}] "
+                f"(num_classes={num_classes}).")
+    return y.astype(np.int32)
+
+
+def label_arguments(model: Any, labels: Any) -> dict:
+    """``{"labels": labels}`` for a class-conditional model (``model.conditional``), else ``{}``.
+
+    For code that calls any family's ``reconstruct`` / ``codes`` / ``sample`` by duck typing
+    (callbacks, the CLI): the labels reach the models that take them, and a conditional model
+    given ``None`` refuses it with :func:`check_class_labels`' message.
+
+    Args:
+        model: Any keras_ae model.
+        labels: Class ids of the examples, or ``None``.
+
+    Returns:
+        Keyword arguments to add to the call.
+
+    Example:
+        >>> label_arguments(build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4), [1, 2])
+        {}
+        >>> label_arguments(build_vae((8, 8, 1), latent_dim=2, hidden=(16,), num_classes=3), [1, 2])
+        {'labels': [1, 2]}
+    """
+    return {"labels": labels} if getattr(model, "conditional", False) else {}
+
+
 def check_verbose(verbose: Any) -> int:
     """Returns a progress-bar verbosity 0, 1 or 2 (as ``keras.utils.Progbar`` takes).
 

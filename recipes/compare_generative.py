@@ -53,9 +53,10 @@ import keras_ae.models.vae  # noqa: F401
 from keras_ae.data import binarize
 from keras_ae.evaluation.likelihood import bits_per_dim
 from keras_ae.evaluation.parzen import UNRELIABLE, ParzenWarning, parzen_evaluation
-from keras_ae.evaluation.sample_quality import SampleQuality, dataset_classifier
+from keras_ae.evaluation import SampleQuality, dataset_classifier
 from keras_ae.experiment import format_table, load_recipe_data, recipe_parser, write_results
 from keras_ae.plotting import save_image_rows
+from keras_ae.validation import label_arguments
 
 
 class Entry(NamedTuple):
@@ -87,6 +88,9 @@ def parse_args(argv=None):
                         help="RealNVP (recipes/flow.py); included when it exists")
     parser.add_argument("--diffusion-model", default="runs/diffusion/diffusion.keras",
                         help="diffusion model (recipes/diffusion.py); included when it exists")
+    for key, label in CONDITIONAL.items():  # class-conditional rows: sampled with labels cycling 0..K-1
+        parser.add_argument(f"--{key.replace('_', '-')}-model", default=f"runs/conditional/{key.split('_')[0]}.keras",
+                            help=f"{label} (recipes/conditional.py); included when it exists")
     parser.add_argument("--skip", nargs="+", default=[], choices=KEYS, help="models left out of the table")
     parser.add_argument("--n-samples", type=int, default=10_000, help="samples per model for FCD, coverage and Parzen")
     parser.add_argument("--pixelcnn-samples", type=int, default=None, help="fewer PixelCNN samples (slow sampler)")
@@ -112,7 +116,11 @@ def parse_args(argv=None):
     return args
 
 
-KEYS = ("vae", "conv_vae", "vae_iaf", "vae_iwae", "vqvae", "gan", "pixelcnn", "pixelrnn", "flow", "diffusion")
+# The class-conditional models of recipes/conditional.py (key: its file name before "_").
+CONDITIONAL = {"cvae_conditional": "conditional VAE", "pixelcnn_conditional": "conditional PixelCNN",
+               "vqvae_conditional": "VQ-VAE + conditional prior", "diffusion_conditional": "diffusion, guided"}
+KEYS = ("vae", "conv_vae", "vae_iaf", "vae_iwae", "vqvae", "gan", "pixelcnn", "pixelrnn", "flow", "diffusion",
+        *CONDITIONAL)
 
 # What each family's likelihood is of (the table's "data" column).
 BINARIZED, GREY, EIGHT_BIT = "binarized (seed 0)", "grey, no likelihood", "8-bit, dequantized"
@@ -139,6 +147,9 @@ def model_entries(args) -> list[Entry]:
         Entry("diffusion", "Diffusion (DDIM samples)", "diffusion", args.diffusion_model,
               "python recipes/diffusion.py", optional=True),
     ]
+    families = {"cvae": "vae", "pixelcnn": "autoregressive", "vqvae": "vqvae", "diffusion": "diffusion"}
+    entries += [Entry(key, label, families[key.split("_")[0]], getattr(args, f"{key}_model"),
+                      "python recipes/conditional.py", optional=True) for key, label in CONDITIONAL.items()]
     return [e for e in entries if e.key not in args.skip]
 
 
@@ -171,6 +182,8 @@ def recipe_results(model_path: str) -> dict:
 def training_seconds(entry: Entry, recorded: dict) -> float | None:
     """Training wall time as recorded by the recipe that trained the model."""
     results = recorded.get("results", {})
+    if entry.key in CONDITIONAL:  # recipes/conditional.py: one entry per family
+        return results.get("families", {}).get(entry.key.split("_")[0], {}).get("train_seconds")
     if entry.family == "vae":
         return results.get("train_seconds")
     if entry.family == "gan":
@@ -193,15 +206,17 @@ def recorded_iwae(recorded: dict, k: int) -> dict | None:
     return None
 
 
-def vae_nll(entry: Entry, vae, x_test_bin: np.ndarray, recorded: dict, args) -> dict:
-    """NLL of a VAE: the recorded IWAE L_k, or a fresh estimate with ``--recompute-iwae``."""
+def vae_nll(entry: Entry, vae, x_test_bin: np.ndarray, recorded: dict, args, given: dict) -> dict:
+    """NLL of a VAE: the recorded IWAE L_k, or a fresh estimate with ``--recompute-iwae``
+    (``given``: the test labels of a conditional VAE, whose NLL is -log p(x | y))."""
     row = recorded_iwae(recorded, args.iwae_k)
     if row is not None and not args.recompute_iwae:
         return {"nll": float(row["NLL (nats)"]), "sem": row.get("+/- (sem)"), "images": int(row["test images"]),
                 "method": f"IWAE k={args.iwae_k} (from {Path(entry.path).parent / 'results.json'})"}
     n = args.iwae_examples or len(x_test_bin)
     print(f"{entry.label}: IWAE bound with k={args.iwae_k} on {n} test images ...")
-    ll = vae.log_likelihood(x_test_bin[:n], k=args.iwae_k, seed=args.seed, verbose=1)
+    labels = {key: value[:n] for key, value in given.items()}
+    ll = vae.log_likelihood(x_test_bin[:n], k=args.iwae_k, seed=args.seed, verbose=1, **labels)
     return {"nll": float(-ll.mean()), "sem": float(ll.std(ddof=1) / np.sqrt(len(ll))), "images": n,
             "method": f"IWAE k={args.iwae_k}"}
 
@@ -213,7 +228,7 @@ def exact_nll(log_likelihood: np.ndarray, method: str) -> dict:
             "method": method}
 
 
-def diffusion_nll(entry: Entry, model, x_test: np.ndarray, recorded: dict, args) -> dict:
+def diffusion_nll(entry: Entry, model, x_test: np.ndarray, recorded: dict, args, given: dict) -> dict:
     """The diffusion model's variational bound: recorded by its recipe, else on a test subset."""
     results = recorded.get("results", {})
     if results.get("bits_per_dim_bound") is not None:  # recorded in bits/dim by recipes/diffusion.py
@@ -224,27 +239,31 @@ def diffusion_nll(entry: Entry, model, x_test: np.ndarray, recorded: dict, args)
                 "method": f"variational bound (from {Path(entry.path).parent / 'results.json'})"}
     n = min(args.diffusion_bound_examples, len(x_test))
     print(f"{entry.label}: variational bound on {n} test images ...")
-    return exact_nll(model.log_likelihood(x_test[:n], verbose=1), "variational bound")
+    labels = {key: value[:n] for key, value in given.items()}
+    return exact_nll(model.log_likelihood(x_test[:n], verbose=1, **labels), "variational bound")
 
 
-def model_nll(entry: Entry, model, x_test: np.ndarray, x_test_bin: np.ndarray, recorded: dict, args) -> dict | None:
+def model_nll(entry: Entry, model, x_test: np.ndarray, x_test_bin: np.ndarray, recorded: dict, args,
+              y_test: np.ndarray | None = None) -> dict | None:
     """NLL (nats per image) of one model on its data (see ``DATA``), or None for the GAN.
 
     ``x_test`` are the 8-bit test images (for RealNVP and diffusion), ``x_test_bin`` the
-    binarized ones (for the binary models).
+    binarized ones (for the binary models); a class-conditional model scores -log p(x | y)
+    with the test labels ``y_test``.
     """
+    given = label_arguments(model, y_test)
     if entry.family == "vae":
-        return vae_nll(entry, model, x_test_bin, recorded, args)
+        return vae_nll(entry, model, x_test_bin, recorded, args, given)
     if entry.family == "autoregressive":
-        ll = model.log_likelihood(x_test_bin, verbose=1)
+        ll = model.log_likelihood(x_test_bin, verbose=1, **given)
         return {**exact_nll(ll, "exact"), "per_image": -ll}
     if entry.family == "vqvae":
         # No '|' in the method: it is a table cell.
-        return exact_nll(model.log_likelihood(x_test_bin, verbose=1), "bound: reconstruction + prior")
+        return exact_nll(model.log_likelihood(x_test_bin, verbose=1, **given), "bound: reconstruction + prior")
     if entry.family == "flow":  # exact density of the dequantized images; E_u over one noise draw
         return exact_nll(model.log_likelihood(x_test, verbose=1), "exact (dequantized, 1 noise draw)")
     if entry.family == "diffusion":
-        return diffusion_nll(entry, model, x_test, recorded, args)
+        return diffusion_nll(entry, model, x_test, recorded, args, given)
     return None
 
 
@@ -252,18 +271,20 @@ def draw_samples(entry: Entry, model, n: int, args) -> tuple[dict[str, np.ndarra
     """Samples of a model, by sample space (``binary`` or ``grey``), and the seconds they took.
 
     VAEs give two sets: draws ``x ~ p(x|z)`` (binary, the model's distribution) and the
-    Bernoulli means usually shown (grey); only the draws are timed.
+    Bernoulli means usually shown (grey); only the draws are timed. A class-conditional model
+    is asked for the classes :func:`requested_classes` (``0, 1, ..., K-1, 0, ...``).
     """
+    given = label_arguments(model, requested_classes(model, n))
     start = time.perf_counter()
     if entry.family == "vae":
-        images = {"binary": model.sample(n, seed=args.seed, binary=True)}
+        images = {"binary": model.sample(n, seed=args.seed, binary=True, **given)}
         seconds = time.perf_counter() - start
-        images["grey"] = np.clip(model.sample(n, seed=args.seed), 0.0, 1.0)
+        images["grey"] = np.clip(model.sample(n, seed=args.seed, **given), 0.0, 1.0)
     elif entry.family == "gan":
         images = {"grey": model.sample(n, seed=args.seed, unit_range=True, verbose=1)}
         seconds = time.perf_counter() - start
     elif entry.family == "vqvae":  # prior code maps, decoded to Bernoulli means; draws x ~ p(x|z_q) from them
-        means = model.sample(n, seed=args.seed, batch_size=args.sample_batch, verbose=1)
+        means = model.sample(n, seed=args.seed, batch_size=args.sample_batch, verbose=1, **given)
         seconds = time.perf_counter() - start
         draws = np.random.default_rng(args.seed).random(means.shape) < means
         images = {"binary": draws.astype(np.float32), "grey": np.clip(means, 0.0, 1.0)}
@@ -271,18 +292,26 @@ def draw_samples(entry: Entry, model, n: int, args) -> tuple[dict[str, np.ndarra
         images = {"grey": model.sample(n, seed=args.seed, verbose=1)}
         seconds = time.perf_counter() - start
     elif entry.family == "diffusion":
-        model.sample(2, steps=args.diffusion_steps, method="ddim", seed=args.seed + 1)  # compile outside the timing
+        model.sample(2, steps=args.diffusion_steps, method="ddim", seed=args.seed + 1,  # compile outside the timing
+                     **label_arguments(model, requested_classes(model, 2)))
         start = time.perf_counter()
-        images = {"grey": model.sample(n, steps=args.diffusion_steps, method="ddim", seed=args.seed, verbose=1)}
+        images = {"grey": model.sample(n, steps=args.diffusion_steps, method="ddim", seed=args.seed, verbose=1,
+                                       **given)}
         seconds = time.perf_counter() - start
     else:
-        model.sample(2, seed=args.seed + 1, batch_size=2)  # compile the pixel loop outside the timing
+        model.sample(2, seed=args.seed + 1, batch_size=2,  # compile the pixel loop outside the timing
+                     **label_arguments(model, requested_classes(model, 2)))
         start = time.perf_counter()
-        images = {"binary": model.sample(n, seed=args.seed, batch_size=args.sample_batch, verbose=1)}
+        images = {"binary": model.sample(n, seed=args.seed, batch_size=args.sample_batch, verbose=1, **given)}
         seconds = time.perf_counter() - start
     shape = model.image_shape if entry.family == "autoregressive" else None
     images = {space: x.reshape((len(x), *(shape or x.shape[1:]))) for space, x in images.items()}
     return images, seconds
+
+
+def requested_classes(model, n: int) -> np.ndarray | None:
+    """The classes asked of a class-conditional model's ``n`` samples (cycling), else ``None``."""
+    return np.arange(n, dtype=np.int32) % model.num_classes if getattr(model, "conditional", False) else None
 
 
 def sample_count(entry: Entry, args) -> int:
@@ -321,6 +350,7 @@ def table_row(label: str, nll: dict | None, scores: dict, n: int, space: str, di
         "FCD": num(scores["fcd"], 3),
         "FCD real": num(scores["fcd_real"], 3),
         "min / max class %": f"{100 * scores['min_class']:.1f} / {100 * scores['max_class']:.1f}",
+        "requested class %": num(None if scores.get("requested_class") is None else 100 * scores["requested_class"], 1),
         "class entropy (nats)": num(scores["class_entropy"], 3),
         "Parzen LL (nats)": f"{scores['parzen']:.1f} ± {scores['parzen_sem']:.1f}",
         "Parzen sigma": scores["parzen_bandwidth"],
@@ -367,7 +397,7 @@ def main(argv=None) -> dict:
         print(f"\n== {entry.label}: {entry.path}")
         model = keras.saving.load_model(entry.path)
         recorded = recipe_results(entry.path)
-        nll = model_nll(entry, model, x_test_8bit, x_test_bin, recorded, args)
+        nll = model_nll(entry, model, x_test_8bit, x_test_bin, recorded, args, y_test)
         if entry.family == "autoregressive":
             ar_loglik[entry.label] = -nll.pop("per_image")
         n = sample_count(entry, args)
@@ -377,6 +407,9 @@ def main(argv=None) -> dict:
         for space, images in samples.items():
             label = entry.label if len(samples) == 1 or space == "binary" else f"{entry.label}, Bernoulli means"
             scores = score_samples(images, quality[space], x_val_bin, x_test_bin)
+            asked = requested_classes(model, n)  # how often the judge sees the class asked for
+            scores["requested_class"] = (None if asked is None
+                                         else float((extractor.predict(images)[1].argmax(axis=1) == asked).mean()))
             mean_only = entry.family in ("vae", "vqvae") and space == "grey"
             rows.append(table_row(label, None if mean_only else nll, scores, n, space, dims, train_s,
                                   None if mean_only else sample_s, data=DATA[entry.family]))

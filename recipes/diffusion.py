@@ -34,30 +34,12 @@ import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines,
 import keras
 import numpy as np
 
-from keras_ae.evaluation.sample_quality import SampleQuality, dataset_classifier
-from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
+from keras_ae.evaluation import SampleQuality, dataset_classifier
+from keras_ae.experiment import TimeBudget, load_recipe_data, recipe_parser, write_results
 from keras_ae.models.diffusion import build_diffusion
 from keras_ae.plotting import save_image_grid, save_image_rows
 
 DCGAN_FCD = 12.6  # docs/results.md: recipes/gan.py on the same split, scored by compare_generative.py
-
-
-class TimeBudget(keras.callbacks.Callback):
-    """Stops training after ``minutes`` of wall time (checked at the end of each epoch); times the epochs."""
-
-    def __init__(self, minutes: float):
-        super().__init__()
-        self.budget_s, self.train_s, self.epochs = 60.0 * minutes, 0.0, 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.train_s += time.perf_counter() - self._start
-        self.epochs = epoch + 1
-        if self.train_s >= self.budget_s:
-            print(f"\nTime budget reached after epoch {epoch + 1} ({self.train_s / 60:.1f} min of training).")
-            self.model.stop_training = True
 
 
 def parse_args(argv=None):

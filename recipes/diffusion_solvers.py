@@ -32,7 +32,7 @@ import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines,
 import keras
 import numpy as np
 
-from keras_ae.evaluation.sample_quality import SampleQuality, dataset_classifier
+from keras_ae.evaluation import SampleQuality, dataset_classifier
 from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
 from keras_ae.models.diffusion import METHODS
 from keras_ae.plotting import save_image_grid

@@ -28,7 +28,8 @@ import keras_ae  # noqa: F401  (first: it hides TensorFlow's C++ start-up lines,
 import keras
 import numpy as np
 
-from keras_ae.experiment import load_recipe_data, recipe_parser, recipe_tensorboard_callbacks, write_results
+from keras_ae.experiment import (TimeBudget, load_recipe_data, recipe_parser, recipe_tensorboard_callbacks,
+                                 write_results)
 from keras_ae.models.flow import build_realnvp
 from keras_ae.plotting import save_image_grid
 
@@ -71,21 +72,6 @@ def split_data(args):
     n_val = int(round(len(x_train) * args.val_fraction))
     x_val = x_train[len(x_train) - n_val:] if n_val else None
     return x_train[: len(x_train) - n_val], x_val, x_test
-
-
-class TimeBudget(keras.callbacks.Callback):
-    """Stops training at the end of the first epoch that ends after ``minutes``."""
-
-    def __init__(self, minutes: float | None):
-        super().__init__()
-        self.minutes = minutes
-        self.start = time.perf_counter()
-        self.stopped_after: int | None = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.minutes is not None and time.perf_counter() - self.start > 60.0 * self.minutes:
-            self.model.stop_training = True
-            self.stopped_after = epoch + 1
 
 
 def train(args, x_train, x_val):

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.errors import TrainingDivergedError
-from keras_ae.evaluation.sample_quality import SampleQuality, dataset_classifier
+from keras_ae.evaluation import SampleQuality, dataset_classifier
 from keras_ae.experiment import fit_recipe_model, format_table, load_recipe_data, recipe_parser, write_results
 from keras_ae.models.gan import GANMonitor, build_dcgan
 from keras_ae.plotting import save_image_grid

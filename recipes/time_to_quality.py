@@ -619,7 +619,7 @@ def run_races(families: Sequence[str], seeds: Sequence[int], data, budget_scale:
     (x_train, y_train), (x_test, y_test) = data
     test = make_test_data(x_test)
     if "dcgan" in families:
-        from keras_ae.evaluation.sample_quality import dataset_classifier
+        from keras_ae.evaluation import dataset_classifier
 
         # Trained (or loaded from the cache) once, before the race and outside every clock.
         extractor = dataset_classifier(x_train, y_train, dataset=f"{dataset}{len(x_train)}", x_test=x_test,

@@ -40,8 +40,9 @@ import numpy as np
 
 from keras_ae.data import binarize, is_prebinarized
 from keras_ae.evaluation.likelihood import bits_per_dim
-from keras_ae.evaluation.sample_quality import SampleQuality, dataset_classifier
-from keras_ae.experiment import describe_recipe_data, fit_recipe_model, load_recipe_data, recipe_parser, write_results
+from keras_ae.evaluation import SampleQuality, dataset_classifier
+from keras_ae.experiment import (TimeBudget, describe_recipe_data, fit_recipe_model, load_recipe_data, recipe_parser,
+                                 write_results)
 from keras_ae.models.vqvae import build_vqvae
 from keras_ae.plotting import save_image_grid, save_image_rows
 
@@ -78,21 +79,6 @@ def parse_args(argv=None):
     parser.add_argument("--cache-dir", default=None, help="feature-classifier cache (default ~/.cache/keras_ae)")
     parser.add_argument("--model", default=None, help="evaluate this saved .keras VQ-VAE instead of training one")
     return parser.parse_args(argv)
-
-
-class TimeBudget(keras.callbacks.Callback):
-    """Stops ``fit`` at the end of the first epoch past ``minutes``."""
-
-    def __init__(self, minutes: float):
-        super().__init__()
-        self.seconds, self.start, self.stopped_at = 60.0 * minutes, None, None
-
-    def on_train_begin(self, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if time.perf_counter() - self.start > self.seconds:
-            self.model.stop_training, self.stopped_at = True, epoch + 1
 
 
 def train_vqvae(model, x_train, args) -> dict:

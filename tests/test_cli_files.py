@@ -47,6 +47,14 @@ GENERATIVE = {
     "realnvp": FAMILIES["realnvp"][0],
     "diffusion": FAMILIES["diffusion"][0],
 }
+# Class-conditional models of the other families (one labels contract, `--label`).
+CONDITIONAL = {
+    "cvae": lambda: keras_ae.build_vae((8, 8, 1), latent_dim=2, hidden=(16,), num_classes=10, seed=0),
+    "conditional_pixelcnn": lambda: keras_ae.build_pixelcnn((8, 8, 1), filters=8, blocks=1, num_classes=10, seed=0),
+    "conditional_diffusion": lambda: keras_ae.build_diffusion((8, 8, 1), channels=(16,), attention=False,
+                                                              timesteps=10, num_classes=10, seed=0),
+}
+GENERATIVE.update(CONDITIONAL)
 # Families sampled by the fast tier; the others (slower samplers, or variants of a tested
 # sampler) are marked slow.
 FAST = ("vae", "gan", "dcgan", "conditional_gan")  # the others sample for seconds: slow tier
@@ -86,7 +94,10 @@ def _png(path: Path) -> np.ndarray:
 def test_sample_gives_identical_bytes_for_a_seed_and_writes_model_samples(family, saved, tmp_path, capsys):
     model_path = saved(family)
     runs = {name: tmp_path / name for name in ("a", "b", "other")}
-    steps = ["--steps", "3"] if family == "diffusion" else []  # --steps reaches the sampler
+    diffusion = family in ("diffusion", "conditional_diffusion")
+    steps = ["--steps", "3"] if diffusion else []  # --steps reaches the sampler
+    if family == "conditional_gan" or family in CONDITIONAL:  # a conditional model needs --label (cycled)
+        steps += ["--label", "0", "1", "2"]
     for name, seed in (("a", 0), ("b", 0), ("other", 1)):
         assert main(["sample", str(model_path), "-n", str(N), "--seed", str(seed), "--out", str(runs[name]),
                      *steps]) == 0
@@ -99,16 +110,44 @@ def test_sample_gives_identical_bytes_for_a_seed_and_writes_model_samples(family
     assert any(other[name] != first[name] for name in numbered)
 
     model = load_model(model_path)
-    extra = {"unit_range": True} if family.endswith("gan") else {"steps": 3} if steps else {}
+    extra = {"unit_range": True} if family.endswith("gan") else {"steps": 3} if diffusion else {}
+    if family == "conditional_gan" or family in CONDITIONAL:
+        extra["labels"] = np.arange(N) % 3
     expected = np.clip(model.sample(N, seed=0, **extra), 0.0, 1.0)
     with np.load(runs["a"] / "samples.npz") as npz:
         images = npz["images"]
         assert images.dtype == np.float32 and int(npz["seed"]) == 0
-        assert ("labels" in npz) == (family == "conditional_gan")
+        assert ("labels" in npz) == (family in ("conditional_gan", *CONDITIONAL))
     np.testing.assert_array_equal(images, expected)
     for i, name in enumerate(numbered):
         assert np.abs(_png(runs["a"] / name) - images[i, ..., 0]).max() <= 0.5 / 255 + 1e-6
     assert f"Wrote {N} samples" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("family", [pytest.param(f, marks=() if f == "cvae" else pytest.mark.slow)
+                                    for f in CONDITIONAL])
+def test_conditional_families_take_label_and_refuse_what_they_cannot_do(family, saved, tmp_path, capsys):
+    path = saved(family)
+    model = load_model(path)
+    extra = {"steps": 3} if family == "conditional_diffusion" else {}
+    options = ["--steps", "3"] if extra else []
+    assert main(["sample", str(path), "-n", "3", "--label", "7", "--out", str(tmp_path / "sevens"), *options]) == 0
+    with np.load(tmp_path / "sevens" / "samples.npz") as npz:
+        assert npz["labels"].tolist() == [7, 7, 7]
+        np.testing.assert_array_equal(npz["images"], np.clip(model.sample(3, seed=0, labels=7, **extra), 0, 1))
+    for bad, words in ((["--label", "10"], "class 10"), ([], "pass --label")):
+        assert main(["sample", str(path), "-n", "3", *bad, "--out", str(tmp_path / "bad"), *options]) == 2
+        assert words in _error(capsys) and not (tmp_path / "bad").exists()
+    guided = ["sample", str(path), "-n", "2", "--label", "1", "--guidance", "0", "--out", str(tmp_path / "w0"),
+              *options]
+    if family == "conditional_diffusion":  # w=0: the unconditional model, whatever the label
+        assert main(guided) == 0
+        with np.load(tmp_path / "w0" / "samples.npz") as npz:
+            np.testing.assert_array_equal(npz["images"], np.clip(model.sample(2, seed=0, labels=5, guidance=0.0,
+                                                                              **extra), 0, 1))
+    else:
+        assert main(guided) == 2
+        assert "--guidance" in _error(capsys) and not (tmp_path / "w0").exists()
 
 
 def test_conditional_gan_samples_the_classes_of_label(saved, tmp_path, capsys):
@@ -124,7 +163,9 @@ def test_conditional_gan_samples_the_classes_of_label(saved, tmp_path, capsys):
 
     assert main(["sample", str(path), "-n", "4", "--label", "10", "--out", str(tmp_path / "bad")]) == 2
     line = _error(capsys)
-    assert "--label 10" in line and "0 to 9" in line and not (tmp_path / "bad").exists()
+    assert "--label" in line and "class 10" in line and "0 to 9" in line and not (tmp_path / "bad").exists()
+    assert main(["sample", str(path), "-n", "4", "--out", str(tmp_path / "bad")]) == 2
+    assert "pass --label" in _error(capsys) and not (tmp_path / "bad").exists()
     assert main(["sample", str(saved("vae")), "-n", "4", "--label", "1", "--out", str(tmp_path / "bad")]) == 2
     assert "unconditional" in _error(capsys) and not (tmp_path / "bad").exists()
 
@@ -230,6 +271,24 @@ def test_reconstruct_reads_an_npz_and_writes_numbered_files(denoiser, tmp_path, 
         np.testing.assert_allclose(npz["images"], np.clip(load_model(path).reconstruct(x.astype(np.float32)), 0, 1),
                                    atol=1e-6)
     assert "Reconstructed 6 images" in capsys.readouterr().out
+
+
+def test_reconstruct_gives_a_conditional_model_the_classes_of_label(saved, tmp_path, capsys):
+    path = saved("cvae")
+    x = (np.random.default_rng(0).random((4, 8, 8, 1)) * 255).round().astype(np.uint8)
+    np.savez(tmp_path / "x.npz", x=x)
+    out = tmp_path / "out"
+    assert main(["reconstruct", str(path), "--input", str(tmp_path / "x.npz"), "--out", str(out),
+                 "--label", "2", "5"]) == 0
+    expected = load_model(path).reconstruct(x.astype(np.float32) / 255, labels=[2, 5, 2, 5])
+    with np.load(out / "reconstructions.npz") as npz:
+        assert npz["labels"].tolist() == [2, 5, 2, 5]
+        np.testing.assert_allclose(npz["images"], np.clip(expected, 0, 1), atol=1e-6)
+    for bad, words in (([], "pass --label"), (["--label", "11"], "class 11")):
+        assert main(["reconstruct", str(path), "--input", str(tmp_path / "x.npz"), "--out", str(tmp_path / "bad"),
+                     *bad]) == 2
+        assert words in _error(capsys) and not (tmp_path / "bad").exists()
+
 
 @pytest.mark.slow
 

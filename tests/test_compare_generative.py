@@ -67,6 +67,16 @@ def saved_models(tmp_path_factory, digits):
     for model in (flow, diffusion):
         model.compile()
         model.fit(x_8bit, epochs=1, batch_size=128, verbose=0)
+    # Class-conditional models as recipes/conditional.py saves them (one results.json, a row per family).
+    y_train = digits[0][1][:256]
+    cvae = build_vae(shape, latent_dim=2, hidden=(16,), num_classes=10, seed=0)
+    ccnn = build_pixelcnn(shape, filters=8, blocks=1, first_kernel_size=3, num_classes=10, seed=0)
+    for model in (cvae, ccnn):
+        model.compile()
+        model.fit(binarize(x_train, seed=0), y_train, epochs=1, batch_size=128, verbose=0)
+    conditional = {"families": {"cvae": {"train_seconds": 2.0}, "pixelcnn": {"train_seconds": 6.0}}}
+    save_with_results(cvae, root / "conditional", "cvae.keras", conditional)
+    ccnn.save(root / "conditional" / "pixelcnn.keras")
     # The VAE recipe's row for the IWAE bound on a subset of the test images (as the conv VAE's).
     iwae_row = {"bound": "IWAE L_k", "k": 5000, "test images": 50, "NLL (nats)": 31.5, "+/- (sem)": 0.4}
     (root / "pixelcnn").mkdir(parents=True)
@@ -86,6 +96,8 @@ def saved_models(tmp_path_factory, digits):
         "cnn": cnn,
         "vq": vq,
         "realnvp": flow,
+        "cvae": cvae,
+        "ccnn": ccnn,
     }
 
 
@@ -95,7 +107,11 @@ def paths(saved: dict) -> list[str]:
             "--vae-iaf-model", str(saved["root"] / "absent.keras"),
             "--vae-iwae-model", str(saved["root"] / "absent.keras"),
             "--vqvae-model", saved["vqvae"], "--flow-model", saved["flow"], "--diffusion-model", saved["diffusion"],
-            "--diffusion-steps", "5"]
+            "--cvae-conditional-model", str(saved["root"] / "conditional" / "cvae.keras"),
+            "--pixelcnn-conditional-model", str(saved["root"] / "conditional" / "pixelcnn.keras"),
+            "--vqvae-conditional-model", str(saved["root"] / "absent.keras"),
+            "--diffusion-conditional-model", str(saved["root"] / "absent.keras"),
+            "--diffusion-steps", "5", "--iwae-examples", "20"]
 
 
 @pytest.mark.slow
@@ -109,12 +125,21 @@ def test_table_has_every_model_with_its_numbers(saved_models, digits, tmp_path):
     rows = {row["model"]: row for row in payload["rows"]}
     assert list(rows) == ["VAE (dense)", "VAE (dense), Bernoulli means", "VQ-VAE + PixelCNN prior",
                           "VQ-VAE + PixelCNN prior, Bernoulli means", "DCGAN", "PixelCNN", "PixelRNN", "RealNVP",
-                          "Diffusion (DDIM samples)"]
+                          "Diffusion (DDIM samples)", "conditional VAE", "conditional VAE, Bernoulli means",
+                          "conditional PixelCNN"]
     # The "data" column keeps nats of binarized images apart from bits/dim of 8-bit ones.
     assert {m: r["data"] for m, r in rows.items() if "means" not in m} == {
         "VAE (dense)": "binarized (seed 0)", "VQ-VAE + PixelCNN prior": "binarized (seed 0)",
         "DCGAN": "grey, no likelihood", "PixelCNN": "binarized (seed 0)", "PixelRNN": "binarized (seed 0)",
-        "RealNVP": "8-bit, dequantized", "Diffusion (DDIM samples)": "8-bit, dequantized"}
+        "RealNVP": "8-bit, dequantized", "Diffusion (DDIM samples)": "8-bit, dequantized",
+        "conditional VAE": "binarized (seed 0)", "conditional PixelCNN": "binarized (seed 0)"}
+    # Conditional rows: the NLL is -log p(x | y) with the test labels; the samples are asked for
+    # classes 0, 1, ..., 9, 0, ... and the judge's agreement with them is a column (n/a elsewhere).
+    y_test = digits[1][1]
+    nll_given_y = -saved_models["ccnn"].log_likelihood(binarize(digits[1][0], seed=0), labels=y_test).mean()
+    assert results["models"]["pixelcnn_conditional"]["nll"]["nll"] == pytest.approx(nll_given_y, rel=1e-5)
+    assert 0 <= rows["conditional PixelCNN"]["requested class %"] <= 100 and rows["DCGAN"]["requested class %"] == "n/a"
+    assert [rows[m]["train time (s)"] for m in ("conditional VAE", "conditional PixelCNN")] == [2, 6]
     x_test_8bit = np.round(digits[1][0] * 255) / 255
     flow_nll = -saved_models["realnvp"].log_likelihood(x_test_8bit).mean()
     assert results["models"]["flow"]["nll"]["nll"] == pytest.approx(flow_nll, rel=1e-5)

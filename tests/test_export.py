@@ -337,7 +337,7 @@ def test_family_signatures_check_their_own_inputs(exports, digits):
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"`labels` must lie in \[0, 9\]"):
         generate(latents=tf.zeros((2, 4)), labels=tf.constant([1, 10]))
     sample_gan = tf.saved_model.load(str(paths["conditional_gan"])).signatures["sample"]
-    with pytest.raises(tf.errors.InvalidArgumentError, match="labels must have `count` entries"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`labels` must have `count` entries"):
         sample_gan(count=tf.constant(3), seed=tf.constant(1, tf.int64), labels=tf.constant([1, 2]))
     assert sample_gan(count=tf.constant(2), seed=tf.constant(1, tf.int64),
                       labels=tf.constant([1, 2]))["images"].shape == (2, 8, 8, 1)

@@ -338,7 +338,9 @@ def test_conditional_gan_trains_on_labels_and_samples_requested_classes(digits):
     z = np.zeros((3, 4), "float32")
     a = cgan.generate(z, labels=[1, 1, 7])
     assert np.allclose(a[0], a[1]) and not np.allclose(a[0], a[2])  # the label changes the output
-    assert cgan.sample(20).shape == (20, 8, 8, 1)
+    assert cgan.sample(20, labels=np.arange(20) % 10).shape == (20, 8, 8, 1)
+    with pytest.raises(InputValidationError, match="class-conditional"):
+        cgan.sample(4)  # a conditional model needs labels
     with pytest.raises(InputValidationError, match="labels"):
         cgan.fit(x[:64], epochs=1, verbose=0)
     with pytest.raises(InputValidationError, match=r"outside \[0, 9\]"):
@@ -461,7 +463,7 @@ def test_conditional_round_trip(tmp_path):
     cgan.save(tmp_path / "cgan.keras")
     loaded = keras.models.load_model(tmp_path / "cgan.keras")
     assert loaded.num_classes == 3
-    np.testing.assert_array_equal(loaded.sample(6, seed=0), cgan.sample(6, seed=0))
+    np.testing.assert_array_equal(loaded.sample(6, seed=0, labels=2), cgan.sample(6, seed=0, labels=2))
 
 
 @pytest.mark.slow

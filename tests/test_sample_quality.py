@@ -8,14 +8,12 @@ import pytest
 import scipy.linalg
 
 from keras_ae.errors import InputValidationError
+from keras_ae.evaluation.feature_extractors import WeightsNotAvailableError, dataset_classifier, inception_extractor
 from keras_ae.evaluation.sample_quality import (
     SampleQuality,
-    WeightsNotAvailableError,
     classifier_score,
-    dataset_classifier,
     frechet_distance,
     frechet_distance_from_moments,
-    inception_extractor,
     kernel_distance,
     mmd2_unbiased,
     mode_coverage,

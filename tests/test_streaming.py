@@ -14,7 +14,8 @@ import tensorflow as tf
 
 import keras_ae
 from keras_ae.errors import InputValidationError
-from keras_ae.evaluation.sample_quality import FeatureExtractor, SampleQuality
+from keras_ae.evaluation.feature_extractors import FeatureExtractor
+from keras_ae.evaluation.sample_quality import SampleQuality
 from keras_ae.models import build_dense_ae, build_gan, build_pixelcnn, build_vae
 from tests.memory import HIGH_WATER_MARK
 

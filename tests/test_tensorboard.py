@@ -112,12 +112,18 @@ def test_gan_writes_sample_grids_and_no_projector(tmp_path, digits):
     assert not (tmp_path / "projector_config.pbtxt").exists()
 
 
-def test_conditional_gan_cycles_labels(digits):
-    cgan = keras_ae.build_conditional_gan((8, 8, 1), num_classes=10, latent_dim=4, architecture="mlp")
-    callback = ImageSummaries("unused", n=4)
+def test_conditional_gan_draws_one_row_per_class(tmp_path):
+    cgan = keras_ae.build_conditional_gan((8, 8, 1), num_classes=3, latent_dim=4, architecture="mlp")
+    callback = ImageSummaries(tmp_path, n=5)
     callback.set_model(cgan)
     callback.on_train_begin()
-    assert callback._labels.tolist() == [0, 1, 2, 3]
+    assert callback._labels.tolist() == [0, 0, 1, 1, 2, 2]
+    grid = callback.write(0)["samples"]
+    assert grid.shape[:2] == (3 * 8, 2 * 8)  # 3 rows (classes) of 2 images
+    rows = [grid[8 * r:8 * (r + 1), :8, 0] for r in range(3)]
+    expected = cgan.generate(callback._z, callback._labels, unit_range=True)
+    for r in range(3):  # row r holds class r
+        np.testing.assert_allclose(rows[r], np.clip(expected[2 * r, ..., 0], 0, 1), atol=1e-6)
 
 
 @pytest.mark.slow

@@ -42,27 +42,13 @@ import keras
 import numpy as np
 
 from keras_ae.errors import InputValidationError
-from keras_ae.evaluation.feature_extractors import (
-    CACHE_ENV,
-    CLASSIFIER_VERSION,
-    INCEPTION_NOTOP_FILE,
-    INCEPTION_NOTOP_URL,
-    FeatureExtractor,
-    WeightsNotAvailableError,
-    dataset_classifier,
-    default_cache_dir,
-    get_feature_classifier,
-    inception_extractor,
-)
+from keras_ae.evaluation.feature_extractors import FeatureExtractor
 from keras_ae.evaluation.feature_statistics import FeatureStatistics
 from keras_ae.validation import check_array, check_int
 
 __all__ = [
-    "CACHE_ENV", "CLASSIFIER_VERSION", "INCEPTION_NOTOP_FILE", "INCEPTION_NOTOP_URL", "FeatureExtractor",
-    "FeatureStatistics", "SampleQuality", "WeightsNotAvailableError", "classifier_score", "dataset_classifier",
-    "default_cache_dir", "evaluate_samples", "frechet_distance", "frechet_distance_from_moments",
-    "frechet_distance_of", "get_feature_classifier", "inception_extractor", "kernel_distance", "mmd2_unbiased",
-    "mode_coverage", "polynomial_kernel",
+    "SampleQuality", "classifier_score", "evaluate_samples", "frechet_distance", "frechet_distance_from_moments",
+    "frechet_distance_of", "kernel_distance", "mmd2_unbiased", "mode_coverage", "polynomial_kernel",
 ]
 
 
@@ -292,8 +278,8 @@ class SampleQuality:
     :meth:`evaluate` then scores any number of sample sets on the same footing.
 
     Args:
-        extractor: A :class:`FeatureExtractor` (:func:`dataset_classifier` or
-            :func:`inception_extractor`).
+        extractor: A :class:`~keras_ae.evaluation.feature_extractors.FeatureExtractor`
+            (:func:`~keras_ae.evaluation.dataset_classifier` or :func:`~keras_ae.evaluation.inception_extractor`).
         reference: Real images the samples are compared to (the test split), in [0, 1],
             or a ``tf.data.Dataset`` of them (``x`` or ``(x, y)``, batched or not),
             streamed: running feature moments (Frechet distance) and class counts

@@ -158,26 +158,53 @@ def make_endpoint(
     return Endpoint(name, tf.function(signature, input_signature=specs, autograph=False), doc, ranges)
 
 
-def sample_endpoint(fn: Callable[..., Mapping[str, tf.Tensor]], outputs: str, note: str) -> Endpoint:
+def sample_endpoint(fn: Callable[..., Mapping[str, tf.Tensor]], outputs: str, note: str,
+                    num_classes: int | None = None) -> Endpoint:
     """The ``sample`` signature of the generative families: a scalar int32 ``count`` (at most
-    :data:`MAX_SAMPLE_COUNT`) and an int64 ``seed`` in.
+    :data:`MAX_SAMPLE_COUNT`) and an int64 ``seed`` in, and for a class-conditional model
+    int32 ``labels``, one class id per image.
+
+    The labels are checked in the graph: ids outside ``[0, num_classes)`` and a length other
+    than ``count`` are refused with a message, before the model runs.
 
     Args:
-        fn: ``fn(count, seed) -> {output_name: tensor}``.
+        fn: ``fn(count, seed) -> {output_name: tensor}``, or ``fn(count, seed, labels)`` when
+            ``num_classes`` is given.
         outputs: The outputs, for the description (e.g. ``"images, latents"``).
         note: How the examples are drawn, for the description (e.g. ``"z ~ N(0, I)"``).
+        num_classes: The model's classes ``K`` (class-conditional models), or ``None``.
 
     Returns:
-        An :class:`Endpoint` described as ``count, seed -> <outputs> (<note>; count <= MAX_SAMPLE_COUNT)``.
+        An :class:`Endpoint` described as ``count, seed[, labels] -> <outputs> (<note>; count <= MAX_SAMPLE_COUNT)``.
 
     Example:
         >>> ep = sample_endpoint(lambda count, seed: {"z": tf.zeros(tf.stack([count, 2]))}, "z", "zeros")
         >>> ep.doc, ep.function(tf.constant(3), tf.constant(0, tf.int64))["z"].shape
         ('count, seed -> z (zeros; count <= 10000)', TensorShape([3, 2]))
+        >>> ep = sample_endpoint(lambda count, seed, labels: {"y": labels}, "y", "labels", num_classes=10)
+        >>> ep.function(tf.constant(2), tf.constant(0, tf.int64), tf.constant([3, 9]))["y"].numpy().tolist()
+        [3, 9]
     """
     specs = {"count": tf.TensorSpec((), tf.int32, name="count"), "seed": tf.TensorSpec((), tf.int64, name="seed")}
-    return make_endpoint("sample", fn, specs, f"count, seed -> {outputs} ({note}; count <= {MAX_SAMPLE_COUNT})",
-                         {"count": (0, MAX_SAMPLE_COUNT)})
+    ranges: dict[str, tuple[float, float] | None] = {"count": (0, MAX_SAMPLE_COUNT)}
+    inputs = "count, seed"
+    if num_classes is None:
+        call = fn
+    else:
+        specs["labels"] = tf.TensorSpec((None,), tf.int32, name="labels")
+        ranges["labels"] = (0, int(num_classes) - 1)
+        inputs += ", labels"
+
+        def call(count, seed, labels):
+            # One label per image: the graph refuses labels whose length is not count.
+            check = tf.debugging.assert_equal(tf.size(labels), count,
+                                              message="`labels` must have `count` entries (one class id per image).")
+            with tf.control_dependencies([check]):
+                labels = tf.identity(labels)
+            return fn(count, seed, labels)
+
+    return make_endpoint("sample", call, specs, f"{inputs} -> {outputs} ({note}; count <= {MAX_SAMPLE_COUNT})",
+                         ranges)
 
 
 def to_uint8(images: tf.Tensor) -> tf.Tensor:

@@ -16,6 +16,11 @@ residual connection (except in the first block, which changes the channel count)
 Because the vertical stack never looks at the current row, a sampler can compute it
 once per row and run only the horizontal stack per pixel (see
 :meth:`keras_ae.models.pixelcnn.PixelCNN`).
+
+A ``conditional`` block (the conditional gated PixelCNN of van den Oord et al. 2016b) also
+takes a class embedding ``y`` per image and adds ``V^T y`` to the gate pre-activations of
+both stacks: ``tanh(W_f * x + V_f^T y) * sigmoid(W_g * x + V_g^T y)``. The term is the same
+at every pixel, so the block stays causal.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ class GatedPixelCNNBlock(keras.layers.Layer):
         color_channels: Colour groups per pixel (1 grey, 3 RGB).
         dropout: Dropout rate on both stacks' gated activations during training
             (regularizes small data sets, as in PixelCNN++; element-wise, so still causal).
+        conditional: The block takes ``[vertical, horizontal, class_embedding]`` and adds a
+            learned projection of the ``(batch, dim)`` class embedding to both stacks' gates.
 
     Example:
         >>> block = GatedPixelCNNBlock(32, 7, first=True)
@@ -60,10 +67,13 @@ class GatedPixelCNNBlock(keras.layers.Layer):
         >>> v, h = block([x, x])
         >>> v.shape, h.shape
         (TensorShape([2, 8, 8, 32]), TensorShape([2, 8, 8, 32]))
+        >>> y = np.ones((2, 5), "float32")  # a class embedding per image
+        >>> GatedPixelCNNBlock(32, 7, first=True, conditional=True)([x, x, y])[1].shape
+        TensorShape([2, 8, 8, 32])
     """
 
     def __init__(self, filters: int, kernel_size: int = 3, first: bool = False, color_channels: int = 1,
-                 dropout: float = 0.0, **kwargs):
+                 dropout: float = 0.0, conditional: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.filters = check_int(filters, "filters", minimum=1)
         self.kernel_size = check_int(kernel_size, "kernel_size", minimum=1)
@@ -85,10 +95,17 @@ class GatedPixelCNNBlock(keras.layers.Layer):
                                             color_channels=color_channels, name="horizontal_conv")
         self.horizontal_out = MaskedConv2D(f, 1, mask_type="B", color_channels=color_channels, name="horizontal_out")
         self.drop = keras.layers.Dropout(self.dropout, name="dropout") if self.dropout else None
+        self.conditional = bool(conditional)
+        # V_v^T y and V_h^T y: the class term of each stack's gates (the convolutions carry the bias).
+        self.vertical_class = (keras.layers.Dense(2 * f, use_bias=False, name="vertical_class")
+                               if self.conditional else None)
+        self.horizontal_class = (keras.layers.Dense(2 * f, use_bias=False, name="horizontal_class")
+                                 if self.conditional else None)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-                "first": self.first, "color_channels": self.color_channels, "dropout": self.dropout}
+                "first": self.first, "color_channels": self.color_channels, "dropout": self.dropout,
+                "conditional": self.conditional}
 
     @property
     def rows_reached(self) -> int:
@@ -96,7 +113,7 @@ class GatedPixelCNNBlock(keras.layers.Layer):
         return self.kernel_size // 2 + (1 if self.first else 0)
 
     def build(self, input_shape):
-        v_shape, h_shape = input_shape
+        v_shape, h_shape = input_shape[:2]
         if not self.first and h_shape[-1] != self.filters:
             raise InputValidationError(
                 f"A residual gated block needs {self.filters} input channels, got {h_shape[-1]}."
@@ -105,17 +122,30 @@ class GatedPixelCNNBlock(keras.layers.Layer):
         self.link.build((*v_shape[:-1], 2 * self.filters))
         self.horizontal_conv.build(h_shape)
         self.horizontal_out.build((*h_shape[:-1], self.filters))
+        if self.conditional:
+            if len(input_shape) != 3:
+                raise InputValidationError("A conditional gated block takes [vertical, horizontal, class_embedding].")
+            for dense in (self.vertical_class, self.horizontal_class):
+                dense.build((None, input_shape[2][-1]))
         self.built = True
 
     def _gate(self, x, training):
         out = gated_activation(x)
         return self.drop(out, training=training) if self.drop is not None else out
 
-    def vertical(self, v, training=False):
+    @staticmethod
+    def _add_class_term(pre, dense, cond):
+        """``pre + V^T y`` for a conditional block (broadcast over rows and columns); ``pre`` otherwise."""
+        if cond is None or dense is None:
+            return pre
+        return pre + ops.cast(dense(cond), pre.dtype)[:, None, None, :]
+
+    def vertical(self, v, training=False, cond=None):
         """The vertical stack: returns ``(v_out, link)``; both depend on rows above only.
 
         Works on any band of rows: output row ``r`` depends on input rows ``r - rows_reached``
-        to ``r - 1`` (``r`` itself too, except in the first block) of the band.
+        to ``r - 1`` (``r`` itself too, except in the first block) of the band. ``cond`` is
+        the class embedding ``(batch, dim)`` of a conditional block.
         """
         k = self.kernel_size
         shift = 1 if self.first else 0
@@ -124,21 +154,25 @@ class GatedPixelCNNBlock(keras.layers.Layer):
         pre = self.vertical_conv(padded)
         if shift:
             pre = pre[:, :-1]  # drop the extra last row: now row r sees rows < r only
+        pre = self._add_class_term(pre, self.vertical_class, cond)
         return self._gate(pre, training), self.link(pre)
 
-    def horizontal(self, h, link, training=False):
+    def horizontal(self, h, link, training=False, cond=None):
         """The horizontal stack given the vertical stack's ``link`` at the same pixels.
 
-        Works on any band of rows (a single row while sampling).
+        Works on any band of rows (a single row while sampling); ``cond`` as in :meth:`vertical`.
         """
-        out = self.horizontal_out(self._gate(self.horizontal_conv(h) + link, training))
+        pre = self.horizontal_conv(h) + link
+        pre = self._add_class_term(pre, self.horizontal_class, cond)
+        out = self.horizontal_out(self._gate(pre, training))
         return out if self.first else h + out
 
     def call(self, inputs, training=False):
-        v, h = inputs
-        v_out, link = self.vertical(v, training)
-        return [v_out, self.horizontal(h, link, training)]
+        v, h = inputs[:2]
+        cond = inputs[2] if self.conditional else None
+        v_out, link = self.vertical(v, training, cond)
+        return [v_out, self.horizontal(h, link, training, cond)]
 
     def compute_output_shape(self, input_shape):
-        v_shape, h_shape = input_shape
+        v_shape, h_shape = input_shape[:2]
         return [(*v_shape[:-1], self.filters), (*h_shape[:-1], self.filters)]

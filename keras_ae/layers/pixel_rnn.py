@@ -15,6 +15,11 @@ causal: hidden state ``(i, j)`` never depends on input features after ``(i, j)``
   Features are not pixels, though: see :class:`DiagonalBiLSTM` for the one pixel per
   row that a mask-A first layer hides from it, and the raw-pixel input that restores it.
 
+With ``conditional=True`` both layers also take a class embedding ``y`` per image (their
+last input) and add a learned ``V^T y`` to every gate pre-activation (input, forget,
+output and candidate), the PixelRNN analogue of the conditional gated PixelCNN; the term is
+the same at every position, so the layers stay causal.
+
 The exact pixel dependency sets of whole networks are stated (and tested) in
 :mod:`keras_ae.models.pixelrnn`."""
 
@@ -83,26 +88,37 @@ class RowLSTM(keras.layers.Layer):
         units: Hidden units (a multiple of ``color_channels``).
         kernel_size: Width of the input-to-state (masked, mask B) and state-to-state kernels.
         color_channels: Colour groups per pixel (1 grey, 3 RGB).
+        conditional: Take ``[x, class_embedding]`` and add a projection of the
+            ``(batch, dim)`` embedding to the gate pre-activations.
 
     Example:
         >>> RowLSTM(16)(np.zeros((2, 8, 8, 4), "float32")).shape
         TensorShape([2, 8, 8, 16])
+        >>> RowLSTM(16, conditional=True)([np.zeros((2, 8, 8, 4), "float32"), np.ones((2, 3), "float32")]).shape
+        TensorShape([2, 8, 8, 16])
     """
 
-    def __init__(self, units: int, kernel_size: int = 3, color_channels: int = 1, **kwargs):
+    def __init__(self, units: int, kernel_size: int = 3, color_channels: int = 1, conditional: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.units = check_int(units, "units", minimum=1)
         self.kernel_size = check_int(kernel_size, "kernel_size", minimum=1)
         self.color_channels = check_int(color_channels, "color_channels", minimum=1)
         self.input_to_state = MaskedConv2D(4 * self.units, (1, self.kernel_size), mask_type="B",
                                            color_channels=color_channels, name="input_to_state")
+        self.conditional = bool(conditional)
+        self.class_to_state = (keras.layers.Dense(4 * self.units, use_bias=False, name="class_to_state")
+                               if self.conditional else None)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "units": self.units, "kernel_size": self.kernel_size,
-                "color_channels": self.color_channels}
+                "color_channels": self.color_channels, "conditional": self.conditional}
 
     def build(self, input_shape):
+        input_shape, cond_shape = _split_condition(input_shape, self.conditional)
         self.input_to_state.build(input_shape)
+        if cond_shape is not None:
+            self.class_to_state.build((None, cond_shape[-1]))
         # Previous row -> current row; every pixel of the row above is already known,
         # so this kernel needs no mask.
         self.state_kernel = self.add_weight(shape=(self.kernel_size, self.units, 4 * self.units),
@@ -140,9 +156,30 @@ class RowLSTM(keras.layers.Layer):
         """
         return lstm_update(z_row + recurrent, c_prev)
 
-    def scan(self, x):
-        """Hidden states and cells of every row (of a built layer): ``(hs, cs)``, each ``(b, h, w, units)``."""
-        z = ops.transpose(self.input_to_state(x), (1, 0, 2, 3))  # (h, b, w, 4u): scan over rows
+    def preactivations(self, x, cond=None):
+        """The input-to-state pre-activations, plus the class term ``V^T y`` when ``cond`` is given.
+
+        Args:
+            x: Features ``(b, h, w, c)``.
+            cond: The class embedding ``(b, dim)`` of a conditional layer, or ``None``.
+
+        Returns:
+            ``(b, h, w, 4 * units)``.
+
+        Example:
+            >>> layer = RowLSTM(4, conditional=True)
+            >>> _ = layer([np.zeros((1, 2, 3, 2), "float32"), np.ones((1, 5), "float32")])  # builds it
+            >>> layer.preactivations(np.zeros((1, 2, 3, 2), "float32"), np.ones((1, 5), "float32")).shape
+            TensorShape([1, 2, 3, 16])
+        """
+        return _class_term(self.class_to_state, cond, self.input_to_state(x))
+
+    def scan(self, x, cond=None):
+        """Hidden states and cells of every row (of a built layer): ``(hs, cs)``, each ``(b, h, w, units)``.
+
+        ``cond`` is the class embedding ``(b, dim)`` of a conditional layer.
+        """
+        z = ops.transpose(self.preactivations(x, cond), (1, 0, 2, 3))  # (h, b, w, 4u): scan over rows
         zeros = ops.zeros_like(z[0, :, :, : self.units])
 
         def step(carry, z_row):
@@ -152,11 +189,30 @@ class RowLSTM(keras.layers.Layer):
         _, (hs, cs) = ops.scan(step, (zeros, zeros), z)
         return ops.transpose(hs, (1, 0, 2, 3)), ops.transpose(cs, (1, 0, 2, 3))
 
-    def call(self, x):
-        return self.scan(x)[0]
+    def call(self, inputs):
+        x, cond = _split_condition(inputs, self.conditional)
+        return self.scan(x, cond)[0]
 
     def compute_output_shape(self, input_shape):
+        input_shape, _ = _split_condition(input_shape, self.conditional)
         return (*input_shape[:-1], self.units)
+
+
+def _class_term(dense, cond, z):
+    """``z + V^T y`` broadcast over rows and columns when ``cond`` is given; ``z`` otherwise."""
+    if cond is None or dense is None:
+        return z
+    return z + ops.cast(dense(cond), z.dtype)[:, None, None, :]
+
+
+def _split_condition(inputs, conditional: bool):
+    """``(inputs without the class embedding, class embedding or None)``; works on tensors and on shapes."""
+    if not conditional:
+        return inputs, None
+    if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
+        raise ValueError("A conditional PixelRNN layer takes [features, (images,) class_embedding].")
+    rest = list(inputs[:-1])
+    return (rest[0] if len(rest) == 1 else rest), inputs[-1]
 
 
 def _features_and_images(inputs):
@@ -181,6 +237,8 @@ class DiagonalBiLSTM(keras.layers.Layer):
     Args:
         units: Hidden units (a multiple of ``color_channels``).
         color_channels: Colour groups per pixel (1 grey, 3 RGB).
+        conditional: Take a class embedding ``(batch, dim)`` as the last input and add a
+            projection of it to both directions' gate pre-activations.
 
     Example:
         >>> DiagonalBiLSTM(16)(np.zeros((2, 8, 8, 4), "float32")).shape
@@ -189,7 +247,7 @@ class DiagonalBiLSTM(keras.layers.Layer):
         TensorShape([2, 8, 8, 16])
     """
 
-    def __init__(self, units: int, color_channels: int = 1, **kwargs):
+    def __init__(self, units: int, color_channels: int = 1, conditional: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.units = check_int(units, "units", minimum=1)
         self.color_channels = check_int(color_channels, "color_channels", minimum=1)
@@ -198,11 +256,19 @@ class DiagonalBiLSTM(keras.layers.Layer):
             for d in ("forward", "backward")
         ]
         self.pixel_kernel = None
+        self.conditional = bool(conditional)
+        self.class_to_state = ([keras.layers.Dense(4 * self.units, use_bias=False, name=f"class_to_state_{d}")
+                                for d in ("forward", "backward")] if self.conditional else [None, None])
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "units": self.units, "color_channels": self.color_channels}
+        return {**super().get_config(), "units": self.units, "color_channels": self.color_channels,
+                "conditional": self.conditional}
 
     def build(self, input_shape):
+        input_shape, cond_shape = _split_condition(input_shape, self.conditional)
+        if cond_shape is not None:
+            for dense in self.class_to_state:
+                dense.build((None, cond_shape[-1]))
         features, images = _features_and_images(input_shape)
         for conv in self.input_to_state:
             conv.build(features)
@@ -233,11 +299,13 @@ class DiagonalBiLSTM(keras.layers.Layer):
         return unskew(ops.transpose(states, (1, 2, 0, 3)), width)
 
     def call(self, inputs):
+        inputs, cond = _split_condition(inputs, self.conditional)
         x, images = _features_and_images(inputs)
         width = ops.shape(x)[2]
-        forward = self._diagonal_lstm(self.input_to_state[0](x), self.state_kernels[0], width)
+        z = _class_term(self.class_to_state[0], cond, self.input_to_state[0](x))
+        forward = self._diagonal_lstm(z, self.state_kernels[0], width)
         mirrored = ops.flip(x, axis=2)
-        z = self.input_to_state[1](mirrored)
+        z = _class_term(self.class_to_state[1], cond, self.input_to_state[1](mirrored))
         if self.pixel_kernel is not None:
             z = z + ops.matmul(ops.flip(ops.cast(images, z.dtype), axis=2), ops.cast(self.pixel_kernel, z.dtype))
         backward = ops.flip(self._diagonal_lstm(z, self.state_kernels[1], width), axis=2)
@@ -246,5 +314,6 @@ class DiagonalBiLSTM(keras.layers.Layer):
         return forward + backward
 
     def compute_output_shape(self, input_shape):
+        input_shape, _ = _split_condition(input_shape, self.conditional)
         features, _ = _features_and_images(input_shape)
         return (*features[:-1], self.units)

@@ -20,6 +20,12 @@ mapping images to logits) and owns:
   kept as the benchmark baseline. Both samplers draw the same random numbers, so for a
   given seed they return the same images.
 
+A class-conditional model (``num_classes=K``; van den Oord et al. 2016b) models
+``p(x | y) = prod_i p(x_i | x_<i, y)``: its network takes ``[images, labels]`` (int32 class
+ids), ``fit(x, y)`` trains on labelled images, and ``log_likelihood(x, labels)``,
+``sample(n, labels=...)`` and ``complete(x, rows, labels=...)`` take the labels through
+:func:`keras_ae.validation.check_class_labels`.
+
 This module holds the networks' wiring, the distribution, the loss hook and the training
 step; the methods used outside ``fit`` come from mixins in sibling modules:
 :mod:`~keras_ae.models.autoregressive_sampling` (the samplers and :func:`counter_uniform`),
@@ -48,7 +54,7 @@ from keras_ae.validation import check_bool, check_model_seed
 from keras_ae.training import DataSpec, Trainer
 from keras_ae.random import binarize_batch, next_stateless_seed
 from keras_ae.replicas import nonempty_batch
-from keras_ae.validation import check_array, check_on_grid
+from keras_ae.validation import check_array, check_class_labels, check_on_grid
 
 # counter_uniform lives with the samplers; it stays importable from here.
 __all__ = ["AutoregressiveModel", "build_output_head", "counter_uniform"]
@@ -107,6 +113,8 @@ class AutoregressiveModel(AutoregressiveSampling, AutoregressiveLikelihood, Auto
         seed: Seed of the model's random stream (dynamic binarization, and the seeds
             drawn when a sampler is called with ``seed=None``).
         info: JSON-serializable facts kept with the model.
+        num_classes: ``None`` (unconditional), or the classes ``K`` of a class-conditional
+            model, whose ``network`` takes ``[images, labels]`` (labels int32 ``(batch,)``).
 
     Example:
         >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=0)  # a PixelCNN is an AutoregressiveModel
@@ -140,6 +148,7 @@ class AutoregressiveModel(AutoregressiveSampling, AutoregressiveLikelihood, Auto
         receptive_rows: int | None = None,
         seed: int | None = None,
         info: dict | None = None,
+        num_classes: int | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -153,6 +162,13 @@ class AutoregressiveModel(AutoregressiveSampling, AutoregressiveLikelihood, Auto
                                else check_int(receptive_rows, "receptive_rows", minimum=0))
         self.seed = check_model_seed(seed)
         object.__setattr__(self, "info", dict(info or {}))
+        self.num_classes = None if num_classes is None else check_int(num_classes, "num_classes", minimum=1)
+        inputs = len(network.inputs)
+        if inputs != (1 if self.num_classes is None else 2):
+            raise InputValidationError(
+                f"The network takes {inputs} input(s); "
+                + ("an unconditional model's network takes images alone." if self.num_classes is None else
+                   f"a class-conditional model (num_classes={self.num_classes}) needs one taking [images, labels]."))
         expected = self.image_shape[-1] * self.outputs_per_channel
         if network.output_shape[-1] != expected:
             raise InputValidationError(
@@ -170,7 +186,7 @@ class AutoregressiveModel(AutoregressiveSampling, AutoregressiveLikelihood, Auto
     def get_config(self) -> dict:
         return {**super().get_config(), "image_shape": list(self.image_shape), "levels": self.levels,
                 "dynamic_binarization": self.dynamic_binarization, "receptive_rows": self.receptive_rows,
-                "seed": self.seed, "info": self.info}
+                "seed": self.seed, "info": self.info, "num_classes": self.num_classes}
 
     # -- the distribution ------------------------------------------------------------
     @property
@@ -197,7 +213,60 @@ class AutoregressiveModel(AutoregressiveSampling, AutoregressiveLikelihood, Auto
         logits = tf.reshape(flat, tf.stack([shape[0], shape[1], shape[2], self.levels, c]))
         return tf.transpose(logits, (0, 1, 2, 4, 3))  # channel k = level * c + colour
 
+    @property
+    def conditional(self) -> bool:
+        """Whether the model is class-conditional (``num_classes`` is set)."""
+        return self.num_classes is not None
+
+    def logits(self, x, labels=None, training: bool = False):
+        """The logits of every pixel of images ``x`` (any band of rows), given ``labels`` when conditional.
+
+        Args:
+            x: float32 images ``(b, rows, w, c)``.
+            labels: int ``(b,)`` class ids (a conditional model), else ``None``.
+            training: Run the network in training mode.
+
+        Returns:
+            ``(b, rows, w, c)`` Bernoulli or ``(b, rows, w, c, levels)`` softmax logits.
+
+        Example:
+            >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1, num_classes=10)
+            >>> model.logits(np.zeros((2, 8, 8, 1), "float32"), np.array([3, 7])).shape
+            TensorShape([2, 8, 8, 1])
+        """
+        if self.conditional:
+            if labels is None:
+                raise InputValidationError(f"This model is class-conditional (num_classes={self.num_classes}): "
+                                           "its logits need labels.")
+            labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+            return self.split_logits(self.network([tf.convert_to_tensor(x), labels], training=training))
+        return self.split_logits(self.network(x, training=training))
+
+    def class_embedding(self, labels):
+        """The network's class embedding of ``labels``: what its conditional layers project into their gates.
+
+        Args:
+            labels: int class ids ``(b,)``, or ``None``.
+
+        Returns:
+            float ``(b, dim)`` (the network's ``class_embedding`` layer), or ``None`` for an
+            unconditional model or ``labels=None``.
+
+        Example:
+            >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1, num_classes=10)
+            >>> model.class_embedding(np.array([0, 9])).shape
+            TensorShape([2, 8])
+        """
+        if labels is None or not self.conditional:
+            return None
+        return self.network.get_layer("class_embedding")(tf.cast(tf.reshape(labels, [-1]), tf.int32))
+
     def call(self, inputs, training=False):
+        if self.conditional:
+            if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+                raise InputValidationError(f"A class-conditional model (num_classes={self.num_classes}) is called "
+                                           "on [images, labels].")
+            return self.logits(inputs[0], inputs[1], training=training)
         return self.split_logits(self.network(inputs, training=training))
 
     def log_prob(self, x, logits):
@@ -268,15 +337,23 @@ class AutoregressiveModel(AutoregressiveSampling, AutoregressiveLikelihood, Auto
         return x
 
     def check_data(self, x, y, names, training: bool):
-        """``fit``/``evaluate`` hook: images only; grey training images with dynamic binarization."""
-        if y is not None:
+        """``fit``/``evaluate`` hook: images (grey training images with dynamic binarization), and
+        for a class-conditional model their labels (required, one class id per image)."""
+        if y is not None and not self.conditional:
             raise InputValidationError("Autoregressive models model the images themselves: call fit(x) without y.")
-        return self.validate_images(x, names[0], allow_grey=training and self.dynamic_binarization), None
+        if self.conditional and y is None:
+            raise InputValidationError(
+                f"This model is class-conditional (num_classes={self.num_classes}): it trains on (images, labels); "
+                f"call fit(x, y) with y one class id in [0, {self.num_classes - 1}] per image.")
+        x = self.validate_images(x, names[0], allow_grey=training and self.dynamic_binarization)
+        return x, check_class_labels(y, len(x), self.num_classes, name=names[1])
 
     def data_spec(self, training: bool) -> DataSpec:
-        """``fit``/``evaluate`` hook: image batches in [0, 1] on the model's grid of levels."""
+        """``fit``/``evaluate`` hook: image batches in [0, 1] on the model's grid of levels
+        (``(images, labels)`` batches for a class-conditional model)."""
         grey_ok = training and self.dynamic_binarization
         return DataSpec(self.image_shape, (0.0, 1.0), "Scale 8-bit images to [0, 1] with x / 255.",
+                        targets="labels" if self.conditional else "none", num_classes=self.num_classes,
                         levels=None if grey_ok else self.levels)
 
     # -- training ----------------------------------------------------------------------
@@ -284,26 +361,37 @@ class AutoregressiveModel(AutoregressiveSampling, AutoregressiveLikelihood, Auto
     def metrics(self):
         return [self.loss_tracker, self.nll_tracker, self.bpd_tracker]
 
-    def compute_losses(self, x, training: bool = False) -> dict[str, tf.Tensor]:
-        """Loss terms of one batch of images ``x`` (float32): ``loss`` (``nll`` + layer losses),
-        ``nll`` (nats per image) and ``bits_per_dim``."""
-        nll = -tf.reduce_mean(self.log_prob(x, self(x, training=training)))
+    def compute_losses(self, x, labels=None, training: bool = False) -> dict[str, tf.Tensor]:
+        """Loss terms of one batch of images ``x`` (float32; with their ``labels`` for a conditional model):
+        ``loss`` (``nll`` + layer losses), ``nll`` (nats per image) and ``bits_per_dim``."""
+        nll = -tf.reduce_mean(self.log_prob(x, self.logits(x, labels, training=training)))
         loss = nll
         if self.losses:  # layer regularizers
             loss = loss + tf.add_n([tf.cast(penalty, tf.float32) for penalty in self.losses])
         return {"loss": loss, "nll": nll, "bits_per_dim": nll / (self.num_dims * math.log(2.0))}
 
+    def _unpack(self, data):
+        """``(x, labels or None, batch size)`` of a batch; labels only (and always) for a conditional model."""
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if not self.conditional:
+            x, batch = nonempty_batch(x)
+            return x, None, batch
+        if y is None:
+            raise InputValidationError(
+                f"This model is class-conditional (num_classes={self.num_classes}): it trains on (images, labels).")
+        return nonempty_batch(x, tf.cast(tf.reshape(y, [-1]), tf.int32))
+
     def train_step(self, data):
         # Under tf.distribute an empty replica batch becomes one example weighted 0.
-        x, batch = nonempty_batch(keras.utils.unpack_x_y_sample_weight(data)[0])
+        x, labels, batch = self._unpack(data)
         x = tf.cast(x, tf.float32)
         if self.dynamic_binarization:
             # A fresh binarization of every image in every batch: less overfitting. Drawn per
             # example of the global batch, so a mirrored step binarizes like one device.
             x = binarize_batch(x, next_stateless_seed(self.seed_generator))
-        return self.minimize(lambda: self.compute_losses(x, training=True), batch)
+        return self.minimize(lambda: self.compute_losses(x, labels, training=True), batch)
 
     def test_step(self, data):
-        x, batch = nonempty_batch(keras.utils.unpack_x_y_sample_weight(data)[0])
-        return self.update_trackers(self.compute_losses(tf.cast(x, tf.float32), training=False), batch)
+        x, labels, batch = self._unpack(data)
+        return self.update_trackers(self.compute_losses(tf.cast(x, tf.float32), labels, training=False), batch)
 

@@ -13,7 +13,7 @@ from keras_ae.errors import InputValidationError
 from keras_ae.export.endpoints import MAX_SAMPLE_COUNT
 from keras_ae.models.common import check_int
 from keras_ae.random import batch_seed, sampler_seed
-from keras_ae.validation import check_count, check_verbose
+from keras_ae.validation import check_class_labels, check_count, check_verbose
 
 
 def _u32(value: int):
@@ -63,7 +63,8 @@ class AutoregressiveSampling:
     ``seed_generator`` and ``__call__``; its state is the cached ``_compiled_sampler``,
     which the model's ``__init__`` sets. The row hooks (``_begin_row``, ``_row_logits``,
     ``_initial_row_state``, ``_begin_row_with_state``, ``_end_row``) are what PixelCNN and
-    PixelRNN override.
+    PixelRNN override. Each hook takes the images' ``labels`` (int32 ``(n,)``) as a last
+    argument, ``None`` for an unconditional model.
     """
 
     def _draw(self, logit, seed, index):
@@ -95,46 +96,47 @@ class AutoregressiveSampling:
         band = tf.slice(x, tf.stack([0, start, 0, 0]), tf.stack([tf.shape(x)[0], height, -1, -1]))
         return band, row - start
 
-    def _begin_row(self, x, row):
+    def _begin_row(self, x, row, labels=None):
         """Work shared by the pixels of ``row`` (nothing by default)."""
         return ()
 
-    def _row_logits(self, x, row, cache):
+    def _row_logits(self, x, row, cache, labels=None):
         """Logits of every pixel of ``row`` given the current images ``x``: ``(n, w, c[, levels])``."""
         band, r = self._band(x, row)
-        return tf.gather(self(band, training=False), r, axis=1)
+        return tf.gather(self.logits(band, labels, training=False), r, axis=1)
 
     # Recurrent models (PixelRNN's Row LSTM) carry a state from row to row instead of
     # recomputing the rows above: these three hooks do nothing for the others.
-    def _initial_row_state(self, x, first_row):
+    def _initial_row_state(self, x, first_row, labels=None):
         """The state carried into row ``first_row`` (a nest of tensors; none by default)."""
         return ()
 
-    def _begin_row_with_state(self, x, row, state):
+    def _begin_row_with_state(self, x, row, state, labels=None):
         """``_begin_row`` given the state carried from the row above (ignored by default)."""
-        return self._begin_row(x, row)
+        return self._begin_row(x, row, labels)
 
-    def _end_row(self, x, row, cache, state):
+    def _end_row(self, x, row, cache, state, labels=None):
         """The state carried into the next row, once ``row`` is drawn (unchanged by default)."""
         return state
 
-    def _sample_loop(self, x, first_row, seed):
+    def _sample_loop(self, x, first_row, seed, labels=None):
         h, w, c = self.image_shape
 
         def row_body(i, x, state):
-            cache = self._begin_row_with_state(x, i, state)
+            cache = self._begin_row_with_state(x, i, state, labels)
 
             def pixel_body(j, x):
                 for k in range(c):  # colours of one pixel, one after another
-                    logit = tf.gather(self._row_logits(x, i, cache), j, axis=1)[:, k]
+                    logit = tf.gather(self._row_logits(x, i, cache, labels), j, axis=1)[:, k]
                     index = (i * w + j) * c + k
                     x = self._put(x, self._draw(logit, seed, index), index)
                 return j + 1, x
 
             x = tf.while_loop(lambda j, _: j < w, pixel_body, (tf.constant(0), x))[1]
-            return i + 1, x, self._end_row(x, i, cache, state)
+            return i + 1, x, self._end_row(x, i, cache, state, labels)
 
-        return tf.while_loop(lambda i, *_: i < h, row_body, (first_row, x, self._initial_row_state(x, first_row)))[1]
+        state = self._initial_row_state(x, first_row, labels)
+        return tf.while_loop(lambda i, *_: i < h, row_body, (first_row, x, state))[1]
 
     def _sampler_seed(self, seed: int | None) -> int:
         """A validated int seed; ``None`` takes a fresh one from the model's random stream (as the VAE does)."""
@@ -145,24 +147,29 @@ class AutoregressiveSampling:
         return batch_seed(seed, batch)
 
     def _run_sampler(self, x, first_row: int, seed: int, batch_size: int, verbose: int,
-                     jit_compile: bool) -> np.ndarray:
+                     jit_compile: bool, labels: np.ndarray | None = None) -> np.ndarray:
         if len(x) == 0:  # nothing to draw: skip tracing the sampler
             return np.zeros((0, *self.image_shape), np.float32)
         if self._compiled_sampler is None or self._compiled_sampler[0] != jit_compile:
             spec = [tf.TensorSpec((None, *self.image_shape), tf.float32), tf.TensorSpec((), tf.int32),
                     tf.TensorSpec((), tf.int64)]
+            if self.num_classes is not None:  # the class ids, one per image
+                spec.append(tf.TensorSpec((None,), tf.int32))
             self._compiled_sampler = (jit_compile, tf.function(self._sample_loop, input_signature=spec,
                                                                jit_compile=jit_compile))
         fn = self._compiled_sampler[1]
         bar = keras.utils.Progbar(len(x), verbose=verbose, unit_name="image")
         out = []
         for b, start in enumerate(range(0, len(x), batch_size)):
-            out.append(fn(tf.constant(x[start:start + batch_size]), tf.constant(first_row, tf.int32),
-                          tf.constant(self._batch_seed(seed, b), tf.int64)).numpy())
+            args = [tf.constant(x[start:start + batch_size]), tf.constant(first_row, tf.int32),
+                    tf.constant(self._batch_seed(seed, b), tf.int64)]
+            if labels is not None:
+                args.append(tf.constant(labels[start:start + batch_size], tf.int32))
+            out.append(fn(*args).numpy())
             bar.add(len(out[-1]))
         return np.concatenate(out)
 
-    def sample(self, n: int, seed: int | None = 0, batch_size: int = 256, verbose: int = 0,
+    def sample(self, n: int, seed: int | None = 0, labels=None, batch_size: int = 256, verbose: int = 0,
                jit_compile: bool = True) -> np.ndarray:
         """Draws ``n`` images, one pixel (and colour) at a time, in one compiled loop.
 
@@ -173,6 +180,9 @@ class AutoregressiveSampling:
             seed: Any int; the same seed gives the same images. ``None`` draws a fresh
                 seed from the model's random stream (new images on every call), as
                 :meth:`VAE.sample <keras_ae.models.vae.VAE.sample>` does.
+            labels: A class-conditional model's classes: one int for all ``n`` images or one
+                per image (:func:`~keras_ae.validation.check_class_labels`); ``None`` for an
+                unconditional model. Image ``i`` is the same for a seed whatever the other labels.
             batch_size: Images sampled in parallel, an int >= 1.
             verbose: 1 shows a progress bar over batches.
             jit_compile: Compile the loop with XLA.
@@ -185,17 +195,21 @@ class AutoregressiveSampling:
             >>> images = model.sample(4, seed=0, jit_compile=False)
             >>> images.shape, np.unique(images)
             ((4, 8, 8, 1), array([0., 1.], dtype=float32))
+            >>> conditional = build_pixelcnn((8, 8, 1), filters=8, blocks=1, num_classes=10)
+            >>> conditional.sample(3, seed=0, labels=[1, 2, 3], jit_compile=False).shape  # a digit class per image
+            (3, 8, 8, 1)
         """
         # The starting images and the drawn ones: twice the result.
         n = check_count(n, "n", 2 * 4 * int(np.prod(self.image_shape)))
+        labels = check_class_labels(labels, n, self.num_classes, name="labels")
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         verbose = check_verbose(verbose)
         seed = self._sampler_seed(seed)
         x = np.zeros((n, *self.image_shape), np.float32)
-        return self._run_sampler(x, 0, seed, batch_size, verbose, jit_compile)
+        return self._run_sampler(x, 0, seed, batch_size, verbose, jit_compile, labels)
 
-    def complete(self, x, rows_observed: int, seed: int | None = 0, batch_size: int = 256, verbose: int = 0,
-                 jit_compile: bool = True) -> np.ndarray:
+    def complete(self, x, rows_observed: int, seed: int | None = 0, labels=None, batch_size: int = 256,
+                 verbose: int = 0, jit_compile: bool = True) -> np.ndarray:
         """Image completion: keeps the top ``rows_observed`` rows and samples the rest.
 
         Args:
@@ -203,6 +217,7 @@ class AutoregressiveSampling:
                 their top rows ``(n, rows_observed, w, c)``.
             rows_observed: Number of observed rows, ``1 <= rows_observed <= h``.
             seed: Any int, or ``None`` for a fresh seed from the model's random stream.
+            labels: A class-conditional model's classes (one int or one per image), else ``None``.
             batch_size: Images completed in parallel, an int >= 1.
             verbose: 1 shows a progress bar.
             jit_compile: Compile the loop with XLA.
@@ -237,12 +252,13 @@ class AutoregressiveSampling:
         if arr.ndim >= 2 and rows_observed <= arr.shape[1] <= h:
             arr = arr[:, :rows_observed]  # the unobserved rows are ignored
         top = self.validate_images(arr, "x", rows=rows_observed)
+        labels = check_class_labels(labels, len(top), self.num_classes, name="labels")
         start = np.zeros((len(top), *self.image_shape), np.float32)
         start[:, :rows_observed] = top
-        return self._run_sampler(start, rows_observed, seed, batch_size, verbose, jit_compile)
+        return self._run_sampler(start, rows_observed, seed, batch_size, verbose, jit_compile, labels)
 
     def sample_naive(self, n: int, seed: int | None = 0, verbose: int = 0,
-                     compiled_forward: bool = False) -> np.ndarray:
+                     compiled_forward: bool = False, labels=None) -> np.ndarray:
         """The baseline sampler: a Python loop over pixels calling the full model each time.
 
         Draws the same random numbers as :meth:`sample` (for one batch), so it returns the
@@ -253,6 +269,7 @@ class AutoregressiveSampling:
             seed: Any int, or ``None`` for a fresh seed from the model's random stream.
             verbose: 1 shows a progress bar over pixels.
             compiled_forward: Wrap the model call in ``tf.function`` (the loop stays in Python).
+            labels: A class-conditional model's classes (one int or one per image), else ``None``.
 
         Returns:
             float32 images ``(n, h, w, c)``.
@@ -265,14 +282,16 @@ class AutoregressiveSampling:
         """
         n = check_count(n, "n", 4 * int(np.prod(self.image_shape)), maximum=MAX_SAMPLE_COUNT,
                         advice="sample_naive runs the whole network on one batch; sample() draws more in batches")
+        labels = check_class_labels(labels, n, self.num_classes, name="labels")
         verbose = check_verbose(verbose)
         seed = self._sampler_seed(seed)
         h, w, c = self.image_shape
         if n == 0:
             return np.zeros((0, h, w, c), np.float32)
+        labels = None if labels is None else tf.constant(labels, tf.int32)
 
         def forward(images):  # the full model on the full images
-            return self(images, training=False)
+            return self.logits(images, labels, training=False)
 
         if compiled_forward:
             forward = tf.function(forward)

@@ -11,6 +11,12 @@ and evaluates only the horizontal stack, one row wide, for each pixel.
 
 ``input_encoding="one_hot"`` models categorical maps (e.g. a VQ-VAE's code maps with
 ``levels=K`` codes): the network sees one-hot channels instead of scaled grey values.
+
+``num_classes=K`` builds the class-conditional gated PixelCNN (van den Oord et al. 2016b):
+the network takes ``[images, labels]``, embeds the labels once (``class_embedding``) and
+every gated block adds its own projection of the embedding inside both stacks' gates,
+``tanh(W_f * x + V_f^T y) * sigmoid(W_g * x + V_g^T y)`` (the plain PixelCNN adds it to
+each masked convolution's output, :class:`~keras_ae.layers.class_conditioning.ClassBias`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from keras_ae.layers.class_conditioning import ClassBias
 from keras_ae.layers.gated_pixelcnn import GatedPixelCNNBlock
 from keras_ae.layers.masked_conv import MaskedConv2D
 from keras_ae.layers.one_hot_levels import OneHotLevels
@@ -57,50 +64,65 @@ class PixelCNN(AutoregressiveModel):
         encoders = [layer for layer in self.network.layers if isinstance(layer, OneHotLevels)]
         return encoders[0](x) if encoders else x
 
-    def _begin_row(self, x, row):
+    def _begin_row(self, x, row, labels=None):
         if not self.gated:
-            return super()._begin_row(x, row)
+            return super()._begin_row(x, row, labels)
         # The vertical stack sees only rows above `row`: fixed while `row` is sampled.
         band, r = self._band(x, row)
-        links, v = [], self._encode_input(band)
+        links, v, cond = [], self._encode_input(band), self.class_embedding(labels)
         for block in self._gated_blocks():
-            v, link = block.vertical(v)
+            v, link = block.vertical(v, cond=cond)
             links.append(tf.gather(link, [r], axis=1))
         return links
 
-    def _row_logits(self, x, row, cache):
+    def _row_logits(self, x, row, cache, labels=None):
         if not self.gated:
-            return super()._row_logits(x, row, cache)
+            return super()._row_logits(x, row, cache, labels)
         h = self._encode_input(tf.gather(x, [row], axis=1))  # the horizontal stack needs only the current row
+        cond = self.class_embedding(labels)
         for block, link in zip(self._gated_blocks(), cache):
-            h = block.horizontal(h, link)
+            h = block.horizontal(h, link, cond=cond)
         return self.split_logits(self.network.get_layer("head")(h))[:, 0]
 
 
 def _pixelcnn_network(shape: tuple[int, int, int], filters: int, blocks: int, gated: bool, levels: int, k: int,
-                      k0: int, head_units: int | None, dropout: float, one_hot: bool) -> tuple[keras.Model, int]:
+                      k0: int, head_units: int | None, dropout: float, one_hot: bool,
+                      num_classes: int | None = None) -> tuple[keras.Model, int]:
     """The causal network of :func:`build_pixelcnn`, from its checked arguments, and the rows above a pixel it sees."""
     c = shape[-1]
     inputs = keras.Input((None, None, c), name="images")  # any band of rows
     x = OneHotLevels(levels, name="one_hot_levels")(inputs) if one_hot else inputs
+    labels = cond = None
+    if num_classes is not None:  # one class id per image, embedded once; every layer projects it
+        labels = keras.Input((), dtype="int32", name="labels")
+        cond = keras.layers.Embedding(num_classes, filters, name="class_embedding")(labels)
+    extra = [] if cond is None else [cond]
     if gated:
         v, h = GatedPixelCNNBlock(filters, k0, first=True, color_channels=c, dropout=dropout,
-                                  name="gated_block_0")([x, x])
+                                  conditional=cond is not None, name="gated_block_0")([x, x, *extra])
         for b in range(1, blocks + 1):
-            v, h = GatedPixelCNNBlock(filters, k, color_channels=c, dropout=dropout, name=f"gated_block_{b}")([v, h])
+            v, h = GatedPixelCNNBlock(filters, k, color_channels=c, dropout=dropout, conditional=cond is not None,
+                                      name=f"gated_block_{b}")([v, h, *extra])
         rows = k0 // 2 + 1 + blocks * (k // 2)
     else:
         h = MaskedConv2D(filters, k0, mask_type="A", color_channels=c, name="input_conv")(x)
+        if cond is not None:
+            h = ClassBias(name="input_class")([h, cond])
         for b in range(1, blocks + 1):
             y = keras.layers.Activation("relu")(h)
-            y = MaskedConv2D(filters, k, mask_type="B", color_channels=c, activation="relu", name=f"block_{b}_conv")(y)
+            if cond is None:
+                y = MaskedConv2D(filters, k, mask_type="B", color_channels=c, activation="relu",
+                                 name=f"block_{b}_conv")(y)
+            else:  # the class term goes in before the ReLU
+                y = MaskedConv2D(filters, k, mask_type="B", color_channels=c, name=f"block_{b}_conv")(y)
+                y = keras.layers.Activation("relu")(ClassBias(name=f"block_{b}_class")([y, cond]))
             if dropout:
                 y = keras.layers.Dropout(dropout, name=f"block_{b}_dropout")(y)
             y = MaskedConv2D(filters, 1, mask_type="B", color_channels=c, name=f"block_{b}_1x1")(y)
             h = keras.layers.Add(name=f"block_{b}_residual")([h, y])
         rows = k0 // 2 + blocks * (k // 2)
     outputs = build_output_head(filters, c, levels, head_units)(h)
-    return keras.Model(inputs, outputs, name="network"), rows
+    return keras.Model(inputs if labels is None else [inputs, labels], outputs, name="network"), rows
 
 
 @register_builder("pixelcnn")
@@ -118,6 +140,7 @@ def build_pixelcnn(
     dynamic_binarization: bool = False,
     seed: int | None = None,
     name: str = "pixelcnn",
+    num_classes: int | None = None,
 ) -> PixelCNN:
     """Builds a PixelCNN (``gated=False``) or gated PixelCNN (``gated=True``).
 
@@ -142,9 +165,13 @@ def build_pixelcnn(
         dynamic_binarization: Binary models: ``fit`` re-binarizes grey images every batch.
         seed: Seed of the dynamic binarization.
         name: Model name.
+        num_classes: ``None`` (unconditional), or ``K`` for a class-conditional PixelCNN of
+            ``p(x | y)``, ``y`` in ``0 .. K-1``: a class embedding (``filters`` wide) enters
+            every gated layer's gates; train with ``fit(x, y)`` and pass ``labels`` to
+            ``log_likelihood``, ``sample`` and ``complete``.
 
     Returns:
-        A :class:`PixelCNN`; compile it and ``fit(x)``.
+        A :class:`PixelCNN`; compile it and ``fit(x)`` (``fit(x, y)`` when conditional).
 
     Example:
         >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
@@ -167,6 +194,14 @@ def build_pixelcnn(
         >>> prior = build_pixelcnn((7, 7, 1), filters=8, blocks=1, levels=64, input_encoding="one_hot")
         >>> prior.network(np.zeros((2, 7, 7, 1), "float32")).shape  # 64 softmax logits per position
         TensorShape([2, 7, 7, 64])
+
+        A class-conditional model of the digits, trained on labelled images:
+
+        >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1, num_classes=10)
+        >>> model.compile()
+        >>> history = model.fit(keras_ae.data.binarize(x_digits, seed=0), y_digits, epochs=1, verbose=0)
+        >>> model.log_likelihood(keras_ae.data.binarize(x_digits_test[:2], seed=0), labels=[3, 3]).shape
+        (2,)
     """
     gated = check_bool(gated, "gated")
     dropout = check_float(dropout, "dropout", 0.0, 1.0, include_maximum=False)
@@ -177,8 +212,9 @@ def build_pixelcnn(
     kernel_size = check_int(kernel_size, "kernel_size", minimum=1)
     first_kernel_size = check_int(first_kernel_size, "first_kernel_size", minimum=1)
     one_hot = check_choice(input_encoding, "input_encoding", INPUT_ENCODINGS) == "one_hot"
+    num_classes = None if num_classes is None else check_int(num_classes, "num_classes", minimum=1)
     network, rows = _pixelcnn_network(shape, filters, blocks, gated, levels, kernel_size, first_kernel_size, head_units,
-                                      dropout, one_hot)
+                                      dropout, one_hot, num_classes)
     return PixelCNN(network, image_shape, levels=levels, dynamic_binarization=dynamic_binarization, receptive_rows=rows,
                     seed=seed, info={"gated": bool(gated), "filters": filters, "blocks": blocks, "dropout": dropout,
-                          "input_encoding": input_encoding}, name=name)
+                          "input_encoding": input_encoding}, num_classes=num_classes, name=name)

@@ -22,6 +22,11 @@ Sampling: a Row LSTM's state at row ``i`` depends only on rows ``<= i``, so the 
 carries the LSTM states from row to row and, for each pixel, runs the network on one row
 only (:class:`PixelRNN`). A Diagonal BiLSTM's right-to-left direction must be re-run,
 so it evaluates the whole network per pixel (inside the same compiled loop).
+
+``num_classes=K`` builds a class-conditional PixelRNN of ``p(x | y)``: the network takes
+``[images, labels]``, embeds the labels once (``class_embedding``) and every LSTM layer adds
+its own projection of the embedding to its gate pre-activations (input, forget, output,
+candidate; both directions of a Diagonal BiLSTM), as the conditional gated PixelCNN does.
 """
 
 from __future__ import annotations
@@ -74,30 +79,30 @@ class PixelRNN(AutoregressiveModel):
         get = self.network.get_layer
         return get("input_conv"), [(lstm, get(f"residual_{i}")) for i, lstm in enumerate(lstms)], get("head")
 
-    def _initial_row_state(self, x, first_row):
+    def _initial_row_state(self, x, first_row, labels=None):
         parts = self._row_lstm_parts()
         if parts is None:
-            return super()._initial_row_state(x, first_row)
+            return super()._initial_row_state(x, first_row, labels)
         # complete(): the states of the last observed row, from one pass over the image
         # (the rows below it do not matter: the Row LSTM is causal row by row).
         input_conv, layers, _ = parts
-        h, states = input_conv(x), []
+        h, states, cond = input_conv(x), [], self.class_embedding(labels)
         above = tf.maximum(first_row - 1, 0)
         for lstm, residual in layers:
-            hs, cs = lstm.scan(h)
+            hs, cs = lstm.scan(h, cond)
             states.append(tuple(tf.where(first_row > 0, tf.gather(s, above, axis=1), tf.zeros_like(s[:, 0]))
                                 for s in (hs, cs)))
             h = h + residual(hs)
         return states
 
-    def _begin_row_with_state(self, x, row, state):
+    def _begin_row_with_state(self, x, row, state, labels=None):
         if self._row_lstm_parts() is None:
-            return super()._begin_row_with_state(x, row, state)
+            return super()._begin_row_with_state(x, row, state, labels)
         # Fixed while `row` is sampled: each layer's state-to-state part and cell from the row above.
         return [(lstm.recurrent(h_prev), c_prev)
                 for (lstm, _), (h_prev, c_prev) in zip(self._row_lstm_parts()[1], state)]
 
-    def _rnn_row(self, x, row, cache):
+    def _rnn_row(self, x, row, cache, labels=None):
         """Logits ``(n, w, c[, levels])`` of ``row`` and the LSTM states ``[(h, c)]`` of that row."""
         input_conv, layers, head = self._row_lstm_parts()
         height = self.image_shape[0]
@@ -105,22 +110,22 @@ class PixelRNN(AutoregressiveModel):
         start = tf.clip_by_value(row - (band_rows - 1), 0, height - band_rows)
         band = tf.slice(x, tf.stack([0, start, 0, 0]), tf.stack([tf.shape(x)[0], band_rows, -1, -1]))
         h = tf.gather(input_conv(band), [row - start], axis=1)  # (n, 1, w, filters)
-        states = []
+        states, cond = [], self.class_embedding(labels)
         for (lstm, residual), (recurrent, c_prev) in zip(layers, cache):
-            s, c = lstm.step(lstm.input_to_state(h)[:, 0], recurrent, c_prev)
+            s, c = lstm.step(lstm.preactivations(h, cond)[:, 0], recurrent, c_prev)
             states.append((s, c))
             h = h + residual(s[:, None])
         return self.split_logits(head(h))[:, 0], states
 
-    def _row_logits(self, x, row, cache):
+    def _row_logits(self, x, row, cache, labels=None):
         if self._row_lstm_parts() is None:
-            return super()._row_logits(x, row, cache)
-        return self._rnn_row(x, row, cache)[0]
+            return super()._row_logits(x, row, cache, labels)
+        return self._rnn_row(x, row, cache, labels)[0]
 
-    def _end_row(self, x, row, cache, state):
+    def _end_row(self, x, row, cache, state, labels=None):
         if self._row_lstm_parts() is None:
-            return super()._end_row(x, row, cache, state)
-        return self._rnn_row(x, row, cache)[1]  # the row is complete: its states go to the next row
+            return super()._end_row(x, row, cache, state, labels)
+        return self._rnn_row(x, row, cache, labels)[1]  # the row is complete: its states go to the next row
 
 
 def pixelrnn_dependencies(image_shape, kind: str = "diagonal_bilstm", layers: int = 2, first_kernel_size: int = 7,
@@ -160,24 +165,32 @@ def pixelrnn_dependencies(image_shape, kind: str = "diagonal_bilstm", layers: in
 
 
 def _pixelrnn_network(shape: tuple[int, int, int], kind: str, units: int, layers: int, filters: int, levels: int,
-                      first_kernel_size: int, head_units: int | None, full_context: bool) -> keras.Model:
+                      first_kernel_size: int, head_units: int | None, full_context: bool,
+                      num_classes: int | None = None) -> keras.Model:
     """The causal network of :func:`build_pixelrnn` from its checked arguments (the sampler finds layers by name)."""
     c = shape[-1]
     inputs = keras.Input((None, None, c), name="images")  # any band of rows
+    labels = None
+    extra = []  # the class embedding, the last input of every conditional LSTM layer
+    if num_classes is not None:
+        labels = keras.Input((), dtype="int32", name="labels")
+        extra = [keras.layers.Embedding(num_classes, filters, name="class_embedding")(labels)]
     h = MaskedConv2D(filters, first_kernel_size, mask_type="A", color_channels=c, name="input_conv")(inputs)
     for i in range(layers):
         if kind == "row_lstm":
-            y = RowLSTM(units, color_channels=c, name=f"row_lstm_{i}")(h)
+            y = RowLSTM(units, color_channels=c, conditional=bool(extra), name=f"row_lstm_{i}")(
+                [h, *extra] if extra else h)
         else:
             # The first layer also reads the raw pixels: without them the last pixel of the
             # row above is out of reach (see DiagonalBiLSTM); later layers inherit it.
-            y = DiagonalBiLSTM(units, color_channels=c, name=f"diagonal_bilstm_{i}")(
-                [h, inputs] if full_context and i == 0 else h)
+            features = [h, inputs] if full_context and i == 0 else [h]
+            y = DiagonalBiLSTM(units, color_channels=c, conditional=bool(extra), name=f"diagonal_bilstm_{i}")(
+                [*features, *extra] if len(features) + len(extra) > 1 else h)
         # Residual connection: a masked 1x1 convolution back to `filters` channels.
         y = MaskedConv2D(filters, 1, mask_type="B", color_channels=c, name=f"residual_{i}")(y)
         h = keras.layers.Add(name=f"add_{i}")([h, y])
     outputs = build_output_head(filters, c, levels, head_units)(h)
-    return keras.Model(inputs, outputs, name="network")
+    return keras.Model(inputs if labels is None else [inputs, labels], outputs, name="network")
 
 
 @register_builder("pixelrnn")
@@ -194,6 +207,7 @@ def build_pixelrnn(
     dynamic_binarization: bool = False,
     seed: int | None = None,
     name: str = "pixelrnn",
+    num_classes: int | None = None,
 ) -> PixelRNN:
     """Builds a PixelRNN with Row LSTM or Diagonal BiLSTM layers.
 
@@ -213,6 +227,9 @@ def build_pixelrnn(
         dynamic_binarization: Binary models: ``fit`` re-binarizes grey images every batch.
         seed: Seed of the dynamic binarization.
         name: Model name.
+        num_classes: ``None`` (unconditional), or ``K`` for a class-conditional PixelRNN of
+            ``p(x | y)``: a class embedding (``filters`` wide) enters every LSTM layer's gates;
+            train with ``fit(x, y)`` and pass ``labels`` to ``log_likelihood`` and ``sample``.
 
     Returns:
         A :class:`PixelRNN`.
@@ -224,6 +241,9 @@ def build_pixelrnn(
         True
         >>> model.network.output_shape  # any height and width: the sampler feeds bands of rows
         (None, None, None, 1)
+        >>> conditional = build_pixelrnn((8, 8, 1), kind="row_lstm", units=8, layers=1, num_classes=10)
+        >>> conditional.sample(2, seed=0, labels=[4, 7], jit_compile=False).shape
+        (2, 8, 8, 1)
 
         Training on binarized MNIST (minutes on a CPU):
 
@@ -241,10 +261,11 @@ def build_pixelrnn(
     filters = 2 * units if filters is None else check_int(filters, "filters", minimum=1)
     first_kernel_size = check_int(first_kernel_size, "first_kernel_size", minimum=1)
     levels = check_int(levels, "levels", minimum=2)
+    num_classes = None if num_classes is None else check_int(num_classes, "num_classes", minimum=1)
     network = _pixelrnn_network(shape, kind, units, layers, filters, levels, first_kernel_size, head_units,
-                                full_context)
+                                full_context, num_classes)
     info = {"kind": kind, "units": units, "layers": layers}
     if kind == "diagonal_bilstm":
         info["full_context"] = bool(full_context)
     return PixelRNN(network, image_shape, levels=levels, dynamic_binarization=dynamic_binarization, receptive_rows=None,
-                    seed=seed, info=info, name=name)
+                    seed=seed, info=info, num_classes=num_classes, name=name)

@@ -6,6 +6,8 @@
 * :mod:`~keras_ae.models.diffusion.model`: :class:`DiffusionModel` (the network, the loss,
   the training step with EMA);
 * :mod:`~keras_ae.models.diffusion.sampling`: the compiled sampler and its Python-loop twin;
+* :mod:`~keras_ae.models.diffusion.guidance`: classifier-free guidance (Ho & Salimans 2022) of
+  class-conditional models (``num_classes=K``): the guided prediction and label dropout;
 * :mod:`~keras_ae.models.diffusion.likelihood`: the bound in nats and bits/dim;
 * :mod:`~keras_ae.models.diffusion.serving`: the export signatures;
 * :mod:`~keras_ae.models.diffusion.builders`: :func:`build_diffusion` (``keras-ae train diffusion``).

@@ -12,6 +12,10 @@ inside the model. The model owns:
 * ``sample(n, steps=, method="ddim"|"ddpm"|"dpm++2m", eta=, seed=)``: the whole reverse walk is one
   ``tf.while_loop`` in one ``tf.function``; ``sample_naive`` is the same walk as a Python
   loop (the benchmark baseline; same noise, so the same images for a seed);
+* class conditioning with classifier-free guidance (Ho & Salimans 2022) when built with
+  ``num_classes=K``: ``fit(x, labels)`` nulls each label with probability ``label_dropout``,
+  ``sample(n, labels, guidance=w)`` mixes the conditional and unconditional predictions
+  (:mod:`~keras_ae.models.diffusion.guidance`);
 * ``log_likelihood(x)`` / ``bits_per_dim(x)``: the variational bound of Ho et al. Eq. 5
   with the discretized Gaussian decoder for 8-bit data
   (:func:`~keras_ae.models.diffusion.schedules.variational_bound`), an upper bound on
@@ -28,6 +32,8 @@ import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
 from keras_ae.models.common import as_image_shape, check_example_size, check_int, check_parameter_budget
+from keras_ae.models.diffusion.guidance import (DEFAULT_GUIDANCE, DEFAULT_LABEL_DROPOUT, check_guidance,
+                                                check_num_classes, drop_labels)
 from keras_ae.models.diffusion.likelihood import _RANGE_HINT, DiffusionLikelihood
 from keras_ae.models.diffusion.sampling import METHODS, DiffusionSampling, counter_normal
 from keras_ae.models.diffusion.schedules import SCHEDULES, VARIANCES, NoiseSchedule, check_timesteps, q_sample
@@ -38,7 +44,7 @@ from keras_ae.validation import check_bool, check_float, check_model_seed
 from keras_ae.training import DataSpec, Trainer
 from keras_ae.random import batch_noise, next_stateless_seed
 from keras_ae.replicas import nonempty_batch
-from keras_ae.validation import check_array, check_choice, check_on_grid
+from keras_ae.validation import check_array, check_choice, check_class_labels, check_on_grid
 
 # DDIM steps of sample() when none are given: 50 of T = 1000 is Song et al.'s quality / speed middle ground.
 DEFAULT_SAMPLE_STEPS = 50
@@ -71,7 +77,8 @@ class DiffusionModel(DiffusionSampling, DiffusionLikelihood, DiffusionServing, T
 
     Args:
         network: Keras model ``[x_t (batch, h, w, c), t (batch,)] -> eps (batch, h, w, c)``
-            (``t`` the 0-based timestep as a float).
+            (``t`` the 0-based timestep as a float); ``[x_t, t, labels (batch,) int32]`` when
+            ``num_classes`` is given (label ``num_classes``: the null label).
         image_shape: ``(height, width, channels)``.
         timesteps: ``T``, steps of the forward process.
         schedule: ``"cosine"`` (Nichol & Dhariwal 2021) or ``"linear"`` (Ho et al. 2020).
@@ -84,6 +91,12 @@ class DiffusionModel(DiffusionSampling, DiffusionLikelihood, DiffusionServing, T
             when ``T`` is smaller).
         clip_denoised: Clip the predicted ``x_0`` to [-1, 1] at every sampling step.
         seed: Seed of the model's random stream (training noise, ``seed=None`` samples).
+        num_classes: ``K`` for a class-conditional model trained with ``fit(x, labels)``, or ``None``.
+        label_dropout: Probability that a training label is replaced by the null label ``K``
+            (classifier-free guidance's ``p_uncond``), in ``[0, 1]``; unused without ``num_classes``.
+        guidance: Default guidance weight ``w`` of :meth:`sample` and of the exported ``sample``,
+            a finite float >= 0 (``None``: :data:`~keras_ae.models.diffusion.guidance.DEFAULT_GUIDANCE`
+            for a conditional model; an unconditional model takes none).
         info: JSON-serializable facts kept with the model.
 
     Example:
@@ -118,6 +131,9 @@ class DiffusionModel(DiffusionSampling, DiffusionLikelihood, DiffusionServing, T
         sample_steps: int | None = None,
         clip_denoised: bool = True,
         seed: int | None = None,
+        num_classes: int | None = None,
+        label_dropout: float = DEFAULT_LABEL_DROPOUT,
+        guidance: float | None = None,
         info: dict | None = None,
         **kwargs: Any,
     ):
@@ -131,6 +147,9 @@ class DiffusionModel(DiffusionSampling, DiffusionLikelihood, DiffusionServing, T
         self.sample_steps = check_sample_steps(sample_steps, self.timesteps)
         self.clip_denoised = check_bool(clip_denoised, "clip_denoised")
         self.seed = check_model_seed(seed)
+        self.num_classes = check_num_classes(num_classes)
+        self.label_dropout = check_float(label_dropout, "label_dropout", 0.0, 1.0)
+        self.guidance = check_guidance(guidance, self.num_classes, DEFAULT_GUIDANCE)
         object.__setattr__(self, "info", dict(info or {}))
         object.__setattr__(self, "schedule", NoiseSchedule.make(self.schedule_name, self.timesteps, self.variance))
         self._check_network()
@@ -144,9 +163,10 @@ class DiffusionModel(DiffusionSampling, DiffusionLikelihood, DiffusionServing, T
         self.built = True  # the networks are functional models, built at construction
 
     def _check_network(self) -> None:
-        if len(self.network.inputs) != 2:
+        expected = "[x_t, t] (two inputs)" if self.num_classes is None else "[x_t, t, labels] (three inputs)"
+        if len(self.network.inputs) != (2 if self.num_classes is None else 3):
             raise InputValidationError(
-                f"The noise predictor takes [x_t, t] (two inputs), got {len(self.network.inputs)} input(s).")
+                f"The noise predictor takes {expected}, got {len(self.network.inputs)} input(s).")
         for what, shape in (("input x_t", self.network.inputs[0].shape), ("output", self.network.outputs[0].shape)):
             if tuple(shape[1:]) != self.image_shape:
                 raise InputValidationError(
@@ -156,9 +176,15 @@ class DiffusionModel(DiffusionSampling, DiffusionLikelihood, DiffusionServing, T
         return {**super().get_config(), "image_shape": list(self.image_shape), "timesteps": self.timesteps,
                 "schedule": self.schedule_name, "variance": self.variance, "ema_decay": self.ema_decay,
                 "sample_steps": self.sample_steps, "clip_denoised": self.clip_denoised, "seed": self.seed,
+                "num_classes": self.num_classes, "label_dropout": self.label_dropout, "guidance": self.guidance,
                 "info": self.info}
 
     # -- the network -------------------------------------------------------------------
+    @property
+    def conditional(self) -> bool:
+        """Whether the model is class-conditional (built with ``num_classes``)."""
+        return self.num_classes is not None
+
     @property
     def num_dims(self) -> int:
         """Dimensions ``D`` of one image (for bits/dim)."""
@@ -169,14 +195,21 @@ class DiffusionModel(DiffusionSampling, DiffusionLikelihood, DiffusionServing, T
         return self.ema_network if use_ema and self.ema_network is not None else self.network
 
     @staticmethod
-    def predict_noise(network: keras.Model, x_t, t, training: bool = False) -> tf.Tensor:
-        """``eps(x_t, t)`` in float32; ``t`` is an int timestep per example."""
-        return tf.cast(network([x_t, tf.cast(t, tf.float32)], training=training), tf.float32)
+    def predict_noise(network: keras.Model, x_t, t, training: bool = False, labels=None) -> tf.Tensor:
+        """``eps(x_t, t)`` (``eps(x_t, t, labels)`` given int32 labels) in float32; ``t`` is an int
+        timestep per example."""
+        inputs = [x_t, tf.cast(t, tf.float32)]
+        if labels is not None:
+            inputs.append(tf.cast(labels, tf.int32))
+        return tf.cast(network(inputs, training=training), tf.float32)
 
     def call(self, inputs, training: bool = False):
-        """The predicted noise of ``[x_t, t]`` (``x_t`` in the model's [-1, 1] scale)."""
-        x_t, t = inputs
-        return self.predict_noise(self.network, x_t, t, training=training)
+        """The predicted noise of ``[x_t, t]`` (``[x_t, t, labels]`` when conditional; ``x_t`` in the
+        model's [-1, 1] scale)."""
+        x_t, t, *labels = inputs
+        if len(labels) != (self.num_classes is not None):
+            raise InputValidationError(f"The model takes {'[x_t, t, labels]' if labels == [] else '[x_t, t]'}.")
+        return self.predict_noise(self.network, x_t, t, training=training, labels=labels[0] if labels else None)
 
     def q_sample(self, x0, t, noise) -> tf.Tensor:
         """The forward process: ``x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise``, ``x_0`` in [-1, 1].
@@ -211,13 +244,18 @@ class DiffusionModel(DiffusionSampling, DiffusionLikelihood, DiffusionServing, T
         return arr
 
     def check_data(self, x, y, names, training: bool):
-        """``fit``/``evaluate`` hook: images only, in [0, 1] (``y`` is refused by ``fit``: ``data_spec``
-        has no targets)."""
-        return self.validate_images(x, names[0]), None
+        """``fit``/``evaluate`` hook: images in [0, 1]; a conditional model also needs ``y``, one
+        class id per image (``y`` is refused for an unconditional one: ``data_spec`` has no targets)."""
+        x = self.validate_images(x, names[0])
+        if self.num_classes is None:
+            return x, None
+        return x, check_class_labels(y, len(x), self.num_classes, name=names[1])
 
     def data_spec(self, training: bool) -> DataSpec:
-        """``fit``/``evaluate`` hook: image batches in [0, 1]."""
-        return DataSpec(self.image_shape, (0.0, 1.0), _RANGE_HINT)
+        """``fit``/``evaluate`` hook: image batches in [0, 1]; ``(images, labels)`` when conditional."""
+        if self.num_classes is None:
+            return DataSpec(self.image_shape, (0.0, 1.0), _RANGE_HINT)
+        return DataSpec(self.image_shape, (0.0, 1.0), _RANGE_HINT, targets="labels", num_classes=self.num_classes)
 
     # -- training ----------------------------------------------------------------------
     @property
@@ -230,28 +268,48 @@ class DiffusionModel(DiffusionSampling, DiffusionLikelihood, DiffusionServing, T
         t = tf.minimum(tf.cast(tf.floor(u[:, 0] * self.timesteps), tf.int32), self.timesteps - 1)
         return t, batch_noise("normal", tf.shape(x0), next_stateless_seed(self.seed_generator))
 
-    def compute_losses(self, x, t, noise, training: bool = False) -> dict[str, tf.Tensor]:
+    def compute_losses(self, x, t, noise, training: bool = False, labels=None) -> dict[str, tf.Tensor]:
         """The loss of one batch (float32): ``{"loss": mean squared error of the predicted noise}``
-        for images ``x`` in [0, 1] noised to steps ``t`` with ``noise`` (+ layer losses)."""
+        for images ``x`` in [0, 1] noised to steps ``t`` with ``noise`` (+ layer losses).
+
+        A conditional model needs ``labels`` (int ``(batch,)`` in ``[0, K]``, ``K`` the null
+        label; no label dropout here: ``train_step`` applies it); an unconditional one takes none.
+        """
+        if (labels is None) != (self.num_classes is None):
+            raise InputValidationError("compute_losses takes labels exactly when the model is class-conditional "
+                                       f"(num_classes={self.num_classes}).")
         x0 = 2.0 * tf.cast(x, tf.float32) - 1.0
-        eps = self.predict_noise(self.network, q_sample(self.schedule, x0, t, noise), t, training=training)
+        eps = self.predict_noise(self.network, q_sample(self.schedule, x0, t, noise), t, training=training,
+                                 labels=labels)
         loss = tf.reduce_mean(tf.square(noise - eps))
         if self.losses:  # layer regularizers
             loss = loss + tf.add_n([tf.cast(v, tf.float32) for v in self.losses])
         return {"loss": loss}
 
+    def _unpack(self, data):
+        """``(x, labels)`` of a batch: int32 labels of a conditional model, ``None`` otherwise."""
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if self.num_classes is None:
+            return x, None
+        if y is None:
+            raise InputValidationError(
+                "A class-conditional diffusion model trains on (images, labels): call fit(x, y).")
+        return x, tf.reshape(tf.cast(y, tf.int32), [-1])
+
     def train_step(self, data):
         # Under tf.distribute an empty replica batch becomes one example weighted 0.
-        x, batch = nonempty_batch(keras.utils.unpack_x_y_sample_weight(data)[0])
-        t, noise = self._noise_and_steps(x)
-        logs = self.minimize(lambda: self.compute_losses(x, t, noise, training=True), batch)
+        x, labels, batch = nonempty_batch(*self._unpack(data))
+        t, noise = self._noise_and_steps(x)  # drawn first: an unconditional model's stream is unchanged
+        if labels is not None:  # classifier-free guidance: some examples train the unconditional prediction
+            labels = drop_labels(labels, self.label_dropout, self.num_classes, next_stateless_seed(self.seed_generator))
+        logs = self.minimize(lambda: self.compute_losses(x, t, noise, training=True, labels=labels), batch)
         self.update_ema()
         return logs
 
     def test_step(self, data):
-        x, batch = nonempty_batch(keras.utils.unpack_x_y_sample_weight(data)[0])
+        x, labels, batch = nonempty_batch(*self._unpack(data))
         t, noise = self._noise_and_steps(x)
-        return self.update_trackers(self.compute_losses(x, t, noise, training=False), batch)
+        return self.update_trackers(self.compute_losses(x, t, noise, training=False, labels=labels), batch)
 
     def update_ema(self) -> None:
         """Moves the EMA network's weights towards the trained network's (after an optimizer step)."""

@@ -1,9 +1,11 @@
 """The noise predictor of a diffusion model: a small U-Net with a timestep embedding (Ho et al. 2020).
 
-``(x_t, t) -> eps``: stride-2 convolutions halve the resolution at each level of
-``channels`` (28 -> 14 -> 7 for three levels), residual blocks with group normalization
-and the timestep embedding added inside every block, optional self-attention at the
-lowest resolution, nearest-neighbour upsampling back with skip connections.
+``(x_t, t) -> eps`` (``(x_t, t, label) -> eps`` for a class-conditional model, whose class
+embedding is added to the timestep embedding, so every block sees it): stride-2
+convolutions halve the resolution at each level of ``channels`` (28 -> 14 -> 7 for three
+levels), residual blocks with group normalization and the timestep embedding added inside
+every block, optional self-attention at the lowest resolution, nearest-neighbour
+upsampling back with skip connections.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def attention_block(x, groups: int, heads: int, name: str):
 
 
 def unet_size(image_shape: Sequence[int], channels: Sequence[int], blocks: int = 1, attention: bool = True,
-              heads: int = 4) -> tuple[int, int]:
+              heads: int = 4, num_classes: int | None = None) -> tuple[int, int]:
     """``(parameters, layers)`` of :func:`build_unet`, counted without building it.
 
     Example:
@@ -68,6 +70,9 @@ def unet_size(image_shape: Sequence[int], channels: Sequence[int], blocks: int =
 
     parameters = channels[0] * temb + temb + temb * temb + temb + conv(image_channels, channels[0])
     layers = 6  # inputs, embedding, time MLP, stem
+    if num_classes is not None:  # the labels input, the class embedding (K + 1 rows: K is the null label), the sum
+        parameters += (num_classes + 1) * temb
+        layers += 3
     width, skips = channels[0], [channels[0]]
     for level, c in enumerate(channels):
         for _ in range(blocks):
@@ -104,9 +109,14 @@ def build_unet(
     heads: int = 4,
     groups: int = 8,
     dropout: float = 0.0,
+    num_classes: int | None = None,
     name: str = "unet",
 ) -> keras.Model:
     """The U-Net noise predictor ``[x_t (batch, h, w, c), t (batch,)] -> eps (batch, h, w, c)``.
+
+    With ``num_classes=K`` it takes ``[x_t, t, labels (batch,) int32]``: a class embedding of
+    ``K + 1`` rows (row ``K``: the null label of classifier-free guidance) is added to the
+    timestep embedding, which every residual block receives.
 
     Args:
         image_shape: ``(height, width, channels)``; height and width divisible by
@@ -117,6 +127,8 @@ def build_unet(
         heads: Attention heads (dividing the last level's channels).
         groups: Groups of the group normalizations.
         dropout: Dropout inside the residual blocks.
+        num_classes: ``K`` for a class-conditional U-Net (ids ``0 .. K-1``, ``K`` the null label),
+            or ``None``.
         name: Model name.
 
     Returns:
@@ -138,7 +150,8 @@ def build_unet(
     # Bounded before 2 ** levels below, and before anything is built; the first bound (11 layers per
     # residual block at least) keeps the count itself from looping over absurd blocks.
     check_layer_budget(11 * len(channels) * (2 * blocks + 1), "U-Net", "use fewer channel levels or blocks")
-    parameters, layers = unet_size(image_shape, channels, blocks, attention, heads)
+    num_classes = None if num_classes is None else check_int(num_classes, "num_classes", minimum=1)
+    parameters, layers = unet_size(image_shape, channels, blocks, attention, heads, num_classes)
     check_layer_budget(layers, "U-Net", "use fewer channel levels or blocks")
     check_parameter_budget(parameters, "U-Net", advice="reduce channels or blocks")
     factor = 2 ** (len(channels) - 1)
@@ -157,6 +170,12 @@ def build_unet(
     temb = SinusoidalTimeEmbedding(channels[0], name="time_embedding")(t_in)
     temb = keras.layers.Dense(4 * channels[0], activation="swish", name="time_mlp1")(temb)
     temb = keras.layers.Dense(4 * channels[0], name="time_mlp2")(temb)
+    inputs = [x_in, t_in]
+    if num_classes is not None:
+        label_in = keras.Input((), dtype="int32", name="labels")
+        cemb = keras.layers.Embedding(num_classes + 1, 4 * channels[0], name="class_embedding")(label_in)
+        temb = keras.layers.Add(name="time_class_add")([temb, cemb])
+        inputs.append(label_in)
 
     h = keras.layers.Conv2D(channels[0], 3, padding="same", name="stem")(x_in)
     skips = [h]
@@ -182,4 +201,4 @@ def build_unet(
     h = keras.layers.Activation("swish", name="out_act")(h)
     h = keras.layers.Conv2D(image_shape[-1], 3, padding="same", kernel_initializer="zeros", name="eps")(h)
     eps = keras.layers.Activation("linear", dtype="float32", name="eps_float32")(h)
-    return keras.Model([x_in, t_in], eps, name=name)
+    return keras.Model(inputs, eps, name=name)

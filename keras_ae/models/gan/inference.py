@@ -9,11 +9,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ae.errors import InputValidationError
-from keras_ae.export.endpoints import (MAX_SAMPLE_COUNT, ExportOptions, describe_data, make_endpoint,
+from keras_ae.export.endpoints import (ExportOptions, describe_data, make_endpoint,
                                        sample_endpoint, tensor_spec)
 from keras_ae.random import next_stateless_seed, stateless_pair
-from keras_ae.validation import check_array, check_count, check_int, check_seed
+from keras_ae.validation import check_array, check_class_labels, check_count, check_int, check_seed
 
 
 class GANInference:
@@ -58,20 +57,7 @@ class GANInference:
             >>> cgan.validate_labels([0, 3], 2)
             array([0, 3], dtype=int32)
         """
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1 or len(y) != n:
-            raise InputValidationError(f"`{name}` must hold one class label per example, shape ({n},); got {y.shape}.")
-        whole = np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y))
-        if not (np.issubdtype(y.dtype, np.integer) or whole):
-            raise InputValidationError(f"`{name}` must be integer class ids, got dtype {y.dtype}.")
-        if y.size and (y.min() < 0 or y.max() >= self.num_classes):
-            raise InputValidationError(
-                f"`{name}` has labels in [{y.min()}, {y.max()}], outside [0, {self.num_classes - 1}] "
-                f"(num_classes={self.num_classes})."
-            )
-        return y.astype(np.int32)
+        return check_class_labels(y, n, self.num_classes if self.conditional else None, name)
 
     # -- sampling --------------------------------------------------------------------
     @property
@@ -127,10 +113,9 @@ class GANInference:
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         z = check_array(z, "z", expected_shape=(self.latent_dim,))
         network = self.sampling_generator if use_ema else self.generator
-        if self.conditional:
-            if labels is None:
-                raise InputValidationError("A conditional GAN needs labels to generate.")
-            labels = self.validate_labels(labels, len(z), "labels").reshape(-1, 1)
+        labels = self.validate_labels(labels, len(z), "labels")
+        if labels is not None:
+            labels = labels.reshape(-1, 1)
         out = []
         progbar = keras.utils.Progbar(len(z), verbose=verbose if len(z) > batch_size else 0, unit_name="sample")
         for start in range(0, len(z), batch_size):
@@ -176,7 +161,8 @@ class GANInference:
                 :data:`~keras_ae.validation.MAX_RESULT_BYTES` (1 GiB).
             seed: Any int seeding the latent draw (:meth:`latents`; same seed, same samples, also
                 through the exported ``sample`` signature); ``None``: fresh noise.
-            labels: Conditional GAN: class ids ``(n,)``; default cycles ``0, 1, ..., K-1``.
+            labels: Conditional GAN: one class id for all, or one per sample ``(n,)`` (required;
+                :func:`~keras_ae.validation.check_class_labels`); an unconditional GAN takes none.
             use_ema, batch_size, unit_range, verbose: As for :meth:`generate`.
 
         Returns:
@@ -191,12 +177,9 @@ class GANInference:
         # The latents are drawn at once, then the images generated batch by batch.
         n = check_count(n, "n", 4 * (int(np.prod(self.example_shape)) + self.latent_dim), "samples")
         z = self.latents(n, seed)
-        if self.conditional and labels is None:
-            labels = np.arange(n) % self.num_classes
         if n == 0:  # generate() refuses an empty batch of latents; no samples asked for is a valid request
             check_int(batch_size, "batch_size", minimum=1)
-            if self.conditional:
-                self.validate_labels(labels, 0, "labels")
+            self.validate_labels(labels, 0, "labels")
             return np.zeros((0, *self.example_shape), np.float32)
         return self.generate(z, labels, use_ema=use_ema, batch_size=batch_size, unit_range=unit_range, verbose=verbose)
 
@@ -230,30 +213,14 @@ class GANInference:
             return tf.random.stateless_normal(tf.stack([count, self.latent_dim]), seed=stateless_pair(seed))
 
         doc = "latents" + (", labels" if self.conditional else "") + " -> images"
-        endpoints = [make_endpoint("generate", generate, inputs, doc, ranges)]
-        if not self.conditional:
-            def sample_unconditional(count, seed):
-                z = draw(count, seed)
-                return {**generate(z), "latents": z}
 
-            endpoints.append(sample_endpoint(sample_unconditional, "images, latents", "z ~ N(0, I), as GAN.sample"))
-            return endpoints
-
-        def sample(count, seed, labels):
-            # One label per image: the graph refuses labels whose length is not count.
-            check = tf.debugging.assert_equal(tf.size(labels), count, message="labels must have `count` entries")
-            with tf.control_dependencies([check]):
-                labels = tf.identity(labels)
+        def sample(count, seed, labels=None):
             z = draw(count, seed)
             return {**generate(z, labels), "latents": z}
 
-        specs = {"count": tf.TensorSpec((), tf.int32, name="count"), "seed": tf.TensorSpec((), tf.int64, name="seed"),
-                 "labels": inputs["labels"]}
-        endpoints.append(make_endpoint(
-            "sample", sample, specs,
-            f"count, seed, labels -> images, latents (z ~ N(0, I), as GAN.sample; count <= {MAX_SAMPLE_COUNT})",
-            {"count": (0, MAX_SAMPLE_COUNT), "labels": ranges["labels"]}))
-        return endpoints
+        return [make_endpoint("generate", generate, inputs, doc, ranges),
+                sample_endpoint(sample, "images, latents", "z ~ N(0, I), as GAN.sample",
+                                num_classes=self.num_classes if self.conditional else None)]
 
     def serving_metadata(self) -> dict:
         """Facts recorded in an export's metadata: latents, output range, conditioning."""

@@ -7,7 +7,9 @@
   export signatures (:mod:`~keras_ae.models.vae.serving`);
 * :mod:`~keras_ae.models.vae.flows`: :class:`PosteriorFlow` (IAF / RealNVP on TFP bijectors);
 * :mod:`~keras_ae.models.vae.flow_vae`: :class:`FlowVAE`, a VAE with a flow posterior;
-* :mod:`~keras_ae.models.vae.builders`: :func:`build_vae` (``keras-ae train vae``) and its networks.
+* :mod:`~keras_ae.models.vae.builders`: :func:`build_vae` (``keras-ae train vae``) and its networks;
+* :mod:`~keras_ae.models.vae.conditional_networks`: the ``[x, labels]`` encoders and ``[z, labels]``
+  decoders of a conditional VAE (``build_vae(..., num_classes=K)``, Sohn et al. 2015).
 """
 
 from keras_ae.models.vae.model import ARCHITECTURES, LIKELIHOODS, RNG_ALG, STANDARD_NORMAL, VAE, tfd

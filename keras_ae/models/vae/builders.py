@@ -3,7 +3,7 @@ dense or convolutional encoders with a posterior-parameter head, and decoders of
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
@@ -12,6 +12,7 @@ from keras_ae.models.common import as_image_shape, as_shape, as_units, check_act
 from keras_ae.models.conv import get_conv_decoder, get_conv_encoder
 from keras_ae.errors import InputValidationError
 from keras_ae.models.dense import check_standardize, get_dense_decoder, get_dense_encoder, standardization_layer
+from keras_ae.models.vae.conditional_networks import conditional_decoder, conditional_encoder
 from keras_ae.models.vae.flow_vae import FlowVAE
 from keras_ae.models.vae.flows import FLOWS, PosteriorFlow
 from keras_ae.models.vae.model import ARCHITECTURES, LIKELIHOODS, STANDARD_NORMAL, VAE
@@ -39,6 +40,29 @@ def _named_decoder(decoder: keras.Model, latent_dim: int, standardize: np.ndarra
     return keras.Model(inputs, h, name="decoder")
 
 
+def _conditional_networks(shape: tuple[int, ...], latent_dim: int, num_classes: int, width: int,
+                          encoder: str | keras.Model, decoder: str | keras.Model, hidden: Sequence[int],
+                          filters: Sequence[int], act: Callable[[str], str],
+                          standardize: np.ndarray | None) -> tuple[keras.Model, keras.Model]:
+    """The encoder ``[x, labels]`` and decoder ``[z, labels]`` of a conditional VAE (arguments as
+    :func:`build_vae`'s; ``act`` maps ``"dense"``/``"conv"`` to the hidden activation)."""
+    def kind(network, name: str):
+        if isinstance(network, keras.Model):
+            return network, "dense"
+        check_choice(network, name, ARCHITECTURES)
+        if network == "conv":
+            as_image_shape(shape, "input_shape", "A convolutional VAE", "use architecture='dense' for vectors")
+        return network, network
+
+    enc_kind, enc_act = kind(encoder, "encoder")
+    dec_kind, dec_act = kind(decoder, "decoder")
+    enc = conditional_encoder(shape, num_classes, width, enc_kind, as_units(hidden, "hidden"),
+                              as_units(filters, "filters"), act(enc_act), standardize)
+    dec = conditional_decoder(shape, latent_dim, num_classes, dec_kind, tuple(reversed(as_units(hidden, "hidden"))),
+                              tuple(reversed(as_units(filters, "filters"))), act(dec_act), standardize)
+    return enc, dec
+
+
 @register_builder("vae")
 def build_vae(
     input_shape: int | Sequence[int] = (28, 28, 1),
@@ -64,6 +88,7 @@ def build_vae(
     kl_warmup_steps: int = 0,
     name: str = "vae",
     standardize: np.ndarray | None = None,
+    num_classes: int | None = None,
 ) -> VAE:
     """A variational auto-encoder; by default the IWAE paper's 784-[200, 200]-50 model.
 
@@ -106,6 +131,14 @@ def build_vae(
             ``log_likelihood`` are in nats of standardized rows (raw-unit densities differ by
             the constant ``-sum(log std)``). Needs ``likelihood="gaussian"``, a
             ``(columns,)`` ``input_shape`` and a dense or custom (not ``"conv"``) network.
+        num_classes: ``K`` for a conditional VAE (Sohn et al. 2015; ``None``: unconditional).
+            The encoder takes ``[x, labels]`` and the decoder ``[z, labels]`` (int32 class ids,
+            one-hot encoded inside the networks): a dense encoder appends the one-hot label to
+            the flattened ``x``, a conv encoder appends it as ``K`` constant channels, a custom
+            encoder's features get it before the posterior head; every decoder sees ``z`` and the
+            one-hot label concatenated (a custom decoder must take ``(latent_dim + K,)``
+            vectors). Train with ``fit(x, y)``; ``sample``, ``elbo``, ``log_likelihood``,
+            ``codes``, ``reconstruct`` and ``interpolate`` take ``labels``.
 
     Returns:
         A :class:`VAE` (a :class:`FlowVAE` with ``posterior_flow``) with ``.encoder`` and
@@ -125,6 +158,14 @@ def build_vae(
         >>> table_vae = build_vae((2,), latent_dim=1, hidden=(8,), likelihood="gaussian", standardize=rows)
         >>> table_vae.reconstruct(rows[:3]).shape
         (3, 2)
+
+        A conditional VAE of the digits, p(x|y):
+
+        >>> cvae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,), num_classes=10)
+        >>> cvae.encoder.input_shape, cvae.decoder.input_shape
+        ([(None, 8, 8, 1), (None, 1)], [(None, 2), (None, 1)])
+        >>> cvae.sample(3, seed=0, labels=[0, 1, 7]).shape
+        (3, 8, 8, 1)
     """
     shape = as_shape(input_shape)
     latent_dim = check_int(latent_dim, "latent_dim", minimum=1)
@@ -153,7 +194,11 @@ def build_vae(
     def act(kind: str) -> str:
         return activation or ("tanh" if kind == "dense" else "relu")
 
-    if isinstance(encoder, keras.Model):
+    if num_classes is not None:
+        num_classes = check_int(num_classes, "num_classes", minimum=2)
+        enc, dec = _conditional_networks(shape, latent_dim, num_classes, width, encoder, decoder, hidden, filters,
+                                         act, standardize)
+    elif isinstance(encoder, keras.Model):
         enc = _features_to_posterior(encoder, shape, width, standardize)
     elif check_choice(encoder, "encoder", ARCHITECTURES) == "dense":
         enc = get_dense_encoder(shape, hidden, width, act("dense"), standardize=standardize)
@@ -161,7 +206,9 @@ def build_vae(
         enc = get_conv_encoder(as_image_shape(shape, "input_shape", "A convolutional VAE",
                                               "use architecture='dense' for vectors"),
                                filters, width, activation=act("conv"))
-    if isinstance(decoder, keras.Model):
+    if num_classes is not None:
+        pass  # built with the encoder
+    elif isinstance(decoder, keras.Model):
         dec = _named_decoder(decoder, latent_dim, standardize)
     elif check_choice(decoder, "decoder", ARCHITECTURES) == "dense":
         dec = get_dense_decoder(latent_dim, tuple(reversed(as_units(hidden, "hidden"))), shape, act("dense"), "linear",
@@ -173,7 +220,7 @@ def build_vae(
                                activation=act("conv"), output_activation="linear")
     settings = dict(likelihood=likelihood, beta=beta, prior=prior, dynamic_binarization=dynamic_binarization,
                     objective=objective, k=k, min_scale=min_scale, max_scale=max_scale, seed=seed,
-                    kl_warmup_steps=kl_warmup_steps, name=name)
+                    kl_warmup_steps=kl_warmup_steps, num_classes=num_classes, name=name)
     if flow is not None:
         return FlowVAE(enc, dec, latent_dim, flow=flow, **settings)
     return VAE(enc, dec, latent_dim, **settings)

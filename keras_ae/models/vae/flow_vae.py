@@ -83,14 +83,15 @@ class FlowVAE(VAE):
         return config
 
     # -- the posterior -------------------------------------------------------------------
-    def _parts(self, x, training: bool = False) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]:
+    def _parts(self, x, training: bool = False, labels=None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]:
         """Base mean, base standard deviation and context (``None`` without one)."""
-        params = self._encoder_outputs(x, training)
+        params = self._encoder_outputs(x, training, labels)
         loc, scale = self._loc_scale(params)
         return loc, scale, (params[..., 2 * self.latent_dim:] if self.flow.context_dim else None)
 
-    def posterior(self, x, training: bool = False) -> tfd.Distribution:
-        """q(z|x): the base Gaussian through the flow, a ``tfd.TransformedDistribution`` (batch ``(batch,)``).
+    def posterior(self, x, labels=None, training: bool = False) -> tfd.Distribution:
+        """q(z|x): the base Gaussian through the flow, a ``tfd.TransformedDistribution`` (batch ``(batch,)``);
+        q(z|x, y) for a conditional VAE (pass ``labels``).
 
         Example:
             >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,), posterior_flow="iaf")
@@ -98,34 +99,36 @@ class FlowVAE(VAE):
             >>> q.batch_shape, q.event_shape
             (TensorShape([8]), TensorShape([2]))
         """
-        loc, scale, context = self._parts(x, training)
+        loc, scale, context = self._parts(x, training, labels)
         return tfd.TransformedDistribution(tfd.MultivariateNormalDiag(loc, scale), self.flow.bijector(context))
 
     def posterior_sample(self, x, seed: tf.Tensor, num_samples: int | None = None,
-                         training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+                         training: bool = False, labels=None) -> tuple[tf.Tensor, tf.Tensor]:
         """z = flow(z0), z0 ~ q0(z0|x), and ``log q(z|x) = log q0(z0|x) - log|det dz/dz0|``."""
-        loc, scale, context = self._parts(x, training)
+        loc, scale, context = self._parts(x, training, labels)
         z0 = loc + scale * self.posterior_noise(loc, seed, num_samples, per_example=training)
         z, log_det = self.flow.forward_and_log_det(z0, context)
         return z, tfd.MultivariateNormalDiag(loc, scale).log_prob(z0) - log_det
 
-    def elbo_terms(self, x, seed: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+    def elbo_terms(self, x, seed: tf.Tensor, training: bool = False, labels=None) -> tuple[tf.Tensor, tf.Tensor]:
         """``log p(x|z)`` and the one-sample KL estimate ``log q(z|x) - log p(z)`` (no closed form)."""
-        return self.sampled_terms(x, seed, training=training)
+        return self.sampled_terms(x, seed, training=training, labels=labels)
 
     def has_analytic_kl(self) -> bool:
         """False: KL(q || p) of a flow posterior has no closed form (the ELBO uses the sampled one)."""
         return False
 
-    def posterior_point(self, x) -> tf.Tensor:
+    def posterior_point(self, x, labels=None) -> tf.Tensor:
         """``flow(mean of q0)``, the code that reconstructions and interpolations decode."""
-        loc, _, context = self._parts(x)
+        loc, _, context = self._parts(x, labels=labels)
         return self.flow.forward_and_log_det(loc, context)[0]
 
     def call(self, inputs, training: bool = False):
-        """Mean of p(x|z) at z = flow(mean of q0(z0|x)) (a deterministic reconstruction)."""
-        loc, _, context = self._parts(inputs, training)
-        return self.decode_mean(self.flow.forward_and_log_det(loc, context)[0], training=training)
+        """Mean of p(x|z) at z = flow(mean of q0(z0|x)) (a deterministic reconstruction);
+        ``inputs`` is ``x``, or ``[x, labels]`` for a conditional VAE."""
+        x, labels = self._split_inputs(inputs)
+        loc, _, context = self._parts(x, training, labels)
+        return self.decode_mean(self.flow.forward_and_log_det(loc, context)[0], labels, training=training)
 
     def serving_metadata(self) -> dict:
         """The VAE's facts plus the flow's kind, steps and context width."""

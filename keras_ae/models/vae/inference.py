@@ -10,7 +10,7 @@ import tensorflow as tf
 from keras_ae.models.common import check_binary_data, check_int
 from keras_ae.training import DataSpec
 from keras_ae.training.batches import iterate_batches
-from keras_ae.validation import check_array
+from keras_ae.validation import check_array, check_class_labels
 
 
 class VAEInference:
@@ -54,8 +54,9 @@ class VAEInference:
                               other_fix="use likelihood='continuous_bernoulli'")
         return x
 
-    def reconstruct(self, x, batch_size: int = 256) -> np.ndarray:
-        """Means of p(x|z) at the posterior means of ``x`` (deterministic).
+    def reconstruct(self, x, batch_size: int = 256, labels=None) -> np.ndarray:
+        """Means of p(x|z) at the posterior means of ``x`` (deterministic); a conditional VAE
+        encodes and decodes with the examples' class ``labels`` (one per example, or one int).
 
         Example:
             >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
@@ -65,9 +66,13 @@ class VAEInference:
             (10, 8, 8, 1)
         """
         batch_size = check_int(batch_size, "batch_size", minimum=1)
+        self._refuse_dataset(x, "reconstruct")
         if isinstance(x, tf.data.Dataset):
+            check_class_labels(labels, 0, None)  # an unconditional VAE takes no labels
             return self._predict_stream(self, x, self._inference_spec("encode"), batch_size, "reconstruct")
-        return self.predict(self.validate_inputs(x, purpose="encode"), batch_size=batch_size, verbose=0)
+        x = self.validate_inputs(x, purpose="encode")
+        y = check_class_labels(labels, len(x), self.num_classes, name="labels")
+        return self.predict(x if y is None else [x, y], batch_size=batch_size, verbose=0)
 
     def _inference_spec(self, purpose: str) -> DataSpec:
         """Dataset check of the inference methods: data in range; binary for Bernoulli likelihoods ("evaluate")."""
@@ -75,14 +80,17 @@ class VAEInference:
         return DataSpec(self.example_shape, self.input_range, self._range_hint, targets="ignored",
                         levels=2 if binary else None)
 
-    def codes(self, x, batch_size: int = 256) -> np.ndarray:
+    def codes(self, x, batch_size: int = 256, labels=None) -> np.ndarray:
         """One deterministic code per example: :meth:`posterior_point`, the mean of q(z|x)
         (for a flow posterior the flow of the base Gaussian's mean), as a NumPy array.
 
         Args:
             x: Examples in range, or a ``tf.data.Dataset`` of them (``x`` or ``(x, y)``,
-                labels ignored; batched or not), read one batch at a time and checked like arrays.
+                labels ignored; batched or not), read one batch at a time and checked like arrays
+                (arrays only for a conditional VAE).
             batch_size: Examples per encoder pass (for arrays and unbatched datasets).
+            labels: Class ids of a conditional VAE (the codes of q(z|x, y)), one per example or
+                one int; ``None`` otherwise.
 
         Returns:
             Float32 ``(n, latent_dim)``.
@@ -94,11 +102,19 @@ class VAEInference:
             ((5, 2), dtype('float32'), True)
         """
         batch_size = check_int(batch_size, "batch_size", minimum=1)
+        self._refuse_dataset(x, "codes")
+        if self.conditional:
+            x = self.validate_inputs(x, purpose="encode")
+            y = check_class_labels(labels, len(x), self.num_classes, name="labels")
+            parts = [self.posterior_point(tf.constant(x[i:i + batch_size]), y[i:i + batch_size]).numpy()
+                     for i in range(0, len(x), batch_size)]
+            return np.concatenate(parts) if parts else np.zeros((0, self.latent_dim), np.float32)
+        check_class_labels(labels, 0, None)  # an unconditional VAE takes no labels
         batches = iterate_batches(x, batch_size, self._inference_spec("encode"), "x", where="codes",
                                   check=lambda a: self.validate_inputs(a, purpose="encode"))
         parts = [self.posterior_point(tf.cast(batch, tf.float32)).numpy() for batch in batches]
         return np.concatenate(parts) if parts else np.zeros((0, self.latent_dim), np.float32)
 
-    def posterior_point(self, x) -> tf.Tensor:
+    def posterior_point(self, x, labels=None) -> tf.Tensor:
         """One deterministic code per example, ``(batch, latent_dim)``: the posterior mean."""
-        return self.posterior_params(x)[0]
+        return self.posterior_params(x, labels)[0]

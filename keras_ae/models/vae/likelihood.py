@@ -22,12 +22,13 @@ class VAELikelihood:
     """
 
     # -- densities ---------------------------------------------------------------------
-    def data_log_prob(self, z: tf.Tensor, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+    def data_log_prob(self, z: tf.Tensor, x: tf.Tensor, training: bool = False, labels=None) -> tf.Tensor:
         """``log p(x|z)`` summed over data dimensions, shape ``z.shape[:-1]``.
 
         Equals ``decode(z).log_prob(x)``; for a Bernoulli likelihood it uses
         ``log p(x|l) = sum(x * l) - sum(softplus(l))`` directly, several times faster
-        than the generic Bernoulli log-density on CPU (it dominates IWAE evaluation).
+        than the generic Bernoulli log-density on CPU (it dominates IWAE evaluation). A
+        conditional VAE takes the examples' ``labels`` (``log p(x|z, y)``).
 
         Example:
             >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
@@ -38,8 +39,8 @@ class VAELikelihood:
             (TensorShape([8]), True)
         """
         if self.likelihood != "bernoulli":
-            return self.decode(z, training=training).log_prob(tf.cast(x, tf.float32))
-        logits = self.decoder_output(z, training=training)
+            return self.decode(z, labels, training=training).log_prob(tf.cast(x, tf.float32))
+        logits = self.decoder_output(z, labels, training=training)
         axes = list(range(-len(self.example_shape), 0))
         return tf.reduce_sum(tf.cast(x, tf.float32) * logits, axes) - tf.reduce_sum(tf.nn.softplus(logits), axes)
 
@@ -71,11 +72,12 @@ class VAELikelihood:
 
     # -- evaluation --------------------------------------------------------------------
     def log_weights(self, x: tf.Tensor, num_samples: int, seed: tf.Tensor, analytic_kl: bool = False,
-                    training: bool = False) -> tf.Tensor:
+                    training: bool = False, labels=None) -> tf.Tensor:
         """Log importance weights ``log p(x|z) + log p(z) - log q(z|x)``, shape ``(num_samples, batch)``.
 
         With ``analytic_kl`` the last two terms are replaced by ``-KL(q || p)`` (same
-        mean, lower variance: the ELBO estimator). Decodes all samples in one pass.
+        mean, lower variance: the ELBO estimator). Decodes all samples in one pass. A
+        conditional VAE takes the examples' ``labels``: ``log p(x|z, y) + log p(z) - log q(z|x, y)``.
 
         Example:
             >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
@@ -85,20 +87,24 @@ class VAELikelihood:
         """
         x = tf.cast(x, tf.float32)
         if analytic_kl:
-            q = self.posterior(x, training=training)
+            q = self.posterior(x, labels, training=training)
             z = self.sample_posterior(q, seed=seed, num_samples=num_samples)  # (samples, batch, latent)
-            return self.data_log_prob(z, x, training=training) - self.kl_divergence(q)[None, :]
-        z, log_q = self.posterior_sample(x, seed, num_samples, training=training)
-        return self.data_log_prob(z, x, training=training) + self.prior.log_prob(z) - log_q  # x broadcasts
+            return self.data_log_prob(z, x, training=training, labels=labels) - self.kl_divergence(q)[None, :]
+        z, log_q = self.posterior_sample(x, seed, num_samples, training=training, labels=labels)
+        log_px = self.data_log_prob(z, x, training=training, labels=labels)
+        return log_px + self.prior.log_prob(z) - log_q  # x broadcasts
 
-    def elbo(self, x, num_samples: int = 1, batch_size: int = 100, max_rows: int = 2_000, seed: int | None = 0,
-             verbose: int = 0) -> np.ndarray:
-        """ELBO per example in nats: ``mean_s log p(x|z_s) - KL`` (analytic KL when available).
+    def elbo(self, x, labels=None, num_samples: int = 1, batch_size: int = 100, max_rows: int = 2_000,
+             seed: int | None = 0, verbose: int = 0) -> np.ndarray:
+        """ELBO per example in nats: ``mean_s log p(x|z_s) - KL`` (analytic KL when available); for a
+        conditional VAE the ELBO of ``log p(x|y)``, ``mean_s log p(x|z_s, y) - KL(q(z|x, y) || p(z))``.
 
         Args:
             x: Examples (binary for a Bernoulli likelihood), or a ``tf.data.Dataset`` of
                 them (``x`` or ``(x, y)``, batched or not): streamed in batches of
-                ``batch_size``, checked batch by batch, equal to the array's result.
+                ``batch_size``, checked batch by batch, equal to the array's result (an
+                unconditional VAE; a conditional one takes arrays).
+            labels: Class ids of a conditional VAE, one per example or one int; ``None`` otherwise.
             num_samples: Monte Carlo samples of z per example.
             batch_size: Examples per step.
             max_rows: Upper bound on the samples decoded in one pass.
@@ -114,13 +120,24 @@ class VAELikelihood:
             >>> elbo.shape, elbo.dtype, bool(np.all(elbo < 0))
             ((64,), dtype('float64'), True)
         """
-        if not isinstance(x, tf.data.Dataset):
-            x = self.validate_inputs(x, purpose="evaluate")
-        fn = self._elbo_terms if self.has_analytic_kl() else self.log_weights
+        x, fn = self._bound_inputs(x, labels, "elbo", self._elbo_terms if self.has_analytic_kl() else self.log_weights)
         return importance_weighted_bound(fn, x, k=num_samples, batch_size=batch_size, max_rows=max_rows,
                                          seed=self._int_seed(seed),
                                          reduction="mean", verbose=verbose, label="elbo", cache=self._compiled_bounds,
                                          spec=self._inference_spec("evaluate"))
+
+    def _bound_inputs(self, x, labels, method: str, fn):
+        """The data and log-weight function the estimator reads: checked arrays (or a dataset) and
+        ``fn``, or for a conditional VAE rows holding each example and its class id and the
+        matching packed function."""
+        self._refuse_dataset(x, method)
+        if not isinstance(x, tf.data.Dataset):
+            x = self.validate_inputs(x, purpose="evaluate")
+        y = self._labels(labels, len(x)) if not isinstance(x, tf.data.Dataset) else self._labels(labels, None)
+        if y is None:
+            return x, fn
+        packed = self._packed_elbo_terms if fn == self._elbo_terms else self._packed_log_weights
+        return self._pack_rows(x, y.numpy()), packed
 
     def _int_seed(self, seed: int | None) -> int:
         """An int seed for the likelihood estimators; ``None`` takes one from the model's stream."""
@@ -130,9 +147,10 @@ class VAELikelihood:
     def _elbo_terms(self, x: tf.Tensor, num_samples: int, seed: tf.Tensor) -> tf.Tensor:
         return self.log_weights(x, num_samples, seed, analytic_kl=True)
 
-    def log_likelihood(self, x, k: int = 5000, batch_size: int = 10, max_rows: int = 2_000, seed: int | None = 0,
-                       jit_compile: bool = False, verbose: int = 1) -> np.ndarray:
-        """The importance-weighted bound L_k (Burda et al. 2016) on log p(x), per example in nats.
+    def log_likelihood(self, x, labels=None, k: int = 5000, batch_size: int = 10, max_rows: int = 2_000,
+                       seed: int | None = 0, jit_compile: bool = False, verbose: int = 1) -> np.ndarray:
+        """The importance-weighted bound L_k (Burda et al. 2016) on log p(x), per example in nats
+        (on log p(x|y) for a conditional VAE, with the same estimator).
 
         ``L_1`` is the ELBO and ``L_k`` increases towards ``log p(x)`` with ``k``; the
         IWAE paper reports ``-mean L_5000`` as the test NLL. Memory is bounded by
@@ -142,7 +160,9 @@ class VAELikelihood:
             x: Examples (binary for a Bernoulli likelihood: binarize test data once), or a
                 ``tf.data.Dataset`` of them (``x`` or ``(x, y)``, batched or not): streamed in
                 batches of ``batch_size`` (memory does not grow with its length) and checked
-                batch by batch; the estimate equals the array's for the same seed.
+                batch by batch; the estimate equals the array's for the same seed (an
+                unconditional VAE; a conditional one takes arrays).
+            labels: Class ids of a conditional VAE, one per example or one int; ``None`` otherwise.
             k: Importance samples per example.
             batch_size: Examples per compiled step.
             max_rows: Upper bound on the samples decoded in one pass.
@@ -171,9 +191,8 @@ class VAELikelihood:
             print(f"NLL {-ll.mean():.2f} nats")
             ```
         """
-        if not isinstance(x, tf.data.Dataset):
-            x = self.validate_inputs(x, purpose="evaluate")
-        return importance_weighted_bound(self.log_weights, x, k=k, batch_size=batch_size, max_rows=max_rows,
+        x, fn = self._bound_inputs(x, labels, "log_likelihood", self.log_weights)
+        return importance_weighted_bound(fn, x, k=k, batch_size=batch_size, max_rows=max_rows,
                                          seed=self._int_seed(seed), reduction="logmeanexp", jit_compile=jit_compile,
                                          verbose=verbose,
                                          label="log_likelihood", cache=self._compiled_bounds,

@@ -16,9 +16,11 @@ Log-likelihoods use the importance-weighted bound (Burda et al. 2016), see
 
 The module also holds the family's constants (``tfd``, ``LIKELIHOODS``, ``STANDARD_NORMAL``);
 :func:`~keras_ae.models.vae.builders.build_vae` and its networks are in :mod:`keras_ae.models.vae.builders`.
-What is used outside the loss lives in the mixins :class:`VAE` inherits: data checks, codes and
+What is used outside the loss lives in the mixins :class:`VAE` inherits: class labels of a
+conditional VAE (:mod:`~keras_ae.models.vae.conditional`), data checks, codes and
 reconstructions (:mod:`~keras_ae.models.vae.inference`), posterior draws and samples
-(:mod:`~keras_ae.models.vae.sampling`), densities and bounds (:mod:`~keras_ae.models.vae.likelihood`)
+(:mod:`~keras_ae.models.vae.sampling`), the decoder's distribution p(x|z)
+(:mod:`~keras_ae.models.vae.decoding`), densities and bounds (:mod:`~keras_ae.models.vae.likelihood`)
 and export signatures (:mod:`~keras_ae.models.vae.serving`).
 """
 
@@ -27,22 +29,23 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_ae.random import binarize_batch, next_stateless_seed
 from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.likelihood import logmeanexp
-from keras_ae.models.base import AutoEncoder, LikelihoodAutoEncoder, standardization_moments
+from keras_ae.models.base import AutoEncoder, LikelihoodAutoEncoder
 from keras_ae.models.common import check_int
+from keras_ae.models.vae.conditional import VAEConditioning
+from keras_ae.models.vae.decoding import VAEDecoding
 from keras_ae.models.vae.inference import VAEInference
 from keras_ae.models.vae.likelihood import VAELikelihood
 from keras_ae.models.vae.sampling import RNG_ALG, VAESampling  # noqa: F401  (RNG_ALG: a family constant)
 from keras_ae.models.vae.serving import VAEServing
 from keras_ae.models.vae.warmup import kl_warmup_weight
 from keras_ae.training import DataSpec
-from keras_ae.validation import MAX_IMPORTANCE_SAMPLES, check_array, check_choice, check_size
+from keras_ae.validation import MAX_IMPORTANCE_SAMPLES, check_choice, check_size
 from keras_ae.registry import register_family
 from keras_ae.validation import check_bool, check_float, check_model_seed, check_nonnegative_float
 
@@ -55,7 +58,7 @@ STANDARD_NORMAL = "standard_normal"
 
 
 @register_family("vae", serving_default="reconstruct")
-class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, LikelihoodAutoEncoder):
+class VAE(VAEConditioning, VAEInference, VAESampling, VAEDecoding, VAELikelihood, VAEServing, LikelihoodAutoEncoder):
     """A variational auto-encoder with a diagonal Gaussian posterior.
 
     Args:
@@ -82,6 +85,9 @@ class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, LikelihoodAutoEn
         seed: Seed of the model's random stream (sampling z, binarization).
         kl_warmup_steps: Training steps over which the KL term's weight rises linearly
             from ``1 / kl_warmup_steps`` to 1 (:meth:`kl_weight`; 0: no warm-up). ELBO only.
+        num_classes: ``K`` for a conditional VAE (Sohn et al. 2015): the encoder takes
+            ``[x, labels]``, the decoder ``[z, labels]`` (int32 class ids ``(batch, 1)``), the
+            model is p(x|y) and trains with ``fit(x, y)``; ``None`` (default): unconditional.
         info: JSON-serializable facts saved with the model.
 
     Example:
@@ -90,6 +96,14 @@ class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, LikelihoodAutoEn
         >>> history = vae.fit(x_digits, epochs=1, batch_size=64, verbose=0)  # grey digits, re-binarized
         >>> sorted(history.history)  # the negative ELBO and its two terms, in nats
         ['kl', 'loss', 'reconstruction']
+
+        A conditional VAE (Sohn et al. 2015) models p(x|y) and trains on labelled data:
+
+        >>> cvae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,), num_classes=10, dynamic_binarization=True)
+        >>> cvae.compile(optimizer="adam")
+        >>> _ = cvae.fit(x_digits, y_digits, epochs=1, batch_size=64, verbose=0)
+        >>> cvae.sample(4, seed=0, labels=[3, 3, 7, 7]).shape
+        (4, 8, 8, 1)
 
         The IWAE protocol on MNIST (minutes of training and evaluation, so not run here):
 
@@ -125,6 +139,7 @@ class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, LikelihoodAutoEn
         max_scale: float = 10.0,
         seed: int | None = None,
         kl_warmup_steps: int = 0,
+        num_classes: int | None = None,
         info: dict | None = None,
         **kwargs: Any,
     ):
@@ -151,7 +166,8 @@ class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, LikelihoodAutoEn
         settings = dict(latent_dim=check_int(latent_dim, "latent_dim", minimum=1), likelihood=likelihood,
                         beta=float(beta), min_scale=float(min_scale), max_scale=float(max_scale),
                         dynamic_binarization=bool(dynamic_binarization), objective=objective, k=k, seed=seed,
-                        kl_warmup_steps=kl_warmup_steps, _prior_arg=prior)
+                        kl_warmup_steps=kl_warmup_steps, _prior_arg=prior,
+                        num_classes=None if num_classes is None else check_int(num_classes, "num_classes", minimum=2))
         # Keras locks a model's state once it is built, and AutoEncoder.__init__ ends by
         # building it. The VAE's own state (prior layer, seed stream, KL tracker, Gaussian
         # scale) is therefore created in build(), from plain settings stored first.
@@ -169,15 +185,22 @@ class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, LikelihoodAutoEn
         super().build(input_shape)
 
     def _check_submodels(self) -> None:
+        inputs = 1 if self.num_classes is None else 2
+        if len(self.encoder.inputs) != inputs or len(self.decoder.inputs) != inputs:
+            raise InputValidationError(
+                f"A{' conditional' if inputs == 2 else 'n unconditional'} VAE needs an encoder and a decoder with "
+                f"{inputs} input(s) ([x, labels] and [z, labels] when num_classes is set); got "
+                f"{len(self.encoder.inputs)} and {len(self.decoder.inputs)}.")
         out = tuple(self.encoder.output_shape[1:])
         if out != (self.encoder_width,):
             raise InputValidationError(
                 f"The encoder must output (batch, {self.encoder_width_name}) = (batch, {self.encoder_width}) posterior "
                 f"parameters, got (batch, {', '.join(map(str, out))})."
             )
-        if tuple(self.decoder.input_shape[1:]) != (self.latent_dim,):
+        code_shape = self.decoder.input_shape if inputs == 1 else self.decoder.input_shape[0]
+        if tuple(code_shape[1:]) != (self.latent_dim,):
             raise InputValidationError(
-                f"The decoder must take (batch, {self.latent_dim}) codes, got {self.decoder.input_shape}.")
+                f"The decoder must take (batch, {self.latent_dim}) codes, got {code_shape}.")
         if tuple(self.decoder.output_shape[1:]) != self.example_shape:
             raise InputValidationError(
                 f"The decoder outputs {self.decoder.output_shape[1:]} but the encoder takes {self.example_shape}.")
@@ -212,12 +235,18 @@ class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, LikelihoodAutoEn
         config.update(latent_dim=self.latent_dim, likelihood=self.likelihood, beta=self.beta, prior=prior,
                       dynamic_binarization=self.dynamic_binarization, objective=self.objective, k=self.k,
                       min_scale=self.min_scale, max_scale=self.max_scale, seed=self.seed,
-                      kl_warmup_steps=self.kl_warmup_steps)
+                      kl_warmup_steps=self.kl_warmup_steps, num_classes=self.num_classes)
         return config
 
     @property
     def code_shape(self) -> tuple[int, ...]:
         return (self.latent_dim,)
+
+    @property
+    def example_shape(self) -> tuple[int | None, ...]:
+        """Shape of one example: the encoder's (first, for ``[x, labels]``) input without the batch axis."""
+        shape = self.encoder.input_shape
+        return tuple((shape[0] if isinstance(shape, list) else shape)[1:])
 
     encoder_width_name = "2 * latent_dim"
 
@@ -236,15 +265,17 @@ class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, LikelihoodAutoEn
             return self._fixed_prior
         return tfd.MultivariateNormalDiag(loc=tf.zeros(self.latent_dim), scale_diag=tf.ones(self.latent_dim))
 
-    def posterior_params(self, x, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
-        """Mean and standard deviation of q(z|x), float32 tensors ``(batch, latent_dim)``.
+    def posterior_params(self, x, labels=None, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+        """Mean and standard deviation of q(z|x) (q(z|x, y) when conditional), float32 ``(batch, latent_dim)``.
 
         The standard deviation is ``softplus(raw) + min_scale``, capped at ``max_scale``,
         so an encoder whose outputs run off to +-inf yields a finite KL instead of NaN.
 
         Args:
             x: Examples, or a ``tf.data.Dataset`` of them (``x`` or ``(x, y)``, batched or
-                not): read batch by batch (256 examples per pass when unbatched, inference mode).
+                not): read batch by batch (256 examples per pass when unbatched, inference mode;
+                arrays only for a conditional VAE).
+            labels: Class ids, one per example or one int (conditional VAE); ``None`` otherwise.
             training: Run the encoder in training mode (arrays and tensors).
 
         Example:
@@ -253,23 +284,28 @@ class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, LikelihoodAutoEn
             >>> mean.shape, bool(tf.reduce_all(stddev >= vae.min_scale))
             (TensorShape([8, 2]), True)
         """
-        return self._loc_scale(self._encoder_outputs(x, training))
+        return self._loc_scale(self._encoder_outputs(x, training, labels))
 
-    def _encoder_outputs(self, x, training: bool = False) -> tf.Tensor:
+    def _encoder_outputs(self, x, training: bool = False, labels=None) -> tf.Tensor:
+        self._refuse_dataset(x, "posterior")
         if isinstance(x, tf.data.Dataset):
+            self._labels(labels, None)  # an unconditional VAE refuses labels here too
             # Streamed: the encoder sees one batch at a time; only the (n, latent) parameters are kept.
             params = self._predict_stream(self.encoder, x, self._inference_spec("encode"), 256, "posterior_params")
             return tf.constant(params, tf.float32)
         if not tf.is_tensor(x):
             x = self.validate_inputs(x, purpose="encode")
-        return tf.cast(self.encoder(x, training=training), tf.float32)  # float32 under mixed precision
+        labels = self._labels(labels, x.shape[0])
+        # float32 under mixed precision
+        return tf.cast(self.encoder(self._network_inputs(x, labels), training=training), tf.float32)
 
     def _loc_scale(self, params: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         loc, raw = params[..., : self.latent_dim], params[..., self.latent_dim: 2 * self.latent_dim]
         return loc, tf.minimum(tf.nn.softplus(raw) + self.min_scale, self.max_scale)
 
-    def posterior(self, x, training: bool = False) -> tfd.Distribution:
-        """The approximate posterior q(z|x), a ``tfd.MultivariateNormalDiag`` with batch shape ``(batch,)``.
+    def posterior(self, x, labels=None, training: bool = False) -> tfd.Distribution:
+        """The approximate posterior q(z|x), a ``tfd.MultivariateNormalDiag`` with batch shape ``(batch,)``
+        (q(z|x, y) for a conditional VAE: pass ``labels``, see :meth:`posterior_params`).
 
         ``x`` may be a ``tf.data.Dataset`` (see :meth:`posterior_params`): the data is
         streamed and the distribution holds the parameters of every example.
@@ -280,10 +316,10 @@ class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, LikelihoodAutoEn
             >>> q.batch_shape, q.event_shape
             (TensorShape([8]), TensorShape([2]))
         """
-        loc, scale = self.posterior_params(x, training=training)
+        loc, scale = self.posterior_params(x, labels, training=training)
         return tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale)
 
-    def encode(self, x, training: bool = False) -> tfd.Distribution:
+    def encode(self, x, labels=None, training: bool = False) -> tfd.Distribution:
         """The posterior q(z|x) as a distribution: the same as :meth:`posterior`.
 
         :meth:`codes` gives one code per example as a NumPy array (the posterior mean).
@@ -293,102 +329,7 @@ class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, LikelihoodAutoEn
             >>> vae.encode(x_digits[:8]).batch_shape
             TensorShape([8])
         """
-        return self.posterior(x, training=training)
-
-    def decode(self, z, training: bool = False) -> tfd.Distribution:
-        """The likelihood p(x|z) with event shape ``input_shape``.
-
-        ``z`` may have extra leading axes, e.g. ``(samples, batch, latent_dim)``; they
-        become the distribution's batch shape (one decoder pass over all of them).
-
-        Example:
-            >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-            >>> p = vae.decode(np.zeros((4, vae.latent_dim), "float32"))
-            >>> p.batch_shape, p.event_shape, p.mean().shape
-            (TensorShape([4]), TensorShape([8, 8, 1]), TensorShape([4, 8, 8, 1]))
-            >>> vae.decode(np.zeros((10, 4, vae.latent_dim), "float32")).batch_shape  # (samples, batch)
-            TensorShape([10, 4])
-        """
-        out = self.decoder_output(z, training=training)
-        ndims = len(self.example_shape)
-        if self.likelihood == "bernoulli":
-            base = tfd.Bernoulli(logits=out, dtype=tf.float32)
-        elif self.likelihood == "continuous_bernoulli":
-            base = tfd.ContinuousBernoulli(logits=out)
-        else:
-            base = tfd.Normal(loc=out, scale=self.observation_stddev() * self._column_stddev())
-        return tfd.Independent(base, reinterpreted_batch_ndims=ndims)
-
-    def _column_stddev(self) -> tf.Tensor | float:
-        """The raw units of one standardized unit, per data dimension (1 without standardization)."""
-        layer = self.standardization
-        return 1.0 if layer is None else tf.reshape(standardization_moments(layer)[1], self.example_shape)
-
-    def data_log_prob(self, z: tf.Tensor, x: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """``log p(x|z)`` summed over data dimensions, shape ``z.shape[:-1]`` (see
-        :meth:`~keras_ae.models.vae.likelihood.VAELikelihood.data_log_prob`).
-
-        A standardized VAE (``standardize=x_train``) scores the standardized row ``x`` against
-        the standardized decoder mean: every column counts equally, and the loss and bounds
-        are in nats of standardized rows (``decode(z).log_prob`` of the raw row is lower by
-        ``sum(log std)``, the change of units).
-
-        Args:
-            z: Latents ``(..., latent_dim)``.
-            x: Rows ``(batch, *input_shape)`` in raw units (broadcast against ``z``'s leading axes).
-            training: Run the decoder in training mode.
-
-        Returns:
-            A float32 tensor of shape ``z.shape[:-1]``.
-
-        Example:
-            >>> rows = np.random.default_rng(0).normal([0.0, 1e4], [1.0, 1e3], (64, 2)).astype("float32")
-            >>> vae = build_vae((2,), latent_dim=1, hidden=(8,), likelihood="gaussian", standardize=rows)
-            >>> z = vae.posterior(rows[:4]).mean()
-            >>> log_std = float(tf.reduce_sum(tf.math.log(vae._column_stddev())))
-            >>> np.allclose(vae.data_log_prob(z, rows[:4]) - log_std, vae.decode(z).log_prob(rows[:4]), atol=1e-3)
-            True
-        """
-        if self.standardization is None:
-            return super().data_log_prob(z, x, training=training)
-        mean = self.standardized(self.decoder_output(z, training=training))
-        p = tfd.Independent(tfd.Normal(loc=mean, scale=self.observation_stddev()),
-                            reinterpreted_batch_ndims=len(self.example_shape))
-        return p.log_prob(self.standardized(x))
-
-    def decoder_output(self, z, training: bool = False) -> tf.Tensor:
-        """The decoder's raw float32 output (logits or means), shape ``z.shape[:-1] + input_shape``.
-
-        Example:
-            >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-            >>> vae.decoder_output(tf.zeros((2, vae.latent_dim))).shape
-            TensorShape([2, 8, 8, 1])
-            >>> vae.decoder_output(tf.zeros((5, 2, vae.latent_dim))).shape
-            TensorShape([5, 2, 8, 8, 1])
-        """
-        if not tf.is_tensor(z):
-            z = check_array(z, "z", expected_shape=(None,) * (np.ndim(z) - 2) + (self.latent_dim,))
-        z = tf.cast(z, tf.float32)
-        if z.shape.rank == 2:
-            return tf.cast(self.decoder(z, training=training), tf.float32)
-        out = tf.cast(self.decoder(tf.reshape(z, [-1, self.latent_dim]), training=training), tf.float32)
-        lead = z.shape[:-1]
-        dims = lead.as_list() if lead.is_fully_defined() else tf.shape(z)[:-1]
-        shape = [*dims, *self.example_shape] if isinstance(dims, list) else tf.concat([dims, self.example_shape], 0)
-        return tf.reshape(out, shape)
-
-    def decode_mean(self, z, training: bool = False) -> tf.Tensor:
-        """Mean of p(x|z) as a float32 tensor (probabilities for a Bernoulli likelihood).
-
-        Graph-friendly, for serving: ``decode_mean(prior.sample(n, seed=seed))`` samples images.
-
-        Example:
-            >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
-            >>> images = vae.decode_mean(tf.zeros((4, vae.latent_dim)))
-            >>> images.shape, bool(tf.reduce_all((images >= 0) & (images <= 1)))
-            (TensorShape([4, 8, 8, 1]), True)
-        """
-        return self.decode(z, training=training).mean()
+        return self.posterior(x, labels, training=training)
 
     # -- training ----------------------------------------------------------------------
     def _next_seed(self) -> tf.Tensor:
@@ -398,24 +339,24 @@ class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, LikelihoodAutoEn
         return binarize_batch(x, self._next_seed())
 
     def posterior_sample(self, x, seed: tf.Tensor, num_samples: int | None = None,
-                         training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+                         training: bool = False, labels=None) -> tuple[tf.Tensor, tf.Tensor]:
         """Reparameterized z ~ q(z|x) and ``log q(z|x)`` (``num_samples`` first when given; training
         draws per example of the global batch, see :meth:`sample_posterior`). Flow posteriors override it."""
-        q = self.posterior(x, training=training)
+        q = self.posterior(x, labels, training=training)
         z = self.sample_posterior(q, seed, num_samples, per_example=training)
         return z, q.log_prob(z)
 
     def sampled_terms(self, x, seed: tf.Tensor, num_samples: int | None = None,
-                      training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+                      training: bool = False, labels=None) -> tuple[tf.Tensor, tf.Tensor]:
         """``log p(x|z)`` and ``log q(z|x) - log p(z)`` at draws z ~ q(z|x): the log weight is their difference."""
-        z, log_q = self.posterior_sample(x, seed, num_samples, training=training)
-        return self.data_log_prob(z, x, training=training), log_q - self.prior.log_prob(z)
+        z, log_q = self.posterior_sample(x, seed, num_samples, training=training, labels=labels)
+        return self.data_log_prob(z, x, training=training, labels=labels), log_q - self.prior.log_prob(z)
 
-    def elbo_terms(self, x, seed: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+    def elbo_terms(self, x, seed: tf.Tensor, training: bool = False, labels=None) -> tuple[tf.Tensor, tf.Tensor]:
         """``log p(x|z)`` at one draw z ~ q(z|x), and the KL term (analytic when TFP has it), ``(batch,)`` each."""
-        q = self.posterior(x, training=training)
+        q = self.posterior(x, labels, training=training)
         z = self.sample_posterior(q, seed=seed)
-        return self.data_log_prob(z, x, training=training), self.kl_divergence(q, z)
+        return self.data_log_prob(z, x, training=training, labels=labels), self.kl_divergence(q, z)
 
     def kl_weight(self, training: bool = False) -> tf.Tensor | float:
         """The KL term's weight: :func:`~keras_ae.models.vae.warmup.kl_warmup_weight` while training, else 1."""
@@ -423,23 +364,24 @@ class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, LikelihoodAutoEn
             return 1.0
         return kl_warmup_weight(self.optimizer.iterations, self.kl_warmup_steps)
 
-    def compute_losses(self, x, target=None, training: bool = False) -> dict[str, tf.Tensor]:
+    def compute_losses(self, x, target=None, training: bool = False, labels=None) -> dict[str, tf.Tensor]:
         """Negative ELBO terms of one batch (float32): ``loss``, ``reconstruction``, ``kl``.
 
         ``reconstruction`` is ``-E_q log p(x|z)`` (one reparameterized sample), ``kl`` is
         ``KL(q(z|x) || p(z))``, ``loss = reconstruction + beta * kl_weight * kl`` (+ layer losses;
         :meth:`kl_weight` is 1 unless a KL warm-up is under way),
         all in nats per example. With ``objective="iwae"`` the loss is ``-L_k`` and the two
-        terms are averages over the ``k`` samples.
+        terms are averages over the ``k`` samples. A conditional VAE takes the batch's class
+        ``labels`` (the ELBO of log p(x|y)); ``target`` is not used.
         """
         if self.dynamic_binarization:
             x = self._binarize(x)
         if self.objective == "iwae":
-            log_px, kl = self.sampled_terms(x, self._next_seed(), self.k, training=training)  # (k, batch)
+            log_px, kl = self.sampled_terms(x, self._next_seed(), self.k, training=training, labels=labels)  # (k, B)
             terms = {"reconstruction": -tf.reduce_mean(log_px), "kl": tf.reduce_mean(kl)}
             total = -tf.reduce_mean(logmeanexp(log_px - kl, axis=0))  # -L_k
         else:
-            log_px, kl = self.elbo_terms(x, self._next_seed(), training=training)
+            log_px, kl = self.elbo_terms(x, self._next_seed(), training=training, labels=labels)
             terms = {"reconstruction": tf.reduce_mean(-log_px), "kl": tf.reduce_mean(kl)}
             total = terms["reconstruction"] + self.beta * self.kl_weight(training) * terms["kl"]
         if self.losses:  # layer regularizers of custom encoders / decoders
@@ -447,12 +389,16 @@ class VAE(VAEInference, VAESampling, VAELikelihood, VAEServing, LikelihoodAutoEn
         return {"loss": total, **terms}
 
     def call(self, inputs, training: bool = False):
-        """Mean of p(x|z) at the posterior mean z = E[q(z|x)] (a deterministic reconstruction)."""
-        return self.decode_mean(self.posterior(inputs, training=training).mean(), training=training)
+        """Mean of p(x|z) at the posterior mean z = E[q(z|x)] (a deterministic reconstruction);
+        ``inputs`` is ``x``, or ``[x, labels]`` for a conditional VAE."""
+        x, labels = self._split_inputs(inputs)
+        return self.decode_mean(self.posterior(x, labels, training=training).mean(), labels, training=training)
 
     # -- validation --------------------------------------------------------------------
     def data_spec(self, training: bool) -> DataSpec:
-        """``fit``/``evaluate`` hook: binary batches for a Bernoulli likelihood unless dynamic binarization."""
+        """``fit``/``evaluate`` hook: binary batches for a Bernoulli likelihood unless dynamic binarization;
+        ``(x, labels)`` batches for a conditional VAE."""
         binary = self.likelihood == "bernoulli" and not self.dynamic_binarization
-        return DataSpec(self.example_shape, self.input_range, self._range_hint, targets="same",
+        return DataSpec(self.example_shape, self.input_range, self._range_hint,
+                        targets="labels" if self.conditional else "same", num_classes=self.num_classes,
                         levels=2 if binary else None)

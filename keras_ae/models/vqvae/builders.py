@@ -64,28 +64,31 @@ def get_vq_decoder(image_shape, code_map_shape, filters: Sequence[int], code_dim
 
 
 def get_code_prior(code_map_shape, num_codes: int, filters: int = 64, blocks: int = 4, dropout: float = 0.0,
-                   first_kernel_size: int = 5, seed: int | None = None) -> PixelCNN:
+                   first_kernel_size: int = 5, seed: int | None = None, num_classes: int | None = None) -> PixelCNN:
     """A gated PixelCNN over ``(h', w')`` maps of ``num_codes`` categories (one-hot inputs, softmax outputs).
 
     Code ``k`` is stored as the grey level ``k / (num_codes - 1)``: :class:`PixelCNN` with
     ``levels=num_codes`` and ``input_encoding="one_hot"``. The first (5x5) layer takes the
     ``num_codes`` one-hot channels and costs most of the network; with 4 more 3x3 blocks
-    every position of a 7x7 map still sees all positions before it.
+    every position of a 7x7 map still sees all positions before it. ``num_classes=K`` makes
+    it a class-conditional prior ``p(codes | y)`` (a class embedding in every gate).
 
     Example:
         >>> prior = get_code_prior((7, 7), 64, filters=8, blocks=1)
         >>> prior.image_shape, prior.levels
         ((7, 7, 1), 64)
+        >>> get_code_prior((7, 7), 64, filters=8, blocks=1, num_classes=10).num_classes
+        10
     """
     h, w = code_map_shape
     return build_pixelcnn((h, w, 1), filters=filters, blocks=blocks, gated=True, levels=num_codes,
                           first_kernel_size=first_kernel_size, input_encoding="one_hot", dropout=dropout, seed=seed,
-                          name="prior")
+                          name="prior", num_classes=num_classes)
 
 
 def vqvae_size(image_shape: tuple[int, int, int], num_codes: int, code_dim: int, filters: Sequence[int],
                residual_blocks: int, prior: bool = True, prior_filters: int = 64, prior_blocks: int = 4,
-               first_kernel_size: int = 5) -> tuple[int, int]:
+               first_kernel_size: int = 5, num_classes: int | None = None) -> tuple[int, int]:
     """``(parameters, layers)`` of :func:`build_vqvae`'s model (codebook and its EMA copy, networks, prior), counted
     without building it.
 
@@ -112,6 +115,9 @@ def vqvae_size(image_shape: tuple[int, int, int], num_codes: int, code_dim: int,
         later = (2 * 3 + 3) * f * 2 * f + 4 * f * f + f * f + 7 * f  # 3x3 kernels on f maps
         parameters += first + prior_blocks * later + f * f + f + f * num_codes + num_codes  # and the output head
         layers += prior_blocks + 5
+        if num_classes is not None:  # the class embedding, and two projections of it in every gated block
+            parameters += num_classes * f + (prior_blocks + 1) * 2 * f * 2 * f
+            layers += 2
     return parameters, layers
 
 
@@ -135,6 +141,7 @@ def build_vqvae(
     prior_dropout: float = 0.0,
     seed: int | None = None,
     name: str = "vqvae",
+    num_classes: int | None = None,
 ) -> VQVAE:
     """A VQ-VAE with a gated PixelCNN prior; 28x28 images get 7x7 code maps of 128 codes.
 
@@ -158,6 +165,9 @@ def build_vqvae(
         prior_dropout: Dropout inside the prior's blocks.
         seed: Seed of the codebook initialisation and the model's random streams.
         name: Model name.
+        num_classes: ``None``, or ``K`` to make the prior class-conditional, ``p(codes | y)``
+            (the auto-encoder itself stays unconditional): train it with ``fit_prior(x, y)``
+            and draw a class with ``sample(n, labels=...)``. Needs ``prior=True``.
 
     Returns:
         A :class:`VQVAE`.
@@ -166,6 +176,8 @@ def build_vqvae(
         >>> model = build_vqvae((28, 28, 1), num_codes=64)
         >>> model.encoder.output_shape, model.code_map_shape, model.num_codes
         ((None, 7, 7, 16), (7, 7), 64)
+        >>> build_vqvae((8, 8, 1), num_codes=8, code_dim=2, filters=(4,), prior_filters=4, num_classes=10).num_classes
+        10
     """
     shape = check_example_size(as_image_shape(image_shape, "image_shape", "A VQ-VAE"))
     filters = as_units(filters, "filters", allow_empty=False)
@@ -173,9 +185,12 @@ def build_vqvae(
     residual_blocks = check_int(residual_blocks, "residual_blocks", minimum=0)
     prior_filters = check_int(prior_filters, "prior_filters", minimum=1)
     prior_blocks = check_int(prior_blocks, "prior_blocks", minimum=0)
+    num_classes = None if num_classes is None else check_int(num_classes, "num_classes", minimum=1)
+    if num_classes is not None and not prior:
+        raise InputValidationError("num_classes conditions the prior over the codes: it needs prior=True.")
     # Before 2 ** len(filters) below and before anything is built.
     parameters, layers = vqvae_size(shape, num_codes, code_dim, filters, residual_blocks, bool(prior), prior_filters,
-                                    prior_blocks)
+                                    prior_blocks, num_classes=num_classes)
     check_layer_budget(layers, "VQ-VAE", "use fewer filters levels, residual_blocks or prior_blocks")
     check_parameter_budget(parameters, "VQ-VAE", advice="reduce num_codes, code_dim, filters or prior_filters")
     check_choice(likelihood, "likelihood", LIKELIHOODS)
@@ -195,6 +210,6 @@ def build_vqvae(
                                 dead_after=dead_after, restart_dead_codes=restart_dead_codes, seed=seed,
                                 name="quantizer")
     code_prior = get_code_prior(code_map_shape, num_codes, prior_filters, prior_blocks, prior_dropout,
-                                seed=seed) if prior else None
+                                seed=seed, num_classes=num_classes) if prior else None
     return VQVAE(encoder, decoder, quantizer, prior=code_prior, likelihood=likelihood,
                  dynamic_binarization=dynamic_binarization, seed=seed, name=name)

@@ -172,6 +172,16 @@ class VQVAE(VQVAEPrior, VQVAELikelihood, VQVAEServing, LikelihoodAutoEncoder):
         return self.quantizer.num_codes
 
     @property
+    def num_classes(self) -> int | None:
+        """The classes ``K`` of a class-conditional prior, else ``None`` (the auto-encoder is unconditional)."""
+        return None if self.prior is None else getattr(self.prior, "num_classes", None)
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the prior is class-conditional (``sample`` then takes ``labels``)."""
+        return self.num_classes is not None
+
+    @property
     def code_map_shape(self) -> tuple[int, int]:
         """``(h', w')``: code indices per image."""
         return tuple(self.encoder.output_shape[1:3])

@@ -24,7 +24,8 @@ class VQVAEServing:
         """``reconstruct``, ``encode`` (images -> int32 ``indices``), ``decode`` (``indices``
         -> images), ``sample`` (``count``, ``seed`` -> images and their code maps, the draws
         of ``VQVAE.sample(count, seed)`` for ``count <= batch_size``; only with a prior) and
-        ``*_uint8`` twins of the image inputs.
+        ``*_uint8`` twins of the image inputs. With a class-conditional prior ``sample`` also
+        takes int32 ``labels``, one class id per image, checked in the graph.
 
         Example:
             >>> from keras_ae.export import ExportOptions
@@ -43,10 +44,10 @@ class VQVAEServing:
         def decode(indices):
             return {x: self._decode_indices(indices)}
 
-        def sample(count, seed):
+        def sample(count, seed, labels=None):
             # Batch 0's stream, as VQVAE.sample -> AutoregressiveModel.sample draws it.
             start = tf.zeros(tf.stack([count, *self.prior.image_shape]), tf.float32)
-            maps = self.prior._sample_loop(start, tf.constant(0), batch_seed(seed, 0))
+            maps = self.prior._sample_loop(start, tf.constant(0), batch_seed(seed, 0), labels)
             indices = tf.cast(tf.round(maps[..., 0] * (self.num_codes - 1)), tf.int32)
             return {x: self._decode_indices(indices), "indices": indices}
 
@@ -56,7 +57,8 @@ class VQVAEServing:
         generative = [make_endpoint("decode", decode, indices_spec,
                                     f"indices -> {x} (mean of p(x|z_q))", {"indices": (0, self.num_codes - 1)})]
         if self.prior is not None:
-            generative.append(sample_endpoint(sample, f"{x}, indices", "codes ~ PixelCNN prior"))
+            generative.append(sample_endpoint(sample, f"{x}, indices", "codes ~ PixelCNN prior",
+                                              num_classes=self.num_classes))
         return image_endpoints(x, self.example_shape, self.input_range, options, functions, generative)
 
     def serving_metadata(self) -> dict:
@@ -70,5 +72,6 @@ class VQVAEServing:
             "likelihood": self.likelihood,
             "codebook_update": self.quantizer.codebook_update,
             "prior": None if self.prior is None else type(self.prior).__name__,
+            "num_classes": self.num_classes,
             "max_sample_count": MAX_SAMPLE_COUNT,
         }

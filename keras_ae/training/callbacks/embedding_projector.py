@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae.training.callbacks.image_summaries import as_images, tile
-from keras_ae.validation import check_int
+from keras_ae.validation import check_int, label_arguments
 
 CHECKPOINT_PREFIX = "embedding.ckpt"
 # The name a tf.train.Checkpoint gives the attribute `embedding` (what the projector reads).
@@ -27,10 +27,11 @@ TENSOR_NAME = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
 MAX_SPRITE_SIDE = 8192  # the projector's limit on the sprite's width and height
 
 
-def model_codes(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def model_codes(model, x: np.ndarray, batch_size: int = 256, labels: Any = None) -> np.ndarray:
     """Codes of ``x``, flattened to ``(n, d)`` float32: ``model.codes`` (one deterministic
     code per example in every family: an auto-encoder's code, a VAE's posterior mean or a flow
-    posterior's flow of the base mean, a VQ-VAE's code indices, RealNVP's latent).
+    posterior's flow of the base mean, a VQ-VAE's code indices, RealNVP's latent). A
+    class-conditional model encodes ``x`` given ``labels``.
 
     Example:
         >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
@@ -40,7 +41,7 @@ def model_codes(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         >>> model_codes(iaf, x_digits_test[:5]).shape
         (5, 2)
     """
-    codes = model.codes(x, batch_size=batch_size)
+    codes = model.codes(x, batch_size=batch_size, **label_arguments(model, labels))
     return np.asarray(codes, dtype=np.float32).reshape(len(codes), -1)
 
 
@@ -135,5 +136,5 @@ class EmbeddingProjector(keras.callbacks.Callback):
         return x is not None and callable(getattr(model, "codes", None))
 
     def on_train_end(self, logs=None):
-        codes = model_codes(self.model, self.x)
+        codes = model_codes(self.model, self.x, labels=self.y)
         self.path = write_projector(self.log_dir, codes, self.y, self.x)

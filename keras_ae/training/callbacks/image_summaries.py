@@ -5,10 +5,13 @@ module): a ``tensorboard_images(n, seed)`` hook if the model has one, else
 
 | model has | tag | image |
 | --- | --- | --- |
-| ``generate`` and ``latent_dim`` (GANs) | ``samples`` | ``G(z)`` for a fixed ``z``; a conditional GAN cycles labels |
+| ``generate`` and ``latent_dim`` (GANs) | ``samples`` | ``G(z)`` for a fixed ``z`` |
 | ``reconstruct`` (auto-encoders, VAEs) | ``reconstructions`` | fixed test images, each as input \\| reconstruction |
 | ``sample`` and ``latent_dim`` (VAEs) | ``samples`` | ``model.sample(n, seed)``: the same ``z`` every time |
 | ``sample`` (PixelCNN, PixelRNN) | ``samples`` | ``model.sample(n, seed=seed)`` |
+
+A class-conditional model (``conditional`` true, ``num_classes`` K) draws its samples as
+one row per class (the first :data:`MAX_CLASS_ROWS` classes), ``ceil(n / rows)`` images a row.
 
 Each tag is one tiled grid image, written with ``tf.summary.image`` into
 ``<log_dir>/images`` (a run next to the ``train`` / ``validation`` runs of
@@ -26,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ae.validation import check_int
+from keras_ae.validation import check_int, label_arguments
 
 IMAGES_RUN = "images"  # sub-folder of the log dir (a TensorBoard run)
 HOOK = "tensorboard_images"  # optional model method: (n, seed) -> {tag: images (k, h, w, c) in [0, 1]}
@@ -80,8 +83,35 @@ def side_by_side(inputs: np.ndarray, outputs: np.ndarray) -> np.ndarray:
     return np.concatenate([inputs, outputs], axis=2)
 
 
+MAX_CLASS_ROWS = 16  # a grid of a 1000-class model shows its first classes, not 1000 rows
+
+
+def class_rows(model, n: int) -> tuple[np.ndarray | None, int | None]:
+    """The labels of a grid with one row per class, and the images per row.
+
+    Args:
+        model: Any keras_ae model; class-conditional ones have ``conditional`` true and ``num_classes``.
+        n: Images wanted in the grid (at least one a row).
+
+    Returns:
+        ``(labels, per_row)``: int32 labels ``0, 0, ..., 1, 1, ...`` for a conditional model,
+        ``(None, None)`` for an unconditional one.
+
+    Example:
+        >>> cgan = build_conditional_gan((8, 8, 1), num_classes=3, latent_dim=4, architecture="mlp")
+        >>> labels, per_row = class_rows(cgan, 5)
+        >>> labels.tolist(), per_row
+        ([0, 0, 1, 1, 2, 2], 2)
+    """
+    if not getattr(model, "conditional", False):
+        return None, None
+    rows = min(int(model.num_classes), MAX_CLASS_ROWS)
+    per_row = max(1, math.ceil(n / rows))
+    return np.repeat(np.arange(rows, dtype=np.int32), per_row), per_row
+
+
 def model_images(model, x: np.ndarray | None, n: int = 16, seed: int = 0, z: np.ndarray | None = None,
-                 labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                 labels: np.ndarray | None = None, y: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """What a model draws for TensorBoard: tag -> images ``(k, h, w, c)`` in [0, 1].
 
     Args:
@@ -90,7 +120,10 @@ def model_images(model, x: np.ndarray | None, n: int = 16, seed: int = 0, z: np.
         n: Images per tag.
         seed: Seed of the samples (fixed: the same seed draws the same ``z``).
         z: GANs: the fixed latent vectors ``(n, latent_dim)`` (default: drawn from ``seed``).
-        labels: Conditional GANs: class ids ``(n,)`` (default: cycles through the classes).
+        labels: Class-conditional models: class ids of the samples (default: :func:`class_rows`,
+            one row per class; their count replaces ``n``).
+        y: Class ids of ``x``: a class-conditional model reconstructs ``x`` given them (without
+            them it draws no reconstructions).
 
     Returns:
         A dict, empty when the model draws nothing.
@@ -104,25 +137,31 @@ def model_images(model, x: np.ndarray | None, n: int = 16, seed: int = 0, z: np.
         ['reconstructions', 'samples']
     """
     hook: Callable | None = getattr(model, HOOK, None)
+    if labels is None:
+        labels, _ = class_rows(model, n)
     if callable(hook):
         drawn = hook(n, seed)
     else:
         drawn = {}
         if callable(getattr(model, "generate", None)) and hasattr(model, "latent_dim"):  # GAN
             if z is None:
-                z = np.random.default_rng(seed).standard_normal((n, model.latent_dim)).astype(np.float32)
-            if getattr(model, "conditional", False) and labels is None:
-                labels = np.arange(len(z)) % int(model.num_classes)
+                count = n if labels is None else len(labels)
+                z = np.random.default_rng(seed).standard_normal((count, model.latent_dim)).astype(np.float32)
             drawn["samples"] = model.generate(z, labels, unit_range=True)
         else:
-            if callable(getattr(model, "reconstruct", None)) and x is not None:
+            conditional = getattr(model, "conditional", False)
+            if callable(getattr(model, "reconstruct", None)) and x is not None and (y is not None or not conditional):
                 inputs = np.asarray(x[:n], dtype=np.float32)
-                recon = np.asarray(model.reconstruct(inputs), dtype=np.float32)
+                given = label_arguments(model, None if y is None else np.asarray(y)[:n])
+                recon = np.asarray(model.reconstruct(inputs, **given), dtype=np.float32)
                 a, b = as_images(inputs), as_images(recon.reshape(inputs.shape))
                 if a is not None and b is not None:
                     drawn["reconstructions"] = side_by_side(a, b)
-            if callable(getattr(model, "sample", None)):  # VAE (seeded z), PixelCNN / PixelRNN
-                drawn["samples"] = model.sample(n, seed=seed)
+            if callable(getattr(model, "sample", None)):  # VAE (seeded z), PixelCNN / PixelRNN, ...
+                if labels is None:
+                    drawn["samples"] = model.sample(n, seed=seed)
+                else:
+                    drawn["samples"] = model.sample(len(labels), seed=seed, labels=labels)
     images = {tag: as_images(value) for tag, value in drawn.items()}
     return {tag: np.clip(value, 0.0, 1.0) for tag, value in images.items() if value is not None}
 
@@ -135,9 +174,11 @@ class ImageSummaries(keras.callbacks.Callback):
             images go to its ``images`` run.
         x: Fixed test examples for reconstructions (the first ``n`` are used).
         n: Images per grid.
-        cols: Images (for reconstructions: pairs) per grid row.
+        cols: Images (for reconstructions: pairs) per grid row (a class-conditional model's
+            samples: one row per class, whatever ``cols``).
         every: Write after every ``every``-th epoch and after the last one.
         seed: Seed of the fixed latent vectors / samples.
+        y: Class ids of ``x`` (a class-conditional model's reconstructions need them).
 
     Attributes:
         written: ``(tag, epoch)`` pairs written so far.
@@ -152,17 +193,18 @@ class ImageSummaries(keras.callbacks.Callback):
     """
 
     def __init__(self, log_dir: str | os.PathLike, x: np.ndarray | None = None, n: int = 16, cols: int | None = None,
-                 every: int = 5, seed: int = 0):
+                 every: int = 5, seed: int = 0, y: np.ndarray | None = None):
         super().__init__()
         self.log_dir = Path(log_dir)
         self.x = None if x is None else np.asarray(x[: check_int(n, "n", minimum=1)])
+        self.y = None if y is None else np.asarray(y)[: self.x.shape[0] if self.x is not None else 0]
         self.n = check_int(n, "n", minimum=1)
         self.cols = check_int(cols, "cols", minimum=1) if cols is not None else max(1, math.isqrt(self.n))
         self.every = check_int(every, "every", minimum=1)
         self.seed = int(seed)
         self.written: list[tuple[str, int]] = []
         self._writer = None
-        self._z = self._labels = None
+        self._z = self._labels = self._per_row = None
         self._last_epoch: int | None = None
 
     @staticmethod
@@ -176,21 +218,24 @@ class ImageSummaries(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         model = self.model
+        self._labels, self._per_row = class_rows(model, self.n)
         if callable(getattr(model, "generate", None)) and hasattr(model, "latent_dim"):
             # Drawn once: the same z at every epoch makes successive grids comparable.
-            self._z = np.random.default_rng(self.seed).standard_normal((self.n, model.latent_dim)).astype(np.float32)
-            if getattr(model, "conditional", False):
-                self._labels = np.arange(self.n) % int(model.num_classes)
+            count = self.n if self._labels is None else len(self._labels)
+            self._z = np.random.default_rng(self.seed).standard_normal((count, model.latent_dim)).astype(np.float32)
 
     def write(self, epoch: int) -> dict[str, np.ndarray]:
         """Writes every grid for ``epoch`` (0-based step); returns tag -> grid ``(H, W, c)``."""
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(str(self.log_dir / IMAGES_RUN))
-        drawn = model_images(self.model, self.x, n=self.n, seed=self.seed, z=self._z, labels=self._labels)
+        if self._per_row is None:  # written before fit (no on_train_begin)
+            self._labels, self._per_row = class_rows(self.model, self.n)
+        drawn = model_images(self.model, self.x, n=self.n, seed=self.seed, z=self._z, labels=self._labels, y=self.y)
         grids = {}
         with self._writer.as_default():
             for tag, images in drawn.items():
-                grids[tag] = tile(images, self.cols)
+                per_row = self._per_row if tag == "samples" and self._per_row else self.cols
+                grids[tag] = tile(images, per_row)
                 tf.summary.image(tag, grids[tag][None], step=epoch, max_outputs=1)
                 self.written.append((tag, epoch))
         self._writer.flush()

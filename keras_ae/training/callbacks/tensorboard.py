@@ -29,7 +29,8 @@ def tensorboard_callbacks(log_dir: str | os.PathLike, model, x_test: np.ndarray 
         log_dir: The folder for ``tensorboard --logdir``.
         model: The model about to be trained.
         x_test: Fixed test examples (reconstructions, projector points), or ``None``.
-        y_test: Their labels (projector metadata), or ``None``.
+        y_test: Their labels (projector metadata; a class-conditional model's reconstructions
+            and codes), or ``None``.
         every: Epochs between image summaries.
         images: Images per grid.
 
@@ -50,7 +51,8 @@ def tensorboard_callbacks(log_dir: str | os.PathLike, model, x_test: np.ndarray 
     # says little, and tracing it would cost a second compilation.
     callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TensorBoard(str(log_dir), write_graph=False)]
     if ImageSummaries.applies(model, x_test):
-        callbacks.append(ImageSummaries(log_dir, x_test, n=images, every=every))
-    if EmbeddingProjector.applies(model, x_test):
+        callbacks.append(ImageSummaries(log_dir, x_test, n=images, every=every, y=y_test))
+    # A class-conditional model encodes given the class: without labels it has no codes to show.
+    if EmbeddingProjector.applies(model, x_test) and (y_test is not None or not getattr(model, "conditional", False)):
         callbacks.append(EmbeddingProjector(log_dir, x_test, y_test))
     return callbacks
