@@ -102,6 +102,7 @@ def test_likelihood_sums_to_one_over_all_images_for_every_class(kind):
 
 
 # -- (3) trained on digits, the true class explains a held-out digit better --------------------
+@pytest.mark.slow  # six epochs of training
 def test_conditional_pixelcnn_on_digits_prefers_the_true_label():
     from sklearn.datasets import load_digits
 
@@ -129,7 +130,8 @@ def _unchanged(model, before):
     return all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
 
 
-@pytest.mark.parametrize("kind", ["gated", "row_lstm"])
+# The fast tier checks the gated PixelCNN; the recurrent network (seconds per fit) runs in the full suite.
+@pytest.mark.parametrize("kind", ["gated", pytest.param("row_lstm", marks=pytest.mark.slow)])
 def test_label_errors_are_input_validation_errors_and_leave_the_model_unchanged(kind):
     model = tiny(kind)
     model.compile(optimizer="adam")
@@ -166,7 +168,8 @@ def test_label_errors_are_input_validation_errors_and_leave_the_model_unchanged(
 
 
 # -- (5) .keras round trips ---------------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["gated", "plain", "row_lstm", "diagonal_bilstm"])
+@pytest.mark.parametrize("kind", ["gated", "plain", "row_lstm",
+                                  pytest.param("diagonal_bilstm", marks=pytest.mark.slow)])
 def test_keras_round_trip_of_conditional_models(kind, tmp_path):
     model = tiny(kind)
     x = (np.random.default_rng(1).random((4, 4, 4, 1)) > 0.5).astype("float32")
@@ -227,6 +230,7 @@ def test_exported_vqvae_sample_takes_labels_and_matches_python(tmp_path):
 
 
 # -- (7) VQ-VAE with a class-conditional prior ----------------------------------------------------
+@pytest.mark.slow  # trains a VQ-VAE and its prior
 def test_vqvae_conditional_prior_trains_on_labels_and_samples_depend_on_them():
     model = tiny_vqvae()
     rng = np.random.default_rng(3)

@@ -229,7 +229,7 @@ def test_an_unconditional_vae_samples_as_before():
 
 
 # (5) -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("flow", [None, "iaf"])
+@pytest.mark.parametrize("flow", [None, pytest.param("iaf", marks=pytest.mark.slow)])
 def test_keras_file_round_trip_gives_identical_outputs(tmp_path, flow):
     vae = tiny_cvae(shape=(8, 8, 1), posterior_flow=flow)
     x = binarize(np.random.default_rng(0).random((6, 8, 8, 1)).astype(np.float32), seed=0)
@@ -299,8 +299,11 @@ def test_export_sample_with_labels_in_a_tensorflow_only_process(tmp_path):
 
 
 # (7) -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("options", [dict(posterior_flow="iaf", objective="iwae", k=4),
-                                     dict(posterior_flow="realnvp", kl_warmup_steps=5),
+# Flow posteriors train for seconds: the full suite runs them, the fast tier the IWAE objective.
+@pytest.mark.parametrize("options", [pytest.param(dict(posterior_flow="iaf", objective="iwae", k=4),
+                                                  marks=pytest.mark.slow),
+                                     pytest.param(dict(posterior_flow="realnvp", kl_warmup_steps=5),
+                                                  marks=pytest.mark.slow),
                                      dict(objective="iwae", k=3)])
 def test_flow_posteriors_iwae_and_warmup_train_with_labels(options):
     vae = tiny_cvae(shape=(8, 8, 1), hidden=(16,), **options)

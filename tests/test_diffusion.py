@@ -13,8 +13,9 @@ from keras_ae.errors import InputValidationError, KerasAEError
 from keras_ae.export import export, read_metadata
 from keras_ae.models.diffusion import build_diffusion
 from keras_ae.models.diffusion.sampling import counter_normal
-from keras_ae.models.diffusion.schedules import (NoiseSchedule, discretized_gaussian_log_likelihood, dpm_solver_plan,
-                                                 q_sample, sampling_plan, variational_bound)
+from keras_ae.models.diffusion.schedules import (NoiseSchedule, discretized_gaussian_log_likelihood, q_sample,
+                                                 variational_bound)
+from keras_ae.models.diffusion.solvers import DPM_LAMBDA_FLOOR, dpm_solver_plan, logsnr_timesteps, sampling_plan
 
 
 def tiny(timesteps=20, **kwargs):
@@ -168,8 +169,8 @@ def dpm_solver_pp_2m_reference(x_T, ts, alpha_bar):
     """Lu et al. 2022, Algorithm 2, in float64 from the paper's equations, on the exact Gaussian predictor.
 
     ``ts`` are the timesteps t_0 > ... > t_{M-1} = 0 (the paper's t_0 is the noisiest); the
-    ODE steps i = 1 .. M-1 are second order except the first and the last
-    (lower_order_final); then x0_theta(x_{t_{M-1}}, t_{M-1}) (denoise_to_zero). Returns
+    ODE steps i = 1 .. M-1 are second order except the first (lambda-spaced timesteps keep the
+    step-size ratio near 1); then x0_theta(x_{t_{M-1}}, t_{M-1}) (denoise_to_zero). Returns
     [x_{t_0}, ..., x_{t_{M-1}}, x0].
     """
     ab = alpha_bar[ts]
@@ -185,7 +186,7 @@ def dpm_solver_pp_2m_reference(x_T, ts, alpha_bar):
     Q = [x0_theta(xs[0], 0)]
     for i in range(1, M):
         h = lam[i] - lam[i - 1]
-        if i == 1 or i == M - 1:
+        if i == 1:
             D = Q[-1]
         else:
             r = (lam[i - 1] - lam[i - 2]) / h
@@ -213,20 +214,34 @@ def gaussian_models():
     return models
 
 
-def test_dpm_solver_plan_takes_ddim_timesteps_and_ends_with_the_x0_prediction():
+def test_dpm_solver_plan_walks_even_lambdas_and_ends_with_the_x0_prediction():
     schedule = NoiseSchedule.make("cosine", 1000)
-    for steps, second_order in [(10, range(1, 8)), (20, range(1, 18))]:  # the step into t = 0: first order
+    lam = 0.5 * np.log(schedule.alpha_bar / (1 - schedule.alpha_bar))
+    for steps in (10, 20):
         plan = dpm_solver_plan(schedule, steps)
-        np.testing.assert_array_equal(plan["t"], sampling_plan(schedule, steps, 0.0)["t"])
-        np.testing.assert_array_equal(np.flatnonzero(plan["correction"]), list(second_order))
+        t = plan["t"]
+        assert t[0] == 999 and t[-1] == 0 and np.all(np.diff(t) < 0) and len(t) == steps
+        # lambda evenly spaced from the clamp to lambda_0, up to rounding t to integers (lambda
+        # moves by 0.4 per timestep next to t = 0, so the last two steps are only close to even)
+        h = np.diff(lam[t[1:]])
+        assert np.allclose(h[:-2], h.mean(), rtol=0.1) and np.allclose(h[-2:], h.mean(), rtol=0.3), h
+        assert lam[t[1]] >= DPM_LAMBDA_FLOOR - 2 * h.mean()
+        np.testing.assert_array_equal(np.flatnonzero(plan["correction"]), list(range(1, steps - 1)))
         assert plan["x_scale"][-1] == 0 and plan["x0_scale"][-1] == 1  # x_0 = the last x0 prediction
+    # Few timesteps (T = 12): still `steps` distinct ones, the walk from T - 1 to 0.
+    small = NoiseSchedule.make("cosine", 12)
+    for steps in range(1, 13):
+        t = logsnr_timesteps(small, steps)
+        assert len(t) == steps and len(set(t.tolist())) == steps and t[0] == 11 and (steps == 1 or t[-1] == 0)
 
 
 @pytest.mark.parametrize("steps", [1, 5, 10, 20])
 def test_dpm_solver_steps_match_a_numpy_reference_of_the_paper_on_the_exact_gaussian_predictor(
         gaussian_models, steps):
-    # Linear schedule: abar_T = 4e-5, so float32's x0 = (x - sigma eps) / alpha at t_0 stays well
-    # within 1e-5 (the cosine schedule's abar_T = 2e-9 gives ~1e-4 there, in any float32 sampler).
+    # Linear schedule: abar_T = 4e-5, so float32's x0 = (x - sigma eps) / alpha at t_0 carries a
+    # cancellation error of about 1e-7 / alpha_T ~ 2e-5 (the cosine schedule's abar_T = 2e-9 gives
+    # ~1e-3), which the first step scales by alpha_{t_1}: lambda-spaced walks reach a much less
+    # noisy t_1 than DDIM's timesteps (t = 662 of 1000 at 5 steps), hence 1e-4, not 1e-5.
     model = gaussian_models["linear"]
     network = gaussian_eps_network(model.schedule.alpha_bar)
     x_T = counter_normal([4, 8, 8, 1], tf.constant(7, tf.int64), 0)
@@ -235,11 +250,11 @@ def test_dpm_solver_steps_match_a_numpy_reference_of_the_paper_on_the_exact_gaus
     expected = dpm_solver_pp_2m_reference(x_T.numpy(), plan["t"], model.schedule.alpha_bar)
     assert len(got) == len(expected) == steps + 1
     for i, (a, b) in enumerate(zip(got, expected)):
-        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0, err_msg=f"x after step {i}")
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=0, err_msg=f"x after step {i}")
     # The compiled loop (one tf.while_loop carrying the previous x0) gives the same images.
     loop = tf.function(lambda: model._sample_loop(network, tf.constant(4), model._as_tensors(plan),
                                                   tf.constant(7, tf.int64)), autograph=False)
-    np.testing.assert_allclose(loop().numpy(), np.clip((expected[-1] + 1) / 2, 0, 1), atol=1e-5)
+    np.testing.assert_allclose(loop().numpy(), np.clip((expected[-1] + 1) / 2, 0, 1), atol=1e-4)
 
 
 def test_ten_dpm_solver_steps_land_closer_to_the_exact_ode_solution_than_ten_ddim_steps(gaussian_models):
@@ -255,11 +270,11 @@ def test_ten_dpm_solver_steps_land_closer_to_the_exact_ode_solution_than_ten_ddi
         for method in ("ddim", "dpm++2m"):
             x = walk(model, network, x_T, 10, method)[-1]
             errors[kind, method] = float(np.abs(x - exact).mean())
-        spread = {"cosine": 0.05, "linear": 0.15}[kind]  # 10 steps: lambda jumps by 3.6 into t = 0 on "linear"
+        spread = {"cosine": 0.05, "linear": 0.05}[kind]
         assert abs(x.mean() - MU) < 0.02 and abs(x.std() - exact.std()) < spread, (kind, x.mean(), x.std())
-    # measured: cosine 0.025 vs DDIM's 0.064, linear 0.087 vs 0.112
+    # measured: cosine 0.0146 vs DDIM's 0.064, linear 0.0124 vs 0.112 (20 steps: 0.0063 vs 0.032, 0.0060 vs 0.056)
     assert errors["cosine", "dpm++2m"] < 0.5 * errors["cosine", "ddim"], errors
-    assert errors["linear", "dpm++2m"] < 0.85 * errors["linear", "ddim"], errors
+    assert errors["linear", "dpm++2m"] < 0.5 * errors["linear", "ddim"], errors
 
 
 # -- training, EMA, saving, export ---------------------------------------------------------------

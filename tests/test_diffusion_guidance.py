@@ -179,6 +179,7 @@ def test_unconditional_models_refuse_labels_and_guidance(digits):
             tiny(**bad)
 
 
+@pytest.mark.slow  # fits and bounds; sample's refusals are in the fast tier
 def test_bad_labels_are_refused_by_the_bound_and_fit_with_the_model_unchanged(digits):
     x, y = digits
     fresh = tiny()
@@ -236,6 +237,7 @@ def test_keras_round_trip_keeps_classes_dropout_guidance_and_samples(tmp_path):
                                       loaded.sample(3, labels=[1, 5, 9], seed=4, **kwargs))
 
 
+@pytest.mark.slow  # a diffusion export; the conditional VAE's export is in the fast tier
 def test_export_sample_takes_labels_and_matches_python_sample(model, tmp_path, digits):
     path = export(model, "cfg", base_dir=tmp_path, allow_untrained=True)
     meta = read_metadata(path)

@@ -16,7 +16,7 @@ from keras_ae.export.endpoints import MAX_SAMPLE_COUNT
 from keras_ae.models.autoregressive import counter_uniform
 from keras_ae.models.common import check_int, check_nonnegative_float
 from keras_ae.models.diffusion.guidance import check_guidance, guided_noise
-from keras_ae.models.diffusion.schedules import ddim_step, dpm_solver_plan, dpm_solver_step, sampling_plan
+from keras_ae.models.diffusion.solvers import ddim_step, dpm_solver_plan, dpm_solver_step, sampling_plan
 from keras_ae.random import batch_seed, sampler_seed
 from keras_ae.validation import check_choice, check_class_labels, check_count, check_verbose
 
@@ -174,7 +174,7 @@ class DiffusionSampling:
                 starting noise), ``"ddpm"`` (ancestral sampling, ``eta=1``) or
                 ``"dpm++2m"`` (DPM-Solver++(2M), Lu et al. 2022: a deterministic
                 second-order multistep solver of the probability-flow ODE, on DDIM's
-                timesteps; see :func:`~keras_ae.models.diffusion.schedules.dpm_solver_plan`).
+                timesteps; see :func:`~keras_ae.models.diffusion.solvers.dpm_solver_plan`).
             eta: DDIM's noise scale, a number >= 0 (``"ddim"`` only; default 0).
             seed: Any int (same seed, same images), or ``None`` for a fresh one from the
                 model's random stream.
