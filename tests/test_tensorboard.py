@@ -112,6 +112,26 @@ def test_gan_writes_sample_grids_and_no_projector(tmp_path, digits):
     assert not (tmp_path / "projector_config.pbtxt").exists()
 
 
+def test_a_conditional_vae_draws_a_row_per_class_and_reconstructs_given_the_labels(tmp_path, digits):
+    _, _, x_test, y_test = digits
+    cvae = keras_ae.build_vae((8, 8, 1), latent_dim=2, hidden=(16,), num_classes=10, seed=0)
+    callback = ImageSummaries(tmp_path, x_test, n=10, y=y_test)
+    callback.set_model(cvae)
+    callback.on_train_begin()
+    grids = callback.write(0)
+    assert grids["samples"].shape[:2] == (10 * 8, 8)  # 10 rows (classes) of one image
+    expected = np.clip(cvae.sample(10, seed=0, labels=np.arange(10)), 0, 1)
+    np.testing.assert_allclose(grids["samples"][8 * 3:8 * 4, :, 0], expected[3, ..., 0], atol=1e-6)  # row 3: class 3
+    recon = cvae.reconstruct(x_test[:10], labels=y_test[:10])
+    np.testing.assert_allclose(grids["reconstructions"][:8, 8:16, 0], np.clip(recon[0, ..., 0], 0, 1), atol=1e-6)
+    # Without the test labels a conditional model has no reconstructions to show (nor codes).
+    bare = ImageSummaries(tmp_path / "bare", x_test, n=10)
+    bare.set_model(cvae)
+    assert sorted(bare.write(0)) == ["samples"]
+    assert [type(c).__name__ for c in tensorboard_callbacks(tmp_path / "tb", cvae, x_test)] == [
+        "TensorBoard", "ImageSummaries"]
+
+
 def test_conditional_gan_draws_one_row_per_class(tmp_path):
     cgan = keras_ae.build_conditional_gan((8, 8, 1), num_classes=3, latent_dim=4, architecture="mlp")
     callback = ImageSummaries(tmp_path, n=5)
