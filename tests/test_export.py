@@ -272,6 +272,47 @@ def test_every_signature_matches_keras_in_a_tensorflow_only_process(models, expo
 
 
 @pytest.mark.slow
+def test_conditional_exports_take_labels_in_a_tensorflow_only_process(digits, tmp_path):
+    """The class-conditional PixelCNN and diffusion model, served without Keras: labels in,
+    the images of ``model.sample(count, seed=, labels=)`` out, log p(x | y) per label."""
+    from keras_ae.models.diffusion import build_diffusion
+
+    _, (xt, _) = digits
+    keras.utils.set_random_seed(2)
+    cnn = build_pixelcnn(SHAPE, filters=8, blocks=1, num_classes=10)
+    diffusion = build_diffusion(SHAPE, channels=(16,), attention=False, timesteps=10, sample_steps=4, num_classes=10)
+    paths = {label: export(model, label, base_dir=tmp_path / "exports", allow_untrained=True)
+             for label, model in (("conditional_pixelcnn", cnn), ("conditional_diffusion", diffusion))}
+    labels, count, seed = np.array([3, 0, 9], np.int32), np.int32(3), np.int64(7)
+    x = binarize(xt[:3], seed=0)
+    ll = cnn.log_likelihood(x, labels=labels).astype(np.float32)
+    likelihood = {"log_likelihood": ll, "bits_per_dim": -ll / np.float32(64 * np.log(2.0))}
+    sampled = {"images": diffusion.sample(3, seed=7, labels=labels)}
+    x8 = _as_uint8(xt[:3])  # the diffusion model scores 8-bit images
+    cases = {
+        "conditional_pixelcnn": {
+            "sample": ({"count": count, "seed": seed, "labels": labels},
+                       {"images": cnn.sample(3, seed=7, labels=labels)}),
+            "log_likelihood": ({"images": x, "labels": labels}, likelihood),
+            "log_likelihood_uint8": ({"images": _as_uint8(x), "labels": labels}, likelihood),
+            "serving_default": ({"images": x, "labels": labels}, likelihood)},
+        "conditional_diffusion": {  # sampled with the guidance the model was exported with
+            "sample": ({"count": count, "seed": seed, "labels": labels}, sampled),
+            "serving_default": ({"count": count, "seed": seed, "labels": labels}, sampled),
+            "log_likelihood": ({"images": x8 / np.float32(255), "labels": labels}, {"log_likelihood": None}),
+            "log_likelihood_uint8": ({"images": x8, "labels": labels}, {"log_likelihood": None})},
+    }
+    report, outputs = run_tf_only(paths, cases, tmp_path)
+    assert report["keras_modules"] == []
+    for label in cases:
+        assert report["signatures"][label] == sorted(cases[label]), label
+        assert_outputs_match(label, cases[label], outputs)
+    # The labels matter: another class gives another likelihood (the untrained diffusion model's
+    # samples saturate at 0 and 1 whatever the class; tests/test_diffusion_guidance.py trains one).
+    assert not np.allclose(cnn.log_likelihood(x, labels=[1, 1, 1]), ll)
+
+
+@pytest.mark.slow
 def test_metadata_records_family_shapes_versions_and_training(models, exports):
     base, paths = exports
     meta = read_metadata(paths["denoiser"])
