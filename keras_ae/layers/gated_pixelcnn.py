@@ -18,7 +18,7 @@ once per row and run only the horizontal stack per pixel (see
 :meth:`keras_ae.models.pixelcnn.PixelCNN`).
 
 A ``conditional`` block (the conditional gated PixelCNN of van den Oord et al. 2016b) also
-takes a class embedding ``y`` per image and adds ``V^T y`` to the gate pre-activations of
+takes a class code ``y`` per image and adds ``V^T y`` to the gate pre-activations of
 both stacks: ``tanh(W_f * x + V_f^T y) * sigmoid(W_g * x + V_g^T y)``. The term is the same
 at every pixel, so the block stays causal.
 """
@@ -58,8 +58,8 @@ class GatedPixelCNNBlock(keras.layers.Layer):
         color_channels: Colour groups per pixel (1 grey, 3 RGB).
         dropout: Dropout rate on both stacks' gated activations during training
             (regularizes small data sets, as in PixelCNN++; element-wise, so still causal).
-        conditional: The block takes ``[vertical, horizontal, class_embedding]`` and adds a
-            learned projection of the ``(batch, dim)`` class embedding to both stacks' gates.
+        conditional: The block takes ``[vertical, horizontal, class_code]`` and adds a
+            learned projection of the ``(batch, dim)`` class code to both stacks' gates.
 
     Example:
         >>> block = GatedPixelCNNBlock(32, 7, first=True)
@@ -67,7 +67,7 @@ class GatedPixelCNNBlock(keras.layers.Layer):
         >>> v, h = block([x, x])
         >>> v.shape, h.shape
         (TensorShape([2, 8, 8, 32]), TensorShape([2, 8, 8, 32]))
-        >>> y = np.ones((2, 5), "float32")  # a class embedding per image
+        >>> y = np.ones((2, 5), "float32")  # a class code per image (one-hot or any vector)
         >>> GatedPixelCNNBlock(32, 7, first=True, conditional=True)([x, x, y])[1].shape
         TensorShape([2, 8, 8, 32])
     """
@@ -124,7 +124,7 @@ class GatedPixelCNNBlock(keras.layers.Layer):
         self.horizontal_out.build((*h_shape[:-1], self.filters))
         if self.conditional:
             if len(input_shape) != 3:
-                raise InputValidationError("A conditional gated block takes [vertical, horizontal, class_embedding].")
+                raise InputValidationError("A conditional gated block takes [vertical, horizontal, class_code].")
             for dense in (self.vertical_class, self.horizontal_class):
                 dense.build((None, input_shape[2][-1]))
         self.built = True
@@ -145,7 +145,7 @@ class GatedPixelCNNBlock(keras.layers.Layer):
 
         Works on any band of rows: output row ``r`` depends on input rows ``r - rows_reached``
         to ``r - 1`` (``r`` itself too, except in the first block) of the band. ``cond`` is
-        the class embedding ``(batch, dim)`` of a conditional block.
+        the class code ``(batch, dim)`` of a conditional block.
         """
         k = self.kernel_size
         shift = 1 if self.first else 0

@@ -15,7 +15,7 @@ causal: hidden state ``(i, j)`` never depends on input features after ``(i, j)``
   Features are not pixels, though: see :class:`DiagonalBiLSTM` for the one pixel per
   row that a mask-A first layer hides from it, and the raw-pixel input that restores it.
 
-With ``conditional=True`` both layers also take a class embedding ``y`` per image (their
+With ``conditional=True`` both layers also take a class code ``y`` per image (their
 last input) and add a learned ``V^T y`` to every gate pre-activation (input, forget,
 output and candidate), the PixelRNN analogue of the conditional gated PixelCNN; the term is
 the same at every position, so the layers stay causal.
@@ -88,7 +88,7 @@ class RowLSTM(keras.layers.Layer):
         units: Hidden units (a multiple of ``color_channels``).
         kernel_size: Width of the input-to-state (masked, mask B) and state-to-state kernels.
         color_channels: Colour groups per pixel (1 grey, 3 RGB).
-        conditional: Take ``[x, class_embedding]`` and add a projection of the
+        conditional: Take ``[x, class_code]`` and add a projection of the
             ``(batch, dim)`` embedding to the gate pre-activations.
 
     Example:
@@ -161,7 +161,7 @@ class RowLSTM(keras.layers.Layer):
 
         Args:
             x: Features ``(b, h, w, c)``.
-            cond: The class embedding ``(b, dim)`` of a conditional layer, or ``None``.
+            cond: The class code ``(b, dim)`` of a conditional layer, or ``None``.
 
         Returns:
             ``(b, h, w, 4 * units)``.
@@ -177,7 +177,7 @@ class RowLSTM(keras.layers.Layer):
     def scan(self, x, cond=None):
         """Hidden states and cells of every row (of a built layer): ``(hs, cs)``, each ``(b, h, w, units)``.
 
-        ``cond`` is the class embedding ``(b, dim)`` of a conditional layer.
+        ``cond`` is the class code ``(b, dim)`` of a conditional layer.
         """
         z = ops.transpose(self.preactivations(x, cond), (1, 0, 2, 3))  # (h, b, w, 4u): scan over rows
         zeros = ops.zeros_like(z[0, :, :, : self.units])
@@ -206,11 +206,11 @@ def _class_term(dense, cond, z):
 
 
 def _split_condition(inputs, conditional: bool):
-    """``(inputs without the class embedding, class embedding or None)``; works on tensors and on shapes."""
+    """``(inputs without the class code, class code or None)``; works on tensors and on shapes."""
     if not conditional:
         return inputs, None
     if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
-        raise ValueError("A conditional PixelRNN layer takes [features, (images,) class_embedding].")
+        raise ValueError("A conditional PixelRNN layer takes [features, (images,) class_code].")
     rest = list(inputs[:-1])
     return (rest[0] if len(rest) == 1 else rest), inputs[-1]
 
@@ -237,7 +237,7 @@ class DiagonalBiLSTM(keras.layers.Layer):
     Args:
         units: Hidden units (a multiple of ``color_channels``).
         color_channels: Colour groups per pixel (1 grey, 3 RGB).
-        conditional: Take a class embedding ``(batch, dim)`` as the last input and add a
+        conditional: Take a class code ``(batch, dim)`` as the last input and add a
             projection of it to both directions' gate pre-activations.
 
     Example:

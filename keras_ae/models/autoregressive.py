@@ -242,24 +242,24 @@ class AutoregressiveModel(AutoregressiveSampling, AutoregressiveLikelihood, Auto
             return self.split_logits(self.network([tf.convert_to_tensor(x), labels], training=training))
         return self.split_logits(self.network(x, training=training))
 
-    def class_embedding(self, labels):
-        """The network's class embedding of ``labels``: what its conditional layers project into their gates.
+    def class_code(self, labels):
+        """The network's one-hot code of ``labels``: what its conditional layers project into their gates.
 
         Args:
             labels: int class ids ``(b,)``, or ``None``.
 
         Returns:
-            float ``(b, dim)`` (the network's ``class_embedding`` layer), or ``None`` for an
+            float ``(b, dim)`` (the network's ``class_code`` layer), or ``None`` for an
             unconditional model or ``labels=None``.
 
         Example:
             >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1, num_classes=10)
-            >>> model.class_embedding(np.array([0, 9])).shape
-            TensorShape([2, 8])
+            >>> model.class_code(np.array([0, 9])).shape
+            TensorShape([2, 10])
         """
         if labels is None or not self.conditional:
             return None
-        return self.network.get_layer("class_embedding")(tf.cast(tf.reshape(labels, [-1]), tf.int32))
+        return self.network.get_layer("class_code")(tf.cast(tf.reshape(labels, [-1]), tf.int32))
 
     def call(self, inputs, training=False):
         if self.conditional:

@@ -13,8 +13,8 @@ and evaluates only the horizontal stack, one row wide, for each pixel.
 ``levels=K`` codes): the network sees one-hot channels instead of scaled grey values.
 
 ``num_classes=K`` builds the class-conditional gated PixelCNN (van den Oord et al. 2016b):
-the network takes ``[images, labels]``, embeds the labels once (``class_embedding``) and
-every gated block adds its own projection of the embedding inside both stacks' gates,
+the network takes ``[images, labels]``, codes the labels once as one-hot vectors (``class_code``) and
+every gated block adds its own projection of the code inside both stacks' gates,
 ``tanh(W_f * x + V_f^T y) * sigmoid(W_g * x + V_g^T y)`` (the plain PixelCNN adds it to
 each masked convolution's output, :class:`~keras_ae.layers.class_conditioning.ClassBias`).
 """
@@ -24,7 +24,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keras_ae.layers.class_conditioning import ClassBias
+from keras_ae.layers.class_conditioning import ClassBias, class_one_hot
 from keras_ae.layers.gated_pixelcnn import GatedPixelCNNBlock
 from keras_ae.layers.masked_conv import MaskedConv2D
 from keras_ae.layers.one_hot_levels import OneHotLevels
@@ -69,7 +69,7 @@ class PixelCNN(AutoregressiveModel):
             return super()._begin_row(x, row, labels)
         # The vertical stack sees only rows above `row`: fixed while `row` is sampled.
         band, r = self._band(x, row)
-        links, v, cond = [], self._encode_input(band), self.class_embedding(labels)
+        links, v, cond = [], self._encode_input(band), self.class_code(labels)
         for block in self._gated_blocks():
             v, link = block.vertical(v, cond=cond)
             links.append(tf.gather(link, [r], axis=1))
@@ -79,7 +79,7 @@ class PixelCNN(AutoregressiveModel):
         if not self.gated:
             return super()._row_logits(x, row, cache, labels)
         h = self._encode_input(tf.gather(x, [row], axis=1))  # the horizontal stack needs only the current row
-        cond = self.class_embedding(labels)
+        cond = self.class_code(labels)
         for block, link in zip(self._gated_blocks(), cache):
             h = block.horizontal(h, link, cond=cond)
         return self.split_logits(self.network.get_layer("head")(h))[:, 0]
@@ -95,7 +95,7 @@ def _pixelcnn_network(shape: tuple[int, int, int], filters: int, blocks: int, ga
     labels = cond = None
     if num_classes is not None:  # one class id per image, embedded once; every layer projects it
         labels = keras.Input((), dtype="int32", name="labels")
-        cond = keras.layers.Embedding(num_classes, filters, name="class_embedding")(labels)
+        cond = class_one_hot(num_classes)(labels)
     extra = [] if cond is None else [cond]
     if gated:
         v, h = GatedPixelCNNBlock(filters, k0, first=True, color_channels=c, dropout=dropout,
@@ -166,7 +166,7 @@ def build_pixelcnn(
         seed: Seed of the dynamic binarization.
         name: Model name.
         num_classes: ``None`` (unconditional), or ``K`` for a class-conditional PixelCNN of
-            ``p(x | y)``, ``y`` in ``0 .. K-1``: a class embedding (``filters`` wide) enters
+            ``p(x | y)``, ``y`` in ``0 .. K-1``: a one-hot class code enters
             every gated layer's gates; train with ``fit(x, y)`` and pass ``labels`` to
             ``log_likelihood``, ``sample`` and ``complete``.
 

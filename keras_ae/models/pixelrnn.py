@@ -24,8 +24,8 @@ only (:class:`PixelRNN`). A Diagonal BiLSTM's right-to-left direction must be re
 so it evaluates the whole network per pixel (inside the same compiled loop).
 
 ``num_classes=K`` builds a class-conditional PixelRNN of ``p(x | y)``: the network takes
-``[images, labels]``, embeds the labels once (``class_embedding``) and every LSTM layer adds
-its own projection of the embedding to its gate pre-activations (input, forget, output,
+``[images, labels]``, codes the labels once as one-hot vectors (``class_code``) and every LSTM layer adds
+its own projection of the code to its gate pre-activations (input, forget, output,
 candidate; both directions of a Diagonal BiLSTM), as the conditional gated PixelCNN does.
 """
 
@@ -35,6 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_ae.layers.class_conditioning import class_one_hot
 from keras_ae.layers.masked_conv import MaskedConv2D
 from keras_ae.layers.pixel_rnn import DiagonalBiLSTM, RowLSTM
 from keras_ae.models.autoregressive import AutoregressiveModel, build_output_head
@@ -86,7 +87,7 @@ class PixelRNN(AutoregressiveModel):
         # complete(): the states of the last observed row, from one pass over the image
         # (the rows below it do not matter: the Row LSTM is causal row by row).
         input_conv, layers, _ = parts
-        h, states, cond = input_conv(x), [], self.class_embedding(labels)
+        h, states, cond = input_conv(x), [], self.class_code(labels)
         above = tf.maximum(first_row - 1, 0)
         for lstm, residual in layers:
             hs, cs = lstm.scan(h, cond)
@@ -110,7 +111,7 @@ class PixelRNN(AutoregressiveModel):
         start = tf.clip_by_value(row - (band_rows - 1), 0, height - band_rows)
         band = tf.slice(x, tf.stack([0, start, 0, 0]), tf.stack([tf.shape(x)[0], band_rows, -1, -1]))
         h = tf.gather(input_conv(band), [row - start], axis=1)  # (n, 1, w, filters)
-        states, cond = [], self.class_embedding(labels)
+        states, cond = [], self.class_code(labels)
         for (lstm, residual), (recurrent, c_prev) in zip(layers, cache):
             s, c = lstm.step(lstm.preactivations(h, cond)[:, 0], recurrent, c_prev)
             states.append((s, c))
@@ -171,10 +172,10 @@ def _pixelrnn_network(shape: tuple[int, int, int], kind: str, units: int, layers
     c = shape[-1]
     inputs = keras.Input((None, None, c), name="images")  # any band of rows
     labels = None
-    extra = []  # the class embedding, the last input of every conditional LSTM layer
+    extra = []  # the one-hot class code, the last input of every conditional LSTM layer
     if num_classes is not None:
         labels = keras.Input((), dtype="int32", name="labels")
-        extra = [keras.layers.Embedding(num_classes, filters, name="class_embedding")(labels)]
+        extra = [class_one_hot(num_classes)(labels)]
     h = MaskedConv2D(filters, first_kernel_size, mask_type="A", color_channels=c, name="input_conv")(inputs)
     for i in range(layers):
         if kind == "row_lstm":
@@ -228,7 +229,7 @@ def build_pixelrnn(
         seed: Seed of the dynamic binarization.
         name: Model name.
         num_classes: ``None`` (unconditional), or ``K`` for a class-conditional PixelRNN of
-            ``p(x | y)``: a class embedding (``filters`` wide) enters every LSTM layer's gates;
+            ``p(x | y)``: a one-hot class code enters every LSTM layer's gates;
             train with ``fit(x, y)`` and pass ``labels`` to ``log_likelihood`` and ``sample``.
 
     Returns:
