@@ -80,6 +80,9 @@ def parse_args(argv=None):
                         help="diffusion: guidance weights of the sweep (none: skip it)")
     parser.add_argument("--sweep-per-class", type=int, default=200, help="diffusion sweep: samples per class")
     parser.add_argument("--diffusion-steps", type=int, default=10, help="diffusion: DPM-Solver++(2M) steps")
+    parser.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16", "mixed_float16"),
+                        help="the PixelCNN's training precision (mixed_bfloat16: about 3x faster on CPUs with AMX, "
+                             "as recipes/pixelcnn.py); it is sampled and scored in float32")
     parser.add_argument("--cache-dir", default=None, help="feature-classifier cache (default ~/.cache/keras_ae)")
     return parser.parse_args(argv)
 
@@ -164,8 +167,15 @@ def main(argv=None) -> dict:
             model, seconds, ran = keras.saving.load_model(saved[family]), None, None
             print(f"{family}: loaded {saved[family]}")
         else:
+            mixed = family == "pixelcnn" and args.precision != "float32"
+            keras.mixed_precision.set_global_policy(args.precision if mixed else "float32")
             model = build(family, x_train.shape[1:], args.seed)
             budget = train(family, model, x_train, y_train, epochs[family], minutes[family], args.seed)
+            keras.mixed_precision.set_global_policy("float32")
+            if mixed:  # the same network in float32: exact likelihoods and samplers
+                twin = build(family, x_train.shape[1:], args.seed)
+                twin.network.set_weights(model.network.get_weights())
+                model = twin
             seconds, ran = budget.train_s, budget.epochs
             model.save(os.path.join(args.out, f"{family}.keras"))
         start = time.perf_counter()
