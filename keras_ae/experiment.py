@@ -247,6 +247,8 @@ class TimeBudget(keras.callbacks.Callback):
         >>> ae.compile()
         >>> budget = TimeBudget(minutes=0.0)  # stops after the first epoch
         >>> _ = ae.fit(x_digits, epochs=5, batch_size=64, verbose=0, callbacks=[budget])
+        <BLANKLINE>
+        Time budget reached after epoch 1 (0.0 min of training).
         >>> budget.epochs, budget.stopped_after
         (1, 1)
     """

@@ -197,6 +197,7 @@ def test_keras_round_trip_of_a_vqvae_with_a_conditional_prior(tmp_path):
 
 
 # -- (6) export ---------------------------------------------------------------------------------
+@pytest.mark.slow  # exports: seconds of tracing
 def test_exported_conditional_signatures_take_labels_and_match_python(tmp_path):
     model = tiny("gated")
     path = export(model, "cond", base_dir=tmp_path, allow_untrained=True)
@@ -218,6 +219,7 @@ def test_exported_conditional_signatures_take_labels_and_match_python(tmp_path):
         loaded.signatures["log_likelihood_uint8"](images=tf.zeros((1, 4, 4, 1), tf.uint8), labels=tf.constant([K]))
 
 
+@pytest.mark.slow  # an export
 def test_exported_vqvae_sample_takes_labels_and_matches_python(tmp_path):
     model = tiny_vqvae()
     loaded = tf.saved_model.load(str(export(model, "vq", base_dir=tmp_path, allow_untrained=True)))

@@ -248,6 +248,7 @@ def test_keras_file_round_trip_gives_identical_outputs(tmp_path, flow):
 
 
 # (6) -------------------------------------------------------------------------------------
+@pytest.mark.slow  # an export: seconds of tracing
 def test_export_sample_takes_labels_and_matches_vae_sample(tmp_path):
     vae = tiny_cvae(shape=(8, 8, 1))
     path = export(vae, "cvae", base_dir=tmp_path, allow_untrained=True)

@@ -225,6 +225,7 @@ def test_conditional_bound_takes_labels_from_arrays_and_datasets(model, digits):
 # -- (5) saving, (6) export, (7) samplers -----------------------------------------------------------
 
 
+@pytest.mark.slow  # save, load and sample a U-Net
 def test_keras_round_trip_keeps_classes_dropout_guidance_and_samples(tmp_path):
     original = randomize(tiny(label_dropout=0.2, guidance=2.0, sample_steps=3))
     original.save(tmp_path / "c.keras")
