@@ -260,6 +260,23 @@ def check_int(value: Any, name: str, minimum: int | None = None, maximum: int | 
     return value
 
 
+def check_num_classes(num_classes: Any, minimum: int = 2) -> int | None:
+    """A model's number of classes: ``None`` (unconditional) or an int ``K >= minimum``.
+
+    Args:
+        num_classes: The argument given.
+        minimum: The fewest classes accepted.
+
+    Returns:
+        ``None`` or ``int(num_classes)``.
+
+    Example:
+        >>> check_num_classes(10), check_num_classes(None)
+        (10, None)
+    """
+    return None if num_classes is None else check_int(num_classes, "num_classes", minimum=minimum)
+
+
 def check_class_labels(labels: Any, n: int, num_classes: int | None, name: str = "labels") -> np.ndarray | None:
     """The one labels contract of the class-conditional models: ``None``, an int, a list or an array.
 

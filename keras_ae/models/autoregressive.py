@@ -50,7 +50,7 @@ from keras_ae.models.autoregressive_serving import AutoregressiveServing
 from keras_ae.models.common import as_image_shape, check_int
 from keras_ae.models.serialization import NestedConfig
 from keras_ae.registry import register_family
-from keras_ae.validation import check_bool, check_model_seed
+from keras_ae.validation import check_bool, check_model_seed, check_num_classes
 from keras_ae.training import DataSpec, Trainer
 from keras_ae.random import binarize_batch, next_stateless_seed
 from keras_ae.replicas import nonempty_batch
@@ -162,7 +162,7 @@ class AutoregressiveModel(AutoregressiveSampling, AutoregressiveLikelihood, Auto
                                else check_int(receptive_rows, "receptive_rows", minimum=0))
         self.seed = check_model_seed(seed)
         object.__setattr__(self, "info", dict(info or {}))
-        self.num_classes = None if num_classes is None else check_int(num_classes, "num_classes", minimum=1)
+        self.num_classes = check_num_classes(num_classes, minimum=1)
         inputs = len(network.inputs)
         if inputs != (1 if self.num_classes is None else 2):
             raise InputValidationError(

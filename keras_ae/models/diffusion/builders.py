@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Sequence
 
 from keras_ae.models.common import as_image_shape
-from keras_ae.models.diffusion.guidance import (DEFAULT_GUIDANCE, DEFAULT_LABEL_DROPOUT, check_guidance,
-                                                check_num_classes)
+from keras_ae.models.diffusion.guidance import (DEFAULT_GUIDANCE, DEFAULT_LABEL_DROPOUT, check_guidance)
 from keras_ae.models.diffusion.model import DiffusionModel, check_sample_steps
 from keras_ae.models.diffusion.schedules import check_timesteps
 from keras_ae.models.diffusion.unet import build_unet
 from keras_ae.registry import register_builder
-from keras_ae.validation import check_bool, check_float, check_model_seed
+from keras_ae.validation import check_bool, check_float, check_model_seed, check_num_classes
 
 
 @register_builder("diffusion", family=DiffusionModel)

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
 from keras_ae.random import batch_noise
-from keras_ae.validation import check_float, check_int
+from keras_ae.validation import check_float
 
 # Ho & Salimans write eps = (1 + w') eps_c - w' eps_u; our w = 1 + w'. Their w' = 1..3 gives the best Inception
 # scores at a modest FID cost on ImageNet 64x64, and small, briefly trained models need the push towards the class
@@ -21,16 +21,6 @@ from keras_ae.validation import check_float, check_int
 DEFAULT_GUIDANCE = 3.0
 # The share of training labels replaced by the null label: Ho & Salimans' p_uncond = 0.1 (0.1-0.2 worked best).
 DEFAULT_LABEL_DROPOUT = 0.1
-
-
-def check_num_classes(num_classes: int | None) -> int | None:
-    """``None`` (an unconditional model) or the number of classes ``K >= 2``.
-
-    Example:
-        >>> check_num_classes(10), check_num_classes(None)
-        (10, None)
-    """
-    return None if num_classes is None else check_int(num_classes, "num_classes", minimum=2)
 
 
 def check_guidance(guidance: float | None, num_classes: int | None, default: float | None) -> float | None:
@@ -116,5 +106,5 @@ def drop_labels(labels: tf.Tensor, rate: float, null_label: int, seed: tf.Tensor
     return tf.where(u < rate, tf.constant(null_label, tf.int32), tf.cast(labels, tf.int32))
 
 
-__all__ = ["DEFAULT_GUIDANCE", "DEFAULT_LABEL_DROPOUT", "check_guidance", "check_num_classes", "drop_labels",
+__all__ = ["DEFAULT_GUIDANCE", "DEFAULT_LABEL_DROPOUT", "check_guidance", "drop_labels",
            "guided_noise"]

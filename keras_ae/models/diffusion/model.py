@@ -32,15 +32,14 @@ import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
 from keras_ae.models.common import as_image_shape, check_example_size, check_int, check_parameter_budget
-from keras_ae.models.diffusion.guidance import (DEFAULT_GUIDANCE, DEFAULT_LABEL_DROPOUT, check_guidance,
-                                                check_num_classes, drop_labels)
+from keras_ae.models.diffusion.guidance import (DEFAULT_GUIDANCE, DEFAULT_LABEL_DROPOUT, check_guidance, drop_labels)
 from keras_ae.models.diffusion.likelihood import _RANGE_HINT, DiffusionLikelihood
 from keras_ae.models.diffusion.sampling import METHODS, DiffusionSampling, counter_normal
 from keras_ae.models.diffusion.schedules import SCHEDULES, VARIANCES, NoiseSchedule, check_timesteps, q_sample
 from keras_ae.models.diffusion.serving import DiffusionServing
 from keras_ae.models.serialization import NestedConfig, frozen_copy
 from keras_ae.registry import register_family
-from keras_ae.validation import check_bool, check_float, check_model_seed
+from keras_ae.validation import check_bool, check_float, check_model_seed, check_num_classes
 from keras_ae.training import DataSpec, Trainer
 from keras_ae.random import batch_noise, next_stateless_seed
 from keras_ae.replicas import nonempty_batch

@@ -18,6 +18,7 @@ from keras_ae.errors import InputValidationError
 from keras_ae.layers.time_embedding import SinusoidalTimeEmbedding
 from keras_ae.models.common import (as_image_shape, as_units, check_example_size, check_int, check_layer_budget,
                                    check_parameter_budget)
+from keras_ae.validation import check_num_classes
 
 
 def residual_block(x, temb, channels: int, groups: int, dropout: float, name: str):
@@ -150,7 +151,7 @@ def build_unet(
     # Bounded before 2 ** levels below, and before anything is built; the first bound (11 layers per
     # residual block at least) keeps the count itself from looping over absurd blocks.
     check_layer_budget(11 * len(channels) * (2 * blocks + 1), "U-Net", "use fewer channel levels or blocks")
-    num_classes = None if num_classes is None else check_int(num_classes, "num_classes", minimum=1)
+    num_classes = check_num_classes(num_classes, minimum=1)
     parameters, layers = unet_size(image_shape, channels, blocks, attention, heads, num_classes)
     check_layer_budget(layers, "U-Net", "use fewer channel levels or blocks")
     check_parameter_budget(parameters, "U-Net", advice="reduce channels or blocks")

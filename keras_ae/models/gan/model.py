@@ -24,11 +24,10 @@ from keras_ae.models.gan.losses import GAN_LOSSES, gradient_penalty, interpolate
 from keras_ae.models.gan.networks import _as_data_range, _infer_data_range
 from keras_ae.models.serialization import NestedConfig, frozen_copy
 from keras_ae.registry import register_family
-from keras_ae.validation import check_float, check_model_seed
+from keras_ae.validation import check_float, check_model_seed, check_num_classes
 from keras_ae.training import DataSpec, Trainer
 from keras_ae.random import batch_noise, next_stateless_seed
 from keras_ae.replicas import batch_size_of, nonempty_batch, scale_loss_for_replicas
-from keras_ae.validation import check_int
 
 
 @register_family("gan", serving_default="generate")
@@ -87,7 +86,7 @@ class GAN(GANCompile, GANInference, Trainer, NestedConfig, keras.Model):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
-        self.num_classes = None if num_classes is None else check_int(num_classes, "num_classes", minimum=2)
+        self.num_classes = check_num_classes(num_classes)
         if isinstance(data_range, str):
             if data_range != "auto":
                 raise InputValidationError(f"data_range must be (0, 1), (-1, 1), 'auto' or None, got {data_range!r}.")

@@ -17,7 +17,7 @@ from keras_ae.models.vae.flow_vae import FlowVAE
 from keras_ae.models.vae.flows import FLOWS, PosteriorFlow
 from keras_ae.models.vae.model import ARCHITECTURES, LIKELIHOODS, STANDARD_NORMAL, VAE
 from keras_ae.registry import register_builder
-from keras_ae.validation import check_choice, check_int, short_repr
+from keras_ae.validation import check_choice, check_int, check_num_classes, short_repr
 
 
 def _features_to_posterior(features: keras.Model, shape: tuple[int, ...], width: int,
@@ -195,7 +195,7 @@ def build_vae(
         return activation or ("tanh" if kind == "dense" else "relu")
 
     if num_classes is not None:
-        num_classes = check_int(num_classes, "num_classes", minimum=2)
+        num_classes = check_num_classes(num_classes)
         enc, dec = _conditional_networks(shape, latent_dim, num_classes, width, encoder, decoder, hidden, filters,
                                          act, standardize)
     elif isinstance(encoder, keras.Model):

@@ -45,7 +45,7 @@ from keras_ae.models.vae.sampling import RNG_ALG, VAESampling  # noqa: F401  (RN
 from keras_ae.models.vae.serving import VAEServing
 from keras_ae.models.vae.warmup import kl_warmup_weight
 from keras_ae.training import DataSpec
-from keras_ae.validation import MAX_IMPORTANCE_SAMPLES, check_choice, check_size
+from keras_ae.validation import MAX_IMPORTANCE_SAMPLES, check_choice, check_num_classes, check_size
 from keras_ae.registry import register_family
 from keras_ae.validation import check_bool, check_float, check_model_seed, check_nonnegative_float
 
@@ -167,7 +167,7 @@ class VAE(VAEConditioning, VAEInference, VAESampling, VAEDecoding, VAELikelihood
                         beta=float(beta), min_scale=float(min_scale), max_scale=float(max_scale),
                         dynamic_binarization=bool(dynamic_binarization), objective=objective, k=k, seed=seed,
                         kl_warmup_steps=kl_warmup_steps, _prior_arg=prior,
-                        num_classes=None if num_classes is None else check_int(num_classes, "num_classes", minimum=2))
+                        num_classes=check_num_classes(num_classes))
         # Keras locks a model's state once it is built, and AutoEncoder.__init__ ends by
         # building it. The VAE's own state (prior layer, seed stream, KL tracker, Gaussian
         # scale) is therefore created in build(), from plain settings stored first.
