@@ -116,6 +116,7 @@ def test_baseline_detectors_rank_outliers_first():
     assert roc_auc_score(truth, pca_detector(3)(flat_normal[100:])(x_test)) == 1.0
 
 
+@pytest.mark.slow  # trains a VAE on digits
 def test_negative_elbo_score_binarizes_grey_images(digits):
     from keras_ae.data import binarize
     from keras_ae.models.vae import build_vae

@@ -140,6 +140,7 @@ def test_matmul_peak_is_a_plausible_rate():
     assert 0.1 < gflops < 1e5  # between a slow laptop core and a large GPU
 
 
+@pytest.mark.slow  # allocates and touches a large buffer
 def test_peak_memory_sees_a_large_allocation():
     if not reset_peak_rss():
         pytest.skip("peak RSS cannot be reset on this platform")

@@ -57,7 +57,7 @@ CONDITIONAL = {
 GENERATIVE.update(CONDITIONAL)
 # Families sampled by the fast tier; the others (slower samplers, or variants of a tested
 # sampler) are marked slow.
-FAST = ("vae", "gan", "dcgan", "conditional_gan")  # the others sample for seconds: slow tier
+FAST = ("vae", "gan", "dcgan")  # the others sample for seconds: slow tier
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,9 @@ def test_conditional_models_are_causal_and_every_pixel_depends_on_the_label(kind
         assert np.all(np.abs(a - b) > 1e-6)  # every pixel's distribution moves, the first included
 
 
-@pytest.mark.parametrize("kind", KINDS)
+# The recurrent networks' samplers take seconds: the full suite runs them, the fast tier the convolutional ones.
+@pytest.mark.parametrize("kind", ["gated", "plain", pytest.param("row_lstm", marks=pytest.mark.slow),
+                                  pytest.param("diagonal_bilstm", marks=pytest.mark.slow)])
 def test_the_cached_sampler_equals_the_naive_loop_with_labels(kind):
     model = tiny(kind)
     labels = np.array([0, 2, 1, 2])
@@ -130,8 +132,10 @@ def _unchanged(model, before):
     return all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
 
 
-# The fast tier checks the gated PixelCNN; the recurrent network (seconds per fit) runs in the full suite.
-@pytest.mark.parametrize("kind", ["gated", pytest.param("row_lstm", marks=pytest.mark.slow)])
+# Every path fits or evaluates the model (seconds): the full suite runs them; the fast tier keeps the
+# causality, likelihood and round-trip checks of this file.
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["gated", "row_lstm"])
 def test_label_errors_are_input_validation_errors_and_leave_the_model_unchanged(kind):
     model = tiny(kind)
     model.compile(optimizer="adam")
@@ -168,7 +172,7 @@ def test_label_errors_are_input_validation_errors_and_leave_the_model_unchanged(
 
 
 # -- (5) .keras round trips ---------------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["gated", "plain", "row_lstm",
+@pytest.mark.parametrize("kind", ["gated", "plain", pytest.param("row_lstm", marks=pytest.mark.slow),
                                   pytest.param("diagonal_bilstm", marks=pytest.mark.slow)])
 def test_keras_round_trip_of_conditional_models(kind, tmp_path):
     model = tiny(kind)
@@ -186,6 +190,7 @@ def tiny_vqvae(num_classes=K):
                        prior_blocks=1, num_classes=num_classes, seed=0)
 
 
+@pytest.mark.slow  # builds, saves and reloads a VQ-VAE and its prior: seconds
 def test_keras_round_trip_of_a_vqvae_with_a_conditional_prior(tmp_path):
     model = tiny_vqvae()
     x = (np.random.default_rng(2).random((4, 8, 8, 1)) > 0.5).astype("float32")

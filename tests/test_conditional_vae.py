@@ -103,7 +103,8 @@ def test_the_decoder_and_the_encoder_depend_on_the_label():
     np.testing.assert_allclose(stacked[1, 2], vae.decoder_output(z[2:3], labels=[2]).numpy()[0], atol=1e-6)
 
 
-@pytest.mark.parametrize("options", [dict(encoder="conv", filters=(8,)), dict(hidden=(16,)),
+@pytest.mark.parametrize("options", [pytest.param(dict(encoder="conv", filters=(8,)), marks=pytest.mark.slow),
+                                     dict(hidden=(16,)),
                                      dict(encoder=None)])
 def test_dense_conv_and_custom_networks_take_labels(options):
     if options.get("encoder", "") is None:
@@ -127,6 +128,7 @@ def test_a_custom_decoder_must_take_the_code_and_the_one_hot_label():
 
 
 # (3) -------------------------------------------------------------------------------------
+@pytest.mark.slow  # trains a CVAE and a judge on digits
 def test_conditional_samples_of_the_digits_are_recognised_as_their_class(digits):
     from sklearn.linear_model import LogisticRegression
 
@@ -229,7 +231,8 @@ def test_an_unconditional_vae_samples_as_before():
 
 
 # (5) -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("flow", [None, pytest.param("iaf", marks=pytest.mark.slow)])
+@pytest.mark.slow  # fits, saves and reloads: seconds per flow
+@pytest.mark.parametrize("flow", [None, "iaf"])
 def test_keras_file_round_trip_gives_identical_outputs(tmp_path, flow):
     vae = tiny_cvae(shape=(8, 8, 1), posterior_flow=flow)
     x = binarize(np.random.default_rng(0).random((6, 8, 8, 1)).astype(np.float32), seed=0)
@@ -300,11 +303,10 @@ def test_export_sample_with_labels_in_a_tensorflow_only_process(tmp_path):
 
 
 # (7) -------------------------------------------------------------------------------------
-# Flow posteriors train for seconds: the full suite runs them, the fast tier the IWAE objective.
-@pytest.mark.parametrize("options", [pytest.param(dict(posterior_flow="iaf", objective="iwae", k=4),
-                                                  marks=pytest.mark.slow),
-                                     pytest.param(dict(posterior_flow="realnvp", kl_warmup_steps=5),
-                                                  marks=pytest.mark.slow),
+# Each option trains for seconds: the full suite runs them.
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [dict(posterior_flow="iaf", objective="iwae", k=4),
+                                     dict(posterior_flow="realnvp", kl_warmup_steps=5),
                                      dict(objective="iwae", k=3)])
 def test_flow_posteriors_iwae_and_warmup_train_with_labels(options):
     vae = tiny_cvae(shape=(8, 8, 1), hidden=(16,), **options)
@@ -320,6 +322,7 @@ def test_flow_posteriors_iwae_and_warmup_train_with_labels(options):
     assert frames.shape == (3, 8, 8, 1)
 
 
+@pytest.mark.slow  # fits on standardized rows: seconds
 def test_standardized_table_rows_condition_on_labels():
     rows = np.random.default_rng(0).normal([0.0, 1e4], [1.0, 1e3], (64, 2)).astype(np.float32)
     vae = build_vae((2,), latent_dim=1, hidden=(8,), likelihood="gaussian", standardize=rows, num_classes=2, seed=0)

@@ -213,6 +213,7 @@ def test_export_in_a_tensorflow_only_process_matches_python(detector, split, tmp
     report["TF-only export vs Python: max |score diff|"] = f"{worst:.1e} (flags equal on {len(x_eval)} examples)"
 
 
+@pytest.mark.slow  # exports the detector and loads it back
 def test_hostile_requests_are_refused_by_the_signature_with_a_clear_message(detector, tmp_path):
     loaded = tf.saved_model.load(str(keras_ae.export(detector, "hostile", base_dir=tmp_path)))
     flags = loaded.signatures["is_anomaly"]

@@ -210,6 +210,7 @@ def test_bad_labels_are_refused_by_the_bound_and_fit_with_the_model_unchanged(di
     assert_unchanged(fresh, before)
 
 
+@pytest.mark.slow  # the variational bound over every timestep, twice
 def test_conditional_bound_takes_labels_from_arrays_and_datasets(model, digits):
     x, y = digits
     ll = model.log_likelihood(x[:6], labels=y[:6], timesteps=3, batch_size=4)

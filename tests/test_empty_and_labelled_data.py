@@ -109,6 +109,7 @@ def test_inference_methods_refuse_an_empty_dataset(name):
                 run()
 
 
+@pytest.mark.slow  # runs the command line in-process: seconds
 @pytest.mark.parametrize("empty_split", ["train", "test"])
 def test_the_cli_exits_2_on_a_streamed_npz_with_an_empty_split(tmp_path, capsys, empty_split):
     data = tmp_path / "data"

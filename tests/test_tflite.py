@@ -92,7 +92,8 @@ def _check_parity(model, path, quantize, digits, table, label):
     return parity
 
 
-@pytest.mark.parametrize("quantize", [None, *(pytest.param(q, marks=pytest.mark.slow) for q in QUANTIZATIONS[1:])])
+@pytest.mark.slow  # converts and runs in LiteRT: seconds per quantization
+@pytest.mark.parametrize("quantize", [None, *QUANTIZATIONS[1:]])
 def test_dense_ae_in_litert_matches_keras_within_the_measured_tolerance(dense, dense_exports, digits, parity_table,
                                                                         quantize):
     path = dense_exports(quantize)
