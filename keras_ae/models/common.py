@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from keras_ae.errors import InputValidationError
-from keras_ae.models.base import RECONSTRUCTION_LOSSES
+from keras_ae.models.reconstruction import RECONSTRUCTION_LOSSES
 
 # The argument checks live in keras_ae.validation (data loaders use them too); re-exported for the builders.
 from keras_ae.validation import (  # noqa: F401

@@ -21,7 +21,8 @@ import tensorflow as tf
 from keras_ae.data.corruption import Corruption
 from keras_ae.errors import InputValidationError
 from keras_ae.jacobian import DEFAULT_MEMORY_LIMIT, JacobianPenalty
-from keras_ae.models.base import AutoEncoder, reconstruction_loss
+from keras_ae.models.base import AutoEncoder
+from keras_ae.models.reconstruction import reconstruction_loss
 from keras_ae.models.common import as_shape, as_units, output_activation_for
 from keras_ae.models.conv import get_conv_decoder, get_conv_encoder
 from keras_ae.models.dense import get_dense_decoder, get_dense_encoder

@@ -21,7 +21,8 @@ from keras_ae.data.corruption import Corruption
 from keras_ae.data.tables import column_statistics
 from keras_ae.errors import InputValidationError
 from keras_ae.layers.k_sparse import KSparse
-from keras_ae.models.base import STANDARDIZE, UNSTANDARDIZE, AutoEncoder
+from keras_ae.models.base import AutoEncoder
+from keras_ae.models.reconstruction import STANDARDIZE, UNSTANDARDIZE
 from keras_ae.models.common import (as_shape, as_units, check_int, check_nonnegative_float, check_parameter_budget,
                                     dense_parameter_count, output_activation_for)
 from keras_ae.registry import register_builder

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
-from keras_ae.models.base import standardization_moments
+from keras_ae.models.reconstruction import standardization_moments
 from keras_ae.validation import check_array
 
 
