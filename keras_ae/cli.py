@@ -595,11 +595,11 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     """Lists the datasets and whether each loads offline."""
-    from keras_ae.data import DATASETS, IMAGE_DATASETS, TFDS_DATASETS, dataset_status
+    from keras_ae.data import DATASETS, GENERATED_IMAGE_DATASETS, IMAGE_DATASETS, TFDS_DATASETS, dataset_status
 
+    shapes = {**{name: shape for name, (shape, _) in IMAGE_DATASETS.items()}, **GENERATED_IMAGE_DATASETS}
     # dataset_status checks a found .npz really opens as a Keras-format file ("unusable: ...").
-    rows = [{"dataset": name, "kind": "image" if name in IMAGE_DATASETS else "manifold",
-             "shape": str(IMAGE_DATASETS[name][0]) if name in IMAGE_DATASETS else "(3,)",
+    rows = [{"dataset": name, "kind": "image" if name in shapes else "manifold", "shape": str(shapes.get(name, (3,))),
              "status": dataset_status(name, args.data_dir)} for name in DATASETS]
     rows += [{"dataset": name, "kind": "tfds", "shape": "-", "status": dataset_status(name, args.data_dir)}
              for name in TFDS_DATASETS]

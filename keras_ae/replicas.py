@@ -117,6 +117,33 @@ def nonempty_batch(x, *others):
     return (pad(x), *[pad(t) for t in others], batch)
 
 
+def global_rows(t: tf.Tensor, rows=None) -> tf.Tensor:
+    """The rows of ``t`` from every replica, in global batch order (``t`` itself on one device).
+
+    For losses that are statistics of the whole batch (the WAE's MMD, beta-TCVAE's aggregate
+    posterior): gathered with ``ReplicaContext.all_gather``, whose gradient sums back over the
+    replicas, so one step on several devices equals one step on one device.
+
+    Args:
+        t: This replica's rows.
+        rows: How many leading rows are real examples (the rest pads an empty replica's batch,
+            :func:`nonempty_batch`, and is left out); ``None``: all of them.
+
+    Returns:
+        The concatenated rows.
+
+    Example:
+        >>> global_rows(tf.ones((3, 2))).shape  # one device: t itself
+        TensorShape([3, 2])
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return t
+    if rows is not None:
+        t = t[:tf.cast(rows, tf.int32)]
+    return context.all_gather(t, axis=0)
+
+
 def batch_size_of(x) -> tf.Tensor:
     """The (local) batch size of a tensor or nested structure, as a float32 scalar.
 

@@ -10,7 +10,11 @@ and bits/dim. ``--variant dense`` is the IWAE paper's one-stochastic-layer model
 (Kingma et al. 2016; ``--flow-steps`` steps); ``--objective iwae`` trains on the bound
 L_k with ``--iwae-train-k`` samples instead of the ELBO (Burda et al. 2016).
 
-Figures: samples, reconstructions and interpolations of the main model; the 2-D
+Posterior collapse: active units (Burda et al. 2016), KL per dimension and I(x; z) of the main
+model on the first 1,000 test images (``results.json``), and its latent traversal
+(``traversal.png``, one row per active unit).
+
+Figures: samples, reconstructions, interpolations and the latent traversal of the main model; the 2-D
 latent scatter by label and the decoded latent grid ("manifold") of a second VAE with
 latent_dim=2 (``--manifold-epochs 0`` skips it).
 
@@ -36,10 +40,11 @@ import numpy as np
 
 from keras_ae.data import binarize, is_prebinarized
 from keras_ae.evaluation.likelihood import bits_per_dim
+from keras_ae.evaluation.posterior_collapse import collapse_report
 from keras_ae.experiment import describe_recipe_data, fit_recipe_model, load_recipe_data, recipe_parser, write_results
 from keras_ae.models.vae import build_vae
-from keras_ae.plotting import (save_image_rows, save_interpolations, save_latent_manifold, save_latent_scatter,
-                               save_samples)
+from keras_ae.plotting import (plot_latent_traversal, save_image_rows, save_interpolations, save_latent_manifold,
+                               save_latent_scatter, save_samples)
 
 
 
@@ -62,6 +67,9 @@ def parse_args(argv=None):
                         help="hidden widths of each flow step's network (default 4 * latent_dim)")
     parser.add_argument("--flow-context-dim", type=int, default=None,
                         help="width of the encoder's context h for the flow (default latent_dim; 0: none)")
+    parser.add_argument("--prior", choices=("standard_normal", "vamp"), default="standard_normal",
+                        help="p(z): N(0, I), or the VampPrior (a mixture of the posteriors of learned pseudo-inputs)")
+    parser.add_argument("--num-pseudo-inputs", type=int, default=500, help="pseudo-inputs of --prior vamp")
     parser.add_argument("--objective", choices=("elbo", "iwae"), default="elbo", help="training objective")
     parser.add_argument("--kl-warmup-epochs", type=float, default=0.0,
                         help="epochs over which the KL weight rises linearly to 1 (KL annealing; ELBO only)")
@@ -136,6 +144,8 @@ def describe_model(vae) -> str:
     name = "vae"
     if getattr(vae, "flow", None) is not None:
         name += f"+{vae.flow.kind}({vae.flow.steps} steps)"
+    if getattr(vae.prior_layer, "num_pseudo_inputs", None) is not None:
+        name += f", vampprior K={vae.prior_layer.num_pseudo_inputs}"
     return name + (f", iwae k={vae.k}" if vae.objective == "iwae" else "")
 
 
@@ -150,6 +160,17 @@ def save_figures(vae, x_test, out: Path, seed: int) -> None:
                     out / "reconstructions.png", title="test images and reconstructions (posterior mean)")
     save_interpolations(vae, x_test[:6], x_test[6:12], out / "interpolations.png", steps=10,
                         title="decoded straight lines between posterior means")
+    plot_latent_traversal(vae, x_test[0], x=x_test[:1000], path=out / "traversal.png", seed=seed,
+                          title="rows: active units, most variable first (if none: the most variable unit)")
+
+
+def collapse_results(vae, x_test, seed: int) -> dict:
+    """Active units, KL (total and per dimension) and I(x; z) on the first 1,000 test images."""
+    report = collapse_report(vae, x_test[:1000], seed=seed)
+    return {"active_units": report["active_units"], "active_dims": report["active_dims"],
+            "kl_nats": round(report["kl"], 3), "kl_per_dim_nats": [round(float(v), 3) for v in report["kl_per_dim"]],
+            "kl_method": report["kl_method"], "mutual_information_nats": round(report["mutual_information"], 3),
+            "mutual_information_bound_nats": round(report["mi_upper_bound"], 3)}
 
 
 def latent_figures(x_train, x_test, y_test, args, out: Path) -> dict:
@@ -178,14 +199,17 @@ def main(argv=None):
     else:
         flow = None if args.posterior_flow == "none" else args.posterior_flow
         iwae = args.objective == "iwae"
-        name = f"vae_{args.variant}" + (f"_{flow}" if flow else "") + ("_iwae" if iwae else "")
+        vamp = args.prior == "vamp"
+        name = (f"vae_{args.variant}" + (f"_{flow}" if flow else "") + ("_iwae" if iwae else "")
+                + ("_vamp" if vamp else ""))
         vae = build_vae(x_train.shape[1:], latent_dim=args.latent_dim, encoder=args.variant, hidden=tuple(args.hidden),
                         filters=tuple(args.filters), activation=args.activation, beta=args.beta,
                         dynamic_binarization=True, seed=args.seed, name=name, posterior_flow=flow,
                         flow_steps=args.flow_steps, flow_hidden=args.flow_hidden and tuple(args.flow_hidden),
                         flow_context_dim=args.flow_context_dim, objective=args.objective,
                         k=args.iwae_train_k if iwae else 1,
-                        kl_warmup_steps=warmup_steps(args.kl_warmup_epochs, len(x_train), args.batch_size))
+                        kl_warmup_steps=warmup_steps(args.kl_warmup_epochs, len(x_train), args.batch_size),
+                        prior=args.prior, num_pseudo_inputs=args.num_pseudo_inputs if vamp else None)
         seconds, logs = train(vae, x_train, args.epochs, args, x_test, y_test)
         vae.save(out / f"{name}.keras")  # saved before the (long) evaluation
     rows = evaluate(vae, x_test, args)
@@ -200,6 +224,7 @@ def main(argv=None):
                "train_seconds": round(seconds, 1), "final_train_loss": logs["loss"],
                **{f"nll_{r['bound'].split()[0].lower()}_{r['k']}_{r['test images']}img".replace(" ", "_"):
                   r["NLL (nats)"] for r in rows}}
+    results.update(collapse_results(vae, x_test, args.seed))
     if args.manifold_epochs > 0:
         results.update(latent_figures(x_train, x_test, y_test, args, out))
     write_results(out, results, rows, args)

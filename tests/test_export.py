@@ -28,7 +28,9 @@ from keras_ae.models import (
 from keras_ae.models.contractive import build_contractive_ae
 from keras_ae.models.gan import build_conditional_gan, build_dcgan
 from keras_ae.models.pixelcnn import build_pixelcnn
-from keras_ae.models.vae import build_vae
+from keras_ae.models.rae import build_rae
+from keras_ae.models.vae import build_beta_tcvae, build_factor_vae, build_vae
+from keras_ae.models.wae import build_wae
 
 SHAPE = (8, 8, 1)
 N = 5  # examples sent through every signature
@@ -46,7 +48,7 @@ def _as_uint8(images: np.ndarray) -> np.ndarray:
     return np.round(np.clip(images, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-UNTRAINED = {"vae", "gan", "conditional_gan", "pixelcnn", "hashing"}
+UNTRAINED = {"vae", "vae_vamp", "beta_tcvae", "factor_vae", "gan", "conditional_gan", "pixelcnn", "hashing"}
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +71,11 @@ def models(digits):
                                                  generator_units=(16,), discriminator_units=(16,)),
         "pixelcnn": build_pixelcnn(SHAPE, filters=8, blocks=1),
         "hashing": build_hashing_ae(SHAPE, n_bits=12, hidden=(16,)),
+        "rae": _trained(build_rae(SHAPE, hidden=(16,), code_dim=4, jacobian="exact"), x),
+        "wae": _trained(build_wae(SHAPE, hidden=(16,), code_dim=4, seed=0), x),
+        "vae_vamp": build_vae(SHAPE, latent_dim=3, hidden=(16,), prior="vamp", num_pseudo_inputs=5, seed=0),
+        "beta_tcvae": build_beta_tcvae(SHAPE, latent_dim=3, hidden=(16,), seed=0),
+        "factor_vae": build_factor_vae(SHAPE, latent_dim=3, hidden=(16,), discriminator_hidden=(8,), seed=0),
     }
 
 
@@ -147,6 +154,13 @@ def vae_cases(vae, x: np.ndarray) -> dict:
     return cases
 
 
+def wae_cases(wae, x: np.ndarray) -> dict:
+    """The auto-encoder's signatures and ``sample``: the images of ``WAE.sample`` for the same seed."""
+    cases = autoencoder_cases(wae, x)
+    cases["sample"] = ({"count": np.int32(4), "seed": np.int64(7)}, {"images": wae.sample(4, seed=7), "latents": None})
+    return cases
+
+
 def gan_cases(gan, rng) -> dict:
     z = rng.standard_normal((N, gan.latent_dim)).astype(np.float32)
     if gan.conditional:
@@ -187,7 +201,8 @@ def hashing_cases(model, x: np.ndarray) -> dict:
 
 def all_cases(models: dict, x: np.ndarray) -> dict:
     rng = np.random.default_rng(0)
-    special = {"vae": vae_cases, "pixelcnn": pixelcnn_cases, "hashing": hashing_cases}
+    special = {"vae": vae_cases, "vae_vamp": vae_cases, "beta_tcvae": vae_cases, "factor_vae": vae_cases,
+               "pixelcnn": pixelcnn_cases, "hashing": hashing_cases, "wae": wae_cases}
     return {label: (gan_cases(model, rng) if "gan" in label else special.get(label, autoencoder_cases)(model, x))
             for label, model in models.items()}
 

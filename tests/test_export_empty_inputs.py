@@ -28,7 +28,9 @@ from keras_ae.models.gan import build_conditional_gan, build_dcgan, build_gan
 from keras_ae.models.hashing import build_hashing_ae
 from keras_ae.models.pixelcnn import build_pixelcnn
 from keras_ae.models.pixelrnn import build_pixelrnn
-from keras_ae.models.vae import build_vae
+from keras_ae.models.rae import build_rae
+from keras_ae.models.vae import build_factor_vae, build_vae
+from keras_ae.models.wae import build_wae
 
 SHAPE = (8, 8, 1)
 
@@ -54,12 +56,16 @@ MODELS = {
                                  prior_blocks=0, seed=0),
     "realnvp": lambda: build_realnvp(SHAPE, filters=4, blocks=0, couplings=1, final_couplings=1, seed=0),
     "diffusion": lambda: build_diffusion(SHAPE, channels=(8,), attention=False, timesteps=4, sample_steps=2, seed=0),
+    "rae": lambda: build_rae(SHAPE, hidden=(8,), code_dim=2, jacobian="exact"),
+    "wae": lambda: build_wae(SHAPE, hidden=(8,), code_dim=2, seed=0),
+    "factor_vae": lambda: build_factor_vae(SHAPE, latent_dim=2, hidden=(8,), discriminator_hidden=(4,), seed=0),
 }
 # Registered families without a model here: their signatures are a subclass's.
 ABSTRACT = {"autoregressive": "the base of PixelCNN and PixelRNN, both exported above",
-            "anomaly_detector": "wraps the families above; its empty batches are in tests/test_detectors.py"}
+            "anomaly_detector": "wraps the families above; its empty batches are in tests/test_detectors.py",
+            "latent_sampler": "fitted on the families above; its count=0 request is in tests/test_latent_sampler.py"}
 SAMPLERS = ["vae", "flow_vae", "gan", "dcgan", "conditional_gan", "pixelcnn", "pixelrnn", "vqvae", "realnvp",
-            "diffusion"]
+            "diffusion", "wae", "factor_vae"]
 
 
 @pytest.fixture(scope="module")

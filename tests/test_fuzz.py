@@ -249,7 +249,8 @@ def test_fit_pca(x, code_dim):
 def test_load_dataset_names(name, tmp_path):
     # offline: a real name without its file must fail fast instead of trying a download
     result = outcome(load_dataset, name, data_dir=tmp_path, download=False, n_samples=50, strict=True)
-    if isinstance(name, str) and name in ("digits", "swiss_roll", "broken_swiss_roll", "twin_peaks", "helix"):
+    if isinstance(name, str) and name in ("digits", "sprites", "swiss_roll", "broken_swiss_roll", "twin_peaks",
+                                          "helix"):
         (x, y), (x_test, _) = result
         assert len(x) and np.isfinite(x).all()
     else:

@@ -37,11 +37,14 @@ from keras_ae.data.manifolds import MANIFOLDS, broken_swiss_roll, check_test_fra
 from keras_ae.data.pipeline import make_tf_dataset
 from keras_ae.data.tables import TABLE_PREFIXES, Table, is_table_name, load_table, read_table, table_of
 from keras_ae.data.sequences import window_scores_to_series, windows
+from keras_ae.data.sprites import IMAGE_SHAPE, Sprites, load_sprites
 from keras_ae.data.tfds import NO_LABEL, TFDS_DATASETS, is_prebinarized, is_tfds_name, load_tfds, tfds_status
 from keras_ae.errors import DatasetNotAvailableError, InputValidationError
 from keras_ae.validation import check_choice
 
-DATASETS = tuple(IMAGE_DATASETS) + tuple(MANIFOLDS)
+# Image datasets generated on the fly (name -> per-example shape).
+GENERATED_IMAGE_DATASETS: dict[str, tuple[int, ...]] = {"sprites": IMAGE_SHAPE}
+DATASETS = tuple(IMAGE_DATASETS) + tuple(GENERATED_IMAGE_DATASETS) + tuple(MANIFOLDS)
 DEFAULT_DATASET = "digits"
 
 
@@ -68,6 +71,12 @@ def load_dataset(
     keep their ``(h, w, c)`` shape (``flatten=True`` gives vectors); labels are int64 class
     ids. Manifolds (``swiss_roll``, ``broken_swiss_roll``, ``twin_peaks``, ``helix``)
     return 3-D points with their intrinsic coordinates as ``y``.
+
+    ``"sprites"`` generates ``n_samples`` dSprites-like 64x64 binary images offline from
+    factors drawn uniformly with ``seed`` (:class:`~keras_ae.data.sprites.Sprites`): its
+    labels are 2-D, int64 ``(n, 5)``, one column per factor (shape, scale, orientation, x,
+    y), and so are ``"tfds:dsprites"``'s (the same five) and ``"tfds:shapes3d"``'s (floor,
+    wall and object hue, scale, shape, orientation) when prepared.
 
     ``"mnist10k"`` ships inside keras_ae and always loads offline: the official MNIST test
     set (10,000 images) split 8,000 train / 2,000 test, the "mnist10k split" of the
@@ -104,9 +113,11 @@ def load_dataset(
     With ``as_dataset=True`` the result is ``(train_ds, test_ds)``: ``tf.data.Dataset`` s of
     UNBATCHED ``(image, label)`` elements, image float32 ``(h, w, c)`` (or flat) in [0, 1],
     label an int64 scalar (``-1`` for unlabelled datasets; float32 intrinsic coordinates
-    for manifolds). Nothing is materialized: TFDS streams its prepared files, a Keras
+    for manifolds; an int64 vector of factor indices for sprites, dsprites and shapes3d).
+    Nothing is materialized: TFDS streams its prepared files, a Keras
     ``.npz`` (``mnist10k``'s embedded file too) is read chunk by chunk (about 8 MB at a
-    time); digits, manifolds and a fresh Keras download are sliced from memory (small).
+    time), sprites are rendered 256 at a time as they are read; digits, manifolds and a
+    fresh Keras download are sliced from memory (small).
     Batch, shuffle and prefetch yourself.
 
     Args:
@@ -120,10 +131,10 @@ def load_dataset(
         download: Allow downloading what is not found locally. Default (``None``): yes for
             the Keras datasets, no for TFDS (offline-first: you get the prepare
             command instead). ``digits`` and ``mnist10k`` never download.
-        n_samples: Manifolds only: number of points (train + test).
-        test_fraction: Manifolds only: fraction held out as the test split.
+        n_samples: Manifolds and sprites only: number of points or images (train + test).
+        test_fraction: Manifolds and sprites only: fraction held out as the test split.
         noise: Manifolds only: Gaussian noise standard deviation.
-        seed: Manifolds: random seed. Folders and tables: seed of the shuffle before ``validation_split``.
+        seed: Manifolds and sprites: random seed. Folders and tables: seed of the shuffle before ``validation_split``.
         as_dataset: Return streaming ``(train_ds, test_ds)`` instead of arrays.
         split: TFDS only: ``(train_split, test_split)``, e.g. ``("train[:90%]", "validation")``;
             a slice that selects nothing is refused.
@@ -139,7 +150,7 @@ def load_dataset(
 
     Returns:
         ``Dataset((x_train, y_train), (x_test, y_test))``; unpacks like Keras' loaders
-        (``y`` is None for unlabelled TFDS datasets). With ``as_dataset=True``:
+        (``y`` is None for unlabelled TFDS datasets, ``(n, factors)`` for sprites). With ``as_dataset=True``:
         ``(train_ds, test_ds)``.
 
     Stored pixels follow one rule (:func:`~keras_ae.data.images.check_pixels`): integers
@@ -153,8 +164,9 @@ def load_dataset(
             file or TFDS folder, and for TFDS the command that prepares it); a truncated,
             damaged or too-large file, or values outside the rule above.
         InputValidationError: a bad argument (``data_dir`` not a path or given for
-            ``"mnist10k"``, a TFDS split that selects nothing, a manifold's ``test_fraction``
-            leaving a split empty, NaN noise).
+            ``"mnist10k"``, a TFDS split that selects nothing, a manifold's or sprites'
+            ``test_fraction`` leaving a split empty, NaN noise, more sprites than fit in 1 GiB
+            as arrays).
 
     Example:
         >>> (x_train, y_train), (x_test, y_test) = load_dataset("digits")
@@ -169,6 +181,12 @@ def load_dataset(
         >>> (x_train, y_train), (x_test, y_test) = load_dataset("mnist10k")
         >>> x_train.shape, x_test.shape, y_train.dtype
         ((8000, 28, 28, 1), (2000, 28, 28, 1), dtype('int64'))
+
+        Generated sprites, the factor indices as labels:
+
+        >>> (x_train, y_train), (x_test, y_test) = load_dataset("sprites", n_samples=100, seed=0)
+        >>> x_train.shape, y_train.shape, y_train.dtype
+        ((80, 64, 64, 1), (80, 5), dtype('int64'))
 
         Full MNIST from a local copy (no download), and TFDS data prepared in ``~/tfds``:
 
@@ -217,6 +235,10 @@ def load_dataset(
     if name in IMAGE_DATASETS:
         return load_image_dataset(name, data_dir=data_dir, flatten=flatten,
                                   download=True if download is None else download, as_dataset=as_dataset)
+    if name == "sprites":
+        if noise != 0.05:
+            raise InputValidationError(f"noise= applies to manifolds only, not {name!r}.")
+        return load_sprites(n_samples, test_fraction=test_fraction, seed=seed, flatten=flatten, as_dataset=as_dataset)
     n_test = check_test_fraction(test_fraction, n_samples)
     x, t = MANIFOLDS[name](n_samples, noise=noise, seed=seed)
     if as_dataset:
@@ -235,7 +257,7 @@ def dataset_status(name: str, data_dir: str | os.PathLike | None = None) -> str:
     """Says whether a dataset can be loaded without a download.
 
     ``data_dir`` is not consulted for datasets that ship (``digits``, ``mnist10k``) or are
-    generated (the manifolds).
+    generated (``sprites``, the manifolds).
 
     Args:
         name: A dataset name (see :func:`load_dataset`).
@@ -264,7 +286,7 @@ def dataset_status(name: str, data_dir: str | os.PathLike | None = None) -> str:
     if is_tfds_name(name):
         return tfds_status(name, _expand(data_dir))
     check_choice(name, "dataset", DATASETS + ("binarized_mnist", "tfds:<name>"))
-    if name == "digits" or name in MANIFOLDS:
+    if name == "digits" or name in GENERATED_IMAGE_DATASETS or name in MANIFOLDS:
         return "offline"
     if name in EMBEDDED_DATASETS:
         try:
@@ -282,6 +304,7 @@ def dataset_status(name: str, data_dir: str | os.PathLike | None = None) -> str:
 
 __all__ = [
     "DATASETS", "DATA_DIR_ENV", "DEFAULT_DATASET", "DIR_PREFIX", "Corruption", "Dataset", "EMBEDDED_DATASETS",
+    "GENERATED_IMAGE_DATASETS", "Sprites", "load_sprites",
     "MANIFOLDS", "NOISE_KINDS", "NO_LABEL", "Split", "TFDS_DATASETS", "binarize", "broken_swiss_roll",
     "check_keras_npz", "corrupt", "corrupt_tensor", "dataset_status", "embedded_npz", "find_npz", "helix",
     "is_dir_name", "is_prebinarized", "load_dataset", "load_image_folder", "make_tf_dataset", "read_keras_npz",

@@ -9,7 +9,8 @@ papers (splits train/validation/test, pixels already 0 or 1, no labels).
 Nothing is downloaded unless ``download=True``: offline, prepare the data once where there
 is internet (:func:`prepare_command` prints the command), copy the folder and pass
 ``data_dir=<folder>``. Images become float32 in [0, 1] exactly like the Keras-format
-datasets; the label is the dataset's ``ClassLabel`` (``supervised_keys`` first), else none.
+datasets; the label is the dataset's ``ClassLabel`` (``supervised_keys`` first), else none;
+``dsprites`` and ``shapes3d`` give their factor indices as 2-D labels (:data:`FACTOR_LABELS`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,14 @@ _TFRECORD_OVERHEAD = 16
 _SPLITS_HELP = ("write e.g. 'train', 'train[:90%]', 'train[90%:]', 'train[:1000]' or 'train+validation' "
                 "(https://www.tensorflow.org/datasets/splits)")
 # TFDS datasets whose stored pixels are already 0/1 (not 0..255): scaled by 1, never re-binarized.
-_PREBINARIZED = frozenset({"binarized_mnist"})
+_PREBINARIZED = frozenset({"binarized_mnist", "dsprites"})
+# Datasets generated from known factors: their label is the vector of factor indices, one
+# int64 column per feature listed (the ground truth of disentanglement metrics).
+FACTOR_LABELS: dict[str, tuple[str, ...]] = {
+    "dsprites": ("label_shape", "label_scale", "label_orientation", "label_x_position", "label_y_position"),
+    "shapes3d": ("label_floor_hue", "label_wall_hue", "label_object_hue", "label_scale", "label_shape",
+                 "label_orientation"),
+}
 NO_LABEL = -1  # the label of every element of an unlabelled dataset in ``as_dataset`` mode
 
 
@@ -373,8 +381,11 @@ def pixel_scale(name: str) -> float:
     return 1.0 if is_prebinarized(name) else 255.0
 
 
-def _pairs(builder, split_name: str, image_key: str, label_key: str | None):
-    """The split as raw ``(image, int64 label)`` pairs, streamed from the prepared files."""
+def _pairs(builder, split_name: str, image_key: str, label_key: str | tuple[str, ...] | None):
+    """The split as raw ``(image, int64 label)`` pairs, streamed from the prepared files.
+
+    A tuple of label keys gives the label vector of those features (factor indices).
+    """
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
@@ -383,7 +394,10 @@ def _pairs(builder, split_name: str, image_key: str, label_key: str | None):
                             read_config=tfds.ReadConfig(try_autocache=False))
 
     def pair(example):
-        label = tf.cast(example[label_key], tf.int64) if label_key else tf.constant(NO_LABEL, tf.int64)
+        if isinstance(label_key, tuple):
+            label = tf.stack([tf.cast(example[key], tf.int64) for key in label_key])
+        else:
+            label = tf.cast(example[label_key], tf.int64) if label_key else tf.constant(NO_LABEL, tf.int64)
         return example[image_key], label
 
     return ds.map(pair, num_parallel_calls=tf.data.AUTOTUNE)
@@ -453,6 +467,9 @@ def load_tfds(
     builder = ensure_prepared(name, data_dir, download=download)
     info = builder.info
     image_key, label_key = feature_keys(info)
+    factors = FACTOR_LABELS.get(_base_name(name), ())
+    if factors and all(key in info.features for key in factors):
+        label_key = factors
     splits = default_splits(info, split)
     check_splits(name, builder, splits, data_dir)
     shape = tuple(info.features[image_key].shape)
@@ -472,7 +489,7 @@ def load_tfds(
 
 
 __all__ = [
-    "NO_LABEL", "TFDS_ALIASES", "TFDS_DATASETS", "TFDS_PREFIX", "check_splits", "default_splits", "ensure_prepared",
-    "feature_keys", "get_builder", "is_prebinarized", "is_tfds_name", "load_tfds", "pixel_scale",
+    "FACTOR_LABELS", "NO_LABEL", "TFDS_ALIASES", "TFDS_DATASETS", "TFDS_PREFIX", "check_splits", "default_splits",
+    "ensure_prepared", "feature_keys", "get_builder", "is_prebinarized", "is_tfds_name", "load_tfds", "pixel_scale",
     "prepare_command", "tfds_name", "tfds_status",
 ]

@@ -41,6 +41,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
+from keras_ae import mmd
 from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.feature_extractors import FeatureExtractor
 from keras_ae.evaluation.feature_statistics import FeatureStatistics
@@ -114,19 +115,31 @@ def frechet_distance(features_a, features_b) -> float:
 
 
 def polynomial_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """KID's kernel ``k(x, y) = (x.y / d + 1)^3`` between the rows of ``a`` and ``b``.
+    """KID's kernel ``k(x, y) = (x.y / d + 1)^3`` between the rows of ``a`` and ``b``, in float64.
+
+    The NumPy face of :func:`keras_ae.mmd.polynomial_kernel` (one implementation, in TensorFlow).
 
     Example:
         >>> polynomial_kernel(np.ones((1, 2)), np.ones((1, 2))).tolist()
         [[8.0]]
     """
-    return (a @ b.T / a.shape[1] + 1.0) ** 3
+    return mmd.polynomial_kernel(np.asarray(a, np.float64), np.asarray(b, np.float64)).numpy()
 
 
-def mmd2_unbiased(a: np.ndarray, b: np.ndarray, kernel: Callable = polynomial_kernel) -> float:
-    """Unbiased estimate of MMD^2 between the samples ``a`` (m, d) and ``b`` (n, d).
+def mmd2_unbiased(a: np.ndarray, b: np.ndarray, kernel: Callable = mmd.polynomial_kernel) -> float:
+    """Unbiased estimate of MMD^2 between the samples ``a`` (m, d) and ``b`` (n, d), in float64.
 
-    ``sum_{i!=j} k(a_i, a_j) / (m(m-1)) + sum_{i!=j} k(b_i, b_j) / (n(n-1)) - 2 mean k(a_i, b_j)``.
+    ``sum_{i!=j} k(a_i, a_j) / (m(m-1)) + sum_{i!=j} k(b_i, b_j) / (n(n-1)) - 2 mean k(a_i, b_j)``:
+    :func:`keras_ae.mmd.mmd2_unbiased` on float64 copies, as a Python float.
+
+    Args:
+        a: ``(m, d)`` rows.
+        b: ``(n, d)`` rows.
+        kernel: A kernel of :mod:`keras_ae.mmd` (``(a, b) -> Gram matrix`` on tensors); KID's
+            polynomial kernel by default.
+
+    Returns:
+        The estimate (may be slightly negative for two samples of one distribution).
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -134,10 +147,7 @@ def mmd2_unbiased(a: np.ndarray, b: np.ndarray, kernel: Callable = polynomial_ke
         >>> print(f"{mmd2_unbiased(a, b):.2f} {mmd2_unbiased(a, b + 1):.2f}")  # same / shifted distribution
         -0.12 11.84
     """
-    m, n = len(a), len(b)
-    kaa, kbb, kab = kernel(a, a), kernel(b, b), kernel(a, b)
-    return float((kaa.sum() - np.trace(kaa)) / (m * (m - 1)) + (kbb.sum() - np.trace(kbb)) / (n * (n - 1))
-                 - 2.0 * kab.mean())
+    return float(mmd.mmd2_unbiased(np.asarray(a, np.float64), np.asarray(b, np.float64), kernel))
 
 
 def kernel_distance(features_a, features_b, num_subsets: int = 100, subset_size: int = 1000, seed: int = 0,

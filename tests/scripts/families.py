@@ -108,6 +108,33 @@ def _diffusion():
     return build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=20, seed=0)
 
 
+def _rae():
+    from keras_ae.models import build_rae
+
+    # Exact Jacobian: random projections would be drawn per replica, not per example of the global batch.
+    return build_rae((8, 8, 1), hidden=(16,), code_dim=4, decoder_regularization="gp", jacobian="exact")
+
+
+def _rae_l2():
+    from keras_ae.models import build_rae
+
+    return build_rae((8, 8, 1), architecture="conv", filters=(8,), code_dim=4, decoder_regularization="l2")
+
+
+def _wae():
+    from keras_ae.models import build_wae
+
+    # The MMD is a statistic of the global batch: the codes are all-gathered across replicas.
+    return build_wae((8, 8, 1), hidden=(16,), code_dim=4, seed=0)
+
+
+def _vae_family(builder, **kwargs):
+    import keras_ae.models
+
+    return getattr(keras_ae.models, builder)((8, 8, 1), latent_dim=4, hidden=(16,), dynamic_binarization=True,
+                                             seed=0, **kwargs)
+
+
 def _gan_compile(loss="non_saturating", lr=0.1, **kwargs):
     # XLA and TensorFlow's kernels draw different Philox streams from one seed, and a
     # tf.distribute step never runs under XLA: compare both without it.
@@ -133,6 +160,17 @@ FAMILIES = {
     "wgan_gp": (_gan, _digits, _gan_compile("wasserstein_gp", lr=0.01, n_critic=2)),
     "diffusion": (_diffusion, _digits, lambda: {"optimizer": keras.optimizers.SGD(0.05)}),
     "realnvp": (_realnvp, _digits_8bit, lambda: {"optimizer": keras.optimizers.SGD(0.01)}),
+    "rae_gp": (_rae, _digits, lambda: {"optimizer": keras.optimizers.SGD(0.5)}),
+    "rae_l2": (_rae_l2, _digits, lambda: {"optimizer": keras.optimizers.SGD(0.5)}),
+    "wae": (_wae, _digits, lambda: {"optimizer": keras.optimizers.SGD(0.5)}),
+    # The VampPrior's KL is a Monte-Carlo estimate through the encoder at the pseudo-inputs.
+    "vae_vamp": (lambda: _vae_family("build_vae", prior="vamp", num_pseudo_inputs=8), _digits,
+                 lambda: {"optimizer": keras.optimizers.SGD(0.01)}),
+    "beta_tcvae": (lambda: _vae_family("build_beta_tcvae", beta=6.0), _digits,
+                   lambda: {"optimizer": keras.optimizers.SGD(0.01)}),
+    "factor_vae": (lambda: _vae_family("build_factor_vae", discriminator_hidden=(16,)), _digits,
+                   lambda: {"optimizer": keras.optimizers.SGD(0.01),
+                            "discriminator_optimizer": keras.optimizers.SGD(0.01)}),
 }
 
 # Families whose one-step result must match exactly under MirroredStrategy. The VAE, the
@@ -142,7 +180,7 @@ MIRRORED = list(FAMILIES)
 # Uneven and empty replica batches, once per train_step implementation: the AutoEncoder
 # base (with convolutions, whose oneDNN gradients fail on empty batches), the VAE's noise
 # the GAN's (with a gradient penalty) and the autoregressive models'.
-UNEVEN = ["conv_dae", "vae", "gan", "wgan_gp", "pixelcnn", "vqvae", "realnvp", "diffusion"]
+UNEVEN = ["conv_dae", "vae", "gan", "wgan_gp", "pixelcnn", "vqvae", "realnvp", "diffusion", "wae"]
 
 # Families whose two seeded runs are not always bit-identical, with the largest weight
 # difference the determinism test accepts. WGAN-GP: in 2-4% of repeated runs (up to 25%
@@ -161,6 +199,7 @@ SHARED_STEP = {
     "tied": "the AutoEncoder train_step of the dense_ae row; only the decoder's kernels are shared",
     "hashing": "the AutoEncoder train_step; its BinaryCode noise is keras.random's, like Dropout (docs/scale.md)",
     "anomaly_detector": "no train_step: it calibrates a trained model of another family (tests/test_detectors.py)",
+    "latent_sampler": "no train_step: a density fitted on a trained model's codes (tests/test_latent_sampler.py)",
 }
 
 

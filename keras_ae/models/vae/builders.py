@@ -11,6 +11,7 @@ import numpy as np
 from keras_ae.models.common import as_image_shape, as_shape, as_units, check_activation
 from keras_ae.models.conv import get_conv_decoder, get_conv_encoder
 from keras_ae.errors import InputValidationError
+from keras_ae.layers.vamp_prior import VampPrior
 from keras_ae.models.dense import check_standardize, get_dense_decoder, get_dense_encoder, standardization_layer
 from keras_ae.models.vae.conditional_networks import conditional_decoder, conditional_encoder
 from keras_ae.models.vae.flow_vae import FlowVAE
@@ -63,6 +64,25 @@ def _conditional_networks(shape: tuple[int, ...], latent_dim: int, num_classes: 
     return enc, dec
 
 
+def _vamp_prior(shape: tuple[int, ...], num_pseudo_inputs: int | None, likelihood: str,
+                standardize: np.ndarray | None, seed: int | None) -> VampPrior:
+    """The VampPrior of ``build_vae(prior="vamp")``: pseudo-inputs that start like data.
+
+    [0, 1] likelihoods start at N(0.5, 0.1) and are clipped to [0, 1] (the paper's hard tanh);
+    a Gaussian likelihood leaves them unbounded, starting at N(0, 1), or at random training rows
+    when ``standardize`` holds them (the encoder takes raw units).
+    """
+    count = 500 if num_pseudo_inputs is None else num_pseudo_inputs  # K = 500: the paper's MNIST setting
+    bounded = likelihood != "gaussian"
+    prior = VampPrior(count, shape, value_range=(0.0, 1.0) if bounded else None, init_mean=0.5 if bounded else 0.0,
+                      init_stddev=0.1 if bounded else 1.0, seed=seed, name="vamp_prior")
+    if standardize is not None:
+        rng = np.random.default_rng(None if prior.seed is None else prior.seed % 2**64)
+        rows = rng.integers(len(standardize), size=prior.num_pseudo_inputs)
+        prior.pseudo_inputs.assign(np.asarray(standardize, np.float32)[rows].reshape(prior.pseudo_inputs.shape))
+    return prior
+
+
 @register_builder("vae")
 def build_vae(
     input_shape: int | Sequence[int] = (28, 28, 1),
@@ -89,6 +109,7 @@ def build_vae(
     name: str = "vae",
     standardize: np.ndarray | None = None,
     num_classes: int | None = None,
+    num_pseudo_inputs: int | None = None,
 ) -> VAE:
     """A variational auto-encoder; by default the IWAE paper's 784-[200, 200]-50 model.
 
@@ -107,7 +128,9 @@ def build_vae(
             IWAE paper) and ``"relu"`` for conv networks.
         likelihood: ``"bernoulli"``, ``"continuous_bernoulli"`` or ``"gaussian"``.
         beta: KL weight (1 = the ELBO).
-        prior: ``"standard_normal"``, a prior layer or a ``tfd.Distribution`` (see :class:`VAE`).
+        prior: ``"standard_normal"``, ``"vamp"`` (a :class:`~keras_ae.layers.vamp_prior.VampPrior`,
+            Tomczak & Welling 2018: the mixture of the posteriors at ``num_pseudo_inputs`` learned
+            pseudo-inputs; unconditional, no flow), a prior layer or a ``tfd.Distribution`` (see :class:`VAE`).
         dynamic_binarization: Re-binarize [0, 1] inputs every step (Bernoulli only).
         objective: ``"elbo"`` or ``"iwae"`` (train on the bound L_k, Burda et al. 2016).
         k: Importance samples of the IWAE objective (1 for the ELBO).
@@ -139,6 +162,8 @@ def build_vae(
             one-hot label concatenated (a custom decoder must take ``(latent_dim + K,)``
             vectors). Train with ``fit(x, y)``; ``sample``, ``elbo``, ``log_likelihood``,
             ``codes``, ``reconstruct`` and ``interpolate`` take ``labels``.
+        num_pseudo_inputs: Pseudo-inputs ``K`` of ``prior="vamp"`` (``None``: 500, the paper's
+            MNIST setting); refused with any other prior.
 
     Returns:
         A :class:`VAE` (a :class:`FlowVAE` with ``posterior_flow``) with ``.encoder`` and
@@ -166,6 +191,13 @@ def build_vae(
         ([(None, 8, 8, 1), (None, 1)], [(None, 2), (None, 1)])
         >>> cvae.sample(3, seed=0, labels=[0, 1, 7]).shape
         (3, 8, 8, 1)
+
+        A VampPrior (Tomczak & Welling 2018): p(z) mixes the posteriors at 20 learned pseudo-inputs,
+        so the KL term is a Monte Carlo estimate:
+
+        >>> vamp = build_vae((8, 8, 1), latent_dim=2, hidden=(16,), prior="vamp", num_pseudo_inputs=20)
+        >>> tuple(vamp.prior_layer.pseudo_inputs.shape), vamp.has_analytic_kl()
+        ((20, 8, 8, 1), False)
     """
     shape = as_shape(input_shape)
     latent_dim = check_int(latent_dim, "latent_dim", minimum=1)
@@ -182,6 +214,11 @@ def build_vae(
                                        "not 'conv'.")
     if decoder is None:
         decoder = encoder if isinstance(encoder, str) else "dense"
+    if isinstance(prior, str) and prior == "vamp":
+        prior = _vamp_prior(shape, num_pseudo_inputs, likelihood, standardize, seed)
+    elif num_pseudo_inputs is not None:
+        raise InputValidationError(f"num_pseudo_inputs={short_repr(num_pseudo_inputs)} sets the pseudo-inputs of "
+                                   "prior='vamp'; the prior here is another one.")
     flow = None
     if posterior_flow is not None:
         context = latent_dim if flow_context_dim is None else flow_context_dim
@@ -224,3 +261,33 @@ def build_vae(
     if flow is not None:
         return FlowVAE(enc, dec, latent_dim, flow=flow, **settings)
     return VAE(enc, dec, latent_dim, **settings)
+
+
+def build_vae_variant(cls: type, input_shape: int | Sequence[int], vae_kwargs: dict, refused: Sequence[str] = (),
+                      **extra: Any) -> VAE:
+    """A ``cls`` (a :class:`VAE` subclass with a loss of its own) on what ``build_vae(input_shape, **vae_kwargs)``
+    builds: its networks, prior and settings, plus ``cls``'s own arguments ``extra``.
+
+    Args:
+        cls: The VAE subclass (e.g. :class:`~keras_ae.models.vae.beta_tcvae.BetaTCVAE`).
+        input_shape: Shape of one example.
+        vae_kwargs: :func:`build_vae` arguments.
+        refused: ``build_vae`` arguments ``cls`` does not take (e.g. ``"objective"``), refused by name.
+        **extra: ``cls``'s own arguments.
+
+    Returns:
+        The ``cls`` model.
+
+    Example:
+        >>> build_vae_variant(VAE, (8, 8, 1), dict(latent_dim=2, hidden=(8,), beta=4.0)).beta
+        4.0
+    """
+    for key in refused:
+        if key in vae_kwargs:
+            raise InputValidationError(f"{cls.__name__} takes no {key}= (got {short_repr(vae_kwargs[key])}).")
+    vae = build_vae(input_shape, **vae_kwargs)
+    prior = vae.prior_layer if vae.prior_layer is not None else vae._fixed_prior
+    return cls(vae.encoder, vae.decoder, vae.latent_dim, likelihood=vae.likelihood, beta=vae.beta,
+               prior=STANDARD_NORMAL if prior is None else prior, dynamic_binarization=vae.dynamic_binarization,
+               min_scale=vae.min_scale, max_scale=vae.max_scale, seed=vae.seed, kl_warmup_steps=vae.kl_warmup_steps,
+               num_classes=vae.num_classes, name=vae.name, **extra)

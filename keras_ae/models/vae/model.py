@@ -211,6 +211,8 @@ class VAE(VAEConditioning, VAEInference, VAESampling, VAEDecoding, VAELikelihood
         if prior is None or (isinstance(prior, str) and prior == STANDARD_NORMAL):
             return
         if isinstance(prior, keras.layers.Layer) and callable(getattr(prior, "distribution", None)):
+            if callable(getattr(prior, "attach", None)):  # a prior made of the posterior (VampPrior)
+                self._attach_posterior(prior)
             self.prior_layer = prior
             dist = prior.distribution()
         elif isinstance(prior, tfd.Distribution):
@@ -223,6 +225,16 @@ class VAE(VAEConditioning, VAEInference, VAESampling, VAEDecoding, VAELikelihood
         if tuple(dist.event_shape) != (self.latent_dim,):
             raise InputValidationError(
                 f"The prior has event shape {tuple(dist.event_shape)}, expected ({self.latent_dim},).")
+
+    def _attach_posterior(self, prior) -> None:
+        """Gives a prior made of q(z|x) the posterior's parameters at its pseudo-inputs (encoder in inference mode)."""
+        if self.conditional or type(self).posterior is not VAE.posterior:
+            raise InputValidationError(f"A {type(prior).__name__} mixes diagonal Gaussian posteriors q(z|u) of an "
+                                       "unconditional VAE: use it without num_classes and without a posterior flow.")
+        if tuple(getattr(prior, "example_shape", self.example_shape)) != self.example_shape:
+            raise InputValidationError(f"The prior's pseudo-inputs have shape {tuple(prior.example_shape)}, the "
+                                       f"encoder takes {self.example_shape}.")
+        prior.attach(lambda u: self._loc_scale(tf.cast(self.encoder(u, training=False), tf.float32)))
 
     # -- configuration ---------------------------------------------------------------
     def get_config(self) -> dict:
