@@ -103,8 +103,8 @@ def test_the_decoder_and_the_encoder_depend_on_the_label():
     np.testing.assert_allclose(stacked[1, 2], vae.decoder_output(z[2:3], labels=[2]).numpy()[0], atol=1e-6)
 
 
-@pytest.mark.parametrize("options", [pytest.param(dict(encoder="conv", filters=(8,)), marks=pytest.mark.slow),
-                                     dict(hidden=(16,)),
+@pytest.mark.slow  # seconds: fits or converts; the full suite runs it
+@pytest.mark.parametrize("options", [dict(encoder="conv", filters=(8,)), dict(hidden=(16,)),
                                      dict(encoder=None)])
 def test_dense_conv_and_custom_networks_take_labels(options):
     if options.get("encoder", "") is None:
@@ -157,6 +157,7 @@ def _assert_same(before, model):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow  # seconds: fits or converts; the full suite runs it
 def test_label_errors_are_clear_and_leave_the_model_unchanged():
     vae = tiny_cvae()
     vae.compile()

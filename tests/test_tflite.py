@@ -107,6 +107,7 @@ def test_float16_and_dynamic_files_are_smaller_than_float32(dense_exports):
     assert size["float16"] < 0.9 * size[None] and size["dynamic"] < size["float16"], size
 
 
+@pytest.mark.slow  # seconds: fits or converts; the full suite runs it
 def test_every_savedmodel_signature_converts_under_its_name_uint8_twins_too(dense, dense_exports, digits):
     path = dense_exports(None)
     meta = read_metadata(path)  # the metadata asset of a SavedModel, read the same way

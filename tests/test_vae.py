@@ -225,6 +225,7 @@ def test_posterior_scale_is_clamped_so_exploding_encoders_give_finite_losses(dig
         assert all(np.isfinite(float(v)) for v in terms.values())
 
 
+@pytest.mark.slow  # seconds: fits or converts; the full suite runs it
 def test_mixture_prior_uses_monte_carlo_kl_and_trains(digits):
     (x_train, _), _ = digits
     vae = small_vae(latent_dim=2, prior=GaussianMixturePrior(2, num_components=5), dynamic_binarization=True)
