@@ -70,6 +70,8 @@ def parse_args(argv=None):
     parser.add_argument("--prior", choices=("standard_normal", "vamp"), default="standard_normal",
                         help="p(z): N(0, I), or the VampPrior (a mixture of the posteriors of learned pseudo-inputs)")
     parser.add_argument("--num-pseudo-inputs", type=int, default=500, help="pseudo-inputs of --prior vamp")
+    parser.add_argument("--vamp-init", choices=("data", "noise"), default="data",
+                        help="where the pseudo-inputs start: random training images, or noise around grey")
     parser.add_argument("--objective", choices=("elbo", "iwae"), default="elbo", help="training objective")
     parser.add_argument("--kl-warmup-epochs", type=float, default=0.0,
                         help="epochs over which the KL weight rises linearly to 1 (KL annealing; ELBO only)")
@@ -209,7 +211,8 @@ def main(argv=None):
                         flow_context_dim=args.flow_context_dim, objective=args.objective,
                         k=args.iwae_train_k if iwae else 1,
                         kl_warmup_steps=warmup_steps(args.kl_warmup_epochs, len(x_train), args.batch_size),
-                        prior=args.prior, num_pseudo_inputs=args.num_pseudo_inputs if vamp else None)
+                        prior=args.prior, num_pseudo_inputs=args.num_pseudo_inputs if vamp else None,
+                        pseudo_inputs=x_train if vamp and args.vamp_init == "data" else None)
         seconds, logs = train(vae, x_train, args.epochs, args, x_test, y_test)
         vae.save(out / f"{name}.keras")  # saved before the (long) evaluation
     rows = evaluate(vae, x_test, args)

@@ -108,6 +108,25 @@ def test_vamp_prior_arguments_are_checked():
         _vamp_vae(posterior_flow="iaf")
     with pytest.raises(InputValidationError, match="pseudo-inputs have shape"):
         build_vae((8, 8, 1), latent_dim=2, hidden=(8,), prior=VampPrior(3, (4, 4, 1)))
+    with pytest.raises(InputValidationError, match="pseudo_inputs must be training examples"):
+        _vamp_vae(pseudo_inputs=np.zeros((4, 4, 4, 1), np.float32))
+    with pytest.raises(InputValidationError, match="NaN"):
+        _vamp_vae(pseudo_inputs=np.full((4, 8, 8, 1), np.nan, np.float32))
+    with pytest.raises(InputValidationError, match="pseudo_inputs sets the pseudo-inputs of prior='vamp'"):
+        build_vae((8, 8, 1), latent_dim=2, hidden=(8,), pseudo_inputs=np.zeros((4, 8, 8, 1), np.float32))
+
+
+def test_vamp_pseudo_inputs_start_at_distinct_training_examples_drawn_with_the_seed(digits):
+    (x_train, _), _ = digits
+    vae = _vamp_vae(num_pseudo_inputs=6, pseudo_inputs=x_train)
+    start = vae.prior_layer.pseudo_inputs.numpy()
+    flat = x_train.reshape(len(x_train), -1)
+    rows = [int(np.flatnonzero((flat == u.reshape(-1)).all(axis=1))[0]) for u in start]
+    assert len(set(rows)) == 6  # six different training images, each exactly
+    np.testing.assert_array_equal(_vamp_vae(num_pseudo_inputs=6, pseudo_inputs=x_train).prior_layer.pseudo_inputs,
+                                  start)  # the same draw for the same seed
+    few = _vamp_vae(num_pseudo_inputs=6, pseudo_inputs=x_train[:2]).prior_layer.pseudo_inputs.numpy()
+    assert all(any(np.array_equal(u, x) for x in x_train[:2]) for u in few)  # fewer examples than K: repeated
     with pytest.raises(InputValidationError, match="no posterior yet"):
         VampPrior(3, (2,)).distribution()
     with pytest.raises(InputValidationError, match="value_range"):
