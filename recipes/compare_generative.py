@@ -5,12 +5,14 @@ mnist10k test images, binarized once with seed 0 as in the VAE and PixelCNN reci
 
 * **data**: what the likelihood is of. Binary models (VAEs, VQ-VAE, PixelCNN, PixelRNN)
   score the binarized test images in nats; RealNVP and the diffusion model score the
-  8-bit test images, dequantized, best read in bits/dim. The two are never comparable;
+  8-bit test images, dequantized, best read in bits/dim. The two are never comparable.
+  The GAN and the latent samplers have no likelihood ("grey, no likelihood");
 * **NLL** in nats per image and bits/dim: exact for PixelCNN / PixelRNN and RealNVP, the
-  IWAE bound L_k (k=5000, Burda et al. 2016) for VAEs (read from the VAE recipe's
-  results.json unless ``--recompute-iwae``), the bound log p(x|z_q(x)) + log p(z_q(x)) for
-  the VQ-VAE, the variational bound (Ho et al. 2020, Eq. 5) for the diffusion model (read
-  from its recipe's results.json), "n/a" for the GAN, which has no likelihood;
+  IWAE bound L_k (k=5000, Burda et al. 2016) for VAEs, the VampPrior VAE included (read
+  from the VAE recipe's results.json unless ``--recompute-iwae``), the bound
+  log p(x|z_q(x)) + log p(z_q(x)) for the VQ-VAE, the variational bound (Ho et al. 2020,
+  Eq. 5) for the diffusion model (read from its recipe's results.json), "n/a" for the GAN
+  and the latent samplers;
 * **Frechet classifier distance** (FCD) and **mode coverage** (class histogram of the
   samples under a classifier trained on the training labels) of ``--n-samples`` samples,
   next to the real-data floor (training vs test images in the same space: binary draws
@@ -22,12 +24,19 @@ mnist10k test images, binarized once with seed 0 as in the VAE and PixelCNN reci
 * **training time** (from each recipe's results.json; other jobs shared the CPU, see
   there) and **sampling time** of the samples scored here.
 
-Missing models stop the recipe with the command that makes them.
+The latent samplers are the files ``recipes/latent_samplers.py`` saves: a dense AE and an RAE
+decoding draws of a Gaussian mixture fitted to their training codes, a VAE decoding draws of
+its aggregate posterior (Bernoulli means), and a WAE-MMD decoding its prior N(0, I); their
+training time is the auto-encoder's training plus the density's fit.
+
+Missing models stop the recipe with the command that makes them; the models marked optional
+(every one but the dense VAE, the DCGAN, PixelCNN and PixelRNN) are left out with a note.
 
 Usage:
     python recipes/compare_generative.py                       # all models at their default paths (~10 min)
     python recipes/compare_generative.py --pixelrnn-samples 2000 --skip conv_vae
     python recipes/compare_generative.py --gan-model runs/gan/wasserstein_gp/dcgan.keras
+    python recipes/compare_generative.py --wae-model runs/latent_samplers/wae.keras --skip ae_gmm rae_gmm
 """
 
 from __future__ import annotations
@@ -47,9 +56,11 @@ import keras
 import numpy as np
 
 import keras_ae.models.gan  # noqa: F401  (registers the classes the saved models need)
+import keras_ae.models.latent_sampler  # noqa: F401
 import keras_ae.models.pixelcnn  # noqa: F401
 import keras_ae.models.pixelrnn  # noqa: F401
 import keras_ae.models.vae  # noqa: F401
+import keras_ae.models.wae  # noqa: F401
 from keras_ae.data import binarize
 from keras_ae.evaluation.likelihood import bits_per_dim
 from keras_ae.evaluation.parzen import UNRELIABLE, ParzenWarning, parzen_evaluation
@@ -64,7 +75,7 @@ class Entry(NamedTuple):
 
     key: str
     label: str
-    family: str  # "vae", "gan", "autoregressive", "vqvae", "flow" or "diffusion"
+    family: str  # "vae", "gan", "sampler", "autoregressive", "vqvae", "flow" or "diffusion"
     path: str
     recipe: str
     optional: bool = False  # skipped (with a note) instead of an error when missing
@@ -82,12 +93,17 @@ def parse_args(argv=None):
                         help="VAE with an IAF posterior (recipes/vae.py --posterior-flow iaf); included when it exists")
     parser.add_argument("--vae-iwae-model", default="runs/vae_iwae/vae_dense_iwae.keras",
                         help="IWAE-trained VAE (recipes/vae.py --objective iwae); included when it exists")
+    parser.add_argument("--vae-vamp-model", default="runs/vae_vamp_data/vae_dense_vamp.keras",
+                        help="VAE with a VampPrior (recipes/vae.py --prior vamp); included when it exists")
     parser.add_argument("--vqvae-model", default="runs/vqvae/vqvae.keras",
                         help="VQ-VAE with its PixelCNN prior (recipes/vqvae.py); included when it exists")
     parser.add_argument("--flow-model", default="runs/flow/realnvp.keras",
                         help="RealNVP (recipes/flow.py); included when it exists")
     parser.add_argument("--diffusion-model", default="runs/diffusion/diffusion.keras",
                         help="diffusion model (recipes/diffusion.py); included when it exists")
+    for key, label in SAMPLERS.items():
+        parser.add_argument(f"--{key.replace('_', '-')}-model", default=f"runs/latent_samplers/{key}.keras",
+                            help=f"{label} (recipes/latent_samplers.py); included when it exists")
     for key, label in CONDITIONAL.items():  # class-conditional rows: sampled with labels cycling 0..K-1
         parser.add_argument(f"--{key.replace('_', '-')}-model", default=f"runs/conditional/{key.split('_')[0]}.keras",
                             help=f"{label} (recipes/conditional.py); included when it exists")
@@ -119,12 +135,16 @@ def parse_args(argv=None):
 # The class-conditional models of recipes/conditional.py (key: its file name before "_").
 CONDITIONAL = {"cvae_conditional": "conditional VAE", "pixelcnn_conditional": "conditional PixelCNN",
                "vqvae_conditional": "VQ-VAE + conditional prior", "diffusion_conditional": "diffusion, guided"}
-KEYS = ("vae", "conv_vae", "vae_iaf", "vae_iwae", "vqvae", "gan", "pixelcnn", "pixelrnn", "flow", "diffusion",
-        *CONDITIONAL)
+# The samplers of recipes/latent_samplers.py (key: its file name): an auto-encoder's decoder on codes
+# drawn from a density, ``sample(n, seed=)`` giving [0, 1] images; none has a likelihood.
+SAMPLERS = {"ae_gmm": "AE + GMM on its codes", "rae_gmm": "RAE + GMM on its codes",
+            "vae_aggregate": "VAE + aggregate posterior (Bernoulli means)", "wae": "WAE-MMD, prior N(0, I)"}
+KEYS = ("vae", "conv_vae", "vae_iaf", "vae_iwae", "vae_vamp", "vqvae", "gan", *SAMPLERS, "pixelcnn", "pixelrnn",
+        "flow", "diffusion", *CONDITIONAL)
 
 # What each family's likelihood is of (the table's "data" column).
 BINARIZED, GREY, EIGHT_BIT = "binarized (seed 0)", "grey, no likelihood", "8-bit, dequantized"
-DATA = {"vae": BINARIZED, "vqvae": BINARIZED, "autoregressive": BINARIZED, "gan": GREY,
+DATA = {"vae": BINARIZED, "vqvae": BINARIZED, "autoregressive": BINARIZED, "gan": GREY, "sampler": GREY,
         "flow": EIGHT_BIT, "diffusion": EIGHT_BIT}
 
 
@@ -138,9 +158,15 @@ def model_entries(args) -> list[Entry]:
               "python recipes/vae.py --posterior-flow iaf --manifold-epochs 0 --out runs/vae_iaf", optional=True),
         Entry("vae_iwae", "VAE, IWAE-trained", "vae", args.vae_iwae_model,
               "python recipes/vae.py --objective iwae --manifold-epochs 0 --out runs/vae_iwae", optional=True),
+        Entry("vae_vamp", "VAE + VampPrior", "vae", args.vae_vamp_model,
+              "python recipes/vae.py --prior vamp --kl-warmup-epochs 100 --manifold-epochs 0 --out runs/vae_vamp_data",
+              optional=True),
         Entry("vqvae", "VQ-VAE + PixelCNN prior", "vqvae", args.vqvae_model, "python recipes/vqvae.py",
               optional=True),
         Entry("gan", "DCGAN", "gan", args.gan_model, "python recipes/gan.py"),
+        *(Entry(key, label, "sampler", getattr(args, f"{key}_model"),
+                "python recipes/latent_samplers.py --vae-model runs/vae/vae_dense.keras", optional=True)
+          for key, label in SAMPLERS.items()),
         Entry("pixelcnn", "PixelCNN", "autoregressive", args.pixelcnn_model, "python recipes/pixelcnn.py"),
         Entry("pixelrnn", "PixelRNN", "autoregressive", args.pixelrnn_model, "python recipes/pixelcnn.py"),
         Entry("flow", "RealNVP", "flow", args.flow_model, "python recipes/flow.py", optional=True),
@@ -186,6 +212,8 @@ def training_seconds(entry: Entry, recorded: dict) -> float | None:
         return results.get("families", {}).get(entry.key.split("_")[0], {}).get("train_seconds")
     if entry.family == "vae":
         return results.get("train_seconds")
+    if entry.family == "sampler":  # recipes/latent_samplers.py: the auto-encoder's training + the density's fit
+        return results.get("saved", {}).get(Path(entry.path).name, {}).get("train_seconds")
     if entry.family == "gan":
         minutes = results.get("train_minutes")
         return None if minutes is None else 60.0 * minutes
@@ -245,7 +273,7 @@ def diffusion_nll(entry: Entry, model, x_test: np.ndarray, recorded: dict, args,
 
 def model_nll(entry: Entry, model, x_test: np.ndarray, x_test_bin: np.ndarray, recorded: dict, args,
               y_test: np.ndarray | None = None) -> dict | None:
-    """NLL (nats per image) of one model on its data (see ``DATA``), or None for the GAN.
+    """NLL (nats per image) of one model on its data (see ``DATA``), or None for the GAN and the samplers.
 
     ``x_test`` are the 8-bit test images (for RealNVP and diffusion), ``x_test_bin`` the
     binarized ones (for the binary models); a class-conditional model scores -log p(x | y)
@@ -282,6 +310,9 @@ def draw_samples(entry: Entry, model, n: int, args) -> tuple[dict[str, np.ndarra
         images["grey"] = np.clip(model.sample(n, seed=args.seed, **given), 0.0, 1.0)
     elif entry.family == "gan":
         images = {"grey": model.sample(n, seed=args.seed, unit_range=True, verbose=1)}
+        seconds = time.perf_counter() - start
+    elif entry.family == "sampler":  # codes from a prior or a fitted density, decoded to [0, 1] images
+        images = {"grey": model.sample(n, seed=args.seed)}
         seconds = time.perf_counter() - start
     elif entry.family == "vqvae":  # prior code maps, decoded to Bernoulli means; draws x ~ p(x|z_q) from them
         means = model.sample(n, seed=args.seed, batch_size=args.sample_batch, verbose=1, **given)
@@ -432,6 +463,10 @@ def main(argv=None) -> dict:
         "Training times come from each recipe's results.json; other jobs shared the 2 CPU cores, so they are "
         "indicative.",
     ]
+    if any(entry.family == "sampler" for entry in entries):
+        notes.append("Latent samplers (recipes/latent_samplers.py): an auto-encoder's decoder on codes drawn from a "
+                     "density fitted to its training codes, or from the WAE's prior; no likelihood. Their training "
+                     "time is the auto-encoder's training plus the density's fit.")
     for entry in entries:  # VAEs scored on a subset: put the exact NLLs on the same images
         nll = results["models"][entry.key]["nll"]
         if entry.family == "vae" and nll["images"] < len(x_test_bin):

@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 
 from keras_ae.data import binarize
+from keras_ae.evaluation import SampleQuality, dataset_classifier
+from keras_ae.models import build_dense_ae, build_wae
 from keras_ae.models.gan import build_dcgan
+from keras_ae.models.latent_sampler import fit_latent_sampler
 from keras_ae.models.pixelcnn import build_pixelcnn
 from keras_ae.models.pixelrnn import build_pixelrnn
 from keras_ae.models.diffusion import build_diffusion
@@ -106,6 +109,9 @@ def paths(saved: dict) -> list[str]:
             "--pixelrnn-model", saved["pixelrnn"], "--conv-vae-model", str(saved["root"] / "absent.keras"),
             "--vae-iaf-model", str(saved["root"] / "absent.keras"),
             "--vae-iwae-model", str(saved["root"] / "absent.keras"),
+            "--vae-vamp-model", str(saved["root"] / "absent.keras"),
+            *[arg for key in ("ae_gmm", "rae_gmm", "vae_aggregate", "wae")
+              for arg in (f"--{key.replace('_', '-')}-model", str(saved["root"] / "absent.keras"))],
             "--vqvae-model", saved["vqvae"], "--flow-model", saved["flow"], "--diffusion-model", saved["diffusion"],
             "--cvae-conditional-model", str(saved["root"] / "conditional" / "cvae.keras"),
             "--pixelcnn-conditional-model", str(saved["root"] / "conditional" / "pixelcnn.keras"),
@@ -181,3 +187,66 @@ def test_missing_model_names_the_recipe_to_run(tmp_path):
         recipe.main(["--dataset", "digits", "--out", str(tmp_path), "--vae-model", str(tmp_path / "none.keras"),
                      "--gan-model", str(tmp_path / "none.keras"), "--pixelcnn-model", str(tmp_path / "none.keras"),
                      "--skip", "vae", "pixelrnn"])
+
+
+@pytest.fixture(scope="module")
+def latent_models(tmp_path_factory, digits):
+    """A VampPrior VAE and the three kinds of latent sampler, tiny, saved as recipes/vae.py and
+    recipes/latent_samplers.py save them."""
+    keras.utils.set_random_seed(0)
+    root = tmp_path_factory.mktemp("latent_runs")
+    x_train = digits[0][0][:256]
+    shape = x_train.shape[1:]
+    vamp = build_vae(shape, latent_dim=2, hidden=(16,), prior="vamp", num_pseudo_inputs=4, pseudo_inputs=x_train,
+                     dynamic_binarization=True, seed=0)
+    ae = build_dense_ae(shape, hidden=(16,), code_dim=2)
+    wae = build_wae(shape, hidden=(16,), code_dim=2, seed=0)
+    for model in (vamp, ae, wae):
+        model.compile()
+        model.fit(x_train, epochs=1, batch_size=128, verbose=0)
+    iwae_row = {"bound": "IWAE L_k", "k": 5000, "test images": 359, "NLL (nats)": 30.25, "+/- (sem)": 0.3}
+    samplers = {"ae_gmm": fit_latent_sampler(ae, x_train, kind="gmm", n_components=3, seed=0),
+                "vae_aggregate": fit_latent_sampler(vamp, x_train, kind="aggregate", seed=0), "wae": wae}
+    folder = root / "latent_samplers"
+    # recipes/latent_samplers.py's record: None when the VAE it loaded had no recorded training time.
+    saved = {"ae_gmm.keras": {"train_seconds": 3.0}, "vae_aggregate.keras": {"train_seconds": None},
+             "wae.keras": {"train_seconds": 4.0}}
+    for key, model in samplers.items():
+        save_with_results(model, folder, f"{key}.keras", {"saved": saved})
+    return {"vae_vamp": save_with_results(vamp, root / "vae_vamp", "vae_dense_vamp.keras", {"train_seconds": 8.0},
+                                          [iwae_row]),
+            **{key: str(folder / f"{key}.keras") for key in samplers}, "rae_gmm": str(folder / "rae_gmm.keras"),
+            "wae_model": wae}
+
+
+@pytest.mark.slow
+def test_vampprior_and_latent_sampler_rows(latent_models, digits, tmp_path):
+    recipe = load_recipe()
+    out, cache = tmp_path / "compare", tmp_path / "cache"
+    given = ("vae_vamp", "ae_gmm", "rae_gmm", "vae_aggregate", "wae")  # rae_gmm: no file, left out with a note
+    results = recipe.main(["--dataset", "digits", "--n-samples", "60", "--out", str(out), "--cache-dir", str(cache),
+                           "--skip", *[key for key in recipe.KEYS if key not in given],
+                           *[arg for key in given for arg in (f"--{key.replace('_', '-')}-model", latent_models[key])]])
+    rows = {row["model"]: row for row in json.loads((out / "results.json").read_text())["rows"]}
+    samplers = ["AE + GMM on its codes", "VAE + aggregate posterior (Bernoulli means)", "WAE-MMD, prior N(0, I)"]
+    assert list(rows) == ["VAE + VampPrior", "VAE + VampPrior, Bernoulli means", *samplers]
+    # The VampPrior VAE is a VAE row: its IWAE bound read from its recipe's results, binary draws.
+    vamp = rows["VAE + VampPrior"]
+    assert vamp["NLL (nats)"] == "30.25 ± 0.30" and vamp["sample space"] == "binary"
+    assert vamp["bits/dim"] == pytest.approx(30.25 / (64 * np.log(2)), abs=1e-4)
+    # The samplers have no likelihood; their grey samples are held against grey images.
+    for name in samplers:
+        assert rows[name]["data"] == "grey, no likelihood" and rows[name]["sample space"] == "grey"
+        assert rows[name]["NLL (nats)"] == rows[name]["bits/dim"] == "n/a"
+        assert rows[name]["FCD real"] == rows["VAE + VampPrior, Bernoulli means"]["FCD real"]
+    assert all(np.isfinite(row["FCD"]) and row["FCD"] > row["FCD real"] >= 0 for row in rows.values())
+    assert [rows[name]["train time (s)"] for name in ("VAE + VampPrior", *samplers)] == [8, 3, "n/a", 4]
+    # A sampler row scores model.sample(n, seed=--seed): the WAE's 60 prior samples under the same judge.
+    (x_train, y_train), (x_test, y_test) = digits
+    judge = dataset_classifier(x_train, y_train, dataset=f"digits{len(x_train)}", x_test=x_test, y_test=y_test,
+                               cache_dir=cache, seed=0)
+    fcd = SampleQuality(judge, x_test, x_train, verbose=0).evaluate(latent_models["wae_model"].sample(60, seed=0))
+    assert results["models"]["wae"]["grey"]["fcd"] == pytest.approx(fcd["frechet_distance"], rel=1e-5)
+    markdown = (out / "results.md").read_text()
+    assert "RAE + GMM on its codes: no saved model" in markdown
+    assert "Latent samplers (recipes/latent_samplers.py)" in markdown

@@ -190,6 +190,31 @@ def test_export_sample_signature_draws_the_python_samples(gmm_sampler, tmp_path)
     assert empty["images"].shape == (0, 8, 8, 1) and empty["codes"].shape == (0, 3)
 
 
+def test_a_dataset_gives_the_sampler_of_its_examples_as_an_array(autoencoder, vae, x_train, tmp_path):
+    from_array = fit_latent_sampler(autoencoder, x_train, kind="gmm", n_components=4, seed=0)
+    labelled = tf.data.Dataset.from_tensor_slices((x_train, np.zeros(len(x_train), np.int64))).batch(64)
+    from_dataset = fit_latent_sampler(autoencoder, labelled, kind="gmm", n_components=4, seed=0)
+    np.testing.assert_allclose(from_dataset.sample(6, seed=3), from_array.sample(6, seed=3), atol=1e-6)
+    aggregate = fit_latent_sampler(vae, tf.data.Dataset.from_tensor_slices(x_train), kind="aggregate",
+                                   max_codes=50, seed=0)
+    expected = fit_latent_sampler(vae, x_train, kind="aggregate", max_codes=50, seed=0)
+    np.testing.assert_array_equal(aggregate.density.means.numpy(), expected.density.means.numpy())
+    bad = x_train[:20].copy()
+    bad[7, 1, 1, 0] = 2.0
+    with pytest.raises(InputValidationError, match=r"batch 1\): `x` holds values outside \[0, 1\]"):
+        fit_latent_sampler(autoencoder, tf.data.Dataset.from_tensor_slices(bad).batch(8))
+    with pytest.raises(InputValidationError, match="empty dataset"):
+        fit_latent_sampler(autoencoder, tf.data.Dataset.from_tensor_slices(x_train[:0]))
+    with pytest.raises(InputValidationError, match="repeated forever"):
+        import keras_ae.models.latent_sampler.fitting as fitting
+
+        limit, fitting.MAX_STREAMED_EXAMPLES = fitting.MAX_STREAMED_EXAMPLES, 500
+        try:
+            fit_latent_sampler(autoencoder, tf.data.Dataset.from_tensor_slices(x_train).repeat())
+        finally:
+            fitting.MAX_STREAMED_EXAMPLES = limit
+
+
 def test_bad_arguments_are_refused_before_any_work_and_leave_the_model_unchanged(autoencoder, vae, x_train):
     before = [w.copy() for w in autoencoder.get_weights()]
     cases = [

@@ -163,12 +163,41 @@ def test_latent_samplers_score_every_sampler_and_mixtures_beat_the_vae_prior(rec
     results = _results(out)
     fcd = {row["sampler"]: row["FCD"] for row in results["rows"]}
     assert set(fcd) == {"VAE, prior N(0, I)", "VAE, aggregate posterior", "VAE, GMM on posterior means",
-                        "AE, one Gaussian", "AE, GMM-10", "RAE, one Gaussian", "RAE, GMM-10"}
+                        "AE, one Gaussian", "AE, GMM-10", "RAE, one Gaussian", "RAE, GMM-10", "WAE, prior N(0, I)"}
     assert all(np.isfinite(v) and v > 0 for v in fcd.values())
     # Measured on digits (5 epochs, 300 samples): AE / RAE with a GMM 1.13 / 1.42, the VAE's prior 14.64.
     assert fcd["AE, GMM-10"] < fcd["VAE, prior N(0, I)"] and fcd["RAE, GMM-10"] < fcd["VAE, prior N(0, I)"]
-    assert set(results["test_mse"]) == {"ae", "rae"}
+    assert set(results["test_mse"]) == {"ae", "rae", "wae"}
     _assert_png(out / "samples.png")
+
+
+@pytest.mark.slow
+def test_latent_samplers_saves_each_fitted_sampler_with_its_training_time(recipe_runs):
+    import keras
+
+    from keras_ae.data import load_dataset
+    from keras_ae.models.latent_sampler import LatentSampler, fit_latent_sampler
+
+    out = recipe_runs["latent_samplers"]
+    results = _results(out)
+    saved, seconds = results["saved"], results["train_seconds"]
+    assert set(saved) == {"ae_gaussian.keras", "ae_gmm.keras", "rae_gaussian.keras", "rae_gmm.keras",
+                          "vae_aggregate.keras", "vae_gmm.keras", "wae.keras"}
+    assert set(seconds) == {"ae", "rae", "wae", "vae"} and all(s > 0 for s in seconds.values())
+    # Each file's time is its auto-encoder's training plus the density's fit (none for the WAE's prior).
+    for file, owner in (("ae_gmm.keras", "ae"), ("rae_gmm.keras", "rae"), ("vae_aggregate.keras", "vae")):
+        assert saved[file]["train_seconds"] == pytest.approx(seconds[owner] + saved[file]["fit_seconds"], abs=0.11)
+    assert saved["wae.keras"] == {"sampler": "WAE, prior N(0, I)", "train_seconds": seconds["wae"], "fit_seconds": 0}
+    # The saved AE + GMM is the fitted sampler: refitting the mixture on its auto-encoder's codes of the
+    # training digits with the recipe's seed gives its means again.
+    sampler = keras.saving.load_model(out / "ae_gmm.keras")
+    assert isinstance(sampler, LatentSampler) and sampler.density.num_components == 10
+    (x_train, _), _ = load_dataset("digits")
+    refit = fit_latent_sampler(sampler.autoencoder, x_train, kind="gmm", n_components=10, seed=0)
+    np.testing.assert_allclose(sampler.density.means.numpy(), refit.density.means.numpy(), atol=1e-4)
+    for file in ("vae_aggregate.keras", "wae.keras"):
+        images = keras.saving.load_model(out / file).sample(4, seed=0)
+        assert images.shape == (4, 8, 8, 1) and 0 <= images.min() and images.max() <= 1
 
 
 @pytest.mark.slow

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import Any, Iterator
 
 import keras
@@ -36,6 +35,7 @@ import tensorflow_probability as tfp
 
 from keras_ae.errors import InputValidationError
 from keras_ae.random import stateless_pair
+from keras_ae.training.callbacks.periodic import PeriodicSummaries
 from keras_ae.validation import (check_array, check_class_labels, check_float, check_int, check_seed, check_verbose,
                                  short_repr)
 
@@ -416,7 +416,7 @@ def collapse_report(model: Any, x: Any, threshold: float = BURDA_THRESHOLD, labe
 
 
 # -- TensorBoard ------------------------------------------------------------------------------
-class PosteriorCollapseSummaries(keras.callbacks.Callback):
+class PosteriorCollapseSummaries(PeriodicSummaries):
     """Writes the collapse diagnostics of a fixed held-out batch every ``every`` epochs (and after the last).
 
     Into ``<log_dir>/posterior_collapse`` (a TensorBoard run next to Keras' ``train`` and
@@ -459,19 +459,15 @@ class PosteriorCollapseSummaries(keras.callbacks.Callback):
 
     def __init__(self, log_dir: str | os.PathLike, x: Any, labels: Any = None, every: int = 1,
                  threshold: float = BURDA_THRESHOLD, num_samples: int = 10, seed: int = 0):
-        super().__init__()
-        self.log_dir = Path(log_dir)
+        super().__init__(log_dir, SUMMARIES_RUN, every)
         self.x = check_array(x, "x")
         if len(self.x) < 2:
             raise InputValidationError(f"PosteriorCollapseSummaries needs at least 2 examples, got {len(self.x)}.")
         self.labels = labels
-        self.every = check_int(every, "every", minimum=1)
         self.threshold = check_float(threshold, "threshold", minimum=0.0)
         self.num_samples = check_int(num_samples, "num_samples", minimum=1)
         self.seed = check_int(seed, "seed")
         self.reports: list[tuple[int, dict]] = []
-        self._writer = None
-        self._epoch: int | None = None
 
     def set_model(self, model):
         check_vae(model)
@@ -481,27 +477,16 @@ class PosteriorCollapseSummaries(keras.callbacks.Callback):
         """Computes and writes the diagnostics for ``epoch``; returns the :func:`collapse_report`."""
         report = collapse_report(self.model, self.x, self.threshold, labels=self.labels,
                                  num_samples=self.num_samples, seed=self.seed)
-        if self._writer is None:
-            self._writer = tf.summary.create_file_writer(str(self.log_dir / SUMMARIES_RUN))
-        with self._writer.as_default():
+        with self.summary_writer().as_default():
             tf.summary.scalar("active_units", report["active_units"], step=epoch)
             tf.summary.scalar("kl", report["kl"], step=epoch)
             tf.summary.scalar("kl_max_dim", float(np.max(report["kl_per_dim"])), step=epoch)
             tf.summary.scalar("kl_min_dim", float(np.min(report["kl_per_dim"])), step=epoch)
             tf.summary.scalar("mutual_information", report["mutual_information"], step=epoch)
             tf.summary.histogram("kl_per_dimension", report["kl_per_dim"], step=epoch)
-        self._writer.flush()
+        self.flush()
         self.reports.append((epoch, report))
         return report
 
-    def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every == 0:
-            self.write(epoch)
-        self._epoch = epoch
-
-    def on_train_end(self, logs=None):
-        if self._epoch is not None and (not self.reports or self.reports[-1][0] != self._epoch):
-            self.write(self._epoch)
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+    def act(self, epoch: int) -> None:
+        self.write(epoch)

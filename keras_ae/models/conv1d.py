@@ -72,6 +72,16 @@ def _decoder_parameter_count(channels: int, filters: Sequence[int], kernel_size:
     return count + kernel_size * filters[-1] * channels + channels
 
 
+def _strided_stack(h, layer: type, prefix: str, filters: Sequence[int], kernel_size: int, strides: int,
+                   dropout: float):
+    """``layer`` (``Conv1D`` or ``Conv1DTranspose``) once per entry of ``filters``, ReLU, dropout between."""
+    for i, f in enumerate(filters):
+        if i and dropout:
+            h = keras.layers.Dropout(dropout, name=f"dropout_{i - 1}")(h)
+        h = layer(f, kernel_size, strides=strides, padding="same", activation="relu", name=f"{prefix}_{i}")(h)
+    return h
+
+
 def get_conv1d_encoder(
     input_shape: Sequence[int] = (48, 1),
     filters: Sequence[int] = (32, 16),
@@ -101,12 +111,7 @@ def get_conv1d_encoder(
         input_shape, filters, kernel_size, strides, dropout)
     check_parameter_budget(_encoder_parameter_count(shape[1], filters, kernel_size), "1-D convolutional encoder")
     inputs = keras.Input(shape=shape, name="inputs")
-    h = inputs
-    for i, f in enumerate(filters):
-        if i and dropout:
-            h = keras.layers.Dropout(dropout, name=f"dropout_{i - 1}")(h)
-        h = keras.layers.Conv1D(f, kernel_size, strides=strides, padding="same", activation="relu",
-                                name=f"conv_{i}")(h)
+    h = _strided_stack(inputs, keras.layers.Conv1D, "conv", filters, kernel_size, strides, dropout)
     return keras.Model(inputs, h, name=name)
 
 
@@ -145,12 +150,7 @@ def get_conv1d_decoder(
     check_parameter_budget(_decoder_parameter_count(channels, filters, kernel_size), "1-D convolutional decoder")
     code_length = _code_length(length, strides, len(filters))
     inputs = keras.Input(shape=(code_length, filters[0]), name="code")
-    h = inputs
-    for i, f in enumerate(filters):
-        if i and dropout:
-            h = keras.layers.Dropout(dropout, name=f"dropout_{i - 1}")(h)
-        h = keras.layers.Conv1DTranspose(f, kernel_size, strides=strides, padding="same", activation="relu",
-                                         name=f"deconv_{i}")(h)
+    h = _strided_stack(inputs, keras.layers.Conv1DTranspose, "deconv", filters, kernel_size, strides, dropout)
     extra = code_length * strides ** len(filters) - length
     if extra:  # lengths not divisible by strides ** len(filters)
         h = keras.layers.Cropping1D((0, extra), name="crop")(h)

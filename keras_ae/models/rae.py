@@ -32,7 +32,7 @@ import tensorflow as tf
 from keras_ae.jacobian import METHODS, JacobianPenalty
 from keras_ae.models.base import AutoEncoder
 from keras_ae.models.networks import mirrored_networks
-from keras_ae.models.common import as_shape, check_choice, check_int, output_activation_for
+from keras_ae.models.common import check_choice
 from keras_ae.registry import register_builder, register_family
 from keras_ae.validation import check_float, check_model_seed
 
@@ -159,18 +159,12 @@ def build_rae(
     """A regularized auto-encoder (RAE-GP by default; RAE-L2 or plain RAE with ``decoder_regularization``).
 
     Args:
-        input_shape: Shape of one example.
-        architecture: ``"dense"`` (``hidden``) or ``"conv"`` (stride-2 convolutions ``filters``,
-            then a dense code).
-        hidden: Dense encoder hidden widths; the decoder mirrors them.
-        filters: Convolution channels (``"conv"``); the decoder mirrors them.
-        code_dim: Code size.
+        input_shape, architecture, hidden, filters, code_dim, activation, loss: The encoder and its
+            mirrored decoder, as :func:`~keras_ae.models.networks.mirrored_networks` builds them.
         beta: Weight of the code penalty ``mean_i 0.5 ||z_i||^2``.
         decoder_regularization: ``"gp"`` (gradient penalty), ``"l2"`` (weight decay) or ``None``.
         lam: Weight of the decoder term; ``None``: 1e-3 for ``"gp"``, 1e-4 for ``"l2"`` (:data:`DEFAULT_LAMS`).
         jacobian: ``"auto"``, ``"exact"`` or ``"stochastic"``: how the gradient penalty is computed.
-        activation: Hidden activation.
-        loss: ``"bce"`` (sigmoid output, [0, 1] data) or ``"mse"``.
         seed: Seed of the gradient penalty's random projections.
         name: Model name.
 
@@ -190,16 +184,12 @@ def build_rae(
         ...
         keras_ae.errors.UnknownNameError: Unknown decoder_regularization 'spectral'; choose one of: gp, l2, None.
     """
-    architecture = check_choice(architecture, "architecture", ("dense", "conv"))
-    shape = as_shape(input_shape)
-    code_dim = check_int(code_dim, "code_dim", minimum=1)
     beta = check_float(beta, "beta", minimum=0.0)
     lam = check_float(lam, "lam", minimum=0.0, allow_none=True)
     decoder_regularization = check_choice(decoder_regularization, "decoder_regularization", DECODER_REGULARIZATIONS)
     check_choice(jacobian, "jacobian", tuple(m for m in METHODS if m != "closed_form"))
     seed = check_model_seed(seed)
-    encoder, decoder = mirrored_networks(shape, architecture, hidden, filters, code_dim, activation,
-                                         output_activation_for(loss, None))
+    encoder, decoder = mirrored_networks(input_shape, architecture, hidden, filters, code_dim, activation, loss)
     return RegularizedAutoEncoder(encoder, decoder, beta=beta, decoder_regularization=decoder_regularization, lam=lam,
                                   jacobian=jacobian, seed=seed, loss=loss, name=name)
 

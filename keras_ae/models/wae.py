@@ -30,7 +30,7 @@ from keras_ae.export.endpoints import MAX_SAMPLE_COUNT, ExportOptions, data_name
 from keras_ae.mmd import KERNELS, PAPER_SCALES, check_scales, get_kernel, mmd2_unbiased
 from keras_ae.models.base import AutoEncoder
 from keras_ae.models.networks import mirrored_networks
-from keras_ae.models.common import as_shape, check_choice, check_int, output_activation_for
+from keras_ae.models.common import check_choice, check_int
 from keras_ae.random import next_stateless_seed, stateless_pair
 from keras_ae.registry import register_builder, register_family
 from keras_ae.replicas import global_rows, nonempty_batch
@@ -216,17 +216,12 @@ def build_wae(
     """A WAE-MMD: a dense or convolutional auto-encoder whose codes are matched to ``N(0, I)``.
 
     Args:
-        input_shape: Shape of one example.
-        architecture: ``"dense"`` (``hidden``) or ``"conv"`` (stride-2 convolutions ``filters``,
-            then a dense code).
-        hidden: Dense encoder hidden widths; the decoder mirrors them.
-        filters: Convolution channels (``"conv"``); the decoder mirrors them.
+        input_shape, architecture, hidden, filters, activation, loss: The encoder and its mirrored
+            decoder, as :func:`~keras_ae.models.networks.mirrored_networks` builds them.
         code_dim: Code size (the prior's dimension; the paper uses 8 for MNIST).
         lam: Weight of the MMD penalty, >= 0 (the paper: 10 for MNIST; 0 is a plain auto-encoder).
         kernel: ``"imq"`` (default, the paper's), ``"rbf"`` or ``"polynomial"``.
         scales: Multipliers of the kernel constant ``2 * code_dim``, summed over.
-        activation: Hidden activation.
-        loss: ``"bce"`` (sigmoid output, [0, 1] data) or ``"mse"``.
         seed: Seed of the prior draws.
         name: Model name.
 
@@ -245,15 +240,11 @@ def build_wae(
         ...
         keras_ae.errors.InputValidationError: `lam` must be a finite number >= 0, got -1.0.
     """
-    architecture = check_choice(architecture, "architecture", ("dense", "conv"))
-    shape = as_shape(input_shape)
-    code_dim = check_int(code_dim, "code_dim", minimum=1)
     lam = check_float(lam, "lam", minimum=0.0)
     check_choice(kernel, "kernel", KERNELS)
     scales = check_scales(scales)
     seed = check_model_seed(seed)
-    encoder, decoder = mirrored_networks(shape, architecture, hidden, filters, code_dim, activation,
-                                         output_activation_for(loss, None))
+    encoder, decoder = mirrored_networks(input_shape, architecture, hidden, filters, code_dim, activation, loss)
     return WassersteinAutoEncoder(encoder, decoder, lam=lam, kernel=kernel, scales=scales, seed=seed, loss=loss,
                                   name=name)
 

@@ -11,13 +11,13 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-import keras
 import numpy as np
 
+from keras_ae.training.callbacks.periodic import PeriodicCallback
 from keras_ae.validation import check_int, check_seed
 
 
-class GANMonitor(keras.callbacks.Callback):
+class GANMonitor(PeriodicCallback):
     """Saves a grid of samples from fixed latent vectors every ``every`` epochs.
 
     The same ``z`` (drawn once from ``seed``) is used at every epoch, so successive grids
@@ -50,16 +50,14 @@ class GANMonitor(keras.callbacks.Callback):
 
     def __init__(self, out_dir: str | os.PathLike = "runs/gan/samples", n: int = 100, cols: int = 10, every: int = 1,
                  seed: int = 0, labels: Sequence[int] | None = None, use_ema: bool = True):
-        super().__init__()
+        super().__init__(every)
         self.out_dir = Path(out_dir)
         self.n = check_int(n, "n", minimum=1)
         self.cols = check_int(cols, "cols", minimum=1)
-        self.every = check_int(every, "every", minimum=1)
         self.seed = check_seed(seed)
         self.labels = None if labels is None else np.asarray(labels)
         self.use_ema = use_ema
         self.paths: list[Path] = []
-        self._last_saved = None
 
     def on_train_begin(self, logs=None):
         self.z = self.model.latents(self.n, self.seed)  # the latents of model.sample(n, seed=seed)
@@ -85,15 +83,7 @@ class GANMonitor(keras.callbacks.Callback):
         path = save_image_grid(np.clip(images, 0.0, 1.0), self.out_dir / f"epoch_{epoch:03d}.png", cols=self.cols,
                                title=f"{self.model.name}: epoch {epoch}")
         self.paths.append(path)
-        self._last_saved = epoch
         return path
 
-    def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every == 0:
-            self.save(epoch + 1)
-        self._epoch = epoch + 1
-
-    def on_train_end(self, logs=None):
-        last = getattr(self, "_epoch", None)
-        if last is not None and self._last_saved != last:
-            self.save(last)
+    def act(self, epoch: int) -> None:
+        self.save(epoch + 1)  # the files count epochs from 1

@@ -25,6 +25,7 @@ from keras_ae.errors import InputValidationError
 from keras_ae.models.latent_sampler.densities import COVARIANCES, GaussianMixtureDensity, MaskedAutoregressiveDensity
 from keras_ae.models.latent_sampler.model import KINDS, LatentSampler, code_shape_of
 from keras_ae.random import seeded
+from keras_ae.training.batches import iterate_batches
 from keras_ae.validation import check_array, check_choice, check_float, check_int, check_verbose, short_repr
 
 # "flow" names the masked autoregressive flow too.
@@ -40,6 +41,9 @@ _ENCODE_BATCH = 256
 # (patience 10) the flow kept epoch 50 of 60: held-out -16.31.
 VALIDATION_FRACTION = 0.1
 _MIN_VALIDATION = 10  # fewer held-out codes than this: no early stopping
+# A dataset is read whole (the mixture's EM and the aggregate posterior need every example at
+# once); more examples than this is most likely an endless ``repeat()``.
+MAX_STREAMED_EXAMPLES = 1_000_000
 
 
 class _DensityTrainer(keras.Model):
@@ -199,6 +203,26 @@ def _aggregate_posterior(model, x: np.ndarray, max_codes: int, seed: int) -> tup
     return density, {"posteriors": len(rows)}
 
 
+def _read_dataset(model, x: tf.data.Dataset) -> np.ndarray:
+    """The examples of a ``tf.data`` dataset (``x`` or ``(x, y)``, batched or not) as one array.
+
+    Each batch is checked as the model's inference methods check it (shape, range, NaN);
+    labels are dropped; reading stops with an error past :data:`MAX_STREAMED_EXAMPLES`.
+    """
+    parts, count = [], 0
+    for batch in iterate_batches(x, _ENCODE_BATCH, model._inference_spec("encode"), "x",
+                                 where="fit_latent_sampler"):
+        parts.append(np.asarray(batch, np.float32))
+        count += len(parts[-1])
+        if count > MAX_STREAMED_EXAMPLES:
+            raise InputValidationError(
+                f"fit_latent_sampler reads a dataset whole and stopped after {MAX_STREAMED_EXAMPLES:,} examples: "
+                "is it repeated forever? Pass a finite dataset (for example `dataset.take(n)`).")
+    if not parts:
+        raise InputValidationError("fit_latent_sampler got an empty dataset; it needs examples to fit a density to.")
+    return np.concatenate(parts)
+
+
 def _check_model(model, kind: str) -> tuple[int, ...]:
     if not callable(getattr(model, "codes", None)):
         raise InputValidationError(
@@ -227,7 +251,9 @@ def fit_latent_sampler(model: keras.Model, x, kind: str = "gmm", n_components: i
     Args:
         model: A trained auto-encoder (anything with ``codes(x)`` and a ``decoder`` sub-model
             taking one code: the auto-encoder families, an RAE, a VAE; not a class-conditional model).
-        x: Training examples ``(n, *example_shape)`` in the model's data range.
+        x: Training examples ``(n, *example_shape)`` in the model's data range, or a finite
+            ``tf.data.Dataset`` of them (``x`` or ``(x, y)``, labels ignored; batched or not),
+            read whole, each batch checked like an array.
         kind: ``"gmm"``, ``"maf"`` (alias ``"flow"``), or ``"aggregate"`` for a VAE (see the module docstring).
         n_components: Mixture components (``"gmm"``), at most ``n``.
         covariance: ``"full"`` or ``"diag"`` (``"gmm"``).
@@ -279,6 +305,8 @@ def fit_latent_sampler(model: keras.Model, x, kind: str = "gmm", n_components: i
     else:
         max_codes = check_int(max_codes, "max_codes", minimum=1)
     example_shape = tuple(getattr(model, "example_shape", model.decoder.output_shape[1:]))
+    if isinstance(x, tf.data.Dataset):
+        x = _read_dataset(model, x)
     x = check_array(x, "x", expected_shape=example_shape, value_range=getattr(model, "input_range", None),
                     range_hint=getattr(model, "_range_hint", ""))
     if kind == "gmm" and len(x) < n_components:

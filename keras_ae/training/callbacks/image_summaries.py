@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import Any, Callable
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_ae.training.callbacks.periodic import PeriodicSummaries
 from keras_ae.validation import check_int, label_arguments
 
 IMAGES_RUN = "images"  # sub-folder of the log dir (a TensorBoard run)
@@ -166,7 +165,7 @@ def model_images(model, x: np.ndarray | None, n: int = 16, seed: int = 0, z: np.
     return {tag: np.clip(value, 0.0, 1.0) for tag, value in images.items() if value is not None}
 
 
-class ImageSummaries(keras.callbacks.Callback):
+class ImageSummaries(PeriodicSummaries):
     """Writes image summaries of the model's drawings every ``every`` epochs (and after the last).
 
     Args:
@@ -194,18 +193,14 @@ class ImageSummaries(keras.callbacks.Callback):
 
     def __init__(self, log_dir: str | os.PathLike, x: np.ndarray | None = None, n: int = 16, cols: int | None = None,
                  every: int = 5, seed: int = 0, y: np.ndarray | None = None):
-        super().__init__()
-        self.log_dir = Path(log_dir)
+        super().__init__(log_dir, IMAGES_RUN, every)
         self.x = None if x is None else np.asarray(x[: check_int(n, "n", minimum=1)])
         self.y = None if y is None else np.asarray(y)[: self.x.shape[0] if self.x is not None else 0]
         self.n = check_int(n, "n", minimum=1)
         self.cols = check_int(cols, "cols", minimum=1) if cols is not None else max(1, math.isqrt(self.n))
-        self.every = check_int(every, "every", minimum=1)
         self.seed = int(seed)
         self.written: list[tuple[str, int]] = []
-        self._writer = None
         self._z = self._labels = self._per_row = None
-        self._last_epoch: int | None = None
 
     @staticmethod
     def applies(model, x: np.ndarray | None = None) -> bool:
@@ -226,31 +221,18 @@ class ImageSummaries(keras.callbacks.Callback):
 
     def write(self, epoch: int) -> dict[str, np.ndarray]:
         """Writes every grid for ``epoch`` (0-based step); returns tag -> grid ``(H, W, c)``."""
-        if self._writer is None:
-            self._writer = tf.summary.create_file_writer(str(self.log_dir / IMAGES_RUN))
         if self._per_row is None:  # written before fit (no on_train_begin)
             self._labels, self._per_row = class_rows(self.model, self.n)
         drawn = model_images(self.model, self.x, n=self.n, seed=self.seed, z=self._z, labels=self._labels, y=self.y)
         grids = {}
-        with self._writer.as_default():
+        with self.summary_writer().as_default():
             for tag, images in drawn.items():
                 per_row = self._per_row if tag == "samples" and self._per_row else self.cols
                 grids[tag] = tile(images, per_row)
                 tf.summary.image(tag, grids[tag][None], step=epoch, max_outputs=1)
                 self.written.append((tag, epoch))
-        self._writer.flush()
-        self._last_epoch = epoch
+        self.flush()
         return grids
 
-    def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every == 0:
-            self.write(epoch)
-        self._epoch = epoch
-
-    def on_train_end(self, logs=None):
-        epoch = getattr(self, "_epoch", None)
-        if epoch is not None and self._last_epoch != epoch:  # the last epoch, if not already written
-            self.write(epoch)
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+    def act(self, epoch: int) -> None:
+        self.write(epoch)
