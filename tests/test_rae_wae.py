@@ -283,12 +283,12 @@ def test_the_command_line_trains_evaluates_and_samples_each_model(tmp_path, monk
     from keras_ae.cli import main
 
     monkeypatch.chdir(tmp_path)
-    assert main(["train", model, "--dataset", "digits", "--epochs", "2", "--limit", "256", "--verbose", "0",
+    assert main(["train", model, "--dataset", "digits", "--epochs", "1", "--limit", "128", "--verbose", "0",
                  *params, "--out", "run"]) == 0
     loaded = load_model(tmp_path / "run" / "model.keras")
     assert loaded.family == {"rae": "rae", "wae": "wae"}.get(model, loaded.family)
     history = json.loads((tmp_path / "run" / "history.json").read_text())
-    assert len(history["loss"]) == 2 and all(np.isfinite(history["loss"]))
+    assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
     capsys.readouterr()
     assert main(["evaluate", "run/model.keras", "--json", "eval.json"]) == 0
     scores = json.loads((tmp_path / "eval.json").read_text())["results"]
