@@ -31,9 +31,11 @@ first seed) to ``--out``. The data is always the generated sprites: ``--dataset`
 Cost: 20 epochs of 16,000 sprites are 5,000 steps of 64 (published dSprites runs train for
 300,000); at the 210 ms per step measured on a shared 2-core CPU (load ~6) a model trains in
 about 17 min, so the 12 runs take about 3.5 h, plus a minute or two of metrics each
-(``--time-budget-min`` caps each model's training). One DCI gradient-boosted classifier of the
-40 orientations on 3,000 codes took 2.9 s for 10 trees on that machine, hence 50 trees
-(``--dci-estimators``) on 4,000 codes rather than disentanglement_lib's 100 on 10,000.
+(``--time-budget-min`` caps each model's training). With ``--epochs 8`` (2,000 steps) the 12
+runs took 108 min on a shared 2-core CPU (3-9 min of training and 1.3-3 min of metrics each).
+One DCI gradient-boosted classifier of the 40 orientations on 3,000 codes took 2.9 s for 10
+trees on that machine, hence 50 trees (``--dci-estimators``) on 4,000 codes rather than
+disentanglement_lib's 100 on 10,000.
 
 Usage:
     python recipes/disentanglement.py                                # 4 models x 3 seeds, the full table (hours)
