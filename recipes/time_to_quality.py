@@ -30,11 +30,21 @@ Per family: the keras.io recipe; the keras_ae side; the measure on the test spli
 * ``pixelcnn``: its own PixelCNN 128x5, Adam 5e-4, data binarized once, batch 128; gated
   ``build_pixelcnn(dynamic_binarization=True)`` (32x5), ``fit``'s default batch (32); NLL (nats/image) (lower).
 
+The VAE can also be raced under other calls (``--vae-protocol``, :data:`VAE_PROTOCOLS`; the same
+protocol for both sides, the keras_ae side still the builder's defaults with ``compile()``):
+
+* ``race`` (the default): as above, one long ``fit``, scored every 2 epochs with 10 samples;
+* ``batch128``: both sides at batch 128 (keras_ae's default learning rate follows the batch);
+* ``fit5``: ``fit(x, epochs=5, batch_size=128)`` called again and again, as a user copying the
+  keras.io example would, scored after each call; each call's whole wall time counts as training;
+* ``one_sample``: as ``race``, the test ELBO scored with one sample of z per image instead of 10.
+
 Usage:
     python recipes/time_to_quality.py                              # 5 families x 2 seeds (about an hour on 2 cores)
     python recipes/time_to_quality.py --families dense vae --seeds 0
     python recipes/time_to_quality.py --budget-scale 2 --out runs/ttq_long
     python recipes/time_to_quality.py --quick                      # digits, a few seconds per side: smoke run
+    python recipes/time_to_quality.py --families vae --vae-protocol fit5 --out runs/ttq_vae_fit5
     python recipes/benchmark.py --sections quality                 # the same race, into BENCHMARKS.md
 """
 
@@ -92,6 +102,30 @@ SCORE_BATCH = 500
 
 
 @dataclass(frozen=True)
+class VAEProtocol:
+    """How both sides of the VAE race call ``fit`` and how the test ELBO is scored.
+
+    Attributes:
+        batch_size: Both sides' batch size (``None``: each side its own, keras.io 128 / keras_ae 100).
+        epochs_per_call: ``fit(epochs=...)`` of each of repeated calls, scored after each
+            (``None``: one long ``fit`` scored every :data:`EVERY` epochs).
+        elbo_samples: Samples of z per test image in the scored ELBO.
+    """
+
+    batch_size: int | None = None
+    epochs_per_call: int | None = None
+    elbo_samples: int = ELBO_SAMPLES
+
+
+VAE_PROTOCOLS = {
+    "race": VAEProtocol(),
+    "batch128": VAEProtocol(batch_size=128),
+    "fit5": VAEProtocol(batch_size=128, epochs_per_call=5),
+    "one_sample": VAEProtocol(elbo_samples=1),
+}
+
+
+@dataclass(frozen=True)
 class Measure:
     """A family's test measure: its name and whether a higher value is better."""
 
@@ -125,6 +159,11 @@ class QualityClock(keras.callbacks.Callback):
     ``model.stop_training`` is set. Keras reports steps once per execution, so a model with
     ``steps_per_execution=64`` (keras_ae's default) may overrun the budget by up to 64 steps;
     :attr:`train_seconds` is the time actually trained.
+
+    For ``fit`` called again and again (:func:`fit_in_calls`), :meth:`begin_call` and
+    :meth:`end_call` around each call time the whole call instead (set-up, every epoch, the
+    end of ``fit``), count its epochs and score after it; the epoch hooks then only count
+    epochs and stop the call once the budget is spent.
 
     Args:
         score_fn: No-argument function returning the model's current test score.
@@ -160,10 +199,28 @@ class QualityClock(keras.callbacks.Callback):
         self.train_seconds = 0.0
         self.score_seconds = 0.0
         self.epochs = 0
-        self._epoch_start: float | None = None
+        self._epoch_start: float | None = None  # start of the timed stretch: an epoch, or a whole call
+        self._in_call = False
+
+    @property
+    def spent(self) -> bool:
+        """Whether the budget of training seconds is used up."""
+        return self.train_seconds >= self.budget_seconds
+
+    def begin_call(self) -> None:
+        """Starts timing one whole ``fit`` call (:func:`fit_in_calls`)."""
+        self._in_call = True
+        self._epoch_start = time.perf_counter()
+
+    def end_call(self) -> float:
+        """Ends the call's timing, adds it to :attr:`train_seconds` and scores the model; returns the score."""
+        self.train_seconds += time.perf_counter() - self._epoch_start
+        self._epoch_start, self._in_call = None, False
+        return self.score()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start = time.perf_counter()
+        if not self._in_call:
+            self._epoch_start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         start = self._epoch_start  # read once: on Keras' callback thread the epoch may end meanwhile
@@ -171,17 +228,20 @@ class QualityClock(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
+        self.epochs += 1
+        if self._in_call:  # the call's end times and scores it
+            if self.train_seconds + time.perf_counter() - self._epoch_start >= self.budget_seconds:
+                self.model.stop_training = True
+            return
         self.train_seconds += time.perf_counter() - self._epoch_start
         self._epoch_start = None
-        self.epochs = epoch + 1
-        spent = self.train_seconds >= self.budget_seconds
-        if spent:
+        if self.spent:
             self.model.stop_training = True
-        if spent or self.epochs % self.every_epochs == 0:
+        if self.spent or self.epochs % self.every_epochs == 0:
             self.score()
 
     def on_train_end(self, logs=None):
-        if self.epochs and (not self.curve or self.curve[-1][1] != self.epochs):
+        if not self._in_call and self.epochs and (not self.curve or self.curve[-1][1] != self.epochs):
             self.score()  # the final score, when fit ended between scoring epochs
 
     def score(self) -> float:
@@ -196,6 +256,30 @@ class QualityClock(keras.callbacks.Callback):
         self.score_seconds += time.perf_counter() - start
         self.curve.append((self.train_seconds, self.epochs, value))
         return value
+
+
+def fit_in_calls(model: keras.Model, fit_args: tuple, fit_kwargs: dict[str, Any], clock: QualityClock,
+                 epochs_per_call: int) -> None:
+    """``model.fit(*fit_args, epochs=epochs_per_call, **fit_kwargs)`` again and again until ``clock``'s budget is spent.
+
+    What a user copying the keras.io examples does (``fit(x, epochs=5)`` in a loop, looking at
+    the test score after each call). Each call's wall time counts as training; the model is
+    scored after each call (:meth:`QualityClock.begin_call` / :meth:`QualityClock.end_call`).
+    ``clock`` is added to ``fit_kwargs``' callbacks.
+
+    Example:
+        >>> clock = QualityClock(lambda: float(model.evaluate(x, x, verbose=0)), budget_seconds=5)
+        >>> fit_in_calls(model, (x, x), {"batch_size": 128}, clock, epochs_per_call=5)  # doctest: +SKIP
+        >>> [epoch for _, epoch, _ in clock.curve][:3]  # doctest: +SKIP
+        [5, 10, 15]
+    """
+    if isinstance(epochs_per_call, bool) or not isinstance(epochs_per_call, int) or epochs_per_call < 1:
+        raise InputValidationError(f"epochs_per_call must be an integer >= 1, got {epochs_per_call!r}.")
+    while not clock.spent:
+        clock.begin_call()
+        callbacks = [*fit_kwargs.get("callbacks", ()), clock]
+        model.fit(*fit_args, **{**fit_kwargs, "epochs": epochs_per_call, "callbacks": callbacks, "verbose": 0})
+        clock.end_call()
 
 
 # -- comparing two curves ----------------------------------------------------------------------------
@@ -369,7 +453,8 @@ def make_test_data(x_test: np.ndarray) -> ScoringData:
     return ScoringData(x_test, corrupt(x_test, "gaussian", NOISE_STD, seed=0), binarize(x_test, seed=0))
 
 
-def scorer(family: str, side: str, model: keras.Model, test: ScoringData) -> Callable[[], float]:
+def scorer(family: str, side: str, model: keras.Model, test: ScoringData,
+           elbo_samples: int = ELBO_SAMPLES) -> Callable[[], float]:
     """The no-argument score function of one side's model (the family's measure on the test split).
 
     Args:
@@ -377,6 +462,7 @@ def scorer(family: str, side: str, model: keras.Model, test: ScoringData) -> Cal
         side: ``"keras.io"`` or ``"keras_ae"`` (how to reach the model's encoder, logits, samples).
         model: That side's model.
         test: The test split (:func:`make_test_data`; ``test.fcd`` set for ``"dcgan"``).
+        elbo_samples: Samples of z per image in the VAE's ELBO.
 
     Returns:
         A function returning the current score (:data:`MEASURES` says which way is better).
@@ -393,14 +479,15 @@ def scorer(family: str, side: str, model: keras.Model, test: ScoringData) -> Cal
         return lambda: float(psnr(test.x, forward(model, test.noisy)).mean())
     if family == "vae":
         if side == "keras_ae":
-            return lambda: negative_elbo(model.posterior_params, model.decoder_output, test.binary)
+            return lambda: negative_elbo(model.posterior_params, model.decoder_output, test.binary, elbo_samples)
         latent = model.latent_dim
 
         def posterior(x):  # the keras.io encoder's [z_mean, z_log_var]
             params = model.encoder(x, training=False)
             return params[:, :latent], tf.exp(0.5 * params[:, latent:])
 
-        return lambda: negative_elbo(posterior, lambda z: model.decoder(z, training=False), test.binary)
+        return lambda: negative_elbo(posterior, lambda z: model.decoder(z, training=False), test.binary,
+                                     elbo_samples)
     if family == "dcgan":
         if side == "keras_ae":
             return lambda: test.fcd(model.sample(test.fcd.n_samples, seed=test.fcd.seed, unit_range=True, verbose=0))
@@ -509,17 +596,28 @@ def check_family(family: str) -> str:
 
 # -- the race ------------------------------------------------------------------------------------------
 def run_side(family: str, side: str, x_train: np.ndarray, test: ScoringData, seed: int, budget: float,
-             every: int) -> dict[str, Any]:
-    """Seeds, builds and trains one side under ``budget`` training seconds; returns its curve."""
+             every: int, protocol: VAEProtocol = VAE_PROTOCOLS["race"]) -> dict[str, Any]:
+    """Seeds, builds and trains one side under ``budget`` training seconds; returns its curve.
+
+    ``protocol`` (the VAE only) sets both sides' batch size, ``fit`` in one call or in
+    repeated calls, and the ELBO's samples.
+    """
     keras.utils.set_random_seed(seed)
     if side == "keras_ae":
         model, fit_kwargs = keras_ae_side(family, x_train.shape[1:], seed)
         fit_args = (x_train,)
     else:
         model, fit_args, fit_kwargs = keras_io_side(family, x_train, seed)
-    clock = QualityClock(scorer(family, side, model, test), budget, every)
+    if family != "vae":
+        protocol = VAE_PROTOCOLS["race"]
+    if protocol.batch_size is not None:
+        fit_kwargs = {**fit_kwargs, "batch_size": protocol.batch_size}
+    clock = QualityClock(scorer(family, side, model, test, protocol.elbo_samples), budget, every)
     wall = time.perf_counter()
-    model.fit(*fit_args, **{"epochs": MAX_EPOCHS, **fit_kwargs}, callbacks=[clock], verbose=0)
+    if protocol.epochs_per_call is None:
+        model.fit(*fit_args, **{"epochs": MAX_EPOCHS, **fit_kwargs}, callbacks=[clock], verbose=0)
+    else:
+        fit_in_calls(model, fit_args, fit_kwargs, clock, protocol.epochs_per_call)
     return {"curve": [[round(t, 3), e, s] for t, e, s in clock.curve], "epochs": clock.epochs,
             "train_seconds": round(clock.train_seconds, 2), "score_seconds": round(clock.score_seconds, 2),
             "wall_seconds": round(time.perf_counter() - wall, 2), "batch_size": fit_kwargs.get("batch_size"),
@@ -527,16 +625,22 @@ def run_side(family: str, side: str, x_train: np.ndarray, test: ScoringData, see
 
 
 def race(family: str, x_train: np.ndarray, test: ScoringData, seed: int, budget: float, every: int,
-         keras_io_first: bool = True, verbose: int = 1) -> dict[str, Any]:
+         keras_io_first: bool = True, verbose: int = 1, vae_protocol: str = "race") -> dict[str, Any]:
     """Both sides of one family and seed, one after the other; returns both curves and the comparison.
 
     ``keras_io_first=False`` runs keras_ae first (alternate it over seeds, so neither side
-    always runs while the other's leftovers are collected).
+    always runs while the other's leftovers are collected). ``vae_protocol`` names the
+    VAE's :data:`VAE_PROTOCOLS` entry (other families ignore it).
     """
     measure = MEASURES[check_family(family)]
+    protocol_name = check_choice(vae_protocol, "vae_protocol", tuple(VAE_PROTOCOLS)) if family == "vae" else "race"
+    protocol = VAE_PROTOCOLS[protocol_name]
+    if protocol.elbo_samples != ELBO_SAMPLES:
+        measure = Measure(f"{measure.name}, {protocol.elbo_samples} sample{'s' * (protocol.elbo_samples != 1)}",
+                          measure.higher_is_better)
     sides = {}
     for side in (SIDES if keras_io_first else SIDES[::-1]):
-        sides[side] = run_side(family, side, x_train, test, seed, budget, every)
+        sides[side] = run_side(family, side, x_train, test, seed, budget, every, protocol)
         gc.collect()
         if verbose:
             curve = sides[side]["curve"]
@@ -544,7 +648,10 @@ def race(family: str, x_train: np.ndarray, test: ScoringData, seed: int, budget:
             print(f"  {family} seed {seed} {side:8s}: {run['epochs']} epochs in {run['train_seconds']} s, "
                   f"{len(curve)} scores, final {curve[-1][2]:.4g} (scoring {run['score_seconds']} s)")
     comparison = time_to_quality(sides["keras.io"]["curve"], sides["keras_ae"]["curve"], measure)
-    return {"family": family, "seed": seed, "budget_s": budget, "every_epochs": every, "measure": measure.name,
+    if protocol.epochs_per_call is not None:
+        every = protocol.epochs_per_call  # scored after each call
+    return {"family": family, "protocol": protocol_name, "seed": seed, "budget_s": budget, "every_epochs": every,
+            "measure": measure.name,
             "higher_is_better": measure.higher_is_better, "order": list(sides), "sides": sides, **comparison}
 
 
@@ -554,7 +661,9 @@ def table_row(result: dict[str, Any]) -> dict[str, Any]:
         return "never" if v is None else (round(v, digits) if isinstance(v, float) and math.isfinite(v) else v)
 
     io, ae = result["sides"]["keras.io"], result["sides"]["keras_ae"]
-    return {"family": result["family"], "seed": result["seed"], "measure": result["measure"],
+    protocol = result.get("protocol", "race")
+    family = result["family"] if protocol == "race" else f"{result['family']} ({protocol})"
+    return {"family": family, "seed": result["seed"], "measure": result["measure"],
             "better": "higher" if result["higher_is_better"] else "lower", "budget (s)": result["budget_s"],
             "keras.io best": num(result["keras.io best"], 3), "at (s)": num(result["keras.io best at (s)"], 1),
             "keras_ae reaches it at (s)": num(result["keras_ae reaches at (s)"], 1), "ratio": num(result["ratio"]),
@@ -595,7 +704,7 @@ def save_curves(results: Sequence[dict[str, Any]], out: Path) -> list[Path]:
 
 def run_races(families: Sequence[str], seeds: Sequence[int], data, budget_scale: float = 1.0, quick: bool = False,
               every: int | None = None, cache_dir: str | None = None, dataset: str = "data",
-              verbose: int = 1) -> list[dict[str, Any]]:
+              verbose: int = 1, vae_protocol: str = "race") -> list[dict[str, Any]]:
     """Every family's race for every seed; returns the race results (curves and comparisons).
 
     Args:
@@ -608,12 +717,18 @@ def run_races(families: Sequence[str], seeds: Sequence[int], data, budget_scale:
         cache_dir: Feature-classifier cache of the FCD (default ``~/.cache/keras_ae``).
         dataset: Dataset name in the classifier's cache file.
         verbose: Print a line per side.
+        vae_protocol: How the VAE race calls ``fit`` and scores (:data:`VAE_PROTOCOLS`); ``every``
+            does not apply to a protocol of repeated calls (scored after each call).
 
     Example:
         >>> results = run_races(["dense"], [0], load_dataset("digits"), quick=True)  # doctest: +SKIP
     """
     for family in families:
         check_family(family)
+    check_choice(vae_protocol, "vae_protocol", tuple(VAE_PROTOCOLS))
+    if every is not None and "vae" in families and VAE_PROTOCOLS[vae_protocol].epochs_per_call is not None:
+        raise InputValidationError(f"every={every!r} does not apply to vae_protocol={vae_protocol!r}: it scores after "
+                                   "each fit call. Leave every unset, or race the VAE with a one-fit protocol.")
     if not budget_scale > 0:
         raise InputValidationError(f"budget_scale must be > 0, got {budget_scale!r}.")
     (x_train, y_train), (x_test, y_test) = data
@@ -631,7 +746,8 @@ def run_races(families: Sequence[str], seeds: Sequence[int], data, budget_scale:
     for family in families:
         for i, seed in enumerate(seeds):
             results.append(race(family, x_train, test, seed, budgets[family] * budget_scale,
-                                every or EVERY[family], keras_io_first=i % 2 == 0, verbose=verbose))
+                                every or EVERY[family], keras_io_first=i % 2 == 0, verbose=verbose,
+                                vae_protocol=vae_protocol))
     return results
 
 
@@ -707,6 +823,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--every", type=int, default=None,
                         help="score every N epochs for every family (default per family: " +
                              ", ".join(f"{k} {v}" for k, v in EVERY.items()) + ")")
+    parser.add_argument("--vae-protocol", default="race", choices=tuple(VAE_PROTOCOLS),
+                        help="how both sides of the VAE race call fit and score: race (one fit, each side's batch, "
+                             "10-sample ELBO every 2 epochs), batch128 (both at batch 128), fit5 (fit(x, epochs=5, "
+                             "batch_size=128) in a loop, scored after each call), one_sample (race, 1-sample ELBO)")
     parser.add_argument("--quick", action="store_true", help="smoke run: digits, budgets of a few seconds")
     parser.add_argument("--cache-dir", default=None,
                         help="feature-classifier cache for the FCD (default ~/.cache/keras_ae)")
@@ -729,13 +849,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
           f"seeds {args.seeds}")
     started = time.perf_counter()
     results = run_races(args.families, args.seeds, data, args.budget_scale, args.quick, args.every, args.cache_dir,
-                        dataset=args.dataset)
+                        dataset=args.dataset, vae_protocol=args.vae_protocol)
     out = Path(args.out)
     figures = save_curves(results, out)
     summary = {"races": results, "figures": [str(p) for p in figures], "budgets": {
         f: (QUICK_BUDGETS if args.quick else BUDGETS)[f] * args.budget_scale for f in args.families},
         "keras_io_recipes": {f: KERAS_IO_RECIPES[f] for f in args.families},
-        "keras_ae_batch": {f: KERAS_AE_BATCH[f] for f in args.families},
+        "keras_ae_batch": {f: KERAS_AE_BATCH[f] for f in args.families}, "vae_protocol": args.vae_protocol,
         "seconds": round(time.perf_counter() - started, 1)}
     write_results(out, summary, [table_row(r) for r in results], args)
     print(f"figures: {', '.join(str(p) for p in figures)}; total {summary['seconds']} s")

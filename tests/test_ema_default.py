@@ -132,3 +132,40 @@ def test_ema_weights_refuses_averages_that_belong_to_another_model(x):
     with pytest.raises(InputValidationError, match="not this model's.*fresh optimizer"), ema_weights(other):
         pass
     assert all(np.array_equal(a, b) for a, b in zip(before, other.get_weights()))
+
+
+def _trained(x, optimizer, epochs_per_call: int, calls: int) -> list[np.ndarray]:
+    vae = _vae()
+    vae.compile(optimizer=optimizer)
+    for _ in range(calls):
+        vae.fit(x, epochs=epochs_per_call, batch_size=8, shuffle=False, verbose=0)  # 12 steps per epoch
+    return [v.numpy() for v in vae.trainable_variables]
+
+
+@pytest.mark.slow
+def test_fit_called_again_trains_on_from_the_trained_weights_not_from_the_averages(x):
+    # Three fit calls of one epoch end where one fit of three epochs ends (both hold the averages
+    # of every step); Keras' own Adam(use_ema=True) restarts each call from the averages instead.
+    keras.utils.set_random_seed(0)
+    once = _trained(x, None, 3, 1)
+    keras.utils.set_random_seed(0)
+    in_calls = _trained(x, None, 1, 3)
+    for a, b in zip(once, in_calls):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    keras.utils.set_random_seed(0)
+    restarted = _trained(x, keras.optimizers.Adam(1e-3, use_ema=True, ema_momentum=0.99), 1, 3)
+    assert max(np.abs(a - b).max() for a, b in zip(once, restarted)) > 1e-3
+
+
+@pytest.mark.slow
+def test_weights_set_after_fit_are_trained_on_as_they_are(x):
+    from keras_ae.training.ema import resume_training_weights
+
+    vae = _vae()
+    vae.compile()
+    vae.fit(x, epochs=1, batch_size=32, verbose=0)
+    vae.set_weights([np.full(w.shape, 0.01, w.dtype) for w in vae.get_weights()])
+    assert not resume_training_weights(vae)  # the model no longer holds the averages fit wrote
+    assert all(np.all(w == np.float32(0.01)) for w in vae.get_weights())
+    vae.fit(x, epochs=1, batch_size=32, verbose=0)
+    assert resume_training_weights(vae) and not resume_training_weights(vae)  # kept once, used once

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_ae.errors import InputValidationError
+from keras_ae.errors import InputValidationError, UnknownNameError
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -106,6 +106,33 @@ def test_clock_scores_every_n_epochs_and_once_more_at_the_end(ttq):
     assert clock.model.stop_training and [e for _, e, _ in clock.curve] == [1]
 
 
+def test_clock_times_whole_fit_calls_and_scores_after_each_call(ttq):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    x = np.zeros((64, 4), np.float32)
+    model.fit(x, x[:, :1], batch_size=32, epochs=1, verbose=0)
+    steps = _SlowSteps(0.01)  # 2 steps per epoch: >= 0.02 s per epoch, >= 0.06 s per 3-epoch call
+    clock = ttq.QualityClock(lambda: float(len(steps.durations)), budget_seconds=1.0, every_epochs=1)
+    calls = []
+
+    class CountCalls(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            calls.append(time.perf_counter())
+
+    fit_args = (x, x[:, :1])
+    ttq.fit_in_calls(model, fit_args, {"batch_size": 32, "callbacks": [CountCalls(), steps]}, clock, 3)
+    # One score per call, after it: epochs 3, 6, ... (the score is the number of epochs trained);
+    # every_epochs does not apply to calls.
+    epochs = [e for _, e, _ in clock.curve]
+    assert len(calls) == len(clock.curve) >= 2 and [s for _, _, s in clock.curve] == epochs
+    assert epochs[:-1] == list(range(3, 3 * len(epochs) - 2, 3)) and epochs[-1] - epochs[-2] <= 3
+    # The whole call is timed (its epochs and fit's own set-up and ending), and the budget was spent.
+    assert clock.train_seconds >= sum(steps.durations) and clock.train_seconds >= 1.0
+    assert clock.curve[-2][0] < 1.0 <= clock.curve[-1][0] == clock.train_seconds
+    with pytest.raises(InputValidationError, match="epochs_per_call"):
+        ttq.fit_in_calls(model, fit_args, {}, clock, 0)
+
+
 @pytest.mark.parametrize("kwargs", [dict(budget_seconds=0), dict(budget_seconds=-1.0), dict(budget_seconds=math.inf),
                                     dict(budget_seconds=5, every_epochs=0), dict(budget_seconds=5, every_epochs=1.5)])
 def test_clock_rejects_bad_budgets_and_intervals(ttq, kwargs):
@@ -193,6 +220,49 @@ def test_quick_race_on_digits_writes_finite_rows_curves_and_figures(ttq, tmp_pat
     saved = json.loads((out / "results.json").read_text())
     assert [row["family"] for row in saved["rows"]] == ["dense", "vae"]
     assert {p.name for p in out.glob("*.png")} == {"dense.png", "vae.png"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("protocol", ["race", "batch128", "fit5", "one_sample"])
+def test_quick_vae_race_under_each_protocol(ttq, digits, protocol):
+    (x_train, _), (x_test, _) = digits
+    test = ttq.make_test_data(x_test[:100])
+    r = ttq.race("vae", x_train[:512], test, seed=0, budget=0.8, every=2, verbose=0, vae_protocol=protocol)
+    spec = ttq.VAE_PROTOCOLS[protocol]
+    assert r["protocol"] == protocol and ttq.table_row(r)["family"] == ("vae" if protocol == "race" else
+                                                                        f"vae ({protocol})")
+    expected_batch = {"keras.io": spec.batch_size or 128, "keras_ae": spec.batch_size or ttq.KERAS_AE_BATCH["vae"]}
+    for side in ttq.SIDES:
+        run = r["sides"][side]
+        assert run["batch_size"] == expected_batch[side]
+        assert run["train_seconds"] >= 0.8 and all(math.isfinite(s) and s > 0 for _, _, s in run["curve"])
+        epochs = [e for _, e, _ in run["curve"]]
+        step = spec.epochs_per_call or 2  # scored after each 5-epoch call, or every 2 epochs of one fit
+        assert epochs[:-1] == list(range(step, step * len(epochs), step)) and epochs[-1] == run["epochs"]
+    assert ("1 sample" in r["measure"]) == (protocol == "one_sample")
+    assert r["ratio"] is None or r["ratio"] > 0
+
+
+def test_one_sample_elbo_is_the_hand_computation_with_its_one_draw(ttq):
+    # Logits linear in z; the one draw is the stateless normal the scorer takes for batch 0.
+    rng = np.random.default_rng(0)
+    x = (rng.random((7, 6)) < 0.5).astype(np.float32)
+    w = tf.constant(rng.normal(size=(2, 6)), tf.float32)
+    posterior = lambda xb: (tf.fill((len(xb), 2), 0.3), tf.fill((len(xb), 2), 0.8))  # noqa: E731
+    one, ten = (ttq.negative_elbo(posterior, lambda z: z @ w, x, samples=n) for n in (1, 10))
+    eps = tf.random.stateless_normal((1, 7, 2), seed=[0, 0])[0].numpy()
+    logits = (0.3 + 0.8 * eps) @ w.numpy()
+    kl = 0.5 * 2 * (0.3 ** 2 + 0.8 ** 2 - 1 - 2 * np.log(0.8))
+    by_hand = kl + np.mean(np.sum(np.logaddexp(0, logits) - x * logits, axis=1))
+    np.testing.assert_allclose(one, by_hand, rtol=1e-5)
+    assert abs(one - ten) > 1e-3  # a different estimate of the same ELBO
+
+
+def test_every_is_refused_with_the_fit5_protocol(ttq, digits):
+    with pytest.raises(InputValidationError, match="every=2 does not apply to vae_protocol='fit5'"):
+        ttq.run_races(["vae"], [0], digits, every=2, vae_protocol="fit5")
+    with pytest.raises(UnknownNameError, match="vae_protocol 'fit10'; choose one of: race, batch128, fit5"):
+        ttq.run_races(["vae"], [0], digits, vae_protocol="fit10")
 
 
 def test_markdown_section_is_replaced_in_place_or_appended(ttq, tmp_path):

@@ -3,7 +3,10 @@
 Keras keeps the averages in the optimizer and writes them into the model when ``fit``
 ends (``finalize_variable_values``); ``keras.callbacks.SwapEMAWeights`` swaps them in for
 ``evaluate`` during ``fit``. :func:`ema_weights` is the same swap for any other code
-(a scoring callback, a sampler) while training is under way.
+(a scoring callback, a sampler) while training is under way. :class:`AveragingAdam` (the
+default optimizer of the families that average) also keeps the weights it trained, and
+:func:`resume_training_weights` puts them back when the next ``fit`` starts, so ``fit``
+called again and again trains on as one long ``fit`` would.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 
 import keras
+import numpy as np
 
 from keras_ae.errors import InputValidationError
 
@@ -79,3 +83,59 @@ def ema_weights(model: keras.Model):
     finally:
         for (var, _), value in zip(pairs, saved):
             var.assign(value)
+
+
+@keras.saving.register_keras_serializable(package="keras_ae")
+class AveragingAdam(keras.optimizers.Adam):
+    """Adam with weight averaging (``use_ema=True``) whose training weights outlive ``fit``.
+
+    Keras ends ``fit`` by writing the averages into the model; the next ``fit`` would then
+    train on from the averages, which trail the trained weights by about ``1 / (1 -
+    ema_momentum)`` steps, and lose that much progress at every call. This optimizer keeps
+    the trained weights when it writes the averages; :func:`resume_training_weights` (called
+    by keras_ae's ``fit``) puts them back before the next step. Everything else is Keras' Adam.
+
+    Example:
+        >>> AveragingAdam(1e-3, use_ema=True, ema_momentum=0.99).use_ema
+        True
+    """
+
+    def finalize_variable_values(self, var_list):
+        if self.use_ema and getattr(self, "_model_variables_moving_average", None):
+            # Past Keras' attribute tracker: these are copies, not optimizer state to save.
+            object.__setattr__(self, "_training_weights", [(var, keras.ops.convert_to_numpy(var)) for var in var_list])
+        super().finalize_variable_values(var_list)
+
+
+def resume_training_weights(model: keras.Model) -> bool:
+    """Puts back the weights the model's :class:`AveragingAdam` trained before ``fit`` wrote the averages in.
+
+    Only while the model still holds exactly those averages (weights loaded or assigned
+    since then are left as they are); each kept set is used once.
+
+    Args:
+        model: A compiled model.
+
+    Returns:
+        Whether the trained weights were put back.
+
+    Example:
+        >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,), dynamic_binarization=True)
+        >>> vae.compile()  # AveragingAdam
+        >>> _ = vae.fit(x_digits[:64], epochs=2, batch_size=32, verbose=0)  # ends holding the averages
+        >>> resume_training_weights(vae), resume_training_weights(vae)
+        (True, False)
+    """
+    optimizer = _ema_optimizer(model)
+    kept = getattr(optimizer, "_training_weights", None)
+    if not kept:
+        return False
+    object.__setattr__(optimizer, "_training_weights", None)
+    averages = {id(var): average for var, average in _averaged_variables(model, optimizer)}
+    if any(id(var) not in averages for var, _ in kept) or not all(
+            np.array_equal(keras.ops.convert_to_numpy(var), keras.ops.convert_to_numpy(averages[id(var)]))
+            for var, _ in kept):
+        return False  # the weights changed after fit: theirs
+    for var, value in kept:
+        var.assign(value)
+    return True

@@ -41,6 +41,7 @@ from keras_ae.training.data_checks import DataSpec, InputCheckFailed, check_data
 from keras_ae.training.defaults import (choose_jit_compile, choose_learning_rate,
                                        default_optimizer, default_steps_per_execution, whole_executions)
 from keras_ae.training.distribute import in_multi_worker_mode, with_reducible_logs
+from keras_ae.training.ema import resume_training_weights
 from keras_ae.training.nan_guard import NaNGuard, raise_if_diverged
 from keras_ae.training.pipeline import through_fit_pipeline
 from keras_ae.validation import check_int, check_same_length
@@ -173,6 +174,8 @@ class Trainer:
         if guard is None:
             guard = NaNGuard()
             callbacks.append(guard)
+        # Last, once every check has passed: a refused fit leaves the model as it was.
+        resume_training_weights(self)  # after an earlier fit wrote its weight averages in (AveragingAdam)
         with whole_executions(self, kwargs.get("steps_per_epoch"), validation_steps):
             try:
                 history = super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
