@@ -601,8 +601,39 @@ def write_markdown(path: Path, results: dict, args: argparse.Namespace) -> None:
                           "per image. Peak RSS is the whole process (TensorFlow included), reset before each size.", ""]
     if results.get("quality"):
         lines += quality_lines(results["quality"], args)
+    lines += other_sections(path, lines)
     path.write_text("\n".join(lines) + "\n")
     print(f"report: {path}")
+
+
+def other_sections(path: Path, lines: list[str]) -> list[str]:
+    """The ``## `` sections of the report at ``path`` that ``lines`` does not write, kept as they are.
+
+    Other recipes write sections of BENCHMARKS.md too (``recipes/time_to_quality.py``,
+    ``recipes/bench_fit_overhead.py``); a run of this recipe keeps them.
+
+    Example:
+        >>> old = tmp_dir / "old.md"
+        >>> _ = old.write_text("# report\\n\\n## Machine\\n\\nold\\n\\n## Time to quality\\n\\nrows\\n")
+        >>> other_sections(old, ["# report", "", "## Machine", "", "new"])
+        ['', '## Time to quality', '', 'rows']
+    """
+    if not path.is_file():
+        return []
+    written = {line for line in lines if line.startswith("## ")}
+    kept, keep = [], False
+    for line in path.read_text().splitlines():
+        if line.startswith("## "):
+            while kept and not kept[-1]:  # one blank line between sections
+                kept.pop()
+            keep = line not in written
+            if keep:
+                kept.append("")
+        if keep:
+            kept.append(line)
+    while kept and not kept[-1]:
+        kept.pop()
+    return kept
 
 
 # -- time to quality (recipes/time_to_quality.py) --------------------------------------------------
