@@ -5,7 +5,7 @@ Example:
     >>> (x_train, _), (x_test, _) = keras_ae.load_dataset("digits")
     >>> model = keras_ae.build_denoising_ae(x_train.shape[1:], noise="gaussian", level=0.5)
     >>> model.compile()
-    >>> history = model.fit(x_train, epochs=5, verbose=0)
+    >>> history = model.fit(x_train, epochs=2, verbose=0)
     >>> model.reconstruct(x_test[:4]).shape
     (4, 8, 8, 1)
 

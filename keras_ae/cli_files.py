@@ -288,7 +288,7 @@ def sampler_options(model, seed: int = 0, labels: Sequence[int] | None = None, s
         >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,))
         >>> sorted(sampler_options(gan, seed=3))
         ['seed', 'unit_range', 'verbose']
-        >>> sampler_options(build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=10), steps=4)
+        >>> sampler_options(build_diffusion((8, 8, 1), channels=(8,), attention=False, timesteps=10), steps=4)
         {'seed': 0, 'steps': 4, 'verbose': 0}
     """
     import inspect

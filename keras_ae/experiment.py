@@ -29,6 +29,9 @@ DEFAULT_DATA_DIR: str | None = os.environ.get("KERAS_AE_DATA_DIR") or None
 # Arguments that may change between a crashed run and its restart.
 RESUME_FREE_ARGS = ("out", "epochs", "verbose", "tensorboard")
 CHECKPOINTS = "checkpoints"  # recipes' checkpoint folder, inside --out
+# A results.json holds a table and a few numbers (the largest written here: about 100 KB); a file
+# beyond this is not one and is refused before it is read.
+MAX_RESULTS_BYTES = 16 << 20
 
 
 def recipe_parser(name: str, description: str, dataset: str = "mnist", epochs: int = 10) -> argparse.ArgumentParser:
@@ -352,3 +355,41 @@ def write_results(out: str | os.PathLike, results: Mapping[str, Any], rows: Sequ
     for folder in (out / CHECKPOINTS).glob("*"):
         clear_backup(folder)
     return path
+
+
+def read_results(model_path: str | os.PathLike) -> dict:
+    """The ``results.json`` that a recipe wrote beside a saved model (``{}`` when there is none).
+
+    Args:
+        model_path: The saved model (``.keras`` file or SavedModel folder); its folder is read.
+
+    Returns:
+        The parsed payload (``results``, ``rows``, ``args``, ...), or ``{}``.
+
+    Raises:
+        InputValidationError: a ``results.json`` over 16 MiB, or one that is not a JSON object.
+
+    Example:
+        >>> _ = write_results(tmp_dir, {"train_seconds": 12.5})
+        results: .../results.json
+        >>> read_results(tmp_dir / "model.keras")["results"]
+        {'train_seconds': 12.5}
+        >>> read_results(tmp_dir / "elsewhere" / "model.keras")
+        {}
+    """
+    from keras_ae.errors import InputValidationError
+
+    path = Path(model_path).parent / "results.json"
+    if not path.is_file():
+        return {}
+    size = path.stat().st_size
+    if size > MAX_RESULTS_BYTES:
+        raise InputValidationError(f"{path} is {size:,} bytes, more than the {MAX_RESULTS_BYTES:,} a recipe's "
+                                   "results.json can be; it is not one.")
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputValidationError(f"{path} is not valid JSON ({type(exc).__name__}).") from None
+    if not isinstance(payload, dict):
+        raise InputValidationError(f"{path} holds a JSON {type(payload).__name__}, not the object recipes write.")
+    return payload

@@ -41,7 +41,6 @@ Usage:
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import warnings
@@ -65,7 +64,7 @@ from keras_ae.data import binarize
 from keras_ae.evaluation.likelihood import bits_per_dim
 from keras_ae.evaluation.parzen import UNRELIABLE, ParzenWarning, parzen_evaluation
 from keras_ae.evaluation import SampleQuality, dataset_classifier
-from keras_ae.experiment import format_table, load_recipe_data, recipe_parser, write_results
+from keras_ae.experiment import format_table, load_recipe_data, read_results, recipe_parser, write_results
 from keras_ae.plotting import save_image_rows
 from keras_ae.validation import label_arguments
 
@@ -197,12 +196,6 @@ def check_models_exist(entries: list[Entry]) -> tuple[list[Entry], list[str]]:
     if missing:  # all at once, so one look tells what is left to run
         raise SystemExit("compare_generative: saved models are missing:\n" + "\n".join(missing))
     return kept, notes
-
-
-def recipe_results(model_path: str) -> dict:
-    """The ``results.json`` written next to a saved model by its recipe (``{}`` if absent)."""
-    path = Path(model_path).parent / "results.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def training_seconds(entry: Entry, recorded: dict) -> float | None:
@@ -427,7 +420,7 @@ def main(argv=None) -> dict:
     for entry in entries:
         print(f"\n== {entry.label}: {entry.path}")
         model = keras.saving.load_model(entry.path)
-        recorded = recipe_results(entry.path)
+        recorded = read_results(entry.path)
         nll = model_nll(entry, model, x_test_8bit, x_test_bin, recorded, args, y_test)
         if entry.family == "autoregressive":
             ar_loglik[entry.label] = -nll.pop("per_image")

@@ -22,10 +22,8 @@ Usage:
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -35,7 +33,7 @@ import keras
 import numpy as np
 
 from keras_ae.evaluation import SampleQuality, dataset_classifier
-from keras_ae.experiment import TimeBudget, load_recipe_data, recipe_parser, write_results
+from keras_ae.experiment import TimeBudget, load_recipe_data, read_results, recipe_parser, write_results
 from keras_ae.models.diffusion import build_diffusion
 from keras_ae.plotting import save_image_grid, save_image_rows
 
@@ -96,7 +94,10 @@ def main(argv=None) -> dict:
     if args.resume:  # EMA network, optimizer state and step count come with the model
         model = keras.saving.load_model(args.resume)
         model.ema_decay = args.ema_decay
-        recorded = json.loads((Path(args.resume).parent / "results.json").read_text())["results"]
+        recorded = read_results(args.resume).get("results", {})
+        if "train_seconds" not in recorded or "epochs" not in recorded:
+            raise SystemExit(f"--resume {args.resume}: no results.json with train_seconds and epochs beside it "
+                             "(the one this recipe writes with the model).")
         previous_s, previous_epochs = recorded["train_seconds"], recorded["epochs"]
         print(f"resuming {args.resume}: {previous_epochs} epochs, {previous_s / 60:.1f} min of training so far")
     else:

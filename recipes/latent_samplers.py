@@ -32,17 +32,16 @@ prior row is the VAE itself, saved by its own recipe (or not at all when trained
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
 
 from keras_ae import build_dense_ae, build_rae, build_vae, build_wae, fit_latent_sampler
 from keras_ae.evaluation import SampleQuality, dataset_classifier
-from keras_ae.experiment import describe_recipe_data, load_recipe_data, recipe_parser, write_results
+from keras_ae.experiment import (describe_recipe_data, load_recipe_data, read_results, recipe_parser,
+                                 write_results)
 from keras_ae.plotting import save_image_rows
 
 
@@ -76,8 +75,7 @@ def train_autoencoders(x_train, args) -> tuple[dict, dict]:
 def vae_of(x_train, args) -> tuple[keras.Model, float | None]:
     """The VAE and its training seconds (a loaded VAE's as its recipe recorded them, else None)."""
     if args.vae_model:
-        recorded = Path(args.vae_model).parent / "results.json"  # written by recipes/vae.py beside the model
-        results = json.loads(recorded.read_text()).get("results", {}) if recorded.is_file() else {}
+        results = read_results(args.vae_model).get("results", {})  # written by recipes/vae.py beside the model
         return keras.saving.load_model(args.vae_model), results.get("train_seconds")
     vae = build_vae(x_train.shape[1:], hidden=tuple(args.hidden), dynamic_binarization=True, seed=args.seed)
     vae.compile()

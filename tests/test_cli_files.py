@@ -334,8 +334,8 @@ def test_reconstruct_refuses_bad_input_with_one_line(denoiser, saved, tmp_path, 
     assert "replace an input image" in _error(capsys)
 
 
-def test_reconstruct_resizes_larger_images_as_the_folder_loader_does(denoiser, tmp_path, capsys):
-    path, _ = denoiser
+def test_reconstruct_resizes_larger_images_as_the_folder_loader_does(saved, tmp_path, capsys):
+    path = saved("vae")  # any model that reconstructs (built once for the sampling tests): no training needed
     _write_pngs(np.full((2, 16, 16, 1), 0.5), tmp_path / "large", ["0.png", "1.png"])
     assert main(["reconstruct", str(path), "--input", str(tmp_path / "large"), "--out", str(tmp_path / "out")]) == 0
     with Image.open(tmp_path / "out" / "0.png") as image:

@@ -309,3 +309,22 @@ def test_corrupted_bytes_load_or_give_input_validation_error(good, tmp_path, dat
         assert "Could not load" in str(exc)
     else:
         assert model.reconstruct(X[:1]).shape == (1, 8, 8, 1)
+
+
+# -- a recipe's results.json beside a model (read by the recipes that reuse saved models) ------
+def test_results_beside_a_model_are_bounded_and_must_be_an_object(tmp_path, monkeypatch):
+    import keras_ae.experiment as experiment
+
+    model = tmp_path / "model.keras"
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"results": {"train_seconds": 3.5}}))
+    assert experiment.read_results(model) == {"results": {"train_seconds": 3.5}}
+    monkeypatch.setattr(experiment, "MAX_RESULTS_BYTES", 16)  # the file above is 35 bytes
+    with pytest.raises(InputValidationError, match=r"results\.json is 35 bytes, more than the 16"):
+        experiment.read_results(model)
+    monkeypatch.undo()
+    for text, message in [("[1, 2]", "holds a JSON list"), ("{not json", "not valid JSON"),
+                          (b"\xff\xfe{}", "not valid JSON")]:
+        results.write_bytes(text if isinstance(text, bytes) else text.encode())
+        with pytest.raises(InputValidationError, match=message):
+            experiment.read_results(model)

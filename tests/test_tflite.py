@@ -76,6 +76,19 @@ def dense_exports(dense, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def small():
+    """An untrained dense AE (code of 16): the refusals and run_tflite's own checks need no training."""
+    return keras_ae.build_dense_ae((8, 8, 1), hidden=(16,), code_dim=16)
+
+
+@pytest.fixture(scope="module")
+def small_file(small, tmp_path_factory):
+    """``small``'s float32 ``model.tflite``."""
+    return keras_ae.export(small, "small_ae", base_dir=tmp_path_factory.mktemp("small_ae"), format="tflite",
+                           allow_untrained=True)
+
+
+@pytest.fixture(scope="module")
 def denoiser_exports(denoiser, tmp_path_factory):
     return _exports(denoiser, tmp_path_factory, "conv_denoiser")
 
@@ -128,8 +141,8 @@ def test_versions_follow_the_savedmodel_rules(dense_exports):
     assert sorted(dense_exports(q).name for q in QUANTIZATIONS) == ["1", "2", "3"]
 
 
-def test_run_tflite_checks_inputs_in_python_naming_the_expected_dtype_and_shape(dense_exports, digits):
-    path = dense_exports(None)
+def test_run_tflite_checks_inputs_in_python_naming_the_expected_dtype_and_shape(small_file, digits):
+    path = small_file
     _, (x_test, _) = digits
     x = x_test[:4]
     with pytest.raises(InputValidationError, match=r"dtype float64.*expects float32 of shape \(None, 8, 8, 1\)"):
@@ -154,14 +167,14 @@ def test_run_tflite_checks_inputs_in_python_naming_the_expected_dtype_and_shape(
         run_tflite(path / "missing.tflite", "reconstruct", images=x)
 
 
-def test_an_empty_batch_gets_empty_outputs_of_the_declared_shape(dense_exports):
-    out = run_tflite(dense_exports(None), "encode", images=np.zeros((0, 8, 8, 1), np.float32))
+def test_an_empty_batch_gets_empty_outputs_of_the_declared_shape(small_file):
+    out = run_tflite(small_file, "encode", images=np.zeros((0, 8, 8, 1), np.float32))
     assert out["code"].shape == (0, 16) and out["code"].dtype == np.float32
 
 
-def test_without_litert_tensorflows_interpreter_runs_the_same_file(dense_exports, digits, monkeypatch):
+def test_without_litert_tensorflows_interpreter_runs_the_same_file(small_file, digits, monkeypatch):
     _, (x_test, _) = digits
-    path = dense_exports(None)
+    path = small_file
     litert = run_tflite(path, "encode", images=x_test[:8])["code"]
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # import fails as if not installed
     with pytest.warns(UserWarning, match="deprecated"):
@@ -174,9 +187,9 @@ def test_without_litert_tensorflows_interpreter_runs_the_same_file(dense_exports
     ({"format": "tflite", "quantize": "int4"}, UnknownNameError, "Unknown quantize 'int4'"),
     ({"quantize": "float16"}, InputValidationError, "applies to format='tflite' only"),
 ])
-def test_bad_format_or_quantize_is_refused_and_writes_nothing(dense, tmp_path, kwargs, error, message):
+def test_bad_format_or_quantize_is_refused_and_writes_nothing(small, tmp_path, kwargs, error, message):
     with pytest.raises(error, match=message):
-        keras_ae.export(dense, "ae", base_dir=tmp_path, **kwargs)
+        keras_ae.export(small, "ae", base_dir=tmp_path, allow_untrained=True, **kwargs)
     assert not (tmp_path / "ae").exists()
 
 
@@ -187,13 +200,13 @@ def test_families_without_tflite_support_are_refused_naming_the_supported_ones(t
     assert not (tmp_path / "vae").exists()
 
 
-def test_a_failed_conversion_leaves_no_version_folder(dense, tmp_path, monkeypatch):
+def test_a_failed_conversion_leaves_no_version_folder(small, tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise ExportError("The TFLite converter refused the signatures: test")
 
     monkeypatch.setattr(tflite, "convert", refuse)
     with pytest.raises(ExportError, match="converter refused"):
-        keras_ae.export(dense, "ae", base_dir=tmp_path, format="tflite", uint8=False)
+        keras_ae.export(small, "ae", base_dir=tmp_path, format="tflite", uint8=False, allow_untrained=True)
     assert list(tmp_path.iterdir()) == []
 
 

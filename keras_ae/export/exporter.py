@@ -97,7 +97,7 @@ def is_trained(model: keras.Model, history: Any = None) -> bool:
     :class:`~keras_ae.applications.AnomalyDetector`).
 
     Example:
-        >>> model = build_dense_ae((8, 8, 1), code_dim=4)
+        >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
         >>> is_trained(model), is_trained(model, history={"loss": [0.7, 0.6]})
         (False, True)
         >>> model.compile()
@@ -168,7 +168,7 @@ def read_metadata(export_dir: str | os.PathLike) -> dict:
     """Reads the metadata of an export (needs only the standard library).
 
     Example:
-        >>> path = export(build_dense_ae((8, 8, 1), code_dim=4), "digits_ae", base_dir=str(tmp_dir),
+        >>> path = export(build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4), "digits_ae", base_dir=str(tmp_dir),
         ...               allow_untrained=True)
         >>> meta = read_metadata(path)
         >>> meta["name"], list(meta["signatures"])

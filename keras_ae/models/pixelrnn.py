@@ -58,7 +58,7 @@ class PixelRNN(AutoregressiveModel):
     :meth:`~keras_ae.models.autoregressive.AutoregressiveModel.sample_naive`.
 
     Example:
-        >>> model = build_pixelrnn((8, 8, 1), kind="row_lstm", units=8, layers=1)
+        >>> model = build_pixelrnn((4, 4, 1), kind="row_lstm", units=8, layers=1)  # sample_naive: a call per pixel
         >>> model.family
         'pixelrnn'
         >>> np.array_equal(model.sample(2, seed=0, jit_compile=False), model.sample_naive(2, seed=0))

@@ -78,7 +78,7 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
 
     Example:
         >>> folder = tmp_dir / "backup"
-        >>> model = build_dense_ae((8, 8, 1), code_dim=4)
+        >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
         >>> model.compile()
         >>> backup = ResumableBackup(folder, delete_checkpoint=False)
         >>> _ = model.fit(x_digits, epochs=2, batch_size=64, verbose=0, callbacks=[backup])
@@ -221,7 +221,7 @@ def read_backup(backup_dir: str | os.PathLike) -> dict | None:
         >>> out = tmp_dir
         >>> read_backup(out / BACKUP_DIR) is None  # nothing to resume
         True
-        >>> model = build_dense_ae((8, 8, 1), code_dim=4)
+        >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
         >>> model.compile()
         >>> _ = fit_resumable(model, x_digits, out_dir=out, fingerprint={"lr": 1e-3}, keep_backup=True,
         ...                   epochs=2, batch_size=64, verbose=0)
@@ -265,7 +265,7 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     Example:
         >>> path = tmp_dir / "best.keras"
         >>> best = AtomicModelCheckpoint(path, monitor="loss", save_best_only=True)
-        >>> model = build_dense_ae((8, 8, 1), code_dim=4)
+        >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
         >>> model.compile()
         >>> _ = model.fit(x_digits, epochs=1, batch_size=64, verbose=0, callbacks=[best])
         >>> sorted(p.name for p in path.parent.iterdir())  # no partial file left
@@ -316,7 +316,7 @@ def training_callbacks(
         >>> callbacks = training_callbacks(out, monitor="val_loss")
         >>> [type(c).__name__ for c in callbacks]
         ['AtomicModelCheckpoint', 'AtomicModelCheckpoint', 'ResumableBackup']
-        >>> model = build_dense_ae((8, 8, 1), code_dim=4)
+        >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
         >>> model.compile()
         >>> _ = model.fit(x_digits, validation_data=(x_digits_test,), epochs=2, batch_size=64, verbose=0,
         ...               callbacks=callbacks)
@@ -370,7 +370,7 @@ def fit_resumable(
 
     Example:
         >>> out = tmp_dir / "ae"
-        >>> model = build_dense_ae((8, 8, 1), code_dim=4)
+        >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
         >>> model.compile()
         >>> history = fit_resumable(model, x_digits, out_dir=out, epochs=2, batch_size=64, verbose=0,
         ...                         validation_data=(x_digits_test,))

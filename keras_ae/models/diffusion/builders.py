@@ -62,7 +62,7 @@ def build_diffusion(
         A :class:`~keras_ae.models.diffusion.model.DiffusionModel` (network ``unet``).
 
     Example:
-        >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=50)
+        >>> model = build_diffusion((8, 8, 1), channels=(8,), attention=False, timesteps=50)
         >>> model.family, model.network.name, model.ema_network.name
         ('diffusion', 'unet', 'ema_network')
         >>> cond = build_diffusion((8, 8, 1), channels=(8,), attention=False, timesteps=10, num_classes=10)

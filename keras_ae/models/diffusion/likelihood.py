@@ -104,7 +104,7 @@ class DiffusionLikelihood:
             float64 array ``(n,)`` (and the terms dict with ``return_terms``).
 
         Example:
-            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=10)
+            >>> model = build_diffusion((8, 8, 1), channels=(8,), attention=False, timesteps=10)
             >>> ll = model.log_likelihood(np.round(x_digits_test[:4] * 255) / 255)
             >>> ll.shape, bool(np.all(ll < 0))
             ((4,), True)
@@ -160,7 +160,7 @@ class DiffusionLikelihood:
         ``labels`` for a conditional model).
 
         Example:
-            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=10)
+            >>> model = build_diffusion((8, 8, 1), channels=(8,), attention=False, timesteps=10)
             >>> x = np.round(x_digits_test[:4] * 255) / 255
             >>> np.allclose(model.bits_per_dim(x), -model.log_likelihood(x) / (64 * np.log(2)))
             True

@@ -99,7 +99,7 @@ class DiffusionModel(DiffusionSampling, DiffusionLikelihood, DiffusionServing, T
         info: JSON-serializable facts kept with the model.
 
     Example:
-        >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=50)
+        >>> model = build_diffusion((8, 8, 1), channels=(8,), attention=False, timesteps=50)
         >>> model.sample_naive(2, steps=3, seed=0).shape  # untrained: noise-like images
         (2, 8, 8, 1)
 
@@ -214,7 +214,7 @@ class DiffusionModel(DiffusionSampling, DiffusionLikelihood, DiffusionServing, T
         """The forward process: ``x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise``, ``x_0`` in [-1, 1].
 
         Example:
-            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=10)
+            >>> model = build_diffusion((8, 8, 1), channels=(8,), attention=False, timesteps=10)
             >>> x_t = model.q_sample(tf.ones((1, 8, 8, 1)), tf.constant([9]), tf.zeros((1, 8, 8, 1)))
             >>> bool(np.allclose(x_t, np.sqrt(model.schedule.alpha_bar[9])))
             True
@@ -226,7 +226,7 @@ class DiffusionModel(DiffusionSampling, DiffusionLikelihood, DiffusionServing, T
         """Checks images (shape, finite, in [0, 1]; on the 8-bit grid when ``on_grid``) and returns float32.
 
         Example:
-            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=10)
+            >>> model = build_diffusion((8, 8, 1), channels=(8,), attention=False, timesteps=10)
             >>> model.validate_images(np.zeros((2, 8, 8))).shape  # a channel axis is added
             (2, 8, 8, 1)
             >>> model.validate_images(np.zeros((2, 7, 7, 1)))

@@ -187,7 +187,7 @@ class DiffusionSampling:
             float32 images ``(n, h, w, c)`` in [0, 1].
 
         Example:
-            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=10)
+            >>> model = build_diffusion((8, 8, 1), channels=(8,), attention=False, timesteps=10)
             >>> a = model.sample(3, steps=4, seed=1)
             >>> np.array_equal(a, model.sample(3, steps=4, seed=1)), a.shape
             (True, (3, 8, 8, 1))
@@ -234,7 +234,7 @@ class DiffusionSampling:
             each step, in [0, 1] (clipped).
 
         Example:
-            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=10)
+            >>> model = build_diffusion((8, 8, 1), channels=(8,), attention=False, timesteps=10)
             >>> slow, frames = model.sample_naive(2, steps=4, seed=0, return_trajectory=True)
             >>> np.allclose(slow, model.sample(2, steps=4, seed=0), atol=1e-5), frames.shape
             (True, (5, 2, 8, 8, 1))

@@ -34,7 +34,7 @@ class DiffusionServing:
 
         Example:
             >>> from keras_ae.export import ExportOptions
-            >>> model = build_diffusion((8, 8, 1), channels=(8, 16), attention=False, timesteps=20)
+            >>> model = build_diffusion((8, 8, 1), channels=(8,), attention=False, timesteps=20)
             >>> [e.name for e in model.serving_endpoints(ExportOptions())]
             ['sample', 'log_likelihood', 'log_likelihood_uint8']
         """
