@@ -70,7 +70,7 @@ from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.reconstruction import psnr, squared_error_per_example
 from keras_ae.experiment import format_table, load_recipe_data, recipe_parser, write_results
 from keras_ae.training import ema_weights
-from keras_ae.validation import check_choice
+from keras_ae.validation import check_choice, check_int
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling keras_io_reference module
 from keras_io_reference import (KERAS_IO_RECIPES, compile_keras_io, keras_io_denoiser,  # noqa: E402
@@ -273,8 +273,7 @@ def fit_in_calls(model: keras.Model, fit_args: tuple, fit_kwargs: dict[str, Any]
         >>> [epoch for _, epoch, _ in clock.curve][:3]  # doctest: +SKIP
         [5, 10, 15]
     """
-    if isinstance(epochs_per_call, bool) or not isinstance(epochs_per_call, int) or epochs_per_call < 1:
-        raise InputValidationError(f"epochs_per_call must be an integer >= 1, got {epochs_per_call!r}.")
+    epochs_per_call = check_int(epochs_per_call, "epochs_per_call", minimum=1)
     while not clock.spent:
         clock.begin_call()
         callbacks = [*fit_kwargs.get("callbacks", ()), clock]
