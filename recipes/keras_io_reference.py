@@ -25,6 +25,8 @@ each family against keras_ae's defaults), with their training settings in
 | --- | --- |
 | :func:`keras_io_denoiser` | "Convolutional autoencoder for image denoising" (``examples/vision/autoencoder.py``) |
 | :func:`keras_io_pixelcnn` | "PixelCNN" (``examples/generative/pixelcnn.py``): ``PixelConvLayer``, ``ResidualBlock`` |
+| :func:`keras_io_vqvae`, :func:`keras_io_vqvae_prior` | "Vector-Quantized VAEs" (``examples/generative/vq_vae.py``) |
+| ``keras_io_ddim.keras_io_ddim`` | "Denoising Diffusion Implicit Models" (``examples/generative/ddim.py``) |
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ import tensorflow as tf
 
 from keras_ae.models.gan import build_dcgan
 from keras_ae.models.pixelcnn import build_pixelcnn
+
+import keras_io_ddim as ddim  # the sibling recipe module (recipes/ is on sys.path)
 
 
 def compile_keras_io(model: keras.Model, loss, jit_compile: bool | None = None) -> keras.Model:
@@ -211,6 +215,19 @@ KERAS_IO_RECIPES: dict[str, dict] = {
     "pixelcnn": {"source": "keras.io/examples/generative/pixelcnn", "optimizer": "adam", "learning_rate": 5e-4,
                  "loss": "binary_crossentropy", "batch_size": 128, "filters": 128, "blocks": 5,
                  "note": "data binarized once, up front"},
+    "diffusion": {"source": "keras.io/examples/generative/ddim", "optimizer": "adamw",
+                  "learning_rate": ddim.LEARNING_RATE, "weight_decay": ddim.WEIGHT_DECAY, "batch_size": ddim.BATCH_SIZE,
+                  "widths": list(ddim.WIDTHS), "block_depth": ddim.BLOCK_DEPTH, "ema": ddim.EMA,
+                  "signal_rates": [ddim.MIN_SIGNAL_RATE, ddim.MAX_SIGNAL_RATE],
+                  "loss": "mean absolute error of the noise",
+                  "note": "recipes/keras_io_ddim.py: one channel, images padded to 32x32 and samples cropped back"},
+    "vqvae": {"source": "keras.io/examples/generative/vq_vae", "optimizer": "adam", "learning_rate": 1e-3,
+              "batch_size": 128, "latent_dim": 16, "num_embeddings": 128, "beta": 0.25,
+              "loss": "mean squared error / data variance + VQ losses, images shifted to [-0.5, 0.5]",
+              "prior": {"optimizer": "adam", "learning_rate": 3e-4, "batch_size": 128, "filters": 128,
+                        "residual_blocks": 2, "pixelcnn_layers": 2},
+              "note": "codebook as a Keras weight (keras.io: a tf.Variable); the prior without the example's "
+                      "validation_split=0.1 (keras_ae's prior trains on every map too)"},
 }
 
 
@@ -316,3 +333,156 @@ def keras_io_pixelcnn(shape: tuple = (28, 28, 1), filters: int = 128, blocks: in
                            padding="valid")(x)
     outputs = keras.layers.Conv2D(filters=shape[-1], kernel_size=1, strides=1, activation="sigmoid", padding="valid")(x)
     return keras.Model(inputs, outputs, name="keras_io_pixelcnn")
+
+
+class KerasIOVectorQuantizer(keras.layers.Layer):
+    """The keras.io VQ-VAE's ``VectorQuantizer``: nearest code, codebook + commitment loss, straight-through.
+
+    The example keeps the codebook in a ``tf.Variable`` of shape ``(embedding_dim,
+    num_embeddings)`` drawn from ``tf.random_uniform_initializer()`` (uniform in [-0.05, 0.05]);
+    here it is a Keras weight with the same shape and initializer, so Keras 3 tracks and trains it.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, beta: float = 0.25, **kwargs):
+        super().__init__(**kwargs)
+        self.num_embeddings, self.embedding_dim, self.beta = num_embeddings, embedding_dim, beta
+        self.embeddings = self.add_weight(shape=(embedding_dim, num_embeddings), name="embeddings_vqvae",
+                                          initializer=keras.initializers.RandomUniform(-0.05, 0.05))
+
+    def call(self, x):
+        flattened = tf.reshape(x, [-1, self.embedding_dim])
+        encodings = tf.one_hot(self.get_code_indices(flattened), self.num_embeddings)
+        quantized = tf.reshape(tf.matmul(encodings, self.embeddings, transpose_b=True), tf.shape(x))
+        commitment_loss = tf.reduce_mean((tf.stop_gradient(quantized) - x) ** 2)
+        codebook_loss = tf.reduce_mean((quantized - tf.stop_gradient(x)) ** 2)
+        self.add_loss(self.beta * commitment_loss + codebook_loss)
+        return x + tf.stop_gradient(quantized - x)  # straight-through estimator
+
+    def get_code_indices(self, flattened):
+        similarity = tf.matmul(flattened, self.embeddings)
+        distances = (tf.reduce_sum(flattened ** 2, axis=1, keepdims=True) + tf.reduce_sum(self.embeddings ** 2, axis=0)
+                     - 2 * similarity)
+        return tf.argmin(distances, axis=1)
+
+
+class KerasIOVQVAETrainer(keras.Model):
+    """The keras.io VQ-VAE's ``VQVAETrainer``: MSE over the data variance plus the quantizer's losses.
+
+    Trains on images shifted to [-0.5, 0.5], as the example does; :meth:`reconstruct` takes
+    and returns images in [0, 1].
+    """
+
+    def __init__(self, vqvae: keras.Model, train_variance: float, **kwargs):
+        super().__init__(**kwargs)
+        self.vqvae, self.train_variance = vqvae, float(train_variance)
+        self.total_loss_tracker = keras.metrics.Mean(name="total_loss")
+        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.vq_loss_tracker = keras.metrics.Mean(name="vq_loss")
+
+    @property
+    def metrics(self):
+        return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.vq_loss_tracker]
+
+    def call(self, x):
+        return self.vqvae(x)
+
+    def train_step(self, x):
+        with tf.GradientTape() as tape:
+            reconstructions = self.vqvae(x)
+            reconstruction_loss = tf.reduce_mean((x - reconstructions) ** 2) / self.train_variance
+            vq_loss = sum(self.vqvae.losses)
+            total_loss = reconstruction_loss + vq_loss
+        grads = tape.gradient(total_loss, self.vqvae.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.vqvae.trainable_variables))
+        self.total_loss_tracker.update_state(total_loss)
+        self.reconstruction_loss_tracker.update_state(reconstruction_loss)
+        self.vq_loss_tracker.update_state(vq_loss)
+        return {"loss": self.total_loss_tracker.result(),
+                "reconstruction_loss": self.reconstruction_loss_tracker.result(),
+                "vqvae_loss": self.vq_loss_tracker.result()}
+
+    def reconstruct(self, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
+        """Reconstructions in [0, 1] (the decoder's output + 0.5) of images ``x`` in [0, 1]."""
+        parts = [self.vqvae(x[i:i + batch_size] - 0.5, training=False) for i in range(0, len(x), batch_size)]
+        return np.concatenate([np.asarray(p) for p in parts]) + 0.5
+
+    def code_indices(self, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
+        """The code maps ``(n, h', w')`` of images ``x`` in [0, 1], as the example's prior section computes them."""
+        encoder, quantizer = self.vqvae.get_layer("encoder"), self.vqvae.get_layer("vector_quantizer")
+        maps = []
+        for i in range(0, len(x), batch_size):
+            z = encoder(x[i:i + batch_size] - 0.5, training=False)
+            indices = quantizer.get_code_indices(tf.reshape(z, [-1, z.shape[-1]]))
+            maps.append(tf.reshape(indices, tf.shape(z)[:-1]).numpy())
+        return np.concatenate(maps)
+
+
+def keras_io_vqvae(shape: tuple = (28, 28, 1), latent_dim: int = 16, num_embeddings: int = 128,
+                   train_variance: float = 1.0) -> KerasIOVQVAETrainer:
+    """The keras.io VQ-VAE (``examples/generative/vq_vae.py``) as its ``VQVAETrainer`` builds it.
+
+    Encoder: Conv2D 32 and 64 3x3 stride 2 ReLU, then a 1x1 Conv2D to ``latent_dim``; 128 codes of
+    dimension 16 (the example's ``VQVAETrainer(data_variance, latent_dim=16, num_embeddings=128)``);
+    decoder: Conv2DTranspose 64 and 32 3x3 stride 2 ReLU, then a linear 3x3 Conv2DTranspose.
+
+    Args:
+        shape: ``(height, width, channels)``; height and width multiples of 4.
+        latent_dim: Code vector dimension.
+        num_embeddings: Codebook size.
+        train_variance: Variance of the training images in [0, 1] (the example's ``np.var(x_train / 255.0)``).
+
+    Returns:
+        An uncompiled :class:`KerasIOVQVAETrainer` (the example compiles it with ``Adam()``, batch 128).
+
+    Example:
+        >>> trainer = keras_io_vqvae((28, 28, 1))
+        >>> trainer.vqvae.output_shape, trainer.vqvae.count_params()
+        ((None, 28, 28, 1), 49937)
+    """
+    encoder_inputs = keras.Input(shape=shape)
+    x = keras.layers.Conv2D(32, 3, activation="relu", strides=2, padding="same")(encoder_inputs)
+    x = keras.layers.Conv2D(64, 3, activation="relu", strides=2, padding="same")(x)
+    encoder = keras.Model(encoder_inputs, keras.layers.Conv2D(latent_dim, 1, padding="same")(x), name="encoder")
+    latent_inputs = keras.Input(shape=encoder.output.shape[1:])
+    x = keras.layers.Conv2DTranspose(64, 3, activation="relu", strides=2, padding="same")(latent_inputs)
+    x = keras.layers.Conv2DTranspose(32, 3, activation="relu", strides=2, padding="same")(x)
+    decoder = keras.Model(latent_inputs, keras.layers.Conv2DTranspose(shape[-1], 3, padding="same")(x), name="decoder")
+    inputs = keras.Input(shape=shape)
+    quantized = KerasIOVectorQuantizer(num_embeddings, latent_dim, name="vector_quantizer")(encoder(inputs))
+    vqvae = keras.Model(inputs, decoder(quantized), name="vq_vae")
+    return KerasIOVQVAETrainer(vqvae, train_variance)
+
+
+def keras_io_vqvae_prior(map_shape: tuple = (7, 7), num_embeddings: int = 128, filters: int = 128,
+                         residual_blocks: int = 2, pixelcnn_layers: int = 2) -> keras.Model:
+    """The keras.io VQ-VAE's PixelCNN prior over code maps: one-hot codes in, per-position code logits out.
+
+    A 7x7 mask-A layer, ``residual_blocks`` of :class:`ResidualBlock`, ``pixelcnn_layers``
+    1x1 mask-B layers and a 1x1 convolution to ``num_embeddings`` logits.
+
+    Args:
+        map_shape: ``(h', w')`` of the code maps.
+        num_embeddings: Codebook size.
+        filters: Feature maps (the example's 128).
+        residual_blocks: The example's ``num_residual_blocks = 2``.
+        pixelcnn_layers: The example's ``num_pixelcnn_layers = 2``.
+
+    Returns:
+        An uncompiled functional ``keras.Model`` ``int32 (batch, h', w') -> logits (batch, h', w',
+        num_embeddings)`` (the example compiles it with ``Adam(3e-4)`` and
+        ``SparseCategoricalCrossentropy(from_logits=True)``, batch 128).
+
+    Example:
+        >>> keras_io_vqvae_prior((7, 7), 128).output_shape
+        (None, 7, 7, 128)
+    """
+    inputs = keras.Input(shape=map_shape, dtype="int32")
+    one_hot = keras.ops.one_hot(inputs, num_embeddings)
+    x = PixelConvLayer(mask_type="A", filters=filters, kernel_size=7, activation="relu", padding="same")(one_hot)
+    for _ in range(residual_blocks):
+        x = ResidualBlock(filters=filters)(x)
+    for _ in range(pixelcnn_layers):
+        x = PixelConvLayer(mask_type="B", filters=filters, kernel_size=1, strides=1, activation="relu",
+                           padding="valid")(x)
+    outputs = keras.layers.Conv2D(filters=num_embeddings, kernel_size=1, strides=1, padding="valid")(x)
+    return keras.Model(inputs, outputs, name="pixel_cnn")

@@ -68,23 +68,32 @@ import tensorflow as tf
 from keras_ae.data import binarize, corrupt
 from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.reconstruction import psnr, squared_error_per_example
+from keras_ae.layers.vector_quantizer import perplexity
 from keras_ae.experiment import format_table, load_recipe_data, recipe_parser, write_results
 from keras_ae.training import ema_weights
 from keras_ae.validation import check_choice, check_int
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling keras_io_reference module
 from keras_io_reference import (KERAS_IO_RECIPES, compile_keras_io, keras_io_denoiser,  # noqa: E402
-                                keras_io_pixelcnn, plain_dcgan, plain_dense_ae, plain_vae)
+                                keras_io_pixelcnn, keras_io_vqvae, keras_io_vqvae_prior, plain_dcgan,
+                                plain_dense_ae, plain_vae)
+from keras_io_ddim import keras_io_ddim  # noqa: E402
 
-FAMILIES = ("dense", "conv_denoising", "vae", "dcgan", "pixelcnn")
+FAMILIES = ("dense", "conv_denoising", "vae", "dcgan", "pixelcnn", "vqvae", "diffusion")
 SIDES = ("keras.io", "keras_ae")
 # Seconds of training per side (issue #20).
-BUDGETS = {"dense": 60.0, "conv_denoising": 90.0, "vae": 90.0, "dcgan": 180.0, "pixelcnn": 180.0}
-QUICK_BUDGETS = {"dense": 2.0, "conv_denoising": 3.0, "vae": 3.0, "dcgan": 4.0, "pixelcnn": 4.0}
+BUDGETS = {"dense": 60.0, "conv_denoising": 90.0, "vae": 90.0, "dcgan": 180.0, "pixelcnn": 180.0, "vqvae": 600.0,
+           "diffusion": 1200.0}
+QUICK_BUDGETS = {"dense": 2.0, "conv_denoising": 3.0, "vae": 3.0, "dcgan": 4.0, "pixelcnn": 4.0, "vqvae": 3.0,
+                 "diffusion": 4.0}
+# Seconds of training of each side's PixelCNN prior over its code maps, after the VQ-VAE race.
+PRIOR_BUDGET, QUICK_PRIOR_BUDGET = 120.0, 1.0
 # Score every N epochs. An epoch of 8,000 images takes about 0.3-1 s for the dense AE and the
 # VAE, so scoring them every epoch would cost about as much as training; the conv, GAN and
 # PixelCNN epochs take several to 100+ seconds, so they are scored after each one.
-EVERY = {"dense": 2, "conv_denoising": 1, "vae": 2, "dcgan": 1, "pixelcnn": 1}
+EVERY = {"dense": 2, "conv_denoising": 1, "vae": 2, "dcgan": 1, "pixelcnn": 1, "vqvae": 1, "diffusion": 2}
+# The diffusion models are scored every second epoch: 2,000 samples of 20 steps cost about as
+# much as an epoch of training.
 # The batch size of keras_ae's own recipe of each family (what a user copying it passes);
 # the PixelCNN gets ``fit``'s default (Keras' 32), what its docstring example uses: the
 # recipe's 64 (chosen for its long runs) is slower to quality in the first epochs
@@ -93,7 +102,9 @@ KERAS_AE_BATCH = {"dense": 256,          # recipes/deep_ae.py
                   "conv_denoising": 64,  # recipes/denoising.py (mnist)
                   "vae": 100,            # recipes/vae.py
                   "dcgan": 64,           # recipes/gan.py
-                  "pixelcnn": 32}        # fit's default (recipes/pixelcnn.py: 64)
+                  "pixelcnn": 32,        # fit's default (recipes/pixelcnn.py: 64)
+                  "vqvae": 128,          # recipes/vqvae.py
+                  "diffusion": 64}       # recipes/diffusion.py
 MAX_EPOCHS = 1_000_000  # "train until told to stop": the budget ends every race
 NOISE_STD = 0.5
 ELBO_SAMPLES = 10
@@ -145,7 +156,10 @@ MEASURES = {
     "vae": Measure("negative ELBO (nats)", higher_is_better=False),
     "dcgan": Measure("FCD of samples vs test", higher_is_better=False),
     "pixelcnn": Measure("NLL (nats/image)", higher_is_better=False),
+    "vqvae": Measure("squared error per image", higher_is_better=False),
+    "diffusion": Measure("FCD of 20-step DDIM samples vs test", higher_is_better=False),
 }
+DIFFUSION_STEPS = 20  # both sides' deterministic DDIM sampler, scored
 
 
 # -- the clock -----------------------------------------------------------------------------------
@@ -495,6 +509,13 @@ def scorer(family: str, side: str, model: keras.Model, test: ScoringData,
         if side == "keras_ae":
             return lambda: bernoulli_nll(lambda x: model.network(x, training=False), test.binary)
         return lambda: bernoulli_nll(lambda x: logits_of_probabilities(model(x, training=False)), test.binary)
+    if family == "diffusion":  # the same deterministic DDIM walk from the same seed's noise, both sides
+        if side == "keras_ae":
+            return lambda: test.fcd(model.sample(test.fcd.n_samples, steps=DIFFUSION_STEPS, method="ddim",
+                                                 seed=test.fcd.seed))
+        return lambda: test.fcd(model.generate(test.fcd.n_samples, DIFFUSION_STEPS, seed=test.fcd.seed))
+    if family == "vqvae":  # both sides' reconstruct take and give images in [0, 1]
+        return lambda: float(squared_error_per_example(test.x, np.clip(model.reconstruct(test.x), 0.0, 1.0)).mean())
     return check_family(family)  # not a family: raises, naming them
 
 
@@ -504,7 +525,9 @@ def keras_ae_side(family: str, shape: tuple, seed: int) -> tuple[keras.Model, di
 
     Only what a user of the family's recipe passes: the batch size of that recipe
     (:data:`KERAS_AE_BATCH`), the noise of the denoising recipe, the VAE recipe's model and
-    dynamic binarization, and the seed. Change defaults in the package and race again.
+    dynamic binarization, the seed, and for the VQ-VAE ``likelihood="gaussian"``: the
+    reconstruction of grey images is the task (the default Bernoulli VQ-VAE refuses grey
+    images and its error names that argument). Change defaults in the package and race again.
 
     Args:
         family: One of :data:`FAMILIES`.
@@ -523,9 +546,11 @@ def keras_ae_side(family: str, shape: tuple, seed: int) -> tuple[keras.Model, di
     """
     from keras_ae.models.dense import build_dense_ae
     from keras_ae.models.denoising import build_denoising_ae
+    from keras_ae.models.diffusion import build_diffusion
     from keras_ae.models.gan import build_dcgan
     from keras_ae.models.pixelcnn import build_pixelcnn
     from keras_ae.models.vae import build_vae
+    from keras_ae.models.vqvae import build_vqvae
 
     check_family(family)
     builders = {
@@ -534,6 +559,8 @@ def keras_ae_side(family: str, shape: tuple, seed: int) -> tuple[keras.Model, di
         "vae": lambda: build_vae(shape, hidden=(200, 200), latent_dim=50, dynamic_binarization=True, seed=seed),
         "dcgan": lambda: build_dcgan(shape, seed=seed),
         "pixelcnn": lambda: build_pixelcnn(shape, dynamic_binarization=True, seed=seed),
+        "vqvae": lambda: build_vqvae(shape, likelihood="gaussian", seed=seed),
+        "diffusion": lambda: build_diffusion(shape, seed=seed),
     }
     model = builders[family]()
     model.compile()
@@ -546,7 +573,9 @@ def keras_io_side(family: str, x_train: np.ndarray, seed: int) -> tuple[keras.Mo
     Settings from ``KERAS_IO_RECIPES`` (``recipes/keras_io_reference.py``): the dense AE with
     ``compile("adam", "binary_crossentropy")``; the denoising example's own network on inputs
     noised once up front; the keras.io VAE ``train_step`` on grey targets; the keras.io DCGAN
-    ``train_step`` with Adam(1e-4); the keras.io PixelCNN on images binarized once (seed 0).
+    ``train_step`` with Adam(1e-4); the keras.io PixelCNN on images binarized once (seed 0);
+    the keras.io VQ-VAE trainer on images shifted to [-0.5, 0.5]; the keras.io DDIM model
+    (``recipes/keras_io_ddim.py``) on images padded to 32x32, its normalizer adapted.
 
     Args:
         family: One of :data:`FAMILIES`.
@@ -582,6 +611,12 @@ def keras_io_side(family: str, x_train: np.ndarray, seed: int) -> tuple[keras.Mo
     if family == "dcgan":
         model = plain_dcgan(shape, learning_rate=recipe["learning_rate"], beta_1=recipe["beta_1"])
         return model, (x_train,), fit_kwargs
+    if family == "diffusion":
+        return keras_io_ddim(x_train), (x_train,), fit_kwargs
+    if family == "vqvae":
+        model = keras_io_vqvae(shape, recipe["latent_dim"], recipe["num_embeddings"], float(np.var(x_train)))
+        model.compile(optimizer=adam)
+        return model, (x_train - 0.5,), fit_kwargs
     model = keras_io_pixelcnn(shape, recipe["filters"], recipe["blocks"])
     model.compile(optimizer=adam, loss=recipe["loss"])
     binary = binarize(x_train, seed=0)  # binarized once: the same kind of data keras_ae draws every batch
@@ -593,13 +628,59 @@ def check_family(family: str) -> str:
     return check_choice(family, "family", FAMILIES)
 
 
+def code_map_nll(side: str, model: keras.Model, x_train: np.ndarray, test: ScoringData,
+                 budget: float) -> dict[str, Any]:
+    """Trains one VQ-VAE side's PixelCNN prior on its training code maps; the test maps' NLL.
+
+    keras_ae: ``fit_prior`` with its defaults; keras.io: :func:`keras_io_vqvae_prior` compiled
+    and fed the example's way (``KERAS_IO_RECIPES["vqvae"]["prior"]``). Each trains for
+    ``budget`` seconds (:class:`QualityClock`, scored once at the end).
+
+    Returns:
+        ``nll`` (nats per test code map under the prior: both sides' maps are 7x7 of 128
+        codes for MNIST), ``train_seconds``, ``epochs``, and the test maps' code ``perplexity``
+        (the effective number of codes in use) and ``codes_in_use`` (the fraction used at all):
+        a codebook that uses fewer codes is easier for its prior, so the NLLs compare priors
+        only together with these. (The race's keras_ae VQ-VAE is Gaussian: its bound on
+        -log p(x) would be a density, not comparable in nats.)
+    """
+    if side == "keras_ae":
+        test_maps = model.code_maps(test.x)  # the prior's view: index / (num_codes - 1)
+        usage = model.codebook_usage(test.x)
+        clock = QualityClock(lambda: float(-model.prior.log_likelihood(test_maps).mean()), budget,
+                             every_epochs=MAX_EPOCHS)
+        model.fit_prior(x_train, epochs=MAX_EPOCHS, callbacks=[clock], verbose=0)
+        return {"nll": clock.curve[-1][2], "train_seconds": round(clock.train_seconds, 2), "epochs": clock.epochs,
+                "perplexity": round(usage["perplexity"], 2), "codes_in_use": round(usage["codes_in_use"], 3)}
+    recipe = KERAS_IO_RECIPES["vqvae"]["prior"]
+    train_maps, test_maps = model.code_indices(x_train), model.code_indices(test.x)
+    num_codes = model.vqvae.get_layer("vector_quantizer").num_embeddings
+    counts = np.bincount(test_maps.ravel(), minlength=num_codes).astype(np.float64)
+    prior = keras_io_vqvae_prior(train_maps.shape[1:], num_codes, recipe["filters"], recipe["residual_blocks"],
+                                 recipe["pixelcnn_layers"])
+    prior.compile(optimizer=keras.optimizers.Adam(recipe["learning_rate"]),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+    def score():
+        logits = forward(prior, test_maps)
+        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=test_maps, logits=logits)
+        return float(tf.reduce_mean(tf.reduce_sum(nll, axis=(1, 2))))
+
+    clock = QualityClock(score, budget, every_epochs=MAX_EPOCHS)
+    prior.fit(train_maps, train_maps, batch_size=recipe["batch_size"], epochs=MAX_EPOCHS, callbacks=[clock], verbose=0)
+    return {"nll": clock.curve[-1][2], "train_seconds": round(clock.train_seconds, 2), "epochs": clock.epochs,
+            "perplexity": round(float(perplexity(tf.constant(counts))), 2), "codes_in_use": float(np.mean(counts > 0))}
+
+
 # -- the race ------------------------------------------------------------------------------------------
 def run_side(family: str, side: str, x_train: np.ndarray, test: ScoringData, seed: int, budget: float,
-             every: int, protocol: VAEProtocol = VAE_PROTOCOLS["race"]) -> dict[str, Any]:
+             every: int, protocol: VAEProtocol = VAE_PROTOCOLS["race"], prior_budget: float = PRIOR_BUDGET,
+             ) -> dict[str, Any]:
     """Seeds, builds and trains one side under ``budget`` training seconds; returns its curve.
 
     ``protocol`` (the VAE only) sets both sides' batch size, ``fit`` in one call or in
-    repeated calls, and the ELBO's samples.
+    repeated calls, and the ELBO's samples. The VQ-VAE's prior then trains for
+    ``prior_budget`` seconds (:func:`code_map_nll`; 0: not at all).
     """
     keras.utils.set_random_seed(seed)
     if side == "keras_ae":
@@ -617,19 +698,24 @@ def run_side(family: str, side: str, x_train: np.ndarray, test: ScoringData, see
         model.fit(*fit_args, **{"epochs": MAX_EPOCHS, **fit_kwargs}, callbacks=[clock], verbose=0)
     else:
         fit_in_calls(model, fit_args, fit_kwargs, clock, protocol.epochs_per_call)
-    return {"curve": [[round(t, 3), e, s] for t, e, s in clock.curve], "epochs": clock.epochs,
-            "train_seconds": round(clock.train_seconds, 2), "score_seconds": round(clock.score_seconds, 2),
-            "wall_seconds": round(time.perf_counter() - wall, 2), "batch_size": fit_kwargs.get("batch_size"),
-            "trainable params": int(sum(np.prod(w.shape) for w in model.trainable_weights))}
+    run = {"curve": [[round(t, 3), e, s] for t, e, s in clock.curve], "epochs": clock.epochs,
+           "train_seconds": round(clock.train_seconds, 2), "score_seconds": round(clock.score_seconds, 2),
+           "wall_seconds": round(time.perf_counter() - wall, 2), "batch_size": fit_kwargs.get("batch_size"),
+           "trainable params": int(sum(np.prod(w.shape) for w in model.trainable_weights))}
+    if family == "vqvae" and prior_budget > 0:
+        run["prior"] = code_map_nll(side, model, x_train, test, prior_budget)
+    return run
 
 
 def race(family: str, x_train: np.ndarray, test: ScoringData, seed: int, budget: float, every: int,
-         keras_io_first: bool = True, verbose: int = 1, vae_protocol: str = "race") -> dict[str, Any]:
+         keras_io_first: bool = True, verbose: int = 1, vae_protocol: str = "race",
+         prior_budget: float = PRIOR_BUDGET) -> dict[str, Any]:
     """Both sides of one family and seed, one after the other; returns both curves and the comparison.
 
     ``keras_io_first=False`` runs keras_ae first (alternate it over seeds, so neither side
     always runs while the other's leftovers are collected). ``vae_protocol`` names the
-    VAE's :data:`VAE_PROTOCOLS` entry (other families ignore it).
+    VAE's :data:`VAE_PROTOCOLS` entry (other families ignore it); ``prior_budget`` the
+    seconds of each VQ-VAE side's prior (:func:`code_map_nll`).
     """
     measure = MEASURES[check_family(family)]
     protocol_name = check_choice(vae_protocol, "vae_protocol", tuple(VAE_PROTOCOLS)) if family == "vae" else "race"
@@ -639,13 +725,16 @@ def race(family: str, x_train: np.ndarray, test: ScoringData, seed: int, budget:
                           measure.higher_is_better)
     sides = {}
     for side in (SIDES if keras_io_first else SIDES[::-1]):
-        sides[side] = run_side(family, side, x_train, test, seed, budget, every, protocol)
+        sides[side] = run_side(family, side, x_train, test, seed, budget, every, protocol, prior_budget)
         gc.collect()
         if verbose:
             curve = sides[side]["curve"]
             run = sides[side]
             print(f"  {family} seed {seed} {side:8s}: {run['epochs']} epochs in {run['train_seconds']} s, "
                   f"{len(curve)} scores, final {curve[-1][2]:.4g} (scoring {run['score_seconds']} s)")
+            if "prior" in run:
+                print(f"  {family} seed {seed} {side:8s} prior: {run['prior']['epochs']} epochs in "
+                      f"{run['prior']['train_seconds']} s, test code-map NLL {run['prior']['nll']:.2f} nats")
     comparison = time_to_quality(sides["keras.io"]["curve"], sides["keras_ae"]["curve"], measure)
     if protocol.epochs_per_call is not None:
         every = protocol.epochs_per_call  # scored after each call
@@ -732,7 +821,7 @@ def run_races(families: Sequence[str], seeds: Sequence[int], data, budget_scale:
         raise InputValidationError(f"budget_scale must be > 0, got {budget_scale!r}.")
     (x_train, y_train), (x_test, y_test) = data
     test = make_test_data(x_test)
-    if "dcgan" in families:
+    if "dcgan" in families or "diffusion" in families:
         from keras_ae.evaluation import dataset_classifier
 
         # Trained (or loaded from the cache) once, before the race and outside every clock.
@@ -746,7 +835,8 @@ def run_races(families: Sequence[str], seeds: Sequence[int], data, budget_scale:
         for i, seed in enumerate(seeds):
             results.append(race(family, x_train, test, seed, budgets[family] * budget_scale,
                                 every or EVERY[family], keras_io_first=i % 2 == 0, verbose=verbose,
-                                vae_protocol=vae_protocol))
+                                vae_protocol=vae_protocol,
+                                prior_budget=(QUICK_PRIOR_BUDGET if quick else PRIOR_BUDGET) * budget_scale))
     return results
 
 
@@ -786,7 +876,31 @@ def quality_markdown(results: Sequence[dict[str, Any]], command: str, figures: s
              "the second; 'pass': ratio >= 2 and keras_ae's final score at least as good as keras.io's. Curves: "
              f"`{figures}/<family>.png`, every scoring in `results.json`.", "",
              format_table([table_row(r) for r in results]), ""]
-    return lines
+    return lines + prior_lines(results)
+
+
+def prior_lines(results: Sequence[dict[str, Any]]) -> list[str]:
+    """Markdown lines of the VQ-VAE priors trained after the race (none without a VQ-VAE race).
+
+    Example:
+        >>> prior_lines([])
+        []
+    """
+    rows = [r for r in results if all("prior" in r["sides"][side] for side in SIDES)]
+    if not rows:
+        return []
+    lines = ["After each VQ-VAE side's race, its PixelCNN prior over its training code maps trained for the same "
+             "seconds (keras.io: the example's prior and settings; keras_ae: `fit_prior`'s defaults); the test code "
+             "maps' NLL under it (nats per map of 128 codes, 7x7 for MNIST), and how many codes the test maps use "
+             "in effect (perplexity: a codebook that uses fewer codes is easier for its prior):", ""]
+    for r in rows:
+        io, ae = r["sides"]["keras.io"]["prior"], r["sides"]["keras_ae"]["prior"]
+        line = (f"- seed {r['seed']}: keras.io {io['nll']:.2f} ({io['epochs']} epochs, {io['train_seconds']:.0f} s), "
+                f"keras_ae {ae['nll']:.2f} ({ae['epochs']} epochs, {ae['train_seconds']:.0f} s)")
+        if "perplexity" in io and "perplexity" in ae:
+            line += f"; code perplexity keras.io {io['perplexity']:.1f} / keras_ae {ae['perplexity']:.1f}"
+        lines.append(line)
+    return lines + [""]
 
 
 def replace_section(path: Path, lines: Sequence[str], title: str = QUALITY_TITLE) -> None:

@@ -274,3 +274,101 @@ def test_markdown_section_is_replaced_in_place_or_appended(ttq, tmp_path):
     path.write_text("# report\n\n## Machine\n\nfast\n")
     ttq.replace_section(path, ["## Time to quality", "", "new table"])
     assert path.read_text() == "# report\n\n## Machine\n\nfast\n\n## Time to quality\n\nnew table\n"
+
+
+# -- the VQ-VAE race -------------------------------------------------------------------------------------
+def test_keras_io_vqvae_trains_its_codebook_and_reconstructs_in_the_unit_range(ttq, digits):
+    (x_train, _), (x_test, _) = digits
+    keras.utils.set_random_seed(0)
+    model, args, kwargs = ttq.keras_io_side("vqvae", x_train, seed=0)
+    assert np.allclose(args[0], x_train - 0.5)  # the example's [-0.5, 0.5] images
+    codebook = model.vqvae.get_layer("vector_quantizer").embeddings
+    before_codes, before_error = codebook.numpy().copy(), ttq.scorer("vqvae", "keras.io", model,
+                                                                        ttq.make_test_data(x_test))()
+    history = model.fit(*args, epochs=3, batch_size=64, verbose=0)
+    assert history.history["vqvae_loss"][-1] > 0  # the quantizer's add_loss reaches the training step
+    assert not np.allclose(codebook.numpy(), before_codes)  # the codebook is a trained Keras weight
+    reconstruction = model.reconstruct(x_test[:5])
+    assert reconstruction.shape == x_test[:5].shape
+    # The reconstruction of the test split improved: the score is the same squared error per image.
+    after_error = ttq.scorer("vqvae", "keras.io", model, ttq.make_test_data(x_test))()
+    assert after_error < 0.8 * before_error
+    expected = np.sum((np.clip(model.reconstruct(x_test), 0, 1) - x_test) ** 2, axis=(1, 2, 3)).mean()
+    assert after_error == pytest.approx(expected, rel=1e-5)
+    maps = model.code_indices(x_test[:7])
+    assert maps.shape == (7, 2, 2) and maps.min() >= 0 and maps.max() < 128
+
+
+@pytest.mark.slow
+def test_quick_vqvae_race_trains_both_priors_and_reports_their_code_map_nll(ttq, digits):
+    (x_train, _), (x_test, _) = digits
+    r = ttq.race("vqvae", x_train[:512], ttq.make_test_data(x_test[:100]), seed=0, budget=1.0, every=1, verbose=0,
+                 prior_budget=0.5)
+    for side in ttq.SIDES:
+        run = r["sides"][side]
+        assert run["train_seconds"] >= 1.0 and all(0 < s < 64 for _, _, s in run["curve"])
+        prior = run["prior"]
+        # 2x2 maps of 128 codes: a prior that has learned anything is under the uniform 4 log 128 nats.
+        assert 0 < prior["nll"] < 4 * math.log(128) and prior["train_seconds"] >= 0.5 and prior["epochs"] >= 1
+        # 100 test maps of 2x2 codes: between 1 and 128 codes in effective use.
+        assert 1 <= prior["perplexity"] <= 128 and 0 < prior["codes_in_use"] <= 1
+    lines = ttq.prior_lines([r])
+    assert lines[0].startswith("After each VQ-VAE side's race") and lines[2].startswith("- seed 0: keras.io ")
+    assert "code perplexity keras.io" in lines[2]
+    no_prior = ttq.race("vqvae", x_train[:256], ttq.make_test_data(x_test[:50]), seed=1, budget=0.3, every=1,
+                        verbose=0, prior_budget=0)
+    assert all("prior" not in no_prior["sides"][side] for side in ttq.SIDES) and ttq.prior_lines([no_prior]) == []
+
+
+# -- the diffusion race ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ddim():
+    sys.path.insert(0, str(RECIPES))
+    try:
+        import keras_io_ddim
+    finally:
+        sys.path.remove(str(RECIPES))
+    return keras_io_ddim
+
+
+def test_keras_io_schedule_runs_from_signal_rate_095_to_002_on_the_unit_circle(ddim):
+    noise, signal = ddim.diffusion_schedule(tf.constant([0.0, 0.5, 1.0]))
+    np.testing.assert_allclose(signal.numpy()[[0, 2]], [0.95, 0.02], atol=1e-6)
+    np.testing.assert_allclose(noise.numpy() ** 2 + signal.numpy() ** 2, 1.0, atol=1e-6)
+    assert np.all(np.diff(signal.numpy()) < 0)
+
+
+def test_keras_io_ddim_pads_trains_its_average_and_samples_the_same_images_for_a_seed(ddim, digits):
+    (x_train, _), _ = digits
+    keras.utils.set_random_seed(0)
+    model = ddim.keras_io_ddim(x_train[:256])
+    assert model.image_size == 8 and model.network.input_shape[0] == (None, 8, 8, 1)
+    odd = ddim.keras_io_ddim(np.zeros((4, 28, 28, 1), np.float32))
+    assert odd.image_size == 32 and odd.padded(np.ones((1, 28, 28, 1), np.float32)).shape == (1, 32, 32, 1)
+    padded = odd.padded(tf.constant(np.random.default_rng(0).uniform(size=(2, 28, 28, 1)), tf.float32)).numpy()
+    assert padded[:, 2:30, 2:30].sum() == pytest.approx(padded.sum()) and padded[:, :2].sum() == 0
+    start = [w.numpy().copy() for w in model.ema_network.weights]
+    history = model.fit(x_train[:256], epochs=4, batch_size=64, verbose=0)
+    assert history.history["n_loss"][-1] < history.history["n_loss"][0]  # it learns
+    moved = [not np.allclose(a, w.numpy()) for a, w in zip(start, model.ema_network.weights)]
+    trained = [np.allclose(w.numpy(), v.numpy()) for w, v in zip(model.ema_network.weights, model.network.weights)]
+    assert any(moved) and not all(trained)  # the average follows the trained weights, a step behind
+    images = model.generate(12, diffusion_steps=3, seed=5)
+    assert images.shape == (12, 8, 8, 1) and images.min() >= 0 and images.max() <= 1
+    np.testing.assert_array_equal(images, model.generate(12, diffusion_steps=3, seed=5))
+    assert not np.allclose(images, model.generate(12, diffusion_steps=3, seed=6))
+    with pytest.raises(ValueError, match="multiple of 8"):
+        ddim.KerasIODDIM((28, 28, 1), image_size=28)
+
+
+@pytest.mark.slow
+def test_quick_diffusion_race_scores_both_sides_with_the_same_sampler(ttq, digits, tmp_path):
+    results = ttq.main(["--quick", "--families", "diffusion", "--seeds", "0", "--budget-scale", "0.25",
+                        "--out", str(tmp_path / "ttq"), "--cache-dir", str(tmp_path / "cache")])
+    (r,) = results
+    assert r["measure"] == "FCD of 20-step DDIM samples vs test"
+    for side in ttq.SIDES:
+        run = r["sides"][side]
+        assert run["curve"] and all(math.isfinite(s) and s > 0 for _, _, s in run["curve"])
+        assert run["batch_size"] == 64
+    assert (tmp_path / "ttq" / "diffusion.png").is_file()
