@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST10K = REPO.parent / "shared" / "data" / "mnist10k"
+
+
+def import_recipe(name: str) -> types.ModuleType:
+    """``recipes/<name>.py`` as a module, for tests of a recipe's functions.
+
+    ``recipes/`` is not a package: it is on ``sys.path`` only while the module loads, so the
+    recipe's own sibling imports (``keras_io_reference``, ``time_to_quality``) resolve as they do
+    when it runs as a script.
+    """
+    sys.path.insert(0, str(REPO / "recipes"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(REPO / "recipes"))
 
 
 @pytest.fixture(scope="session")

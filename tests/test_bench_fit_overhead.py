@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import math
-import sys
 
 import numpy as np
 import pytest
 
 from keras_ae.errors import InputValidationError
-from tests.conftest import REPO
+from tests.conftest import import_recipe
 
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(REPO / "recipes"))  # the recipe imports its sibling keras_io_reference
-    try:
-        sys.modules.pop("bench_fit_overhead", None)
-        import bench_fit_overhead
-
-        yield bench_fit_overhead
-    finally:
-        sys.path.remove(str(REPO / "recipes"))
+    return import_recipe("bench_fit_overhead")
 
 
 @pytest.mark.slow  # traces and fits four models (about 10 s)
@@ -69,11 +61,7 @@ def test_labels_name_the_default_layer_widths(bench):
 
 def test_a_full_benchmark_report_keeps_this_section_and_the_races(bench, tmp_path):
     """recipes/benchmark.py rewrites BENCHMARKS.md; the sections other recipes write stay."""
-    sys.path.insert(0, str(REPO / "recipes"))
-    try:
-        import benchmark
-    finally:
-        sys.path.remove(str(REPO / "recipes"))
+    benchmark = import_recipe("benchmark")
     report = tmp_path / "BENCHMARKS.md"
     report.write_text("# keras_ae benchmarks\n\n## Machine\n\nold machine\n\n## Per-call `fit` overhead\n\n| a |\n\n"
                       "## Time to quality\n\n| b |\n")

@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
 from keras_ae.errors import InputValidationError
-
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+from tests.conftest import import_recipe
 
 
 @pytest.fixture(scope="module")
 def fc():
-    sys.path.insert(0, str(RECIPES))
-    try:
-        import flow_curve
-    finally:
-        sys.path.remove(str(RECIPES))
-    return flow_curve
+    return import_recipe("flow_curve")
 
 
 def test_row_reads_marks_best_last_quarter_gain_and_time_to_the_reference(fc):

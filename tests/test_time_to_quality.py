@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -14,18 +12,12 @@ import pytest
 import tensorflow as tf
 
 from keras_ae.errors import InputValidationError, UnknownNameError
-
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+from tests.conftest import import_recipe
 
 
 @pytest.fixture(scope="module")
 def ttq():
-    sys.path.insert(0, str(RECIPES))
-    try:
-        import time_to_quality
-    finally:
-        sys.path.remove(str(RECIPES))
-    return time_to_quality
+    return import_recipe("time_to_quality")
 
 
 class _SlowSteps(keras.callbacks.Callback):
@@ -323,12 +315,7 @@ def test_quick_vqvae_race_trains_both_priors_and_reports_their_code_map_nll(ttq,
 # -- the diffusion race ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def ddim():
-    sys.path.insert(0, str(RECIPES))
-    try:
-        import keras_io_ddim
-    finally:
-        sys.path.remove(str(RECIPES))
-    return keras_io_ddim
+    return import_recipe("keras_io_ddim")
 
 
 def test_keras_io_schedule_runs_from_signal_rate_095_to_002_on_the_unit_circle(ddim):
