@@ -471,7 +471,10 @@ def check_float(value: Any, name: str, minimum: float | None = None, maximum: fl
     if allow_none:
         accepted += " or None"
     ok = isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(value, (bool, np.bool_))
-    number = float(value) if ok and abs(value) < 1e308 else math.nan  # abs first: float(10**400) overflows
+    # A NumPy scalar converts (to inf at worst, refused below); a Python int is compared first,
+    # because float(10**400) raises. (np.float32(x) < 1e308 would warn "overflow encountered in cast".)
+    small = ok and (isinstance(value, (np.floating, np.integer)) or abs(value) < 1e308)
+    number = float(value) if small else math.nan
     if (not math.isfinite(number)
             or (minimum is not None and (number < minimum or (number == minimum and not include_minimum)))
             or (maximum is not None and (number > maximum or (number == maximum and not include_maximum)))):

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -68,6 +69,16 @@ def test_check_float_refuses_strings_nan_bools_and_values_out_of_range():
     for bad in ("a", float("nan"), float("inf"), True, 1.0, -0.1, 10**400, [0.5]):
         with pytest.raises(InputValidationError, match=r"`decay` must be a finite number in \[0, 1\)"):
             check_float(bad, "decay", 0.0, 1.0, include_maximum=False)
+
+
+def test_check_float_takes_numpy_scalars_of_every_width_without_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # np.float32(x) < 1e308 would warn "overflow encountered in cast"
+        for value in (np.float16(0.5), np.float32(0.5), np.float64(0.5), np.longdouble(0.5), np.int8(0)):
+            assert check_float(value, "decay", 0.0, 1.0, include_maximum=False) == float(value)
+        for bad in (np.float16(np.inf), np.float32(np.nan), np.float32(1.0), np.longdouble(1e400)):
+            with pytest.raises(InputValidationError, match=r"`decay` must be a finite number in \[0, 1\)"):
+                check_float(bad, "decay", 0.0, 1.0, include_maximum=False)
 
 
 def test_a_model_seed_beyond_int64_wraps_and_an_ordinary_one_is_unchanged():
