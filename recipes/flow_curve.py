@@ -37,7 +37,8 @@ from keras_ae.errors import InputValidationError
 from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
 from keras_ae.models.flow import build_realnvp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling time_to_quality module
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling flow and time_to_quality modules
+from flow import eight_bit  # noqa: E402  (recipes/flow.py: the same 8-bit images)
 from time_to_quality import MAX_EPOCHS, Measure, QualityClock, first_reach, warm_up  # noqa: E402
 
 # Changes to build_realnvp's defaults that a curve can be compared on. "precision" is the
@@ -52,11 +53,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
 BATCH_SIZE = 64  # build_realnvp's docstring example
 BITS = Measure("test bits/dim", higher_is_better=False)
 MARKS_MINUTES = (2, 5, 10, 20, 30, 40, 60)
-
-
-def eight_bit(x: np.ndarray) -> np.ndarray:
-    """[0, 1] images on the 8-bit grid k / 255 (float32)."""
-    return (np.round(np.asarray(x, np.float64) * 255) / 255).astype(np.float32)
 
 
 def run_variant(name: str, x_train: np.ndarray, x_test: np.ndarray, budget_seconds: float, every: int,

@@ -9,8 +9,9 @@ uses, ``AdamW(1e-3, weight_decay=1e-4)``, batch 64, and a ``Normalization`` laye
 the training images. Departures, for 28x28x1 MNIST: one channel instead of three; the images
 padded with black to 32x32 (the U-Net halves the size three times) and the samples cropped
 back; the noise drawn for the batch's actual size (the example's datasets drop the
-remainder); and :meth:`KerasIODDIM.generate` takes a seed (the same starting noise for every
-scoring).
+remainder); the moving-average copy starts from the trained network's initial weights (the
+example's ``clone_model`` copy starts from its own random ones); and :meth:`KerasIODDIM.generate`
+takes a seed (the same starting noise for every scoring).
 
 ``recipes/time_to_quality.py`` races it against ``build_diffusion``'s defaults; import it
 with ``from keras_io_ddim import keras_io_ddim`` (``recipes/`` is on ``sys.path`` when a
