@@ -36,6 +36,7 @@ import numpy as np
 from keras_ae.errors import InputValidationError
 from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
 from keras_ae.models.flow import build_realnvp
+from keras_ae.plotting import save_curves
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling flow and time_to_quality modules
 from flow import eight_bit  # noqa: E402  (recipes/flow.py: the same 8-bit images)
@@ -112,27 +113,6 @@ def curve_row(run: dict[str, Any], target: float, budget_seconds: float) -> dict
             "reaches default's final at (s)": "never" if reach is None else round(reach, 0)}
 
 
-def save_curves(runs: Sequence[dict[str, Any]], path: Path) -> Path:
-    """The bits/dim curves of every variant in one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for run in runs:
-        curve = np.asarray(run["curve"], dtype=np.float64)
-        ax.plot(curve[:, 0] / 60.0, curve[:, 2], marker=".", label=run["variant"])
-    ax.set(xlabel="training minutes (scoring excluded)", ylabel="test bits/dim (1 dequantization draw)",
-           title="RealNVP: test bits/dim against training time")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
 def parse_args(argv: list[str] | None = None):
     """Command-line arguments.
 
@@ -173,7 +153,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"bits/dim (wall {time.perf_counter() - start:.0f} s; load {[round(v, 2) for v in os.getloadavg()]})")
     target = runs[0]["curve"][-1][2]
     rows = [curve_row(run, target, budget) for run in runs]
-    figure = save_curves(runs, Path(args.out) / "realnvp_curve.png")
+    figure = save_curves({run["variant"]: ([t / 60.0 for t, _, _ in run["curve"]], [b for _, _, b in run["curve"]])
+                          for run in runs}, Path(args.out) / "realnvp_curve.png", "training minutes (scoring excluded)",
+                         "test bits/dim (1 dequantization draw)", "RealNVP: test bits/dim against training time")
     results = {"dataset": args.dataset, "budget_minutes": args.budget, "batch_size": BATCH_SIZE,
                "reference_final_bits_per_dim": target, "runs": runs, "figure": str(figure)}
     write_results(Path(args.out), results, rows, args)  # prints the table

@@ -169,3 +169,39 @@ def test_weights_set_after_fit_are_trained_on_as_they_are(x):
     assert all(np.all(w == np.float32(0.01)) for w in vae.get_weights())
     vae.fit(x, epochs=1, batch_size=32, verbose=0)
     assert resume_training_weights(vae) and not resume_training_weights(vae)  # kept once, used once
+
+
+# -- the VQ-VAE: averages its auto-encoder, never its prior, and keeps 1e-3 up to batch 128 --------------
+def _vqvae():
+    from keras_ae.models.vqvae import build_vqvae
+
+    return build_vqvae((8, 8, 1), num_codes=8, code_dim=4, filters=(8,), residual_blocks=1, prior_filters=4,
+                       prior_blocks=1, likelihood="gaussian", seed=0)
+
+
+@pytest.mark.parametrize("batch, expected", [(128, 1e-3), (32, 1e-3), (512, 2e-3)])
+def test_the_vqvae_default_averages_at_1e_3_up_to_batch_128(x, batch, expected):
+    model = _vqvae()
+    model.compile()
+    assert model.optimizer.use_ema and model.optimizer.ema_momentum == pytest.approx(0.99)
+    model.fit(x[:32], epochs=1, batch_size=batch, verbose=0)
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_the_vqvae_averages_never_reach_its_prior_trained_between_two_fits(x):
+    model = _vqvae()
+    model.compile()
+    model.fit(x, epochs=2, batch_size=32, verbose=0)
+    averaged = {id(v) for v in model.optimizer._trainable_variables}
+    assert not averaged & {id(v) for v in model.prior.variables}  # the prior has an optimizer of its own
+    model.fit_prior(x, epochs=2, verbose=0)
+    trained = [v.numpy().copy() for v in model.prior.variables]
+    with ema_weights(model):
+        unchanged = [np.array_equal(v.numpy(), t) for v, t in zip(model.prior.variables, trained)]
+    model.fit(x, epochs=1, batch_size=32, verbose=0)  # ends writing the averages in
+    assert all(unchanged)
+    for v, t in zip(model.prior.variables, trained):
+        np.testing.assert_array_equal(v.numpy(), t)
+    # ... while the auto-encoder holds its averages, which differ from the weights it trained
+    assert not all(np.array_equal(v.numpy(), t) for v, t in model.optimizer._training_weights)

@@ -269,6 +269,7 @@ def test_markdown_section_is_replaced_in_place_or_appended(ttq, tmp_path):
 
 
 # -- the VQ-VAE race -------------------------------------------------------------------------------------
+@pytest.mark.slow  # trains the recipe's model
 def test_keras_io_vqvae_trains_its_codebook_and_reconstructs_in_the_unit_range(ttq, digits):
     (x_train, _), (x_test, _) = digits
     keras.utils.set_random_seed(0)
@@ -325,6 +326,7 @@ def test_keras_io_schedule_runs_from_signal_rate_095_to_002_on_the_unit_circle(d
     assert np.all(np.diff(signal.numpy()) < 0)
 
 
+@pytest.mark.slow  # trains the recipe's 2M-parameter U-Net (about 20 s)
 def test_keras_io_ddim_pads_trains_its_average_and_samples_the_same_images_for_a_seed(ddim, digits):
     (x_train, _), _ = digits
     keras.utils.set_random_seed(0)

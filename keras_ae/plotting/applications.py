@@ -10,8 +10,8 @@ from keras_ae.plotting._common import _pyplot, _save
 
 
 def save_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | os.PathLike,
-                xlabel: str, ylabel: str, title: str | None = None, logx: bool = False) -> Path:
-    """One line per method, e.g. precision@k against k.
+                xlabel: str, ylabel: str, title: str | None = None, logx: bool = False, logy: bool = False) -> Path:
+    """One line per method, e.g. precision@k against k, or a test score against training time.
 
     Args:
         curves: Method name -> ``(x values, y values)``.
@@ -20,6 +20,7 @@ def save_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], p
         ylabel: y-axis label.
         title: Figure title.
         logx: Logarithmic x axis.
+        logy: Logarithmic y axis.
 
     Returns:
         The written path.
@@ -31,11 +32,13 @@ def save_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], p
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, (xs, ys) in curves.items():
-        ax.plot(xs, ys, marker="o", label=name)
+        ax.plot(xs, ys, marker="o" if len(xs) <= 30 else ".", label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logx:
         ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend()
     if title:

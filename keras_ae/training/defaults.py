@@ -22,6 +22,7 @@ import keras
 import tensorflow as tf
 
 from keras_ae.training.ema import AveragingAdam
+from keras_ae.validation import check_int
 
 # Layers XLA compiles well on CPU; anything else (convolutions, random corruption,
 # top-k, custom layers) keeps Keras' own choice.
@@ -83,14 +84,17 @@ DEFAULT_LEARNING_RATE = 1e-3
 REFERENCE_BATCH = 64
 
 
-def default_learning_rate(batch_size: int | None) -> float:
+def default_learning_rate(batch_size: int | None, reference_batch: int = REFERENCE_BATCH) -> float:
     """Adam's learning rate keras_ae uses for ``batch_size`` when the user chose no optimizer.
 
-    ``DEFAULT_LEARNING_RATE * sqrt(max(batch_size, REFERENCE_BATCH) / REFERENCE_BATCH)``;
+    ``DEFAULT_LEARNING_RATE * sqrt(max(batch_size, reference_batch) / reference_batch)``;
     ``None`` (a ``tf.data`` dataset, or Keras' default 32) gives ``DEFAULT_LEARNING_RATE``.
+    A family whose class sets ``default_reference_batch`` (the VQ-VAE: 128) keeps the base
+    rate up to that batch size.
 
     Args:
         batch_size: Examples per training step, or ``None`` if unknown.
+        reference_batch: The batch size up to which the rate is ``DEFAULT_LEARNING_RATE``.
 
     Returns:
         The learning rate.
@@ -98,16 +102,19 @@ def default_learning_rate(batch_size: int | None) -> float:
     Example:
         >>> default_learning_rate(256), default_learning_rate(32), default_learning_rate(None)
         (0.002, 0.001, 0.001)
+        >>> default_learning_rate(128, reference_batch=128), default_learning_rate(512, reference_batch=128)
+        (0.001, 0.002)
     """
-    batch = REFERENCE_BATCH if batch_size is None else max(int(batch_size), REFERENCE_BATCH)
-    return DEFAULT_LEARNING_RATE * math.sqrt(batch / REFERENCE_BATCH)
+    reference_batch = check_int(reference_batch, "reference_batch", minimum=1)
+    batch = reference_batch if batch_size is None else max(int(batch_size), reference_batch)
+    return DEFAULT_LEARNING_RATE * math.sqrt(batch / reference_batch)
 
 
 def default_optimizer(model: keras.Model) -> keras.optimizers.Optimizer:
     """The optimizer ``model.compile()`` uses when given none.
 
     Adam at :data:`DEFAULT_LEARNING_RATE` (:func:`choose_learning_rate` adapts it to the batch
-    size at the first ``fit``). A family whose class sets ``default_ema_momentum`` (the VAE)
+    size at the first ``fit``). A family whose class sets ``default_ema_momentum`` (the VAE, the VQ-VAE)
     gets Adam with ``use_ema=True``: the optimizer keeps an exponential moving average of
     the weights (Polyak averaging) and ``fit`` ends by writing the averages into the model,
     so a model that stops after any epoch holds the average, not the last noisy step; it is
@@ -167,7 +174,7 @@ def choose_learning_rate(model: keras.Model, batch_size: int | None) -> float | 
     current = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
     if not math.isclose(current, DEFAULT_LEARNING_RATE, rel_tol=1e-6):
         return None  # the user set model.optimizer.learning_rate after compile(): theirs
-    rate = default_learning_rate(batch_size)
+    rate = default_learning_rate(batch_size, getattr(model, "default_reference_batch", REFERENCE_BATCH))
     optimizer.learning_rate = rate
     return rate
 

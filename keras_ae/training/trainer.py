@@ -38,7 +38,7 @@ import tensorflow as tf
 from keras_ae.errors import InputValidationError
 from keras_ae.replicas import scale_loss_for_replicas
 from keras_ae.training.data_checks import DataSpec, InputCheckFailed, check_dataset, is_pipeline, x_alone_error
-from keras_ae.training.defaults import (choose_jit_compile, choose_learning_rate,
+from keras_ae.training.defaults import (REFERENCE_BATCH, choose_jit_compile, choose_learning_rate,
                                        default_optimizer, default_steps_per_execution, whole_executions)
 from keras_ae.training.distribute import in_multi_worker_mode, with_reducible_logs
 from keras_ae.training.ema import resume_training_weights
@@ -212,8 +212,11 @@ class Trainer:
     loss_refusal = "keras_ae models own their loss; don't pass loss= to compile()."
     # A family whose default optimizer keeps an exponential moving average of the weights
     # (``fit`` ends with the averages in the model) sets this to the EMA's momentum
-    # (:func:`~keras_ae.training.defaults.default_optimizer`; the VAE: 0.99).
+    # (:func:`~keras_ae.training.defaults.default_optimizer`; the VAE and the VQ-VAE: 0.99).
     default_ema_momentum: float | None = None
+    # The batch size up to which compile()'s default Adam keeps 1e-3 (square-root rule above it;
+    # :func:`~keras_ae.training.defaults.default_learning_rate`).
+    default_reference_batch: int = REFERENCE_BATCH
     # False for a family that trains several networks with optimizers of its own (the GAN's
     # d_optimizer and g_optimizer): its compile passes optimizer=None, which then stays None,
     # and the CLI gives it no optimizer.
@@ -223,9 +226,10 @@ class Trainer:
         """Compiles with Adam by default; the loss is the model's own.
 
         Without an optimizer (``None``), Adam's learning rate is chosen at the first ``fit``
-        from its batch size: 1e-3 up to 64 examples, times ``sqrt(batch / 64)`` above
+        from its batch size: 1e-3 up to the family's ``default_reference_batch`` (64; the
+        VQ-VAE: 128), times ``sqrt(batch / reference)`` above
         (:func:`~keras_ae.training.defaults.default_learning_rate`; 2e-3 at batch 256); a
-        family with ``default_ema_momentum`` (the VAE) also averages its weights
+        family with ``default_ema_momentum`` (the VAE, the VQ-VAE) also averages its weights
         (:func:`~keras_ae.training.defaults.default_optimizer`). An optimizer given
         explicitly, ``"adam"`` included, is used exactly as given.
 
