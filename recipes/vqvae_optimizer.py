@@ -35,16 +35,18 @@ from keras_ae.experiment import load_recipe_data, recipe_parser, write_results
 from keras_ae.models.vqvae import build_vqvae
 from keras_ae.plotting import save_curves
 from keras_ae.training import ema_weights
+from keras_ae.training.defaults import default_learning_rate
 
+BATCH_SIZE = 128
+BATCH_RULE_RATE = default_learning_rate(BATCH_SIZE)  # the square-root rule's 1.41e-3 at batch 128
 # Changes to compile()'s default optimizer: "average" (weight averaging on or off) and
 # "learning_rate" (None: the default's own choice at the first fit).
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
-    "no_average": {"average": False, "learning_rate": 1e-3 * np.sqrt(2.0)},
-    "average_lr": {"learning_rate": 1e-3 * np.sqrt(2.0)},
+    "no_average": {"average": False, "learning_rate": BATCH_RULE_RATE},
+    "average_lr": {"learning_rate": BATCH_RULE_RATE},
     "slow_lr": {"learning_rate": 5e-4},
 }
-BATCH_SIZE = 128
 MARKS = (5, 10, 20, 30, 40, 60, 80)
 
 

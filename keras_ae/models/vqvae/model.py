@@ -93,10 +93,10 @@ class VQVAE(VQVAEPrior, VQVAELikelihood, VQVAEServing, LikelihoodAutoEncoder):
     # compile() without an optimizer: Adam at 1e-3 up to batch 128, its weights averaged over
     # ~100 steps (the prior is trained apart, by fit_prior, and never averaged). Gaussian VQ-VAE,
     # mnist10k, batch 128, seed 0, test squared error per image after 10 / 20 / 30 / 40 epochs
-    # (runs/vq_defaults/exp.py): no averaging at 1.41e-3 (the batch rule's rate), 3.50 / 3.23 / 3.05 /
+    # (recipes/vqvae_optimizer.py): no averaging at 1.41e-3 (the batch rule's rate), 3.50 / 3.23 / 3.05 /
     # 2.86, jittering +-0.15 (mean of epochs 31-40: 3.03); averaged at 1.41e-3, 3.65 / 2.67 / 2.48 /
     # 2.48; averaged at 1e-3, 3.24 / 2.35 / 2.11 / 2.06 (mean 2.09); averaged at 5e-4, 3.80 / 2.61 /
-    # 2.22 / 2.04 (slower to get there). The EMA codebook is its own average.
+    # 2.22 / 2.04 (behind 1e-3 until epoch 40). The EMA codebook is its own average.
     default_ema_momentum = 0.99
     default_reference_batch = 128
 
