@@ -91,6 +91,34 @@ def test_the_cached_sampler_equals_the_naive_loop_with_labels(kind):
                                                        jit_compile=False), completed)
 
 
+def test_the_class_map_follows_the_rows_of_a_band_smaller_than_the_image():
+    # 9 rows, a network that sees 3 rows above: the sampler runs bands of 4 rows at 6 offsets, and the
+    # random class maps (zeros at initialisation) differ from row to row, so a shifted slice would show.
+    model = randomize(build_pixelcnn((9, 5, 1), filters=6, blocks=1, first_kernel_size=3, num_classes=K), seed=1)
+    assert model.receptive_rows == 3 and model.class_code(np.array([0])).shape == (1, 9, 5, K + 8)
+    labels = np.array([2, 0, 1])
+    fast = model.sample(3, seed=5, labels=labels, jit_compile=False)
+    np.testing.assert_array_equal(fast, model.sample_naive(3, seed=5, labels=labels))
+    np.testing.assert_array_equal(model.complete(fast, rows_observed=6, seed=5, labels=labels, jit_compile=False),
+                                  model.sample_naive(3, seed=5, labels=labels))  # same draws from row 6 on
+
+
+def test_class_map_is_the_conditional_gated_default_and_refused_elsewhere(tmp_path):
+    assert "class_map" in [layer.name for layer in tiny("gated").network.layers]
+    per_image = randomize(tiny("gated", class_map=0))  # the network conditional PixelCNN files without a map hold
+    assert "class_map" not in [layer.name for layer in per_image.network.layers]
+    assert per_image.class_code(np.array([1])).shape == (1, K)
+    save_model(per_image, tmp_path / "per_image.keras")
+    loaded = load_model(tmp_path / "per_image.keras")
+    labels = np.array([0, 1, 2, 1])
+    np.testing.assert_array_equal(loaded.sample(4, seed=2, labels=labels, jit_compile=False),
+                                  per_image.sample(4, seed=2, labels=labels, jit_compile=False))
+    assert "class_map" not in [layer.name for layer in tiny("plain").network.layers]
+    for kwargs in ({"gated": False, "num_classes": K}, {"num_classes": None}):
+        with pytest.raises(InputValidationError, match="class_map=4"):
+            build_pixelcnn((4, 4, 1), filters=6, blocks=1, class_map=4, **kwargs)
+
+
 # -- (2) exact likelihood normalised given y --------------------------------------------------
 @pytest.mark.parametrize("kind", KINDS)
 def test_likelihood_sums_to_one_over_all_images_for_every_class(kind):

@@ -184,7 +184,7 @@ def test_the_vqvae_default_averages_at_1e_3_up_to_batch_128(x, batch, expected):
     model = _vqvae()
     model.compile()
     assert model.optimizer.use_ema and model.optimizer.ema_momentum == pytest.approx(0.99)
-    model.fit(x[:32], epochs=1, batch_size=batch, verbose=0)
+    model.fit(x[:32], epochs=0, batch_size=batch, verbose=0)  # fit sets the rate before its first step
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(expected, rel=1e-6)
 
 

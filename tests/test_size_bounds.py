@@ -166,6 +166,9 @@ def test_the_size_estimates_are_exact_on_small_models():
     vqvae = build_vqvae((8, 8, 1), num_codes=8, code_dim=4, filters=(8,), residual_blocks=1, prior_filters=8,
                         prior_blocks=1)
     assert vqvae_size((8, 8, 1), 8, 4, (8,), 1, True, 8, 1)[0] == vqvae.count_params()
+    conditional = build_vqvae((12, 12, 1), num_codes=8, code_dim=4, filters=(8, 8), residual_blocks=1, prior_filters=8,
+                              prior_blocks=1, num_classes=3)  # 3x3 code maps: the class maps' size follows them
+    assert vqvae_size((12, 12, 1), 8, 4, (8, 8), 1, True, 8, 1, num_classes=3)[0] == conditional.count_params()
     unet = build_unet((8, 8, 3), channels=(8, 16, 24), blocks=2)
     assert unet_size((8, 8, 3), (8, 16, 24), blocks=2) == (unet.count_params(), len(unet.layers))
 

@@ -1,4 +1,4 @@
-"""Class conditioning of the autoregressive image models: :func:`class_one_hot`, :class:`ClassBias`.
+"""Class conditioning of the autoregressive image models: :func:`class_one_hot`, :class:`ClassBias`, :class:`ClassMap`.
 
 A class-conditional PixelCNN / PixelRNN codes each image's class id once as a one-hot vector
 ``h`` (:func:`class_one_hot`) and every conditioned layer adds its own learned linear map
@@ -10,12 +10,19 @@ its class in 20% of its samples after 9 epochs.) The gated layers do so inside t
 :class:`~keras_ae.layers.pixel_rnn.RowLSTM`, :class:`~keras_ae.layers.pixel_rnn.DiagonalBiLSTM`);
 the plain PixelCNN's masked convolutions take :class:`ClassBias`. The term is the same at
 every pixel of an image, so it never breaks causality.
+
+:class:`ClassMap` is the location-dependent form of the same paper (``V^T s`` with a spatial
+``s = m(y)``): a learned map per class, ``(height, width, channels)``, next to the one-hot code at
+every position, so a gate's class term can differ from pixel to pixel (the stroke of a 7 where
+a 0 is round). It depends on the label only, never on pixel values, so it is causal too.
 """
 
 from __future__ import annotations
 
 import keras
 from keras import ops
+
+from keras_ae.validation import check_int
 
 
 def class_one_hot(num_classes: int) -> keras.layers.Layer:
@@ -60,3 +67,49 @@ class ClassBias(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
+
+
+@keras.saving.register_keras_serializable(package="keras_ae")
+class ClassMap(keras.layers.Layer):
+    """A class code ``(b, K)`` -> ``(b, height, width, K + channels)``: the code at every position and a learned map.
+
+    The first ``K`` channels repeat the code at every position (what :class:`ClassBias` adds);
+    the last ``channels`` are the class's own learned ``(height, width, channels)`` map
+    (``code @ maps``, zeros at the start of training). Layers that project the result with a
+    1x1 map get a class term that varies with the position.
+
+    Args:
+        height: Rows of the images.
+        width: Columns of the images.
+        channels: Channels of each class's learned map.
+
+    Example:
+        >>> layer = ClassMap(4, 5, channels=3)
+        >>> layer(np.eye(10, dtype="float32")[[2, 7]]).shape  # two one-hot codes of 10 classes
+        TensorShape([2, 4, 5, 13])
+    """
+
+    def __init__(self, height: int, width: int, channels: int = 8, **kwargs):
+        super().__init__(**kwargs)
+        self.height = check_int(height, "height", minimum=1)
+        self.width = check_int(width, "width", minimum=1)
+        self.channels = check_int(channels, "channels", minimum=1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "height": self.height, "width": self.width, "channels": self.channels}
+
+    def build(self, input_shape):
+        self.maps = self.add_weight(name="maps", shape=(int(input_shape[-1]), self.height * self.width * self.channels),
+                                    initializer="zeros")
+        self.built = True
+
+    def call(self, code):
+        code = ops.cast(code, self.compute_dtype)
+        b = ops.shape(code)[0]
+        repeated = ops.broadcast_to(code[:, None, None, :], (b, self.height, self.width, code.shape[-1]))
+        learned = ops.reshape(ops.matmul(code, ops.cast(self.maps, code.dtype)),
+                              (b, self.height, self.width, self.channels))
+        return ops.concatenate([repeated, learned], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.height, self.width, int(input_shape[-1]) + self.channels)

@@ -19,8 +19,9 @@ once per row and run only the horizontal stack per pixel (see
 
 A ``conditional`` block (the conditional gated PixelCNN of van den Oord et al. 2016b) also
 takes a class code ``y`` per image and adds ``V^T y`` to the gate pre-activations of
-both stacks: ``tanh(W_f * x + V_f^T y) * sigmoid(W_g * x + V_g^T y)``. The term is the same
-at every pixel, so the block stays causal.
+both stacks: ``tanh(W_f * x + V_f^T y) * sigmoid(W_g * x + V_g^T y)``. With a spatial code
+(the paper's location-dependent conditioning, ``V^T s`` with ``s = m(y)``) the term differs
+from pixel to pixel; it depends on the label only, so the block stays causal.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ class GatedPixelCNNBlock(keras.layers.Layer):
         dropout: Dropout rate on both stacks' gated activations during training
             (regularizes small data sets, as in PixelCNN++; element-wise, so still causal).
         conditional: The block takes ``[vertical, horizontal, class_code]`` and adds a
-            learned projection of the ``(batch, dim)`` class code to both stacks' gates.
+            learned projection of the class code to both stacks' gates: a ``(batch, dim)``
+            code (the same term at every pixel) or a ``(batch, rows, width, dim)`` spatial one
+            (:class:`~keras_ae.layers.class_conditioning.ClassMap`, a term per pixel).
 
     Example:
         >>> block = GatedPixelCNNBlock(32, 7, first=True)
@@ -135,17 +138,23 @@ class GatedPixelCNNBlock(keras.layers.Layer):
 
     @staticmethod
     def _add_class_term(pre, dense, cond):
-        """``pre + V^T y`` for a conditional block (broadcast over rows and columns); ``pre`` otherwise."""
+        """``pre + V^T y`` for a conditional block; ``pre`` otherwise.
+
+        A class code ``(b, dim)`` is broadcast over rows and columns; a spatial one
+        (``(b, rows, w, dim)``, :class:`~keras_ae.layers.class_conditioning.ClassMap` on the same
+        rows as ``pre``) is projected at every position.
+        """
         if cond is None or dense is None:
             return pre
-        return pre + ops.cast(dense(cond), pre.dtype)[:, None, None, :]
+        term = ops.cast(dense(cond), pre.dtype)
+        return pre + (term if len(cond.shape) == 4 else term[:, None, None, :])
 
     def vertical(self, v, training=False, cond=None):
         """The vertical stack: returns ``(v_out, link)``; both depend on rows above only.
 
         Works on any band of rows: output row ``r`` depends on input rows ``r - rows_reached``
         to ``r - 1`` (``r`` itself too, except in the first block) of the band. ``cond`` is
-        the class code ``(batch, dim)`` of a conditional block.
+        the class code ``(batch, dim)`` of a conditional block, or its spatial form on the band's rows.
         """
         k = self.kernel_size
         shift = 1 if self.first else 0

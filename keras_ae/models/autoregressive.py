@@ -249,17 +249,23 @@ class AutoregressiveModel(AutoregressiveSampling, AutoregressiveLikelihood, Auto
             labels: int class ids ``(b,)``, or ``None``.
 
         Returns:
-            float ``(b, dim)`` (the network's ``class_code`` layer), or ``None`` for an
-            unconditional model or ``labels=None``.
+            float ``(b, dim)`` (the network's ``class_code`` layer), its spatial form
+            ``(b, height, width, dim)`` for a network with a ``class_map`` layer, or ``None`` for
+            an unconditional model or ``labels=None``.
 
         Example:
-            >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1, num_classes=10)
+            >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1, num_classes=10, class_map=0)
             >>> model.class_code(np.array([0, 9])).shape
             TensorShape([2, 10])
+            >>> build_pixelcnn((8, 8, 1), filters=8, blocks=1, num_classes=10).class_code(np.array([0, 9])).shape
+            TensorShape([2, 8, 8, 18])
         """
         if labels is None or not self.conditional:
             return None
-        return self.network.get_layer("class_code")(tf.cast(tf.reshape(labels, [-1]), tf.int32))
+        code = self.network.get_layer("class_code")(tf.cast(tf.reshape(labels, [-1]), tf.int32))
+        if any(layer.name == "class_map" for layer in self.network.layers):  # the gated PixelCNN's spatial code
+            return self.network.get_layer("class_map")(code)
+        return code
 
     def call(self, inputs, training=False):
         if self.conditional:

@@ -3,6 +3,8 @@ convolutional networks, and :func:`get_code_prior`, the gated PixelCNN over code
 
 from __future__ import annotations
 
+import math
+
 from typing import Sequence
 
 import keras
@@ -11,7 +13,7 @@ from keras_ae.errors import InputValidationError
 from keras_ae.layers.vector_quantizer import CODEBOOK_UPDATES, VectorQuantizer, check_codebook_size
 from keras_ae.models.common import (as_image_shape, as_units, check_example_size, check_layer_budget,
                                    check_parameter_budget)
-from keras_ae.models.pixelcnn import PixelCNN, build_pixelcnn
+from keras_ae.models.pixelcnn import CLASS_MAP_CHANNELS, PixelCNN, build_pixelcnn
 from keras_ae.models.vqvae.model import LIKELIHOODS, VQVAE
 from keras_ae.registry import register_builder
 from keras_ae.validation import check_bool, check_float, check_model_seed
@@ -71,7 +73,7 @@ def get_code_prior(code_map_shape, num_codes: int, filters: int = 64, blocks: in
     ``levels=num_codes`` and ``input_encoding="one_hot"``. The first (5x5) layer takes the
     ``num_codes`` one-hot channels and costs most of the network; with 4 more 3x3 blocks
     every position of a 7x7 map still sees all positions before it. ``num_classes=K`` makes
-    it a class-conditional prior ``p(codes | y)`` (a class embedding in every gate).
+    it a class-conditional prior ``p(codes | y)`` (the class code and a learned map per class in every gate).
 
     Example:
         >>> prior = get_code_prior((7, 7), 64, filters=8, blocks=1)
@@ -115,9 +117,10 @@ def vqvae_size(image_shape: tuple[int, int, int], num_codes: int, code_dim: int,
         later = (2 * 3 + 3) * f * 2 * f + 4 * f * f + f * f + 7 * f  # 3x3 kernels on f maps
         parameters += first + prior_blocks * later + f * f + f + f * num_codes + num_codes  # and the output head
         layers += prior_blocks + 5
-        if num_classes is not None:  # the class embedding, and two projections of it in every gated block
-            parameters += num_classes * f + (prior_blocks + 1) * 2 * f * 2 * f
-            layers += 2
+        if num_classes is not None:  # the class maps (ClassMap), and two projections of code + map per gated block
+            d, cells = CLASS_MAP_CHANNELS, math.prod(-(-side // 2 ** len(filters)) for side in image_shape[:2])
+            parameters += num_classes * cells * d + (prior_blocks + 1) * 2 * (num_classes + d) * 2 * f
+            layers += 3
     return parameters, layers
 
 
