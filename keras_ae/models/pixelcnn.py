@@ -41,7 +41,14 @@ from keras_ae.registry import register_builder, register_family
 from keras_ae.validation import check_bool, check_float
 
 INPUT_ENCODINGS = ("scaled", "one_hot")
-# Channels of each class's spatial map in a conditional gated PixelCNN (ClassMap).
+# Channels of each class's spatial map in a conditional gated PixelCNN (ClassMap). Measured by
+# recipes/conditional.py --families pixelcnn (mnist10k, 32 filters x 6 layers, mixed bfloat16,
+# 1,000 binary samples per class judged by the project's classifier): with the maps, 94.6% of
+# the samples recognised as the class asked for (worst class 90.0%), FCD 3.30, test NLL 82.7
+# nats given the label, after 20 minutes; with the per-image term only, 29.6% (12.0%), FCD 51.8,
+# NLL 87.4, after 30: the network sees 9 rows above a pixel, too few to place a class's strokes.
+# The VQ-VAE's conditional prior over 7x7 code maps (--families vqvae): 93.0% (worst 89.0%), FCD 2.33
+# with the maps; 88.7% (82.5%), FCD 3.61 without.
 CLASS_MAP_CHANNELS = 8
 
 
@@ -204,8 +211,8 @@ def build_pixelcnn(
         class_map: Channels of each class's learned spatial map in a class-conditional gated
             PixelCNN (location-dependent conditioning: the class term of every gate varies
             with the position, :class:`~keras_ae.layers.class_conditioning.ClassMap`); 0 for the
-            per-image term only. ``None``: 8 for a conditional gated network, else 0. Measured
-            on mnist10k (``recipes/conditional.py --families pixelcnn``): see the results table.
+            per-image term only. ``None``: 8 for a conditional gated network, else 0
+            (:data:`CLASS_MAP_CHANNELS`, measured there).
 
     Returns:
         A :class:`PixelCNN`; compile it and ``fit(x)`` (``fit(x, y)`` when conditional).
