@@ -96,6 +96,8 @@ def test_the_class_map_follows_the_rows_of_a_band_smaller_than_the_image():
     # random class maps (zeros at initialisation) differ from row to row, so a shifted slice would show.
     model = randomize(build_pixelcnn((9, 5, 1), filters=6, blocks=1, first_kernel_size=3, num_classes=K), seed=1)
     assert model.receptive_rows == 3 and model.class_code(np.array([0])).shape == (1, 9, 5, K + 8)
+    with pytest.raises(InputValidationError, match="whole images of 9 rows; got 4 rows"):
+        model.logits(np.zeros((1, 4, 5, 1), "float32"), np.array([0]))
     labels = np.array([2, 0, 1])
     fast = model.sample(3, seed=5, labels=labels, jit_compile=False)
     np.testing.assert_array_equal(fast, model.sample_naive(3, seed=5, labels=labels))

@@ -221,6 +221,8 @@ class AutoregressiveModel(AutoregressiveSampling, AutoregressiveLikelihood, Auto
     def logits(self, x, labels=None, training: bool = False):
         """The logits of every pixel of images ``x`` (any band of rows), given ``labels`` when conditional.
 
+        A network with class maps (``build_pixelcnn(class_map=...)``) takes whole images only.
+
         Args:
             x: float32 images ``(b, rows, w, c)``.
             labels: int ``(b,)`` class ids (a conditional model), else ``None``.
@@ -239,7 +241,11 @@ class AutoregressiveModel(AutoregressiveSampling, AutoregressiveLikelihood, Auto
                 raise InputValidationError(f"This model is class-conditional (num_classes={self.num_classes}): "
                                            "its logits need labels.")
             labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
-            return self.split_logits(self.network([tf.convert_to_tensor(x), labels], training=training))
+            x = tf.convert_to_tensor(x)
+            if self._class_map() is not None and x.shape[1] is not None and x.shape[1] != self.image_shape[0]:
+                raise InputValidationError(f"This network's class maps cover whole images of {self.image_shape[0]} "
+                                           f"rows; got {x.shape[1]} rows (its sampler evaluates bands itself).")
+            return self.split_logits(self.network([x, labels], training=training))
         return self.split_logits(self.network(x, training=training))
 
     def class_code(self, labels):
@@ -263,9 +269,12 @@ class AutoregressiveModel(AutoregressiveSampling, AutoregressiveLikelihood, Auto
         if labels is None or not self.conditional:
             return None
         code = self.network.get_layer("class_code")(tf.cast(tf.reshape(labels, [-1]), tf.int32))
-        if any(layer.name == "class_map" for layer in self.network.layers):  # the gated PixelCNN's spatial code
-            return self.network.get_layer("class_map")(code)
-        return code
+        class_map = self._class_map()
+        return code if class_map is None else class_map(code)
+
+    def _class_map(self):
+        """The network's ``class_map`` layer (a gated PixelCNN's spatial class code), or ``None``."""
+        return next((layer for layer in self.network.layers if layer.name == "class_map"), None)
 
     def call(self, inputs, training=False):
         if self.conditional:
