@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 
 import pytest
 
@@ -35,6 +36,27 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 # subprocesses (they train and write files as soon as they are imported).
 collect_ignore = ["keras_ae/__main__.py"]
 collect_ignore_glob = ["tests/scripts/*.py"]
+
+# A docstring example that trains, exports, samples or scores a model (a call whose name holds
+# fit, train, tune, export, sample, likelihood, bits_per_dim, elbo, bound, complete, daes or
+# contraction) takes 0.5 to 6 s on two cores, most of it Keras and TensorFlow tracing; the other
+# examples take 0.1 s on average. The fast tier leaves those to the full suite, as it does the
+# unit tests that train.
+_HEAVY = re.compile(r"\b\w*(fit|train|tune|export|sample|likelihood|bits_per_dim|elbo|bound|complete|daes|"
+                    r"contraction)\w*\(|\bdataset_classifier\(")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks the docstring examples that train, export, sample or score a model ``slow`` (see ``_HEAVY``).
+
+    Args:
+        items: the collected tests (marked in place).
+    """
+    for item in items:
+        examples = getattr(getattr(item, "dtest", None), "examples", ())
+        if any(_HEAVY.search(example.source) for example in examples):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -109,6 +109,7 @@ def test_dec_separates_blobs():
     assert 1 <= dec.n_iter_ <= 200
 
 
+@pytest.mark.slow
 def test_dec_leaves_the_callers_autoencoder_alone(digits):
     from keras_ae.models.dense import build_dense_ae
 

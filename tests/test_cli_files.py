@@ -91,6 +91,7 @@ def _png(path: Path) -> np.ndarray:
 
 @pytest.mark.parametrize("family", [pytest.param(f, marks=() if f in FAST else pytest.mark.slow)
                                     for f in GENERATIVE])
+@pytest.mark.slow
 def test_sample_gives_identical_bytes_for_a_seed_and_writes_model_samples(family, saved, tmp_path, capsys):
     model_path = saved(family)
     runs = {name: tmp_path / name for name in ("a", "b", "other")}
@@ -150,6 +151,7 @@ def test_conditional_families_take_label_and_refuse_what_they_cannot_do(family, 
         assert "--guidance" in _error(capsys) and not (tmp_path / "w0").exists()
 
 
+@pytest.mark.slow
 def test_conditional_gan_samples_the_classes_of_label(saved, tmp_path, capsys):
     path = saved("conditional_gan")
     model = load_model(path)
@@ -196,6 +198,7 @@ def test_existing_files_are_kept_unless_overwrite(saved, tmp_path, capsys):
     assert _files(out)["samples.npz"] != before["samples.npz"]
 
 
+@pytest.mark.slow
 def test_sample_refuses_models_that_do_not_sample(tmp_path, capsys):
     dense = save_model(keras_ae.build_dense_ae((8, 8, 1), hidden=(8,), code_dim=2), tmp_path / "dense.keras")
     assert main(["sample", str(dense), "-n", "2", "--out", str(tmp_path / "out")]) == 2

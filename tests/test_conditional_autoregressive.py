@@ -57,7 +57,7 @@ def jacobian(model, x, label):
 
 # -- (1) causality with labels, and the labels reach every pixel ----------------------------
 @pytest.mark.parametrize("kind,shape", [("gated", (4, 4, 3)), ("plain", (4, 4, 3)), ("row_lstm", (4, 4, 1)),
-                                        ("diagonal_bilstm", (4, 4, 1))])
+                                        pytest.param("diagonal_bilstm", (4, 4, 1), marks=pytest.mark.slow)])
 def test_conditional_models_are_causal_and_every_pixel_depends_on_the_label(kind, shape):
     # 8 hidden units per colour in the output head: none of a colour's logits is cut off by ReLUs alone.
     model = randomize(tiny(kind, shape, filters=24) if kind in ("gated", "plain") else tiny(kind, shape))
@@ -91,6 +91,7 @@ def test_the_cached_sampler_equals_the_naive_loop_with_labels(kind):
                                                        jit_compile=False), completed)
 
 
+@pytest.mark.slow
 def test_the_class_map_follows_the_rows_of_a_band_smaller_than_the_image():
     # 9 rows, a network that sees 3 rows above: the sampler runs bands of 4 rows at 6 offsets, and the
     # random class maps (zeros at initialisation) differ from row to row, so a shifted slice would show.
@@ -204,6 +205,7 @@ def test_label_errors_are_input_validation_errors_and_leave_the_model_unchanged(
 # -- (5) .keras round trips ---------------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["gated", "plain", pytest.param("row_lstm", marks=pytest.mark.slow),
                                   pytest.param("diagonal_bilstm", marks=pytest.mark.slow)])
+@pytest.mark.slow
 def test_keras_round_trip_of_conditional_models(kind, tmp_path):
     model = tiny(kind)
     x = (np.random.default_rng(1).random((4, 4, 4, 1)) > 0.5).astype("float32")

@@ -63,6 +63,7 @@ def report():
 
 
 # -- the scikit-learn / PyOD API ------------------------------------------------------------------
+@pytest.mark.slow
 def test_fit_sets_pyod_attributes_and_flags_about_the_false_positive_rate(detector, split, report):
     _, x_cal, x_eval, y_eval = split
     assert detector.decision_scores_.shape == (len(x_cal),) and detector.decision_scores_.dtype == np.float64

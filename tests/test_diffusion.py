@@ -15,7 +15,8 @@ from keras_ae.models.diffusion import build_diffusion
 from keras_ae.models.diffusion.sampling import counter_normal
 from keras_ae.models.diffusion.schedules import (NoiseSchedule, discretized_gaussian_log_likelihood, q_sample,
                                                  variational_bound)
-from keras_ae.models.diffusion.solvers import DPM_LAMBDA_FLOOR, dpm_solver_plan, logsnr_timesteps, sampling_plan
+from keras_ae.models.diffusion.solvers import (DPM_LAMBDA_CEILING, DPM_LAMBDA_FLOOR, dpm_solver_plan, logsnr_timesteps,
+                                              sampling_plan)
 
 
 def tiny(timesteps=20, **kwargs):
@@ -168,9 +169,9 @@ def gaussian_eps_network(alpha_bar):
 def dpm_solver_pp_2m_reference(x_T, ts, alpha_bar):
     """Lu et al. 2022, Algorithm 2, in float64 from the paper's equations, on the exact Gaussian predictor.
 
-    ``ts`` are the timesteps t_0 > ... > t_{M-1} = 0 (the paper's t_0 is the noisiest); the
-    ODE steps i = 1 .. M-1 are second order except the first (lambda-spaced timesteps keep the
-    step-size ratio near 1); then x0_theta(x_{t_{M-1}}, t_{M-1}) (denoise_to_zero). Returns
+    ``ts`` are the timesteps t_0 > ... > t_{M-1} (the paper's t_0 is the noisiest); the ODE
+    steps i = 1 .. M-1 are second order except the first (lambda-spaced timesteps keep the
+    step-size ratio near 1); then x0_theta(x_{t_{M-1}}, t_{M-1}) (a first-order step to sigma = 0). Returns
     [x_{t_0}, ..., x_{t_{M-1}}, x0].
     """
     ab = alpha_bar[ts]
@@ -220,15 +221,20 @@ def test_dpm_solver_plan_walks_even_lambdas_and_ends_with_the_x0_prediction():
     for steps in (10, 20):
         plan = dpm_solver_plan(schedule, steps)
         t = plan["t"]
-        assert t[0] == 999 and t[-1] == 0 and np.all(np.diff(t) < 0) and len(t) == steps
-        # lambda evenly spaced from the clamp to lambda_0, up to rounding t to integers (lambda
-        # moves by 0.4 per timestep next to t = 0, so the last two steps are only close to even)
+        assert t[0] == 999 and np.all(np.diff(t) < 0) and len(t) == steps
+        # lambda evenly spaced from the floor to the ceiling, up to rounding t to integers
         h = np.diff(lam[t[1:]])
-        assert np.allclose(h[:-2], h.mean(), rtol=0.1) and np.allclose(h[-2:], h.mean(), rtol=0.3), h
-        assert lam[t[1]] >= DPM_LAMBDA_FLOOR - 2 * h.mean()
+        assert np.allclose(h, h.mean(), rtol=0.1), h
+        assert abs(lam[t[1]] - (DPM_LAMBDA_FLOOR + h.mean())) < 0.2 * h.mean()
+        assert abs(lam[t[-1]] - DPM_LAMBDA_CEILING) < 0.05 and t[-1] > 0
         np.testing.assert_array_equal(np.flatnonzero(plan["correction"]), list(range(1, steps - 1)))
         assert plan["x_scale"][-1] == 0 and plan["x0_scale"][-1] == 1  # x_0 = the last x0 prediction
-    # Few timesteps (T = 12): still `steps` distinct ones, the walk from T - 1 to 0.
+    # Without a ceiling the walk ends at t = 0 (lambda moves by 0.4 per timestep next to it, so the
+    # last two steps are only close to even).
+    t = logsnr_timesteps(schedule, 10, ceiling=np.inf)
+    h = np.diff(lam[t[1:]])
+    assert t[-1] == 0 and np.allclose(h[:-2], h.mean(), rtol=0.1) and np.allclose(h[-2:], h.mean(), rtol=0.3), h
+    # Few timesteps (T = 12, lambda_0 = 1.95 below the ceiling): still `steps` distinct ones, T - 1 to 0.
     small = NoiseSchedule.make("cosine", 12)
     for steps in range(1, 13):
         t = logsnr_timesteps(small, steps)
@@ -346,6 +352,7 @@ def test_bad_sampler_arguments_are_refused(untrained, kwargs, match):
         untrained.sample(2, **kwargs)
 
 
+@pytest.mark.slow
 def test_dpm_solver_takes_eta_0_the_ode_it_solves(untrained):
     np.testing.assert_array_equal(untrained.sample(2, steps=4, method="dpm++2m", eta=0.0, seed=3),
                                   untrained.sample(2, steps=4, method="dpm++2m", seed=3))

@@ -81,6 +81,7 @@ def test_guidance_mixes_the_conditional_and_null_predictions_from_one_network_ca
     assert calls == [10, 10, 10, 10]  # one batched call of the batch and its null-label copy per prediction
 
 
+@pytest.mark.slow
 def test_guidance_0_samples_the_unconditional_model_whatever_the_labels(model):
     a = model.sample(4, labels=[0, 1, 2, 3], guidance=0.0, seed=5)
     b = model.sample(4, labels=[9, 8, 7, 6], guidance=0.0, seed=5)
@@ -108,6 +109,7 @@ def test_label_dropout_nulls_a_fraction_p_of_the_labels():
 
 
 @pytest.mark.parametrize("rate", [1.0, 0.0])
+@pytest.mark.slow
 def test_training_step_loss_with_label_dropout_1_is_the_null_label_loss_and_0_the_label_loss(digits, rate):
     x, y = tf.constant(digits[0][:16], tf.float32), tf.constant(digits[1][:16])
     trained, twin = randomize(tiny(label_dropout=rate)), randomize(tiny(label_dropout=rate))
@@ -268,6 +270,7 @@ def test_export_sample_takes_labels_and_matches_python_sample(model, tmp_path, d
 
 
 @pytest.mark.parametrize("method", ["ddim", "dpm++2m", "ddpm"])
+@pytest.mark.slow
 def test_conditional_samplers_compiled_equal_python_loop_and_follow_the_labels(model, method):
     fast = model.sample(3, labels=[2, 6, 8], guidance=2.0, steps=4, method=method, seed=11)
     slow = model.sample_naive(3, labels=[2, 6, 8], guidance=2.0, steps=4, method=method, seed=11)

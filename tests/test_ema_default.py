@@ -180,6 +180,7 @@ def _vqvae():
 
 
 @pytest.mark.parametrize("batch, expected", [(128, 1e-3), (32, 1e-3), (512, 2e-3)])
+@pytest.mark.slow
 def test_the_vqvae_default_averages_at_1e_3_up_to_batch_128(x, batch, expected):
     model = _vqvae()
     model.compile()

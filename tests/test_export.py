@@ -453,6 +453,7 @@ def test_interrupted_export_leaves_no_version_and_no_temporary(models, tmp_path,
         assert list(tmp_path.iterdir()) == []  # not even an empty ae/ folder
 
 
+@pytest.mark.slow
 def test_rename_failure_also_cleans_up(dense, tmp_path, monkeypatch):
     def fail(*args):
         raise OSError("disk full")
@@ -508,6 +509,7 @@ def test_a_symlink_cannot_lead_the_export_out_of_base_dir(dense, tmp_path):
     assert list((tmp_path / "outside").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_untrained_models_are_refused_unless_allowed(tmp_path):
     model = build_dense_ae(SHAPE, hidden=(8,), code_dim=2)
     with pytest.raises(ExportError, match="never been trained.*allow_untrained=True"):

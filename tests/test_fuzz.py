@@ -405,6 +405,7 @@ def export_base(tmp_path_factory) -> Path:
                                                      max_size=2), ODD_VALUES),
        input_shape=st.one_of(st.none(), SHAPES))
 @example(name="fuzz_ok", version=None, metadata={"a": "b"}, input_shape=None)
+@pytest.mark.slow
 def test_export(mse_ae, export_base, name, version, metadata, input_shape):
     from keras_ae.export import export, read_metadata
 

@@ -189,6 +189,7 @@ def test_chunked_storage_off_what_keras_writes_is_refused_before_reading(members
     assert time.monotonic() - start < 5 and BOMBED in str(info.value) and len(str(info.value)) < 600
 
 
+@pytest.mark.slow
 def test_gzip_shuffle_and_fletcher32_weights_written_by_h5py_still_load(good, members, tmp_path):
     """A model whose weights file was rewritten with h5py's compression options loads, values intact."""
     source = io.BytesIO(members["model.weights.h5"])

@@ -190,6 +190,7 @@ def test_export_sample_signature_draws_the_python_samples(gmm_sampler, tmp_path)
     assert empty["images"].shape == (0, 8, 8, 1) and empty["codes"].shape == (0, 3)
 
 
+@pytest.mark.slow
 def test_a_dataset_gives_the_sampler_of_its_examples_as_an_array(autoencoder, gmm_sampler, vae, x_train, tmp_path):
     from_array = gmm_sampler  # fitted on the array x_train: kind="gmm", n_components=4, seed=0
     labelled = tf.data.Dataset.from_tensor_slices((x_train, np.zeros(len(x_train), np.int64))).batch(64)

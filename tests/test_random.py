@@ -36,6 +36,7 @@ def _assert_same_draws(a, b):
     lambda x: AutoEncoderTransformer(code_dim=2, epochs=1, random_state=5,
                                      builder_kwargs={"hidden": (8,)}).fit(x.reshape(len(x), -1)),
 ], ids=["layerwise_daes", "AutoEncoderTransformer"])
+@pytest.mark.slow
 def test_a_seeded_library_call_leaves_the_callers_global_streams_where_they_were(library_call, x_digits):
     keras.utils.set_random_seed(123)
     expected = _caller_draws()

@@ -230,6 +230,7 @@ def seasonal():
     return model, scale(test)
 
 
+@pytest.mark.slow
 def test_normal_windows_reconstruct_far_below_the_variance(seasonal):
     model, test = seasonal
     mse = float(timestep_errors(model, windows(test, LENGTH)).mean())
@@ -275,6 +276,7 @@ def test_a_keras_file_round_trip_reconstructs_the_same(seasonal, tmp_path):
     np.testing.assert_array_equal(loaded.reconstruct(x), model.reconstruct(x))
 
 
+@pytest.mark.slow
 def test_the_export_reconstructs_windows_as_keras_does_without_uint8_twins(seasonal, tmp_path):
     model, test = seasonal
     x = windows(test[:200], LENGTH, stride=4)

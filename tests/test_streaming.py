@@ -95,6 +95,7 @@ def test_vae_posterior_reconstruct_elbo_and_iwae_stream(data):
                                    vae.log_likelihood(binary, k=8, batch_size=16, seed=3, verbose=0), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_streamed_progress_bar_has_no_total_and_ends_on_the_mean(data, capsys):
     _, _, binary = data
     vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,), seed=0)

@@ -214,6 +214,7 @@ def test_unreadable_and_foreign_files_are_refused(tmp_path):
 
 
 # -- models that standardize raw rows ------------------------------------------------------------
+@pytest.mark.slow
 def test_dense_ae_trains_on_raw_rows_of_very_different_scales(trained_ae, cancer):
     model, before, losses = trained_ae
     (x_train, _), (x_test, _) = cancer

@@ -141,6 +141,7 @@ def test_versions_follow_the_savedmodel_rules(dense_exports):
     assert sorted(dense_exports(q).name for q in QUANTIZATIONS) == ["1", "2", "3"]
 
 
+@pytest.mark.slow
 def test_run_tflite_checks_inputs_in_python_naming_the_expected_dtype_and_shape(small_file, digits):
     path = small_file
     _, (x_test, _) = digits

@@ -98,6 +98,7 @@ def test_clock_scores_every_n_epochs_and_once_more_at_the_end(ttq):
     assert clock.model.stop_training and [e for _, e, _ in clock.curve] == [1]
 
 
+@pytest.mark.slow
 def test_clock_times_whole_fit_calls_and_scores_after_each_call(ttq):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(optimizer="adam", loss="mse")

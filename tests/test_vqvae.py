@@ -137,6 +137,7 @@ def test_bound_is_decoder_log_likelihood_at_the_quantized_code_plus_a_log_prior_
     np.testing.assert_allclose(bound, terms["log_px_given_z"] + terms["log_prior"])
 
 
+@pytest.mark.slow
 def test_code_prior_compiled_sampler_equals_the_naive_loop_with_one_hot_inputs():
     prior = build_pixelcnn((2, 3, 1), filters=4, blocks=0, levels=5, input_encoding="one_hot")
     fast = prior.sample(3, seed=1, jit_compile=False)

@@ -169,12 +169,13 @@ class DiffusionSampling:
                 models only; default: the model's ``guidance``): ``eps_u + w (eps_c - eps_u)``,
                 so 0 samples the unconditional model, 1 the conditional one, more sharpens the class.
             steps: Reverse steps (network calls), ``1 <= steps <= T`` (default
-                ``sample_steps``), evenly spaced over the ``T`` timesteps.
+                ``sample_steps``), evenly spaced over the ``T`` timesteps (DDIM, DDPM) or in log-SNR (DPM-Solver++).
             method: ``"ddim"`` (Song et al. 2021; ``eta=0``: deterministic given the
                 starting noise), ``"ddpm"`` (ancestral sampling, ``eta=1``) or
                 ``"dpm++2m"`` (DPM-Solver++(2M), Lu et al. 2022: a deterministic
-                second-order multistep solver of the probability-flow ODE, on DDIM's
-                timesteps; see :func:`~keras_ae.models.diffusion.solvers.dpm_solver_plan`).
+                second-order multistep solver of the probability-flow ODE, on
+                timesteps evenly spaced in log-SNR; see
+                :func:`~keras_ae.models.diffusion.solvers.dpm_solver_plan`).
             eta: DDIM's noise scale, a number >= 0 (``"ddim"`` only; default 0).
             seed: Any int (same seed, same images), or ``None`` for a fresh one from the
                 model's random stream.
