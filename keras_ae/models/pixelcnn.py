@@ -80,12 +80,10 @@ class PixelCNN(AutoregressiveModel):
         return encoders[0](x) if encoders else x
 
     def _initial_row_state(self, x, first_row, labels=None):
-        cond = self.class_code(labels) if self.gated else None
-        if cond is None:
-            return super()._initial_row_state(x, first_row, labels)
         # The class code (a spatial one is a whole image's map) is computed once per sampling
-        # call and carried from row to row.
-        return cond
+        # call and carried from row to row; () without one.
+        cond = self.class_code(labels) if self.gated else None
+        return () if cond is None else cond
 
     def _begin_row(self, x, row, labels=None):
         if not self.gated:
@@ -97,7 +95,7 @@ class PixelCNN(AutoregressiveModel):
             return super()._begin_row_with_state(x, row, state, labels)
         # The vertical stack sees only rows above `row`: fixed while `row` is sampled.
         band, r = self._band(x, row)
-        cond = None if isinstance(state, tuple) else state
+        cond = state if tf.is_tensor(state) else None
         links, v = [], self._encode_input(band)
         for block in self._gated_blocks():
             v, link = block.vertical(v, cond=_rows(cond, row - r, tf.shape(band)[1]))
