@@ -13,14 +13,18 @@ draws ``--per-class`` samples of every class from each and reports, per family:
 
 Families (``--families``): ``cvae`` (``build_vae(num_classes=10)``, dynamically binarized
 training images as ``recipes/vae.py``), ``pixelcnn`` (``build_pixelcnn(num_classes=10)``, the
-same binarization), ``vqvae`` (``build_vqvae(prior=True, num_classes=10)``: an unconditional
-VQ-VAE with a class-conditional PixelCNN prior over its codes) and ``diffusion``
-(``build_diffusion(num_classes=10)``, classifier-free guidance). A saved model is evaluated
+same binarization), ``pixelrnn`` (``build_pixelrnn(kind="row_lstm", num_classes=10)``, the same
+binarization; the Row LSTM, whose sampler carries its state from row to row: the Diagonal
+BiLSTM's re-runs the network per pixel, about a second per image), ``vqvae``
+(``build_vqvae(prior=True, num_classes=10)``: an unconditional VQ-VAE with a class-conditional
+PixelCNN prior over its codes), ``diffusion`` (``build_diffusion(num_classes=10)``,
+classifier-free guidance) and ``gan`` (``build_conditional_gan``, ``recipes/gan.py``'s DCGAN
+64-32 with its generator EMA). A saved model is evaluated
 instead of trained with ``--model FAMILY=PATH``. Writes ``<out>/<family>.keras``, one grid
 per family (``<family>_samples.png``: a row per class), ``results.json`` and ``results.md``.
 
 Usage:
-    python recipes/conditional.py                                   # every family (about 1 h on 2 cores)
+    python recipes/conditional.py                                   # every family (about 3 h on 2 cores)
     python recipes/conditional.py --families cvae --epochs cvae=20 --per-class 100   # a quick look
     python recipes/conditional.py --families diffusion --model diffusion=runs/conditional/diffusion.keras
 """
@@ -42,16 +46,17 @@ from keras_ae.evaluation import SampleQuality, dataset_classifier
 from keras_ae.experiment import TimeBudget, describe_recipe_data, load_recipe_data, recipe_parser, write_results
 from keras_ae.plotting import save_image_grid
 
-FAMILIES = ("cvae", "pixelcnn", "vqvae", "diffusion")
+FAMILIES = ("cvae", "pixelcnn", "pixelrnn", "vqvae", "diffusion", "gan")
 # Epochs per family, and a time budget that may stop training sooner: the unconditional recipes'
 # settings (recipes/vae.py, recipes/pixelcnn.py, recipes/vqvae.py's budgets, recipes/diffusion.py's
-# 45 epochs of its U-Net 16-32-64, FCD 13.46).
-EPOCHS = {"cvae": 500, "pixelcnn": 30, "vqvae": 30, "diffusion": 45}
-BUDGET_MIN = {"cvae": None, "pixelcnn": 20.0, "vqvae": 15.0, "diffusion": 60.0}
-# Sample spaces, as compare_generative.py scores them: the PixelCNN draws binary images (scored
-# against the binarized test images); the VAE and the VQ-VAE decode Bernoulli means (grey images,
-# scored against the grey test images, as their "Bernoulli means" rows there).
-BINARY = ("pixelcnn",)
+# 45 epochs of its U-Net 16-32-64, FCD 13.46, recipes/gan.py's 60 epochs or 15 minutes).
+EPOCHS = {"cvae": 500, "pixelcnn": 30, "pixelrnn": 30, "vqvae": 30, "diffusion": 45, "gan": 60}
+BUDGET_MIN = {"cvae": None, "pixelcnn": 20.0, "pixelrnn": 20.0, "vqvae": 15.0, "diffusion": 60.0, "gan": 15.0}
+BATCH = {"diffusion": 64, "gan": 64}  # recipes/diffusion.py's and recipes/gan.py's; the others 128
+# Sample spaces, as compare_generative.py scores them: the PixelCNN and the PixelRNN draw binary
+# images (scored against the binarized test images); the VAE and the VQ-VAE decode Bernoulli means,
+# the diffusion model and the GAN grey images (scored against the grey test images).
+BINARY = ("pixelcnn", "pixelrnn")
 
 
 def _pairs(items: list[str], what: str, cast) -> dict:
@@ -89,7 +94,8 @@ def parse_args(argv=None):
 
 def build(family: str, shape: tuple, seed: int):
     """The family's class-conditional model with the builder's defaults, compiled."""
-    from keras_ae.models import build_diffusion, build_pixelcnn, build_vae, build_vqvae
+    from keras_ae.models import (build_conditional_gan, build_diffusion, build_pixelcnn, build_pixelrnn, build_vae,
+                                 build_vqvae)
 
     # The binary families binarize every batch afresh (dynamic binarization, as recipes/vae.py and
     # recipes/pixelcnn.py); the test split is binarized once with seed 0.
@@ -97,6 +103,10 @@ def build(family: str, shape: tuple, seed: int):
         model = build_vae(shape, num_classes=10, dynamic_binarization=True, seed=seed)
     elif family == "pixelcnn":
         model = build_pixelcnn(shape, num_classes=10, dynamic_binarization=True, seed=seed)
+    elif family == "pixelrnn":  # recipes/pixelcnn.py's PixelRNN size (32 units x 1 layer)
+        model = build_pixelrnn(shape, kind="row_lstm", num_classes=10, dynamic_binarization=True, seed=seed)
+    elif family == "gan":
+        model = build_conditional_gan(shape, num_classes=10, filters=(64, 32), ema_decay=0.99, seed=seed)
     elif family == "vqvae":
         model = build_vqvae(shape, prior=True, num_classes=10, seed=seed)
     else:  # recipes/diffusion.py's U-Net and optimizer: Adam 1e-3 after a 200-step linear warm-up
@@ -120,14 +130,15 @@ def train(family: str, model, x_train, y_train, epochs: int, minutes: float | No
         model.fit_prior(x_bin, y_train, epochs=epochs, callbacks=[prior], verbose=2)
         budget.train_s += prior.train_s  # the training time of the VQ-VAE and of its prior
     else:
-        model.fit(x_train, y_train, epochs=epochs, batch_size=64 if family == "diffusion" else 128, callbacks=[budget],
-                  verbose=2)
+        model.fit(x_train, y_train, epochs=epochs, batch_size=BATCH.get(family, 128), callbacks=[budget], verbose=2)
     return budget
 
 
 def draw(family: str, model, labels: np.ndarray, seed: int, args, guidance: float | None = None) -> np.ndarray:
     """Samples of ``labels`` (one per image) in [0, 1]."""
     options: dict = {"seed": seed, "labels": labels}
+    if family == "gan":
+        options.update(unit_range=True, verbose=0)
     if family == "diffusion":
         options.update(steps=args.diffusion_steps, method="dpm++2m", batch_size=500)
         if guidance is not None:
