@@ -103,7 +103,7 @@ def build(family: str, shape: tuple, seed: int):
         model = build_vae(shape, num_classes=10, dynamic_binarization=True, seed=seed)
     elif family == "pixelcnn":
         model = build_pixelcnn(shape, num_classes=10, dynamic_binarization=True, seed=seed)
-    elif family == "pixelrnn":  # recipes/pixelcnn.py's PixelRNN size (32 units x 1 layer)
+    elif family == "pixelrnn":  # the builder's size: 32 units x 2 layers
         model = build_pixelrnn(shape, kind="row_lstm", num_classes=10, dynamic_binarization=True, seed=seed)
     elif family == "gan":
         model = build_conditional_gan(shape, num_classes=10, filters=(64, 32), ema_decay=0.99, seed=seed)
