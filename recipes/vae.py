@@ -5,7 +5,8 @@ binarized afresh every batch (dynamic binarization), the test images once with s
 The test log-likelihood is the importance-weighted bound L_k for k in {1, 50, 5000}
 (L_1 is a one-sample ELBO; L_5000 is the paper's test NLL estimate), in nats per image
 and bits/dim. ``--variant dense`` is the IWAE paper's one-stochastic-layer model,
-784-[200, 200]-50 with tanh units; ``--variant conv`` swaps in strided convolutions.
+784-[200, 200]-50, with ELU units (``build_vae``'s dense default) in place of the paper's tanh
+(``--activation tanh`` for the paper's); ``--variant conv`` swaps in strided convolutions.
 ``--posterior-flow iaf`` gives the same networks an inverse autoregressive flow posterior
 (Kingma et al. 2016; ``--flow-steps`` steps); ``--objective iwae`` trains on the bound
 L_k with ``--iwae-train-k`` samples instead of the ELBO (Burda et al. 2016).
@@ -54,7 +55,7 @@ def parse_args(argv=None):
     parser.add_argument("--latent-dim", type=int, default=50)
     parser.add_argument("--hidden", type=int, nargs="+", default=[200, 200], help="dense hidden widths")
     parser.add_argument("--filters", type=int, nargs="+", default=[32, 64], help="conv channels")
-    parser.add_argument("--activation", default=None, help="hidden activation (default tanh for dense, relu for conv)")
+    parser.add_argument("--activation", default=None, help="hidden activation (default elu for dense, relu for conv)")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--lr", type=float, default=1e-3,
                         help="initial Adam learning rate (cosine decay to --lr-final)")

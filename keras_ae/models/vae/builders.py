@@ -128,8 +128,8 @@ def build_vae(
             (``"dense"`` for a custom encoder).
         hidden: Dense encoder widths; the dense decoder mirrors them.
         filters: Convolution channels; the conv decoder mirrors them.
-        activation: Hidden activation; ``None`` means ``"tanh"`` for dense (as in the
-            IWAE paper) and ``"relu"`` for conv networks.
+        activation: Hidden activation; ``None`` means ``"elu"`` for dense networks (it trains
+            about 2.7x faster than the IWAE paper's ``"tanh"``) and ``"relu"`` for conv networks.
         likelihood: ``"bernoulli"``, ``"continuous_bernoulli"`` or ``"gaussian"``.
         beta: KL weight (1 = the ELBO).
         prior: ``"standard_normal"``, ``"vamp"`` (a :class:`~keras_ae.layers.vamp_prior.VampPrior`,
@@ -243,8 +243,12 @@ def build_vae(
                              context_dim=context, name="posterior_flow")
     width = 2 * latent_dim + (flow.context_dim if flow is not None else 0)
 
+    # ELU for dense networks: the IWAE paper's tanh held the VAE back. On mnist10k (batch 100, one-sample test
+    # ELBO, 60 s of training) the default VAE reached 107.5 nats after 26 epochs with ELU against 72 / 68 with tanh
+    # (seeds 1 / 0); SiLU took 36 and ReLU 40. After recipes/vae.py's 500 epochs ELU scores 97.27 / 93.04 / 91.84
+    # nats (ELBO / IWAE k=50 / k=5000) against tanh's 100.58 / 96.23 / 94.98.
     def act(kind: str) -> str:
-        return activation or ("tanh" if kind == "dense" else "relu")
+        return activation or ("elu" if kind == "dense" else "relu")
 
     if num_classes is not None:
         num_classes = check_num_classes(num_classes)
