@@ -128,8 +128,9 @@ def build_vae(
             (``"dense"`` for a custom encoder).
         hidden: Dense encoder widths; the dense decoder mirrors them.
         filters: Convolution channels; the conv decoder mirrors them.
-        activation: Hidden activation; ``None`` means ``"elu"`` for dense networks (it trains
-            about 2.7x faster than the IWAE paper's ``"tanh"``) and ``"relu"`` for conv networks.
+        activation: Hidden activation; ``None`` means ``"elu"`` for dense networks (it reaches the
+            IWAE paper's ``"tanh"`` network's test ELBO in about 2.7x fewer epochs) and ``"relu"`` for
+            conv networks.
         likelihood: ``"bernoulli"``, ``"continuous_bernoulli"`` or ``"gaussian"``.
         beta: KL weight (1 = the ELBO).
         prior: ``"standard_normal"``, ``"vamp"`` (a :class:`~keras_ae.layers.vamp_prior.VampPrior`,
