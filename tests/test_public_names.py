@@ -1,5 +1,6 @@
 """Public names say what they are: keras_ae.export is the package and the call, one
-register_family, every family's builder at the package top, the version in a foundation module."""
+register_family, every family's builder at the package top, every layer in keras_ae.layers,
+the version in a foundation module."""
 
 from __future__ import annotations
 
@@ -117,3 +118,22 @@ def test_every_application_method_and_pretraining_kind_is_available():
     assert COMPARISON_KINDS == PRETRAINING_KINDS + ("stacked",) and "contractive" in PRETRAINING_KINDS
     for kind in PRETRAINING_KINDS:
         assert build_pretraining_ae(kind, (8, 8, 1), hidden=(4,), code_dim=2).code_shape == (2,)
+
+
+def test_every_layer_class_is_importable_from_keras_ae_layers():
+    import keras
+
+    import keras_ae.layers
+
+    defined = set()
+    for info in pkgutil.iter_modules([str(PACKAGE / "layers")]):
+        module = importlib.import_module(f"keras_ae.layers.{info.name}")
+        defined |= {name for name, obj in vars(module).items() if inspect.isclass(obj)
+                    and issubclass(obj, keras.layers.Layer) and obj.__module__ == module.__name__}
+    assert {"ClassBias", "ClassMap", "MaskedConv2D", "VectorQuantizer"} <= defined
+    missing = sorted(defined - set(keras_ae.layers.__all__))
+    assert not missing, f"layers missing from keras_ae.layers.__all__: {missing}"
+    for name in keras_ae.layers.__all__:
+        layer = getattr(keras_ae.layers, name)
+        # Registered: a model using the layer loads from .keras without custom_objects.
+        assert keras.saving.get_registered_object(keras.saving.get_registered_name(layer)) is layer, name
