@@ -49,6 +49,9 @@ class ClassBias(keras.layers.Layer):
     The projection ``V`` (``dim x c``, no bias: the convolution before it has one) is created
     when the layer is built.
 
+    Args:
+        **kwargs: ``keras.layers.Layer`` arguments (``name``, ``dtype``, ...).
+
     Example:
         >>> layer = ClassBias()
         >>> layer([np.zeros((2, 4, 4, 3), "float32"), np.ones((2, 5), "float32")]).shape
