@@ -29,6 +29,11 @@ Per family: the keras.io recipe; the keras_ae side; the measure on the test spli
   samples vs the test split (lower).
 * ``pixelcnn``: its own PixelCNN 128x5, Adam 5e-4, data binarized once, batch 128; gated
   ``build_pixelcnn(dynamic_binarization=True)`` (32x5), ``fit``'s default batch (32); NLL (nats/image) (lower).
+* ``vqvae``: its VQ-VAE (16-d codes, 128 codewords), Adam 1e-3, batch 128, then its PixelCNN prior over the
+  code maps; ``build_vqvae``, batch 128, then keras_ae's prior; squared error per image (lower), and each
+  prior's test code-map NLL (nats) after :data:`PRIOR_BUDGET` seconds.
+* ``diffusion``: its DDIM (one channel, padded to 32x32), AdamW, batch 64, weights averaged at 0.999;
+  ``build_diffusion``, batch 64; FCD of 2,000 20-step DDIM samples vs the test split (lower).
 
 The VAE can also be raced under other calls (``--vae-protocol``, :data:`VAE_PROTOCOLS`; the same
 protocol for both sides, the keras_ae side still the builder's defaults with ``compile()``):
@@ -39,8 +44,12 @@ protocol for both sides, the keras_ae side still the builder's defaults with ``c
   keras.io example would, scored after each call; each call's whole wall time counts as training;
 * ``one_sample``: as ``race``, the test ELBO scored with one sample of z per image instead of 10.
 
+Outputs in ``--out``: ``results.json`` (every scoring of every race) and one PNG of curves per
+family at the end, and ``partial.json``, rewritten after every race, so that a run of several
+hours that is stopped keeps the races it finished.
+
 Usage:
-    python recipes/time_to_quality.py                              # 5 families x 2 seeds (about an hour on 2 cores)
+    python recipes/time_to_quality.py                              # 7 families x 2 seeds (about 2 hours on 2 cores)
     python recipes/time_to_quality.py --families dense vae --seeds 0
     python recipes/time_to_quality.py --budget-scale 2 --out runs/ttq_long
     python recipes/time_to_quality.py --quick                      # digits, a few seconds per side: smoke run
@@ -52,7 +61,9 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -792,7 +803,8 @@ def save_curves(results: Sequence[dict[str, Any]], out: Path) -> list[Path]:
 
 def run_races(families: Sequence[str], seeds: Sequence[int], data, budget_scale: float = 1.0, quick: bool = False,
               every: int | None = None, cache_dir: str | None = None, dataset: str = "data",
-              verbose: int = 1, vae_protocol: str = "race") -> list[dict[str, Any]]:
+              verbose: int = 1, vae_protocol: str = "race",
+              on_race: Callable[[list[dict[str, Any]]], None] | None = None) -> list[dict[str, Any]]:
     """Every family's race for every seed; returns the race results (curves and comparisons).
 
     Args:
@@ -807,6 +819,11 @@ def run_races(families: Sequence[str], seeds: Sequence[int], data, budget_scale:
         verbose: Print a line per side.
         vae_protocol: How the VAE race calls ``fit`` and scores (:data:`VAE_PROTOCOLS`); ``every``
             does not apply to a protocol of repeated calls (scored after each call).
+        on_race: Called with the results so far after every race (the recipe writes them to
+            ``partial.json``, so a run stopped after hours keeps its finished races).
+
+    Returns:
+        One result per (family, seed), in order.
 
     Example:
         >>> results = run_races(["dense"], [0], load_dataset("digits"), quick=True)  # doctest: +SKIP
@@ -837,7 +854,32 @@ def run_races(families: Sequence[str], seeds: Sequence[int], data, budget_scale:
                                 every or EVERY[family], keras_io_first=i % 2 == 0, verbose=verbose,
                                 vae_protocol=vae_protocol,
                                 prior_budget=(QUICK_PRIOR_BUDGET if quick else PRIOR_BUDGET) * budget_scale))
+            if on_race is not None:
+                on_race(results)
     return results
+
+
+def write_partial(out: Path, results: Sequence[dict[str, Any]]) -> Path:
+    """Writes the finished races to ``out/partial.json`` atomically (a temporary name, then ``os.replace``).
+
+    Args:
+        out: The recipe's output folder (created).
+        results: The races finished so far.
+
+    Returns:
+        The JSON path.
+
+    Example:
+        >>> write_partial(Path("runs/ttq"), run_races(["dense"], [0], load_dataset("digits"), quick=True))
+        ... # doctest: +SKIP
+        PosixPath('runs/ttq/partial.json')
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "partial.json"
+    temporary = out / f".partial.json.{os.getpid()}"
+    temporary.write_text(json.dumps({"races": list(results), "written": time.strftime("%Y-%m-%d %H:%M:%S")}))
+    os.replace(temporary, path)
+    return path
 
 
 def warm_up() -> None:
@@ -962,7 +1004,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
           f"seeds {args.seeds}")
     started = time.perf_counter()
     results = run_races(args.families, args.seeds, data, args.budget_scale, args.quick, args.every, args.cache_dir,
-                        dataset=args.dataset, vae_protocol=args.vae_protocol)
+                        dataset=args.dataset, vae_protocol=args.vae_protocol,
+                        on_race=lambda done: write_partial(Path(args.out), done))
     out = Path(args.out)
     figures = save_curves(results, out)
     summary = {"races": results, "figures": [str(p) for p in figures], "budgets": {

@@ -213,6 +213,22 @@ def test_quick_race_on_digits_writes_finite_rows_curves_and_figures(ttq, tmp_pat
     saved = json.loads((out / "results.json").read_text())
     assert [row["family"] for row in saved["rows"]] == ["dense", "vae"]
     assert {p.name for p in out.glob("*.png")} == {"dense.png", "vae.png"}
+    # partial.json holds every finished race (rewritten after each), and no temporary file is left.
+    partial = json.loads((out / "partial.json").read_text())
+    assert [(r["family"], r["sides"]["keras_ae"]["epochs"]) for r in partial["races"]] == [
+        (r["family"], r["sides"]["keras_ae"]["epochs"]) for r in results]
+    assert not list(out.glob(".partial*"))
+
+
+def test_on_race_sees_the_results_so_far_after_every_race(ttq, digits, monkeypatch):
+    seen = []
+    monkeypatch.setattr(ttq, "race", lambda family, *args, **kwargs: {"family": family, "seed": args[2]})
+    monkeypatch.setattr(ttq, "warm_up", lambda: None)
+    ttq.run_races(["dense", "vae"], [0, 1], digits, quick=True, on_race=lambda done: seen.append(
+        [(r["family"], r["seed"]) for r in done]))
+    assert seen == [[("dense", 0)], [("dense", 0), ("dense", 1)],
+                    [("dense", 0), ("dense", 1), ("vae", 0)],
+                    [("dense", 0), ("dense", 1), ("vae", 0), ("vae", 1)]]
 
 
 @pytest.mark.slow

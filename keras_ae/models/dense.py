@@ -265,8 +265,6 @@ def build_dense_ae(
         >>> model.reconstruct(x_digits_test).shape
         (64, 8, 8, 1)
 
-        The Keras tutorial's model on MNIST (minutes of training, so not run here):
-
         A table in raw units (columns of very different scales):
 
         >>> rows = np.random.default_rng(0).normal([0.0, 100.0, 1e4], [1.0, 10.0, 1e3], (256, 3))
@@ -275,6 +273,8 @@ def build_dense_ae(
         >>> history = model.fit(rows, epochs=1, verbose=0)
         >>> model.reconstruct(rows[:2]).shape, [layer.name for layer in model.encoder.layers][:2]
         ((2, 3), ['inputs', 'standardize'])
+
+        The Keras tutorial's model on MNIST (minutes of training, so not run here):
 
         ```python
         (x_train, _), (x_test, _) = keras_ae.load_dataset("mnist")
