@@ -509,7 +509,7 @@ def defaults_section(train: list[dict]) -> list[str]:
 
 
 def misses_section(results: dict) -> list[str]:
-    """Markdown lines: what misses the issue's targets in this run, and why.
+    """Markdown lines: what misses its speed target in this run, and why.
 
     Example:
         >>> misses_section({})[0]

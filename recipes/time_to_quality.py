@@ -1,4 +1,4 @@
-"""Time to quality: how soon keras_ae's defaults reach the keras.io recipe's best test score (issue #20).
+"""Time to quality: how soon keras_ae's defaults reach the keras.io recipe's best test score.
 
 For each family and seed, in one process, two sides are seeded (``keras.utils.set_random_seed``)
 and trained one after the other under the same budget of training seconds:
@@ -92,7 +92,8 @@ from keras_io_ddim import keras_io_ddim  # noqa: E402
 
 FAMILIES = ("dense", "conv_denoising", "vae", "dcgan", "pixelcnn", "vqvae", "diffusion")
 SIDES = ("keras.io", "keras_ae")
-# Seconds of training per side (issue #20).
+# Seconds of training per side (--budget-scale multiplies them); BENCHMARKS.md says which keras.io sides flatten
+# within them.
 BUDGETS = {"dense": 60.0, "conv_denoising": 90.0, "vae": 90.0, "dcgan": 180.0, "pixelcnn": 180.0, "vqvae": 600.0,
            "diffusion": 1200.0}
 QUICK_BUDGETS = {"dense": 2.0, "conv_denoising": 3.0, "vae": 3.0, "dcgan": 4.0, "pixelcnn": 4.0, "vqvae": 3.0,

@@ -1,4 +1,4 @@
-"""The VAE's default optimizer averages its weights (Adam's EMA, issue #20); ``ema_weights``."""
+"""The VAE's default optimizer averages its weights (Adam's EMA); ``ema_weights``."""
 
 import keras
 import numpy as np

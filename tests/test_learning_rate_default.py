@@ -1,4 +1,4 @@
-"""Adam's learning rate when compile() gets no optimizer: the square-root batch rule (issue #20)."""
+"""Adam's learning rate when compile() gets no optimizer: the square-root batch rule."""
 
 import keras
 import numpy as np
