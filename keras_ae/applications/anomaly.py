@@ -19,13 +19,16 @@ scikit-learn / PyOD API, several scoring rules, and its calibration saved and ex
 from __future__ import annotations
 
 import time
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import keras
 import numpy as np
 
 from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.reconstruction import reconstruction_error
+
+if TYPE_CHECKING:
+    from keras_ae.models.vae import VAE
 
 
 def _binary_labels(y, n: int, name: str = "y") -> np.ndarray:
@@ -188,7 +191,8 @@ Scorer = Callable[[np.ndarray], np.ndarray]
 DetectorFactory = Callable[[np.ndarray], Scorer]
 
 
-def negative_elbo_score(vae, x: np.ndarray, num_samples: int = 1, binarizations: int = 1, seed: int = 0) -> np.ndarray:
+def negative_elbo_score(vae: VAE, x: np.ndarray, num_samples: int = 1, binarizations: int = 1,
+                        seed: int = 0) -> np.ndarray:
     """A VAE's anomaly score: the negative ELBO of each example in nats (higher = less likely).
 
     A Bernoulli VAE is defined on binary images, so grey images are binarized with fixed
@@ -221,6 +225,13 @@ def negative_elbo_score(vae, x: np.ndarray, num_samples: int = 1, binarizations:
 def pca_detector(code_dim: int) -> DetectorFactory:
     """Baseline: PCA reconstruction error with ``code_dim`` components.
 
+    Args:
+        code_dim: Number of principal components kept, from 1 to the number of pixels per example.
+
+    Returns:
+        A factory ``fit(x_normal) -> score(x)``: it fits the PCA on the normal examples and returns
+        a function giving each example's sum of squared reconstruction errors, float array ``(n,)``.
+
     Example:
         >>> score = pca_detector(8)(x_digits)
         >>> score(x_digits_test).shape
@@ -236,6 +247,14 @@ def pca_detector(code_dim: int) -> DetectorFactory:
 
 def isolation_forest_detector(n_estimators: int = 200, random_state: int = 0) -> DetectorFactory:
     """Baseline: scikit-learn's ``IsolationForest`` on flattened pixels (score = ``-score_samples``).
+
+    Args:
+        n_estimators: Number of isolation trees.
+        random_state: Seed of the forest (subsampling and splits).
+
+    Returns:
+        A factory ``fit(x_normal) -> score(x)``: it fits the forest on the flattened normal examples
+        and returns a function giving each example's anomaly score, float array ``(n,)`` (higher = stranger).
 
     Example:
         >>> score = isolation_forest_detector(n_estimators=10)(x_digits)

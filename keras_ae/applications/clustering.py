@@ -66,6 +66,17 @@ def clustering_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 def clustering_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """Hungarian-matched accuracy and normalised mutual information of a clustering.
 
+    Args:
+        y_true: Class labels ``(n,)`` (non-negative ints).
+        y_pred: Cluster labels ``(n,)`` (non-negative ints; any numbering).
+
+    Returns:
+        ``{"accuracy": ..., "nmi": ...}``: the :func:`clustering_accuracy` and scikit-learn's
+        ``normalized_mutual_info_score``, both floats in [0, 1].
+
+    Raises:
+        InputValidationError: If the label arrays differ in length, are empty or hold negative labels.
+
     Example:
         >>> clustering_scores([0, 0, 1, 1], [1, 1, 0, 0])
         {'accuracy': 1.0, 'nmi': 1.0}

@@ -47,6 +47,13 @@ def pack_bits(bits: np.ndarray) -> np.ndarray:
 def unpack_bits(packed: np.ndarray, n_bits: int) -> np.ndarray:
     """Inverse of :func:`pack_bits`: ``uint8`` bytes to a ``(n, n_bits)`` array of 0/1.
 
+    Args:
+        packed: Packed codes ``(n, ceil(n_bits / 8))``, cast to ``uint8``.
+        n_bits: Number of bits per code to keep (the trailing padding bits are dropped).
+
+    Returns:
+        ``uint8`` array ``(n, n_bits)`` of 0/1, most significant bit of each byte first.
+
     Example:
         >>> unpack_bits(np.array([[129, 128]], dtype=np.uint8), 9).tolist()
         [[1, 0, 0, 0, 0, 0, 0, 1, 1]]

@@ -344,6 +344,19 @@ def linear_probe_error(encoder: keras.Model, x_train: np.ndarray, y_train: np.nd
                        x_test: np.ndarray, y_test: np.ndarray) -> float:
     """Test error of logistic regression on frozen (standardised) codes.
 
+    Args:
+        encoder: A (pretrained) encoder, used as is; its codes are flattened per example.
+        x_train: Inputs the probe is fitted on, shaped as the encoder expects.
+        y_train: Integer class labels of ``x_train``, ``(n_train,)``.
+        x_test: Inputs the error is measured on.
+        y_test: Integer class labels of ``x_test``, ``(n_test,)``.
+
+    Returns:
+        The probe's misclassification rate on the test split, a float in [0, 1].
+
+    Raises:
+        InputValidationError: If ``x_train`` or ``x_test`` is not a finite, non-empty array.
+
     Example:
         >>> ae = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
         >>> 0 <= linear_probe_error(ae.encoder, x_digits, y_digits, x_digits_test, y_digits_test) <= 1

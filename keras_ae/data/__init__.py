@@ -15,6 +15,7 @@ loads as ``"dir:PATH"`` (see :mod:`keras_ae.data.folders`), a numeric table as `
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from keras_ae.data.corruption import NOISE_KINDS, Corruption, corrupt, corrupt_tensor
 from keras_ae.data.folders import DIR_PREFIX, folder_of, is_dir_name, load_image_folder, scan_image_folder
@@ -42,6 +43,9 @@ from keras_ae.data.tfds import NO_LABEL, TFDS_DATASETS, is_prebinarized, is_tfds
 from keras_ae.errors import DatasetNotAvailableError, InputValidationError
 from keras_ae.validation import check_choice
 
+if TYPE_CHECKING:
+    import tensorflow as tf
+
 # Image datasets generated on the fly (name -> per-example shape).
 GENERATED_IMAGE_DATASETS: dict[str, tuple[int, ...]] = {"sprites": IMAGE_SHAPE}
 DATASETS = tuple(IMAGE_DATASETS) + tuple(GENERATED_IMAGE_DATASETS) + tuple(MANIFOLDS)
@@ -64,7 +68,7 @@ def load_dataset(
     validation_split: float = 0.2,
     label_column: str | None = None,
     missing: str = "error",
-):
+) -> Dataset | tuple[tf.data.Dataset, tf.data.Dataset]:
     """Loads a dataset by name as float32 arrays, or as streaming ``tf.data`` datasets.
 
     Images are scaled to [0, 1] (integer pixels / 255; ``binarized_mnist`` stays 0/1) and
@@ -149,9 +153,11 @@ def load_dataset(
             missing value and warns how many.
 
     Returns:
-        ``Dataset((x_train, y_train), (x_test, y_test))``; unpacks like Keras' loaders
-        (``y`` is None for unlabelled TFDS datasets, ``(n, factors)`` for sprites). With ``as_dataset=True``:
-        ``(train_ds, test_ds)``.
+        A :class:`~keras_ae.data.images.Dataset` ``((x_train, y_train), (x_test, y_test))`` of
+        float32 ``x`` and int64 ``y``; unpacks like Keras' loaders (``y`` is None for unlabelled
+        datasets, ``(n, factors)`` for sprites, float32 intrinsic coordinates for manifolds). With
+        ``as_dataset=True``: ``(train_ds, test_ds)``, two ``tf.data.Dataset`` s of unbatched
+        ``(x, y)`` elements.
 
     Stored pixels follow one rule (:func:`~keras_ae.data.images.check_pixels`): integers
     (any integer dtype) must lie in 0..255 and are divided by 255, booleans are 0 / 1, floats
@@ -188,8 +194,6 @@ def load_dataset(
         >>> x_train.shape, y_train.shape, y_train.dtype
         ((80, 64, 64, 1), (80, 5), dtype('int64'))
 
-        Full MNIST from a local copy (no download), and TFDS data prepared in ``~/tfds``:
-
         A CSV table with a label column (rows stay in their own units):
 
         >>> _ = (tmp_dir / "cells.csv").write_text("size,mass,kind\\n" + "".join(
@@ -197,6 +201,8 @@ def load_dataset(
         >>> (x_train, y_train), (x_test, y_test) = load_dataset(f"csv:{tmp_dir}/cells.csv", label_column="kind")
         >>> x_train.shape, x_test.shape, y_train.dtype
         ((8, 2), (2, 2), dtype('int64'))
+
+        Full MNIST from a local copy (no download), and TFDS data prepared in ``~/tfds``:
 
         ```python
         (x_train, y_train), (x_test, y_test) = load_dataset("mnist", data_dir="~/data/mnist")

@@ -7,8 +7,6 @@ One implementation, :func:`corrupt_tensor`, serves both the training-time Keras 
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -49,24 +47,25 @@ def _check_clip(clip) -> tuple[float, float] | None:
     return lo, hi
 
 
-def corrupt_tensor(x, noise: str, level: float, seed: Any = None, clip: tuple[float, float] | None = (0.0, 1.0)):
+def corrupt_tensor(x: tf.Tensor, noise: str, level: float, seed: int | keras.random.SeedGenerator | None = None,
+                   clip: tuple[float, float] | None = (0.0, 1.0)) -> tf.Tensor:
     """Corrupts a tensor (backend-native ops, usable inside compiled graphs).
 
     Args:
-        x: Float tensor.
+        x: Float tensor of any shape (a batch of images, values usually in [0, 1]).
         noise: ``"gaussian"`` (additive, std ``level``), ``"masking"`` (each value set
             to 0 with probability ``level``) or ``"salt_pepper"`` (each value set to the
             range's low or high end, half each, with probability ``level``).
         level: Noise standard deviation or fraction of corrupted values.
-        seed: An int or a ``keras.random.SeedGenerator``. With a ``SeedGenerator`` (the
-            training layer) the noise comes from
+        seed: An int, a ``keras.random.SeedGenerator`` or ``None`` (unseeded). With a
+            ``SeedGenerator`` (the training layer) the noise comes from
             :func:`keras_ae.random.batch_noise`: example ``i`` of the global batch gets
             the same noise however ``tf.distribute`` splits the batch over replicas.
         clip: Range to clip Gaussian-noised values to and the salt/pepper values; ``None``
             leaves Gaussian noise unclipped and uses 0/1 for salt and pepper.
 
     Returns:
-        The corrupted tensor, same shape and dtype.
+        The corrupted tensor, same shape and dtype as ``x`` (``x`` itself when ``level`` is 0).
 
     Example:
         >>> y = corrupt_tensor(ops.ones((2, 3)), "masking", 0.5, seed=1)

@@ -17,10 +17,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keras_ae.errors import DatasetNotAvailableError, InputValidationError
 from keras_ae.validation import MAX_RESULT_BYTES, check_float
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from keras_ae.data.images import Dataset
 
 DIR_PREFIX = "dir:"
 # The extensions image_dataset_from_directory reads (it skips other files silently; keras_ae refuses them).
@@ -39,6 +44,12 @@ NO_LABEL = -1
 
 def is_dir_name(name: Any) -> bool:
     """Whether ``name`` names an image folder for :func:`keras_ae.load_dataset`.
+
+    Args:
+        name: A dataset name (any value; only strings can match).
+
+    Returns:
+        ``True`` for a string starting with ``"dir:"``, else ``False``.
 
     Example:
         >>> is_dir_name("dir:~/photos"), is_dir_name("mnist")
@@ -262,7 +273,7 @@ def load_image_folder(
     seed: int = 0,
     flatten: bool = False,
     as_dataset: bool = False,
-):
+) -> Dataset | tuple[tf.data.Dataset, tf.data.Dataset]:
     """Loads a folder of images (``load_dataset("dir:PATH")``) as float32 in [0, 1].
 
     Labels are the class sub-folders' indices (sorted names) when there are sub-folders, none
@@ -285,9 +296,11 @@ def load_image_folder(
             decoded up front; a corrupt file past them fails while streaming.
 
     Returns:
-        ``Dataset((x_train, y_train), (x_test, y_test))`` (``y`` int64, or ``None`` without
-        class folders); with ``as_dataset=True`` ``(train_ds, test_ds)`` of unbatched
-        ``(float32 image, int64 label)`` elements (label ``-1`` without class folders).
+        A :class:`~keras_ae.data.images.Dataset` ``((x_train, y_train), (x_test, y_test))``: ``x``
+        float32 ``(n, h, w, c)`` in [0, 1] (``(n, h * w * c)`` with ``flatten``), ``y`` int64
+        ``(n,)``, or ``None`` without class folders. With ``as_dataset=True``: ``(train_ds,
+        test_ds)``, two ``tf.data.Dataset`` s of unbatched ``(float32 image, int64 label)``
+        elements (label ``-1`` without class folders).
 
     Raises:
         DatasetNotAvailableError: a missing, empty or unreadable folder, or a bad file.

@@ -17,11 +17,14 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from keras_ae.errors import DatasetNotAvailableError, InputValidationError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 DATA_DIR_ENV = "KERAS_AE_DATA_DIR"
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -31,14 +34,28 @@ _MEMORY_SHARE = 0.8
 
 
 class Split(NamedTuple):
-    """Examples ``x`` (float32) and labels ``y`` of one split (``None`` for unlabelled data)."""
+    """Examples ``x`` (float32) and labels ``y`` of one split (``None`` for unlabelled data).
+
+    Example:
+        >>> split = Split(np.zeros((3, 2), "float32"), np.arange(3))
+        >>> split.x.shape, split.y.tolist()
+        ((3, 2), [0, 1, 2])
+        >>> x, y = split  # unpacks like a Keras (x, y) pair
+    """
 
     x: np.ndarray
     y: np.ndarray | None
 
 
 class Dataset(NamedTuple):
-    """A train/test pair that unpacks like Keras: ``(x_train, y_train), (x_test, y_test)``."""
+    """A train/test pair that unpacks like Keras: ``(x_train, y_train), (x_test, y_test)``.
+
+    Example:
+        >>> data = Dataset(Split(np.zeros((4, 2), "float32"), None), Split(np.ones((1, 2), "float32"), None))
+        >>> (x_train, y_train), (x_test, y_test) = data
+        >>> x_train.shape, data.test.x.shape, y_train is None
+        ((4, 2), (1, 2), True)
+    """
 
     train: Split
     test: Split
@@ -182,6 +199,18 @@ def find_npz(name: str, data_dir: str | os.PathLike | None = None) -> Path | Non
 
     Looks in ``data_dir`` (a folder or the file itself), then ``$KERAS_AE_DATA_DIR``,
     then Keras' download cache ``~/.keras/datasets/<name>.npz``.
+
+    Args:
+        name: The dataset's name, e.g. ``"mnist"`` (the file looked for is ``<name>.npz``).
+        data_dir: A folder holding ``<name>.npz`` (or ``<name>/<name>.npz``), or the ``.npz``
+            file itself; ``None``: only the environment variable and Keras' cache are searched.
+
+    Returns:
+        The path of the first existing candidate file (``~`` expanded), or ``None`` when
+        there is none. The file's contents are not checked (see :func:`check_keras_npz`).
+
+    Raises:
+        InputValidationError: ``data_dir`` is neither ``None`` nor a path.
 
     Example:
         >>> folder = tmp_dir
@@ -476,7 +505,7 @@ def iter_npz_chunks(path: str | os.PathLike, x_key: str, y_key: str, chunk_bytes
 
 
 def stream_keras_npz(path: str | os.PathLike, shape: tuple[int, ...], flatten: bool = False,
-                     chunk_bytes: int = STREAM_CHUNK_BYTES):
+                     chunk_bytes: int = STREAM_CHUNK_BYTES) -> tuple[tf.data.Dataset, tf.data.Dataset]:
     """Streams a Keras-format ``.npz`` as ``(train_ds, test_ds)`` without loading it.
 
     Each pass re-reads the file chunk by chunk (:func:`iter_npz_chunks`), so peak memory
@@ -490,7 +519,9 @@ def stream_keras_npz(path: str | os.PathLike, shape: tuple[int, ...], flatten: b
         chunk_bytes: Bytes of images read per step.
 
     Returns:
-        ``(train_ds, test_ds)``: unbatched ``(float32 image in [0, 1], int64 label)`` elements.
+        ``(train_ds, test_ds)``, two ``tf.data.Dataset`` s of unbatched ``(image, label)``
+        elements: float32 images in [0, 1] of shape ``shape`` (vectors with ``flatten``), int64
+        scalar labels.
 
     Raises:
         DatasetNotAvailableError: the file is not a usable Keras-format ``.npz``.

@@ -7,7 +7,12 @@ checks its arrays and calls it, and ``fit``'s pipeline
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 
 def array_dataset(
@@ -55,7 +60,7 @@ def make_tf_dataset(
     seed: int | None = 0,
     drop_remainder: bool = False,
     repeat: bool = False,
-):
+) -> tf.data.Dataset:
     """Builds a batched, prefetched ``tf.data.Dataset`` from in-memory arrays.
 
     Unlabelled data yields ``x`` batches (what ``AutoEncoder.fit`` expects); labelled
@@ -71,7 +76,12 @@ def make_tf_dataset(
         repeat: Repeat forever (then pass ``steps_per_epoch`` to ``fit``).
 
     Returns:
-        A ``tf.data.Dataset``.
+        A ``tf.data.Dataset`` of float32 ``x`` batches (``batch_size`` examples, the last one
+        smaller unless ``drop_remainder``), or of ``(x, y)`` batches when ``y`` is given.
+
+    Raises:
+        InputValidationError: ``x`` is not a usable array (empty, non-numeric, non-finite) or
+            ``batch_size`` is not an integer >= 1.
 
     Example:
         >>> ds = make_tf_dataset(np.zeros((10, 4), "float32"), batch_size=4)

@@ -25,7 +25,7 @@ spaced evenly in [:data:`MARGIN` + RADIUS, 64 - MARGIN - RADIUS] on both axes, s
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from keras_ae.data.images import Dataset, Split
 from keras_ae.data.manifolds import check_test_fraction
 from keras_ae.errors import InputValidationError
 from keras_ae.validation import check_bool, check_count, check_int, check_seed, short_repr
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 IMAGE_SIZE = 64
 IMAGE_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
@@ -240,7 +243,8 @@ def _stream(sprites: Sprites, factors: np.ndarray, flatten: bool):
 
 
 def load_sprites(n_samples: int = 2000, test_fraction: float = 0.2, seed: int | None = 0, flatten: bool = False,
-                 as_dataset: bool = False, sprites: Sprites | None = None):
+                 as_dataset: bool = False, sprites: Sprites | None = None
+                 ) -> Dataset | tuple[tf.data.Dataset, tf.data.Dataset]:
     """Sprites with uniformly drawn factors, split into train and test; see :func:`keras_ae.load_dataset`.
 
     The first ``round(n_samples * test_fraction)`` draws are the test split, as for the manifolds.
@@ -256,9 +260,10 @@ def load_sprites(n_samples: int = 2000, test_fraction: float = 0.2, seed: int | 
         sprites: The factor grid (default: dSprites' :class:`Sprites`).
 
     Returns:
-        ``Dataset((x_train, y_train), (x_test, y_test))``: images float32 ``(n, 64, 64, 1)`` of
-        0s and 1s, labels int64 ``(n, 5)`` factor indices. With ``as_dataset=True``:
-        ``(train_ds, test_ds)``.
+        A :class:`~keras_ae.data.images.Dataset` ``((x_train, y_train), (x_test, y_test))``:
+        images float32 ``(n, 64, 64, 1)`` of 0s and 1s (``(n, 4096)`` with ``flatten``), labels
+        int64 ``(n, 5)`` factor indices. With ``as_dataset=True``: ``(train_ds, test_ds)``, two
+        ``tf.data.Dataset`` s of unbatched ``(float32 image, int64 factors (5,))`` elements.
 
     Raises:
         InputValidationError: ``n_samples`` too small or too large, a ``test_fraction`` leaving

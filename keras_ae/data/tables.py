@@ -26,12 +26,17 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from keras_ae.errors import DatasetNotAvailableError, InputValidationError
 from keras_ae.validation import check_choice, check_float, check_int, short_repr
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from keras_ae.data.images import Dataset
 
 CSV_PREFIX, NPY_PREFIX, NPZ_PREFIX = "csv:", "npy:", "npz:"
 TABLE_PREFIXES = (CSV_PREFIX, NPY_PREFIX, NPZ_PREFIX)
@@ -64,6 +69,11 @@ class Table:
         classes: The label text of each class id when the labels were not non-negative
             integers (id ``i`` is ``classes[i]``), else ``None``.
         source: The file.
+
+    Example:
+        >>> table = Table(np.zeros((3, 2), "float32"), None, ("size", "mass"), None, Path("cells.csv"))
+        >>> table.x.shape, table.columns, table.y is None
+        ((3, 2), ('size', 'mass'), True)
     """
 
     x: np.ndarray
@@ -475,7 +485,7 @@ def load_table(
     constant: str = "error",
     format: str | None = None,
     as_dataset: bool = False,
-):
+) -> Dataset | tuple[tf.data.Dataset, tf.data.Dataset]:
     """Loads a numeric table (``load_dataset("csv:PATH")`` / ``("npy:PATH")``) split into train and test.
 
     The rows are shuffled with ``seed`` and the last ``validation_split`` of them is the test
@@ -495,7 +505,10 @@ def load_table(
             ``(row, label)`` elements (label ``-1`` without labels), instead of arrays.
 
     Returns:
-        ``Dataset((x_train, y_train), (x_test, y_test))``: float32 rows, int64 labels or ``None``.
+        A :class:`~keras_ae.data.images.Dataset` ``((x_train, y_train), (x_test, y_test))``:
+        float32 rows ``(n, columns)``, int64 labels ``(n,)`` or ``None``. With ``as_dataset=True``:
+        ``(train_ds, test_ds)``, two ``tf.data.Dataset`` s of unbatched ``(float32 row, int64
+        label)`` elements (label ``-1`` without labels).
 
     Raises:
         DatasetNotAvailableError: a missing, unreadable, empty or too large file.

@@ -84,6 +84,14 @@ def _base_name(name: str) -> str:
 def is_prebinarized(name: Any) -> bool:
     """Whether a dataset's pixels are already binary, so recipes must not binarize again.
 
+    Args:
+        name: A dataset name as :func:`keras_ae.load_dataset` takes it (any value; only TFDS
+            names can match).
+
+    Returns:
+        ``True`` for the TFDS datasets stored as 0/1 pixels (``"binarized_mnist"``,
+        ``"tfds:binarized_mnist"``, ``"tfds:dsprites"``, also with a config or version), else ``False``.
+
     Example:
         >>> is_prebinarized("binarized_mnist"), is_prebinarized("tfds:binarized_mnist"), is_prebinarized("mnist")
         (True, True, False)

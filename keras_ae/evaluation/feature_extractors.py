@@ -197,11 +197,11 @@ def _as_extractor(classifier: keras.Model, info: dict) -> FeatureExtractor:
 
 
 def dataset_classifier(
-    x_train,
-    y_train,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
     dataset: str = "data",
-    x_test=None,
-    y_test=None,
+    x_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
     epochs: int = 5,
     batch_size: int = 128,
     feature_dim: int = 128,
@@ -232,6 +232,10 @@ def dataset_classifier(
     Returns:
         A :class:`FeatureExtractor` named ``"classifier"``; ``info`` holds
         ``test_accuracy``, ``cache_file`` and ``from_cache``.
+
+    Raises:
+        InputValidationError: ``x_train`` not 4-D images in [0, 1], ``y_train`` not one non-negative
+            integer label per image, or ``x_test`` not images of ``x_train``'s shape.
 
     Example:
         >>> extractor = dataset_classifier(x_digits, y_digits, dataset="digits", epochs=1, use_cache=False, verbose=0)

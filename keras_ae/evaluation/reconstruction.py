@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 from keras_ae.errors import InputValidationError
@@ -39,7 +40,7 @@ def squared_error_per_example(x: np.ndarray, reconstruction: np.ndarray, reduce:
     return squared.sum(axis=-1) if reduce == "sum" else squared.mean(axis=-1)
 
 
-def reconstruction_error(model, x: np.ndarray, batch_size: int = 256, reduce: str = "sum",
+def reconstruction_error(model: keras.Model, x: np.ndarray, batch_size: int = 256, reduce: str = "sum",
                          keep_axes: int = 1) -> np.ndarray:
     """Per-example squared errors of ``model``'s reconstructions of ``x`` (summed by default).
 
@@ -54,6 +55,10 @@ def reconstruction_error(model, x: np.ndarray, batch_size: int = 256, reduce: st
         Float64 array ``x.shape[:keep_axes]``; by default ``(n,)``, whose ``.mean()`` is the
         "squared error per image".
 
+    Raises:
+        InputValidationError: an unknown ``reduce``, a ``batch_size`` below 1, an empty ``x`` or one
+            with NaN or infinite values, or a ``keep_axes`` outside ``[1, x.ndim]``.
+
     Example:
         >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)  # untrained
         >>> errors = reconstruction_error(model, x_digits_test)
@@ -66,7 +71,7 @@ def reconstruction_error(model, x: np.ndarray, batch_size: int = 256, reduce: st
     return squared_error_per_example(x, model.predict(x, batch_size=batch_size, verbose=0), reduce, keep_axes)
 
 
-def timestep_errors(model, windows: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def timestep_errors(model: keras.Model, windows: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Squared reconstruction error of every timestep of every window, averaged over the channels.
 
     Map them back onto the series with :func:`keras_ae.data.window_scores_to_series`: each

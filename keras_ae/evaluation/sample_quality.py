@@ -40,6 +40,7 @@ from typing import Any, Callable
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_ae import mmd
 from keras_ae.errors import InputValidationError
@@ -94,12 +95,23 @@ def frechet_distance_from_moments(mu1, sigma1, mu2, sigma2) -> float:
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_sqrt)
 
 
-def frechet_distance(features_a, features_b) -> float:
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     """Frechet distance between Gaussians fitted to two feature sets ``(n, d)``.
 
     With Inception pool features this is the FID; with a dataset classifier's features
     the Frechet classifier distance (FCD). Biased upwards for small ``n``: compare
     numbers computed with the same sample sizes.
+
+    Args:
+        features_a: ``(m, d)`` features (e.g. of samples), ``m >= 2``.
+        features_b: ``(n, d)`` features (e.g. of test images), ``n >= 2``, the same ``d``.
+
+    Returns:
+        The distance between the two fitted Gaussians (float, >= 0 up to round-off; squared feature units).
+
+    Raises:
+        InputValidationError: sets that are not 2-D, hold NaN or infinite values, differ in ``d``, or
+            have fewer than 2 rows.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -150,8 +162,8 @@ def mmd2_unbiased(a: np.ndarray, b: np.ndarray, kernel: Callable = mmd.polynomia
     return float(mmd.mmd2_unbiased(np.asarray(a, np.float64), np.asarray(b, np.float64), kernel))
 
 
-def kernel_distance(features_a, features_b, num_subsets: int = 100, subset_size: int = 1000, seed: int = 0,
-                    verbose: int = 0) -> tuple[float, float]:
+def kernel_distance(features_a: np.ndarray, features_b: np.ndarray, num_subsets: int = 100, subset_size: int = 1000,
+                    seed: int = 0, verbose: int = 0) -> tuple[float, float]:
     """Kernel distance (KID): unbiased MMD^2 averaged over random subsets.
 
     Args:
@@ -164,6 +176,10 @@ def kernel_distance(features_a, features_b, num_subsets: int = 100, subset_size:
 
     Returns:
         ``(mean, std)`` over subsets.
+
+    Raises:
+        InputValidationError: sets that are not 2-D or hold NaN or infinite values, fewer than 2
+            rows in a set, ``subset_size < 2`` or ``num_subsets < 1``.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -193,7 +209,7 @@ def _probabilities(p: Any, name: str = "probabilities") -> np.ndarray:
     return p
 
 
-def mode_coverage(probabilities, num_classes: int | None = None) -> dict[str, Any]:
+def mode_coverage(probabilities: np.ndarray, num_classes: int | None = None) -> dict[str, Any]:
     """Histogram of predicted classes: how evenly samples cover the modes (classes).
 
     Args:
@@ -205,6 +221,10 @@ def mode_coverage(probabilities, num_classes: int | None = None) -> dict[str, An
         ``fractions`` (per class), ``entropy`` (nats; ``log K`` when uniform),
         ``normalized_entropy`` (in [0, 1]), ``min_fraction``, ``max_fraction``,
         ``classes_covered`` (classes with at least one sample).
+
+    Raises:
+        InputValidationError: integer predictions without ``num_classes``, or rows that are not
+            probabilities summing to 1.
 
     Example:
         >>> mode_coverage(np.array([0, 1, 1, 1]), num_classes=2)["fractions"]
@@ -233,7 +253,7 @@ def _coverage_from_counts(counts: np.ndarray) -> dict[str, Any]:
             "classes_covered": int((counts > 0).sum())}
 
 
-def classifier_score(probabilities, splits: int = 10) -> tuple[float, float]:
+def classifier_score(probabilities: np.ndarray, splits: int = 10) -> tuple[float, float]:
     """``exp(E_x KL(p(y|x) || p(y)))``: the "Inception score" with any classifier.
 
     High when each sample is classified confidently (low entropy of ``p(y|x)``) and the
@@ -245,6 +265,9 @@ def classifier_score(probabilities, splits: int = 10) -> tuple[float, float]:
 
     Returns:
         ``(mean, std)`` over splits.
+
+    Raises:
+        InputValidationError: rows that are not probabilities summing to 1, or ``splits < 1``.
 
     Example:
         >>> classifier_score(np.eye(4)[[0, 1, 2, 3] * 5], splits=1)[0]
@@ -402,9 +425,25 @@ class SampleQuality:
         return result
 
 
-def evaluate_samples(samples, extractor: FeatureExtractor, reference, train=None, verbose: int = 1,
-                     **kwargs) -> dict[str, Any]:
+def evaluate_samples(samples: np.ndarray | tf.data.Dataset, extractor: FeatureExtractor,
+                     reference: np.ndarray | tf.data.Dataset, train: np.ndarray | tf.data.Dataset | None = None,
+                     verbose: int = 1, **kwargs: Any) -> dict[str, Any]:
     """One-call form of :class:`SampleQuality` ``(extractor, reference, train).evaluate(samples)``.
+
+    Args:
+        samples: Generated images ``(n, h, w, c)`` in [0, 1], or a ``tf.data.Dataset`` of them.
+        extractor: The :class:`~keras_ae.evaluation.feature_extractors.FeatureExtractor` of every set.
+        reference: Real images the samples are compared to (the test split), array or dataset.
+        train: Real training images for the real-data floors of the distances (``None``: no such floors).
+        verbose: Progress bars for feature extraction.
+        **kwargs: Further :class:`SampleQuality` arguments (``kid_subsets``, ``kid_subset_size``,
+            ``batch_size``, ``reservoir_size``).
+
+    Returns:
+        The flat dict of :meth:`SampleQuality.evaluate`: every metric and its ``*_real`` floor.
+
+    Raises:
+        InputValidationError: images the extractor refuses (shape, NaN, values outside [0, 1]).
 
     Example:
         >>> net = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(4)])

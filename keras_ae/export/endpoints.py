@@ -29,6 +29,11 @@ class Endpoint:
             and it returns a dict, whose keys name the outputs.
         doc: One line for the metadata and the docs.
         ranges: Inclusive value range of each input that is checked in the graph.
+
+    Example:
+        >>> ep = Endpoint("double", tf.function(lambda x: {"y": 2 * x}), "x -> 2 x", {"x": (0.0, 1.0)})
+        >>> ep.name, ep.doc, ep.ranges["x"]
+        ('double', 'x -> 2 x', (0.0, 1.0))
     """
 
     name: str
@@ -39,6 +44,14 @@ class Endpoint:
 
 def tensor_spec(shape: Sequence[int | None], name: str, dtype: tf.DType = tf.float32) -> tf.TensorSpec:
     """A batched ``TensorSpec`` ``(None, *shape)`` named ``name``.
+
+    Args:
+        shape: Shape of one example, without the batch dimension (``None`` for a free size).
+        name: Spec name; it names the signature's input.
+        dtype: Element type.
+
+    Returns:
+        A ``tf.TensorSpec`` of shape ``(None, *shape)``.
 
     Example:
         >>> tensor_spec((8, 8, 1), "images")
@@ -210,6 +223,12 @@ def sample_endpoint(fn: Callable[..., Mapping[str, tf.Tensor]], outputs: str, no
 def to_uint8(images: tf.Tensor) -> tf.Tensor:
     """[0, 1] floats -> uint8 [0, 255] (clipped and rounded, as image files store them).
 
+    Args:
+        images: Numeric tensor of any shape, values expected in [0, 1] (others are clipped).
+
+    Returns:
+        A uint8 tensor of the same shape, values in [0, 255].
+
     Example:
         >>> to_uint8(tf.constant([0.0, 0.5, 1.2])).numpy().tolist()
         [0, 128, 255]
@@ -255,6 +274,11 @@ class ExportOptions:
     Attributes:
         uint8: Add ``*_uint8`` signatures; ``None`` adds them when the model expects [0, 1] data.
         check_values: Check NaN/inf and the value range of float inputs in the graph.
+
+    Example:
+        >>> options = ExportOptions(uint8=False)
+        >>> options.uint8, options.check_values
+        (False, True)
     """
 
     uint8: bool | None = None
@@ -267,6 +291,18 @@ def _use_uint8(options: ExportOptions, value_range: tuple[float, float] | None) 
 
 
 def data_name(shape: Sequence[int | None]) -> str:
+    """The input name for examples of ``shape``: ``"images"`` for rank 3 (height, width, channels), else ``"inputs"``.
+
+    Args:
+        shape: Shape of one example, without the batch dimension.
+
+    Returns:
+        ``"images"`` or ``"inputs"``.
+
+    Example:
+        >>> data_name((8, 8, 1)), data_name((64,))
+        ('images', 'inputs')
+    """
     return "images" if len(shape) == 3 else "inputs"
 
 
@@ -312,7 +348,23 @@ def image_endpoints(
     return endpoints
 
 
-def describe_data(name: str, shape: Sequence[int | None], value_range, dtype: str = "float32") -> dict:
+def describe_data(name: str, shape: Sequence[int | None], value_range: tuple[float, float] | None,
+                  dtype: str = "float32") -> dict:
+    """The metadata entry of a data tensor (a model's input or output): name, batched shape, dtype, range.
+
+    Args:
+        name: Tensor name (e.g. ``"images"``).
+        shape: Shape of one example; the batch dimension ``None`` is put in front.
+        value_range: Inclusive range of the values, or ``None`` when unbounded.
+        dtype: Element type name.
+
+    Returns:
+        A JSON-serializable dict with keys ``name``, ``shape``, ``dtype`` and ``range`` (a list or ``None``).
+
+    Example:
+        >>> describe_data("images", (8, 8, 1), (0.0, 1.0))
+        {'name': 'images', 'shape': [None, 8, 8, 1], 'dtype': 'float32', 'range': [0.0, 1.0]}
+    """
     return {"name": name, "shape": [None, *shape], "dtype": dtype, "range": list(value_range) if value_range else None}
 
 
@@ -323,6 +375,13 @@ def _spec_json(spec: tf.TensorSpec) -> dict:
 
 def describe_endpoint(endpoint: Endpoint) -> dict:
     """Inputs, outputs (shape, dtype, range) and doc of an endpoint, for metadata and CLIs.
+
+    Args:
+        endpoint: The endpoint (its ``tf.function`` is traced to read the output specs).
+
+    Returns:
+        A JSON-serializable dict: ``"doc"``, ``"inputs"`` (name -> ``shape``, ``dtype``, ``range``)
+        and ``"outputs"`` (name -> ``shape``, ``dtype``); ``None`` marks a free dimension.
 
     Example:
         >>> ep = make_endpoint("identity", lambda images: {"images": images},

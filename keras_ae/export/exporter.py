@@ -42,6 +42,12 @@ class ExportError(KerasAEError, ValueError):
 def family_for(model: keras.Model) -> registry.Family:
     """The family that exports ``model``: its closest registered class in the MRO.
 
+    Args:
+        model: The model to export.
+
+    Returns:
+        The registered :class:`~keras_ae.registry.Family` of ``model``.
+
     Raises:
         ExportError: no registered class among the model's bases.
 
@@ -95,6 +101,16 @@ def is_trained(model: keras.Model, history: Any = None) -> bool:
     """Whether ``model`` has been fitted: optimizer steps, a history, a closed-form fit
     recorded in ``model.info["method"]`` (PCA), or a trained ``model.wrapped_model`` (an
     :class:`~keras_ae.applications.AnomalyDetector`).
+
+    Args:
+        model: The model to check.
+        history: A keras ``History``, a dict of per-epoch lists, a history JSON file or ``None``; non-empty: trained.
+
+    Returns:
+        ``True`` if any of the above shows training, else ``False``.
+
+    Raises:
+        InputValidationError: ``history`` is none of the accepted types.
 
     Example:
         >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
@@ -166,6 +182,12 @@ def export_metadata(model: keras.Model, family: registry.Family, endpoints: Sequ
 
 def read_metadata(export_dir: str | os.PathLike) -> dict:
     """Reads the metadata of an export (needs only the standard library).
+
+    Args:
+        export_dir: A version folder written by :func:`export` (e.g. ``saved_models/digits_ae/1``).
+
+    Returns:
+        The ``assets/keras_ae_metadata.json`` contents as a dict (see :func:`export_metadata`).
 
     Example:
         >>> path = export(build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4), "digits_ae", base_dir=str(tmp_dir),

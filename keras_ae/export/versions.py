@@ -38,6 +38,15 @@ class ExportExistsError(KerasAEError, FileExistsError):
 def check_export_name(name: str) -> str:
     """Returns ``name`` if it is a single, safe folder name; raises otherwise.
 
+    Args:
+        name: Export (model) name: 1-128 of letters, digits, ``.``, ``_``, ``-``; starts alphanumeric; no ``..``.
+
+    Returns:
+        ``name``, unchanged.
+
+    Raises:
+        InputValidationError: ``name`` is not a string or not such a folder name.
+
     Example:
         >>> check_export_name("mnist_denoiser")
         'mnist_denoiser'
@@ -52,6 +61,16 @@ def check_export_name(name: str) -> str:
 
 def model_directory(base_dir: str | os.PathLike, name: str) -> Path:
     """``base_dir/name``, refusing any path that resolves outside ``base_dir`` (symlinks too).
+
+    Args:
+        base_dir: Model base path (the folder that holds one folder per export name).
+        name: Export (model) name, checked by :func:`check_export_name`.
+
+    Returns:
+        The path ``base_dir/name`` (not created, not resolved).
+
+    Raises:
+        InputValidationError: a bad ``name``, or a path that resolves outside ``base_dir``.
 
     Example:
         >>> model_directory("saved_models", "digits_ae")

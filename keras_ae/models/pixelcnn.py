@@ -26,6 +26,8 @@ pixels drawn so far. The sampler slices the map to the rows it evaluates.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import keras
 import tensorflow as tf
 
@@ -163,7 +165,7 @@ def _pixelcnn_network(shape: tuple[int, int, int], filters: int, blocks: int, ga
 
 @register_builder("pixelcnn")
 def build_pixelcnn(
-    image_shape=(28, 28, 1),
+    image_shape: Sequence[int] = (28, 28, 1),
     filters: int = 32,
     blocks: int = 5,
     gated: bool = True,

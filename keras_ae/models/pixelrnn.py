@@ -31,6 +31,8 @@ candidate; both directions of a Diagonal BiLSTM), as the conditional gated Pixel
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -196,7 +198,7 @@ def _pixelrnn_network(shape: tuple[int, int, int], kind: str, units: int, layers
 
 @register_builder("pixelrnn")
 def build_pixelrnn(
-    image_shape=(28, 28, 1),
+    image_shape: Sequence[int] = (28, 28, 1),
     kind: str = "diagonal_bilstm",
     units: int = 32,
     layers: int = 2,

@@ -66,7 +66,7 @@ def standardization_moments(layer: keras.layers.Normalization) -> tuple[tf.Tenso
     return mean, tf.maximum(tf.sqrt(variance), keras.config.epsilon())
 
 
-def reconstruction_loss(target, output, kind: str):
+def reconstruction_loss(target: tf.Tensor, output: tf.Tensor, kind: str) -> tf.Tensor:
     """Per-example reconstruction loss, averaged over all non-batch axes, in float32.
 
     Args:

@@ -142,6 +142,13 @@ def build_tied_ae(
 def count_kernels(model: keras.Model) -> int:
     """Number of distinct kernel variables in a model (tied pairs count once).
 
+    Args:
+        model: A built Keras model (e.g. from :func:`build_tied_ae`).
+
+    Returns:
+        The number of distinct variables whose path holds ``"kernel"`` (an int); a tied
+        encoder/decoder pair shares one variable and counts once.
+
     Example:
         >>> count_kernels(build_tied_ae(784, hidden=(64,), code_dim=8))
         2

@@ -49,6 +49,15 @@ def save_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], p
 def save_bars(values: Mapping[str, float], path: str | os.PathLike, ylabel: str, title: str | None = None) -> Path:
     """A labelled bar chart (one bar per method, value printed on top).
 
+    Args:
+        values: Method name -> value (one bar each, in the mapping's order).
+        path: Output PNG.
+        ylabel: y-axis label.
+        title: Figure title.
+
+    Returns:
+        The written path.
+
     Example:
         >>> save_bars({"scratch": 0.12, "pretrained": 0.08}, tmp_dir / "errors.png", "test error").name
         'errors.png'

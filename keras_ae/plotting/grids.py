@@ -108,6 +108,18 @@ def save_filters(kernel: np.ndarray, path: str | os.PathLike, image_shape: Seque
 def tile_images(images: np.ndarray, rows: int, cols: int, pad: int = 1) -> np.ndarray:
     """Tiles ``rows * cols`` images ``(n, h, w[, c])`` into one array, row by row.
 
+    Args:
+        images: ``rows * cols`` images ``(n, h, w[, c])`` (a trailing channel of 1 is dropped) or square flat vectors.
+        rows: Number of image rows.
+        cols: Number of image columns.
+        pad: Pixels of padding (value 1, white) between neighbouring images.
+
+    Returns:
+        float32 array ``(rows * (h + pad) - pad, cols * (w + pad) - pad[, c])``.
+
+    Raises:
+        InputValidationError: If the number of images is not ``rows * cols``.
+
     Example:
         >>> tile_images(np.zeros((6, 2, 2)), 2, 3, pad=0).shape
         (4, 6)

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
 from keras_ae.errors import InputValidationError
 from keras_ae.plotting._common import _pyplot, _save
 from keras_ae.plotting.grids import save_image_grid, save_image_rows, tile_images
+
+if TYPE_CHECKING:
+    import keras
+
+    from keras_ae.models.vae import VAE
 
 
 def save_code_scatter(
@@ -67,8 +72,19 @@ def _decode_means(model, z: np.ndarray) -> np.ndarray:
     return np.asarray(out.mean() if hasattr(out, "mean") and callable(out.mean) else out)
 
 
-def latent_means(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
+def latent_means(model: VAE, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Posterior means E[z | x] of ``x``, a NumPy array ``(n, latent_dim)``.
+
+    Args:
+        model: An unconditional VAE (``validate_inputs`` and ``posterior_params``).
+        x: Examples ``(n, *input_shape)``, in the model's input range.
+        batch_size: Examples encoded per call of the encoder.
+
+    Returns:
+        float32 array ``(n, latent_dim)``: the mean of q(z|x) of each example.
+
+    Raises:
+        InputValidationError: If ``x`` has the wrong shape, is out of range or holds NaN/inf.
 
     Example:
         >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
@@ -80,7 +96,7 @@ def latent_means(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def save_latent_scatter(model, x: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
+def save_latent_scatter(model: VAE, x: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
                         title: str | None = None) -> Path:
     """Scatter of the posterior means of ``x`` coloured by label.
 
@@ -114,7 +130,7 @@ def save_latent_scatter(model, x: np.ndarray, labels: np.ndarray, path: str | os
     return save_code_scatter({panel: z}, np.asarray(labels), path, title=title)
 
 
-def save_latent_manifold(model, path: str | os.PathLike, n: int = 20, title: str | None = None) -> Path:
+def save_latent_manifold(model: VAE, path: str | os.PathLike, n: int = 20, title: str | None = None) -> Path:
     """Decodes an ``n x n`` grid of a 2-D latent space into one image (the "manifold" figure).
 
     Grid points are standard normal quantiles of evenly spaced probabilities in
@@ -128,6 +144,9 @@ def save_latent_manifold(model, path: str | os.PathLike, n: int = 20, title: str
 
     Returns:
         The written path.
+
+    Raises:
+        InputValidationError: If the model's ``latent_dim`` is not 2.
 
     Example:
         >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
@@ -155,9 +174,20 @@ def save_latent_manifold(model, path: str | os.PathLike, n: int = 20, title: str
     return _save(fig, path)
 
 
-def save_samples(model, path: str | os.PathLike, n: int = 100, seed: int = 0, cols: int = 10,
+def save_samples(model: keras.Model, path: str | os.PathLike, n: int = 100, seed: int = 0, cols: int = 10,
                  title: str | None = None) -> Path:
     """Saves ``n`` samples ``model.sample(n, seed=seed)`` as a grid.
+
+    Args:
+        model: A generative model whose ``sample(n, seed=...)`` returns images (VAE, GAN, RealNVP, diffusion, ...).
+        path: Output PNG.
+        n: Number of samples drawn.
+        seed: Sampling seed (the same seed gives the same figure).
+        cols: Images per row.
+        title: Figure title.
+
+    Returns:
+        The written path.
 
     Example:
         >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
@@ -167,9 +197,23 @@ def save_samples(model, path: str | os.PathLike, n: int = 100, seed: int = 0, co
     return save_image_grid(model.sample(n, seed=seed), path, cols=cols, title=title)
 
 
-def save_interpolations(model, x1: np.ndarray, x2: np.ndarray, path: str | os.PathLike, steps: int = 10,
+def save_interpolations(model: VAE, x1: np.ndarray, x2: np.ndarray, path: str | os.PathLike, steps: int = 10,
                         title: str | None = None) -> Path:
     """One row per pair: decoded points on the line between the codes of ``x1[i]`` and ``x2[i]``.
+
+    Args:
+        model: An unconditional VAE (anything with ``interpolate(x1, x2, steps=...)``).
+        x1: Start examples ``(n, *input_shape)``, one row each.
+        x2: End examples, the same shape as ``x1``.
+        path: Output PNG.
+        steps: Points per line, end points included (at least 2).
+        title: Figure title.
+
+    Returns:
+        The written path.
+
+    Raises:
+        InputValidationError: If ``x1`` and ``x2`` differ in length, or ``steps`` is below 2.
 
     Example:
         >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))

@@ -56,6 +56,11 @@ class DataSpec:
             ``"ignored"`` (an optional ``y`` the model does not use).
         num_classes: Labels lie in ``[0, num_classes)``.
         levels: Values must be ``k / (levels - 1)`` (2: binary images).
+
+    Example:
+        >>> spec = DataSpec(example_shape=(28, 28, 1), value_range=(0.0, 1.0), levels=2)
+        >>> spec.example_shape, spec.targets, spec.num_classes
+        ((28, 28, 1), 'none', None)
     """
 
     example_shape: tuple

@@ -12,6 +12,7 @@ called again and again trains on as one long ``fit`` would.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import keras
 import numpy as np
@@ -45,7 +46,7 @@ def _averaged_variables(model: keras.Model, optimizer) -> list[tuple]:
 
 
 @contextlib.contextmanager
-def ema_weights(model: keras.Model):
+def ema_weights(model: keras.Model) -> Iterator[keras.Model]:
     """Within the block the model holds its optimizer's weight averages; after it, its own weights again.
 
     A no-op for a model whose optimizer keeps no averages (or has taken no step). The weights
@@ -54,6 +55,10 @@ def ema_weights(model: keras.Model):
 
     Args:
         model: A compiled model.
+
+    Yields:
+        ``model`` itself, holding the averages of its optimizer until the block ends (its own
+        weights when the optimizer keeps no averages).
 
     Raises:
         InputValidationError: the optimizer's averages belong to variables that are not the model's.

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from keras_ae.models.flow.model import RealNVP
 from keras_ae.registry import register_builder
 
 
 @register_builder("realnvp", family=RealNVP)
-def build_realnvp(image_shape=(28, 28, 1), scales: int = 2, couplings: int = 3, final_couplings: int = 4,
-                  filters: int = 64, blocks: int = 2, alpha: float = 1e-5, seed: int | None = None,
-                  name: str = "realnvp") -> RealNVP:
+def build_realnvp(image_shape: Sequence[int] = (28, 28, 1), scales: int = 2, couplings: int = 3,
+                  final_couplings: int = 4, filters: int = 64, blocks: int = 2, alpha: float = 1e-5,
+                  seed: int | None = None, name: str = "realnvp") -> RealNVP:
     """Builds a multi-scale RealNVP flow (Dinh et al. 2017) for 8-bit images.
 
     Args:

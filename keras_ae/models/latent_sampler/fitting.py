@@ -240,10 +240,11 @@ def _check_model(model, kind: str) -> tuple[int, ...]:
     return code_shape
 
 
-def fit_latent_sampler(model: keras.Model, x, kind: str = "gmm", n_components: int = 10, covariance: str = "full",
-                       max_codes: int = 10_000, flow_steps: int = 5, flow_hidden: Sequence[int] = (64, 64),
-                       epochs: int = 100, batch_size: int = 128, learning_rate: float = 1e-3,
-                       patience: int | None = 10, seed: int = 0, verbose: int = 0) -> LatentSampler:
+def fit_latent_sampler(model: keras.Model, x: np.ndarray | tf.data.Dataset, kind: str = "gmm", n_components: int = 10,
+                       covariance: str = "full", max_codes: int = 10_000, flow_steps: int = 5,
+                       flow_hidden: Sequence[int] = (64, 64), epochs: int = 100, batch_size: int = 128,
+                       learning_rate: float = 1e-3, patience: int | None = 10, seed: int = 0,
+                       verbose: int = 0) -> LatentSampler:
     """Makes a trained auto-encoder generative: a density fitted to its codes of ``x``, decoded by its decoder.
 
     Every argument is checked before any work, so a refused call leaves ``model`` as it was.

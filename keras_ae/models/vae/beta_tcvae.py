@@ -48,6 +48,14 @@ class BetaTCVAE(VAE):
 
     ``fit`` reports ``mi``, ``tc`` and ``dimension_kl`` beside ``loss``, ``reconstruction`` and
     ``kl`` (the one-sample KL estimate; the three terms sum to it).
+
+    Example:
+        >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))  # its encoder and decoder
+        >>> model = BetaTCVAE(vae.encoder, vae.decoder, latent_dim=2, beta=6.0, dataset_size=256)
+        >>> model.alpha, model.beta, model.gamma, model.dataset_size
+        (1.0, 6.0, 1.0, 256)
+        >>> sorted(model.compute_losses(x_digits[:64]))
+        ['dimension_kl', 'kl', 'loss', 'mi', 'reconstruction', 'tc']
     """
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, latent_dim: int, alpha: float = 1.0,

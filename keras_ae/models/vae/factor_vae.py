@@ -99,6 +99,15 @@ class FactorVAE(VAE):
     (default: Adam(1e-4, beta_1=0.5, beta_2=0.9), the paper's); ``fit`` reports ``loss``,
     ``reconstruction``, ``kl``, ``tc`` (the discriminator's estimate) and ``d_loss`` (its
     cross-entropy: log 2 = 0.693 at chance).
+
+    Example:
+        >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))  # its encoder and decoder
+        >>> model = FactorVAE(vae.encoder, vae.decoder, latent_dim=2,
+        ...                   discriminator=get_code_discriminator(2, hidden=(16,)), gamma=10.0)
+        >>> model.gamma, model.discriminator.output_shape
+        (10.0, (None, 1))
+        >>> sorted(model.compute_losses(x_digits[:64]))
+        ['d_loss', 'kl', 'loss', 'reconstruction', 'tc']
     """
 
     nested_config_keys = (*VAE.nested_config_keys, "discriminator")

@@ -65,8 +65,9 @@ def get_vq_decoder(image_shape, code_map_shape, filters: Sequence[int], code_dim
     return keras.Model(inputs, outputs, name="decoder")
 
 
-def get_code_prior(code_map_shape, num_codes: int, filters: int = 64, blocks: int = 4, dropout: float = 0.0,
-                   first_kernel_size: int = 5, seed: int | None = None, num_classes: int | None = None) -> PixelCNN:
+def get_code_prior(code_map_shape: Sequence[int], num_codes: int, filters: int = 64, blocks: int = 4,
+                   dropout: float = 0.0, first_kernel_size: int = 5, seed: int | None = None,
+                   num_classes: int | None = None) -> PixelCNN:
     """A gated PixelCNN over ``(h', w')`` maps of ``num_codes`` categories (one-hot inputs, softmax outputs).
 
     Code ``k`` is stored as the grey level ``k / (num_codes - 1)``: :class:`PixelCNN` with
@@ -74,6 +75,24 @@ def get_code_prior(code_map_shape, num_codes: int, filters: int = 64, blocks: in
     ``num_codes`` one-hot channels and costs most of the network; with 4 more 3x3 blocks
     every position of a 7x7 map still sees all positions before it. ``num_classes=K`` makes
     it a class-conditional prior ``p(codes | y)`` (the class code and a learned map per class in every gate).
+
+    Args:
+        code_map_shape: ``(h', w')``, the height and width of the encoder's code maps.
+        num_codes: Codebook size: categories per position (the PixelCNN's ``levels``, >= 2).
+        filters: Feature maps of each gated block.
+        blocks: Gated blocks after the first layer.
+        dropout: Dropout rate inside the blocks during training, in [0, 1).
+        first_kernel_size: Kernel size of the first (mask A) layer.
+        seed: Seed of the prior's random stream (the seeds its sampler draws when called with
+            ``seed=None``); ``None``: unseeded.
+        num_classes: ``None`` (unconditional), or ``K`` classes for ``p(codes | y)``.
+
+    Returns:
+        A :class:`PixelCNN` named ``"prior"`` over ``(h', w', 1)`` maps with ``levels=num_codes``.
+
+    Raises:
+        InputValidationError: settings :func:`~keras_ae.models.pixelcnn.build_pixelcnn` refuses
+            (e.g. ``num_codes < 2`` or a negative ``blocks``).
 
     Example:
         >>> prior = get_code_prior((7, 7), 64, filters=8, blocks=1)
