@@ -134,9 +134,13 @@ def test_sample_quality_streams_real_and_generated_images(digits):
     samples = x_train[600:800]
     want, got = arrays.evaluate(samples), streamed.evaluate(_ds(samples, batch=33))
     assert sorted(got) == sorted(want)
-    for key, value in want.items():  # running moments vs np.cov: float64 round-off only
+    # Running moments vs np.cov agree to float64 round-off; the float32 features do not: a Dense
+    # layer's matmul on batches of 33 and of 500 can differ in the last bit on some CPUs (oneDNN
+    # picks kernels by shape; seen on AMD EPYC: FID relative difference 3e-8). A wrong moment
+    # update would be off by far more than 1e-6.
+    for key, value in want.items():
         if isinstance(value, float):
-            assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+            assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
         else:
             assert got[key] == value, key
     # Past the reservoir, moments and class counts still cover every image.
@@ -144,7 +148,7 @@ def test_sample_quality_streams_real_and_generated_images(digits):
                           reservoir_size=100)
     assert small.n_reference == len(x_test) and small.reference_features.shape == (100, 16)
     assert small.floor["class_fractions"] == arrays.floor["class_fractions"]
-    assert small.evaluate(samples)["frechet_distance"] == pytest.approx(want["frechet_distance"], rel=1e-9)
+    assert small.evaluate(samples)["frechet_distance"] == pytest.approx(want["frechet_distance"], rel=1e-6)
 
 
 # -- bad datasets ---------------------------------------------------------------------------------
