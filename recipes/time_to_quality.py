@@ -878,8 +878,11 @@ def write_partial(out: Path, results: Sequence[dict[str, Any]]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "partial.json"
     temporary = out / f".partial.json.{os.getpid()}"
-    temporary.write_text(json.dumps({"races": list(results), "written": time.strftime("%Y-%m-%d %H:%M:%S")}))
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(json.dumps({"races": list(results), "written": time.strftime("%Y-%m-%d %H:%M:%S")}))
+        os.replace(temporary, path)
+    finally:  # a failed write (full disk, unserializable value) leaves no temporary behind
+        temporary.unlink(missing_ok=True)
     return path
 
 
