@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 # Training-config handling (defaults, file reading and bounds, checks) lives in keras_ae.cli_config.
+from keras_ae.atomic import write_text_atomically
 from keras_ae.cli_config import (
     FOLDER_SETTINGS, MAX_SEED, TRAIN_DEFAULTS, UsageError, _RESUME_FREE, _one_line, _show, folder_options,
     resolve_train_config,
@@ -212,7 +213,7 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"epochs done (pass --fresh to start over).")
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / "config.json"
-    config_path.write_text(json.dumps(config, indent=2))  # written first: a killed run can be rerun from it
+    write_text_atomically(config_path, json.dumps(config, indent=2))  # written first: a killed run can be rerun from it
     # Class-conditional models (e.g. a conditional GAN) train on (images, labels).
     labelled = bool(getattr(model, "conditional", False))
     summaries = _tensorboard(config, model, x_test, y_test)
@@ -337,7 +338,7 @@ def _train_streamed(args: argparse.Namespace, config: dict, out: Path, resumed, 
     if resumed:
         print(f"Resuming the unfinished run in {out}: {resumed['epoch']} of {config['epochs']} epochs done.")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config, indent=2))
+    write_text_atomically(out / "config.json", json.dumps(config, indent=2))
     summaries = _tensorboard(config, model, x_test, y_test)
     start = time.perf_counter()
     try:
@@ -379,7 +380,7 @@ def _finish_training(args: argparse.Namespace, config: dict, model, history: dic
                            "dataset_options": _dataset_options(config), "train_examples": n_train,
                            "epochs": config["epochs"], "final_metrics": final, "trained_with": f"{PROG} train"})
     save_model(model, model_path)
-    history_path.write_text(json.dumps(history, indent=2))
+    write_text_atomically(history_path, json.dumps(history, indent=2))
     clear_backup(out)  # only now: a kill before this point resumes instead of retraining
 
     rows = [{"metric": k, "train": v, "validation": final.get(f"val_{k}", "")}
@@ -476,8 +477,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"{args.model} on the {dataset} test split ({len(x_test)} examples):")
     print(_table([{"metric": k, "value": v} for k, v in results.items()]))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"model": args.model, "dataset": dataset, "results": results}, indent=2))
+        write_text_atomically(args.json, json.dumps({"model": args.model, "dataset": dataset, "results": results},
+                                                    indent=2))
         print(f"results: {args.json}")
     return EXIT_OK
 

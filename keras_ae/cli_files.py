@@ -7,7 +7,7 @@ writes ``00000000.png, 00000001.png, ...``, ``grid.png`` (the first 100) and
 VQ-VAE) over a folder of images or an ``.npz`` file and writes the reconstructions the same
 way; with ``--clean`` it also scores them (PSNR, :func:`keras_ae.evaluation.psnr`).
 
-Every file is written atomically (a temporary name, then ``os.replace``): an interrupted or
+Every file is written atomically (:func:`keras_ae.atomic.write_atomically`): an interrupted or
 concurrent run never leaves a truncated PNG. The same model, seed and flags give
 byte-identical files (PNG and ``.npz`` files hold no timestamps). Everything is checked
 before the output folder is created, so a refused command writes nothing.
@@ -25,10 +25,10 @@ import argparse
 import json
 import os
 import sys
-import uuid
 from pathlib import Path
 from typing import Callable, Sequence
 
+from keras_ae.atomic import write_atomically, write_text_atomically
 from keras_ae.cli_config import MAX_SEED, UsageError, _one_line, _show
 
 PROG = "keras-ae"
@@ -58,23 +58,6 @@ def numbered_name(index: int) -> str:
         ('00000000.png', '00000012.png')
     """
     return f"{index:0{NAME_DIGITS}d}.png"
-
-
-def _temporary(path: Path) -> Path:
-    """A hidden sibling of ``path`` with its suffix, unique to this call."""
-    return path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial{path.suffix}")
-
-
-def _publish(path: Path, write: Callable[[Path], object]) -> Path:
-    """Runs ``write(temporary)``, then renames the temporary file to ``path`` (atomic on one file system)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _temporary(path)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
 
 
 def to_uint8(images):
@@ -123,7 +106,7 @@ def write_png(image, path: str | os.PathLike) -> Path:
         raise UsageError(f"Cannot write an array of shape {pixels.shape} as a PNG image: expected (h, w) or "
                          "(h, w, c) with 1, 3 or 4 channels.")
     picture = Image.fromarray(pixels, mode=_PIL_MODES[channels])
-    return _publish(Path(path), lambda temporary: picture.save(temporary, format="PNG"))
+    return write_atomically(path, lambda temporary: picture.save(temporary, format="PNG"))
 
 
 def write_npz(path: str | os.PathLike, **arrays) -> Path:
@@ -156,7 +139,7 @@ def write_npz(path: str | os.PathLike, **arrays) -> Path:
                 with archive.open(entry, "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
 
-    return _publish(Path(path), write)
+    return write_atomically(path, write)
 
 
 def save_images(images, out: str | os.PathLike, names: Sequence[str] | None = None, verbose: int = 0) -> list[Path]:
@@ -207,7 +190,7 @@ def save_grid(images, path: str | os.PathLike, title: str | None = None) -> Path
     from keras_ae.plotting import save_image_grid
 
     shown = np.clip(np.asarray(images[:GRID_IMAGES], np.float32), 0.0, 1.0)
-    return _publish(Path(path), lambda temporary: save_image_grid(shown, temporary, cols=GRID_COLS, title=title))
+    return write_atomically(path, lambda temporary: save_image_grid(shown, temporary, cols=GRID_COLS, title=title))
 
 
 def _existing(out: Path, names: Sequence[str]) -> Path | None:
@@ -683,7 +666,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
                             {"images": "gain", "mean PSNR (dB)": scores["gain_db"]}]))
         finite = {k: (v if np.isfinite(v) else None) for k, v in scores.items()}  # JSON has no inf
         text = json.dumps({"input": args.input, "clean": args.clean, "images": len(x), **finite}, indent=2)
-        _publish(out / PSNR_FILE, lambda temporary: temporary.write_text(text + "\n"))
+        write_text_atomically(out / PSNR_FILE, text + "\n")
         print(f"scores: {out / PSNR_FILE}")
     return 0
 

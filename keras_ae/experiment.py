@@ -24,6 +24,8 @@ from typing import Any, Mapping, Sequence
 
 import keras
 
+from keras_ae.atomic import write_text_atomically
+
 # The recipes' --data-dir default: $KERAS_AE_DATA_DIR, else none (``mnist`` then loads the embedded mnist10k).
 DEFAULT_DATA_DIR: str | None = os.environ.get("KERAS_AE_DATA_DIR") or None
 # Arguments that may change between a crashed run and its restart.
@@ -346,7 +348,7 @@ def write_results(out: str | os.PathLike, results: Mapping[str, Any], rows: Sequ
     payload = {"results": dict(results), "rows": list(rows or []), "args": vars(args) if args else {},
                "machine": machine_description(), "written": time.strftime("%Y-%m-%d %H:%M:%S")}
     path = out / filename
-    path.write_text(json.dumps(payload, indent=2, default=float))
+    write_text_atomically(path, json.dumps(payload, indent=2, default=float))
     if rows:
         print(format_table(rows))
     print(f"results: {path}")

@@ -28,6 +28,7 @@ from typing import Any
 
 import keras
 
+from keras_ae.atomic import write_atomically
 from keras_ae.errors import InputValidationError, KerasAEError
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.weights.h5"
@@ -415,14 +416,7 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix != ".keras":
         raise InputValidationError(f"Model files must end in .keras, got {path}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.partial.keras")
-    try:
-        model.save(temporary)
-        os.replace(temporary, path)  # atomic on one file system
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return write_atomically(path, model.save)
 
 
 __all__ = ["UnsafeModelError", "check_keras_file", "is_inside", "load_model", "register_model_classes", "save_model"]

@@ -63,7 +63,6 @@ import argparse
 import gc
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -76,6 +75,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_ae.atomic import write_text_atomically
 from keras_ae.data import binarize, corrupt
 from keras_ae.errors import InputValidationError
 from keras_ae.evaluation.reconstruction import psnr, squared_error_per_example
@@ -861,7 +861,7 @@ def run_races(families: Sequence[str], seeds: Sequence[int], data, budget_scale:
 
 
 def write_partial(out: Path, results: Sequence[dict[str, Any]]) -> Path:
-    """Writes the finished races to ``out/partial.json`` atomically (a temporary name, then ``os.replace``).
+    """Writes the finished races to ``out/partial.json`` atomically (:func:`keras_ae.atomic.write_atomically`).
 
     Args:
         out: The recipe's output folder (created).
@@ -875,15 +875,9 @@ def write_partial(out: Path, results: Sequence[dict[str, Any]]) -> Path:
         ... # doctest: +SKIP
         PosixPath('runs/ttq/partial.json')
     """
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "partial.json"
-    temporary = out / f".partial.json.{os.getpid()}"
-    try:
-        temporary.write_text(json.dumps({"races": list(results), "written": time.strftime("%Y-%m-%d %H:%M:%S")}))
-        os.replace(temporary, path)
-    finally:  # a failed write (full disk, unserializable value) leaves no temporary behind
-        temporary.unlink(missing_ok=True)
-    return path
+    # json.dumps runs first: an unserializable value raises before any file is touched.
+    text = json.dumps({"races": list(results), "written": time.strftime("%Y-%m-%d %H:%M:%S")})
+    return write_text_atomically(out / "partial.json", text)
 
 
 def warm_up() -> None:

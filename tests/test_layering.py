@@ -23,7 +23,7 @@ PACKAGE = Path(keras_ae.__file__).parent
 TOP = "keras_ae"  # the package itself: importing it imports every family
 
 FOUNDATION = ("keras_ae.errors", "keras_ae.registry", "keras_ae.validation", "keras_ae.graph_checks",
-              "keras_ae.version", "keras_ae.random", "keras_ae.replicas")
+              "keras_ae.version", "keras_ae.random", "keras_ae.replicas", "keras_ae.atomic")
 
 
 @dataclass(frozen=True)

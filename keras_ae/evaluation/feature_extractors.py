@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_ae.atomic import write_atomically, write_text_atomically
 from keras_ae.errors import InputValidationError, KerasAEError
 from keras_ae.evaluation.feature_statistics import FeatureStatistics
 from keras_ae.random import seeded
@@ -270,11 +271,9 @@ def dataset_classifier(
         predicted = classifier.predict(x_test, batch_size=500, verbose=0).argmax(1)
         info["test_accuracy"] = float(np.mean(predicted == np.asarray(y_test).reshape(-1)))
     if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + f".tmp{os.getpid()}.keras")
-        classifier.save(tmp)
-        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
-        meta_path.write_text(json.dumps(info, indent=2))
+        # Both atomic: a concurrent reader never sees half a file.
+        write_atomically(path, classifier.save)
+        write_text_atomically(meta_path, json.dumps(info, indent=2))
     return _as_extractor(classifier, {**info, "cache_file": str(path) if use_cache else None, "from_cache": False})
 
 

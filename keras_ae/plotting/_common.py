@@ -9,6 +9,8 @@ from typing import Sequence
 
 import numpy as np
 
+from keras_ae.atomic import write_atomically
+
 
 def _pyplot():
     import matplotlib
@@ -35,7 +37,10 @@ def _as_images(x: np.ndarray, image_shape: Sequence[int] | None = None) -> np.nd
 
 def _save(fig, path: str | os.PathLike) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    _pyplot().close(fig)
+    file_format = path.suffix[1:].lower() or "png"  # named: the temporary's name is no guide for matplotlib
+    try:
+        write_atomically(path, lambda temporary: fig.savefig(temporary, dpi=100, bbox_inches="tight",
+                                                             format=file_format))
+    finally:
+        _pyplot().close(fig)
     return path
