@@ -35,6 +35,12 @@ _CONV_OPS = ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter")
 def median(values: Sequence[float]) -> float:
     """The median of ``values`` (``nan`` for an empty sequence).
 
+    Args:
+        values: Numbers, e.g. the times of :func:`time_call`.
+
+    Returns:
+        The median as a float (the mean of the two middle values for an even count).
+
     Example:
         >>> median([3.0, 1.0, 2.0])
         2.0
@@ -180,6 +186,9 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 10, warmup: int = 2, dtype:
 def load_average() -> list[float]:
     """The 1, 5 and 15 minute load averages (runnable processes; a 2-core machine is busy at 2).
 
+    Returns:
+        Three floats rounded to 2 decimals (three ``nan`` where the platform has no load average).
+
     Example:
         >>> len(load_average())
         3
@@ -192,6 +201,9 @@ def load_average() -> list[float]:
 
 def cpu_model() -> str:
     """The CPU's model name from ``/proc/cpuinfo`` (else ``platform.processor()``).
+
+    Returns:
+        The model name, or ``"unknown"`` when neither source names one.
 
     Example:
         >>> isinstance(cpu_model(), str)
@@ -225,6 +237,9 @@ def peak_rss_mb() -> float:
     Counts everything the process holds, TensorFlow's C++ buffers included (``tracemalloc``
     sees only Python objects).
 
+    Returns:
+        ``VmHWM`` of ``/proc/self/status`` in MiB (elsewhere ``ru_maxrss``, read as KiB).
+
     Example:
         >>> peak_rss_mb() > 0
         True
@@ -237,6 +252,11 @@ def peak_rss_mb() -> float:
 
 def reset_peak_rss() -> bool:
     """Resets the peak resident memory to the current one (Linux); returns whether it could.
+
+    Writes ``5`` to ``/proc/self/clear_refs``, which resets ``VmHWM`` (:func:`peak_rss_mb`).
+
+    Returns:
+        ``True`` if the reset was written, ``False`` if the file could not be opened or written.
 
     Example:
         >>> reset_peak_rss() in (True, False)
@@ -258,11 +278,18 @@ def _num(shape) -> int | None:
     return int(np.prod(dims)) if dims else 1
 
 
-def op_flops(op) -> int:
+def op_flops(op: tf.Operation) -> int:
     """FLOPs (2 per multiply-add) of one graph op if it is a matmul or a convolution, else 0.
 
     A convolution's forward pass, its input gradient and its filter gradient all cost
     ``2 * output_elements * kh * kw * in_channels`` with the forward pass's shapes.
+
+    Args:
+        op: An operation of a traced graph (``MatMul``, ``BatchMatMul*``, ``Conv2D`` and its
+            two backprop ops are counted).
+
+    Returns:
+        The op's FLOPs, 0 for any other op type.
 
     Raises:
         ValueError: For a matmul or convolution with an unknown (dynamic) shape.
@@ -298,6 +325,15 @@ def op_flops(op) -> int:
 
 def graph_flops(graph: tf.Graph) -> int:
     """Total matmul and convolution FLOPs of a traced graph, nested function bodies included.
+
+    Args:
+        graph: A traced graph, e.g. a concrete function's ``.graph``.
+
+    Returns:
+        The sum of :func:`op_flops` over the graph's ops and over the graphs of the functions it holds.
+
+    Raises:
+        ValueError: For a matmul or convolution with an unknown (dynamic) shape.
 
     Example:
         >>> g = tf.function(lambda a: tf.matmul(a, a)).get_concrete_function(tf.TensorSpec((2, 2))).graph
@@ -381,6 +417,14 @@ def training_flops(model: keras.Model, batch_size: int = 1) -> int:
     step runs G and D forward and backward, ``3 * (G + D)``; when it reuses the
     discriminator step's fake batch (``GAN.compile(reuse_fakes=True)``, one critic step)
     the generator runs forward once less.
+
+    Args:
+        model: A built Keras model with a fixed example shape (an auto-encoder, a GAN with
+            ``generator`` and ``discriminator``, or any model :func:`forward_flops` accepts).
+        batch_size: Examples per step.
+
+    Returns:
+        FLOPs of one training step: ``3 * forward_flops(model, batch_size)``, or the GAN count above.
 
     Example:
         >>> training_flops(build_dense_ae((28, 28, 1)))

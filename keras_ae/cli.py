@@ -40,7 +40,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 # Training-config handling (defaults, file reading and bounds, checks) lives in keras_ae.cli_config.
 from keras_ae.atomic import write_text_atomically
@@ -49,6 +49,11 @@ from keras_ae.cli_config import (
     resolve_train_config,
 )
 from keras_ae.cli_files import add_file_commands
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
+    import tensorflow as tf
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 PROG = "keras-ae"
@@ -92,7 +97,7 @@ def _build_model(name: str, input_shape: tuple, params: dict):
                          "(see its docstring).") from exc
 
 
-def grid_levels(model, levels: int | None = None) -> int | None:
+def grid_levels(model: keras.Model, levels: int | None = None) -> int | None:
     """The grey levels the CLI rounds a model's images to: ``levels`` (``--quantize``), else
     the model's own grid when it scores images of more than 2 levels (RealNVP: 256), else ``None``.
 
@@ -119,8 +124,16 @@ def grid_levels(model, levels: int | None = None) -> int | None:
     return int(own) if own is not None and own > 2 else None
 
 
-def quantize(x, levels: int):
+def quantize(x: np.ndarray | tf.Tensor, levels: int) -> np.ndarray | tf.Tensor:
     """Images in [0, 1] rounded to the grid ``k / (levels - 1)``: a NumPy array or a ``tf.Tensor``.
+
+    Args:
+        x: Images in [0, 1]: a NumPy array, or a tensor (or anything ``tf.cast`` takes).
+        levels: Number of grey levels, ``>= 2`` (256: 8-bit images).
+
+    Returns:
+        float32 values ``round(x * (levels - 1)) / (levels - 1)``: a NumPy array for a NumPy
+        array, else a ``tf.Tensor``.
 
     Example:
         >>> quantize(np.array([0.0, 0.3125, 1.0], np.float32), 256) * 255
@@ -157,6 +170,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     The run is resumable: ``out/backup/`` holds the state after each finished epoch, and
     the same command started again after a crash continues from there.
+
+    Args:
+        args: The parsed ``keras-ae train`` command line.
+
+    Returns:
+        0 (errors raise; :func:`main` maps them to exit codes).
+
+    Example:
+        ```python
+        from keras_ae.cli import main
+        main(["train", "denoising", "--dataset", "digits", "--epochs", "2", "--out", "runs/cli_denoising"])
+        ```
     """
     config = resolve_train_config(args)
     import keras
@@ -398,7 +423,8 @@ def _finish_training(args: argparse.Namespace, config: dict, model, history: dic
     return EXIT_OK
 
 
-def evaluate_model(model, x, batch_size: int = 256, seed: int = 0, y=None) -> dict[str, float]:
+def evaluate_model(model: keras.Model, x: np.ndarray, batch_size: int = 256, seed: int = 0,
+                   y: np.ndarray | None = None) -> dict[str, float]:
     """Keras ``evaluate`` metrics, plus squared error and PSNR for auto-encoders and the
     noisy -> denoised PSNR for denoisers (noise drawn with ``seed``).
 
@@ -441,7 +467,26 @@ def evaluate_model(model, x, batch_size: int = 256, seed: int = 0, y=None) -> di
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Evaluates a saved model on a dataset's test split."""
+    """Evaluates a saved model on a dataset's test split and prints the metrics as a table.
+
+    The dataset defaults to the training dataset recorded in ``model.info`` (with its folder
+    options), else digits. The test images are binarized with ``--binarize`` (or, without
+    ``--dataset``, when ``model.info`` records binarized training data) and rounded to the
+    model's grey-level grid as ``train`` did. The metrics are those of :func:`evaluate_model`;
+    ``--json`` also writes them to a file.
+
+    Args:
+        args: The parsed ``keras-ae evaluate`` command line.
+
+    Returns:
+        0 (errors raise; :func:`main` maps them to exit codes).
+
+    Example:
+        ```python
+        from keras_ae.cli import main
+        main(["evaluate", "runs/cli_denoising/model.keras", "--json", "runs/cli_denoising/eval.json"])
+        ```
+    """
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be a positive integer, got {args.batch_size}.")
     if not 0 <= args.seed <= MAX_SEED:
@@ -484,7 +529,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Exports a saved model as a versioned SavedModel for TensorFlow Serving."""
+    """Exports a saved model as a versioned SavedModel for TensorFlow Serving.
+
+    Writes ``<base-dir>/<name>/<version>/`` with :func:`keras_ae.export.export` (the
+    ``history.json`` next to the model goes into the metadata unless ``--history`` names
+    another) and prints the signatures and a ``docker run`` command that serves them.
+
+    Args:
+        args: The parsed ``keras-ae export`` command line.
+
+    Returns:
+        0 (errors raise; :func:`main` maps them to exit codes).
+
+    Example:
+        ```python
+        from keras_ae.cli import main
+        main(["export", "runs/cli_denoising/model.keras", "--name", "digits_denoiser"])
+        ```
+    """
     def finite(text: str) -> float:  # NaN/Infinity (or 1e999) would make the metadata invalid JSON
         value = float(text)
         if not math.isfinite(value):
@@ -525,6 +587,15 @@ def find_recipes_dir(explicit: str | None = None) -> Path | None:
     """The ``recipes/`` folder: ``explicit``, ``$KERAS_AE_RECIPES``, the source checkout the
     package runs from, or ``./recipes``; ``None`` when the package is installed without it.
 
+    Args:
+        explicit: ``--recipes-dir``, or ``None`` to search the other places in that order.
+
+    Returns:
+        The first of those that is a folder, or ``None``.
+
+    Raises:
+        FileNotFoundError: ``explicit`` is given but is not a folder (no other place is tried).
+
     Example:
         >>> folder = str(tmp_dir)
         >>> find_recipes_dir(folder) == Path(folder)
@@ -552,6 +623,15 @@ def find_recipes_dir(explicit: str | None = None) -> Path | None:
 def list_recipes(folder: Path) -> dict[str, str]:
     """Recipe name -> first docstring line, read without running the files.
 
+    Files whose name starts with ``_`` are not recipes and are skipped.
+
+    Args:
+        folder: A recipes folder (its ``*.py`` files, not sub-folders).
+
+    Returns:
+        Recipe name (file stem) -> the first line of its module docstring, sorted by file name:
+        ``""`` without a docstring, ``"(does not parse)"`` for a file with a syntax error.
+
     Example:
         >>> folder = tmp_dir
         >>> _ = (folder / "denoising.py").write_text("'''Train a denoising auto-encoder.\\n\\nMore text.'''")
@@ -572,7 +652,24 @@ def list_recipes(folder: Path) -> dict[str, str]:
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
-    """Lists the recipes, or runs one (its own flags follow its name)."""
+    """Lists the recipes, or runs one (its own flags follow its name).
+
+    ``recipes run NAME ...`` runs ``NAME.py`` of the recipes folder (:func:`find_recipes_dir`)
+    in a child process of the same Python interpreter.
+
+    Args:
+        args: The parsed ``keras-ae recipes`` command line.
+
+    Returns:
+        0 after listing; the recipe's own exit code after running one.
+
+    Example:
+        ```python
+        from keras_ae.cli import main
+        main(["recipes", "list"])
+        main(["recipes", "run", "denoising", "--epochs", "1", "--dataset", "digits"])
+        ```
+    """
     folder = find_recipes_dir(args.recipes_dir)
     if folder is None:
         raise FileNotFoundError(
@@ -595,7 +692,20 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    """Lists the datasets and whether each loads offline."""
+    """Lists the datasets and whether each loads offline (:func:`keras_ae.data.dataset_status`).
+
+    Args:
+        args: The parsed ``keras-ae datasets`` command line (``--data-dir``: a folder of ``<name>.npz`` files).
+
+    Returns:
+        0.
+
+    Example:
+        ```python
+        from keras_ae.cli import main
+        main(["datasets", "--data-dir", "data/"])
+        ```
+    """
     from keras_ae.data import DATASETS, GENERATED_IMAGE_DATASETS, IMAGE_DATASETS, TFDS_DATASETS, dataset_status
 
     shapes = {**{name: shape for name, (shape, _) in IMAGE_DATASETS.items()}, **GENERATED_IMAGE_DATASETS}
@@ -619,6 +729,10 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``keras-ae`` argument parser (one subparser per subcommand).
+
+    Returns:
+        The parser; each subcommand sets ``handler`` (the ``cmd_*`` function that runs it) and
+        ``command`` (its name).
 
     Example:
         >>> build_parser().parse_args(["datasets"]).command
@@ -742,6 +856,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs ``keras-ae``; returns the exit code (0 ok, 2 usage error, 1 failure).
+
+    Errors are printed as one line on stderr (a traceback too with ``KERAS_AE_DEBUG=1``).
+
+    Args:
+        argv: The arguments after the program name, or ``None`` for ``sys.argv[1:]``.
+
+    Returns:
+        The exit code: the command's own (0 on success; a recipe's for ``recipes run``), 0 for
+        ``--help`` and ``--version``, 2 for a usage error or no command, 1 for any other failure
+        or an interrupt.
 
     Example:
         >>> main(["datasets"])  # the status column depends on the files this machine has

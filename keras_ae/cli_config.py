@@ -201,6 +201,17 @@ def check_config_out(out: Any, source: str | os.PathLike) -> str:
     """Where a config file (possibly someone else's) may write: below the current folder,
     or the config's own folder (so ``--config runs/x/config.json`` reruns in place).
 
+    Args:
+        out: The ``out`` value of the config file (any YAML value; only a non-empty string passes).
+        source: The config file the value comes from.
+
+    Returns:
+        ``out``, unchanged.
+
+    Raises:
+        UsageError: ``out`` is not a non-empty string, or is neither below the current folder nor the
+            config file's own folder.
+
     Example:
         >>> check_config_out("runs/x", "shared/run.yaml")
         'runs/x'
@@ -216,6 +227,20 @@ def check_config_out(out: Any, source: str | os.PathLike) -> str:
 
 def resolve_train_config(args: argparse.Namespace) -> dict:
     """Defaults, then the ``--config`` file, then explicit flags (flags win).
+
+    The merged settings are checked (:func:`check_train_config`); an ``out`` read from the
+    config file (no ``--out`` flag) must pass :func:`check_config_out`, and an unset ``out``
+    becomes ``runs/train_<model>``.
+
+    Args:
+        args: The parsed ``keras-ae train`` command line.
+
+    Returns:
+        The resolved settings: every key of ``TRAIN_DEFAULTS``, ``params`` merged from the file
+        and the ``-p`` flags.
+
+    Raises:
+        UsageError: no model named, or a bad setting, file or ``-p`` value.
 
     Example:
         >>> from keras_ae.cli import build_parser
@@ -269,6 +294,12 @@ def check_folder_settings(config: dict) -> None:
     ``validation_split: 0.1``, ``label_column: diagnosis``, ``missing: drop``; unset,
     :func:`keras_ae.load_dataset`'s defaults apply.
 
+    Args:
+        config: Training settings (keys of ``TRAIN_DEFAULTS``; ``dataset`` decides which apply).
+
+    Raises:
+        UsageError: a setting given for a dataset it does not apply to, or a bad value.
+
     Example:
         >>> check_folder_settings({"dataset": "digits", "image_size": [28, 28]})
         Traceback (most recent call last):
@@ -310,6 +341,12 @@ def check_folder_settings(config: dict) -> None:
 
 def folder_options(config: dict) -> dict:
     """The :func:`keras_ae.load_dataset` arguments of the folder and table settings that are set.
+
+    Args:
+        config: Training settings; the keys of ``FOLDER_SETTINGS`` are read, missing ones count as unset.
+
+    Returns:
+        Setting -> value for each of ``FOLDER_SETTINGS`` that is not ``None`` (``image_size`` as a tuple).
 
     Example:
         >>> folder_options({"image_size": [28, 28], "color_mode": None, "validation_split": None})

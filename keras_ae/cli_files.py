@@ -26,10 +26,14 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from keras_ae.atomic import write_atomically, write_text_atomically
 from keras_ae.cli_config import MAX_SEED, UsageError, _one_line, _show
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
 
 PROG = "keras-ae"
 # Numbered files: DIR/00000000.png, ... (8 digits, the convention of image-folder tools).
@@ -60,11 +64,11 @@ def numbered_name(index: int) -> str:
     return f"{index:0{NAME_DIGITS}d}.png"
 
 
-def to_uint8(images):
+def to_uint8(images: np.ndarray) -> np.ndarray:
     """Images in [0, 1] as 8-bit values: clipped to [0, 1], times 255, rounded.
 
     Args:
-        images: Float array.
+        images: Float array (anything ``np.asarray`` takes), any shape.
 
     Returns:
         ``uint8`` array of the same shape.
@@ -78,7 +82,7 @@ def to_uint8(images):
     return np.round(np.clip(np.asarray(images, np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def write_png(image, path: str | os.PathLike) -> Path:
+def write_png(image: np.ndarray, path: str | os.PathLike) -> Path:
     """Writes one image in [0, 1] as an 8-bit PNG, atomically (grayscale for one channel).
 
     Args:
@@ -142,7 +146,8 @@ def write_npz(path: str | os.PathLike, **arrays) -> Path:
     return write_atomically(path, write)
 
 
-def save_images(images, out: str | os.PathLike, names: Sequence[str] | None = None, verbose: int = 0) -> list[Path]:
+def save_images(images: np.ndarray, out: str | os.PathLike, names: Sequence[str] | None = None,
+                verbose: int = 0) -> list[Path]:
     """Writes each image as an 8-bit PNG in ``out`` (see :func:`write_png`).
 
     Args:
@@ -170,7 +175,7 @@ def save_images(images, out: str | os.PathLike, names: Sequence[str] | None = No
     return paths
 
 
-def save_grid(images, path: str | os.PathLike, title: str | None = None) -> Path:
+def save_grid(images: np.ndarray, path: str | os.PathLike, title: str | None = None) -> Path:
     """The first 100 images as one figure (:func:`keras_ae.plotting.save_image_grid`), written atomically.
 
     Args:
@@ -243,7 +248,7 @@ def _image_shape(model) -> tuple[int, ...]:
                      "channels; this command writes PNG images.")
 
 
-def sampler_options(model, seed: int = 0, labels: Sequence[int] | None = None, steps: int | None = None,
+def sampler_options(model: keras.Model, seed: int = 0, labels: Sequence[int] | None = None, steps: int | None = None,
                     batch_size: int | None = None, verbose: int = 0, guidance: float | None = None) -> dict:
     """The keyword arguments of ``model.sample`` for these settings, only those its sampler takes.
 
@@ -302,15 +307,21 @@ def sampler_options(model, seed: int = 0, labels: Sequence[int] | None = None, s
     return options
 
 
-def sample_images(model, n: int, seed: int = 0, labels: Sequence[int] | None = None, steps: int | None = None,
-                  batch_size: int | None = None, verbose: int = 0, guidance: float | None = None):
+def sample_images(model: keras.Model, n: int, seed: int = 0, labels: Sequence[int] | None = None,
+                  steps: int | None = None, batch_size: int | None = None, verbose: int = 0,
+                  guidance: float | None = None) -> np.ndarray:
     """``model.sample(n, seed=seed, ...)`` as float32 images in [0, 1] (clipped).
 
     Args:
         model: A generative keras_ae model.
         n: Number of images, ``>= 1`` (the model's own count check bounds it too).
         seed: The sampler's seed: the same seed gives the same images.
-        labels, steps, batch_size, verbose, guidance: As for :func:`sampler_options`.
+        labels: Class ids, one per image (conditional models), or ``None``.
+        steps: Reverse steps (diffusion), or ``None`` for the model's default.
+        batch_size: Images per batch, or ``None`` for the model's default.
+        verbose: Progress bar of samplers that have one.
+        guidance: Classifier-free guidance weight (class-conditional diffusion), or ``None``
+            for the model's default.
 
     Returns:
         float32 ``(n, *example_shape)`` in [0, 1].
@@ -435,7 +446,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 # -- reconstruct --------------------------------------------------------------------------------
-def read_npz_images(path: str | os.PathLike, image_shape: Sequence[int]):
+def read_npz_images(path: str | os.PathLike, image_shape: Sequence[int]) -> np.ndarray:
     """Images from an ``.npz`` file: key ``x`` (or its only array), float in [0, 1] or ``uint8``.
 
     Args:
@@ -481,7 +492,7 @@ def read_npz_images(path: str | os.PathLike, image_shape: Sequence[int]):
                        range_hint="Store images as floats in [0, 1] or as uint8 (0-255).")
 
 
-def read_image_files(folder: str | os.PathLike, image_shape: Sequence[int]):
+def read_image_files(folder: str | os.PathLike, image_shape: Sequence[int]) -> tuple[np.ndarray, list[str]]:
     """The images of a folder, as ``keras-ae train --dataset dir:PATH`` loads them, with their names.
 
     The files are found and checked by :func:`keras_ae.data.folders.scan_image_folder`
@@ -572,7 +583,7 @@ def _output_names(names: Sequence[str] | None, n: int, source: str) -> list[str]
     return out
 
 
-def psnr_table(clean, noisy, reconstructed) -> dict[str, float]:
+def psnr_table(clean: np.ndarray, noisy: np.ndarray, reconstructed: np.ndarray) -> dict[str, float]:
     """Mean PSNR (dB, images in [0, 1]) of the input and of the reconstruction against the clean
     images, and the gain (:func:`keras_ae.evaluation.psnr` per image, then the mean).
 

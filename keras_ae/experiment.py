@@ -20,11 +20,17 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import keras
 
 from keras_ae.atomic import write_text_atomically
+
+if TYPE_CHECKING:
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_ae.data.images import Dataset
 
 # The recipes' --data-dir default: $KERAS_AE_DATA_DIR, else none (``mnist`` then loads the embedded mnist10k).
 DEFAULT_DATA_DIR: str | None = os.environ.get("KERAS_AE_DATA_DIR") or None
@@ -124,7 +130,7 @@ def describe_recipe_data(args: argparse.Namespace) -> str:
     return f"{name} ({data_dir})" if data_dir is not None else name
 
 
-def load_recipe_data(args: argparse.Namespace, flatten: bool = False):
+def load_recipe_data(args: argparse.Namespace, flatten: bool = False) -> Dataset:
     """Loads ``args.dataset`` as :func:`recipe_data_source` resolves it (``digits`` and manifolds ignore ``data_dir``).
 
     Args:
@@ -132,7 +138,8 @@ def load_recipe_data(args: argparse.Namespace, flatten: bool = False):
         flatten: Flatten images to vectors.
 
     Returns:
-        ``((x_train, y_train), (x_test, y_test))`` as ``keras_ae.load_dataset`` returns them.
+        A :class:`~keras_ae.data.images.Dataset` ``((x_train, y_train), (x_test, y_test))``, as
+        ``keras_ae.load_dataset`` returns it.
 
     Raises:
         DatasetNotAvailableError: an explicit data folder without the dataset's ``.npz``.
@@ -154,12 +161,23 @@ def load_recipe_data(args: argparse.Namespace, flatten: bool = False):
     return load_dataset(name, data_dir=data_dir, flatten=flatten)
 
 
-def recipe_tensorboard_callbacks(args: argparse.Namespace, model, x_test=None, y_test=None,
-                                 name: str | None = None) -> list:
+def recipe_tensorboard_callbacks(args: argparse.Namespace, model: keras.Model, x_test: np.ndarray | None = None,
+                                 y_test: np.ndarray | None = None,
+                                 name: str | None = None) -> list[keras.callbacks.Callback]:
     """The TensorBoard callbacks of a recipe's fit: ``[]`` unless ``--tensorboard DIR`` was given.
 
     Logs go to ``DIR/<name>`` (default: the model's name), so the fits of one recipe are
     separate runs of one ``tensorboard --logdir DIR``.
+
+    Args:
+        args: Parsed recipe arguments (``tensorboard``: the log folder, or ``None``).
+        model: The model about to be trained.
+        x_test: Fixed test examples of the image summaries and the embedding projector, or ``None``.
+        y_test: Their labels (projector metadata), or ``None``.
+        name: Run folder inside the log folder (default: the model's name).
+
+    Returns:
+        The callbacks of :func:`keras_ae.training.callbacks.tensorboard_callbacks`, or ``[]``.
 
     Example:
         >>> args = recipe_parser("demo", "Demo.").parse_args([])
@@ -173,8 +191,9 @@ def recipe_tensorboard_callbacks(args: argparse.Namespace, model, x_test=None, y
     return tensorboard_callbacks(Path(args.tensorboard) / (name or model.name), model, x_test, y_test)
 
 
-def fit_recipe_model(model, x, args: argparse.Namespace, name: str | None = None, monitor: str | None = "auto",
-                     x_test=None, y_test=None, **fit_kwargs: Any) -> dict[str, list[float]]:
+def fit_recipe_model(model: keras.Model, x: np.ndarray | tf.data.Dataset, args: argparse.Namespace,
+                     name: str | None = None, monitor: str | None = "auto", x_test: np.ndarray | None = None,
+                     y_test: np.ndarray | None = None, **fit_kwargs: Any) -> dict[str, list[float]]:
     """``model.fit`` for recipes: resumable, with best and last checkpoints, NaN-safe.
 
     Writes ``<args.out>/checkpoints/<name>/``: ``last.keras`` after every epoch,
@@ -279,6 +298,13 @@ class TimeBudget(keras.callbacks.Callback):
 def format_table(rows: Sequence[Mapping[str, Any]], floatfmt: str = ".4g") -> str:
     """Formats rows of dicts as a Markdown table (columns in first-seen order).
 
+    Args:
+        rows: One mapping ``column -> value`` per row; a row without a column gets an empty cell.
+        floatfmt: ``format`` spec of float cells (other values are shown with ``str``).
+
+    Returns:
+        The table: a header line, a separator line and one line per row.
+
     Example:
         >>> print(format_table([{"model": "pca", "error": 12.5}]))
         | model | error |
@@ -299,6 +325,9 @@ def format_table(rows: Sequence[Mapping[str, Any]], floatfmt: str = ".4g") -> st
 
 def machine_description() -> dict[str, Any]:
     """CPU count, platform and library versions, for result files.
+
+    Returns:
+        ``{"cpus", "platform", "python", "tensorflow", "keras"}`` (the last two only when TensorFlow imports).
 
     Example:
         >>> "cpus" in machine_description()

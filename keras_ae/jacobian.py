@@ -91,6 +91,16 @@ class DenseChain:
         layers: The encoder's layers after its input, in order (Flatten, Dense, Activation).
         denses: The Dense layers.
         activations: The effective activation name after each Dense layer.
+
+    Example:
+        >>> from keras_ae.models import get_dense_encoder
+        >>> encoder = get_dense_encoder((8, 8, 1), hidden=(16,), code_dim=4, code_activation="sigmoid")
+        >>> chain, _ = dense_chain(encoder)
+        >>> chain.input_size, chain.code_size, chain.activations
+        (64, 4, ('relu', 'sigmoid'))
+        >>> code, outputs = chain.forward(x_digits[:2])
+        >>> code.shape, [tuple(h.shape) for h in outputs]
+        (TensorShape([2, 4]), [(2, 16), (2, 4)])
     """
 
     layers: tuple
@@ -190,6 +200,14 @@ def _flat_size(shape: Sequence[int | None]) -> int:
 def jacobian_bytes(batch_size: int, code_size: int, input_size: int) -> int:
     """Bytes of a float32 per-example Jacobian ``(batch, code, input)``.
 
+    Args:
+        batch_size: Examples per batch.
+        code_size: Code units (Jacobian rows).
+        input_size: Input values per example (Jacobian columns).
+
+    Returns:
+        ``4 * batch_size * code_size * input_size``.
+
     Example:
         >>> jacobian_bytes(128, 30, 784)
         12042240
@@ -252,6 +270,15 @@ def closed_form_sq_norms(chain: DenseChain, outputs: Sequence[tf.Tensor]) -> tf.
 
     Returns:
         Per-example squared Frobenius norms, float32 ``(batch,)``.
+
+    Example:
+        >>> from keras_ae.models import get_dense_encoder
+        >>> encoder = get_dense_encoder((8, 8, 1), hidden=(), code_dim=4, code_activation="sigmoid")
+        >>> chain, _ = dense_chain(encoder)
+        >>> code, outputs = chain.forward(x_digits[:3])
+        >>> norms = closed_form_sq_norms(chain, outputs)
+        >>> norms.shape, bool(np.allclose(norms, tape_exact_sq_norms(encoder, x_digits[:3]), rtol=1e-4))
+        (TensorShape([3]), True)
     """
     (d,) = chain.derivatives(outputs)
     (w,) = chain.kernels()
@@ -266,8 +293,21 @@ def chain_exact_sq_norms(chain: DenseChain, outputs: Sequence[tf.Tensor]) -> tf.
     the Gram matrix is smaller than the kernel. Input side: the transposed recursion.
     Work per example: ``min(code, input)`` Jacobian-vector products.
 
+    Args:
+        chain: The encoder's :class:`DenseChain` (any number of Dense layers).
+        outputs: Dense outputs from :meth:`DenseChain.forward`, one per Dense layer.
+
     Returns:
         Per-example squared Frobenius norms, float32 ``(batch,)``.
+
+    Example:
+        >>> from keras_ae.models import get_dense_encoder
+        >>> encoder = get_dense_encoder((8, 8, 1), hidden=(16,), code_dim=4)
+        >>> chain, _ = dense_chain(encoder)
+        >>> code, outputs = chain.forward(x_digits[:3])
+        >>> norms = chain_exact_sq_norms(chain, outputs)
+        >>> norms.shape, bool(np.allclose(norms, tape_exact_sq_norms(encoder, x_digits[:3]), rtol=1e-4))
+        (TensorShape([3]), True)
     """
     ds = chain.derivatives(outputs)
     ws = chain.kernels()
@@ -307,8 +347,8 @@ def _projections(x, n_projections: int, seed) -> tf.Tensor:
     return tf.random.stateless_normal(shape, seed=tf.cast(pair, tf.int32), alg="philox")
 
 
-def chain_stochastic_sq_norms(chain: DenseChain, x, outputs: Sequence[tf.Tensor], n_projections: int = 1,
-                              seed: Any = None) -> tf.Tensor:
+def chain_stochastic_sq_norms(chain: DenseChain, x: tf.Tensor | np.ndarray, outputs: Sequence[tf.Tensor],
+                              n_projections: int = 1, seed: Any = None) -> tf.Tensor:
     """Unbiased ``E||J v||^2`` estimate for a dense chain: tangents pushed through the layers.
 
     Each projection costs one matmul per layer (a forward-mode JVP written out), and
@@ -323,6 +363,16 @@ def chain_stochastic_sq_norms(chain: DenseChain, x, outputs: Sequence[tf.Tensor]
 
     Returns:
         Per-example estimates, float32 ``(batch,)``.
+
+    Example:
+        >>> from keras_ae.models import get_dense_encoder
+        >>> encoder = get_dense_encoder((8, 8, 1), hidden=(16,), code_dim=4)
+        >>> chain, _ = dense_chain(encoder)
+        >>> code, outputs = chain.forward(x_digits[:3])
+        >>> estimate = chain_stochastic_sq_norms(chain, x_digits[:3], outputs, n_projections=2000, seed=0)
+        >>> exact = chain_exact_sq_norms(chain, outputs)
+        >>> estimate.shape, bool(np.allclose(estimate, exact, rtol=0.2))
+        (TensorShape([3]), True)
     """
     x = tf.reshape(x, [tf.shape(x)[0], -1])
     batch = tf.shape(x)[0]
@@ -333,18 +383,47 @@ def chain_stochastic_sq_norms(chain: DenseChain, x, outputs: Sequence[tf.Tensor]
     return tf.reduce_sum(tf.square(t), axis=[1, 2]) / n_projections
 
 
-def tape_exact_sq_norms(encoder: keras.Model, x, training: bool = False) -> tf.Tensor:
+def tape_exact_sq_norms(encoder: keras.Model, x: tf.Tensor | np.ndarray, training: bool = False) -> tf.Tensor:
     """Exact ``||J||_F^2`` of any encoder from ``GradientTape.batch_jacobian`` (vectorized).
+
+    Args:
+        encoder: A Keras model ``x -> code`` (any architecture).
+        x: One batch of inputs ``(batch, ...)``.
+        training: Passed to the encoder's layers.
 
     Returns:
         Per-example squared Frobenius norms, float32 ``(batch,)``.
+
+    Example:
+        >>> from keras_ae.models import get_conv_encoder
+        >>> encoder = get_conv_encoder((8, 8, 1), filters=(4,), code_dim=2)
+        >>> norms = tape_exact_sq_norms(encoder, x_digits[:3])
+        >>> norms.shape, norms.dtype
+        (TensorShape([3]), tf.float32)
     """
     jac = tape_jacobian(encoder, x, training)
     return tf.reduce_sum(tf.square(jac), axis=[1, 2])
 
 
-def tape_jacobian(encoder: keras.Model, x, training: bool = False) -> tf.Tensor:
-    """Per-example Jacobian ``(batch, code_size, input_size)`` of any encoder, float32."""
+def tape_jacobian(encoder: keras.Model, x: tf.Tensor | np.ndarray, training: bool = False) -> tf.Tensor:
+    """Per-example Jacobian ``(batch, code_size, input_size)`` of any encoder, float32.
+
+    Code and input are flattened; the Jacobian comes from ``GradientTape.batch_jacobian``.
+
+    Args:
+        encoder: A Keras model ``x -> code`` (any architecture).
+        x: One batch of inputs ``(batch, ...)``.
+        training: Passed to the encoder's layers.
+
+    Returns:
+        Float32 tensor ``(batch, code_size, input_size)``.
+
+    Example:
+        >>> from keras_ae.models import get_conv_encoder
+        >>> encoder = get_conv_encoder((8, 8, 1), filters=(4,), code_dim=2)
+        >>> tape_jacobian(encoder, x_digits[:3]).shape
+        TensorShape([3, 2, 64])
+    """
     x = tf.convert_to_tensor(x)
     with tf.GradientTape() as tape:
         tape.watch(x)
@@ -354,14 +433,28 @@ def tape_jacobian(encoder: keras.Model, x, training: bool = False) -> tf.Tensor:
     return tf.reshape(tf.cast(jac, tf.float32), [tf.shape(x)[0], code.shape[1], _flat_size(encoder.input_shape)])
 
 
-def tape_stochastic_sq_norms(encoder: keras.Model, x, n_projections: int = 1, seed: Any = None,
-                             training: bool = False) -> tf.Tensor:
+def tape_stochastic_sq_norms(encoder: keras.Model, x: tf.Tensor | np.ndarray, n_projections: int = 1,
+                             seed: Any = None, training: bool = False) -> tf.Tensor:
     """Unbiased ``E||J v||^2`` estimate for any encoder from forward-mode JVPs.
 
     Uses ``tf.autodiff.ForwardAccumulator`` on ``n_projections`` copies of the batch.
 
+    Args:
+        encoder: A Keras model ``x -> code`` (any architecture).
+        x: One batch of inputs ``(batch, ...)``.
+        n_projections: Random directions ``v ~ N(0, I)`` per example.
+        seed: An int, a ``keras.random.SeedGenerator``, or ``None`` (a random seed).
+        training: Passed to the encoder's layers.
+
     Returns:
         Per-example estimates, float32 ``(batch,)``.
+
+    Example:
+        >>> from keras_ae.models import get_conv_encoder
+        >>> encoder = get_conv_encoder((8, 8, 1), filters=(4,), code_dim=2)
+        >>> estimate = tape_stochastic_sq_norms(encoder, x_digits[:3], n_projections=2000, seed=0)
+        >>> estimate.shape, bool(np.allclose(estimate, tape_exact_sq_norms(encoder, x_digits[:3]), rtol=0.2))
+        (TensorShape([3]), True)
     """
     x = tf.convert_to_tensor(x)
     batch = tf.shape(x)[0]
@@ -463,8 +556,8 @@ class JacobianPenalty:
         return tape_stochastic_sq_norms(self.encoder, x, self.n_projections, seed, training)
 
 
-def jacobian_sq_norms(encoder: keras.Model, x, method: str = "exact", n_projections: int = 1, seed: Any = None,
-                      memory_limit: int | None = DEFAULT_MEMORY_LIMIT) -> tf.Tensor:
+def jacobian_sq_norms(encoder: keras.Model, x: tf.Tensor | np.ndarray, method: str = "exact", n_projections: int = 1,
+                      seed: Any = None, memory_limit: int | None = DEFAULT_MEMORY_LIMIT) -> tf.Tensor:
     """``||df(x)/dx||_F^2`` of every example of a batch.
 
     Args:
@@ -489,7 +582,7 @@ def jacobian_sq_norms(encoder: keras.Model, x, method: str = "exact", n_projecti
     return penalty.squared_norms(tf.convert_to_tensor(x), seed=seed)
 
 
-def finite_difference_jacobian(encoder: keras.Model, x, eps: float = 1e-2) -> np.ndarray:
+def finite_difference_jacobian(encoder: keras.Model, x: np.ndarray | tf.Tensor, eps: float = 1e-2) -> np.ndarray:
     """Central finite-difference Jacobian ``(f(x + eps e_i) - f(x - eps e_i)) / 2 eps``.
 
     The slow, assumption-free reference the other methods are checked against

@@ -33,6 +33,12 @@ from keras_ae.validation import check_array, check_int
 def encoder_of(model: keras.Model) -> keras.Model:
     """The encoder of an auto-encoder (``model.encoder``), or ``model`` itself.
 
+    Args:
+        model: An auto-encoder or an encoder.
+
+    Returns:
+        ``model.encoder`` if the model has one, else ``model``.
+
     Example:
         >>> model = build_dense_ae((8, 8, 1), code_dim=4)
         >>> encoder_of(model) is model.encoder, encoder_of(model.encoder) is model.encoder
@@ -55,8 +61,8 @@ def _batches(n: int, batch_size: int, verbose: int, name: str):
         progbar.update(min(n, start + batch_size))
 
 
-def encoder_jacobian(model: keras.Model, x, batch_size: int = 64, memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
-                     verbose: int = 0) -> np.ndarray:
+def encoder_jacobian(model: keras.Model, x: np.ndarray, batch_size: int = 64,
+                     memory_limit: int | None = DEFAULT_MEMORY_LIMIT, verbose: int = 0) -> np.ndarray:
     """The encoder's Jacobian ``df(x)/dx`` at every example.
 
     Args:
@@ -90,8 +96,8 @@ def encoder_jacobian(model: keras.Model, x, batch_size: int = 64, memory_limit: 
     return out
 
 
-def jacobian_norm(model: keras.Model, x, method: str = "exact", n_projections: int = 64, batch_size: int = 128,
-                  seed: int = 0, verbose: int = 0) -> np.ndarray:
+def jacobian_norm(model: keras.Model, x: np.ndarray, method: str = "exact", n_projections: int = 64,
+                  batch_size: int = 128, seed: int = 0, verbose: int = 0) -> np.ndarray:
     """Frobenius norm ``||df(x)/dx||_F`` of the encoder's Jacobian at every example.
 
     Uses the fast paths of :mod:`keras_ae.jacobian` (closed form / layer propagation for
@@ -135,13 +141,20 @@ class TangentPlane(NamedTuple):
     Attributes:
         vectors: ``(n, k, *example_shape)`` unit tangent directions, as images.
         singular_values: ``(n, k)``, descending: how strongly the code follows each one.
+
+    Example:
+        >>> planes = TangentPlane(np.zeros((2, 3, 8, 8, 1), "float32"), np.ones((2, 3), "float32"))
+        >>> planes.vectors.shape, planes.singular_values.shape
+        ((2, 3, 8, 8, 1), (2, 3))
+        >>> vectors, singular_values = planes  # a named tuple: it unpacks
     """
 
     vectors: np.ndarray
     singular_values: np.ndarray
 
 
-def tangent_plane(model: keras.Model, x, k: int = 5, batch_size: int = 64, verbose: int = 0) -> TangentPlane:
+def tangent_plane(model: keras.Model, x: np.ndarray, k: int = 5, batch_size: int = 64,
+                  verbose: int = 0) -> TangentPlane:
     """The manifold's tangent plane at each example: the Jacobian's top-k right singular vectors.
 
     Args:
@@ -175,8 +188,8 @@ def tangent_plane(model: keras.Model, x, k: int = 5, batch_size: int = 64, verbo
     return TangentPlane(vt.reshape(len(x), k, *x.shape[1:]).astype(np.float32), s[:, :k].astype(np.float32))
 
 
-def contraction_ratio(model: keras.Model, x, radius: float | Sequence[float], n_directions: int = 8, seed: int = 0,
-                      batch_size: int = 1024) -> float | np.ndarray:
+def contraction_ratio(model: keras.Model, x: np.ndarray, radius: float | Sequence[float], n_directions: int = 8,
+                      seed: int = 0, batch_size: int = 1024) -> float | np.ndarray:
     """Mean ``||f(x + d) - f(x)|| / ||d||`` over random directions ``d`` of length ``radius``.
 
     Rifai et al. (2011)'s contraction curve: below 1 the code contracts the input space

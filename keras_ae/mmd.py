@@ -26,12 +26,15 @@ and :mod:`keras_ae.evaluation` may both use it.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
 from keras_ae.validation import check_choice, check_float, short_repr
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Tolstikhin et al.'s scales of the base constant C = 2 d sigma^2 (their code sums the kernel over them).
 PAPER_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
@@ -40,6 +43,16 @@ KERNELS = ("imq", "rbf", "polynomial")
 
 def check_scales(scales: Sequence[float], name: str = "scales") -> tuple[float, ...]:
     """A non-empty sequence of finite numbers > 0, returned as a tuple of floats.
+
+    Args:
+        scales: The kernel scales to validate.
+        name: The argument's name in error messages.
+
+    Returns:
+        The scales as a tuple of floats.
+
+    Raises:
+        InputValidationError: if ``scales`` is not a sequence, is empty, or holds a value that is not > 0.
 
     Example:
         >>> check_scales([0.5, 1])
@@ -56,6 +69,13 @@ def check_scales(scales: Sequence[float], name: str = "scales") -> tuple[float, 
 
 def squared_distances(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     """``||a_i - b_j||^2`` for every row pair, ``(m, n)``, clipped at 0 against rounding.
+
+    Args:
+        a: ``(m, d)`` rows.
+        b: ``(n, d)`` rows.
+
+    Returns:
+        The ``(m, n)`` squared distances, in ``a``'s dtype.
 
     Example:
         >>> squared_distances(tf.constant([[0.0, 0.0]]), tf.constant([[3.0, 4.0], [0.0, 1.0]])).numpy().tolist()
@@ -95,7 +115,16 @@ def imq_kernel(a: tf.Tensor, b: tf.Tensor, scales: Sequence[float] = PAPER_SCALE
 
 def rbf_kernel(a: tf.Tensor, b: tf.Tensor, scales: Sequence[float] = PAPER_SCALES,
                prior_variance: float = 1.0) -> tf.Tensor:
-    """Gaussian kernel ``sum_s exp(-||a_i - b_j||^2 / C_s)``, ``C_s = 2 d sigma^2 s`` (arguments as :func:`imq_kernel`).
+    """Gaussian kernel ``sum_s exp(-||a_i - b_j||^2 / C_s)``, ``C_s = 2 d sigma^2 s``.
+
+    Args:
+        a: ``(m, d)`` rows.
+        b: ``(n, d)`` rows.
+        scales: Multipliers ``s`` of the base constant ``2 d sigma^2``.
+        prior_variance: ``sigma^2``, the prior's variance per dimension.
+
+    Returns:
+        The ``(m, n)`` Gram matrix, in ``a``'s dtype.
 
     Example:
         >>> round(float(rbf_kernel(tf.zeros((1, 2)), tf.constant([[2.0, 0.0]]), scales=(1.0,))[0, 0]), 4)  # e^-1
@@ -109,6 +138,13 @@ def rbf_kernel(a: tf.Tensor, b: tf.Tensor, scales: Sequence[float] = PAPER_SCALE
 def polynomial_kernel(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     """KID's kernel ``(a_i . b_j / d + 1)^3``, the in-graph twin of
     :func:`keras_ae.evaluation.sample_quality.polynomial_kernel`.
+
+    Args:
+        a: ``(m, d)`` rows.
+        b: ``(n, d)`` rows.
+
+    Returns:
+        The ``(m, n)`` Gram matrix, in ``a``'s dtype.
 
     Example:
         >>> polynomial_kernel(tf.ones((1, 2)), tf.ones((1, 2))).numpy().tolist()
@@ -143,7 +179,8 @@ def get_kernel(name: str, scales: Sequence[float] = PAPER_SCALES,
     return lambda a, b: kernel(a, b, scales, prior_variance)
 
 
-def mmd2_unbiased(a, b, kernel: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] = imq_kernel) -> tf.Tensor:
+def mmd2_unbiased(a: tf.Tensor | np.ndarray, b: tf.Tensor | np.ndarray,
+                  kernel: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] = imq_kernel) -> tf.Tensor:
     """Unbiased estimate of ``MMD^2`` between the samples ``a`` ``(m, d)`` and ``b`` ``(n, d)``, in the graph.
 
     ``sum_{i!=j} k(a_i, a_j) / (m(m-1)) + sum_{i!=j} k(b_i, b_j) / (n(n-1)) - 2 mean_ij k(a_i, b_j)``;

@@ -80,6 +80,16 @@ _filter_pid: int | None = None
 def is_startup_noise(line: str) -> bool:
     """Whether ``line`` is one of TensorFlow's C++ start-up lines.
 
+    Those are absl's pre-initialisation warning, glog INFO and WARNING lines, the
+    ``failed call to cuInit`` ERROR line of a machine without a GPU and the continuation line
+    of ``cpu_feature_guard``'s message.
+
+    Args:
+        line: One line of stderr, without its newline.
+
+    Returns:
+        ``True`` for a start-up line, ``False`` for any other line.
+
     Example:
         >>> is_startup_noise("I0000 00:00:1.5   13208 cudart_stub.cc:31] Could not find cuda drivers")
         True
@@ -93,7 +103,12 @@ def is_startup_noise(line: str) -> bool:
 def stderr_captured() -> Iterator[list[str]]:
     """Redirects file descriptor 2 (C++ and Python writes alike) to a temporary file.
 
-    Yields a list that holds the captured lines once the block ends.
+    When the block ends (also by an exception), file descriptor 2 is put back and the
+    captured text is read into the yielded list.
+
+    Yields:
+        A list, empty inside the block, that holds the captured lines (without their
+        newlines) once the block ends.
 
     Example:
         >>> with stderr_captured() as lines:
@@ -131,6 +146,14 @@ def _replay(lines: Sequence[str], fd: int | None = None) -> None:
 def is_hidden_at_run_time(line: str, level: int) -> bool:
     """Whether the run-time filter drops ``line``: a glog line below ``level``, or an
     ERROR line that reports no error (see ``_BENIGN_ERRORS``).
+
+    Args:
+        line: One line of stderr, without its newline.
+        level: ``TF_CPP_MIN_LOG_LEVEL`` (0 INFO, 1 WARNING, 2 ERROR, 3 FATAL): glog lines of a
+            lower severity are hidden.
+
+    Returns:
+        ``True`` when the line is dropped; lines that are not glog lines are always kept.
 
     Example:
         >>> is_hidden_at_run_time("E0000 00:00:1.5   13208 meta_optimizer.cc:967] remapper failed: INVALID_ARGUMENT", 2)
@@ -209,6 +232,13 @@ def filter_stderr(level: int) -> bool:
 
     Returns:
         Whether the filter runs (not on platforms without ``fork``, nor twice).
+
+    Example:
+        ```python
+        from keras_ae.quiet import filter_stderr
+
+        filter_stderr(2)  # from here on, INFO / WARNING glog lines and benign ERROR lines are dropped
+        ```
     """
     global _original_stderr, _filter_pid
     if _filter_pid is not None or not hasattr(os, "fork"):
@@ -314,6 +344,12 @@ def is_entry_point(argv: Sequence[str] | None = None) -> bool:
     ``.py`` file in the ``recipes/`` folder of a keras_ae source tree (beside ``keras_ae/``):
     a user's own script in a folder that happens to be called ``recipes`` keeps its stderr.
 
+    Args:
+        argv: The command line, or ``None`` for ``sys.argv``.
+
+    Returns:
+        ``True`` for one of those processes; ``False`` otherwise, and for an empty ``argv``.
+
     Example:
         >>> recipe = Path(__file__).resolve().parents[1] / "recipes" / "vae.py"
         >>> is_entry_point(["/usr/bin/keras-ae", "datasets"]), is_entry_point([str(recipe)])
@@ -337,6 +373,14 @@ def wants_verbose(argv: Sequence[str] | None = None) -> bool:
     ``keras-ae --verbose COMMAND`` (before the command: ``train --verbose N`` is Keras'
     progress verbosity) or a recipe's ``--verbose``.
 
+    Args:
+        argv: The command line, or ``None`` for ``sys.argv``.
+
+    Returns:
+        Whether ``--verbose`` (or ``--verbose=...``) is among the options before the command
+        (``keras-ae`` / ``python -m keras_ae``), or anywhere among the arguments (any other
+        program, such as a recipe).
+
     Example:
         >>> wants_verbose(["keras-ae", "--verbose", "datasets"]), wants_verbose(["keras-ae", "train", "--verbose", "0"])
         (True, False)
@@ -359,6 +403,10 @@ def quiet_entry_point(argv: Sequence[str] | None = None) -> bool:
     """Hides TensorFlow's start-up lines if this process is a keras_ae entry point.
 
     Call it before the first TensorFlow import (the top of ``keras_ae/__init__.py``).
+
+    Args:
+        argv: The command line, or ``None`` for ``sys.argv`` (see :func:`is_entry_point` and
+            :func:`wants_verbose`).
 
     Returns:
         Whether the redirect was used.

@@ -18,12 +18,18 @@ from __future__ import annotations
 import contextlib
 import random as python_random
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
 
 from keras_ae.replicas import replica_batch_position
 from keras_ae.validation import check_int, check_seed
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import keras
 
 # tf.random's Philox algorithm id (RNG_ALG_PHILOX) for the raw stateless ops.
 _PHILOX = 1
@@ -46,6 +52,13 @@ def seeded(seed: int | None) -> Iterator[None]:
     Args:
         seed: An int in ``[0, 2**32 - 1]``, or ``None``: the block runs on the caller's
             state, untouched (an estimator's ``random_state=None``).
+
+    Yields:
+        ``None``, once; the caller's random states are restored when the block ends (also by
+        an exception).
+
+    Raises:
+        InputValidationError: ``seed`` is not an int in ``[0, 2**32 - 1]`` (nor ``None``).
 
     Example:
         >>> import numpy as np
@@ -93,6 +106,14 @@ def seeded(seed: int | None) -> Iterator[None]:
 
 def wrap_int(value: int, bits: int) -> int:
     """Wraps an int into the signed ``bits``-bit range (identity for values already in it).
+
+    Args:
+        value: Any int.
+        bits: Width of the signed range, ``>= 1`` (e.g. 32 or 64).
+
+    Returns:
+        The int in ``[-2**(bits - 1), 2**(bits - 1))`` congruent to ``value`` modulo ``2**bits``
+        (two's-complement wrap-around).
 
     Example:
         >>> wrap_int(2**31, 32), wrap_int(-5, 32)
@@ -154,12 +175,13 @@ def stateless_pair(seed: int | tf.Tensor, stream: int | tf.Tensor = 0) -> tf.Ten
     return tf.stack([first, tf.cast(stream, tf.int32)])
 
 
-def sampler_seed(seed, seed_generator) -> int:
+def sampler_seed(seed: int | None, seed_generator: keras.random.SeedGenerator | None) -> int:
     """A sampler's validated int seed; ``None`` takes a fresh one from ``seed_generator``.
 
     Args:
         seed: Any int, or ``None`` for a fresh seed.
-        seed_generator: The model's ``keras.random.SeedGenerator``.
+        seed_generator: The model's ``keras.random.SeedGenerator``; only read when ``seed`` is
+            ``None`` (then it must not be ``None`` itself).
 
     Returns:
         The seed as a Python int.
@@ -175,11 +197,18 @@ def sampler_seed(seed, seed_generator) -> int:
     return seed
 
 
-def next_stateless_seed(seed_generator) -> tf.Tensor:
+def next_stateless_seed(seed_generator: keras.random.SeedGenerator) -> tf.Tensor:
     """The next seed of a ``keras.random.SeedGenerator`` as the int32 pair stateless ops take.
 
     Every replica reads the same seed; :func:`batch_noise` then gives each example of the
     global batch its own numbers, whichever replica holds it.
+
+    Args:
+        seed_generator: The generator to advance (its state moves on by one draw).
+
+    Returns:
+        An int32 ``(2,)`` tensor: the generator's next seed, each element reduced modulo
+        ``2**31 - 2``.
 
     Example:
         >>> next_stateless_seed(keras.random.SeedGenerator(1)).dtype
@@ -188,7 +217,8 @@ def next_stateless_seed(seed_generator) -> tf.Tensor:
     return tf.cast(tf.math.floormod(tf.cast(seed_generator.next(), tf.int64), tf.int32.max - 1), tf.int32)
 
 
-def batch_noise(kind: str, shape, seed: tf.Tensor, dtype=tf.float32) -> tf.Tensor:
+def batch_noise(kind: str, shape: Sequence[int] | tf.Tensor, seed: tf.Tensor,
+                dtype: tf.DType | str = tf.float32) -> tf.Tensor:
     """Standard normal or uniform [0, 1) noise for this replica's rows of the global batch.
 
     Row ``i`` of the *global* batch always gets the same numbers for a given seed, so

@@ -42,6 +42,11 @@ class Family:
             keras_ae models; keras_ae models define ``serving_endpoints(options)`` instead.
         describe: ``model -> dict`` of facts for the export metadata (default: the
             model's ``serving_metadata()`` if it has one).
+
+    Example:
+        >>> family = family_of(VAE)
+        >>> family.name, family.serving_default, family.cls is VAE
+        ('vae', 'reconstruct', True)
     """
 
     name: str
@@ -103,7 +108,8 @@ def register_family(name: str, serving_default: str | None = None, describe: Cal
     return decorator
 
 
-def register_serving(cls: type, name: str, default: str, describe: Callable[[Any], dict] | None = None):
+def register_serving(cls: type, name: str, default: str, describe: Callable[[Any], dict] | None = None
+                     ) -> Callable[[Callable[..., list]], Callable[..., list]]:
     """Registers export signatures for a class that does not define ``serving_endpoints``.
 
     For model classes outside keras_ae (any ``keras.Model``); keras_ae's own families
@@ -210,6 +216,13 @@ def family_of(obj: Any) -> Family | None:
 def serving_default_of(obj: Any) -> str | None:
     """The ``serving_default`` signature of a model: its family's, else the closest base family's.
 
+    Args:
+        obj: A model instance or a class.
+
+    Returns:
+        The first ``serving_default`` that is not ``None`` along the class hierarchy (closest
+        family first), or ``None`` when no registered family sets one.
+
     Example:
         >>> serving_default_of(GAN), serving_default_of(VAE)
         ('generate', 'reconstruct')
@@ -221,6 +234,9 @@ def serving_default_of(obj: Any) -> str | None:
 
 def families() -> list[Family]:
     """Every registered family, in registration order.
+
+    Returns:
+        A fresh list of the :class:`Family` records (changing it leaves the registry as it is).
 
     Example:
         >>> {"autoencoder", "vae", "gan"} <= {f.name for f in families()}  # after import keras_ae

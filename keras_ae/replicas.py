@@ -20,6 +20,9 @@ import tensorflow as tf
 def num_replicas() -> int:
     """Number of replicas of the current ``tf.distribute`` strategy (1 without one).
 
+    Returns:
+        ``num_replicas_in_sync`` of the strategy in scope (the default strategy: 1).
+
     Example:
         >>> num_replicas()
         1
@@ -27,11 +30,11 @@ def num_replicas() -> int:
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
-def replica_batch_position(batch_size) -> tuple[tf.Tensor, tf.Tensor]:
+def replica_batch_position(batch_size: int | tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Where this replica's examples sit in the global batch.
 
     Args:
-        batch_size: This replica's (local) batch size, a scalar tensor.
+        batch_size: This replica's (local) batch size, a scalar tensor (or an int).
 
     Returns:
         ``(offset, global_batch_size)`` as int64 scalars: the replica holds examples
@@ -56,7 +59,7 @@ def replica_batch_position(batch_size) -> tuple[tf.Tensor, tf.Tensor]:
     return tf.reduce_sum(tf.where(before, sizes, 0)), tf.reduce_sum(sizes)
 
 
-def scale_loss_for_replicas(loss: tf.Tensor, batch_size=None) -> tf.Tensor:
+def scale_loss_for_replicas(loss: tf.Tensor, batch_size: int | float | tf.Tensor | None = None) -> tf.Tensor:
     """Weights a per-replica mean loss by the replica's share of the global batch.
 
     Args:
@@ -83,7 +86,7 @@ def scale_loss_for_replicas(loss: tf.Tensor, batch_size=None) -> tf.Tensor:
     return tf.where(local > 0, loss * local / tf.cast(total, loss.dtype), tf.zeros_like(loss))
 
 
-def nonempty_batch(x, *others):
+def nonempty_batch(x: tf.Tensor, *others: tf.Tensor | None) -> tuple[tf.Tensor | None, ...]:
     """Pads an empty replica batch with one zero example; returns the true batch size too.
 
     A final partial batch may leave a replica with no examples. It must still run the step
@@ -117,7 +120,7 @@ def nonempty_batch(x, *others):
     return (pad(x), *[pad(t) for t in others], batch)
 
 
-def global_rows(t: tf.Tensor, rows=None) -> tf.Tensor:
+def global_rows(t: tf.Tensor, rows: int | tf.Tensor | None = None) -> tf.Tensor:
     """The rows of ``t`` from every replica, in global batch order (``t`` itself on one device).
 
     For losses that are statistics of the whole batch (the WAE's MMD, beta-TCVAE's aggregate
@@ -144,8 +147,15 @@ def global_rows(t: tf.Tensor, rows=None) -> tf.Tensor:
     return context.all_gather(t, axis=0)
 
 
-def batch_size_of(x) -> tf.Tensor:
+def batch_size_of(x: tf.Tensor | tuple | list | dict) -> tf.Tensor:
     """The (local) batch size of a tensor or nested structure, as a float32 scalar.
+
+    Args:
+        x: A tensor, or a nested structure (tuple, list, dict) of tensors; the first tensor
+            of ``tf.nest.flatten(x)`` is measured.
+
+    Returns:
+        A float32 scalar tensor: the length of that tensor's first axis.
 
     Example:
         >>> float(batch_size_of(tf.zeros((3, 2))))

@@ -388,6 +388,16 @@ def _root_cause(exc: BaseException) -> BaseException:
 def is_inside(path: str | os.PathLike, base: str | os.PathLike) -> bool:
     """Whether ``path`` resolves (symlinks followed) to ``base`` or somewhere below it.
 
+    Both are resolved with ``os.path.realpath`` (a relative path against the current folder;
+    neither needs to exist), so ``..`` and symbolic links cannot lead out of ``base``.
+
+    Args:
+        path: The path to check.
+        base: The folder it must stay in.
+
+    Returns:
+        ``True`` when the resolved ``path`` is the resolved ``base`` or below it.
+
     Example:
         >>> is_inside("/srv/data/runs/x", "/srv/data"), is_inside("/srv/data/../x", "/srv/data")
         (True, False)

@@ -124,6 +124,14 @@ def check_same_length(arrays: dict[str, Any]) -> None:
 
     Non-array values (``None``, datasets) are skipped.
 
+    Args:
+        arrays: Argument name -> value; only NumPy arrays with at least one axis are compared,
+            by their length (first axis).
+
+    Raises:
+        InputValidationError: the arrays hold different numbers of examples (each is named
+            with its count).
+
     Example:
         >>> check_same_length({"x": np.zeros((3, 2)), "y": np.zeros((3, 2))})
     """
@@ -140,6 +148,12 @@ GRID_TOLERANCE = 1e-3
 
 def describe_grid(levels: int) -> str:
     """The values of a grid of ``levels`` evenly spaced levels in [0, 1], for messages.
+
+    Args:
+        levels: Number of levels, ``>= 2``.
+
+    Returns:
+        ``"0 or 1"`` for 2 levels, else ``"multiples of 1/<levels - 1>"``.
 
     Example:
         >>> describe_grid(2), describe_grid(256)
@@ -191,6 +205,20 @@ def check_on_grid(x: np.ndarray, levels: int, name: str = "x", hint: str = "") -
 def check_choice(value: str, name: str, choices: Sequence[str]) -> str:
     """Returns ``value`` if it is one of ``choices``; otherwise lists the valid ones.
 
+    A value matches a choice only if it is an instance of the choice's type and equal to it
+    (so a NumPy array or a dict given for string choices is refused, never compared).
+
+    Args:
+        value: The argument given.
+        name: What is chosen, for the message (``"loss"``).
+        choices: The accepted values.
+
+    Returns:
+        ``value`` itself.
+
+    Raises:
+        UnknownNameError: ``value`` is none of ``choices`` (the message lists them).
+
     Example:
         >>> check_choice("mse", "loss", ["mse", "bce"])
         'mse'
@@ -207,6 +235,14 @@ def check_choice(value: str, name: str, choices: Sequence[str]) -> str:
 
 def short_repr(value: Any, limit: int = _REPR_LIMIT) -> str:
     """``repr(value)`` cut to about ``limit`` characters, for error messages.
+
+    Args:
+        value: Any object; a ``__repr__`` that raises gives ``<TypeName>``.
+        limit: Longest result, in characters.
+
+    Returns:
+        The repr, or its first ``limit - 3`` characters followed by ``...`` when it is longer
+        than ``limit``.
 
     Example:
         >>> len(short_repr("a" * 200))
@@ -374,6 +410,15 @@ def label_arguments(model: Any, labels: Any) -> dict:
 def check_verbose(verbose: Any) -> int:
     """Returns a progress-bar verbosity 0, 1 or 2 (as ``keras.utils.Progbar`` takes).
 
+    Args:
+        verbose: The argument given.
+
+    Returns:
+        ``int(verbose)``.
+
+    Raises:
+        InputValidationError: not an integer in [0, 2].
+
     Example:
         >>> check_verbose(1)
         1
@@ -383,6 +428,16 @@ def check_verbose(verbose: Any) -> int:
 
 def check_nonnegative_float(value: Any, name: str) -> float:
     """Returns ``value`` as a float, refusing non-numbers, NaN, infinity and negatives.
+
+    Args:
+        value: The argument given (0 is accepted).
+        name: The argument's name, for the message.
+
+    Returns:
+        ``float(value)``.
+
+    Raises:
+        InputValidationError: naming the argument and the value.
 
     Example:
         >>> check_nonnegative_float(1e-3, "l1")
@@ -395,6 +450,16 @@ def check_seed(seed: Any, name: str = "seed") -> int | None:
     """Returns ``seed`` as an int, or ``None`` (callers then draw a fresh seed).
 
     Any integer is accepted; samplers reduce it to the range their generator takes.
+
+    Args:
+        seed: The argument given: an integer (Python or NumPy, not a bool), or ``None``.
+        name: The argument's name, for the message.
+
+    Returns:
+        ``int(seed)``, or ``None`` for ``None``.
+
+    Raises:
+        InputValidationError: neither an integer nor ``None``.
 
     Example:
         >>> check_seed(7), check_seed(None)
@@ -484,6 +549,16 @@ def check_float(value: Any, name: str, minimum: float | None = None, maximum: fl
 
 def check_bool(value: Any, name: str) -> bool:
     """Returns ``value`` as a bool, refusing anything but ``True`` / ``False`` (a string ``"false"`` is truthy).
+
+    Args:
+        value: The argument given: a Python or NumPy bool.
+        name: The argument's name, for the message.
+
+    Returns:
+        ``bool(value)``.
+
+    Raises:
+        InputValidationError: any other value (``0``, ``1``, ``"true"``, ``None``, ...).
 
     Example:
         >>> check_bool(np.bool_(True), "prior")

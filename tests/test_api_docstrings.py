@@ -1,14 +1,18 @@
-"""Every documented name has type hints and a docstring with Args, Returns and an example.
+"""Every public name has type hints and a docstring with Args, Returns and an example.
 
-The documented API is what the documentation site's API pages list: the ``__all__`` of
-``keras_ae`` and of its public sub-packages (``docs/api/*.md``). mkdocstrings renders these
-docstrings, so a missing section is a hole in the reference a user reads.
+Two sets are checked. The documented API is what the documentation site's API pages list:
+the ``__all__`` of ``keras_ae`` and of its public sub-packages (``docs/api/*.md``), which
+mkdocstrings renders, so a missing section is a hole in the reference a user reads. The public
+names of every module (its ``__all__``, else every name without a leading underscore defined
+there) are what ``help()`` and an editor show a user of a sub-module such as
+``keras_ae.data.tfds`` or ``keras_ae.random``; they meet the same standard.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import pkgutil
 
 import pytest
 
@@ -29,6 +33,26 @@ def _documented_objects() -> dict[str, object]:
 
 
 OBJECTS = _documented_objects()
+
+
+def _public_objects() -> dict[str, object]:
+    """``qualified name -> function or class`` of the public names of every keras_ae module."""
+    import keras_ae
+
+    found = {}
+    for info in pkgutil.walk_packages(keras_ae.__path__, "keras_ae."):
+        if info.name == "keras_ae.__main__":  # importing it runs the command line
+            continue
+        module = importlib.import_module(info.name)
+        names = getattr(module, "__all__", None)
+        for name in names if names is not None else [n for n in vars(module) if not n.startswith("_")]:
+            obj = getattr(module, name)
+            if (inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__module__ == module.__name__:
+                found.setdefault(f"{obj.__module__}.{obj.__qualname__}", obj)
+    return found
+
+
+PUBLIC = _public_objects()
 
 
 def _problems(obj) -> list[str]:
@@ -63,6 +87,18 @@ def test_the_documented_api_is_large_enough_to_mean_something():
 @pytest.mark.parametrize("name", sorted(OBJECTS))
 def test_documented_name_has_hints_args_returns_and_an_example(name):
     assert not _problems(OBJECTS[name]), f"{name}: {_problems(OBJECTS[name])}"
+
+
+def test_every_module_is_walked():
+    # Guards the walk: sub-modules that no package __all__ lists are part of it.
+    assert len(PUBLIC) > 500 and set(OBJECTS) <= set(PUBLIC)
+    walked = {"keras_ae.data.tfds.prepare_command", "keras_ae.random.wrap_int", "keras_ae.atomic.write_atomically"}
+    assert walked <= set(PUBLIC)
+
+
+@pytest.mark.parametrize("name", sorted(set(PUBLIC) - set(OBJECTS)))
+def test_public_name_of_every_module_has_hints_args_returns_and_an_example(name):
+    assert not _problems(PUBLIC[name]), f"{name}: {_problems(PUBLIC[name])}"
 
 
 def test_the_check_finds_each_missing_part():

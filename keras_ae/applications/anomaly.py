@@ -151,7 +151,7 @@ class ReconstructionAnomalyDetector:
         return threshold_report(self.score_samples(x), y, self.threshold_)
 
 
-def threshold_report(scores: np.ndarray, y, threshold: float) -> dict[str, float]:
+def threshold_report(scores: np.ndarray, y: np.ndarray | Sequence[int], threshold: float) -> dict[str, float]:
     """ROC AUC and average precision of anomaly scores, and precision / recall / F1 / false-alarm
     rate of the flags ``score > threshold`` (the ``evaluate`` of every detector).
 

@@ -116,6 +116,12 @@ def target_distribution(q: np.ndarray) -> np.ndarray:
     Squaring sharpens confident assignments; dividing by the soft cluster frequency
     ``f_j`` stops large clusters from swallowing the rest.
 
+    Args:
+        q: Soft assignments ``(n, k)`` (rows sum to 1), e.g. from :func:`soft_assignment`.
+
+    Returns:
+        Float64 array ``p`` of shape ``(n, k)``, rows summing to 1.
+
     Example:
         >>> target_distribution(np.array([[0.5, 0.5], [0.75, 0.25]])).round(3)  # f = (1.25, 0.75)
         array([[0.375, 0.625],
@@ -160,6 +166,15 @@ class ClusteringLayer(keras.layers.Layer):
 
 def kl_loss(p: tf.Tensor, q: tf.Tensor) -> tf.Tensor:
     """``KL(P || Q)`` summed over clusters, averaged over the batch (P is a constant target).
+
+    Both distributions get ``1e-12`` added inside the logarithms, so zero entries give finite terms.
+
+    Args:
+        p: Target distribution ``(batch, k)``.
+        q: Soft assignments ``(batch, k)``.
+
+    Returns:
+        Scalar tensor: the batch mean of ``sum_j p_ij * (log p_ij - log q_ij)``.
 
     Example:
         >>> float(kl_loss(tf.constant([[0.5, 0.5]]), tf.constant([[0.5, 0.5]])))

@@ -9,6 +9,8 @@ loops over the 144 offsets inside a patch (not over the ~260,000 patches).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Mapping
 
 import keras
@@ -53,6 +55,17 @@ def _check_image(image, name: str = "image") -> np.ndarray:
 
 def patch_positions(length: int, patch_size: int, step: int) -> np.ndarray:
     """Top-left corners along one axis: every ``step`` pixels, plus the last one so patches cover the edge.
+
+    Args:
+        length: Image side along the axis.
+        patch_size: Side of a patch.
+        step: Stride between corners (at least 1).
+
+    Returns:
+        Int array of corners, ascending, the last one ``length - patch_size``.
+
+    Raises:
+        InputValidationError: If ``length < patch_size`` or ``step < 1``.
 
     Example:
         >>> patch_positions(10, 4, 3).tolist()
@@ -160,6 +173,14 @@ def _shift(s: slice, offset: int) -> slice:
 def add_noise(image: np.ndarray, std: float = NOISE_STD, seed: int = 0) -> np.ndarray:
     """Additive white Gaussian noise (not clipped, as in the denoising literature).
 
+    Args:
+        image: Image of any shape.
+        std: Standard deviation of the noise.
+        seed: Seed of the NumPy generator.
+
+    Returns:
+        The float32 noisy image, same shape.
+
     Example:
         >>> float(add_noise(np.zeros((100, 100)), 0.1).std()) > 0.09
         True
@@ -170,6 +191,14 @@ def add_noise(image: np.ndarray, std: float = NOISE_STD, seed: int = 0) -> np.nd
 
 def image_psnr(clean: np.ndarray, estimate: np.ndarray, max_value: float = 1.0) -> float:
     """PSNR of one image in dB (``keras_ae.evaluation.psnr`` on a batch of one).
+
+    Args:
+        clean: Reference image.
+        estimate: Image to score, same shape.
+        max_value: Largest possible pixel value.
+
+    Returns:
+        The PSNR in dB.
 
     Example:
         >>> round(image_psnr(np.zeros((4, 4)), np.full((4, 4), 0.1)), 3)
@@ -233,6 +262,14 @@ def denoise_image(model: keras.Model, noisy: np.ndarray, step: int = 1, batch_si
 def filter_mosaic(kernel: np.ndarray, patch_size: int = PATCH_SIZE, n: int = 100) -> np.ndarray:
     """The first ``n`` filters (kernel columns) tiled into one image, each scaled to [0, 1].
 
+    Args:
+        kernel: Dense kernel ``(patch_size**2, units)``.
+        patch_size: Side of a filter tile.
+        n: Most filters shown.
+
+    Returns:
+        Float32 image: a near-square grid of tiles separated by 1-pixel borders of ones.
+
     Example:
         >>> filter_mosaic(np.random.rand(144, 9), n=9).shape  # 3x3 tiles of 12 pixels, 1-pixel borders
         (40, 40)
@@ -250,7 +287,8 @@ def filter_mosaic(kernel: np.ndarray, patch_size: int = PATCH_SIZE, n: int = 100
     return mosaic
 
 
-def save_filter_panels(kernels: Mapping[str, np.ndarray], path, patch_size: int = PATCH_SIZE, n: int = 100):
+def save_filter_panels(kernels: Mapping[str, np.ndarray], path: str | os.PathLike, patch_size: int = PATCH_SIZE,
+                       n: int = 100) -> Path:
     """One figure of first-layer filters side by side (the Vincent et al. comparison).
 
     Args:
@@ -260,7 +298,7 @@ def save_filter_panels(kernels: Mapping[str, np.ndarray], path, patch_size: int 
         n: Filters shown per panel.
 
     Returns:
-        The written path.
+        The written path, as a :class:`~pathlib.Path`.
 
     Example:
         >>> kernel = first_layer_kernel(build_patch_ae(16))
@@ -280,6 +318,12 @@ def save_filter_panels(kernels: Mapping[str, np.ndarray], path, patch_size: int 
 
 def first_layer_kernel(model: AutoEncoder) -> np.ndarray:
     """The encoder's first Dense kernel ``(input_dim, units)``: the learned filters.
+
+    Args:
+        model: An auto-encoder whose encoder holds at least one Dense layer.
+
+    Returns:
+        The kernel as a NumPy array.
 
     Example:
         >>> first_layer_kernel(build_patch_ae(50)).shape

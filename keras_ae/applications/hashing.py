@@ -92,6 +92,14 @@ _popcount_fast = popcount  # HammingIndex's default (its `popcount` argument sha
 def popcount_table(words: np.ndarray) -> np.ndarray:
     """Popcount by a 16-bit lookup table (the NumPy < 2 path; exposed for the benchmark).
 
+    Bytes index an 8-bit table; wider words are viewed as 16-bit halves, looked up and summed.
+
+    Args:
+        words: Unsigned integer array (``uint8``, ``uint16``, ``uint32`` or ``uint64``).
+
+    Returns:
+        ``uint8`` array of the same shape: the number of set bits of each word.
+
     Example:
         >>> popcount_table(np.array([255, 1], dtype=np.uint16)).tolist()
         [8, 1]

@@ -275,6 +275,24 @@ def train_classifier(model: keras.Model, x: np.ndarray, y: np.ndarray, epochs: i
                      learning_rate: float = 1e-3, verbose: int = 0) -> keras.Model:
     """Trains a softmax classifier with Adam and cross-entropy (the same recipe for every row).
 
+    The model is compiled here (Adam, sparse categorical cross-entropy, accuracy metric) and
+    fitted on shuffled batches; only its trainable layers change.
+
+    Args:
+        model: A classifier ``x -> class probabilities``, e.g. from :func:`build_classifier`.
+        x: Training inputs, shaped as ``model``'s input.
+        y: Integer class labels ``(n,)``.
+        epochs: Training epochs.
+        batch_size: Batch size.
+        learning_rate: Adam learning rate.
+        verbose: Keras verbosity.
+
+    Returns:
+        ``model`` itself, compiled and trained in place.
+
+    Raises:
+        InputValidationError: If ``x`` is not a finite array of ``model``'s input shape.
+
     Example:
         >>> clf = build_classifier(build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4).encoder, 10)
         >>> clf = train_classifier(clf, x_digits, y_digits, epochs=1)
@@ -329,6 +347,14 @@ def fine_tune(encoder: keras.Model, x: np.ndarray, y: np.ndarray, n_classes: int
 
 def classification_error(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
     """Fraction of ``x`` whose most probable class is not ``y``.
+
+    Args:
+        model: A classifier ``x -> class probabilities``.
+        x: Inputs, shaped as ``model``'s input.
+        y: Integer class labels ``(n,)``.
+
+    Returns:
+        The misclassification rate, a float in [0, 1].
 
     Example:
         >>> encoder = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4).encoder

@@ -23,6 +23,15 @@ from keras_ae.validation import check_array, check_choice
 def resolve_builder(builder: str | Callable[..., keras.Model]) -> Callable[..., keras.Model]:
     """A builder function from a name in ``keras_ae.models.BUILDERS`` or a callable.
 
+    Args:
+        builder: A key of ``keras_ae.models.BUILDERS`` (e.g. ``"dense"``), or a callable, returned as is.
+
+    Returns:
+        The builder callable.
+
+    Raises:
+        UnknownNameError: If ``builder`` is a string that names no builder.
+
     Example:
         >>> resolve_builder("dense").__name__
         'build_dense_ae'

@@ -54,6 +54,13 @@ def circle(n: int = 2000, radius: float = 1.0, noise: float = 0.0,
 def circle_projection(x: np.ndarray, radius: float = 1.0) -> np.ndarray:
     """Nearest point of the circle of ``radius`` around the origin: the radial projection.
 
+    Args:
+        x: Points ``(n, 2)``.
+        radius: Circle radius.
+
+    Returns:
+        ``(n, 2)`` float64 points on the circle; the origin maps to ``(radius, 0)``.
+
     Example:
         >>> circle_projection(np.array([[2.0, 0.0], [0.0, 0.5]]))
         array([[1., 0.],
@@ -68,6 +75,12 @@ def circle_projection(x: np.ndarray, radius: float = 1.0) -> np.ndarray:
 
 def spiral_points(t: np.ndarray) -> np.ndarray:
     """The spiral ``r = t / (4 pi)`` at parameters ``t`` (radius 0.25 to 1 for t in [pi, 4 pi]).
+
+    Args:
+        t: Curve parameters (angles in radians), any shape.
+
+    Returns:
+        float64 points of shape ``t.shape + (2,)``.
 
     Example:
         >>> np.round(spiral_points(np.array([np.pi])), 3)
@@ -128,6 +141,13 @@ def nearest_on_curve(x: np.ndarray, curve: np.ndarray, batch_size: int = 512) ->
 
 def spiral_projection(x: np.ndarray, samples: int = 20000) -> np.ndarray:
     """Nearest point of the spiral (to within its sample spacing, about 3e-4 for 20,000 samples).
+
+    Args:
+        x: Points ``(n, 2)``.
+        samples: Number of spiral points sampled (uniform in ``t``) to search; 2 to 10**6.
+
+    Returns:
+        ``(n, 2)`` float64 nearest spiral samples.
 
     Example:
         >>> p = spiral_projection(spiral_points(np.array([2 * np.pi])) * 1.05)

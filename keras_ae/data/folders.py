@@ -61,6 +61,15 @@ def is_dir_name(name: Any) -> bool:
 def folder_of(name: str) -> Path:
     """The folder of a ``"dir:PATH"`` name (``~`` expanded).
 
+    Args:
+        name: A ``"dir:PATH"`` dataset name, or a bare path.
+
+    Returns:
+        The folder path, with ``~`` expanded (not resolved, not checked for existence).
+
+    Raises:
+        InputValidationError: an empty or blank path.
+
     Example:
         >>> folder_of("dir:/data/faces").as_posix()
         '/data/faces'
@@ -73,7 +82,13 @@ def folder_of(name: str) -> Path:
 
 @dataclass
 class FolderScan:
-    """What :func:`scan_image_folder` found: the splits' roots, classes and checked files."""
+    """What :func:`scan_image_folder` found: the splits' roots, classes and checked files.
+
+    Example:
+        >>> scan = FolderScan(train_root=tmp_dir, test_root=None, class_names=["a", "b"])
+        >>> scan.files, scan.image_size, scan.color_mode
+        ([], (0, 0), 'rgb')
+    """
 
     train_root: Path
     test_root: Path | None

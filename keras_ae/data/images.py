@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
 
 import numpy as np
 
@@ -99,6 +99,15 @@ def embedded_npz(name: str) -> Path:
 
 def check_data_dir(data_dir: Any) -> str | os.PathLike | None:
     """Returns ``data_dir`` if it is ``None`` or a path (``str`` / ``os.PathLike``), else refuses it.
+
+    Args:
+        data_dir: The ``data_dir`` argument to check (any value).
+
+    Returns:
+        ``data_dir`` itself, unchanged (not expanded or checked for existence).
+
+    Raises:
+        InputValidationError: ``data_dir`` is neither ``None``, a ``str`` nor an ``os.PathLike``.
 
     Example:
         >>> check_data_dir("~/data")
@@ -396,7 +405,8 @@ def check_keras_npz(path: str | os.PathLike, example_shape: tuple[int, ...] | No
 STREAM_CHUNK_BYTES = 8 << 20  # what one read of an .npz member holds in memory
 
 
-def scale_images(ds, shape: tuple, scale: float = 255.0, flatten: bool = False):
+def scale_images(ds: tf.data.Dataset, shape: tuple[int, ...], scale: float = 255.0,
+                 flatten: bool = False) -> tf.data.Dataset:
     """Maps a dataset of raw ``(image, label)`` pairs to float32 images in [0, 1].
 
     Integer pixels are divided by ``scale`` (as :func:`load_image_dataset` does to arrays,
@@ -455,7 +465,8 @@ def _open_npy(member):
     return shape, dtype, fortran
 
 
-def iter_npz_chunks(path: str | os.PathLike, x_key: str, y_key: str, chunk_bytes: int = STREAM_CHUNK_BYTES):
+def iter_npz_chunks(path: str | os.PathLike, x_key: str, y_key: str,
+                    chunk_bytes: int = STREAM_CHUNK_BYTES) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yields ``(x, y)`` chunks of rows of two arrays of a ``.npz`` without loading either.
 
     An ``.npz`` is a zip, so ``np.load(mmap_mode=...)`` cannot map it; instead both members
@@ -659,7 +670,7 @@ def load_image_dataset(
     flatten: bool = False,
     download: bool = True,
     as_dataset: bool = False,
-):
+) -> Dataset | tuple[tf.data.Dataset, tf.data.Dataset]:
     """Loads an image dataset as float32 in [0, 1] with int64 labels.
 
     Args:

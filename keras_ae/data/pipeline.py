@@ -23,7 +23,7 @@ def array_dataset(
     seed: int | None = None,
     drop_remainder: bool = False,
     repeat: bool = False,
-):
+) -> tf.data.Dataset:
     """Slices in-memory arrays into a batched, prefetched ``tf.data.Dataset`` (no checks).
 
     Args:

@@ -21,11 +21,17 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from keras_ae.errors import DatasetNotAvailableError, InputValidationError, KerasAEError, UnknownNameError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    from keras_ae.data.images import Dataset
 
 TFDS_PREFIX = "tfds:"
 # Short names that mean a TFDS dataset (keras_ae name -> TFDS name).
@@ -54,6 +60,13 @@ NO_LABEL = -1  # the label of every element of an unlabelled dataset in ``as_dat
 def is_tfds_name(name: Any) -> bool:
     """Whether ``name`` is a TFDS dataset name for :func:`keras_ae.load_dataset`.
 
+    Args:
+        name: A dataset name (any value; only strings can match).
+
+    Returns:
+        ``True`` for a string starting with ``"tfds:"`` or a short TFDS alias (:data:`TFDS_ALIASES`,
+        e.g. ``"binarized_mnist"``), else ``False``.
+
     Example:
         >>> is_tfds_name("tfds:svhn_cropped"), is_tfds_name("binarized_mnist"), is_tfds_name("mnist")
         (True, True, False)
@@ -63,6 +76,16 @@ def is_tfds_name(name: Any) -> bool:
 
 def tfds_name(name: str) -> str:
     """The TFDS spelling of a keras_ae TFDS name (prefix removed, alias resolved).
+
+    Args:
+        name: A keras_ae TFDS name (``"tfds:<name>"``, possibly with a config or version, or
+            an alias such as ``"binarized_mnist"``).
+
+    Returns:
+        The name TFDS knows, e.g. ``"mnist"`` or ``"mnist:3.0.1"``.
+
+    Raises:
+        UnknownNameError: an empty name after the prefix.
 
     Example:
         >>> tfds_name("tfds:celeb_a"), tfds_name("binarized_mnist")
@@ -101,6 +124,14 @@ def is_prebinarized(name: Any) -> bool:
 
 def prepare_command(name: str, data_dir: str | os.PathLike | None = None) -> str:
     """The shell command that downloads and prepares a TFDS dataset (run it with internet).
+
+    Args:
+        name: A keras_ae TFDS name.
+        data_dir: The TFDS data folder to prepare into (``None``: TFDS' default,
+            ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
+
+    Returns:
+        A one-line ``python -c "..."`` command calling ``download_and_prepare()``.
 
     Example:
         >>> print(prepare_command("tfds:mnist", "/data"))
@@ -173,13 +204,26 @@ def _damaged(name: str, data_dir: str | os.PathLike | None, problem: str) -> Dat
     return error
 
 
-def get_builder(name: str, data_dir: str | os.PathLike | None = None):
+def get_builder(name: str, data_dir: str | os.PathLike | None = None) -> tfds.core.DatasetBuilder:
     """The ``tfds`` builder of a keras_ae TFDS name (no download, no data read).
+
+    Args:
+        name: A keras_ae TFDS name, e.g. ``"tfds:mnist"`` or ``"binarized_mnist"``.
+        data_dir: The TFDS data folder (``None``: ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
+
+    Returns:
+        The ``tfds.core.DatasetBuilder`` (prepared or not).
 
     Raises:
         UnknownNameError: TFDS knows no such dataset.
         DatasetNotAvailableError: ``tensorflow_datasets`` is not installed, or the dataset's
             prepared folder is damaged (unreadable ``dataset_info.json``, missing ``features.json``).
+
+    Example:
+        ```python
+        builder = get_builder("tfds:mnist", "~/tensorflow_datasets")
+        builder.is_prepared()
+        ```
     """
     try:
         import tensorflow_datasets as tfds
@@ -220,11 +264,28 @@ def _missing_message(name: str, builder, data_dir: str | os.PathLike | None) -> 
     )
 
 
-def ensure_prepared(name: str, data_dir: str | os.PathLike | None = None, download: bool = False):
+def ensure_prepared(name: str, data_dir: str | os.PathLike | None = None,
+                    download: bool = False) -> tfds.core.DatasetBuilder:
     """Returns the builder of a prepared dataset; prepares it only when ``download`` is True.
 
+    Args:
+        name: A keras_ae TFDS name.
+        data_dir: The TFDS data folder (``None``: ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
+        download: Download and prepare the dataset when it is not prepared yet.
+
+    Returns:
+        The prepared ``tfds.core.DatasetBuilder`` (see :func:`get_builder`).
+
     Raises:
-        DatasetNotAvailableError: not prepared and ``download`` is False, or the download failed.
+        UnknownNameError: TFDS knows no such dataset.
+        DatasetNotAvailableError: not prepared and ``download`` is False (the message holds the
+            :func:`prepare_command`), or the download failed.
+
+    Example:
+        ```python
+        builder = ensure_prepared("tfds:mnist", "~/tensorflow_datasets", download=True)
+        builder.info.splits["train"].num_examples  # 60000
+        ```
     """
     with _quiet_absl():
         builder = get_builder(name, data_dir)
@@ -246,6 +307,18 @@ def ensure_prepared(name: str, data_dir: str | os.PathLike | None = None, downlo
 def tfds_status(name: str, data_dir: str | os.PathLike | None = None) -> str:
     """``"local: <dir>"`` when prepared, else ``"missing (prepare: <command>)"``.
 
+    A prepared folder whose metadata or shard files are damaged gives ``"unusable: <reason>"``.
+
+    Args:
+        name: A keras_ae TFDS name.
+        data_dir: The TFDS data folder (``None``: ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
+
+    Returns:
+        ``"local: <dir>"``, ``"missing (prepare: <command>)"`` or ``"unusable: <reason>"``.
+
+    Raises:
+        UnknownNameError: TFDS knows no such dataset.
+
     Example:
         >>> tfds_status("tfds:mnist", tmp_dir).startswith("missing (prepare: python -c")
         True
@@ -266,11 +339,26 @@ def tfds_status(name: str, data_dir: str | os.PathLike | None = None) -> str:
     return f"missing (prepare: {prepare_command(name, root)})"
 
 
-def feature_keys(info) -> tuple[str, str | None]:
+def feature_keys(info: tfds.core.DatasetInfo) -> tuple[str, str | None]:
     """``(image_key, label_key or None)`` of a TFDS ``DatasetInfo``.
 
     ``supervised_keys`` win when they name an image and an integer label; otherwise the
     ``"image"`` (or only) ``Image`` feature and the ``"label"`` (or only) ``ClassLabel``.
+
+    Args:
+        info: The dataset's ``tfds.core.DatasetInfo`` (``builder.info``).
+
+    Returns:
+        ``(image_key, label_key)``: the image feature's name and the label feature's name, or
+        ``None`` for the label when there is no single class label.
+
+    Raises:
+        InputValidationError: the dataset has no image feature, or several and none named ``"image"``.
+
+    Example:
+        ```python
+        feature_keys(get_builder("tfds:mnist").info)  # ('image', 'label')
+        ```
     """
     import tensorflow_datasets as tfds
 
@@ -292,11 +380,30 @@ def feature_keys(info) -> tuple[str, str | None]:
     return image, label
 
 
-def default_splits(info, split: tuple[str, str] | None = None) -> tuple[str, str]:
+def default_splits(info: tfds.core.DatasetInfo, split: tuple[str, str] | None = None) -> tuple[str, str]:
     """``(train, test)`` split names: ``split`` if given, else train and test (or validation).
 
     Unknown split lists (an empty ``info.splits``, as under ``tfds.testing.mock_data``'s
     code policy) give ``("train", "test")``.
+
+    Args:
+        info: The dataset's ``tfds.core.DatasetInfo`` (its ``splits`` and ``name`` are read).
+        split: ``(train_split, test_split)`` specs in TFDS slicing syntax (``"train[:90%]"``,
+            ``"train+validation"``); their base split names are checked against ``info.splits``.
+
+    Returns:
+        ``(train_split, test_split)``: ``split`` as given, else ``("train", "test")``, or
+        ``("train", "validation")`` for a dataset without a test split.
+
+    Raises:
+        InputValidationError: ``split`` is not two non-empty strings or names an unknown split,
+            or the dataset has no train split or no test / validation split and no ``split`` is given.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> info = SimpleNamespace(name="demo", splits={"train": None, "validation": None})  # a stand-in
+        >>> default_splits(info), default_splits(info, ("train[:90%]", "train[90%:]"))
+        (('train', 'validation'), ('train[:90%]', 'train[90%:]'))
     """
     names = list(info.splits.keys())
     if split is not None:
@@ -334,7 +441,8 @@ def _split_info(info, split: str, name: str):
     return sub
 
 
-def check_splits(name: str, builder, splits, data_dir: str | os.PathLike | None = None) -> None:
+def check_splits(name: str, builder: tfds.core.DatasetBuilder, splits: Sequence[str],
+                 data_dir: str | os.PathLike | None = None) -> None:
     """Refuses split specs that select nothing, and splits whose prepared files are missing or truncated.
 
     Costs one ``stat`` per shard file: a missing shard, or the files of a split holding fewer
@@ -385,7 +493,18 @@ def check_splits(name: str, builder, splits, data_dir: str | os.PathLike | None 
 
 
 def pixel_scale(name: str) -> float:
-    """What integer pixels are divided by: 255, or 1 for already-binary datasets."""
+    """What integer pixels are divided by: 255, or 1 for already-binary datasets.
+
+    Args:
+        name: A dataset name as :func:`keras_ae.load_dataset` takes it.
+
+    Returns:
+        ``1.0`` for the datasets :func:`is_prebinarized` names, else ``255.0``.
+
+    Example:
+        >>> pixel_scale("binarized_mnist"), pixel_scale("tfds:mnist")
+        (1.0, 255.0)
+    """
     return 1.0 if is_prebinarized(name) else 255.0
 
 
@@ -463,12 +582,36 @@ def load_tfds(
     download: bool = False,
     split: tuple[str, str] | None = None,
     as_dataset: bool = False,
-):
-    """Loads a TFDS image dataset; see :func:`keras_ae.load_dataset` for the arguments.
+) -> Dataset | tuple[tf.data.Dataset, tf.data.Dataset]:
+    """Loads a TFDS image dataset; :func:`keras_ae.load_dataset` calls it for TFDS names.
+
+    Images become float32 in [0, 1] (integer pixels / :func:`pixel_scale`); the label is the
+    class label of :func:`feature_keys`, or the factor indices of :data:`FACTOR_LABELS`.
+
+    Args:
+        name: A keras_ae TFDS name, e.g. ``"tfds:mnist"`` or ``"binarized_mnist"``.
+        data_dir: The TFDS data folder (``None``: ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
+        flatten: Flatten images to vectors.
+        download: Download and prepare the dataset when it is not prepared yet.
+        split: ``(train_split, test_split)`` in TFDS slicing syntax (default: see :func:`default_splits`).
+        as_dataset: Stream ``(train_ds, test_ds)`` from the prepared files instead of loading arrays.
 
     Returns:
         ``Dataset((x_train, y_train), (x_test, y_test))`` (``y`` is None without labels),
-        or with ``as_dataset=True`` ``(train_ds, test_ds)`` of unbatched ``(image, label)``.
+        or with ``as_dataset=True`` ``(train_ds, test_ds)`` of unbatched ``(image, label)``
+        (label ``-1`` without labels).
+
+    Raises:
+        UnknownNameError: TFDS knows no such dataset.
+        DatasetNotAvailableError: the dataset is not prepared (and ``download`` is False), the
+            download failed, or the prepared files are damaged.
+        InputValidationError: a bad ``split``, or images of varying size without ``as_dataset``.
+
+    Example:
+        ```python
+        (x_train, y_train), (x_test, y_test) = load_tfds("tfds:mnist", "~/tensorflow_datasets")
+        x_train.shape  # (60000, 28, 28, 1)
+        ```
     """
     from keras_ae.data.images import scale_images
 

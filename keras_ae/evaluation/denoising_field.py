@@ -17,7 +17,25 @@ from keras_ae.errors import InputValidationError
 
 
 class DenoisingField(NamedTuple):
-    """Per-point arrays of :func:`denoising_field`."""
+    """Per-point arrays of :func:`denoising_field`.
+
+    Attributes:
+        displacement: ``(n, d)`` one denoising step, ``r(x~) - x~``.
+        to_manifold: ``(n, d)`` nearest manifold point minus ``x~``.
+        cosine: ``(n,)`` cosine between the two (NaN where either is 0).
+        distance_before: ``(n,)`` distance of ``x~`` to the manifold.
+        distance_after: ``(n,)`` distance of ``r(x~)`` to the manifold.
+
+    Example:
+        A denoiser that leaves points where they are (no displacement, so no cosine):
+
+        >>> from keras_ae.data.curves import circle_projection
+        >>> field = denoising_field(lambda x: x, np.array([[2.0, 0.0]]), circle_projection)
+        >>> field.displacement, field.to_manifold, field.cosine
+        (array([[0., 0.]]), array([[-1.,  0.]]), array([nan]))
+        >>> field.distance_before, field.distance_after
+        (array([1.]), array([1.]))
+    """
 
     displacement: np.ndarray  # (n, d) r(x~) - x~
     to_manifold: np.ndarray  # (n, d) nearest manifold point - x~

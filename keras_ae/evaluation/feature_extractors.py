@@ -44,6 +44,9 @@ class WeightsNotAvailableError(KerasAEError, FileNotFoundError):
 def default_cache_dir() -> Path:
     """``$KERAS_AE_CACHE`` or ``~/.cache/keras_ae``: where trained feature classifiers are kept.
 
+    Returns:
+        The folder as a :class:`~pathlib.Path` (not created here; ``~`` is expanded only in the default).
+
     Example:
         >>> default_cache_dir().name in ("keras_ae", os.path.basename(os.environ.get("KERAS_AE_CACHE", "")))
         True

@@ -36,18 +36,19 @@ REDUCTIONS = ("logmeanexp", "mean")
 LogWeightsFn = Callable[[tf.Tensor, int, tf.Tensor], tf.Tensor]
 
 
-def logmeanexp(x, axis: int = 0):
+def logmeanexp(x: np.ndarray | tf.Tensor, axis: int = 0) -> np.ndarray | tf.Tensor:
     """``log(mean(exp(x)))`` along ``axis`` without overflow (a shifted ``logsumexp``).
 
     Works on NumPy arrays (float64 result) and on TensorFlow tensors (same dtype).
     ``-inf`` entries count as zero weight; an all ``-inf`` slice gives ``-inf``.
 
     Args:
-        x: Log-values, e.g. log importance weights ``(k, batch)``.
+        x: Log-values, e.g. log importance weights ``(k, batch)``: a tensor, or anything
+            ``np.asarray`` accepts.
         axis: Axis to average over.
 
     Returns:
-        The reduced array or tensor.
+        The reduced array (float64) or tensor (``x``'s dtype), without ``axis``.
 
     Example:
         >>> round(float(logmeanexp(np.array([0.0, np.log(3.0)]))), 12)  # log((1 + 3) / 2)
@@ -64,7 +65,7 @@ def logmeanexp(x, axis: int = 0):
     return np.squeeze(out, axis=axis)
 
 
-def bits_per_dim(nll_nats, num_dims: int):
+def bits_per_dim(nll_nats: float | np.ndarray | tf.Tensor, num_dims: int) -> float | np.ndarray | tf.Tensor:
     """Converts a negative log-likelihood in nats per example to bits per dimension.
 
     Args:

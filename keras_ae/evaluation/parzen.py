@@ -76,7 +76,8 @@ def _log_densities(samples: np.ndarray, x: np.ndarray, sigmas: np.ndarray, batch
     return out
 
 
-def parzen_log_likelihood(samples, x, bandwidth: float, batch_size: int = 100, verbose: int = 0) -> np.ndarray:
+def parzen_log_likelihood(samples: np.ndarray, x: np.ndarray, bandwidth: float, batch_size: int = 100,
+                          verbose: int = 0) -> np.ndarray:
     """Log-density of each row of ``x`` under a Gaussian Parzen window on ``samples``.
 
     Args:
@@ -101,9 +102,9 @@ def parzen_log_likelihood(samples, x, bandwidth: float, batch_size: int = 100, v
 
 
 def parzen_evaluation(
-    samples,
-    x_val,
-    x_test,
+    samples: np.ndarray,
+    x_val: np.ndarray,
+    x_test: np.ndarray,
     bandwidths: Sequence[float] = DEFAULT_BANDWIDTHS,
     batch_size: int = 100,
     verbose: int = 0,

@@ -110,6 +110,15 @@ def diagonal_gaussian(dist: tfd.Distribution) -> tuple[tf.Tensor, tf.Tensor] | N
     """``(mean, stddev)`` of a diagonal Gaussian (``MultivariateNormalDiag``, or ``Independent(Normal)``
     over the last axis), broadcast to ``batch_shape + event_shape``; ``None`` for anything else.
 
+    Diagonal means a ``MultivariateNormalLinearOperator`` whose scale is a diagonal, identity or
+    scaled-identity operator (``MultivariateNormalDiag`` is one).
+
+    Args:
+        dist: A distribution over ``z``, e.g. a model's posterior ``q(z|x)``.
+
+    Returns:
+        ``(mean, stddev)`` as float32 tensors, or ``None`` when ``dist`` is not such a diagonal Gaussian.
+
     Example:
         >>> q = tfd.MultivariateNormalDiag(loc=[[0.0, 1.0]], scale_diag=[[2.0, 3.0]])
         >>> [t.numpy().tolist() for t in diagonal_gaussian(q)]

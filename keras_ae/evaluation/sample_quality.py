@@ -36,7 +36,7 @@ This module holds the metrics and :class:`SampleQuality`; the feature extractors
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
@@ -66,7 +66,9 @@ def _features(f: Any, name: str) -> np.ndarray:
     return f
 
 
-def frechet_distance_from_moments(mu1, sigma1, mu2, sigma2) -> float:
+def frechet_distance_from_moments(mu1: np.ndarray | Sequence[float], sigma1: np.ndarray | Sequence[Sequence[float]],
+                                  mu2: np.ndarray | Sequence[float],
+                                  sigma2: np.ndarray | Sequence[Sequence[float]]) -> float:
     """``||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))``: the Frechet (2-Wasserstein)
     distance between two Gaussians.
 
@@ -75,8 +77,10 @@ def frechet_distance_from_moments(mu1, sigma1, mu2, sigma2) -> float:
     ``scipy.linalg.sqrtm(S1 @ S2)``.
 
     Args:
-        mu1, sigma1: Mean ``(d,)`` and covariance ``(d, d)`` of the first Gaussian.
-        mu2, sigma2: Those of the second.
+        mu1: Mean ``(d,)`` of the first Gaussian.
+        sigma1: Covariance ``(d, d)`` of the first Gaussian.
+        mu2: Mean ``(d,)`` of the second Gaussian.
+        sigma2: Covariance ``(d, d)`` of the second Gaussian.
 
     Returns:
         The distance (float, >= 0 up to round-off).
@@ -130,6 +134,13 @@ def polynomial_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """KID's kernel ``k(x, y) = (x.y / d + 1)^3`` between the rows of ``a`` and ``b``, in float64.
 
     The NumPy face of :func:`keras_ae.mmd.polynomial_kernel` (one implementation, in TensorFlow).
+
+    Args:
+        a: ``(m, d)`` rows.
+        b: ``(n, d)`` rows, the same ``d`` (the ``d`` of the kernel is ``a``'s number of columns).
+
+    Returns:
+        The float64 Gram matrix ``(m, n)``.
 
     Example:
         >>> polynomial_kernel(np.ones((1, 2)), np.ones((1, 2))).tolist()
@@ -284,6 +295,16 @@ def classifier_score(probabilities: np.ndarray, splits: int = 10) -> tuple[float
 
 def frechet_distance_of(a: FeatureStatistics, b: FeatureStatistics) -> float:
     """:func:`frechet_distance` from two sets' accumulated moments.
+
+    Args:
+        a: Running moments of the first feature set.
+        b: Running moments of the second feature set.
+
+    Returns:
+        The Frechet distance between the two Gaussians (float, >= 0 up to round-off).
+
+    Raises:
+        InputValidationError: If a set is empty, has fewer than 2 feature vectors, or the feature sizes differ.
 
     Example:
         >>> rng = np.random.default_rng(0)

@@ -32,6 +32,14 @@ COUPLING_MASKS = ("checkerboard", "channel")
 def checkerboard_mask(height: int, width: int, parity: int = 0) -> np.ndarray:
     """The float32 ``(1, height, width, 1)`` checkerboard: 1 where ``(row + col + parity)`` is even.
 
+    Args:
+        height: Rows of the mask.
+        width: Columns of the mask.
+        parity: 0 keeps the top-left pixel (value 1 there), 1 swaps the ones and zeros.
+
+    Returns:
+        A float32 array ``(1, height, width, 1)`` of zeros and ones.
+
     Example:
         >>> checkerboard_mask(2, 3)[0, :, :, 0]
         array([[1., 0., 1.],

@@ -26,6 +26,8 @@ from pixel to pixel; it depends on the label only, so the block stays causal.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import keras
 from keras import ops
 
@@ -33,9 +35,19 @@ from keras_ae.errors import InputValidationError
 from keras_ae.layers.masked_conv import MaskedConv2D
 from keras_ae.validation import check_int
 
+if TYPE_CHECKING:
+    import numpy as np
+    import tensorflow as tf
 
-def gated_activation(x):
+
+def gated_activation(x: tf.Tensor | np.ndarray) -> tf.Tensor:
     """``tanh(first half) * sigmoid(second half)`` along the channel axis.
+
+    Args:
+        x: Pre-activations ``(..., 2 * c)``; the last axis has an even size.
+
+    Returns:
+        The gated activation ``(..., c)``.
 
     Example:
         >>> gated_activation(np.zeros((1, 4), "float32")).shape

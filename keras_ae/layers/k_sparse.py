@@ -18,6 +18,15 @@ from keras_ae.validation import check_int
 def check_alpha(alpha: float) -> float:
     """Validates a test-time multiplier of ``k``: a finite number >= 1.
 
+    Args:
+        alpha: The multiplier (an int or a float; not a bool).
+
+    Returns:
+        ``alpha`` as a float.
+
+    Raises:
+        InputValidationError: if ``alpha`` is not a finite number >= 1.
+
     Example:
         >>> check_alpha(3)
         3.0

@@ -50,6 +50,15 @@ def made_masks(event_size: int, hidden_units: Sequence[int], params: int) -> lis
 def made_parameter_count(event_size: int, hidden_units: Sequence[int], params: int, context_size: int = 0) -> int:
     """Weights of a :class:`MADE` (kernels, biases, context kernels); its masks take as much memory again.
 
+    Args:
+        event_size: Inputs (and outputs per parameter), ``D``.
+        hidden_units: Widths of the hidden layers.
+        params: Outputs per input dimension.
+        context_size: Width of the context input (it feeds every hidden layer), 0 for none.
+
+    Returns:
+        The number of weights.
+
     Example:
         >>> made_parameter_count(3, [8], params=2)  # 3*8 + 8 + 8*6 + 6
         86
@@ -61,6 +70,14 @@ def made_parameter_count(event_size: int, hidden_units: Sequence[int], params: i
 
 def made_mask_count(event_size: int, hidden_units: Sequence[int], params: int) -> int:
     """Entries of a :class:`MADE`'s float32 masks (one per kernel entry): memory as large as the kernels.
+
+    Args:
+        event_size: Inputs (and outputs per parameter), ``D``.
+        hidden_units: Widths of the hidden layers.
+        params: Outputs per input dimension.
+
+    Returns:
+        The number of mask entries.
 
     Example:
         >>> made_mask_count(3, [8], params=2)  # 3*8 + 8*6

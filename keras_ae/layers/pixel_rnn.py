@@ -25,31 +25,51 @@ The exact pixel dependency sets of whole networks are stated (and tested) in
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import keras
 from keras import ops
 
 from keras_ae.layers.masked_conv import MaskedConv2D
 from keras_ae.validation import check_int
 
+if TYPE_CHECKING:
+    import numpy as np
+    import tensorflow as tf
 
-def lstm_update(gates, c_prev):
+
+def lstm_update(gates: tf.Tensor | np.ndarray, c_prev: tf.Tensor | np.ndarray) -> tuple[tf.Tensor, tf.Tensor]:
     """One LSTM update from pre-activations ``[i, f, o, g]`` (4 equal chunks on the last axis).
 
+    ``c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g)`` and ``h = sigmoid(o) * tanh(c)``.
+
+    Args:
+        gates: Pre-activations ``(..., 4 * units)``: input, forget, output gates, then candidate.
+        c_prev: The previous cell ``(..., units)``.
+
     Returns:
-        ``(h, c)``: the new hidden state and cell.
+        ``(h, c)``: the new hidden state and cell, ``(..., units)`` each.
 
     Example:
-        >>> h, c = lstm_update(np.zeros((1, 8), "float32"), np.zeros((1, 2), "float32"))
+        >>> h, c = lstm_update(np.zeros((1, 8), "float32"), np.ones((1, 2), "float32"))
+        >>> h.shape, c.numpy().tolist()  # c = 0.5 * 1 + 0.5 * tanh(0)
+        (TensorShape([1, 2]), [[0.5, 0.5]])
     """
     i, f, o, g = ops.split(gates, 4, axis=-1)
     c = ops.sigmoid(f) * c_prev + ops.sigmoid(i) * ops.tanh(g)
     return ops.sigmoid(o) * ops.tanh(c), c
 
 
-def skew(x):
+def skew(x: tf.Tensor | np.ndarray) -> tf.Tensor:
     """Shifts row ``r`` of ``(b, h, w, c)`` right by ``r``: ``(b, h, w + h - 1, c)``.
 
     Each diagonal of the image becomes a column. Uses one pad and two reshapes.
+
+    Args:
+        x: Feature maps ``(b, h, w, c)``.
+
+    Returns:
+        The skewed maps ``(b, h, w + h - 1, c)``, zeros where no input lands.
 
     Example:
         >>> skew(np.ones((1, 2, 2, 1), "float32"))[0, :, :, 0].numpy()
@@ -62,8 +82,15 @@ def skew(x):
     return ops.reshape(flat, (-1, h, w + h - 1, c))
 
 
-def unskew(x, width: int):
+def unskew(x: tf.Tensor | np.ndarray, width: int) -> tf.Tensor:
     """Inverse of :func:`skew`: ``(b, h, width + h - 1, c)`` back to ``(b, h, width, c)``.
+
+    Args:
+        x: Skewed feature maps ``(b, h, width + h - 1, c)``.
+        width: Width of the unskewed maps.
+
+    Returns:
+        The maps ``(b, h, width, c)``, row ``r`` shifted left by ``r``.
 
     Example:
         >>> unskew(skew(np.ones((1, 2, 2, 1), "float32")), 2).shape

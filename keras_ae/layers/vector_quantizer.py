@@ -45,6 +45,11 @@ def check_codebook_size(num_codes: int, code_dim: int, codebook_update: str = "e
     ``build_vqvae`` and the layer (rebuilt from a saved config) run this same check before
     anything is allocated.
 
+    Args:
+        num_codes: Codebook size ``K`` (2 to :data:`MAX_CODES`).
+        code_dim: Dimension of each code vector (>= 1).
+        codebook_update: ``"ema"`` (the EMA sums double the codebook's weights) or ``"loss"``.
+
     Returns:
         ``(num_codes, code_dim)`` as ints.
 
@@ -64,6 +69,12 @@ def check_codebook_size(num_codes: int, code_dim: int, codebook_update: str = "e
 def global_sum(value: tf.Tensor) -> tf.Tensor:
     """``value`` summed over the replicas of the current ``tf.distribute`` strategy (itself without one).
 
+    Args:
+        value: A tensor computed on each replica.
+
+    Returns:
+        The sum over the replicas in sync; ``value`` itself outside a strategy or with one replica.
+
     Example:
         >>> float(global_sum(tf.constant(2.0)))
         2.0
@@ -76,6 +87,12 @@ def global_sum(value: tf.Tensor) -> tf.Tensor:
 
 def perplexity(counts: tf.Tensor) -> tf.Tensor:
     """``exp(entropy)`` of the code frequencies ``counts / sum(counts)``: the effective number of codes in use.
+
+    Args:
+        counts: ``(num_codes,)`` uses of each code (float).
+
+    Returns:
+        A scalar tensor between 1 and ``num_codes`` (1 when ``counts`` are all zero).
 
     Example:
         >>> float(perplexity(tf.constant([5.0, 5.0, 0.0, 0.0])))  # two codes used equally often

@@ -24,6 +24,14 @@ class AutoregressiveLikelihood:
     It uses the model's ``image_shape``, ``levels``, ``num_dims``, ``log_prob``,
     ``validate_images`` and ``__call__``; its state is the cached ``_compiled_log_prob``,
     which the model's ``__init__`` sets.
+
+    Example:
+        ```python
+        model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
+        x = keras_ae.data.binarize(x_digits_test, seed=0)
+        nats = model.log_likelihood(x)  # float64 (64,): log p(x) of each image
+        bits = model.bits_per_dim(x)  # -nats / (64 * log 2)
+        ```
     """
 
     def _labelled_batches(self, x, labels, batch_size: int, spec: DataSpec):

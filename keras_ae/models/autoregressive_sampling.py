@@ -5,6 +5,8 @@ numbers (:func:`counter_uniform`) that make both draw the same images for a seed
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -27,7 +29,7 @@ def _mix32(x):
     return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, _u32(16)))
 
 
-def counter_uniform(shape, seed, index):
+def counter_uniform(shape: tf.Tensor | Sequence[int], seed: int | tf.Tensor, index: int | tf.Tensor) -> tf.Tensor:
     """Uniform numbers in (0, 1) as a pure function of ``(seed, index, position)``.
 
     A counter-based generator made of integer ops only, so it returns the same bits
@@ -36,9 +38,9 @@ def counter_uniform(shape, seed, index):
     compiled and the naive sampler produce identical images.
 
     Args:
-        shape: Output shape (a tensor or list).
-        seed: int64 seed.
-        index: int32 pixel index (raster order, colours innermost).
+        shape: Output shape (an int32 tensor or a list of ints).
+        seed: The seed, an int or an integer tensor (cast to uint64).
+        index: The pixel index (raster order, colours innermost), an int or an integer tensor.
 
     Returns:
         float32 tensor of ``shape`` with values ``(k + 0.5) / 2**24``.
@@ -65,6 +67,15 @@ class AutoregressiveSampling:
     ``_initial_row_state``, ``_begin_row_with_state``, ``_end_row``) are what PixelCNN and
     PixelRNN override. Each hook takes the images' ``labels`` (int32 ``(n,)``) as a last
     argument, ``None`` for an unconditional model.
+
+    Example:
+        ```python
+        model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
+        images = model.sample(4, seed=0)  # float32 (4, 8, 8, 1) of 0s and 1s
+        x = keras_ae.data.binarize(x_digits_test[:4], seed=0)
+        filled = model.complete(x, rows_observed=6, seed=0)  # keeps the top 6 rows of x
+        same = model.sample_naive(4, seed=0)  # the Python pixel loop: equal to `images`
+        ```
     """
 
     def _draw(self, logit, seed, index):

@@ -5,7 +5,7 @@ uint8 twin, ``sample``) and the facts recorded in an export's metadata."""
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Sequence
 
 import tensorflow as tf
 
@@ -35,8 +35,8 @@ def check_labels_in_graph(labels: tf.Tensor, num_classes: int) -> tf.Tensor:
         return tf.identity(labels)
 
 
-def conditional_likelihood_endpoints(log_likelihood: Callable, image_shape, num_classes: int, options: ExportOptions,
-                                     generative: list) -> list:
+def conditional_likelihood_endpoints(log_likelihood: Callable, image_shape: Sequence[int], num_classes: int,
+                                     options: ExportOptions, generative: list) -> list:
     """The ``log_likelihood`` signatures of a class-conditional model, ``images, labels -> log p(images | labels)``
     (and the ``_uint8`` twin), around ``generative`` (its ``sample``), in :func:`image_endpoints`' order.
 
@@ -76,6 +76,14 @@ class AutoregressiveServing:
 
     It uses the model's ``image_shape``, ``levels``, ``binary``, ``num_dims``, ``log_prob``,
     ``_sample_loop`` and ``__call__``, and holds no state of its own.
+
+    Example:
+        >>> from keras_ae.export import ExportOptions
+        >>> model = build_pixelcnn((8, 8, 1), filters=8, blocks=1)
+        >>> [e.name for e in model.serving_endpoints(ExportOptions())]
+        ['log_likelihood', 'sample', 'log_likelihood_uint8']
+        >>> model.serving_metadata()["num_dims"], model.serving_metadata()["levels"]
+        (64, 2)
     """
 
     def serving_endpoints(self, options: ExportOptions) -> list:

@@ -37,6 +37,12 @@ from keras_ae.validation import (  # noqa: F401
 def dense_parameter_count(sizes: Sequence[int]) -> int:
     """Parameters (kernels and biases) of a chain of Dense layers ``sizes[0] -> sizes[1] -> ...``.
 
+    Args:
+        sizes: The widths of the chain, input first (``n`` widths make ``n - 1`` Dense layers).
+
+    Returns:
+        The number of weights, ``sum(a * b + b)`` over consecutive widths ``a -> b``.
+
     Example:
         >>> dense_parameter_count([784, 32, 784])  # 784*32 + 32 + 32*784 + 784
         50992
@@ -46,6 +52,16 @@ def dense_parameter_count(sizes: Sequence[int]) -> int:
 
 def as_shape(input_shape: int | Sequence[int], name: str = "input_shape") -> tuple[int, ...]:
     """Normalizes ``784`` or ``(28, 28, 1)`` to a tuple of positive ints.
+
+    Args:
+        input_shape: A positive int or a sequence of positive ints.
+        name: Argument name for the message.
+
+    Returns:
+        The shape as a tuple of Python ints.
+
+    Raises:
+        InputValidationError: If ``input_shape`` is not a positive int or a non-empty sequence of them.
 
     Example:
         >>> as_shape(784)
@@ -125,6 +141,16 @@ def as_units(units: Sequence[int], name: str, allow_empty: bool = True) -> tuple
 def check_kernel_size(kernel_size: Any, name: str = "kernel_size") -> tuple[int, int]:
     """A convolution kernel size: a positive int or a pair of them, returned as a pair.
 
+    Args:
+        kernel_size: The size given by the user (an int or a tuple/list of two ints).
+        name: Argument name for the message.
+
+    Returns:
+        ``(height, width)`` of the kernel as Python ints.
+
+    Raises:
+        InputValidationError: If ``kernel_size`` is neither a positive int nor a pair of them.
+
     Example:
         >>> check_kernel_size(3)
         (3, 3)
@@ -142,6 +168,16 @@ def check_kernel_size(kernel_size: Any, name: str = "kernel_size") -> tuple[int,
 def check_activation(activation: Any, name: str = "activation") -> Any:
     """Returns ``activation`` if Keras knows it (a name such as ``"relu"``, a callable or ``None``).
 
+    Args:
+        activation: The activation given by the user.
+        name: Argument name for the message.
+
+    Returns:
+        ``activation``, unchanged.
+
+    Raises:
+        InputValidationError: If ``keras.activations.get`` refuses it.
+
     Example:
         >>> check_activation("tanh")
         'tanh'
@@ -157,6 +193,13 @@ def check_activation(activation: Any, name: str = "activation") -> Any:
 
 def output_activation_for(loss: str, output_activation: str | None) -> str:
     """Sigmoid output for cross-entropy on [0, 1] data, linear for squared error.
+
+    Args:
+        loss: The reconstruction loss, one of ``RECONSTRUCTION_LOSSES`` (``"bce"`` or ``"mse"``).
+        output_activation: The activation the user asked for; ``None`` picks one from ``loss``.
+
+    Returns:
+        ``output_activation`` if given, else ``"sigmoid"`` for ``"bce"`` and ``"linear"`` otherwise.
 
     Example:
         >>> output_activation_for("bce", None)

@@ -12,7 +12,7 @@ rows while the loss compares standardized values.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import keras
 import numpy as np
@@ -32,6 +32,16 @@ from keras_ae.validation import check_array, short_repr
 def check_k(k: int | None, code_dim: int) -> int | None:
     """Validates a k-sparse ``k``: ``None`` (no k-sparsity) or an int in ``[1, code_dim]``.
 
+    Args:
+        k: The number of code units to keep per example, or ``None``.
+        code_dim: Size of the code (the largest acceptable ``k``).
+
+    Returns:
+        ``k`` as an int, or ``None``.
+
+    Raises:
+        InputValidationError: If ``k`` is not an int in ``[1, code_dim]``.
+
     Example:
         >>> check_k(5, 32)
         5
@@ -50,6 +60,17 @@ def check_dense_arguments(input_shape: int | Sequence[int], hidden: Sequence[int
                           code_dim: int) -> tuple[tuple[int, ...], tuple[int, ...], int]:
     """The example shape, hidden widths and code size of a dense auto-encoder builder, checked in that order.
 
+    Args:
+        input_shape: Shape of one example (an int or a sequence of ints).
+        hidden: Widths of the hidden layers (may be empty).
+        code_dim: Size of the code.
+
+    Returns:
+        ``(input_shape, hidden, code_dim)`` normalized: two tuples of ints and an int.
+
+    Raises:
+        InputValidationError: For the first invalid argument.
+
     Example:
         >>> check_dense_arguments(784, [64], 8)
         ((784,), (64,), 8)
@@ -57,11 +78,12 @@ def check_dense_arguments(input_shape: int | Sequence[int], hidden: Sequence[int
     return as_shape(input_shape), as_units(hidden, "hidden"), check_int(code_dim, "code_dim", minimum=1)
 
 
-def check_standardize(rows, input_shape: Sequence[int]) -> np.ndarray:
+def check_standardize(rows: Any, input_shape: Sequence[int]) -> np.ndarray:
     """The raw training rows a ``standardize=`` argument gives, checked: float32 ``(n, columns)``.
 
     Args:
-        rows: Raw training rows ``(n, *input_shape)``; ``input_shape`` must be ``(columns,)``.
+        rows: Raw training rows ``(n, *input_shape)`` (an array or nested lists); ``input_shape`` must be
+            ``(columns,)``.
         input_shape: The model's example shape.
 
     Returns:
@@ -85,11 +107,11 @@ def check_standardize(rows, input_shape: Sequence[int]) -> np.ndarray:
     return rows
 
 
-def standardization_layer(rows, invert: bool = False) -> keras.layers.Normalization:
+def standardization_layer(rows: Any, invert: bool = False) -> keras.layers.Normalization:
     """A ``keras.layers.Normalization`` adapted on raw training rows (mean and variance per column).
 
     Args:
-        rows: Raw rows ``(n, columns)`` (checked with :func:`check_standardize`).
+        rows: Raw rows ``(n, columns)`` (an array or nested lists, checked with ``check_array``).
         invert: ``False``: the encoder's first layer ``"standardize"``, ``(x - mean) / std``;
             ``True``: the decoder's last layer ``"unstandardize"``, ``mean + x * std``.
 
@@ -110,6 +132,14 @@ def standardization_layer(rows, invert: bool = False) -> keras.layers.Normalizat
 
 def dense_ae_parameter_count(input_shape: Sequence[int], hidden: Sequence[int], code_dim: int) -> tuple[int, int]:
     """Parameters of the dense encoder and of its mirrored decoder, computed without building them.
+
+    Args:
+        input_shape: Shape of one example (flattened to ``prod(input_shape)`` inputs).
+        hidden: Widths of the encoder's hidden layers (the decoder mirrors them).
+        code_dim: Size of the code.
+
+    Returns:
+        ``(encoder_parameters, decoder_parameters)``.
 
     Example:
         >>> dense_ae_parameter_count((8, 8, 1), (32,), 4)  # (64*32+32 + 32*4+4, 4*32+32 + 32*64+64)

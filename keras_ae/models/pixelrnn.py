@@ -131,8 +131,8 @@ class PixelRNN(AutoregressiveModel):
         return self._rnn_row(x, row, cache, labels)[1]  # the row is complete: its states go to the next row
 
 
-def pixelrnn_dependencies(image_shape, kind: str = "diagonal_bilstm", layers: int = 2, first_kernel_size: int = 7,
-                          full_context: bool = True) -> np.ndarray:
+def pixelrnn_dependencies(image_shape: Sequence[int], kind: str = "diagonal_bilstm", layers: int = 2,
+                          first_kernel_size: int = 7, full_context: bool = True) -> np.ndarray:
     """The exact receptive field of a PixelRNN as stated in the module docstring.
 
     Args:

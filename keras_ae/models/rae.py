@@ -47,8 +47,14 @@ DEFAULT_BETA = 1e-3
 DEFAULT_LAMS = {"gp": 1e-3, "l2": 1e-4, None: 0.0}
 
 
-def decoder_kernels(decoder: keras.Model) -> list:
+def decoder_kernels(decoder: keras.Model) -> list[keras.Variable]:
     """The decoder's trainable kernels (Dense and convolution weights named ``kernel``), not its biases.
+
+    Args:
+        decoder: The model whose weights are searched.
+
+    Returns:
+        Its trainable weights named ``kernel``, in ``trainable_weights`` order.
 
     Example:
         >>> from keras_ae.models import get_dense_decoder

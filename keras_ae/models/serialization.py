@@ -3,12 +3,15 @@ the :class:`NestedConfig` mixin, and :func:`frozen_copy` of a sub-model (the EMA
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence, TypeVar
 
 import keras
 
+ModelT = TypeVar("ModelT", bound=keras.Model)
 
-def from_nested_config(cls: type, config: dict, nested: Sequence[str], custom_objects=None):
+
+def from_nested_config(cls: type[ModelT], config: dict, nested: Sequence[str],
+                       custom_objects: dict[str, Any] | None = None) -> ModelT:
     """``cls(**config)`` after rebuilding the serialized Keras objects under the ``nested`` keys.
 
     The shared ``from_config`` of keras_ae models, whose configs hold sub-models (encoder,
@@ -19,10 +22,10 @@ def from_nested_config(cls: type, config: dict, nested: Sequence[str], custom_ob
         cls: The model class.
         config: Its ``get_config()`` output.
         nested: Keys holding serialized objects.
-        custom_objects: Passed to ``keras.saving.deserialize_keras_object``.
+        custom_objects: Names and classes passed to ``keras.saving.deserialize_keras_object``, or ``None``.
 
     Returns:
-        The model.
+        The model, an instance of ``cls``.
 
     Example:
         >>> model = build_dense_ae((64,), hidden=(8,), code_dim=2)

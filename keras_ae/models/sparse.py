@@ -92,6 +92,12 @@ def build_sparse_ae(
 def k_sparse_layer(model: keras.Model) -> KSparse:
     """The :class:`~keras_ae.layers.KSparse` layer of a k-sparse model (searched through sub-models).
 
+    Args:
+        model: A k-sparse model (``build_sparse_ae(..., k=...)``).
+
+    Returns:
+        Its only ``KSparse`` layer (the model's own layer object, not a copy).
+
     Raises:
         InputValidationError: the model has no (or more than one) KSparse layer.
 

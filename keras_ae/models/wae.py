@@ -44,11 +44,19 @@ from keras_ae.validation import check_count, check_float, check_model_seed, chec
 DEFAULT_LAM = 10.0
 
 
-def prior_draws(n, code_dim: int, seed) -> tf.Tensor:
+def prior_draws(n: int | tf.Tensor, code_dim: int, seed: tf.Tensor) -> tf.Tensor:
     """The prior draws ``z ~ N(0, I)`` of shape ``(n, code_dim)`` for a stateless ``seed`` pair.
 
     :meth:`WassersteinAutoEncoder.sample` and the exported ``sample`` signature both call it, so
     one seed gives the same images in Python and in TF Serving.
+
+    Args:
+        n: Number of draws, an int or an integer scalar tensor (e.g. a batch size in a graph).
+        code_dim: Size of each draw.
+        seed: The stateless seed, an int32 ``(2,)`` tensor (:func:`~keras_ae.random.stateless_pair`).
+
+    Returns:
+        float32 ``(n, code_dim)`` standard normal draws (Philox).
 
     Example:
         >>> prior_draws(3, 2, stateless_pair(0)).shape

@@ -69,8 +69,20 @@ def checked_batches(dataset: tf.data.Dataset, spec: DataSpec, name: str = "x", b
 
 
 @contextlib.contextmanager
-def input_errors(where: str):
+def input_errors(where: str) -> Iterator[None]:
     """Turns a failed in-pipeline value check into :class:`~keras_ae.errors.InputValidationError`.
+
+    Other TensorFlow errors (an ``InvalidArgumentError`` that is not a keras_ae check too)
+    pass through unchanged.
+
+    Args:
+        where: The method (and batch) the message names, e.g. ``"encode (batch 3)"``.
+
+    Yields:
+        ``None``; the body reads the checked dataset.
+
+    Raises:
+        InputValidationError: a batch read in the body failed its keras_ae value check.
 
     Example:
         >>> spec = DataSpec(example_shape=(2,), value_range=(0.0, 1.0))
@@ -138,6 +150,12 @@ def _dataset_batches(dataset: tf.data.Dataset, where: str) -> Iterator[tf.Tensor
 
 def example_count(x: Any) -> int | None:
     """Examples in ``x`` for a progress bar: ``len(x)`` for arrays, ``None`` (unknown) for datasets.
+
+    Args:
+        x: An array (anything with ``len``) or a ``tf.data.Dataset``.
+
+    Returns:
+        ``len(x)``, or ``None`` for a ``tf.data.Dataset``.
 
     Example:
         >>> example_count(np.zeros((3, 2))), example_count(tf.data.Dataset.range(3))

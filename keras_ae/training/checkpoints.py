@@ -171,6 +171,13 @@ def _partial(path: str) -> str:
 def epoch_logs_to_history(epoch_logs: Sequence[Mapping[str, float]]) -> dict[str, list[float]]:
     """Per-epoch log dicts -> ``History.history``-style dict of lists.
 
+    Args:
+        epoch_logs: One ``{metric: value}`` mapping per epoch, in order.
+
+    Returns:
+        ``{metric: [value of each epoch, ...]}`` with the values as Python floats (a metric
+        missing from some epochs has fewer entries).
+
     Example:
         >>> epoch_logs_to_history([{"loss": 2.0}, {"loss": 1.0}])
         {'loss': [2.0, 1.0]}
@@ -194,6 +201,10 @@ def recover_backup(backup_dir: str | os.PathLike) -> None:
 
     Only the training process may call this (it runs at the start of ``fit``).
 
+    Args:
+        backup_dir: The backup folder (``<out_dir>/backup``) holding ``latest.weights.h5`` and
+            ``training_metadata.json``.
+
     Example:
         >>> folder = tmp_dir
         >>> _ = (folder / "latest.weights.h5").write_bytes(b"old")
@@ -216,6 +227,14 @@ def read_backup(backup_dir: str | os.PathLike) -> dict | None:
 
     Read-only, so it is safe to poll while training runs: it reports the state that a
     restart would resume from (including a commit that is past its commit point).
+
+    Args:
+        backup_dir: The backup folder (``<out_dir>/backup``).
+
+    Returns:
+        The parsed ``training_metadata.json`` (keys ``epoch``, ``batch``, ``history``,
+        ``fingerprint``), or ``None`` when no committed weights and metadata are there (or
+        they stay unreadable over 20 retries, about one second).
 
     Example:
         >>> out = tmp_dir
@@ -242,6 +261,9 @@ def read_backup(backup_dir: str | os.PathLike) -> dict | None:
 
 def clear_backup(out_dir: str | os.PathLike) -> None:
     """Deletes ``out_dir/backup`` (after the run's final files are written).
+
+    Args:
+        out_dir: The run's output folder; a missing backup folder is not an error.
 
     Example:
         >>> out = tmp_dir

@@ -72,7 +72,18 @@ class DataSpec:
 
 
 class InputCheckFailed:
-    """A failed in-pipeline check, recovered from TensorFlow's error."""
+    """A failed in-pipeline check, recovered from TensorFlow's error.
+
+    Args:
+        problem: What the check found, e.g. ``"`x` holds values outside [0, 1]"``.
+
+    Example:
+        >>> failed = InputCheckFailed("`x` holds values outside [0, 1]")
+        >>> failed.empty
+        False
+        >>> print(failed.as_input_error("fit", None))
+        A dataset batch failed keras_ae's input check in fit: `x` holds values outside [0, 1].
+    """
 
     def __init__(self, problem: str):
         self.problem = problem
@@ -106,6 +117,13 @@ class InputCheckFailed:
 
 def is_pipeline(x: Any) -> bool:
     """True for inputs Keras reads as a stream: ``tf.data``, ``PyDataset``, generators.
+
+    Args:
+        x: A ``fit`` / ``evaluate`` input (any value).
+
+    Returns:
+        ``True`` for a ``tf.data.Dataset``, a ``keras.utils.PyDataset`` or an iterator (anything
+        with a callable ``__next__``), else ``False``.
 
     Example:
         >>> is_pipeline(tf.data.Dataset.range(3)), is_pipeline([1, 2])

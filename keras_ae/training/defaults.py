@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from typing import Any, Iterator, Sequence
 
 import keras
 import tensorflow as tf
@@ -180,7 +181,7 @@ def choose_learning_rate(model: keras.Model, batch_size: int | None) -> float | 
 
 
 @contextlib.contextmanager
-def whole_executions(model: keras.Model, *step_counts: int | None):
+def whole_executions(model: keras.Model, *step_counts: int | None) -> Iterator[None]:
     """Within the block, ``model.steps_per_execution`` divides every given step count.
 
     Keras runs whole executions: with ``steps_per_epoch`` (or ``validation_steps``,
@@ -193,6 +194,10 @@ def whole_executions(model: keras.Model, *step_counts: int | None):
     Args:
         model: A compiled model.
         *step_counts: ``steps_per_epoch``, ``validation_steps``, ... (``None``: not given).
+
+    Yields:
+        ``None``; ``model.steps_per_execution`` is restored (and the step functions reset)
+        when the block exits.
 
     Example:
         >>> model = build_dense_ae((8, 8, 1), hidden=(16,), code_dim=4)
@@ -231,6 +236,13 @@ def _op_determinism() -> bool:
 def dense_macs_per_example(*networks: keras.Model) -> int | None:
     """Multiply-adds per example of networks built only of XLA-friendly layers, else ``None``.
 
+    Args:
+        *networks: Built Keras models; their layers (nested sub-models' included) are inspected.
+
+    Returns:
+        The summed ``Dense`` kernel sizes (inputs x units, biases not counted), or ``None`` when
+        any layer is not in :data:`XLA_FRIENDLY_LAYERS`.
+
     Example:
         >>> dense_macs_per_example(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]))
         12
@@ -256,7 +268,8 @@ def _distributed(model: keras.Model) -> bool:
     return tf.distribute.has_strategy() or getattr(model, "_distribute_strategy", None) is not None
 
 
-def resolve_jit_compile(model: keras.Model, jit_compile: bool | str, networks=()) -> bool | str:
+def resolve_jit_compile(model: keras.Model, jit_compile: bool | str,
+                        networks: Sequence[keras.Model] = ()) -> bool | str:
     """``compile``'s ``jit_compile`` after keras_ae's XLA policy.
 
     ``"auto"`` with ``networks`` given (a GAN's generator and discriminator): on, except
@@ -314,7 +327,7 @@ def prefers_xla(model: keras.Model) -> bool:
     return not tf.config.list_physical_devices("GPU")  # Keras' "auto" already turns XLA on with a GPU
 
 
-def choose_jit_compile(model: keras.Model, x, epochs: int, steps_per_epoch: int | None = None,
+def choose_jit_compile(model: keras.Model, x: Any, epochs: int, steps_per_epoch: int | None = None,
                        batch_size: int | None = None) -> bool:
     """At the first ``fit`` of a model compiled with ``jit_compile="auto"``: XLA on if it pays off.
 
@@ -324,7 +337,7 @@ def choose_jit_compile(model: keras.Model, x, epochs: int, steps_per_epoch: int 
 
     Args:
         model: A compiled auto-encoder.
-        x: The training data passed to ``fit``.
+        x: The training data passed to ``fit`` (only arrays with ``shape`` and ``len`` count).
         epochs: Epochs of this ``fit`` call.
         steps_per_epoch: ``fit``'s ``steps_per_epoch``, if given.
         batch_size: ``fit``'s batch size, if given (Keras' default is 32).

@@ -25,6 +25,12 @@ def in_multi_worker_mode(strategy: tf.distribute.Strategy | None = None) -> bool
 
     The condition under which Keras 3 reduces logs with ``axis=0`` (keras-team/keras#20585).
 
+    Args:
+        strategy: A ``tf.distribute`` strategy (``None``: ``tf.distribute.get_strategy()``).
+
+    Returns:
+        ``True`` for a ``MultiWorkerMirroredStrategy`` in multi-worker mode, else ``False``.
+
     Example:
         >>> in_multi_worker_mode()
         False

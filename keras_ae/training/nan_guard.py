@@ -11,7 +11,7 @@ NaN moments turn NaN again at the next step of the next ``fit``.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 
@@ -119,8 +119,19 @@ class NaNGuard(keras.callbacks.Callback):
         )
 
 
-def raise_if_diverged(guard: NaNGuard, history):
+def raise_if_diverged(guard: NaNGuard, history: keras.callbacks.History | None) -> keras.callbacks.History | None:
     """Returns ``history``, or raises ``TrainingDivergedError`` (history attached) if ``guard`` fired.
+
+    Args:
+        guard: The :class:`NaNGuard` that ran in the ``fit`` call.
+        history: What that ``fit`` call returned.
+
+    Returns:
+        ``history`` itself, when ``guard`` recorded no divergence.
+
+    Raises:
+        TrainingDivergedError: ``guard`` fired; its message says where, and the exception's
+            ``history`` attribute holds ``history``.
 
     Example:
         >>> raise_if_diverged(NaNGuard(), None) is None
@@ -135,12 +146,26 @@ def raise_if_diverged(guard: NaNGuard, history):
     return history
 
 
-def fit_with_nan_guard(fit, callbacks=None, **kwargs):
+def fit_with_nan_guard(fit: Callable[..., keras.callbacks.History],
+                       callbacks: Sequence[keras.callbacks.Callback] | None = None,
+                       **kwargs: Any) -> keras.callbacks.History:
     """Calls ``fit`` with a :class:`NaNGuard`; raises ``TrainingDivergedError`` if it fired.
 
     keras_ae models' own ``fit`` already runs a guard (:class:`keras_ae.training.Trainer`);
     this is for any other Keras model. The weights are restored before raising, so the
     model keeps the last finite state; the partial history is on the exception.
+
+    Args:
+        fit: A ``fit`` method (e.g. ``model.fit``), called with ``callbacks=`` and ``**kwargs``.
+        callbacks: Callbacks for ``fit``; a :class:`NaNGuard` is appended unless one is among them.
+        **kwargs: The other arguments of ``fit`` (``x``, ``y``, ``epochs``, ...).
+
+    Returns:
+        The ``History`` that ``fit`` returned.
+
+    Raises:
+        TrainingDivergedError: the loss became NaN or infinite (the partial history is its
+            ``history`` attribute).
 
     Example:
         >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from keras_ae.data.pipeline import array_dataset
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
 
 # In-memory data up to this size goes through fit_pipeline; larger arrays stay with
 # Keras' own adapter (a tf.data pipeline holds its own copy of the arrays).
@@ -19,7 +25,8 @@ def _given(value) -> bool:
     return value is not None and not (np.isscalar(value) and not value)
 
 
-def fit_pipeline(x, y=None, batch_size: int | None = None, shuffle=True, **fit_kwargs):
+def fit_pipeline(x: Any, y: Any = None, batch_size: int | None = None, shuffle: bool | str = True,
+                 **fit_kwargs: Any) -> tf.data.Dataset | None:
     """A shuffled, batched, prefetched ``tf.data`` pipeline for ``fit`` on in-memory arrays.
 
     keras_ae's ``fit`` feeds NumPy arrays through this instead of Keras' array adapter:
@@ -32,10 +39,10 @@ def fit_pipeline(x, y=None, batch_size: int | None = None, shuffle=True, **fit_k
     epoch's iterator); this pipeline does not.
 
     Args:
-        x: Training examples, a NumPy array.
-        y: Optional targets of the same length.
+        x: Training examples: a NumPy array (any other input gives ``None``).
+        y: Optional targets of the same length (a NumPy array).
         batch_size: Examples per batch (Keras' default 32 when ``None``).
-        shuffle: ``fit``'s ``shuffle`` (``True`` or ``False``).
+        shuffle: ``fit``'s ``shuffle`` (``True`` or ``False``; ``"batch"`` gives ``None``).
         **fit_kwargs: The other ``fit`` arguments, to see whether this pipeline applies.
 
     Returns:
@@ -61,7 +68,7 @@ def fit_pipeline(x, y=None, batch_size: int | None = None, shuffle=True, **fit_k
     return array_dataset(x, y, 32 if batch_size is None else int(batch_size), shuffle=bool(shuffle))
 
 
-def through_fit_pipeline(model, x, y, batch_size, fit_kwargs: dict) -> tuple:
+def through_fit_pipeline(model: keras.Model, x: Any, y: Any, batch_size: int | None, fit_kwargs: dict) -> tuple:
     """``fit``'s ``(x, y, batch_size, fit_kwargs)`` with in-memory arrays swapped for :func:`fit_pipeline`.
 
     Used by keras_ae models' ``fit``; the arguments come back unchanged when the

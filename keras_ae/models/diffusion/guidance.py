@@ -9,6 +9,8 @@ mixes them, ``eps = eps_u + w (eps_c - eps_u)``: ``w = 0`` is the unconditional 
 
 from __future__ import annotations
 
+from typing import Callable
+
 import tensorflow as tf
 
 from keras_ae.errors import InputValidationError
@@ -51,7 +53,8 @@ def check_guidance(guidance: float | None, num_classes: int | None, default: flo
     return check_float(default if guidance is None else guidance, "guidance", minimum=0.0)
 
 
-def guided_noise(network, x_t: tf.Tensor, t: tf.Tensor, labels: tf.Tensor, guidance, null_label: int) -> tf.Tensor:
+def guided_noise(network: Callable[..., tf.Tensor], x_t: tf.Tensor, t: tf.Tensor, labels: tf.Tensor,
+                 guidance: float | tf.Tensor, null_label: int) -> tf.Tensor:
     """``eps_u + w (eps_c - eps_u)`` from ONE network call on the batch and its null-label copy.
 
     Written as ``(1 - w) eps_u + w eps_c``, so ``w = 0`` returns exactly the unconditional

@@ -30,6 +30,16 @@ class DiffusionLikelihood:
     It uses the model's ``predict_noise``, ``sampling_network``, ``validate_images``,
     ``schedule``, ``timesteps``, ``ema_network``, ``image_shape``, ``num_dims``, ``num_classes``,
     ``_batch_seed`` and ``_compiled`` cache, and holds no state of its own.
+
+    Example:
+        ```python
+        (x_train, _), (x_test, _) = keras_ae.load_dataset("mnist10k")
+        model = build_diffusion((28, 28, 1))
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        model.fit(x_train, epochs=20, batch_size=128)
+        bpd = model.bits_per_dim(x_test[:500], timesteps=100)  # a bound per image, from 100 of the T terms
+        print(bpd.mean())
+        ```
     """
 
     def _bound(self, network, x, seed, timesteps=None, labels=None) -> dict[str, tf.Tensor]:

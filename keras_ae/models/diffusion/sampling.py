@@ -6,6 +6,7 @@ walk uses classifier-free guidance (:func:`~keras_ae.models.diffusion.guidance.g
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import keras
 import numpy as np
@@ -23,12 +24,21 @@ from keras_ae.validation import check_choice, check_class_labels, check_count, c
 METHODS = ("ddim", "ddpm", "dpm++2m")
 
 
-def counter_normal(shape, seed, index) -> tf.Tensor:
+def counter_normal(shape: tf.Tensor | Sequence[int], seed: int | tf.Tensor, index: int | tf.Tensor) -> tf.Tensor:
     """Standard normal noise as a pure function of ``(seed, index, position)`` (Box-Muller).
 
     Built on :func:`~keras_ae.models.autoregressive.counter_uniform`, so it returns the
     same numbers eagerly, in ``tf.function`` and under XLA: the compiled and the Python-loop
     samplers draw identical noise.
+
+    Args:
+        shape: Output shape (an int32 tensor or a list of ints).
+        seed: The seed, an int or an integer tensor.
+        index: The draw's index (the samplers use the step number), an int or an integer tensor;
+            it takes the uniforms of indices ``2 * index`` and ``2 * index + 1``.
+
+    Returns:
+        float32 tensor of ``shape``.
 
     Example:
         >>> z = counter_normal([10_000], 0, 3)
@@ -52,6 +62,16 @@ class DiffusionSampling:
     It uses the model's ``predict_noise``, ``sampling_network``, ``schedule``, ``timesteps``,
     ``sample_steps``, ``clip_denoised``, ``ema_network``, ``image_shape``, ``num_dims``,
     ``num_classes``, ``guidance``, ``seed_generator`` and ``_compiled`` cache, and holds no state of its own.
+
+    Example:
+        ```python
+        (x_train, _), _ = keras_ae.load_dataset("mnist10k")
+        model = build_diffusion((28, 28, 1))
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        model.fit(x_train, epochs=20, batch_size=128)
+        images = model.sample(16, steps=50, seed=0)  # (16, 28, 28, 1) in [0, 1]
+        fast = model.sample(16, steps=10, method="dpm++2m", seed=0)
+        ```
     """
 
     def _plan(self, steps, method: str, eta) -> tuple[int, dict[str, np.ndarray]]:

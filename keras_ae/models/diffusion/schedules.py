@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -37,6 +37,15 @@ VARIANCES = ("small", "large")
 def check_timesteps(timesteps: int) -> int:
     """``T`` as an int in ``[2, MAX_TIMESTEPS]`` (the builder, the model and its saved config check it alike).
 
+    Args:
+        timesteps: The number of diffusion steps ``T``.
+
+    Returns:
+        ``int(timesteps)``.
+
+    Raises:
+        InputValidationError: ``timesteps`` is not an integer in ``[2, MAX_TIMESTEPS]``.
+
     Example:
         >>> check_timesteps(1000)
         1000
@@ -48,6 +57,15 @@ def check_timesteps(timesteps: int) -> int:
 
 def linear_betas(timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> np.ndarray:
     """Ho et al.'s linear schedule, rescaled by ``1000 / T`` so that any ``T`` spans the same noise.
+
+    Args:
+        timesteps: The number of steps ``T`` (checked by :func:`check_timesteps`).
+        beta_start: ``beta`` of the first step at ``T = 1000``.
+        beta_end: ``beta`` of the last step at ``T = 1000`` (after rescaling, capped at 0.999).
+
+    Returns:
+        float64 ``(T,)``: ``beta_t`` evenly spaced from ``beta_start * 1000 / T`` to
+        ``min(beta_end * 1000 / T, 0.999)``.
 
     Example:
         >>> betas = linear_betas(1000)
@@ -61,6 +79,14 @@ def linear_betas(timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.0
 
 def cosine_betas(timesteps: int, s: float = 0.008, max_beta: float = 0.999) -> np.ndarray:
     """Nichol & Dhariwal's cosine schedule: ``abar_t`` falls like ``cos^2``; ``beta_t`` capped at ``max_beta``.
+
+    Args:
+        timesteps: The number of steps ``T`` (checked by :func:`check_timesteps`).
+        s: The offset that keeps ``beta_t`` from being tiny near ``t = 0``.
+        max_beta: Upper bound of each ``beta_t`` (keeps the last steps from being singular).
+
+    Returns:
+        float64 ``(T,)``: ``beta_t = min(1 - abar_t / abar_{t-1}, max_beta)``.
 
     Example:
         >>> betas = cosine_betas(1000)
@@ -146,7 +172,7 @@ def _at(values: np.ndarray, t, like: tf.Tensor) -> tf.Tensor:
     return tf.reshape(v, tf.concat([tf.shape(v), tf.ones([tf.rank(like) - 1], tf.int32)], 0))
 
 
-def q_sample(schedule: NoiseSchedule, x0, t, noise) -> tf.Tensor:
+def q_sample(schedule: NoiseSchedule, x0: tf.Tensor | np.ndarray, t: tf.Tensor, noise: tf.Tensor) -> tf.Tensor:
     """A draw from ``q(x_t | x_0)``: ``sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise``.
 
     Args:
@@ -154,6 +180,9 @@ def q_sample(schedule: NoiseSchedule, x0, t, noise) -> tf.Tensor:
         x0: Clean data ``(batch, ...)``.
         t: int timestep per example ``(batch,)`` (0-based).
         noise: Standard normal noise shaped like ``x0``.
+
+    Returns:
+        ``x_t`` shaped like ``x0``.
 
     Example:
         >>> s = NoiseSchedule.make("linear", 10)
@@ -165,20 +194,65 @@ def q_sample(schedule: NoiseSchedule, x0, t, noise) -> tf.Tensor:
     return _at(np.sqrt(schedule.alpha_bar), t, x0) * x0 + _at(np.sqrt(1.0 - schedule.alpha_bar), t, x0) * noise
 
 
-def x0_from_eps(schedule: NoiseSchedule, x_t, t, eps) -> tf.Tensor:
-    """The clean data the noise prediction implies: ``(x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)``."""
+def x0_from_eps(schedule: NoiseSchedule, x_t: tf.Tensor, t: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
+    """The clean data the noise prediction implies: ``(x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)``.
+
+    Args:
+        schedule: The forward process.
+        x_t: Noisy data ``(batch, ...)``.
+        t: int timestep per example ``(batch,)`` (0-based).
+        eps: The predicted noise, shaped like ``x_t``.
+
+    Returns:
+        The implied ``x_0``, shaped like ``x_t``.
+
+    Example:
+        >>> s = NoiseSchedule.make("linear", 10)
+        >>> x0, t, eps = tf.ones((2, 3)), tf.constant([0, 9]), tf.fill((2, 3), 0.5)
+        >>> np.allclose(x0_from_eps(s, q_sample(s, x0, t, eps), t, eps), x0)
+        True
+    """
     return (x_t - _at(np.sqrt(1.0 - schedule.alpha_bar), t, x_t) * eps) / _at(np.sqrt(schedule.alpha_bar), t, x_t)
 
 
-def q_posterior(schedule: NoiseSchedule, x0, x_t, t) -> tuple[tf.Tensor, tf.Tensor]:
-    """Mean and log variance of ``q(x_{t-1} | x_t, x_0)`` (the first step's log variance clipped)."""
+def q_posterior(schedule: NoiseSchedule, x0: tf.Tensor, x_t: tf.Tensor, t: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Mean and log variance of ``q(x_{t-1} | x_t, x_0)`` (the first step's log variance clipped).
+
+    Args:
+        schedule: The forward process.
+        x0: Clean data ``(batch, ...)``.
+        x_t: Noisy data shaped like ``x0``.
+        t: int timestep per example ``(batch,)`` (0-based).
+
+    Returns:
+        ``(mean, log_variance)``: the mean ``c1 x_0 + c2 x_t`` shaped like ``x_t``, and
+        ``log beta~_t`` shaped ``(batch, 1, ...)`` to broadcast against it.
+
+    Example:
+        >>> s = NoiseSchedule.make("linear", 10)
+        >>> mean, log_var = q_posterior(s, tf.ones((2, 3)), tf.ones((2, 3)), tf.constant([0, 9]))
+        >>> mean.shape, log_var.shape
+        (TensorShape([2, 3]), TensorShape([2, 1]))
+        >>> bool(np.allclose(mean[0], 1.0))  # at the first step the posterior mean is x_0
+        True
+    """
     c1, c2 = schedule.posterior_coefficients
     mean = _at(c1, t, x_t) * x0 + _at(c2, t, x_t) * x_t
     return mean, _at(schedule.posterior_log_variance, t, x_t)
 
 
-def normal_kl(mean1, logvar1, mean2, logvar2) -> tf.Tensor:
+def normal_kl(mean1: tf.Tensor | float, logvar1: tf.Tensor | float, mean2: tf.Tensor | float,
+              logvar2: tf.Tensor | float) -> tf.Tensor:
     """``KL(N(mean1, exp logvar1) || N(mean2, exp logvar2))`` elementwise, in nats.
+
+    Args:
+        mean1: Mean of the first Gaussian.
+        logvar1: Log variance of the first Gaussian.
+        mean2: Mean of the second Gaussian.
+        logvar2: Log variance of the second Gaussian.
+
+    Returns:
+        The divergence, broadcast over the four arguments.
 
     Example:
         >>> float(normal_kl(0.0, 0.0, 1.0, 0.0))
@@ -191,11 +265,21 @@ def _std_normal_cdf(x):
     return 0.5 * (1.0 + tf.math.erf(x / math.sqrt(2.0)))
 
 
-def discretized_gaussian_log_likelihood(x, mean, log_scale, levels: int = 256) -> tf.Tensor:
+def discretized_gaussian_log_likelihood(x: tf.Tensor, mean: tf.Tensor, log_scale: tf.Tensor,
+                                        levels: int = 256) -> tf.Tensor:
     """``log P(x)`` of data on ``levels`` evenly spaced values in [-1, 1] under a Gaussian cut into bins.
 
     The bin of ``x`` is ``x +- 1 / (levels - 1)``; the outermost bins reach to +-infinity
     (Ho et al. 2020, Eq. 13), so the probabilities of the ``levels`` values sum to 1.
+
+    Args:
+        x: Data on the ``levels`` grid in [-1, 1].
+        mean: Mean of the Gaussian, broadcastable against ``x``.
+        log_scale: Log standard deviation of the Gaussian, broadcastable against ``x``.
+        levels: The number of values the data takes.
+
+    Returns:
+        ``log P(x)`` elementwise (each probability floored at ``1e-12``), shaped like ``x``.
 
     Example:
         >>> grid = tf.constant(np.linspace(-1, 1, 256))
@@ -216,8 +300,21 @@ def discretized_gaussian_log_likelihood(x, mean, log_scale, levels: int = 256) -
     return tf.where(x < -1.0 + 1e-3, log_cdf_plus, tf.where(x > 1.0 - 1e-3, log_one_minus_cdf_min, log_bin))
 
 
-def gaussian_log_likelihood(x, mean, log_scale) -> tf.Tensor:
-    """``log N(x; mean, exp(log_scale)^2)`` elementwise (the continuous decoder)."""
+def gaussian_log_likelihood(x: tf.Tensor, mean: tf.Tensor, log_scale: tf.Tensor) -> tf.Tensor:
+    """``log N(x; mean, exp(log_scale)^2)`` elementwise (the continuous decoder).
+
+    Args:
+        x: The data.
+        mean: Mean of the Gaussian, broadcastable against ``x``.
+        log_scale: Log standard deviation of the Gaussian, broadcastable against ``x``.
+
+    Returns:
+        The log density in nats, broadcast over the three arguments.
+
+    Example:
+        >>> round(float(gaussian_log_likelihood(tf.constant(0.0), 0.0, 0.0)), 6)  # -log(2 pi) / 2
+        -0.918939
+    """
     return -0.5 * (math.log(2 * math.pi) + 2.0 * log_scale + tf.square(x - mean) * tf.exp(-2.0 * log_scale))
 
 
@@ -225,14 +322,31 @@ DECODERS = ("discretized", "continuous")
 EpsFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 
-def stateless_normal(shape, seed, index, dtype=tf.float32) -> tf.Tensor:
-    """Standard normal noise as a function of ``(seed, index)`` only (int64 seed, int32 index)."""
+def stateless_normal(shape: tf.Tensor | Sequence[int], seed: tf.Tensor | int, index: tf.Tensor | int,
+                     dtype: tf.DType = tf.float32) -> tf.Tensor:
+    """Standard normal noise as a function of ``(seed, index)`` only (int64 seed, int32 index).
+
+    Args:
+        shape: Shape of the noise.
+        seed: int64 scalar seed.
+        index: int scalar, e.g. the timestep the noise is for (the stateless seed is ``(seed, index + 1)``).
+        dtype: Float dtype of the noise.
+
+    Returns:
+        Philox standard normal noise of ``shape`` and ``dtype``; the same ``(seed, index)`` gives the same draw.
+
+    Example:
+        >>> a = stateless_normal([2, 3], 0, 5)
+        >>> a.shape, a.dtype, bool(tf.reduce_all(a == stateless_normal([2, 3], 0, 5)))
+        (TensorShape([2, 3]), tf.float32, True)
+    """
     pair = tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64) + 1])
     return tf.random.stateless_normal(shape, seed=pair, dtype=dtype, alg="philox")
 
 
-def variational_bound(schedule: NoiseSchedule, eps_fn: EpsFn, x0, seed, decoder: str = "discretized",
-                      timesteps=None, levels: int = 256) -> dict[str, tf.Tensor]:
+def variational_bound(schedule: NoiseSchedule, eps_fn: EpsFn, x0: tf.Tensor | np.ndarray, seed: tf.Tensor | int,
+                      decoder: str = "discretized", timesteps: tf.Tensor | Sequence[int] | None = None,
+                      levels: int = 256) -> dict[str, tf.Tensor]:
     """The terms of Ho et al.'s Eq. 5, per example in nats, with one draw of ``x_t`` per term.
 
     ``L_T = KL(q(x_T | x_0) || N(0, I))``, ``L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))``

@@ -19,6 +19,12 @@ class DiffusionServing:
     It uses the model's ``sampling_network``, ``_plan``, ``_as_tensors``, ``_sample_loop``, ``_bound``,
     ``sample_steps``, ``timesteps``, ``schedule_name``, ``variance``, ``ema_network``, ``image_shape``,
     ``num_dims``, ``num_classes`` and ``guidance``, and holds no state of its own.
+
+    Example:
+        >>> model = build_diffusion((8, 8, 1), channels=(8,), attention=False, timesteps=20)
+        >>> meta = model.serving_metadata()
+        >>> meta["timesteps"], meta["schedule"], meta["sample_steps"] <= 20
+        (20, 'cosine', True)
     """
 
     def serving_endpoints(self, options: ExportOptions) -> list:

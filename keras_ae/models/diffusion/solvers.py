@@ -21,6 +21,13 @@ from keras_ae.models.diffusion.schedules import NoiseSchedule
 def respaced_timesteps(timesteps: int, steps: int) -> np.ndarray:
     """``steps`` timesteps evenly spaced over ``[0, T)``, rounded, ascending: the walk of every sampler.
 
+    Args:
+        timesteps: The number of diffusion steps ``T``.
+        steps: How many timesteps to pick, ``1 <= steps <= T``.
+
+    Returns:
+        int64 timesteps, ascending and distinct (fewer than ``steps`` only where rounding repeats one).
+
     Example:
         >>> respaced_timesteps(1000, 4).tolist()
         [0, 333, 666, 999]
@@ -36,6 +43,16 @@ def sampling_plan(schedule: NoiseSchedule, steps: int, eta: float) -> dict[str, 
     (1 - abar / abar_prev))``: ``eta = 0`` is DDIM, ``eta = 1`` ancestral (DDPM) sampling
     of the process respaced to ``tau`` (Nichol & Dhariwal 2021).
 
+    Args:
+        schedule: The forward process.
+        steps: Network calls of the walk, ``1 <= steps <= T``.
+        eta: Noise scale, >= 0 (0: DDIM, 1: ancestral DDPM sampling).
+
+    Returns:
+        ``{"t", "alpha_bar", "alpha_bar_prev", "sigma"}``, one entry per step, noisiest first:
+        the int32 timesteps ``tau_i``, ``abar`` at ``tau_i`` and at ``tau_{i-1}`` (1 at the last
+        step) and ``sigma_i`` (float64).
+
     Example:
         >>> plan = sampling_plan(NoiseSchedule.make("linear", 1000), steps=4, eta=0.0)
         >>> plan["t"].tolist(), plan["sigma"].tolist()
@@ -49,15 +66,31 @@ def sampling_plan(schedule: NoiseSchedule, steps: int, eta: float) -> dict[str, 
             "sigma": sigma[::-1]}
 
 
-def ddim_step(x_t, eps, alpha_bar, alpha_bar_prev, sigma, noise, clip: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
+def ddim_step(x_t: tf.Tensor, eps: tf.Tensor, alpha_bar: tf.Tensor | float, alpha_bar_prev: tf.Tensor | float,
+              sigma: tf.Tensor | float, noise: tf.Tensor, clip: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
     """One step of the generalized (DDIM) reverse process.
 
     ``x_0^ = (x_t - sqrt(1 - abar) eps) / sqrt(abar)`` (clipped to [-1, 1] when ``clip``,
     with ``eps`` recomputed from it), then
-    ``x_prev = sqrt(abar_prev) x_0^ + sqrt(1 - abar_prev - sigma^2) eps + sigma noise``.
+    ``x_prev = sqrt(abar_prev) x_0^ + sqrt(1 - abar_prev - sigma^2) eps + sigma noise``
+    (the square root's argument floored at 0).
+
+    Args:
+        x_t: The current noisy images.
+        eps: The predicted noise, shaped like ``x_t``.
+        alpha_bar: ``abar`` at the current timestep (a float32 scalar or one broadcastable against ``x_t``).
+        alpha_bar_prev: ``abar`` at the timestep the step goes to.
+        sigma: The step's noise scale (0 for DDIM).
+        noise: Standard normal noise shaped like ``x_t``.
+        clip: Clip the predicted ``x_0`` to [-1, 1].
 
     Returns:
         ``(x_prev, x_0^)``.
+
+    Example:
+        >>> x_prev, x0 = ddim_step(tf.fill([2], 0.5), tf.zeros(2), 0.25, 1.0, 0.0, tf.zeros(2))
+        >>> x_prev.numpy().tolist(), x0.numpy().tolist()
+        ([1.0, 1.0], [1.0, 1.0])
     """
     x0 = (x_t - tf.sqrt(1.0 - alpha_bar) * eps) / tf.sqrt(alpha_bar)
     if clip:
@@ -173,12 +206,23 @@ def dpm_solver_plan(schedule: NoiseSchedule, steps: int) -> dict[str, np.ndarray
             "x0_scale": -np.sqrt(ab_next) * np.expm1(-h), "correction": correction}
 
 
-def dpm_solver_step(x_t, eps, alpha_bar, x0_prev, x_scale, x0_scale, correction,
+def dpm_solver_step(x_t: tf.Tensor, eps: tf.Tensor, alpha_bar: tf.Tensor | float, x0_prev: tf.Tensor,
+                    x_scale: tf.Tensor | float, x0_scale: tf.Tensor | float, correction: tf.Tensor | float,
                     clip: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
     """One step of DPM-Solver++(2M) with the coefficients of :func:`dpm_solver_plan`.
 
     ``x0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar)`` (clipped to [-1, 1] when ``clip``), then
     ``x_next = x_scale x_t + x0_scale (x0 + correction (x0 - x0_prev))``.
+
+    Args:
+        x_t: The current noisy images.
+        eps: The predicted noise, shaped like ``x_t``.
+        alpha_bar: ``abar`` at the current timestep.
+        x0_prev: The previous step's ``x0`` (unused when ``correction`` is 0, e.g. zeros at the first step).
+        x_scale: The plan's ``sigma_{t_{i+1}} / sigma_{t_i}``.
+        x0_scale: The plan's ``-alpha_{t_{i+1}} (exp(-h_i) - 1)``.
+        correction: The plan's ``1 / (2 r_i)`` (0 for a first-order step).
+        clip: Clip the predicted ``x0`` to [-1, 1].
 
     Returns:
         ``(x_next, x0)``; ``x0`` is the next step's ``x0_prev``.

@@ -21,8 +21,28 @@ from keras_ae.models.common import (as_image_shape, as_units, check_example_size
 from keras_ae.validation import check_num_classes
 
 
-def residual_block(x, temb, channels: int, groups: int, dropout: float, name: str):
-    """GroupNorm-swish-conv twice, the timestep embedding added between; a 1x1 conv on the skip if widths differ."""
+def residual_block(x: keras.KerasTensor, temb: keras.KerasTensor, channels: int, groups: int, dropout: float,
+                   name: str) -> keras.KerasTensor:
+    """GroupNorm-swish-conv twice, the timestep embedding added between; a 1x1 conv on the skip if widths differ.
+
+    The second convolution starts at zero, so the block starts as the identity (or the 1x1 skip).
+
+    Args:
+        x: Feature map ``(batch, h, w, c)`` of a functional model.
+        temb: Timestep embedding ``(batch, d)``, projected to ``channels`` and added to every pixel.
+        channels: Output channels, a multiple of ``groups``.
+        groups: Groups of the group normalizations (dividing the channels of ``x`` too).
+        dropout: Dropout rate before the second convolution (0: no dropout layer).
+        name: Prefix of the layer names.
+
+    Returns:
+        The feature map ``(batch, h, w, channels)``.
+
+    Example:
+        >>> h = residual_block(keras.Input((8, 8, 4)), keras.Input((16,)), 8, groups=4, dropout=0.0, name="res")
+        >>> h.shape
+        (None, 8, 8, 8)
+    """
     h = keras.layers.GroupNormalization(groups, name=f"{name}_norm1")(x)
     h = keras.layers.Activation("swish", name=f"{name}_act1")(h)
     h = keras.layers.Conv2D(channels, 3, padding="same", name=f"{name}_conv1")(h)
@@ -40,8 +60,22 @@ def residual_block(x, temb, channels: int, groups: int, dropout: float, name: st
     return keras.layers.Add(name=f"{name}_out")([skip, h])
 
 
-def attention_block(x, groups: int, heads: int, name: str):
-    """Self-attention over the pixels of a feature map, added to it."""
+def attention_block(x: keras.KerasTensor, groups: int, heads: int, name: str) -> keras.KerasTensor:
+    """Self-attention over the pixels of a feature map, added to it.
+
+    Args:
+        x: Feature map ``(batch, h, w, c)`` of a functional model (static ``h``, ``w``, ``c``).
+        groups: Groups of the group normalization (dividing ``c``).
+        heads: Attention heads, each of width ``c // heads``.
+        name: Prefix of the layer names.
+
+    Returns:
+        ``x`` plus the attention output, shaped like ``x``.
+
+    Example:
+        >>> attention_block(keras.Input((4, 4, 8)), groups=4, heads=2, name="attn").shape
+        (None, 4, 4, 8)
+    """
     height, width, channels = x.shape[1:]
     h = keras.layers.GroupNormalization(groups, name=f"{name}_norm")(x)
     h = keras.layers.Reshape((height * width, channels), name=f"{name}_tokens")(h)
@@ -53,6 +87,17 @@ def attention_block(x, groups: int, heads: int, name: str):
 def unet_size(image_shape: Sequence[int], channels: Sequence[int], blocks: int = 1, attention: bool = True,
               heads: int = 4, num_classes: int | None = None) -> tuple[int, int]:
     """``(parameters, layers)`` of :func:`build_unet`, counted without building it.
+
+    Args:
+        image_shape: ``(height, width, channels)``.
+        channels: Feature channels per resolution level.
+        blocks: Residual blocks per level on the way down.
+        attention: Whether the middle has self-attention.
+        heads: Attention heads.
+        num_classes: ``K`` for a class-conditional U-Net, or ``None``.
+
+    Returns:
+        ``(parameters, layers)``: what ``count_params()`` and ``len(model.layers)`` of the built model give.
 
     Example:
         >>> unet = build_unet((8, 8, 1), channels=(8, 16), attention=True)

@@ -24,6 +24,15 @@ class RealNVPLikelihood:
 
     It uses the flow's ``log_prob``, ``validate_images``, ``_inference_spec``, ``_compiled_fn``,
     ``image_shape``, ``num_dims`` and ``seed_generator``, and holds no state of its own.
+
+    Example:
+        ```python
+        (x_train, _), (x_test, _) = keras_ae.load_dataset("mnist")
+        flow = build_realnvp((28, 28, 1), filters=64, blocks=1)
+        flow.compile(optimizer=keras.optimizers.Adam(1e-3))
+        flow.fit(x_train, epochs=20, batch_size=64)
+        print(flow.bits_per_dim(x_test).mean())  # the dequantization bound, bits per dimension
+        ```
     """
 
     def log_likelihood(self, x, num_samples: int = 1, seed: int = 0, batch_size: int = 256,

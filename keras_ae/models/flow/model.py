@@ -71,6 +71,12 @@ _EVAL_SEED = (1234, 0)
 def logit_bijector(alpha: float) -> tfb.Bijector:
     """``y -> logit(alpha + (1 - 2 alpha) y)``: data in [0, 1] to the real line (Dinh et al. Sec. 4.1).
 
+    Args:
+        alpha: The margin in [0, 0.5) that keeps 0 and 1 away from the logit's infinities.
+
+    Returns:
+        A ``tfp.bijectors.Chain`` named ``"logit"``.
+
     Example:
         >>> b = logit_bijector(0.05)  # Dinh et al.'s margin
         >>> round(float(b.forward(0.5)), 6), round(float(b.inverse(b.forward(0.3))), 6)

@@ -47,6 +47,15 @@ def get_coupling_network(input_shape: tuple[int, int, int], out_channels: int, f
 def coupling_network_parameter_count(in_channels: int, out_channels: int, filters: int, blocks: int) -> int:
     """Weights of :func:`get_coupling_network` (3x3 convolutions with biases).
 
+    Args:
+        in_channels: Channels of the conditioning input.
+        out_channels: Channels the coupling transforms.
+        filters: Feature maps of the hidden convolutions.
+        blocks: Residual blocks.
+
+    Returns:
+        The number of parameters, what ``count_params()`` of the built network gives.
+
     Example:
         >>> net = get_coupling_network((8, 8, 2), out_channels=1, filters=8, blocks=1)
         >>> coupling_network_parameter_count(2, 1, 8, 1) == net.count_params()
@@ -58,7 +67,19 @@ def coupling_network_parameter_count(in_channels: int, out_channels: int, filter
 
 
 def coupling_network_layer_count(blocks: int) -> int:
-    """Keras layers of :func:`get_coupling_network` and its coupling layer: input, 3 + 4 per block, output, coupling."""
+    """Keras layers of :func:`get_coupling_network` and its coupling layer: input, 3 + 4 per block, output, coupling.
+
+    Args:
+        blocks: Residual blocks of the network.
+
+    Returns:
+        ``4 * blocks + 5``.
+
+    Example:
+        >>> net = get_coupling_network((8, 8, 2), out_channels=1, filters=8, blocks=2)
+        >>> coupling_network_layer_count(2) == len(net.layers) + 1  # + the coupling layer
+        True
+    """
     return 4 * blocks + 5
 
 

@@ -22,6 +22,11 @@ class RealNVPSampling:
 
     It uses the flow's ``inverse``, ``validate_images``, ``_inference_spec``, ``_compiled_fn``,
     ``image_shape``, ``num_dims`` and ``seed_generator``, and holds no state of its own.
+
+    Example:
+        >>> flow = build_realnvp((8, 8, 1), filters=4, blocks=0, couplings=1, final_couplings=1)
+        >>> flow.sample(4, seed=0).shape  # 8-bit images k / 255
+        (4, 8, 8, 1)
     """
 
     def _latents_to_images(self, z, quantize: bool) -> tf.Tensor:

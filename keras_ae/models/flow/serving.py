@@ -16,6 +16,12 @@ class RealNVPServing:
 
     It uses the flow's ``log_prob``, ``_latents_to_images``, ``image_shape``, ``num_dims``,
     ``scales`` and ``alpha``, and holds no state of its own.
+
+    Example:
+        >>> flow = build_realnvp((8, 8, 1), filters=4, blocks=0, couplings=1, final_couplings=1)
+        >>> meta = flow.serving_metadata()
+        >>> meta["num_dims"], meta["dequantization"]
+        (64, 'uniform, (k + u) / 256')
     """
 
     def serving_endpoints(self, options: ExportOptions) -> list:

@@ -22,6 +22,12 @@ class GANCompile:
     It uses the GAN's ``generator``, ``discriminator`` and ``dtype_policy``, sets the
     compiled options (``d_optimizer``, ``g_optimizer``, ``loss_name``, ``n_critic``, ...)
     and calls the next ``compile`` in the model's MRO (``Trainer.compile``).
+
+    Example:
+        >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,))
+        >>> gan.compile(loss="hinge", n_critic=2)
+        >>> gan.loss_name, gan.n_critic
+        ('hinge', 2)
     """
 
     def compile(

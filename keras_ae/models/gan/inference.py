@@ -21,6 +21,12 @@ class GANInference:
     It uses the GAN's ``generator``, ``ema_generator``, ``data_range``, ``num_classes``,
     ``latent_dim``, ``example_shape``, ``conditional`` and ``_generate``, and holds no
     state of its own.
+
+    Example:
+        >>> gan = build_gan((8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,))
+        >>> images = gan.generate(gan.latents(3, seed=0), unit_range=True)
+        >>> images.shape, bool(images.min() >= 0.0 and images.max() <= 1.0)
+        ((3, 8, 8, 1), True)
     """
 
     # -- validation at the boundary -------------------------------------------------

@@ -22,7 +22,7 @@ use the raw output: least squares (Mao et al. 2017), hinge (Lim & Ye 2017; Miyat
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 import tensorflow as tf
 
@@ -43,7 +43,8 @@ def _check_smoothing(label_smoothing: float) -> float:
     return float(label_smoothing)
 
 
-def cross_entropy_discriminator_loss(real_logits, fake_logits, label_smoothing: float = 0.0) -> tf.Tensor:
+def cross_entropy_discriminator_loss(real_logits: tf.Tensor | Sequence[float], fake_logits: tf.Tensor | Sequence[float],
+                                     label_smoothing: float = 0.0) -> tf.Tensor:
     """``-t log D(x) - (1 - t) log(1 - D(x)) - log(1 - D(G(z)))`` with ``t = 1 - label_smoothing``.
 
     The discriminator loss of the minimax and non-saturating GANs. One-sided label
@@ -68,11 +69,17 @@ def cross_entropy_discriminator_loss(real_logits, fake_logits, label_smoothing: 
     return tf.reduce_mean(real_term) + tf.reduce_mean(tf.nn.softplus(fake))
 
 
-def minimax_generator_loss(fake_logits) -> tf.Tensor:
+def minimax_generator_loss(fake_logits: tf.Tensor | Sequence[float]) -> tf.Tensor:
     """``log(1 - D(G(z)))``: the generator's side of the original minimax game.
 
     Saturates (vanishing gradient) when the discriminator rejects samples confidently,
     which is why the non-saturating loss is the default.
+
+    Args:
+        fake_logits: Discriminator logits on generated data, shape ``(batch,)`` or ``(batch, 1)``.
+
+    Returns:
+        Scalar float32 batch mean.
 
     Example:
         >>> round(float(minimax_generator_loss([0.0])), 6)  # log(1/2)
@@ -81,8 +88,14 @@ def minimax_generator_loss(fake_logits) -> tf.Tensor:
     return -tf.reduce_mean(tf.nn.softplus(_f32(fake_logits)))
 
 
-def non_saturating_generator_loss(fake_logits) -> tf.Tensor:
+def non_saturating_generator_loss(fake_logits: tf.Tensor | Sequence[float]) -> tf.Tensor:
     """``-log D(G(z))`` (Goodfellow et al. 2014, section 3): strong gradients early on.
+
+    Args:
+        fake_logits: Discriminator logits on generated data, shape ``(batch,)`` or ``(batch, 1)``.
+
+    Returns:
+        Scalar float32 batch mean.
 
     Example:
         >>> round(float(non_saturating_generator_loss([0.0])), 6)
@@ -91,8 +104,17 @@ def non_saturating_generator_loss(fake_logits) -> tf.Tensor:
     return tf.reduce_mean(tf.nn.softplus(-_f32(fake_logits)))
 
 
-def least_squares_discriminator_loss(real_scores, fake_scores, label_smoothing: float = 0.0) -> tf.Tensor:
+def least_squares_discriminator_loss(real_scores: tf.Tensor | Sequence[float], fake_scores: tf.Tensor | Sequence[float],
+                                     label_smoothing: float = 0.0) -> tf.Tensor:
     """``(D(x) - t)^2 / 2 + D(G(z))^2 / 2`` with ``t = 1 - label_smoothing`` (LSGAN, a=0, b=c=1).
+
+    Args:
+        real_scores: Discriminator outputs on real data, shape ``(batch,)`` or ``(batch, 1)``.
+        fake_scores: Discriminator outputs on generated data.
+        label_smoothing: ``s`` in ``[0, 1)``; real target ``1 - s``.
+
+    Returns:
+        Scalar float32 batch mean (real and fake terms summed).
 
     Example:
         >>> float(least_squares_discriminator_loss([1.0], [1.0]))
@@ -103,8 +125,14 @@ def least_squares_discriminator_loss(real_scores, fake_scores, label_smoothing: 
     return 0.5 * tf.reduce_mean(tf.square(real - target)) + 0.5 * tf.reduce_mean(tf.square(fake))
 
 
-def least_squares_generator_loss(fake_scores) -> tf.Tensor:
+def least_squares_generator_loss(fake_scores: tf.Tensor | Sequence[float]) -> tf.Tensor:
     """``(D(G(z)) - 1)^2 / 2`` (LSGAN generator).
+
+    Args:
+        fake_scores: Discriminator outputs on generated data, shape ``(batch,)`` or ``(batch, 1)``.
+
+    Returns:
+        Scalar float32 batch mean.
 
     Example:
         >>> float(least_squares_generator_loss([0.0]))
@@ -113,8 +141,20 @@ def least_squares_generator_loss(fake_scores) -> tf.Tensor:
     return 0.5 * tf.reduce_mean(tf.square(_f32(fake_scores) - 1.0))
 
 
-def hinge_discriminator_loss(real_scores, fake_scores, label_smoothing: float = 0.0) -> tf.Tensor:
+def hinge_discriminator_loss(real_scores: tf.Tensor | Sequence[float], fake_scores: tf.Tensor | Sequence[float],
+                             label_smoothing: float = 0.0) -> tf.Tensor:
     """``relu(1 - D(x)) + relu(1 + D(G(z)))`` (geometric GAN / SN-GAN).
+
+    Args:
+        real_scores: Discriminator outputs on real data, shape ``(batch,)`` or ``(batch, 1)``.
+        fake_scores: Discriminator outputs on generated data.
+        label_smoothing: Must be 0 (taken so that every discriminator loss has one signature).
+
+    Returns:
+        Scalar float32 batch mean (real and fake terms summed).
+
+    Raises:
+        InputValidationError: a nonzero ``label_smoothing``.
 
     Example:
         >>> float(hinge_discriminator_loss([0.5], [0.5]))
@@ -126,8 +166,14 @@ def hinge_discriminator_loss(real_scores, fake_scores, label_smoothing: float = 
     return tf.reduce_mean(tf.nn.relu(1.0 - real)) + tf.reduce_mean(tf.nn.relu(1.0 + fake))
 
 
-def critic_generator_loss(fake_scores) -> tf.Tensor:
+def critic_generator_loss(fake_scores: tf.Tensor | Sequence[float]) -> tf.Tensor:
     """``-D(G(z))``: the generator loss of the hinge and Wasserstein GANs.
+
+    Args:
+        fake_scores: Discriminator (critic) outputs on generated data, shape ``(batch,)`` or ``(batch, 1)``.
+
+    Returns:
+        Scalar float32 batch mean.
 
     Example:
         >>> float(critic_generator_loss([2.0]))
@@ -136,10 +182,22 @@ def critic_generator_loss(fake_scores) -> tf.Tensor:
     return -tf.reduce_mean(_f32(fake_scores))
 
 
-def wasserstein_critic_loss(real_scores, fake_scores, label_smoothing: float = 0.0) -> tf.Tensor:
+def wasserstein_critic_loss(real_scores: tf.Tensor | Sequence[float], fake_scores: tf.Tensor | Sequence[float],
+                            label_smoothing: float = 0.0) -> tf.Tensor:
     """``D(G(z)) - D(x)``: minus the critic's estimate of the Wasserstein-1 distance.
 
     The gradient penalty is added separately (:func:`gradient_penalty`).
+
+    Args:
+        real_scores: Critic outputs on real data, shape ``(batch,)`` or ``(batch, 1)``.
+        fake_scores: Critic outputs on generated data.
+        label_smoothing: Must be 0 (taken so that every discriminator loss has one signature).
+
+    Returns:
+        Scalar float32: the mean fake score minus the mean real score.
+
+    Raises:
+        InputValidationError: a nonzero ``label_smoothing``.
 
     Example:
         >>> float(wasserstein_critic_loss([3.0], [1.0]))
@@ -150,7 +208,7 @@ def wasserstein_critic_loss(real_scores, fake_scores, label_smoothing: float = 0
     return tf.reduce_mean(_f32(fake_scores)) - tf.reduce_mean(_f32(real_scores))
 
 
-def gradient_penalty(gradients) -> tf.Tensor:
+def gradient_penalty(gradients: tf.Tensor | Sequence[Sequence[float]]) -> tf.Tensor:
     """``mean_i (||g_i||_2 - 1)^2``: the WGAN-GP penalty on critic input gradients.
 
     Args:
@@ -170,7 +228,7 @@ def gradient_penalty(gradients) -> tf.Tensor:
     return tf.reduce_mean(tf.square(norm - 1.0))
 
 
-def interpolate(real, fake, alpha) -> tf.Tensor:
+def interpolate(real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
     """``alpha * real + (1 - alpha) * fake``, with one ``alpha`` per example.
 
     Args:
@@ -191,7 +249,16 @@ def interpolate(real, fake, alpha) -> tf.Tensor:
 
 
 class GANLoss(NamedTuple):
-    """A discriminator loss, a generator loss, and how to read the discriminator's output."""
+    """A discriminator loss, a generator loss, and how to read the discriminator's output.
+
+    ``gradient_penalty`` adds the WGAN-GP penalty to the discriminator loss, and
+    ``default_n_critic`` is the number of discriminator updates per generator update.
+
+    Example:
+        >>> spec = GANLoss(hinge_discriminator_loss, critic_generator_loss, probability_output=False)
+        >>> float(spec.discriminator([0.5], [0.5])), float(spec.generator([2.0])), spec.default_n_critic
+        (2.0, -2.0, 1)
+    """
 
     discriminator: Callable[..., tf.Tensor]
     generator: Callable[[tf.Tensor], tf.Tensor]
@@ -211,6 +278,15 @@ GAN_LOSSES: dict[str, GANLoss] = {
 
 def get_gan_loss(name: str) -> GANLoss:
     """The :class:`GANLoss` called ``name`` (one of :data:`GAN_LOSSES`).
+
+    Args:
+        name: ``"minimax"``, ``"non_saturating"``, ``"least_squares"``, ``"hinge"`` or ``"wasserstein_gp"``.
+
+    Returns:
+        The losses and options of that GAN.
+
+    Raises:
+        InputValidationError: an unknown ``name``.
 
     Example:
         >>> get_gan_loss("hinge").gradient_penalty

@@ -89,14 +89,14 @@ def _check_flow_settings(flow_steps, flow_hidden, epochs, batch_size, learning_r
     return flow_steps, flow_hidden, epochs, batch_size, learning_rate, patience
 
 
-def fit_code_density(codes, kind: str = "gmm", n_components: int = 10, covariance: str = "full",
+def fit_code_density(codes: np.ndarray, kind: str = "gmm", n_components: int = 10, covariance: str = "full",
                      flow_steps: int = 5, flow_hidden: Sequence[int] = (64, 64), epochs: int = 100,
                      batch_size: int = 128, learning_rate: float = 1e-3, patience: int | None = 10, seed: int = 0,
                      verbose: int = 0) -> tuple[keras.layers.Layer, dict]:
     """Fits a density to code vectors: the density of :func:`fit_latent_sampler`, without an auto-encoder.
 
     Args:
-        codes: Code vectors ``(n, D)``.
+        codes: Code vectors ``(n, D)`` (converted to float32 and checked for NaN or infinite values).
         kind: ``"gmm"`` (scikit-learn ``GaussianMixture``) or ``"maf"`` / ``"flow"`` (a masked
             autoregressive flow trained by maximum likelihood on the standardized codes).
         n_components: Mixture components (``"gmm"``), at most ``n``.

@@ -35,6 +35,16 @@ KINDS = ("gmm", "maf", "aggregate")
 def code_shape_of(autoencoder: keras.Model) -> tuple[int, ...]:
     """The shape of one code the auto-encoder's ``decoder`` takes, refused unless it is one input of fixed size.
 
+    Args:
+        autoencoder: A model with a ``decoder`` sub-model (an auto-encoder or a VAE), unconditional.
+
+    Returns:
+        The decoder's input shape without the batch axis, as a tuple of ints.
+
+    Raises:
+        InputValidationError: If the model has no ``decoder``, its decoder takes several inputs
+            (a class-conditional model), or the code shape is not fixed.
+
     Example:
         >>> code_shape_of(build_dense_ae((8, 8, 1), hidden=(8,), code_dim=3))
         (3,)

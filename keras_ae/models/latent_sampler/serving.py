@@ -18,6 +18,15 @@ class LatentSamplerServing:
     It uses the sampler's ``draw_codes``, ``decode_codes``, ``density``, ``autoencoder``,
     ``code_shape``, ``code_size``, ``example_shape``, ``output_range``, ``kind`` and ``info``,
     and holds no state of its own.
+
+    Example:
+        ```python
+        from keras_ae.export import ExportOptions
+
+        sampler = fit_latent_sampler(build_dense_ae((8, 8, 1), hidden=(8,), code_dim=2), x_digits, n_components=2)
+        [e.name for e in sampler.serving_endpoints(ExportOptions())]  # ['sample', 'decode', 'log_prob']
+        sampler.serving_metadata()["code_size"]  # 2
+        ```
     """
 
     def serving_endpoints(self, options: ExportOptions) -> list:

@@ -4,8 +4,8 @@ A VAE built with ``num_classes=K`` models p(x|y): both networks take the class i
 and p(x|z, y), while the prior p(z) stays the same. Labels travel through the model as int32
 columns ``(batch, 1)``; the public methods check the ones they are given with
 :func:`~keras_ae.validation.check_class_labels`, the one contract of every conditional model.
-An unconditional VAE (``num_classes=None``) runs exactly the code it ran before: every hook here
-hands its arguments through unchanged.
+An unconditional VAE (``num_classes=None``) takes no labels: every hook here hands its arguments
+through unchanged.
 """
 
 from __future__ import annotations
@@ -24,6 +24,13 @@ class VAEConditioning:
 
     It uses the VAE's ``num_classes``, ``example_shape``, ``compute_losses``, ``minimize`` and
     ``update_trackers``, and holds no state of its own.
+
+    Example:
+        >>> cvae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,), num_classes=10)
+        >>> cvae.conditional
+        True
+        >>> cvae.decode_mean(np.zeros((3, 2), "float32"), labels=[0, 1, 2]).shape  # p(x|z, y), one class per code
+        TensorShape([3, 8, 8, 1])
     """
 
     num_classes: int | None

@@ -19,6 +19,12 @@ class VAEDecoding:
     It uses the VAE's ``decoder``, ``latent_dim``, ``example_shape``, ``likelihood``,
     ``observation_stddev``, ``standardization``, ``standardized`` and ``_labels``, and holds no
     state of its own.
+
+    Example:
+        >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
+        >>> z = np.zeros((3, 2), "float32")
+        >>> vae.decode(z).event_shape, vae.decode_mean(z).shape
+        (TensorShape([8, 8, 1]), TensorShape([3, 8, 8, 1]))
     """
 
     def decode(self, z, labels=None, training: bool = False) -> tfd.Distribution:

@@ -70,6 +70,14 @@ def get_code_discriminator(latent_dim: int, hidden: Sequence[int] = DISCRIMINATO
                            name: str = "discriminator") -> keras.Model:
     """The discriminator of codes: ``(latent_dim,) -> (1,)`` logit of "drawn from q(z)", LeakyReLU(0.2) layers.
 
+    Args:
+        latent_dim: Size of the codes it reads, an int >= 1.
+        hidden: Widths of its Dense hidden layers (each followed by a LeakyReLU(0.2)).
+        name: The model's name.
+
+    Returns:
+        A functional ``keras.Model`` with input ``"code"`` and a linear Dense output ``"logit"``.
+
     Example:
         >>> get_code_discriminator(10, hidden=(32, 32)).output_shape
         (None, 1)

@@ -44,6 +44,14 @@ def gated_affine(params: tf.Tensor) -> tfb.Bijector:
 
     ``sigma = sigmoid(s + GATE_BIAS)``; the log-determinant is ``log sigma`` per element.
 
+    Args:
+        params: The network's output ``(..., 2)``: the shift target ``m`` and the gate logit ``s``
+            on the last axis (cast to float32).
+
+    Returns:
+        A ``tfb.Chain``: ``tfb.Scale(sigma)``, then ``tfb.Shift((1 - sigma) * m)``, acting elementwise on
+        tensors shaped like ``params[..., 0]``.
+
     Example:
         >>> b = gated_affine(tf.constant([[0.5, -GATE_BIAS]]))  # m = 0.5, sigma = 1/2
         >>> float(b.forward(tf.constant([1.0]))[0]), float(b.forward_log_det_jacobian(tf.constant([1.0]), 1))
@@ -57,6 +65,15 @@ def gated_affine(params: tf.Tensor) -> tfb.Bijector:
 def coupling_net_parameter_count(inputs: int, units: int, hidden_units: Sequence[int], context_size: int = 0) -> int:
     """Weights of a :class:`CouplingNet` from ``inputs`` numbers (plus a context) to ``units`` pairs.
 
+    Args:
+        inputs: Width of the network's input (the first half of ``z``).
+        units: Elements of the second half; the network outputs ``2 * units`` numbers.
+        hidden_units: Widths of the hidden layers (at least one).
+        context_size: Width of the context, which enters the first hidden layer without a bias.
+
+    Returns:
+        The kernels and biases of the Dense chain, plus ``context_size * hidden_units[0]``.
+
     Example:
         >>> coupling_net_parameter_count(2, 3, [8])  # 2*8 + 8 + 8*6 + 6
         78
@@ -68,6 +85,16 @@ def coupling_net_parameter_count(inputs: int, units: int, hidden_units: Sequence
 def flow_parameter_count(latent_dim: int, kind: str, steps: int, hidden_units: Sequence[int],
                          context_dim: int = 0) -> int:
     """Weights of a :class:`PosteriorFlow`: ``steps`` MADEs (``"iaf"``) or coupling networks (``"realnvp"``).
+
+    Args:
+        latent_dim: Size of the latent code ``z``.
+        kind: ``"iaf"``; any other value counts ``"realnvp"`` coupling networks (``latent_dim // 2`` inputs).
+        steps: Number of flow steps.
+        hidden_units: Hidden widths of each step's network.
+        context_dim: Width of the encoder's context ``h`` (0 without one).
+
+    Returns:
+        The number of weights of the whole flow.
 
     Example:
         >>> flow_parameter_count(50, "iaf", steps=2, hidden_units=[200], context_dim=50)  # docs/results.md's IAF

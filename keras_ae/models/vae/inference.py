@@ -19,6 +19,11 @@ class VAEInference:
     It uses the VAE's ``example_shape``, ``input_range``, ``likelihood``, ``latent_dim``,
     ``dynamic_binarization``, ``posterior_params`` and ``_predict_stream``, and holds no
     state of its own.
+
+    Example:
+        >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
+        >>> vae.codes(x_digits_test[:5]).shape, vae.reconstruct(x_digits_test[:5]).shape
+        ((5, 2), (5, 8, 8, 1))
     """
 
     # -- validation at the boundary -------------------------------------------------

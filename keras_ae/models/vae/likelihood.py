@@ -19,6 +19,14 @@ class VAELikelihood:
     It uses the VAE's ``prior``, ``posterior``, ``posterior_sample``, ``sample_posterior``,
     ``decode``, ``decoder_output``, ``validate_inputs`` and ``_compiled_bounds`` (a cache of
     compiled steps set in ``__init__``), and holds no state of its own.
+
+    Example:
+        ```python
+        vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
+        x = keras_ae.data.binarize(x_digits_test, seed=0)  # a Bernoulli likelihood scores binary data
+        elbo = vae.elbo(x)  # float64 (64,), nats
+        log_px = vae.log_likelihood(x, k=100)  # the importance-weighted bound L_100 of each example
+        ```
     """
 
     # -- densities ---------------------------------------------------------------------

@@ -25,6 +25,13 @@ class VAESampling:
     It uses the VAE's ``prior``, ``decode``, ``decode_mean``, ``posterior_point``,
     ``validate_inputs``, ``example_shape``, ``latent_dim`` and ``_next_seed``, and holds no
     state of its own.
+
+    Example:
+        ```python
+        vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
+        images = vae.sample(16, seed=0)  # float32 (16, 8, 8, 1), the means of p(x|z) for z ~ p(z)
+        line = vae.interpolate(x_digits_test[0], x_digits_test[1], steps=8)  # (8, 8, 8, 1)
+        ```
     """
 
     # -- reparameterized posterior draws ---------------------------------------------

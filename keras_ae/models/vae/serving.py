@@ -17,6 +17,14 @@ class VAEServing:
     It uses the VAE's ``posterior_params``, ``decode``, ``prior``, ``example_shape``,
     ``input_range``, ``latent_dim``, ``likelihood``, ``beta`` and ``prior_layer``, and holds no
     state of its own.
+
+    Example:
+        >>> from keras_ae.export import ExportOptions
+        >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(8,))
+        >>> [e.name for e in vae.serving_endpoints(ExportOptions())]
+        ['reconstruct', 'encode', 'decode', 'sample', 'reconstruct_uint8', 'encode_uint8']
+        >>> vae.serving_metadata()["latent_dim"], vae.serving_metadata()["likelihood"]
+        (2, 'bernoulli')
     """
 
     # -- serving: the export signatures of the family ----------------------------------

@@ -39,6 +39,14 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 def gaussian_log_density(z: tf.Tensor, loc: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
     """Elementwise ``log N(z; loc, scale)`` (broadcasting).
 
+    Args:
+        z: Points at which the density is evaluated.
+        loc: Means of the Gaussians.
+        scale: Their standard deviations (> 0).
+
+    Returns:
+        ``-0.5 * ((z - loc) / scale)**2 - log(scale) - 0.5 * log(2 pi)``, in the broadcast shape of the arguments.
+
     Example:
         >>> float(gaussian_log_density(tf.constant(0.0), tf.constant(0.0), tf.constant(1.0)))  # -log sqrt(2 pi)
         -0.918938...

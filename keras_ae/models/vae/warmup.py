@@ -11,7 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def kl_warmup_weight(step, warmup_steps: int) -> tf.Tensor:
+def kl_warmup_weight(step: int | tf.Tensor, warmup_steps: int) -> tf.Tensor:
     """``min(1, (step + 1) / warmup_steps)``: the KL weight of training step ``step`` (0-based).
 
     Args:

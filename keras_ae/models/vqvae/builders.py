@@ -28,8 +28,19 @@ def _residual(h, filters: int, name: str):
     return keras.layers.Add(name=f"{name}_add")([h, y])
 
 
-def get_vq_encoder(image_shape, filters: Sequence[int], code_dim: int, residual_blocks: int = 2) -> keras.Model:
+def get_vq_encoder(image_shape: Sequence[int], filters: Sequence[int], code_dim: int,
+                   residual_blocks: int = 2) -> keras.Model:
     """Stride-2 4x4 convolutions ``filters``, residual blocks, then a 1x1 convolution to ``code_dim``.
+
+    Args:
+        image_shape: ``(h, w, c)`` of one image.
+        filters: Feature maps of each stride-2 convolution; each halves the height and width.
+        code_dim: Channels of the output code map ``z_e``.
+        residual_blocks: Residual blocks (3x3 then 1x1 convolutions, ``filters[-1]`` maps) before the output.
+
+    Returns:
+        A functional ``keras.Model`` named ``"encoder"``, ``images -> z_e`` of shape
+        ``(h / 2**len(filters), w / 2**len(filters), code_dim)`` (rounded up).
 
     Example:
         >>> get_vq_encoder((28, 28, 1), (32, 64), 16).output_shape
@@ -46,9 +57,20 @@ def get_vq_encoder(image_shape, filters: Sequence[int], code_dim: int, residual_
     return keras.Model(inputs, keras.layers.Conv2D(code_dim, 1, name="z_e")(h), name="encoder")
 
 
-def get_vq_decoder(image_shape, code_map_shape, filters: Sequence[int], code_dim: int,
-                   residual_blocks: int = 2) -> keras.Model:
+def get_vq_decoder(image_shape: Sequence[int], code_map_shape: Sequence[int], filters: Sequence[int],
+                   code_dim: int, residual_blocks: int = 2) -> keras.Model:
     """The encoder mirrored: 3x3 convolution, residual blocks, stride-2 transposed convolutions, logits / means.
+
+    Args:
+        image_shape: ``(h, w, c)`` of one image (the output has ``c`` channels).
+        code_map_shape: ``(h', w')``, the height and width of the code maps it takes.
+        filters: The encoder's feature maps; the transposed convolutions use them in reverse order.
+        code_dim: Channels of the quantized code map ``z_q``.
+        residual_blocks: Residual blocks after the first 3x3 convolution.
+
+    Returns:
+        A functional ``keras.Model`` named ``"decoder"``, ``z_q -> outputs`` of shape
+        ``(h' * 2**len(filters), w' * 2**len(filters), c)``, linear (logits or means).
 
     Example:
         >>> get_vq_decoder((28, 28, 1), (7, 7), (32, 64), 16).output_shape
@@ -112,6 +134,21 @@ def vqvae_size(image_shape: tuple[int, int, int], num_codes: int, code_dim: int,
                first_kernel_size: int = 5, num_classes: int | None = None) -> tuple[int, int]:
     """``(parameters, layers)`` of :func:`build_vqvae`'s model (codebook and its EMA copy, networks, prior), counted
     without building it.
+
+    Args:
+        image_shape: ``(h, w, c)`` of one image.
+        num_codes: Codebook size.
+        code_dim: Size of each code vector.
+        filters: Feature maps of the encoder's stride-2 convolutions.
+        residual_blocks: Residual blocks of the encoder and of the decoder each.
+        prior: Whether the model holds the PixelCNN prior over code maps.
+        prior_filters: Feature maps of each gated block of the prior.
+        prior_blocks: Gated blocks of the prior after its first layer.
+        first_kernel_size: Kernel size of the prior's first (mask A) layer.
+        num_classes: Classes of a class-conditional prior, or ``None``.
+
+    Returns:
+        ``(parameters, layers)``: the weights the model would hold and its layer count.
 
     Example:
         >>> model = build_vqvae((8, 8, 1), num_codes=8, code_dim=4, filters=(8,), prior=False)

@@ -19,6 +19,14 @@ class VQVAELikelihood:
     It uses the model's ``encoder``, ``quantizer``, ``prior``, ``likelihood``, ``num_codes``,
     ``data_log_prob``, ``_decoder_output``, ``_require_prior``, ``_checked_images``,
     ``_image_spec`` and ``_batched``, and holds no state of its own.
+
+    Example:
+        ```python
+        model = build_vqvae((8, 8, 1), num_codes=8, code_dim=2, filters=(4,), prior_filters=4, prior_blocks=0)
+        x = keras_ae.data.binarize(x_digits_test, seed=0)  # the bound is for binary data
+        terms = model.bound_terms(x)  # {"log_px_given_z": (64,), "log_prior": (64,)}, float64 nats
+        bound = model.log_likelihood(x)  # their sum, <= log p(x)
+        ```
     """
 
     def _bound_terms(self, x):

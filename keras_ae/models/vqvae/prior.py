@@ -21,6 +21,14 @@ class VQVAEPrior:
 
     It uses the model's ``prior``, ``num_codes``, ``num_classes``, ``example_shape``,
     ``code_maps`` and ``decode``, and holds no state of its own.
+
+    Example:
+        ```python
+        model = build_vqvae((8, 8, 1), num_codes=8, code_dim=2, filters=(4,), prior_filters=4, prior_blocks=0)
+        model.fit_prior(keras_ae.data.binarize(x_digits, seed=0), epochs=1)  # the prior's History
+        codes = model.sample_codes(4, seed=0)  # int32 (4, 4, 4) code maps
+        images = model.sample(4, seed=0)  # float32 (4, 8, 8, 1): code maps drawn, then decoded
+        ```
     """
 
     def _require_prior(self, what: str) -> AutoregressiveModel:

@@ -18,6 +18,14 @@ class VQVAEServing:
     It uses the model's ``encoder``, ``quantizer``, ``prior``, ``example_shape``,
     ``input_range``, ``code_map_shape``, ``num_codes``, ``likelihood``, ``_decode_indices``
     and ``__call__``, and holds no state of its own.
+
+    Example:
+        >>> from keras_ae.export import ExportOptions
+        >>> model = build_vqvae((8, 8, 1), num_codes=8, code_dim=2, filters=(4,), prior_filters=4, prior_blocks=0)
+        >>> [e.name for e in model.serving_endpoints(ExportOptions())]
+        ['reconstruct', 'encode', 'decode', 'sample', 'reconstruct_uint8', 'encode_uint8']
+        >>> model.serving_metadata()["code_map_shape"], model.serving_metadata()["num_codes"]
+        ([4, 4], 8)
     """
 
     def serving_endpoints(self, options: ExportOptions) -> list:

@@ -81,6 +81,12 @@ for _name in HOOKS:
 def contained(callbacks: Sequence[keras.callbacks.Callback]) -> list[ContainedCallback]:
     """Each callback wrapped in a :class:`ContainedCallback`.
 
+    Args:
+        callbacks: The callbacks to wrap; one already a :class:`ContainedCallback` is kept as it is.
+
+    Returns:
+        A list of :class:`ContainedCallback` in the order given.
+
     Example:
         >>> [type(c).__name__ for c in contained([keras.callbacks.History()])]
         ['ContainedCallback']
@@ -90,6 +96,13 @@ def contained(callbacks: Sequence[keras.callbacks.Callback]) -> list[ContainedCa
 
 def failures(callbacks: Sequence[keras.callbacks.Callback]) -> list[str]:
     """The :meth:`ContainedCallback.describe` line of each wrapped callback that failed.
+
+    Args:
+        callbacks: The callbacks passed to ``fit``; those not wrapped in a :class:`ContainedCallback`
+            are skipped.
+
+    Returns:
+        One line per failed callback, in the order given (empty when none failed).
 
     Example:
         >>> failures(contained([keras.callbacks.History()]))

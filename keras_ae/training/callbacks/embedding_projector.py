@@ -27,11 +27,20 @@ TENSOR_NAME = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
 MAX_SPRITE_SIDE = 8192  # the projector's limit on the sprite's width and height
 
 
-def model_codes(model, x: np.ndarray, batch_size: int = 256, labels: Any = None) -> np.ndarray:
+def model_codes(model: keras.Model, x: np.ndarray, batch_size: int = 256, labels: Any = None) -> np.ndarray:
     """Codes of ``x``, flattened to ``(n, d)`` float32: ``model.codes`` (one deterministic
     code per example in every family: an auto-encoder's code, a VAE's posterior mean or a flow
     posterior's flow of the base mean, a VQ-VAE's code indices, RealNVP's latent). A
     class-conditional model encodes ``x`` given ``labels``.
+
+    Args:
+        model: A keras_ae model with a ``codes(x, batch_size=...)`` method.
+        x: Examples to encode.
+        batch_size: Examples per ``codes`` call.
+        labels: Class ids of ``x`` for a class-conditional model (ignored by other models).
+
+    Returns:
+        float32 ``(n, d)`` codes, one row per example.
 
     Example:
         >>> vae = build_vae((8, 8, 1), latent_dim=2, hidden=(16,))
@@ -47,6 +56,13 @@ def model_codes(model, x: np.ndarray, batch_size: int = 256, labels: Any = None)
 
 def sprite(images: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
     """The projector's sprite: images tiled in a square, as uint8 ``(H, W, c)``, and one image's ``(w, h)``.
+
+    Args:
+        images: ``(n, h, w, c)`` images in [0, 1] (clipped to it).
+
+    Returns:
+        ``(sprite, (w, h))``: the uint8 grid of ``ceil(sqrt(n))`` images a side (blank cells
+        black), and one image's width and height.
 
     Example:
         >>> grid, dim = sprite(np.ones((10, 8, 8, 1)))

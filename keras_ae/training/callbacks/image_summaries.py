@@ -24,6 +24,7 @@ import math
 import os
 from typing import Any, Callable
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -39,6 +40,13 @@ def as_images(x: Any) -> np.ndarray | None:
 
     Flat square vectors (``(n, 64)`` from 8 x 8 digits) are shown as grey squares; other
     data (e.g. 3-D manifold points) has no picture.
+
+    Args:
+        x: Data of any array-like form: ``(n, d)`` vectors, ``(n, h, w)`` or ``(n, h, w, c)`` images.
+
+    Returns:
+        float32 ``(n, h, w, c)`` images (channel axis added to grey ones), or ``None`` when ``x``
+        is not images with 1, 3 or 4 channels nor square vectors of at least 2 x 2.
 
     Example:
         >>> as_images(np.zeros((2, 64))).shape, as_images(np.zeros((2, 3)))
@@ -60,6 +68,13 @@ def as_images(x: Any) -> np.ndarray | None:
 def tile(images: np.ndarray, cols: int) -> np.ndarray:
     """Tiles ``(n, h, w, c)`` images into one ``(rows * h, cols * w, c)`` grid (blank cells last).
 
+    Args:
+        images: ``(n, h, w, c)`` images.
+        cols: Images per row (at most ``n``); ``rows = ceil(n / cols)``.
+
+    Returns:
+        The grid, in the dtype of ``images``, with zeros in the blank cells.
+
     Example:
         >>> tile(np.ones((5, 8, 8, 1)), cols=4).shape
         (16, 32, 1)
@@ -75,6 +90,13 @@ def tile(images: np.ndarray, cols: int) -> np.ndarray:
 def side_by_side(inputs: np.ndarray, outputs: np.ndarray) -> np.ndarray:
     """Pairs ``input | output`` along the width: ``(n, h, 2 * w, c)``.
 
+    Args:
+        inputs: ``(n, h, w, c)`` images, shown on the left.
+        outputs: ``(n, h, w, c)`` images, shown on the right.
+
+    Returns:
+        ``(n, h, 2 * w, c)`` pairs.
+
     Example:
         >>> side_by_side(np.zeros((3, 8, 8, 1)), np.ones((3, 8, 8, 1))).shape
         (3, 8, 16, 1)
@@ -85,7 +107,7 @@ def side_by_side(inputs: np.ndarray, outputs: np.ndarray) -> np.ndarray:
 MAX_CLASS_ROWS = 16  # a grid of a 1000-class model shows its first classes, not 1000 rows
 
 
-def class_rows(model, n: int) -> tuple[np.ndarray | None, int | None]:
+def class_rows(model: keras.Model, n: int) -> tuple[np.ndarray | None, int | None]:
     """The labels of a grid with one row per class, and the images per row.
 
     Args:
@@ -109,7 +131,7 @@ def class_rows(model, n: int) -> tuple[np.ndarray | None, int | None]:
     return np.repeat(np.arange(rows, dtype=np.int32), per_row), per_row
 
 
-def model_images(model, x: np.ndarray | None, n: int = 16, seed: int = 0, z: np.ndarray | None = None,
+def model_images(model: keras.Model, x: np.ndarray | None, n: int = 16, seed: int = 0, z: np.ndarray | None = None,
                  labels: np.ndarray | None = None, y: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """What a model draws for TensorBoard: tag -> images ``(k, h, w, c)`` in [0, 1].
 

@@ -19,6 +19,15 @@ def scheduled_k(epoch: int, target_k: int, initial_k: int, anneal_epochs: int) -
 
     ``k(e) = round(initial_k + (target_k - initial_k) * min(e / anneal_epochs, 1))``.
 
+    Args:
+        epoch: The epoch index (0-based; negative counts as 0).
+        target_k: k at and after ``anneal_epochs``.
+        initial_k: k at epoch 0.
+        anneal_epochs: Epochs of the linear schedule (0 or less: ``target_k`` from the start).
+
+    Returns:
+        The k of ``epoch``, rounded to an int.
+
     Example:
         >>> [scheduled_k(e, 10, 100, 4) for e in range(6)]
         [100, 78, 55, 32, 10, 10]

@@ -14,8 +14,8 @@ from keras_ae.training.callbacks.image_summaries import ImageSummaries
 from keras_ae.validation import check_int
 
 
-def tensorboard_callbacks(log_dir: str | os.PathLike, model, x_test: np.ndarray | None = None, y_test: Any = None,
-                          every: int = 5, images: int = 16) -> list[keras.callbacks.Callback]:
+def tensorboard_callbacks(log_dir: str | os.PathLike, model: keras.Model, x_test: np.ndarray | None = None,
+                          y_test: Any = None, every: int = 5, images: int = 16) -> list[keras.callbacks.Callback]:
     """Keras' ``TensorBoard`` (scalars per epoch), plus image summaries and the embedding
     projector where the model has something to show.
 
